@@ -1,0 +1,25 @@
+/**
+ * One error type for everything the engine refuses. `code` is stable and machine-readable (the gateway
+ * maps it onto its GraphQL error codes); `message` names the offending value and what was expected.
+ */
+export type EngineErrorCode =
+  | 'UNSUPPORTED_MODEL' // a model_type or feature the engine does not implement
+  | 'BAD_INPUT' // an argument or setting out of range, a data file with no usable sample
+  | 'NOT_FOUND' // a file or tensor that is not there
+  | 'CORRUPT_FILE' // a file that exists but does not parse: truncated, bad header, shape mismatch
+  | 'CANCELLED'; // the caller's AbortSignal fired
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: EngineErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/** Throws CANCELLED when the signal has fired; long loops call this between units of work. */
+export function throwIfCancelled(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new EngineError('CANCELLED', `${what} was cancelled`);
+}
