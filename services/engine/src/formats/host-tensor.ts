@@ -1,0 +1,28 @@
+/** A float32 tensor in host memory, row-major. Linear weights keep Hugging Face's [out, in] layout. */
+export interface HostTensor {
+  readonly shape: readonly number[];
+  readonly data: Float32Array;
+}
+
+export function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export function hostTensor(shape: readonly number[], data: Float32Array): HostTensor {
+  const expected = elementCount(shape);
+  if (data.length !== expected) {
+    throw new Error(`tensor data has ${data.length} elements but shape [${shape.join(', ')}] needs ${expected}`);
+  }
+  return { shape: [...shape], data };
+}
+
+/** [rows, cols] → [cols, rows]. */
+export function transpose2d(t: HostTensor): HostTensor {
+  const [rows, cols] = t.shape;
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    const src = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[src + c];
+  }
+  return { shape: [cols, rows], data: out };
+}

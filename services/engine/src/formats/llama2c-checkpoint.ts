@@ -1,0 +1,174 @@
+/**
+ * llama2.c checkpoints (legacy version 0): 7 int32 header fields, then float32 tensors in a fixed order
+ * (see ../shared/README.md). Converted on read to the Hugging Face Llama layout: weight names, and the
+ * q/k rows permuted from llama2.c's interleaved RoPE pairs (2i, 2i+1) to rotate-half halves (i, i + d/2),
+ * the same permutation as transformers' convert_llama_weights_to_hf.py.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { EngineError } from '../errors.js';
+import type { HostTensor } from './host-tensor.js';
+
+export interface Llama2cHeader {
+  readonly dim: number;
+  readonly hiddenDim: number;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly vocabSize: number;
+  readonly maxSeqLen: number;
+  /** A negative vocab_size in the file means an untied classifier follows the other weights. */
+  readonly sharedClassifier: boolean;
+}
+
+const HEADER_BYTES = 7 * 4;
+
+export function readLlama2cHeader(path: string): Llama2cHeader & { fileSize: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    throw new EngineError('NOT_FOUND', `llama2.c checkpoint not found: ${path}`);
+  }
+  try {
+    const fileSize = fstatSync(fd).size;
+    if (fileSize < HEADER_BYTES) throw new EngineError('CORRUPT_FILE', `${path} is too short for a llama2.c header (${fileSize} bytes, need ${HEADER_BYTES})`);
+    const bytes = Buffer.alloc(HEADER_BYTES);
+    readSync(fd, bytes, 0, HEADER_BYTES, 0);
+    const field = (i: number) => bytes.readInt32LE(4 * i);
+    const header = {
+      dim: field(0),
+      hiddenDim: field(1),
+      numLayers: field(2),
+      numHeads: field(3),
+      numKvHeads: field(4),
+      vocabSize: Math.abs(field(5)),
+      maxSeqLen: field(6),
+      sharedClassifier: field(5) > 0,
+      fileSize,
+    };
+    const sane =
+      header.dim > 0 && header.hiddenDim > 0 && header.numLayers > 0 && header.numHeads > 0 && header.numKvHeads > 0 &&
+      header.vocabSize > 0 && header.maxSeqLen > 0 && header.dim % header.numHeads === 0 && header.numHeads % header.numKvHeads === 0;
+    if (!sane) throw new EngineError('CORRUPT_FILE', `${path} does not start with a valid llama2.c header: ${JSON.stringify(header)}`);
+    const expected = expectedFileSize(header);
+    if (fileSize < expected) {
+      throw new EngineError('CORRUPT_FILE', `${path} is truncated: its header describes ${expected} bytes of weights but the file has ${fileSize}`);
+    }
+    return header;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function tensorShapes(h: Llama2cHeader): [string, number[]][] {
+  const headSize = h.dim / h.numHeads;
+  const kvDim = h.numKvHeads * headSize;
+  const L = h.numLayers;
+  const shapes: [string, number[]][] = [
+    ['token_embedding', [h.vocabSize, h.dim]],
+    ['rms_att', [L, h.dim]],
+    ['wq', [L, h.dim, h.dim]],
+    ['wk', [L, kvDim, h.dim]],
+    ['wv', [L, kvDim, h.dim]],
+    ['wo', [L, h.dim, h.dim]],
+    ['rms_ffn', [L, h.dim]],
+    ['w1', [L, h.hiddenDim, h.dim]],
+    ['w2', [L, h.dim, h.hiddenDim]],
+    ['w3', [L, h.hiddenDim, h.dim]],
+    ['rms_final', [h.dim]],
+    ['freq_cis_real', [h.maxSeqLen, headSize / 2]], // unused legacy RoPE tables
+    ['freq_cis_imag', [h.maxSeqLen, headSize / 2]],
+  ];
+  if (!h.sharedClassifier) shapes.push(['wcls', [h.vocabSize, h.dim]]);
+  return shapes;
+}
+
+function expectedFileSize(h: Llama2cHeader): number {
+  return HEADER_BYTES + tensorShapes(h).reduce((sum, [, shape]) => sum + 4 * shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Hugging Face config.json for a llama2.c model. */
+export function llama2cHfConfig(h: Llama2cHeader): Record<string, unknown> {
+  return {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    hidden_size: h.dim,
+    intermediate_size: h.hiddenDim,
+    num_hidden_layers: h.numLayers,
+    num_attention_heads: h.numHeads,
+    num_key_value_heads: h.numKvHeads,
+    vocab_size: h.vocabSize,
+    max_position_embeddings: h.maxSeqLen,
+    rms_norm_eps: 1e-5,
+    rope_theta: 10000.0,
+    hidden_act: 'silu',
+    tie_word_embeddings: h.sharedClassifier,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    torch_dtype: 'float32',
+  };
+}
+
+/**
+ * Rows of a q or k weight [heads·headSize, dim]: within each head, llama2.c's row 2i+p (pair i, part p)
+ * becomes Hugging Face's row p·headSize/2 + i.
+ */
+export function permuteInterleavedToRotateHalf(data: Float32Array, heads: number, headSize: number, dim: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const half = headSize / 2;
+  for (let head = 0; head < heads; head++) {
+    for (let i = 0; i < half; i++) {
+      for (let part = 0; part < 2; part++) {
+        const from = (head * headSize + 2 * i + part) * dim;
+        const to = (head * headSize + part * half + i) * dim;
+        out.set(data.subarray(from, from + dim), to);
+      }
+    }
+  }
+  return out;
+}
+
+/** Reads a llama2.c checkpoint as Hugging Face Llama weights. */
+export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; config: Record<string, unknown>; weights: Map<string, HostTensor> } {
+  const header = readLlama2cHeader(path);
+  const headSize = header.dim / header.numHeads;
+  const fd = openSync(path, 'r');
+  const raw = new Map<string, { shape: number[]; data: Float32Array }>();
+  try {
+    let offset = HEADER_BYTES;
+    for (const [name, shape] of tensorShapes(header)) {
+      const count = shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(count);
+      readSync(fd, new Uint8Array(data.buffer), 0, 4 * count, offset);
+      offset += 4 * count;
+      raw.set(name, { shape, data });
+    }
+  } finally {
+    closeSync(fd);
+  }
+
+  const weights = new Map<string, HostTensor>();
+  const perLayer = (name: string, layer: number): HostTensor => {
+    const { shape, data } = raw.get(name)!;
+    const size = shape.slice(1).reduce((a, b) => a * b, 1);
+    return { shape: shape.slice(1), data: data.slice(layer * size, (layer + 1) * size) };
+  };
+  weights.set('model.embed_tokens.weight', raw.get('token_embedding')!);
+  for (let l = 0; l < header.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const wq = perLayer('wq', l);
+    const wk = perLayer('wk', l);
+    weights.set(`${p}input_layernorm.weight`, perLayer('rms_att', l));
+    weights.set(`${p}self_attn.q_proj.weight`, { shape: wq.shape, data: permuteInterleavedToRotateHalf(wq.data, header.numHeads, headSize, header.dim) });
+    weights.set(`${p}self_attn.k_proj.weight`, { shape: wk.shape, data: permuteInterleavedToRotateHalf(wk.data, header.numKvHeads, headSize, header.dim) });
+    weights.set(`${p}self_attn.v_proj.weight`, perLayer('wv', l));
+    weights.set(`${p}self_attn.o_proj.weight`, perLayer('wo', l));
+    weights.set(`${p}post_attention_layernorm.weight`, perLayer('rms_ffn', l));
+    weights.set(`${p}mlp.gate_proj.weight`, perLayer('w1', l));
+    weights.set(`${p}mlp.down_proj.weight`, perLayer('w2', l));
+    weights.set(`${p}mlp.up_proj.weight`, perLayer('w3', l));
+  }
+  weights.set('model.norm.weight', raw.get('rms_final')!);
+  if (!header.sharedClassifier) weights.set('lm_head.weight', raw.get('wcls')!);
+  return { header, config: llama2cHfConfig(header), weights };
+}

@@ -1,0 +1,175 @@
+/**
+ * safetensors: an 8-byte little-endian header length, a JSON header
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?: {...}}`, then the raw data.
+ *
+ * Tensors are read one at a time with positioned reads straight into their own buffer, so a multi-GB
+ * shard is never held whole, never turned into a string, and never copied twice.
+ */
+import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
+import { EngineError } from '../errors.js';
+import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
+import { elementCount, type HostTensor } from './host-tensor.js';
+
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** Absolute byte offsets in the file. */
+  readonly begin: number;
+  readonly end: number;
+}
+
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export class SafetensorsFile {
+  private constructor(
+    readonly path: string,
+    private readonly fd: number,
+    readonly entries: ReadonlyMap<string, SafetensorsEntry>,
+    readonly metadata: Readonly<Record<string, string>>,
+  ) {}
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch {
+      throw new EngineError('NOT_FOUND', `safetensors file not found: ${path}`);
+    }
+    try {
+      const { entries, metadata } = readHeader(fd, path);
+      return new SafetensorsFile(path, fd, entries, metadata);
+    } catch (error) {
+      closeSync(fd);
+      throw error;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  entry(name: string): SafetensorsEntry {
+    const entry = this.entries.get(name);
+    if (!entry) throw new EngineError('NOT_FOUND', `tensor ${name} is not in ${this.path}`);
+    return entry;
+  }
+
+  /** Reads one tensor, widened to float32. */
+  read(name: string): HostTensor {
+    const entry = this.entry(name);
+    if (!isStorageDtype(entry.dtype)) {
+      throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path} has dtype ${entry.dtype}; supported: F32, F16, BF16`);
+    }
+    const length = entry.end - entry.begin;
+    // An F32 tensor is read into a buffer that becomes the Float32Array itself: one copy, from disk.
+    const bytes = new Uint8Array(new ArrayBuffer(length));
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), entry.begin + done);
+      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends at byte ${entry.end}`);
+      done += n;
+    }
+    return { shape: entry.shape, data: decodeToFloat32(bytes, entry.dtype) };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+function readHeader(fd: number, path: string): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+  const fileSize = fstatSync(fd).size;
+  if (fileSize < 8) throw new EngineError('CORRUPT_FILE', `${path} is not a safetensors file: ${fileSize} bytes, fewer than the 8-byte header length`);
+  const lengthBytes = Buffer.alloc(8);
+  readSync(fd, lengthBytes, 0, 8, 0);
+  const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
+    throw new EngineError('CORRUPT_FILE', `${path} is not a valid safetensors file: header length ${headerLength} does not fit in a file of ${fileSize} bytes`);
+  }
+  const headerBytes = Buffer.alloc(headerLength);
+  readSync(fd, headerBytes, 0, headerLength, 8);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(headerBytes.toString('utf8'));
+  } catch (error) {
+    throw new EngineError('CORRUPT_FILE', `${path} has an unparsable safetensors header: ${(error as Error).message}`);
+  }
+  const dataStart = 8 + headerLength;
+  const entries = new Map<string, SafetensorsEntry>();
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = (value ?? {}) as Record<string, string>;
+      continue;
+    }
+    const { dtype, shape, data_offsets: offsets } = (value ?? {}) as { dtype?: string; shape?: number[]; data_offsets?: number[] };
+    if (typeof dtype !== 'string' || !Array.isArray(shape) || !Array.isArray(offsets) || offsets.length !== 2) {
+      throw new EngineError('CORRUPT_FILE', `${path}: header entry ${name} lacks dtype, shape or data_offsets`);
+    }
+    const [begin, end] = offsets;
+    if (!(begin >= 0 && end >= begin)) throw new EngineError('CORRUPT_FILE', `${path}: tensor ${name} has data_offsets [${begin}, ${end}]`);
+    if (dataStart + end > fileSize) {
+      throw new EngineError('CORRUPT_FILE', `${path} is truncated: tensor ${name} needs bytes up to ${dataStart + end} but the file has ${fileSize}`);
+    }
+    const elementBytes = isStorageDtype(dtype) ? BYTES_PER_ELEMENT[dtype] : null;
+    if (elementBytes !== null && elementCount(shape) * elementBytes !== end - begin) {
+      throw new EngineError(
+        'CORRUPT_FILE',
+        `${path}: tensor ${name} has shape [${shape.join(', ')}] (${elementCount(shape) * elementBytes} bytes of ${dtype}) but data_offsets span ${end - begin} bytes`,
+      );
+    }
+    entries.set(name, { name, dtype, shape, begin: dataStart + begin, end: dataStart + end });
+  }
+  return { entries, metadata };
+}
+
+export interface TensorToWrite {
+  readonly name: string;
+  readonly tensor: HostTensor;
+}
+
+/**
+ * Writes tensors in `dtype`. The header is computed first from the shapes, then each tensor is narrowed and
+ * written in turn, into `path.tmp-…`, renamed over `path` only when complete — a reader never sees half a file.
+ */
+export function writeSafetensors(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  dtype: StorageDtype,
+  metadata: Record<string, string> = {},
+): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const { name, tensor } of tensors) {
+    const bytes = elementCount(tensor.shape) * BYTES_PER_ELEMENT[dtype];
+    header[name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let headerJson = JSON.stringify(header);
+  headerJson += ' '.repeat((8 - ((8 + Buffer.byteLength(headerJson)) % 8)) % 8); // keep data 8-byte aligned
+  const headerBytes = Buffer.from(headerJson, 'utf8');
+  const lengthBytes = Buffer.alloc(8);
+  lengthBytes.writeBigUInt64LE(BigInt(headerBytes.length));
+
+  const tmpPath = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmpPath, 'w');
+  try {
+    writeAll(fd, lengthBytes);
+    writeAll(fd, headerBytes);
+    for (const { tensor } of tensors) writeAll(fd, encodeFromFloat32(tensor.data, dtype));
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(tmpPath);
+    throw error;
+  }
+  renameSync(tmpPath, path);
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+}

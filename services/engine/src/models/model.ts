@@ -1,0 +1,170 @@
+/**
+ * Loading a model from disk: a Hugging Face folder (config.json + model.safetensors, or sharded with
+ * model.safetensors.index.json) or a llama2.c `.bin` checkpoint. `inspectModel` reads only the config and
+ * the safetensors headers; `loadModel` also reads every weight, widened to float32, checked against the
+ * shapes the config implies.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { EngineError } from '../errors.js';
+import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
+import { elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { llama2cHfConfig, readLlama2cCheckpoint, readLlama2cHeader } from '../formats/llama2c-checkpoint.js';
+import { SafetensorsFile } from '../formats/safetensors.js';
+import type { ArchitectureFamily, ModelConfig } from './architecture.js';
+import { familyFor } from './families/index.js';
+import { expectedWeightShapes } from './weight-shapes.js';
+
+export type ModelFormat = 'huggingface' | 'llama2c';
+
+export interface ModelInfo {
+  readonly path: string;
+  readonly format: ModelFormat;
+  readonly family: ArchitectureFamily;
+  readonly config: ModelConfig;
+  /** The Hugging Face config.json (converted, for llama2.c checkpoints); exports start from it. */
+  readonly hfConfig: Record<string, unknown>;
+  readonly numParameters: number;
+  /** A tokenizer found beside the weights, when there is one. */
+  readonly tokenizerPath: string | null;
+}
+
+export interface LoadedModel extends ModelInfo {
+  readonly weights: ReadonlyMap<string, HostTensor>;
+}
+
+const SINGLE_FILE = 'model.safetensors';
+const SHARD_INDEX = 'model.safetensors.index.json';
+
+/** Reads what a model is without reading its weights. */
+export function inspectModel(path: string): ModelInfo {
+  if (!existsSync(path)) throw new EngineError('NOT_FOUND', `model not found: ${path}`);
+  if (statSync(path).isFile() && basename(path) !== 'config.json') {
+    const header = readLlama2cHeader(path);
+    const hfConfig = llama2cHfConfig(header);
+    const family = familyFor(hfConfig.model_type);
+    const config = family.parseConfig(hfConfig, 'F32');
+    return { path, format: 'llama2c', family, config, hfConfig, numParameters: countParameters(family, config), tokenizerPath: findTokenizer(dirname(path), true) };
+  }
+  const dir = statSync(path).isFile() ? dirname(path) : path;
+  const hfConfig = readConfigJson(dir);
+  const family = familyFor(hfConfig.model_type); // refuse unknown architectures before touching weights
+  const { files, close } = openSafetensors(dir);
+  try {
+    const embed = lookup(files, family.weights.embedTokens);
+    const dtype = embed?.file.entry(embed.name).dtype ?? 'F32';
+    if (!isStorageDtype(dtype)) throw new EngineError('UNSUPPORTED_MODEL', `${dir}: weights stored as ${dtype}; supported: F32, F16, BF16`);
+    const config = family.parseConfig(hfConfig, dtype as StorageDtype);
+    return { path: dir, format: 'huggingface', family, config, hfConfig, numParameters: countParameters(family, config), tokenizerPath: findTokenizer(dir, false) };
+  } finally {
+    close();
+  }
+}
+
+export function loadModel(path: string): LoadedModel {
+  const info = inspectModel(path);
+  const expected = expectedWeightShapes(info.family, info.config);
+  const weights = new Map<string, HostTensor>();
+  if (info.format === 'llama2c') {
+    for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, tensor);
+  } else {
+    const { files, close } = openSafetensors(info.path);
+    try {
+      for (const name of expected.keys()) {
+        const found = lookup(files, name);
+        if (found) weights.set(name, found.file.read(found.name));
+      }
+    } finally {
+      close();
+    }
+  }
+  for (const [name, shape] of expected) {
+    const tensor = weights.get(name);
+    if (!tensor) throw new EngineError('CORRUPT_FILE', `${info.path}: missing tensor ${name} (expected shape [${shape.join(', ')}])`);
+    if (tensor.shape.join() !== shape.join()) {
+      throw new EngineError('CORRUPT_FILE', `${info.path}: tensor ${name} has shape [${tensor.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
+    }
+  }
+  return { ...info, weights };
+}
+
+export function countParameters(family: ArchitectureFamily, config: ModelConfig): number {
+  let total = 0;
+  for (const shape of expectedWeightShapes(family, config).values()) total += elementCount(shape);
+  return total;
+}
+
+function readConfigJson(dir: string): Record<string, unknown> {
+  const path = join(dir, 'config.json');
+  if (!existsSync(path)) throw new EngineError('NOT_FOUND', `${dir} has no config.json (expected a Hugging Face model folder or a llama2.c .bin file)`);
+  try {
+    const json = JSON.parse(readFileSync(path, 'utf8'));
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
+    return json;
+  } catch (error) {
+    throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+interface OpenShards {
+  /** Tensor name → the shard that holds it. */
+  files: Map<string, SafetensorsFile>;
+  close(): void;
+}
+
+function openSafetensors(dir: string): OpenShards {
+  const byName = new Map<string, SafetensorsFile>();
+  const opened: SafetensorsFile[] = [];
+  const close = () => opened.forEach((file) => file.close());
+  try {
+    if (existsSync(join(dir, SHARD_INDEX))) {
+      let weightMap: Record<string, string>;
+      try {
+        weightMap = JSON.parse(readFileSync(join(dir, SHARD_INDEX), 'utf8')).weight_map;
+        if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map object');
+      } catch (error) {
+        throw new EngineError('CORRUPT_FILE', `${join(dir, SHARD_INDEX)} is not a valid shard index: ${(error as Error).message}`);
+      }
+      const shards = new Map<string, SafetensorsFile>();
+      for (const [name, shard] of Object.entries(weightMap)) {
+        if (!shards.has(shard)) {
+          const file = SafetensorsFile.open(join(dir, shard));
+          opened.push(file);
+          shards.set(shard, file);
+        }
+        const file = shards.get(shard)!;
+        if (!file.has(name)) throw new EngineError('CORRUPT_FILE', `${SHARD_INDEX} places ${name} in ${shard}, which does not hold it`);
+        byName.set(name, file);
+      }
+    } else if (existsSync(join(dir, SINGLE_FILE))) {
+      const file = SafetensorsFile.open(join(dir, SINGLE_FILE));
+      opened.push(file);
+      for (const name of file.entries.keys()) byName.set(name, file);
+    } else {
+      throw new EngineError('NOT_FOUND', `${dir} has neither ${SINGLE_FILE} nor ${SHARD_INDEX}`);
+    }
+  } catch (error) {
+    close();
+    throw error;
+  }
+  return { files: byName, close };
+}
+
+/** Some checkpoints were saved from the base model and lack the leading `model.` of the names. */
+function lookup(files: Map<string, SafetensorsFile>, name: string): { file: SafetensorsFile; name: string } | null {
+  for (const candidate of [name, name.replace(/^model\./, '')]) {
+    const file = files.get(candidate);
+    if (file) return { file, name: candidate };
+  }
+  return null;
+}
+
+function findTokenizer(dir: string, llama2c: boolean): string | null {
+  if (!llama2c && existsSync(join(dir, 'tokenizer.json'))) return join(dir, 'tokenizer.json');
+  if (existsSync(join(dir, 'tokenizer.bin'))) return join(dir, 'tokenizer.bin');
+  if (llama2c) {
+    const candidates = readdirSync(dir).filter((name) => /^tok.*\.bin$/.test(name));
+    if (candidates.length === 1) return join(dir, candidates[0]);
+  }
+  return null;
+}

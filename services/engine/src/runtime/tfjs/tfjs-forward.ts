@@ -1,0 +1,136 @@
+/**
+ * The forward pass in TensorFlow.js, read top to bottom like llama2.c's: embeddings, then per layer
+ * pre-norm attention and pre-norm MLP on the residual stream, then the final norm and the LM head.
+ * Family differences come from the architecture table (norm, positions, activation, biases).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { HostTensor } from '../../formats/host-tensor.js';
+import { hasBias, layerWeightName, type LayerPart } from '../../models/architecture.js';
+import type { LoadedModel } from '../../models/model.js';
+import { attentionBias, ropeTables } from '../attention-inputs.js';
+import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
+import { selectTfjsBackend } from './backend.js';
+
+export class TfjsForward implements ForwardRuntime {
+  readonly name = 'tfjs' as const;
+
+  private constructor(
+    private readonly model: LoadedModel,
+    private readonly weights: Map<string, tf.Tensor>,
+    readonly description: string,
+  ) {}
+
+  static async create(model: LoadedModel): Promise<TfjsForward> {
+    const backend = await selectTfjsBackend();
+    const weights = new Map<string, tf.Tensor>();
+    for (const [name, tensor] of model.weights) weights.set(name, tf.tensor(tensor.data, [...tensor.shape], 'float32'));
+    return new TfjsForward(model, weights, `tfjs ${backend}`);
+  }
+
+  async forward(batch: TokenBatch, request: ForwardRequest): Promise<ForwardResult> {
+    const outputs = tf.tidy(() => this.compute(batch, request));
+    try {
+      const read = async (t: tf.Tensor): Promise<HostTensor> => ({ shape: t.shape, data: (await t.data()) as Float32Array });
+      return {
+        logits: outputs.logits ? await read(outputs.logits) : undefined,
+        hiddenStates: outputs.hiddenStates ? await Promise.all(outputs.hiddenStates.map(read)) : undefined,
+      };
+    } finally {
+      outputs.logits?.dispose();
+      outputs.hiddenStates?.forEach((t) => t.dispose());
+    }
+  }
+
+  private compute(batch: TokenBatch, request: ForwardRequest): { logits?: tf.Tensor; hiddenStates?: tf.Tensor[] } {
+    const { config, family } = this.model;
+    const { batchSize: B, seqLen: T } = batch;
+    const H = config.numAttentionHeads;
+    const Hkv = config.numKeyValueHeads;
+    const hd = config.headDim;
+    const w = (name: string) => this.weights.get(name)!;
+    const layerW = (layer: number, part: LayerPart, kind: 'weight' | 'bias' = 'weight') => w(layerWeightName(family, layer, part, kind));
+
+    const linear = (x: tf.Tensor, layer: number, part: LayerPart) => {
+      const y = tf.matMul(tf.reshape(x, [-1, x.shape[x.rank - 1]]), layerW(layer, part), false, true);
+      const biased = hasBias(family, config, part) ? tf.add(y, layerW(layer, part, 'bias')) : y;
+      return tf.reshape(biased, [...x.shape.slice(0, -1), -1]);
+    };
+    const norm = (x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null) => {
+      if (family.norm === 'rmsnorm') {
+        const meanSquare = tf.mean(tf.square(x), -1, true);
+        return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, config.normEps))), weight);
+      }
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, config.normEps))), weight), bias!);
+    };
+    const layerNorm = (x: tf.Tensor, layer: number, part: 'attentionNorm' | 'mlpNorm') =>
+      norm(x, layerW(layer, part), family.norm === 'layernorm' ? layerW(layer, part, 'bias') : null);
+
+    const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
+    let x = tf.gather(w(family.weights.embedTokens), ids); // [B, T, d]
+    if (family.weights.embedPositions) {
+      const positions = tf.range(family.learnedPositionOffset, family.learnedPositionOffset + T, 1, 'int32');
+      x = tf.add(x, tf.gather(w(family.weights.embedPositions), positions));
+    }
+    const hiddenStates = [x];
+
+    const bias = tf.tensor4d(attentionBias(batch, config.slidingWindow), [B, 1, T, T]);
+    const rope = family.positions === 'rope' ? ropeTables(config, T) : null;
+    const cos = rope ? tf.tensor2d(rope.cos, [T, hd]) : null;
+    const sin = rope ? tf.tensor2d(rope.sin, [T, hd]) : null;
+    const rotate = (t: tf.Tensor) => {
+      const [first, second] = tf.split(t, 2, -1);
+      return tf.add(tf.mul(t, cos!), tf.mul(tf.concat([tf.neg(second), first], -1), sin!));
+    };
+    const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
+
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      const h = layerNorm(x, layer, 'attentionNorm');
+      let q = heads(linear(h, layer, 'q'), H);
+      let k = heads(linear(h, layer, 'k'), Hkv);
+      let v = heads(linear(h, layer, 'v'), Hkv);
+      if (rope) {
+        q = rotate(q);
+        k = rotate(k);
+      }
+      if (Hkv !== H) {
+        // Grouped-query attention: query head i reads key/value head floor(i / (H / Hkv)).
+        const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, Hkv, 1, T, hd]), [1, 1, H / Hkv, 1, 1]), [B, H, T, hd]);
+        k = repeat(k);
+        v = repeat(v);
+      }
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias);
+      const attended = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
+      const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [B, T, H * hd]);
+      x = tf.add(x, linear(merged, layer, 'o'));
+
+      const m = layerNorm(x, layer, 'mlpNorm');
+      const activated =
+        family.mlp === 'gated'
+          ? tf.mul(silu(linear(m, layer, 'gate')), linear(m, layer, 'up'))
+          : family.activation === 'relu'
+            ? tf.relu(linear(m, layer, 'up'))
+            : silu(linear(m, layer, 'up'));
+      x = tf.add(x, linear(activated, layer, 'down'));
+      hiddenStates.push(x);
+    }
+
+    let logits: tf.Tensor | undefined;
+    if (request.logits) {
+      const finalNorm = family.weights.finalNorm;
+      const y = norm(x, w(`${finalNorm}.weight`), family.norm === 'layernorm' ? w(`${finalNorm}.bias`) : null);
+      const head = config.tieWordEmbeddings ? w(family.weights.embedTokens) : w(family.weights.lmHead);
+      logits = tf.reshape(tf.matMul(tf.reshape(y, [B * T, -1]), head, false, true), [B, T, -1]);
+    }
+    return { logits, hiddenStates: request.hiddenStates ? hiddenStates : undefined };
+  }
+
+  async dispose(): Promise<void> {
+    for (const t of this.weights.values()) t.dispose();
+    this.weights.clear();
+  }
+}
+
+function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
