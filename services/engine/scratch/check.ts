@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { loadModel } from '../src/models/model.js';
 import { TfjsForward } from '../src/runtime/tfjs/tfjs-forward.js';
+import { OnnxForward } from '../src/runtime/onnx/onnx-forward.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 const model = loadModel('../shared/models/stories260K/stories260K.bin');
 console.log(model.config, model.numParameters, model.tokenizerPath);
-const rt = await TfjsForward.create(model);
+const rt = process.env.R === 'tfjs' ? await TfjsForward.create(model) : new OnnxForward(model);
 const r = await rt.forward(makeBatch([[1, 403, 407, 261, 378]]), { logits: true, hiddenStates: true });
 const hid = new Float32Array(readFileSync('../shared/refs/stories260K_prompt_hidden_f32_6x5x64.bin').buffer.slice(0));
 const log = new Float32Array(readFileSync('../shared/refs/stories260K_prompt_logits_f32_5x512.bin').buffer.slice(0));

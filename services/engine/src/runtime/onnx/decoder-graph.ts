@@ -1,0 +1,115 @@
+/**
+ * The decoder as an ONNX graph, built from the architecture table — the same computation as
+ * ../tfjs/tfjs-forward.ts, node for node. Inputs: input_ids [B, T] (int64), attention_bias [B, 1, T, T],
+ * and rope_cos / rope_sin [T, headDim] or position_ids [T] (learned positions). Outputs: hidden_0..hidden_L
+ * and/or logits, as requested when the graph is built.
+ */
+import { transpose2d } from '../../formats/host-tensor.js';
+import { hasBias, layerWeightName, type LayerPart } from '../../models/architecture.js';
+import type { LoadedModel } from '../../models/model.js';
+import type { ForwardRequest } from '../runtime.js';
+import { OnnxGraph, type ExternalWeights } from './onnx-graph.js';
+
+/** LayerNormalization needs opset 17; everything else here is older. */
+export const OPSET = 17;
+
+export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, external: ExternalWeights | null = null): Uint8Array {
+  const { config, family } = model;
+  const H = config.numAttentionHeads;
+  const Hkv = config.numKeyValueHeads;
+  const hd = config.headDim;
+  const d = config.hiddenSize;
+  const g = new OnnxGraph(external);
+  const tensor = (name: string) => model.weights.get(name)!;
+
+  const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
+  const bias = g.input('attention_bias', 'float', ['batch', 1, 'seq', 'seq']);
+
+  // Linear weights are stored [out, in] (Hugging Face); MatMul wants [in, out].
+  const linear = (x: string, layer: number, part: LayerPart) => {
+    const name = layerWeightName(family, layer, part);
+    const t = transpose2d(tensor(name));
+    const y = g.op('MatMul', [x, g.weight(name, [...t.shape], t.data)]);
+    if (!hasBias(family, config, part)) return y;
+    const biasName = layerWeightName(family, layer, part, 'bias');
+    return g.op('Add', [y, g.weight(biasName, [...tensor(biasName).shape], tensor(biasName).data)]);
+  };
+  const vector = (name: string) => g.weight(name, [...tensor(name).shape], tensor(name).data);
+  const epsilon = g.scalar(config.normEps);
+  const two = g.scalar(2);
+  // Written the way ORT's optimizer recognises (SimplifiedLayerNormalization / LayerNormalization fusion).
+  const norm = (x: string, prefix: string) => {
+    if (family.norm === 'layernorm') {
+      return g.op('LayerNormalization', [x, vector(`${prefix}.weight`), vector(`${prefix}.bias`)], { axis: -1, epsilon: config.normEps });
+    }
+    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, two])], { axes: [-1], keepdims: 1 });
+    const normalized = g.op('Div', [x, g.op('Sqrt', [g.op('Add', [meanSquare, epsilon])])]);
+    return g.op('Mul', [normalized, vector(`${prefix}.weight`)]);
+  };
+  const layerNormPrefix = (layer: number, part: 'attentionNorm' | 'mlpNorm') => layerWeightName(family, layer, part).replace(/\.weight$/, '');
+
+  let x = g.op('Gather', [vector(family.weights.embedTokens), ids], { axis: 0 });
+  if (family.weights.embedPositions) {
+    const positions = g.input('position_ids', 'int64', ['seq']);
+    x = g.op('Add', [x, g.op('Gather', [vector(family.weights.embedPositions), positions], { axis: 0 })]);
+  }
+  const hiddenStates = [x];
+
+  const rope = family.positions === 'rope';
+  const cos = rope ? g.input('rope_cos', 'float', ['seq', hd]) : '';
+  const sin = rope ? g.input('rope_sin', 'float', ['seq', hd]) : '';
+  const rotate = (t: string) => {
+    const [first, second] = g.opMulti('Split', [t], { axis: -1 }, 2);
+    const rotated = g.op('Concat', [g.op('Neg', [second]), first], { axis: -1 });
+    return g.op('Add', [g.op('Mul', [t, cos]), g.op('Mul', [rotated, sin])]);
+  };
+  const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
+  const scale = g.scalar(1 / Math.sqrt(hd));
+  const group = H / Hkv;
+  // Grouped-query attention without copying K/V: query heads as [B, Hkv, group, T, hd] broadcast
+  // against keys and values as [B, Hkv, 1, T, hd].
+  const biasForScores = group > 1 ? g.op('Unsqueeze', [bias, g.int64([1])]) : bias;
+
+  for (let layer = 0; layer < config.numLayers; layer++) {
+    const h = norm(x, layerNormPrefix(layer, 'attentionNorm'));
+    let q = heads(linear(h, layer, 'q'), H);
+    let k = heads(linear(h, layer, 'k'), Hkv);
+    let v = heads(linear(h, layer, 'v'), Hkv);
+    if (rope) {
+      q = rotate(q);
+      k = rotate(k);
+    }
+    if (group > 1) {
+      q = g.op('Reshape', [q, g.int64([0, Hkv, group, -1, hd])]);
+      k = g.op('Unsqueeze', [k, g.int64([2])]);
+      v = g.op('Unsqueeze', [v, g.int64([2])]);
+    }
+    const keysT = g.op('Transpose', [k], { perm: group > 1 ? [0, 1, 2, 4, 3] : [0, 1, 3, 2] });
+    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, keysT]), scale]), biasForScores]);
+    let attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
+    if (group > 1) attended = g.op('Reshape', [attended, g.int64([0, H, -1, hd])]);
+    const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), g.int64([0, 0, H * hd])]);
+    x = g.op('Add', [x, linear(merged, layer, 'o')]);
+
+    const m = norm(x, layerNormPrefix(layer, 'mlpNorm'));
+    let activated: string;
+    if (family.mlp === 'gated') {
+      const gate = linear(m, layer, 'gate');
+      activated = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(m, layer, 'up')]);
+    } else {
+      const up = linear(m, layer, 'up');
+      activated = family.activation === 'relu' ? g.op('Relu', [up]) : g.op('Mul', [up, g.op('Sigmoid', [up])]);
+    }
+    x = g.op('Add', [x, linear(activated, layer, 'down')]);
+    hiddenStates.push(x);
+  }
+
+  if (request.hiddenStates) hiddenStates.forEach((state, i) => g.output(state, `hidden_${i}`, ['batch', 'seq', d]));
+  if (request.logits) {
+    const y = norm(x, family.weights.finalNorm);
+    const headName = config.tieWordEmbeddings ? family.weights.embedTokens : family.weights.lmHead;
+    const head = transpose2d(tensor(headName));
+    g.output(g.op('MatMul', [y, g.weight(`${headName}.lm_head_T`, [...head.shape], head.data)]), 'logits', ['batch', 'seq', config.vocabSize]);
+  }
+  return g.encode(`${family.modelType}-decoder`, OPSET);
+}

@@ -1,0 +1,134 @@
+/**
+ * The frozen model's forward pass in ONNX Runtime. The graph is built in memory from the architecture
+ * table for the outputs asked for (hidden states, logits or both) and one session is kept for the most
+ * recent kind of request. Weights go into the model as initializers; past EXTERNAL_DATA_BYTES (protobuf
+ * cannot encode messages over 2 GiB) they are written once to a side file that ORT reads directly.
+ */
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import * as ort from 'onnxruntime-node';
+import { EngineError } from '../../errors.js';
+import type { LoadedModel } from '../../models/model.js';
+import { attentionBias, ropeTables } from '../attention-inputs.js';
+import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
+import { buildDecoderGraph } from './decoder-graph.js';
+import type { ExternalWeights } from './onnx-graph.js';
+
+export const EXTERNAL_DATA_BYTES = 1.5 * 1024 ** 3;
+
+export interface OnnxForwardOptions {
+  /** Intra-op threads; default: every core. */
+  readonly threads?: number;
+  /** 'cpu' or 'cuda'; default: STREAMLINE_ONNX_PROVIDER, else cuda when its provider library is installed. */
+  readonly provider?: string;
+  /** Weights above this many bytes go to an external data file (tests lower it). */
+  readonly externalDataBytes?: number;
+}
+
+export class OnnxForward implements ForwardRuntime {
+  readonly name = 'onnx' as const;
+  readonly description: string;
+  private session: ort.InferenceSession | null = null;
+  private sessionKey = '';
+  private scratchDir: string | null = null;
+
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly options: OnnxForwardOptions = {},
+    private readonly provider = options.provider ?? defaultProvider(),
+    private readonly threads = options.threads ?? availableParallelism(),
+  ) {
+    if (provider !== 'cpu' && provider !== 'cuda') {
+      throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
+    }
+    this.description = `onnxruntime-node ${ort.env.versions.node} ${provider} (${this.threads} threads)`;
+  }
+
+  async forward(batch: TokenBatch, request: ForwardRequest): Promise<ForwardResult> {
+    const session = await this.sessionFor(request);
+    const { config, family } = this.model;
+    const { batchSize: B, seqLen: T } = batch;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(batch.inputIds, (id) => BigInt(id)), [B, T]),
+      attention_bias: new ort.Tensor('float32', attentionBias(batch, config.slidingWindow), [B, 1, T, T]),
+    };
+    if (family.positions === 'rope') {
+      const { cos, sin } = ropeTables(config, T);
+      feeds.rope_cos = new ort.Tensor('float32', cos, [T, config.headDim]);
+      feeds.rope_sin = new ort.Tensor('float32', sin, [T, config.headDim]);
+    } else {
+      const positions = new BigInt64Array(T);
+      for (let t = 0; t < T; t++) positions[t] = BigInt(t + family.learnedPositionOffset);
+      feeds.position_ids = new ort.Tensor('int64', positions, [T]);
+    }
+    const results = await session.run(feeds);
+    const host = (t: ort.Tensor) => ({ shape: t.dims, data: t.data as Float32Array });
+    return {
+      logits: request.logits ? host(results.logits) : undefined,
+      hiddenStates: request.hiddenStates
+        ? Array.from({ length: config.numLayers + 1 }, (_, i) => host(results[`hidden_${i}`]))
+        : undefined,
+    };
+  }
+
+  private async sessionFor(request: ForwardRequest): Promise<ort.InferenceSession> {
+    const key = `${Boolean(request.logits)}:${Boolean(request.hiddenStates)}`;
+    if (this.session && this.sessionKey === key) return this.session;
+    await this.releaseSession();
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [this.provider],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: this.threads,
+      interOpNumThreads: 1,
+    };
+    const weightBytes = [...this.model.weights.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
+    if (weightBytes > (this.options.externalDataBytes ?? EXTERNAL_DATA_BYTES)) {
+      this.scratchDir = mkdtempSync(join(tmpdir(), 'streamline-onnx-'));
+      const modelPath = join(this.scratchDir, 'model.onnx');
+      const fd = openSync(join(this.scratchDir, 'weights.bin'), 'w');
+      let offset = 0;
+      const external: ExternalWeights = {
+        location: 'weights.bin',
+        write(bytes) {
+          const at = offset;
+          let done = 0;
+          while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+          offset += bytes.byteLength;
+          return at;
+        },
+      };
+      try {
+        writeFileSync(modelPath, buildDecoderGraph(this.model, request, external));
+      } finally {
+        closeSync(fd);
+      }
+      this.session = await ort.InferenceSession.create(modelPath, sessionOptions);
+    } else {
+      this.session = await ort.InferenceSession.create(buildDecoderGraph(this.model, request), sessionOptions);
+    }
+    this.sessionKey = key;
+    return this.session;
+  }
+
+  private async releaseSession(): Promise<void> {
+    await this.session?.release();
+    this.session = null;
+    if (this.scratchDir) rmSync(this.scratchDir, { recursive: true, force: true });
+    this.scratchDir = null;
+  }
+
+  async dispose(): Promise<void> {
+    await this.releaseSession();
+  }
+}
+
+/** The CUDA provider ships separately (the GPU image installs it); use it when it is there. */
+function defaultProvider(): string {
+  const requested = process.env.STREAMLINE_ONNX_PROVIDER;
+  if (requested) return requested;
+  const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const cudaLibrary = join(dirname(binding), '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so');
+  return existsSync(cudaLibrary) ? 'cuda' : 'cpu';
+}
