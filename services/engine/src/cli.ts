@@ -1,0 +1,191 @@
+/**
+ * streamline-engine: the engine's command line, a thin layer over its TypeScript API.
+ *   inspect    --model M [--tokenizer T]
+ *   convert    --model M.bin --tokenizer T --out DIR
+ *   generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p P] [--seed S]
+ *   importance --model M [--tokenizer T] --data D [--samples N] [--seq-len L] [--block-sizes 1,2|all]
+ *              [--batch-size B] [--workers W] --out F.json
+ * Results go to stdout (or --out), progress to stderr; any failure is one line on stderr and exit 1.
+ */
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { EngineError } from './errors.js';
+import { loadCalibrationSamples } from './data/calibration.js';
+import { writeHfFolder } from './formats/hf-folder.js';
+import { readLlama2cCheckpoint } from './formats/llama2c-checkpoint.js';
+import { generate } from './generate.js';
+import { computeImportance, parseBlockSizes } from './importance.js';
+import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
+import { createRuntime } from './runtime/create-runtime.js';
+import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
+
+const USAGE = `usage: streamline-engine <command> [options]
+  inspect    --model M [--tokenizer T]
+  convert    --model M.bin --tokenizer T --out DIR
+  generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S]
+  importance --model M [--tokenizer T] --data D [--samples 32] [--seq-len 128] [--block-sizes all]
+             [--batch-size 8] [--workers W] --out F.json
+environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  tokenizer: { type: 'string' },
+  out: { type: 'string' },
+  prompt: { type: 'string' },
+  'max-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-p': { type: 'string' },
+  seed: { type: 'string' },
+  data: { type: 'string' },
+  samples: { type: 'string' },
+  'seq-len': { type: 'string' },
+  'block-sizes': { type: 'string' },
+  'batch-size': { type: 'string' },
+  workers: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+type StringOption = Exclude<keyof typeof OPTIONS, 'help'>;
+type Args = Partial<Record<StringOption, string>>;
+
+function required(args: Args, name: StringOption): string {
+  const value = args[name];
+  if (value === undefined) throw new EngineError('BAD_INPUT', `--${name} is required`);
+  return value;
+}
+
+function numberOption(args: Args, name: StringOption, fallback: number, integer = true): number {
+  const raw = args[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new EngineError('BAD_INPUT', `--${name} must be ${integer ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+async function tokenizerFor(args: Args, info: ModelInfo, needed: boolean): Promise<Tokenizer | null> {
+  const path = args.tokenizer ?? info.tokenizerPath;
+  if (!path) {
+    if (needed) throw new EngineError('BAD_INPUT', `no tokenizer found beside ${info.path}; pass --tokenizer`);
+    return null;
+  }
+  return loadTokenizer(path);
+}
+
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+async function inspect(args: Args): Promise<void> {
+  const info = inspectModel(required(args, 'model'));
+  const { config } = info;
+  const tokenizer = await tokenizerFor(args, info, false);
+  const summary = {
+    architecture: config.modelType,
+    format: info.format,
+    numLayers: config.numLayers,
+    hiddenSize: config.hiddenSize,
+    numAttentionHeads: config.numAttentionHeads,
+    numKeyValueHeads: config.numKeyValueHeads,
+    intermediateSize: config.intermediateSize,
+    vocabSize: config.vocabSize,
+    maxPositionEmbeddings: config.maxPositionEmbeddings,
+    numParameters: info.numParameters,
+    dtype: config.dtype,
+    tieWordEmbeddings: config.tieWordEmbeddings,
+    tokenizer: tokenizer ? { kind: tokenizer.kind, vocabSize: tokenizer.vocabSize } : null,
+  };
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+async function convert(args: Args): Promise<void> {
+  const modelPath = required(args, 'model');
+  const tokenizerPath = required(args, 'tokenizer');
+  const out = required(args, 'out');
+  await loadTokenizer(tokenizerPath); // refuse a broken tokenizer before writing anything
+  const { config, weights } = readLlama2cCheckpoint(modelPath);
+  writeHfFolder(out, { config, weights, dtype: 'F32' });
+  copyFileSync(tokenizerPath, join(out, 'tokenizer.bin'));
+  progress(`wrote ${out} (config.json, model.safetensors, tokenizer.bin from ${basename(tokenizerPath)})`);
+}
+
+async function generateCommand(args: Args): Promise<void> {
+  const model = loadModel(required(args, 'model'));
+  const tokenizer = (await tokenizerFor(args, model, true))!;
+  const runtime = await createRuntime(model);
+  try {
+    const { text } = await generate(runtime, tokenizer, {
+      prompt: args.prompt ?? '',
+      maxTokens: numberOption(args, 'max-tokens', 256),
+      temperature: numberOption(args, 'temperature', 1, false),
+      topP: numberOption(args, 'top-p', 0.9, false),
+      seed: numberOption(args, 'seed', Date.now()),
+      maxPositions: model.config.maxPositionEmbeddings,
+    });
+    process.stdout.write(`${text}\n`);
+  } finally {
+    await runtime.dispose();
+  }
+}
+
+async function importance(args: Args): Promise<void> {
+  const out = required(args, 'out');
+  const info = inspectModel(required(args, 'model'));
+  const samples = numberOption(args, 'samples', 32);
+  const seqLen = numberOption(args, 'seq-len', 128);
+  if (seqLen > info.config.maxPositionEmbeddings) {
+    throw new EngineError('BAD_INPUT', `--seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
+  }
+  const blockSizes = parseBlockSizes(args['block-sizes'] ?? 'all', info.config.numLayers);
+  const tokenizer = await tokenizerFor(args, info, false);
+  const data = await loadCalibrationSamples(required(args, 'data'), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
+  if (data.length < samples) progress(`note: ${required(args, 'data')} yields only ${data.length} samples of the ${samples} asked for`);
+  const model = loadModel(info.path);
+  const runtime = await createRuntime(model, { workers: args.workers === undefined ? undefined : numberOption(args, 'workers', 1) });
+  progress(`importance: ${info.config.modelType}, ${info.config.numLayers} layers, ${data.length} samples × ≤${seqLen} tokens on ${runtime.description}`);
+  try {
+    const profile = await computeImportance(runtime, info.config.numLayers, data, seqLen, {
+      blockSizes,
+      batchSize: numberOption(args, 'batch-size', 8),
+      onProgress: (p) => progress(`importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens`),
+    });
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);
+    for (const block of profile.blocks) {
+      progress(`block size ${block.blockSize}: best start ${block.bestStart} (cos ${block.scores[block.bestStart].toFixed(4)})`);
+    }
+    progress(`${profile.tokens} tokens in ${profile.seconds.toFixed(2)} s (${Math.round(profile.tokensPerSecond)} tokens/s); wrote ${out}`);
+  } finally {
+    await runtime.dispose();
+  }
+}
+
+const COMMANDS: Record<string, (args: Args) => Promise<void>> = { inspect, convert, generate: generateCommand, importance };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === '--help' || command === 'help') {
+      process.stdout.write(`${USAGE}\n`);
+      return command ? 0 : 1;
+    }
+    const run = COMMANDS[command];
+    if (!run) throw new EngineError('BAD_INPUT', `unknown command ${JSON.stringify(command)}; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    let values: Args & { help?: boolean };
+    try {
+      ({ values } = parseArgs({ args: rest, options: OPTIONS, strict: true, allowPositionals: false }));
+    } catch (error) {
+      throw new EngineError('BAD_INPUT', (error as Error).message);
+    }
+    if (values.help) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    await run(values);
+    return 0;
+  } catch (error) {
+    const message = error instanceof EngineError ? error.message : `internal error: ${(error as Error).stack ?? error}`;
+    process.stderr.write(`streamline-engine ${command ?? ''}: ${message}\n`);
+    return 1;
+  }
+}

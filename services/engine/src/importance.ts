@@ -1,0 +1,181 @@
+/**
+ * Block importance (LLM-Streamline): for a block of n layers starting at s, the mean over every
+ * non-padding calibration token of cos(h[s], h[s+n]). A block whose output is nearly its input does little
+ * and is the one to prune: argmax_s. Also reported: angular distance arccos(cos)/π (Gromov et al.) and
+ * per-layer Block Influence 1 - cos(h[i], h[i+1]) (ShortGPT).
+ *
+ * Sums are accumulated batch by batch, so memory holds one batch of hidden states whatever the number
+ * of samples.
+ */
+import { EngineError, throwIfCancelled } from './errors.js';
+import type { HostTensor } from './formats/host-tensor.js';
+import { makeBatch, type ForwardRuntime } from './runtime/runtime.js';
+
+export interface BlockScores {
+  readonly blockSize: number;
+  /** One per start s = 0 .. L - n. */
+  readonly scores: number[];
+  /** The start to prune: highest cosine, or lowest angular distance. */
+  readonly bestStart: number;
+}
+
+export interface ImportanceProfile {
+  readonly metric: 'cosine';
+  readonly samples: number;
+  readonly seqLen: number;
+  readonly tokens: number;
+  readonly numLayers: number;
+  readonly backend: string;
+  readonly seconds: number;
+  readonly tokensPerSecond: number;
+  readonly blocks: BlockScores[];
+  readonly angularDistance: BlockScores[];
+  readonly blockInfluence: number[];
+}
+
+export interface ImportanceProgress {
+  readonly samplesDone: number;
+  readonly samples: number;
+  readonly tokens: number;
+}
+
+export interface ImportanceOptions {
+  /** Block sizes to score; default every size 1..L. */
+  readonly blockSizes?: readonly number[];
+  readonly batchSize?: number;
+  readonly onProgress?: (progress: ImportanceProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export function parseBlockSizes(value: string, numLayers: number): number[] {
+  if (value === 'all') return Array.from({ length: numLayers }, (_, i) => i + 1);
+  const sizes = value.split(',').map((part) => Number(part.trim()));
+  validateBlockSizes(sizes, numLayers, value);
+  return sizes;
+}
+
+function validateBlockSizes(sizes: readonly number[], numLayers: number, shown: string = sizes.join(',')): void {
+  const bad = sizes.find((n) => !Number.isInteger(n) || n < 1 || n > numLayers);
+  if (bad !== undefined || sizes.length === 0) {
+    throw new EngineError('BAD_INPUT', `block sizes ${JSON.stringify(shown)}: each must be an integer from 1 to ${numLayers} (the model's layer count), or "all"`);
+  }
+}
+
+/** Running sums of cos(h[i], h[j]) and arccos(cos)/π over tokens, for every pair i < j of hidden states. */
+export class ImportanceAccumulator {
+  private readonly cosineSums: Float64Array;
+  private readonly angleSums: Float64Array;
+  tokens = 0;
+
+  constructor(readonly numLayers: number) {
+    const states = numLayers + 1;
+    this.cosineSums = new Float64Array(states * states);
+    this.angleSums = new Float64Array(states * states);
+  }
+
+  /** hiddenStates: L+1 tensors [B, T, d]; mask [B·T], 1 for tokens to count. */
+  add(hiddenStates: readonly HostTensor[], mask: Uint8Array): void {
+    const states = this.numLayers + 1;
+    const d = hiddenStates[0].shape[2];
+    const norms = new Float64Array(states);
+    for (let token = 0; token < mask.length; token++) {
+      if (!mask[token]) continue;
+      const offset = token * d;
+      for (let i = 0; i < states; i++) norms[i] = Math.sqrt(dot(hiddenStates[i].data, hiddenStates[i].data, offset, d));
+      for (let i = 0; i < states; i++) {
+        for (let j = i + 1; j < states; j++) {
+          const denominator = norms[i] * norms[j];
+          const cosine = denominator > 0 ? Math.min(1, Math.max(-1, dot(hiddenStates[i].data, hiddenStates[j].data, offset, d) / denominator)) : 0;
+          this.cosineSums[i * states + j] += cosine;
+          this.angleSums[i * states + j] += Math.acos(cosine) / Math.PI;
+        }
+      }
+      this.tokens++;
+    }
+  }
+
+  /** Mean cos(h[s], h[s+n]) for every start s. */
+  cosine(blockSize: number): number[] {
+    return this.means(this.cosineSums, blockSize);
+  }
+
+  angularDistance(blockSize: number): number[] {
+    return this.means(this.angleSums, blockSize);
+  }
+
+  private means(sums: Float64Array, n: number): number[] {
+    const states = this.numLayers + 1;
+    return Array.from({ length: this.numLayers - n + 1 }, (_, s) => sums[s * states + s + n] / Math.max(1, this.tokens));
+  }
+}
+
+function dot(a: Float32Array, b: Float32Array, offset: number, length: number): number {
+  let sum = 0;
+  for (let k = offset; k < offset + length; k++) sum += a[k] * b[k];
+  return sum;
+}
+
+function argBest(values: number[], better: (a: number, b: number) => boolean): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (better(values[i], values[best])) best = i;
+  return best;
+}
+
+export async function computeImportance(
+  runtime: ForwardRuntime,
+  numLayers: number,
+  samples: readonly (readonly number[])[],
+  seqLen: number,
+  options: ImportanceOptions = {},
+): Promise<ImportanceProfile> {
+  const blockSizes = options.blockSizes ?? Array.from({ length: numLayers }, (_, i) => i + 1);
+  validateBlockSizes(blockSizes, numLayers);
+  const batchSize = options.batchSize ?? 8;
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new EngineError('BAD_INPUT', `batch size must be a positive integer, got ${batchSize}`);
+
+  const started = performance.now();
+  const accumulator = new ImportanceAccumulator(numLayers);
+  const batches: (readonly (readonly number[])[])[] = [];
+  for (let i = 0; i < samples.length; i += batchSize) batches.push(samples.slice(i, i + batchSize));
+
+  // The next batch's forward pass runs while this one's cosines are summed.
+  let samplesDone = 0;
+  let next = batches.length > 0 ? runBatch(runtime, batches[0]) : null;
+  for (let b = 0; b < batches.length; b++) {
+    const { hiddenStates, mask } = await next!;
+    throwIfCancelled(options.signal, 'importance'); // checked with no forward pass in flight
+    next = b + 1 < batches.length ? runBatch(runtime, batches[b + 1]) : null;
+    accumulator.add(hiddenStates, mask);
+    samplesDone += batches[b].length;
+    options.onProgress?.({ samplesDone, samples: samples.length, tokens: accumulator.tokens });
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  const blocks = blockSizes.map((n) => {
+    const scores = accumulator.cosine(n);
+    return { blockSize: n, scores, bestStart: argBest(scores, (a, b) => a > b) };
+  });
+  const angularDistance = blockSizes.map((n) => {
+    const scores = accumulator.angularDistance(n);
+    return { blockSize: n, scores, bestStart: argBest(scores, (a, b) => a < b) };
+  });
+  return {
+    metric: 'cosine',
+    samples: samples.length,
+    seqLen,
+    tokens: accumulator.tokens,
+    numLayers,
+    backend: runtime.description,
+    seconds,
+    tokensPerSecond: accumulator.tokens / seconds,
+    blocks,
+    angularDistance,
+    blockInfluence: accumulator.cosine(1).map((cosine) => 1 - cosine),
+  };
+}
+
+async function runBatch(runtime: ForwardRuntime, sequences: readonly (readonly number[])[]) {
+  const batch = makeBatch(sequences);
+  const { hiddenStates } = await runtime.forward(batch, { hiddenStates: true });
+  return { hiddenStates: hiddenStates!, mask: batch.attentionMask };
+}
