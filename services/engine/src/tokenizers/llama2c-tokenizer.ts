@@ -233,50 +233,100 @@ interface MergeCandidate {
   mergedId: number;
 }
 
-/** Binary max-heap: higher score first, then smaller (leftmost) position. */
+/**
+ * Binary max-heap of merge candidates: higher score first, then smaller (leftmost) position. Candidates
+ * are stored field by field in typed arrays (a long text queues millions of them).
+ */
 class MergeQueue {
-  private readonly heap: MergeCandidate[] = [];
+  size = 0;
+  private score = new Float64Array(1024);
+  private left = new Int32Array(1024);
+  private right = new Int32Array(1024);
+  private leftVersion = new Int32Array(1024);
+  private rightVersion = new Int32Array(1024);
+  private mergedId = new Int32Array(1024);
 
-  get size(): number {
-    return this.heap.length;
-  }
-
-  push(candidate: MergeCandidate): void {
-    const heap = this.heap;
-    heap.push(candidate);
-    let i = heap.length - 1;
+  push(c: MergeCandidate): void {
+    if (this.size === this.score.length) this.grow();
+    // sift up: move parents down until c's place is found
+    let i = this.size++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!comesFirst(heap[i], heap[parent])) break;
-      [heap[i], heap[parent]] = [heap[parent], heap[i]];
+      if (!this.before(c.score, c.left, parent)) break;
+      this.move(parent, i);
       i = parent;
     }
+    this.put(i, c);
   }
 
   pop(): MergeCandidate {
-    const heap = this.heap;
-    const top = heap[0];
-    const last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        const right = left + 1;
-        let best = i;
-        if (left < heap.length && comesFirst(heap[left], heap[best])) best = left;
-        if (right < heap.length && comesFirst(heap[right], heap[best])) best = right;
-        if (best === i) break;
-        [heap[i], heap[best]] = [heap[best], heap[i]];
-        i = best;
-      }
+    const top = this.get(0);
+    const last = this.get(--this.size);
+    // sift down: move children up until last's place is found
+    let i = 0;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= this.size) break;
+      if (child + 1 < this.size && this.before(this.score[child + 1], this.left[child + 1], child)) child++;
+      if (this.before(last.score, last.left, child)) break;
+      this.move(child, i);
+      i = child;
     }
+    if (this.size > 0) this.put(i, last);
     return top;
+  }
+
+  /** Whether a candidate (score, left) comes before the one in slot j. */
+  private before(score: number, left: number, j: number): boolean {
+    return score > this.score[j] || (score === this.score[j] && left < this.left[j]);
+  }
+
+  private get(i: number): MergeCandidate {
+    return {
+      score: this.score[i],
+      left: this.left[i],
+      right: this.right[i],
+      leftVersion: this.leftVersion[i],
+      rightVersion: this.rightVersion[i],
+      mergedId: this.mergedId[i],
+    };
+  }
+
+  private put(i: number, c: MergeCandidate): void {
+    this.score[i] = c.score;
+    this.left[i] = c.left;
+    this.right[i] = c.right;
+    this.leftVersion[i] = c.leftVersion;
+    this.rightVersion[i] = c.rightVersion;
+    this.mergedId[i] = c.mergedId;
+  }
+
+  private move(from: number, to: number): void {
+    this.score[to] = this.score[from];
+    this.left[to] = this.left[from];
+    this.right[to] = this.right[from];
+    this.leftVersion[to] = this.leftVersion[from];
+    this.rightVersion[to] = this.rightVersion[from];
+    this.mergedId[to] = this.mergedId[from];
+  }
+
+  private grow(): void {
+    const capacity = this.score.length * 2;
+    const score = new Float64Array(capacity);
+    score.set(this.score);
+    this.score = score;
+    this.left = grownInt32(this.left, capacity);
+    this.right = grownInt32(this.right, capacity);
+    this.leftVersion = grownInt32(this.leftVersion, capacity);
+    this.rightVersion = grownInt32(this.rightVersion, capacity);
+    this.mergedId = grownInt32(this.mergedId, capacity);
   }
 }
 
-function comesFirst(a: MergeCandidate, b: MergeCandidate): boolean {
-  return a.score > b.score || (a.score === b.score && a.left < b.left);
+function grownInt32(values: Int32Array, capacity: number): Int32Array<ArrayBuffer> {
+  const grown = new Int32Array(capacity);
+  grown.set(values);
+  return grown;
 }
 
 function binaryString(bytes: Uint8Array, start: number, length: number): string {

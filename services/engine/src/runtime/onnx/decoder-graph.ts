@@ -35,8 +35,8 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
     return g.op('Add', [y, g.weight(biasName, [...tensor(biasName).shape], tensor(biasName).data)]);
   };
   const vector = (name: string) => g.weight(name, [...tensor(name).shape], tensor(name).data);
-  const epsilon = g.scalar(config.normEps);
-  const two = g.scalar(2);
+  const epsilon = family.norm === 'rmsnorm' ? g.scalar(config.normEps) : '';
+  const two = family.norm === 'rmsnorm' ? g.scalar(2) : '';
   // Written the way ORT's optimizer recognises (SimplifiedLayerNormalization / LayerNormalization fusion).
   const norm = (x: string, prefix: string) => {
     if (family.norm === 'layernorm') {

@@ -82,6 +82,7 @@ export class OnnxForward implements ForwardRuntime {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: this.threads,
       interOpNumThreads: 1,
+      logSeverityLevel: 3, // errors only: ORT's optimizer notes are not the user's business
     };
     const weightBytes = [...this.model.weights.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
     if (weightBytes > (this.options.externalDataBytes ?? EXTERNAL_DATA_BYTES)) {

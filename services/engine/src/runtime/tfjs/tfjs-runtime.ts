@@ -39,14 +39,12 @@ class TfjsWorkerPool implements ForwardRuntime {
   }
 
   static async start(model: LoadedModel, count: number, backend: string): Promise<TfjsWorkerPool> {
-    const source = new URL(import.meta.url).pathname.endsWith('.ts') ? 'tfjs-worker.ts' : 'tfjs-worker.js';
+    const source = new URL(import.meta.url).pathname.endsWith('.ts') ? 'tfjs-worker-ts.mjs' : 'tfjs-worker.js';
     const { hfConfig, config, weights } = model;
     const workers = Array.from(
       { length: count },
       () =>
         new Worker(new URL(`./${source}`, import.meta.url), {
-          // TypeScript sources (tests, tsx) need the same loader in the worker.
-          execArgv: source.endsWith('.ts') ? ['--import', 'tsx'] : [],
           workerData: { hfConfig, modelType: config.modelType, dtype: config.dtype, weights, backend },
         }),
     );
