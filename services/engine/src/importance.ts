@@ -4,8 +4,8 @@
  * and is the one to prune: argmax_s. Also reported: angular distance arccos(cos)/π (Gromov et al.) and
  * per-layer Block Influence 1 - cos(h[i], h[i+1]) (ShortGPT).
  *
- * Sums are accumulated batch by batch, so memory holds one batch of hidden states whatever the number
- * of samples.
+ * The runtime computes the per-token cosines of every pair of hidden states next to the forward pass;
+ * sums are accumulated batch by batch, so memory holds one batch whatever the number of samples.
  */
 import { EngineError, throwIfCancelled } from './errors.js';
 import type { HostTensor } from './formats/host-tensor.js';
@@ -73,19 +73,16 @@ export class ImportanceAccumulator {
     this.angleSums = new Float64Array(states * states);
   }
 
-  /** hiddenStates: L+1 tensors [B, T, d]; mask [B·T], 1 for tokens to count. */
-  add(hiddenStates: readonly HostTensor[], mask: Uint8Array): void {
+  /** cosines: [B, T, L+1, L+1] per-token cos(h[i], h[j]) (ForwardRequest.hiddenStateCosines); mask [B·T], 1 for tokens to count. */
+  add(cosines: HostTensor, mask: Uint8Array): void {
     const states = this.numLayers + 1;
-    const d = hiddenStates[0].shape[2];
-    const norms = new Float64Array(states);
+    const perToken = states * states;
     for (let token = 0; token < mask.length; token++) {
       if (!mask[token]) continue;
-      const offset = token * d;
-      for (let i = 0; i < states; i++) norms[i] = Math.sqrt(dot(hiddenStates[i].data, hiddenStates[i].data, offset, d));
+      const offset = token * perToken;
       for (let i = 0; i < states; i++) {
         for (let j = i + 1; j < states; j++) {
-          const denominator = norms[i] * norms[j];
-          const cosine = denominator > 0 ? Math.min(1, Math.max(-1, dot(hiddenStates[i].data, hiddenStates[j].data, offset, d) / denominator)) : 0;
+          const cosine = Math.min(1, Math.max(-1, cosines.data[offset + i * states + j]));
           this.cosineSums[i * states + j] += cosine;
           this.angleSums[i * states + j] += Math.acos(cosine) / Math.PI;
         }
@@ -107,12 +104,6 @@ export class ImportanceAccumulator {
     const states = this.numLayers + 1;
     return Array.from({ length: this.numLayers - n + 1 }, (_, s) => sums[s * states + s + n] / Math.max(1, this.tokens));
   }
-}
-
-function dot(a: Float32Array, b: Float32Array, offset: number, length: number): number {
-  let sum = 0;
-  for (let k = offset; k < offset + length; k++) sum += a[k] * b[k];
-  return sum;
 }
 
 function argBest(values: number[], better: (a: number, b: number) => boolean): number {
@@ -142,10 +133,10 @@ export async function computeImportance(
   let samplesDone = 0;
   let next = batches.length > 0 ? runBatch(runtime, batches[0]) : null;
   for (let b = 0; b < batches.length; b++) {
-    const { hiddenStates, mask } = await next!;
+    const { cosines, mask } = await next!;
     throwIfCancelled(options.signal, 'importance'); // checked with no forward pass in flight
     next = b + 1 < batches.length ? runBatch(runtime, batches[b + 1]) : null;
-    accumulator.add(hiddenStates, mask);
+    accumulator.add(cosines, mask);
     samplesDone += batches[b].length;
     options.onProgress?.({ samplesDone, samples: samples.length, tokens: accumulator.tokens });
   }
@@ -176,6 +167,6 @@ export async function computeImportance(
 
 async function runBatch(runtime: ForwardRuntime, sequences: readonly (readonly number[])[]) {
   const batch = makeBatch(sequences);
-  const { hiddenStates } = await runtime.forward(batch, { hiddenStates: true });
-  return { hiddenStates: hiddenStates!, mask: batch.attentionMask };
+  const { hiddenStateCosines } = await runtime.forward(batch, { hiddenStateCosines: true });
+  return { cosines: hiddenStateCosines!, mask: batch.attentionMask };
 }

@@ -44,12 +44,21 @@ describe.each(Object.keys(TINY_CONFIGS))('%s', (modelType) => {
       const m = load();
       const runtime = await createRuntime(m, { runtime: runtimeName });
       try {
-        const result = await runtime.forward(makeBatch(SEQUENCES), { logits: true, hiddenStates: true });
+        const result = await runtime.forward(makeBatch(SEQUENCES), { logits: true, hiddenStates: true, hiddenStateCosines: true });
         expect(result.hiddenStates).toHaveLength(m.config.numLayers + 1);
         SEQUENCES.forEach((ids, b) => {
           const reference = referenceForward(m, ids);
           reference.hidden.forEach((rows, layer) => expect(maxDifference(result.hiddenStates![layer], b, rows)).toBeLessThan(1e-4));
           expect(maxDifference(result.logits!, b, reference.logits)).toBeLessThan(1e-4);
+          const states = m.config.numLayers + 1;
+          ids.forEach((_, t) => {
+            for (let i = 0; i < states; i++) {
+              for (let j = 0; j < states; j++) {
+                const expected = cosine(reference.hidden[i][t], reference.hidden[j][t]);
+                expect(result.hiddenStateCosines!.data[((b * result.hiddenStateCosines!.shape[1] + t) * states + i) * states + j]).toBeCloseTo(expected, 5);
+              }
+            }
+          });
         });
       } finally {
         await runtime.dispose();
@@ -57,3 +66,15 @@ describe.each(Object.keys(TINY_CONFIGS))('%s', (modelType) => {
     });
   });
 });
+
+function cosine(a: Float64Array, b: Float64Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return dot / Math.sqrt(na * nb);
+}

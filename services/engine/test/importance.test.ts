@@ -71,15 +71,15 @@ describe('accumulation', () => {
     }
   });
 
-  it('is the mean of per-token cosines, skipping masked tokens', () => {
-    // Two hidden states (one layer), d = 2, three tokens of which the middle one is padding.
-    const h0 = { shape: [1, 3, 2], data: new Float32Array([1, 0, 5, 5, 0, 1]) };
-    const h1 = { shape: [1, 3, 2], data: new Float32Array([1, 1, -7, 2, 0, 2]) };
+  it('is the mean of per-token cosines and angles, skipping masked tokens', () => {
+    // One layer (two hidden states), three tokens of which the middle one is padding.
+    const gram = (c: number) => [1, c, c, 1];
+    const cosines = { shape: [1, 3, 2, 2], data: new Float32Array([...gram(Math.SQRT1_2), ...gram(-0.3), ...gram(1)]) };
     const accumulator = new ImportanceAccumulator(1);
-    accumulator.add([h0, h1], new Uint8Array([1, 0, 1]));
+    accumulator.add(cosines, new Uint8Array([1, 0, 1]));
     expect(accumulator.tokens).toBe(2);
-    expect(accumulator.cosine(1)[0]).toBeCloseTo((Math.SQRT1_2 + 1) / 2, 12);
-    expect(accumulator.angularDistance(1)[0]).toBeCloseTo((0.25 + 0) / 2, 12);
+    expect(accumulator.cosine(1)[0]).toBeCloseTo((Math.SQRT1_2 + 1) / 2, 6);
+    expect(accumulator.angularDistance(1)[0]).toBeCloseTo((0.25 + 0) / 2, 6);
   });
 
   it('reports progress and stops when cancelled', async () => {

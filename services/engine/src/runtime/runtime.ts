@@ -18,11 +18,17 @@ export interface ForwardRequest {
   readonly logits?: boolean;
   /** L+1 tensors of [B, T, hidden] */
   readonly hiddenStates?: boolean;
+  /**
+   * [B, T, L+1, L+1]: per token, cos(h[i], h[j]) for every pair of hidden states — what block importance
+   * needs, computed where the hidden states already are instead of copying them all out.
+   */
+  readonly hiddenStateCosines?: boolean;
 }
 
 export interface ForwardResult {
   readonly logits?: HostTensor;
   readonly hiddenStates?: HostTensor[];
+  readonly hiddenStateCosines?: HostTensor;
 }
 
 export type RuntimeName = 'onnx' | 'tfjs';

@@ -34,6 +34,34 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
     const biasName = layerWeightName(family, layer, part, 'bias');
     return g.op('Add', [y, g.weight(biasName, [...tensor(biasName).shape], tensor(biasName).data)]);
   };
+  // Projections that read the same input run as one wider MatMul, then split: fewer, larger GEMMs.
+  const fusedLinear = (x: string, layer: number, parts: LayerPart[]): string[] => {
+    const transposed = parts.map((part) => transpose2d(tensor(layerWeightName(family, layer, part))));
+    const inputs = transposed[0].shape[0];
+    const widths = transposed.map((t) => t.shape[1]);
+    const total = widths.reduce((a, b) => a + b, 0);
+    const fused = new Float32Array(inputs * total);
+    for (let row = 0; row < inputs; row++) {
+      let column = row * total;
+      transposed.forEach((t, i) => {
+        fused.set(t.data.subarray(row * widths[i], (row + 1) * widths[i]), column);
+        column += widths[i];
+      });
+    }
+    const fusedName = parts.map((part) => layerWeightName(family, layer, part)).join('+');
+    let y = g.op('MatMul', [x, g.weight(fusedName, [inputs, total], fused)]);
+    if (hasBias(family, config, parts[0])) {
+      const biases = parts.map((part) => tensor(layerWeightName(family, layer, part, 'bias')).data);
+      const bias = new Float32Array(total);
+      let offset = 0;
+      for (const b of biases) {
+        bias.set(b, offset);
+        offset += b.length;
+      }
+      y = g.op('Add', [y, g.weight(`${fusedName}.bias`, [total], bias)]);
+    }
+    return g.opMulti('Split', [y, g.int64(widths)], { axis: -1 }, parts.length);
+  };
   const vector = (name: string) => g.weight(name, [...tensor(name).shape], tensor(name).data);
   const epsilon = family.norm === 'rmsnorm' ? g.scalar(config.normEps) : '';
   const two = family.norm === 'rmsnorm' ? g.scalar(2) : '';
@@ -72,9 +100,10 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
 
   for (let layer = 0; layer < config.numLayers; layer++) {
     const h = norm(x, layerNormPrefix(layer, 'attentionNorm'));
-    let q = heads(linear(h, layer, 'q'), H);
-    let k = heads(linear(h, layer, 'k'), Hkv);
-    let v = heads(linear(h, layer, 'v'), Hkv);
+    const [qProjected, kProjected, vProjected] = fusedLinear(h, layer, ['q', 'k', 'v']);
+    let q = heads(qProjected, H);
+    let k = heads(kProjected, Hkv);
+    let v = heads(vProjected, Hkv);
     if (rope) {
       q = rotate(q);
       k = rotate(k);
@@ -94,8 +123,8 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
     const m = norm(x, layerNormPrefix(layer, 'mlpNorm'));
     let activated: string;
     if (family.mlp === 'gated') {
-      const gate = linear(m, layer, 'gate');
-      activated = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), linear(m, layer, 'up')]);
+      const [gate, up] = fusedLinear(m, layer, ['gate', 'up']);
+      activated = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     } else {
       const up = linear(m, layer, 'up');
       activated = family.activation === 'relu' ? g.op('Relu', [up]) : g.op('Mul', [up, g.op('Sigmoid', [up])]);
@@ -105,6 +134,17 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   }
 
   if (request.hiddenStates) hiddenStates.forEach((state, i) => g.output(state, `hidden_${i}`, ['batch', 'seq', d]));
+  if (request.hiddenStateCosines) {
+    // Unit vectors stacked as [B, T, L+1, d]; their Gram matrix per token is every pairwise cosine.
+    const tiny = g.scalar(1e-12);
+    const units = hiddenStates.map((state) => {
+      const length = g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [state, state]), g.int64([-1])], { keepdims: 1 })]);
+      return g.op('Unsqueeze', [g.op('Div', [state, g.op('Max', [length, tiny])]), g.int64([2])]);
+    });
+    const stacked = g.op('Concat', units, { axis: 2 });
+    const gram = g.op('MatMul', [stacked, g.op('Transpose', [stacked], { perm: [0, 1, 3, 2] })]);
+    g.output(gram, 'hidden_cosines', ['batch', 'seq', config.numLayers + 1, config.numLayers + 1]);
+  }
   if (request.logits) {
     const y = norm(x, family.weights.finalNorm);
     const headName = config.tieWordEmbeddings ? family.weights.embedTokens : family.weights.lmHead;

@@ -70,11 +70,12 @@ export class OnnxForward implements ForwardRuntime {
       hiddenStates: request.hiddenStates
         ? Array.from({ length: config.numLayers + 1 }, (_, i) => host(results[`hidden_${i}`]))
         : undefined,
+      hiddenStateCosines: request.hiddenStateCosines ? host(results.hidden_cosines) : undefined,
     };
   }
 
   private async sessionFor(request: ForwardRequest): Promise<ort.InferenceSession> {
-    const key = `${Boolean(request.logits)}:${Boolean(request.hiddenStates)}`;
+    const key = `${Boolean(request.logits)}:${Boolean(request.hiddenStates)}:${Boolean(request.hiddenStateCosines)}`;
     if (this.session && this.sessionKey === key) return this.session;
     await this.releaseSession();
     const sessionOptions: ort.InferenceSession.SessionOptions = {

@@ -34,14 +34,16 @@ export class TfjsForward implements ForwardRuntime {
       return {
         logits: outputs.logits ? await read(outputs.logits) : undefined,
         hiddenStates: outputs.hiddenStates ? await Promise.all(outputs.hiddenStates.map(read)) : undefined,
+        hiddenStateCosines: outputs.hiddenStateCosines ? await read(outputs.hiddenStateCosines) : undefined,
       };
     } finally {
       outputs.logits?.dispose();
       outputs.hiddenStates?.forEach((t) => t.dispose());
+      outputs.hiddenStateCosines?.dispose();
     }
   }
 
-  private compute(batch: TokenBatch, request: ForwardRequest): { logits?: tf.Tensor; hiddenStates?: tf.Tensor[] } {
+  private compute(batch: TokenBatch, request: ForwardRequest): { logits?: tf.Tensor; hiddenStates?: tf.Tensor[]; hiddenStateCosines?: tf.Tensor } {
     const { config, family } = this.model;
     const { batchSize: B, seqLen: T } = batch;
     const H = config.numAttentionHeads;
@@ -122,7 +124,13 @@ export class TfjsForward implements ForwardRuntime {
       const head = config.tieWordEmbeddings ? w(family.weights.embedTokens) : w(family.weights.lmHead);
       logits = tf.reshape(tf.matMul(tf.reshape(y, [B * T, -1]), head, false, true), [B, T, -1]);
     }
-    return { logits, hiddenStates: request.hiddenStates ? hiddenStates : undefined };
+    let hiddenStateCosines: tf.Tensor | undefined;
+    if (request.hiddenStateCosines) {
+      const stacked = tf.stack(hiddenStates, 2); // [B, T, L+1, d]
+      const units = tf.div(stacked, tf.maximum(tf.norm(stacked, 'euclidean', -1, true), 1e-12));
+      hiddenStateCosines = tf.matMul(units, units, false, true);
+    }
+    return { logits, hiddenStates: request.hiddenStates ? hiddenStates : undefined, hiddenStateCosines };
   }
 
   async dispose(): Promise<void> {

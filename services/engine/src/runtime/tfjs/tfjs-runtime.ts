@@ -67,6 +67,7 @@ class TfjsWorkerPool implements ForwardRuntime {
     return {
       logits: request.logits ? concatBatch(parts.map((p) => p.logits!)) : undefined,
       hiddenStates: request.hiddenStates ? parts[0].hiddenStates!.map((_, i) => concatBatch(parts.map((p) => p.hiddenStates![i]))) : undefined,
+      hiddenStateCosines: request.hiddenStateCosines ? concatBatch(parts.map((p) => p.hiddenStateCosines!)) : undefined,
     };
   }
 

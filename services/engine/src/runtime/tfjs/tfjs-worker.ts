@@ -39,7 +39,7 @@ if (parentPort) {
         return;
       }
       const result = await runtime.forward(message.batch, message.request);
-      const transfers = [result.logits, ...(result.hiddenStates ?? [])].filter((t) => t !== undefined).map((t) => t.data.buffer as ArrayBuffer);
+      const transfers = [result.logits, result.hiddenStateCosines, ...(result.hiddenStates ?? [])].filter((t) => t !== undefined).map((t) => t.data.buffer as ArrayBuffer);
       port.postMessage({ id: message.id, result } satisfies WorkerReply, transfers);
     } catch (error) {
       port.postMessage({ id: message.id, error: (error as Error).message } satisfies WorkerReply);

@@ -1,0 +1,143 @@
+/**
+ * Hidden-state collection throughput on a random 8-layer Llama (hidden 512, 8 heads, 4 KV heads,
+ * intermediate 1376, vocab 32000, float32), 32 sequences × 128 tokens, for both runtimes, side by side with
+ * a plain PyTorch implementation of the same forward pass when python3 can import torch (Debian's
+ * python3-torch). Then peak memory (max RSS of a fresh process) as the number of samples grows.
+ *
+ *   npm run bench -w services/engine            (from the repository root)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HostTensor } from '../src/formats/host-tensor.js';
+import { writeHfFolder } from '../src/formats/hf-folder.js';
+import { computeImportance } from '../src/importance.js';
+import { loadModel } from '../src/models/model.js';
+import { createRuntime } from '../src/runtime/create-runtime.js';
+import { makeBatch, type RuntimeName } from '../src/runtime/runtime.js';
+import { familyFor } from '../src/models/families/index.js';
+import { expectedWeightShapes } from '../src/models/weight-shapes.js';
+
+const CONFIG = {
+  model_type: 'llama',
+  hidden_size: 512,
+  num_hidden_layers: 8,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  intermediate_size: 1376,
+  vocab_size: 32000,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: false,
+};
+const SEQUENCES = 32;
+const SEQ_LEN = 128;
+const BATCH_SIZE = 8;
+const REPEATS = 3;
+
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
+  };
+}
+
+function writeRandomModel(dir: string): void {
+  const family = familyFor('llama');
+  const next = random(42);
+  const weights = new Map<string, HostTensor>();
+  for (const [name, shape] of expectedWeightShapes(family, family.parseConfig(CONFIG, 'F32'))) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const isNorm = shape.length === 1;
+    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.0346 * next(); // uniform with std 0.02
+    weights.set(name, { shape, data });
+  }
+  writeHfFolder(dir, { config: CONFIG, weights, dtype: 'F32' });
+}
+
+function randomIds(count: number, seed: number): number[][] {
+  const next = random(seed);
+  return Array.from({ length: count }, () => Array.from({ length: SEQ_LEN }, () => Math.floor((next() + 1) * 16000)));
+}
+
+async function measure(dir: string, ids: number[][], runtimeName: RuntimeName, workers?: number) {
+  const model = loadModel(dir);
+  const runtime = await createRuntime(model, { runtime: runtimeName, workers });
+  try {
+    await runtime.forward(makeBatch(ids.slice(0, BATCH_SIZE)), { hiddenStates: true }); // warm-up: graph build, session
+    let best = { seconds: Infinity, tokensPerSecond: 0, checksum: 0 };
+    for (let r = 0; r < REPEATS; r++) {
+      const profile = await computeImportance(runtime, CONFIG.num_hidden_layers, ids, SEQ_LEN, { batchSize: BATCH_SIZE });
+      if (profile.seconds < best.seconds) best = { seconds: profile.seconds, tokensPerSecond: profile.tokensPerSecond, checksum: 0 };
+    }
+    const last = await runtime.forward(makeBatch(ids.slice(ids.length - BATCH_SIZE)), { hiddenStates: true });
+    best.checksum = Array.from(last.hiddenStates![CONFIG.num_hidden_layers].data.subarray(0, 4)).reduce((a, b) => a + b, 0);
+    return { ...best, description: runtime.description };
+  } finally {
+    await runtime.dispose();
+  }
+}
+
+function torchReference(dir: string, idsPath: string): { tokensPerSecond: number; seconds: number; torch: string; threads: number; checksum: number } | string {
+  const script = fileURLToPath(new URL('./torch_reference.py', import.meta.url));
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    const result = spawnSync(python, [script, dir, idsPath, String(BATCH_SIZE), String(REPEATS)], { encoding: 'utf8' });
+    if (result.status === 0) return JSON.parse(result.stdout.trim().split('\n').pop()!);
+    if (result.stderr?.includes('No module named')) continue;
+    if (result.error) continue;
+    return `failed: ${result.stderr.trim().split('\n').pop()}`;
+  }
+  return 'not available (install Debian python3-torch to compare)';
+}
+
+/** Child mode: collect hidden states for N samples and print this process's peak RSS. */
+async function memoryChild(dir: string, samples: number): Promise<void> {
+  const model = loadModel(dir);
+  const runtime = await createRuntime(model, { runtime: 'onnx' });
+  await computeImportance(runtime, CONFIG.num_hidden_layers, randomIds(samples, 9), SEQ_LEN, { batchSize: BATCH_SIZE });
+  await runtime.dispose();
+  process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+}
+
+async function main(): Promise<void> {
+  const [mode, dirArg, samplesArg] = process.argv.slice(2);
+  if (mode === '--memory-child') return memoryChild(dirArg, Number(samplesArg));
+
+  const dir = mkdtempSync(join(tmpdir(), 'streamline-bench-'));
+  try {
+    writeRandomModel(dir);
+    const ids = randomIds(SEQUENCES, 7);
+    const idsPath = join(dir, 'ids.json');
+    writeFileSync(idsPath, JSON.stringify(ids));
+    console.log(`hidden-state collection: random 8-layer Llama (d=512, 8 heads, 4 KV heads, ffn 1376, vocab 32000, float32), ${SEQUENCES} × ${SEQ_LEN} tokens, batch ${BATCH_SIZE}, best of ${REPEATS}`);
+
+    const onnx = await measure(dir, ids, 'onnx');
+    console.log(`  engine onnx : ${Math.round(onnx.tokensPerSecond)} tokens/s (${onnx.seconds.toFixed(3)} s) — ${onnx.description}`);
+    const tfjs = await measure(dir, ids, 'tfjs', 2);
+    console.log(`  engine tfjs : ${Math.round(tfjs.tokensPerSecond)} tokens/s (${tfjs.seconds.toFixed(3)} s) — ${tfjs.description}`);
+    const torch = torchReference(dir, idsPath);
+    if (typeof torch === 'string') {
+      console.log(`  pytorch     : ${torch}`);
+    } else {
+      console.log(`  pytorch     : ${Math.round(torch.tokensPerSecond)} tokens/s (${torch.seconds.toFixed(3)} s) — torch ${torch.torch}, ${torch.threads} threads`);
+      console.log(`  ratio engine(onnx) / pytorch = ${(onnx.tokensPerSecond / torch.tokensPerSecond).toFixed(2)}`);
+      console.log(`  same forward pass: checksum of h[8] onnx ${onnx.checksum.toFixed(5)}, tfjs ${tfjs.checksum.toFixed(5)}, pytorch ${torch.checksum.toFixed(5)}`);
+    }
+
+    console.log('peak memory of a fresh process collecting hidden states (onnx):');
+    const self = fileURLToPath(import.meta.url);
+    for (const samples of [32, 128, 512]) {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', self, '--memory-child', dir, String(samples)], { encoding: 'utf8' });
+      console.log(`  ${String(samples).padStart(4)} samples × ${SEQ_LEN} tokens: max RSS ${JSON.parse(out).maxRssMiB.toFixed(0)} MiB`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
