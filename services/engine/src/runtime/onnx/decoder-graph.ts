@@ -94,9 +94,8 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
   const scale = g.scalar(1 / Math.sqrt(hd));
   const group = H / Hkv;
-  // Grouped-query attention without copying K/V: query heads as [B, Hkv, group, T, hd] broadcast
-  // against keys and values as [B, Hkv, 1, T, hd].
-  const biasForScores = group > 1 ? g.op('Unsqueeze', [bias, g.int64([1])]) : bias;
+  // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
+  const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
 
   for (let layer = 0; layer < config.numLayers; layer++) {
     const h = norm(x, layerNormPrefix(layer, 'attentionNorm'));
@@ -108,13 +107,11 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
       q = rotate(q);
       k = rotate(k);
     }
-    if (group > 1) {
-      q = g.op('Reshape', [q, g.int64([0, Hkv, group, -1, hd])]);
-      k = g.op('Unsqueeze', [k, g.int64([2])]);
-      v = g.op('Unsqueeze', [v, g.int64([2])]);
-    }
-    const keysT = g.op('Transpose', [k], { perm: group > 1 ? [0, 1, 2, 4, 3] : [0, 1, 3, 2] });
-    const scores = g.op('Add', [g.op('Mul', [g.op('MatMul', [q, keysT]), scale]), biasForScores]);
+    // Grouped-query attention: the group's queries stacked along time, [B, Hkv, group·T, hd], so one
+    // plain batched MatMul per KV head serves them all, with no copies of K/V.
+    const stackedQueries = group > 1 ? g.op('Reshape', [q, g.int64([0, Hkv, -1, hd])]) : q;
+    let scores = g.op('MatMul', [stackedQueries, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
+    scores = g.op('Add', [g.op('Mul', [scores, scale]), biasForScores]);
     let attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
     if (group > 1) attended = g.op('Reshape', [attended, g.int64([0, H, -1, hd])]);
     const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), g.int64([0, 0, H * hd])]);

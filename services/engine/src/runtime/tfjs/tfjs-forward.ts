@@ -20,10 +20,21 @@ export class TfjsForward implements ForwardRuntime {
     readonly description: string,
   ) {}
 
+  /**
+   * Uploads the weights once. Matrices are stored transposed to [in, out] (and the LM head too), because
+   * the wasm backend's matMul with transposeB runs about ten times slower than a plain one.
+   */
   static async create(model: LoadedModel): Promise<TfjsForward> {
     const backend = await selectTfjsBackend();
     const weights = new Map<string, tf.Tensor>();
-    for (const [name, tensor] of model.weights) weights.set(name, tf.tensor(tensor.data, [...tensor.shape], 'float32'));
+    const { family, config } = model;
+    for (const [name, tensor] of model.weights) {
+      const t = tf.tensor(tensor.data, [...tensor.shape], 'float32');
+      const isMatrix = tensor.shape.length === 2 && name !== family.weights.embedTokens && name !== family.weights.embedPositions;
+      weights.set(name, isMatrix ? transposeAndDispose(t) : t);
+    }
+    if (config.tieWordEmbeddings) weights.set(LM_HEAD_T, tf.transpose(weights.get(family.weights.embedTokens)!));
+    else weights.set(LM_HEAD_T, weights.get(family.weights.lmHead)!);
     return new TfjsForward(model, weights, `tfjs ${backend}`);
   }
 
@@ -53,7 +64,7 @@ export class TfjsForward implements ForwardRuntime {
     const layerW = (layer: number, part: LayerPart, kind: 'weight' | 'bias' = 'weight') => w(layerWeightName(family, layer, part, kind));
 
     const linear = (x: tf.Tensor, layer: number, part: LayerPart) => {
-      const y = tf.matMul(tf.reshape(x, [-1, x.shape[x.rank - 1]]), layerW(layer, part), false, true);
+      const y = tf.matMul(tf.reshape(x, [-1, x.shape[x.rank - 1]]), layerW(layer, part));
       const biased = hasBias(family, config, part) ? tf.add(y, layerW(layer, part, 'bias')) : y;
       return tf.reshape(biased, [...x.shape.slice(0, -1), -1]);
     };
@@ -84,6 +95,9 @@ export class TfjsForward implements ForwardRuntime {
       const [first, second] = tf.split(t, 2, -1);
       return tf.add(tf.mul(t, cos!), tf.mul(tf.concat([tf.neg(second), first], -1), sin!));
     };
+    const group = H / Hkv;
+    // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
+    const biasForScores = group > 1 ? tf.tile(bias, [1, 1, group, 1]) : bias;
     const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
 
     for (let layer = 0; layer < config.numLayers; layer++) {
@@ -95,14 +109,11 @@ export class TfjsForward implements ForwardRuntime {
         q = rotate(q);
         k = rotate(k);
       }
-      if (Hkv !== H) {
-        // Grouped-query attention: query head i reads key/value head floor(i / (H / Hkv)).
-        const repeat = (t: tf.Tensor) => tf.reshape(tf.tile(tf.reshape(t, [B, Hkv, 1, T, hd]), [1, 1, H / Hkv, 1, 1]), [B, H, T, hd]);
-        k = repeat(k);
-        v = repeat(v);
-      }
-      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)), bias);
-      const attended = tf.matMul(tf.softmax(scores), v); // [B, H, T, hd]
+      // Grouped-query attention: the group's queries stacked along time, [B, Hkv, group·T, hd], so one
+      // plain batched matMul per KV head serves them all, with no copies of K/V.
+      const stackedQueries = group > 1 ? tf.reshape(q, [B, Hkv, group * T, hd]) : q;
+      const scores = tf.add(tf.mul(tf.matMul(stackedQueries, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)), biasForScores);
+      const attended = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, H, T, hd]);
       const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [B, T, H * hd]);
       x = tf.add(x, linear(merged, layer, 'o'));
 
@@ -121,8 +132,7 @@ export class TfjsForward implements ForwardRuntime {
     if (request.logits) {
       const finalNorm = family.weights.finalNorm;
       const y = norm(x, w(`${finalNorm}.weight`), family.norm === 'layernorm' ? w(`${finalNorm}.bias`) : null);
-      const head = config.tieWordEmbeddings ? w(family.weights.embedTokens) : w(family.weights.lmHead);
-      logits = tf.reshape(tf.matMul(tf.reshape(y, [B * T, -1]), head, false, true), [B, T, -1]);
+      logits = tf.reshape(tf.matMul(tf.reshape(y, [B * T, -1]), w(LM_HEAD_T)), [B, T, -1]);
     }
     let hiddenStateCosines: tf.Tensor | undefined;
     if (request.hiddenStateCosines) {
@@ -134,9 +144,17 @@ export class TfjsForward implements ForwardRuntime {
   }
 
   async dispose(): Promise<void> {
-    for (const t of this.weights.values()) t.dispose();
+    for (const t of new Set(this.weights.values())) t.dispose();
     this.weights.clear();
   }
+}
+
+const LM_HEAD_T = 'lm_head.weight [in, out]';
+
+function transposeAndDispose(t: tf.Tensor): tf.Tensor {
+  const transposed = tf.transpose(t);
+  t.dispose();
+  return transposed;
 }
 
 function silu(x: tf.Tensor): tf.Tensor {
