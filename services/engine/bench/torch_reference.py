@@ -67,19 +67,24 @@ def hidden_states(cfg, w, ids):
 
 def main():
     model_dir, ids_path, batch_size, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    torch.set_num_threads(os.cpu_count())  # Debian's build starts with one OpenMP thread; the engine uses every core
     cfg = json.load(open(f"{model_dir}/config.json"))
     w = read_safetensors(f"{model_dir}/model.safetensors")
     ids = torch.tensor(json.load(open(ids_path)), dtype=torch.long)
-    hidden_states(cfg, w, ids[:batch_size])  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for i in range(0, ids.shape[0], batch_size):
-            hs = hidden_states(cfg, w, ids[i : i + batch_size])
-        best = min(best, time.perf_counter() - start)
+    w_ids = ids[:batch_size]
+    best, best_threads = float("inf"), 1
+    # Debian's build starts with one OpenMP thread (OpenBLAS keeps its own pool); report the better setting.
+    for threads in sorted({1, os.cpu_count()}):
+        torch.set_num_threads(threads)
+        hidden_states(cfg, w, w_ids)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i in range(0, ids.shape[0], batch_size):
+                hs = hidden_states(cfg, w, ids[i : i + batch_size])
+            elapsed = time.perf_counter() - start
+            if elapsed < best:
+                best, best_threads = elapsed, threads
     tokens = ids.numel()
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "seconds": best, "tokensPerSecond": tokens / best,
+    print(json.dumps({"torch": torch.__version__, "threads": best_threads, "seconds": best, "tokensPerSecond": tokens / best,
                       "checksum": float(hs[-1][0, 0, :4].sum())}))
 
 
