@@ -110,18 +110,18 @@ async function convert(args: Args): Promise<void> {
 }
 
 async function generateCommand(args: Args): Promise<void> {
+  const settings = {
+    prompt: args.prompt ?? '',
+    maxTokens: numberOption(args, 'max-tokens', 256),
+    temperature: numberOption(args, 'temperature', 1, false),
+    topP: numberOption(args, 'top-p', 0.9, false),
+    seed: numberOption(args, 'seed', Date.now()),
+  };
   const model = loadModel(required(args, 'model'));
   const tokenizer = (await tokenizerFor(args, model, true))!;
   const runtime = await createRuntime(model);
   try {
-    const { text } = await generate(runtime, tokenizer, {
-      prompt: args.prompt ?? '',
-      maxTokens: numberOption(args, 'max-tokens', 256),
-      temperature: numberOption(args, 'temperature', 1, false),
-      topP: numberOption(args, 'top-p', 0.9, false),
-      seed: numberOption(args, 'seed', Date.now()),
-      maxPositions: model.config.maxPositionEmbeddings,
-    });
+    const { text } = await generate(runtime, tokenizer, { ...settings, maxPositions: model.config.maxPositionEmbeddings });
     process.stdout.write(`${text}\n`);
   } finally {
     await runtime.dispose();
@@ -130,9 +130,11 @@ async function generateCommand(args: Args): Promise<void> {
 
 async function importance(args: Args): Promise<void> {
   const out = required(args, 'out');
-  const info = inspectModel(required(args, 'model'));
   const samples = numberOption(args, 'samples', 32);
   const seqLen = numberOption(args, 'seq-len', 128);
+  const batchSize = numberOption(args, 'batch-size', 8);
+  const workers = args.workers === undefined ? undefined : numberOption(args, 'workers', 1);
+  const info = inspectModel(required(args, 'model'));
   if (seqLen > info.config.maxPositionEmbeddings) {
     throw new EngineError('BAD_INPUT', `--seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
   }
@@ -141,12 +143,12 @@ async function importance(args: Args): Promise<void> {
   const data = await loadCalibrationSamples(required(args, 'data'), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
   if (data.length < samples) progress(`note: ${required(args, 'data')} yields only ${data.length} samples of the ${samples} asked for`);
   const model = loadModel(info.path);
-  const runtime = await createRuntime(model, { workers: args.workers === undefined ? undefined : numberOption(args, 'workers', 1) });
+  const runtime = await createRuntime(model, { workers });
   progress(`importance: ${info.config.modelType}, ${info.config.numLayers} layers, ${data.length} samples × ≤${seqLen} tokens on ${runtime.description}`);
   try {
     const profile = await computeImportance(runtime, info.config.numLayers, data, seqLen, {
       blockSizes,
-      batchSize: numberOption(args, 'batch-size', 8),
+      batchSize,
       onProgress: (p) => progress(`importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens`),
     });
     mkdirSync(dirname(out), { recursive: true });

@@ -1,0 +1,126 @@
+/** The engine CLI as a user runs it: real processes, exit codes, stdout, and one-line errors on stderr. */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { writeTinyModel } from './fixtures/tiny-models.js';
+
+const BIN = fileURLToPath(new URL('../bin/streamline-engine.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'streamline-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A failure is exit status 1 and exactly one line on stderr, matching `pattern`. */
+async function expectFailure(args: string[], pattern: RegExp): Promise<void> {
+  const { code, stdout, stderr } = await cli(...args);
+  expect(code).toBe(1);
+  expect(stdout).toBe('');
+  expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+  expect(stderr).toMatch(pattern);
+}
+
+describe.skipIf(!hasShared)('on stories260K', () => {
+  it('inspects the model', async () => {
+    const { code, stdout } = await cli('inspect', '--model', STORIES_BIN);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      architecture: 'llama',
+      numLayers: 5,
+      hiddenSize: 64,
+      numAttentionHeads: 8,
+      numKeyValueHeads: 4,
+      intermediateSize: 172,
+      vocabSize: 512,
+      numParameters: 260032,
+      dtype: 'F32',
+      tokenizer: { kind: 'llama2c', vocabSize: 512 },
+    });
+  });
+
+  it('converts to a Hugging Face folder that generates the same text', async () => {
+    const out = join(work, 'stories260K-hf');
+    expect((await cli('convert', '--model', STORIES_BIN, '--tokenizer', STORIES_TOKENIZER, '--out', out)).code).toBe(0);
+    for (const file of ['config.json', 'model.safetensors', 'tokenizer.bin']) expect(existsSync(join(out, file))).toBe(true);
+    const reference = JSON.parse(readFileSync(sharedPath('refs/stories260K_real_references.json'), 'utf8')).references[0].text;
+    const { code, stdout } = await cli('generate', '--model', out, '--prompt', '', '--max-tokens', '200', '--temperature', '0');
+    expect(code).toBe(0);
+    expect(stdout).toBe(`${reference}\n`);
+  });
+
+  it('writes an importance profile with progress on stderr', async () => {
+    const out = join(work, 'importance.json');
+    const { code, stderr } = await cli(
+      'importance', '--model', STORIES_BIN, '--data', sharedPath('data/text/tinystories_val_excerpt.txt'),
+      '--samples', '6', '--seq-len', '64', '--block-sizes', '1,2', '--batch-size', '4', '--out', out,
+    );
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/importance: 4\/6 samples/);
+    expect(stderr).toMatch(/tokens\/s/);
+    const profile = JSON.parse(readFileSync(out, 'utf8'));
+    expect(profile).toMatchObject({ metric: 'cosine', samples: 6, seqLen: 64, tokens: 384, numLayers: 5 });
+    expect(profile.backend).toMatch(/onnxruntime-node/);
+    expect(profile.blocks.map((b: { blockSize: number; scores: number[] }) => [b.blockSize, b.scores.length])).toEqual([[1, 5], [2, 4]]);
+    expect(profile.angularDistance).toHaveLength(2);
+    expect(profile.blockInfluence).toHaveLength(5);
+    expect(profile.tokensPerSecond).toBeGreaterThan(0);
+  });
+
+  it('refuses data with no usable sample and a seq-len beyond the context', async () => {
+    const empty = join(work, 'empty.jsonl');
+    writeFileSync(empty, '\n');
+    await expectFailure(['importance', '--model', STORIES_BIN, '--data', empty, '--out', join(work, 'x.json')], /data file .*empty.jsonl has no usable sample/);
+    await expectFailure(
+      ['importance', '--model', STORIES_BIN, '--data', sharedPath('data/text/tinystories_val_excerpt.txt'), '--seq-len', '4096', '--out', join(work, 'x.json')],
+      /--seq-len 4096 is beyond the model's context of 512 positions/,
+    );
+  });
+});
+
+describe('errors', () => {
+  it('names a missing model file', async () => {
+    await expectFailure(['inspect', '--model', join(work, 'nope')], /model not found: .*nope/);
+  });
+
+  it('names a truncated safetensors file', async () => {
+    const dir = writeTinyModel('llama');
+    const file = join(dir, 'model.safetensors');
+    truncateSync(file, readFileSync(file).length - 100);
+    await expectFailure(['importance', '--model', dir, '--data', join(dir, 'none.jsonl'), '--out', join(work, 'x.json')], /model.safetensors is truncated/);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('names a tensor whose shape does not match the config', async () => {
+    const dir = writeTinyModel('qwen2');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, vocab_size: 100 }));
+    const data = join(dir, 'ids.jsonl');
+    writeFileSync(data, '{"input_ids":[1,2,3]}\n');
+    await expectFailure(['importance', '--model', dir, '--data', data, '--samples', '1', '--seq-len', '8', '--out', join(work, 'x.json')], /tensor model.embed_tokens.weight has shape \[64, 32\] but config.json implies \[100, 32\]/);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('refuses an unknown architecture, naming the supported ones', async () => {
+    const dir = join(work, 'falcon');
+    rmSync(dir, { recursive: true, force: true });
+    await import('node:fs').then((fs) => fs.mkdirSync(dir));
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'falcon' }));
+    await expectFailure(['inspect', '--model', dir], /model_type "falcon" is not supported; supported model types: llama, mistral, qwen2, opt/);
+  });
+
+  it('refuses unknown commands and options', async () => {
+    await expectFailure(['prune-everything'], /unknown command "prune-everything"/);
+    await expectFailure(['inspect', '--modle', 'x'], /Unknown option '--modle'/);
+    await expectFailure(['inspect'], /--model is required/);
+    await expectFailure(['generate', '--model', 'x', '--max-tokens', 'lots'], /--max-tokens must be an integer, got "lots"/);
+  });
+});
