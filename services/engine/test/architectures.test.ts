@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StorageDtype } from '../src/formats/dtype.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
+import { OnnxForward } from '../src/runtime/onnx/onnx-forward.js';
 import { makeBatch, type RuntimeName } from '../src/runtime/runtime.js';
 import { maxDifference } from './fixtures/compare.js';
 import { referenceForward } from './fixtures/reference-forward.js';
@@ -78,3 +79,20 @@ function cosine(a: Float64Array, b: Float64Array): number {
   }
   return dot / Math.sqrt(na * nb);
 }
+
+describe('ONNX weights as external data', () => {
+  it('gives the same logits as inline initializers', async () => {
+    const dir = writeTinyModel('llama', { seed: 11 });
+    dirs.push(dir);
+    const model = loadModel(dir);
+    const inline = new OnnxForward(model);
+    const external = new OnnxForward(model, { externalDataBytes: 0 });
+    try {
+      const batch = makeBatch(SEQUENCES);
+      const [a, b] = [await inline.forward(batch, { logits: true }), await external.forward(batch, { logits: true })];
+      expect(Array.from(b.logits!.data)).toEqual(Array.from(a.logits!.data));
+    } finally {
+      await Promise.all([inline.dispose(), external.dispose()]);
+    }
+  });
+});

@@ -13,8 +13,12 @@ const work = mkdtempSync(join(tmpdir(), 'streamline-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWithEnv({}, ...args);
+}
+
+function cliWithEnv(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -73,6 +77,27 @@ describe.skipIf(!hasShared)('on stories260K', () => {
     expect(profile.angularDistance).toHaveLength(2);
     expect(profile.blockInfluence).toHaveLength(5);
     expect(profile.tokensPerSecond).toBeGreaterThan(0);
+  });
+
+  it('runs on the TensorFlow.js runtime and its pure-JS cpu backend when told to', async () => {
+    const reference = JSON.parse(readFileSync(sharedPath('refs/stories260K_real_references.json'), 'utf8')).references[3].text as string;
+    const { code, stdout } = await cliWithEnv(
+      { STREAMLINE_RUNTIME: 'tfjs', STREAMLINE_BACKEND: 'cpu' },
+      'generate', '--model', STORIES_BIN, '--prompt', 'Once upon a time', '--max-tokens', '12', '--temperature', '0',
+    );
+    expect(code).toBe(0);
+    expect(reference.startsWith(stdout.trimEnd())).toBe(true);
+    expect(stdout.length).toBeGreaterThan('Once upon a time'.length + 20);
+  });
+
+  it('names a runtime or backend that cannot be had', async () => {
+    await expect(cliWithEnv({ STREAMLINE_RUNTIME: 'pytorch' }, 'generate', '--model', STORIES_BIN, '--max-tokens', '1')).resolves.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/runtime "pytorch" is not supported; accepted: onnx, tfjs/),
+    });
+    await expect(
+      cliWithEnv({ STREAMLINE_RUNTIME: 'tfjs', STREAMLINE_BACKEND: 'tensorflow' }, 'generate', '--model', STORIES_BIN, '--max-tokens', '1'),
+    ).resolves.toMatchObject({ code: 1, stderr: expect.stringMatching(/no TensorFlow.js backend could start \(tensorflow: neither @tensorflow\/tfjs-node-gpu nor @tensorflow\/tfjs-node is installed\)/) });
   });
 
   it('refuses data with no usable sample and a seq-len beyond the context', async () => {
