@@ -14,6 +14,7 @@ import { SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
 import { expectedWeightShapes } from './weight-shapes.js';
+import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-forward.js';
 
 export type ModelFormat = 'huggingface' | 'llama2c';
 
@@ -31,6 +32,8 @@ export interface ModelInfo {
 
 export interface LoadedModel extends ModelInfo {
   readonly weights: ReadonlyMap<string, HostTensor>;
+  /** A LINEAR or FFN replacement in the residual stream (the engine's extension format). */
+  readonly replacement?: InsertedModule;
 }
 
 const SINGLE_FILE = 'model.safetensors';
@@ -78,6 +81,7 @@ export function loadModel(path: string): LoadedModel {
       close();
     }
   }
+  const replacement = info.format === 'huggingface' ? readInsertedModule(info.path, info.config.numLayers) : undefined;
   for (const [name, shape] of expected) {
     const tensor = weights.get(name);
     if (!tensor) throw new EngineError('CORRUPT_FILE', `${info.path}: missing tensor ${name} (expected shape [${shape.join(', ')}])`);
@@ -85,7 +89,31 @@ export function loadModel(path: string): LoadedModel {
       throw new EngineError('CORRUPT_FILE', `${info.path}: tensor ${name} has shape [${tensor.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`);
     }
   }
-  return { ...info, weights };
+  return { ...info, weights, replacement };
+}
+
+/** A LINEAR or FFN replacement saved in the engine's extension format (see ../pruning/assemble.ts). */
+function readInsertedModule(dir: string, numLayers: number): InsertedModule | undefined {
+  const manifestPath = join(dir, 'streamline.json');
+  if (!existsSync(manifestPath)) return undefined;
+  let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
+  try {
+    module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
+  } catch (error) {
+    throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!module) return undefined;
+  const { kind, position, file } = module;
+  if ((kind !== 'LINEAR' && kind !== 'FFN') || typeof position !== 'number' || position < 0 || position > numLayers || typeof file !== 'string') {
+    throw new EngineError('CORRUPT_FILE', `${manifestPath}: replacementModule must be {kind: LINEAR|FFN, position: 0..${numLayers}, file}, got ${JSON.stringify(module)}`);
+  }
+  const safetensors = SafetensorsFile.open(join(dir, file));
+  try {
+    const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, safetensors.read(name)] as const));
+    return { kind, position, weights };
+  } finally {
+    safetensors.close();
+  }
 }
 
 export function countParameters(family: ArchitectureFamily, config: ModelConfig): number {

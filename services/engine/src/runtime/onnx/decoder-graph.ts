@@ -97,7 +97,25 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
   const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
 
+  // A LINEAR or FFN replacement (extension format), as ../../pruning/replacement-forward.ts defines it.
+  const inserted = model.replacement;
+  const insertedModule = (input: string): string => {
+    const t = (name: string) => inserted!.weights.get(name)!;
+    const matrix = (name: string) => {
+      const transposed = transpose2d(t(name));
+      return g.weight(`replacement.${name}`, [...transposed.shape], transposed.data);
+    };
+    const vec = (name: string) => g.weight(`replacement.${name}`, [...t(name).shape], t(name).data);
+    if (inserted!.kind === 'LINEAR') return g.op('Add', [g.op('MatMul', [input, matrix('linear.weight')]), vec('linear.bias')]);
+    const meanSquare = g.op('ReduceMean', [g.op('Mul', [input, input])], { axes: [-1], keepdims: 1 });
+    const normalized = g.op('Mul', [g.op('Div', [input, g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(config.normEps)])])]), vec('norm.weight')]);
+    const fc1 = g.op('Add', [g.op('MatMul', [normalized, matrix('fc1.weight')]), vec('fc1.bias')]);
+    const hidden = g.op('Mul', [fc1, g.op('Sigmoid', [fc1])]);
+    return g.op('Add', [input, g.op('Add', [g.op('MatMul', [hidden, matrix('fc2.weight')]), vec('fc2.bias')])]);
+  };
+
   for (let layer = 0; layer < config.numLayers; layer++) {
+    if (inserted?.position === layer) x = insertedModule(x);
     const h = norm(x, layerNormPrefix(layer, 'attentionNorm'));
     const [qProjected, kProjected, vProjected] = fusedLinear(h, layer, ['q', 'k', 'v']);
     let q = heads(qProjected, H);
@@ -129,6 +147,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
     x = g.op('Add', [x, linear(activated, layer, 'down')]);
     hiddenStates.push(x);
   }
+  if (inserted?.position === config.numLayers) x = insertedModule(x);
 
   if (request.hiddenStates) hiddenStates.forEach((state, i) => g.output(state, `hidden_${i}`, ['batch', 'seq', d]));
   if (request.hiddenStateCosines) {

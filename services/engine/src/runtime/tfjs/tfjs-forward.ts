@@ -5,9 +5,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../../formats/host-tensor.js';
-import { hasBias, layerWeightName, type LayerPart } from '../../models/architecture.js';
+import { layerWeightName } from '../../models/architecture.js';
 import type { LoadedModel } from '../../models/model.js';
-import { attentionBias, ropeTables } from '../attention-inputs.js';
+import { applyReplacement } from '../../pruning/replacement-forward.js';
+import { decoderLayer, layerContext, normalize } from './decoder-layer.js';
 import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
 import { selectTfjsBackend } from './backend.js';
 
@@ -17,8 +18,11 @@ export class TfjsForward implements ForwardRuntime {
   private constructor(
     private readonly model: LoadedModel,
     private readonly weights: Map<string, tf.Tensor>,
+    private readonly inserted: Map<string, tf.Tensor>,
     readonly description: string,
   ) {}
+
+  private readonly replacementWeights = (name: string) => this.inserted.get(name)!;
 
   /**
    * Uploads the weights once. Matrices are stored transposed to [in, out] (and the LM head too), because
@@ -35,7 +39,12 @@ export class TfjsForward implements ForwardRuntime {
     }
     if (config.tieWordEmbeddings) weights.set(LM_HEAD_T, tf.transpose(weights.get(family.weights.embedTokens)!));
     else weights.set(LM_HEAD_T, weights.get(family.weights.lmHead)!);
-    return new TfjsForward(model, weights, `tfjs ${backend}`);
+    const inserted = new Map<string, tf.Tensor>();
+    for (const [name, tensor] of model.replacement?.weights ?? []) {
+      const t = tf.tensor(tensor.data, [...tensor.shape], 'float32');
+      inserted.set(name, tensor.shape.length === 2 ? transposeAndDispose(t) : t);
+    }
+    return new TfjsForward(model, weights, inserted, `tfjs ${backend}`);
   }
 
   async forward(batch: TokenBatch, request: ForwardRequest): Promise<ForwardResult> {
@@ -57,27 +66,7 @@ export class TfjsForward implements ForwardRuntime {
   private compute(batch: TokenBatch, request: ForwardRequest): { logits?: tf.Tensor; hiddenStates?: tf.Tensor[]; hiddenStateCosines?: tf.Tensor } {
     const { config, family } = this.model;
     const { batchSize: B, seqLen: T } = batch;
-    const H = config.numAttentionHeads;
-    const Hkv = config.numKeyValueHeads;
-    const hd = config.headDim;
     const w = (name: string) => this.weights.get(name)!;
-    const layerW = (layer: number, part: LayerPart, kind: 'weight' | 'bias' = 'weight') => w(layerWeightName(family, layer, part, kind));
-
-    const linear = (x: tf.Tensor, layer: number, part: LayerPart) => {
-      const y = tf.matMul(tf.reshape(x, [-1, x.shape[x.rank - 1]]), layerW(layer, part));
-      const biased = hasBias(family, config, part) ? tf.add(y, layerW(layer, part, 'bias')) : y;
-      return tf.reshape(biased, [...x.shape.slice(0, -1), -1]);
-    };
-    const norm = (x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null) => {
-      if (family.norm === 'rmsnorm') {
-        const meanSquare = tf.mean(tf.square(x), -1, true);
-        return tf.mul(tf.mul(x, tf.rsqrt(tf.add(meanSquare, config.normEps))), weight);
-      }
-      const { mean, variance } = tf.moments(x, -1, true);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, config.normEps))), weight), bias!);
-    };
-    const layerNorm = (x: tf.Tensor, layer: number, part: 'attentionNorm' | 'mlpNorm') =>
-      norm(x, layerW(layer, part), family.norm === 'layernorm' ? layerW(layer, part, 'bias') : null);
 
     const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
     let x = tf.gather(w(family.weights.embedTokens), ids); // [B, T, d]
@@ -87,51 +76,18 @@ export class TfjsForward implements ForwardRuntime {
     }
     const hiddenStates = [x];
 
-    const bias = tf.tensor4d(attentionBias(batch, config.slidingWindow), [B, 1, T, T]);
-    const rope = family.positions === 'rope' ? ropeTables(config, T) : null;
-    const cos = rope ? tf.tensor2d(rope.cos, [T, hd]) : null;
-    const sin = rope ? tf.tensor2d(rope.sin, [T, hd]) : null;
-    const rotate = (t: tf.Tensor) => {
-      const [first, second] = tf.split(t, 2, -1);
-      return tf.add(tf.mul(t, cos!), tf.mul(tf.concat([tf.neg(second), first], -1), sin!));
-    };
-    const group = H / Hkv;
-    // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
-    const biasForScores = group > 1 ? tf.tile(bias, [1, 1, group, 1]) : bias;
-    const heads = (t: tf.Tensor, n: number) => tf.transpose(tf.reshape(t, [B, T, n, hd]), [0, 2, 1, 3]); // [B, n, T, hd]
-
+    const ctx = layerContext(config, family, batch);
     for (let layer = 0; layer < config.numLayers; layer++) {
-      const h = layerNorm(x, layer, 'attentionNorm');
-      let q = heads(linear(h, layer, 'q'), H);
-      let k = heads(linear(h, layer, 'k'), Hkv);
-      let v = heads(linear(h, layer, 'v'), Hkv);
-      if (rope) {
-        q = rotate(q);
-        k = rotate(k);
-      }
-      // Grouped-query attention: the group's queries stacked along time, [B, Hkv, group·T, hd], so one
-      // plain batched matMul per KV head serves them all, with no copies of K/V.
-      const stackedQueries = group > 1 ? tf.reshape(q, [B, Hkv, group * T, hd]) : q;
-      const scores = tf.add(tf.mul(tf.matMul(stackedQueries, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(hd)), biasForScores);
-      const attended = tf.reshape(tf.matMul(tf.softmax(scores), v), [B, H, T, hd]);
-      const merged = tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [B, T, H * hd]);
-      x = tf.add(x, linear(merged, layer, 'o'));
-
-      const m = layerNorm(x, layer, 'mlpNorm');
-      const activated =
-        family.mlp === 'gated'
-          ? tf.mul(silu(linear(m, layer, 'gate')), linear(m, layer, 'up'))
-          : family.activation === 'relu'
-            ? tf.relu(linear(m, layer, 'up'))
-            : silu(linear(m, layer, 'up'));
-      x = tf.add(x, linear(activated, layer, 'down'));
+      if (this.model.replacement?.position === layer) x = applyReplacement(x, this.replacementWeights, this.model.replacement.kind, config);
+      x = decoderLayer(x, (part, kind = 'weight') => w(layerWeightName(family, layer, part, kind)), ctx);
       hiddenStates.push(x);
     }
+    if (this.model.replacement?.position === config.numLayers) x = applyReplacement(x, this.replacementWeights, this.model.replacement.kind, config);
 
     let logits: tf.Tensor | undefined;
     if (request.logits) {
       const finalNorm = family.weights.finalNorm;
-      const y = norm(x, w(`${finalNorm}.weight`), family.norm === 'layernorm' ? w(`${finalNorm}.bias`) : null);
+      const y = normalize(x, ctx, w(`${finalNorm}.weight`), family.norm === 'layernorm' ? w(`${finalNorm}.bias`) : null);
       logits = tf.reshape(tf.matMul(tf.reshape(y, [B * T, -1]), w(LM_HEAD_T)), [B, T, -1]);
     }
     let hiddenStateCosines: tf.Tensor | undefined;
@@ -144,8 +100,9 @@ export class TfjsForward implements ForwardRuntime {
   }
 
   async dispose(): Promise<void> {
-    for (const t of new Set(this.weights.values())) t.dispose();
+    for (const t of new Set([...this.weights.values(), ...this.inserted.values()])) t.dispose();
     this.weights.clear();
+    this.inserted.clear();
   }
 }
 
@@ -157,6 +114,3 @@ function transposeAndDispose(t: tf.Tensor): tf.Tensor {
   return transposed;
 }
 
-function silu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(x, tf.sigmoid(x));
-}

@@ -1,0 +1,181 @@
+/**
+ * Hidden-state pairs (h[s], h[s+n]) — the replacement's input and target — streamed to disk shards in
+ * the working directory as the original model runs, never accumulated in memory, and read back one
+ * sequence at a time for training. Each sequence is stored as its input rows then its target rows
+ * ([length, d] each, float32 or float16); `pairs/manifest.json` says where every sequence is, and is
+ * written last, so a collection cut short is never mistaken for a complete one.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { EngineError, throwIfCancelled } from '../errors.js';
+import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
+import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
+import type { Block } from './block-choice.js';
+
+export type PairDtype = 'F32' | 'F16';
+
+export interface StoredSequence {
+  readonly split: 'train' | 'val';
+  readonly shard: number;
+  readonly byteOffset: number;
+  readonly length: number;
+}
+
+export interface PairManifest {
+  /** Identifies the model, block, samples and dtype the pairs came from; a different run recollects. */
+  readonly key: string;
+  readonly hiddenSize: number;
+  readonly dtype: PairDtype;
+  readonly block: Block;
+  readonly shards: string[];
+  readonly sequences: StoredSequence[];
+  readonly bytes: number;
+}
+
+export interface CollectOptions {
+  readonly dir: string;
+  readonly key: string;
+  readonly block: Block;
+  readonly hiddenSize: number;
+  readonly dtype: PairDtype;
+  /** Indices of samples held out for validation. */
+  readonly validation: ReadonlySet<number>;
+  readonly batchSize: number;
+  readonly shardBytes?: number;
+  readonly onEstimate?: (bytes: number) => void;
+  readonly onProgress?: (samplesDone: number, samples: number, bytesWritten: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+const MANIFEST = 'manifest.json';
+
+export function pairBytes(tokens: number, hiddenSize: number, dtype: PairDtype): number {
+  return 2 * tokens * hiddenSize * BYTES_PER_ELEMENT[dtype];
+}
+
+/** Reuses a complete collection with the same key; otherwise collects anew. */
+export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: readonly (readonly number[])[], options: CollectOptions): Promise<PairManifest> {
+  const existing = readManifest(options.dir);
+  if (existing?.key === options.key) return existing;
+
+  const { dir, block, hiddenSize: d, dtype } = options;
+  const shardBytes = options.shardBytes ?? 64 * 1024 * 1024;
+  options.onEstimate?.(pairBytes(samples.reduce((n, s) => n + s.length, 0), d, dtype));
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+
+  const shards: string[] = [];
+  const sequences: StoredSequence[] = [];
+  let fd = -1;
+  let shardOffset = 0;
+  let bytesWritten = 0;
+  // A sequence never straddles two shards: a new shard starts before a sequence once the current one is full.
+  const openShardIfFull = () => {
+    if (fd >= 0 && shardOffset < shardBytes) return;
+    if (fd >= 0) closeSync(fd);
+    const name = `pairs-${String(shards.length).padStart(5, '0')}.bin`;
+    fd = guardedWrite(dir, () => openSync(join(dir, name), 'w'));
+    shards.push(name);
+    shardOffset = 0;
+  };
+  const write = (bytes: Uint8Array) => {
+    let done = 0;
+    guardedWrite(dir, () => {
+      while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+    });
+    shardOffset += bytes.byteLength;
+    bytesWritten += bytes.byteLength;
+  };
+
+  try {
+    for (let first = 0; first < samples.length; first += options.batchSize) {
+      throwIfCancelled(options.signal, 'hidden-state collection');
+      const group = samples.slice(first, first + options.batchSize);
+      const batch = makeBatch(group);
+      const { hiddenStates } = await runtime.forward(batch, { hiddenStates: true });
+      const inputs = hiddenStates![block.start].data;
+      const targets = hiddenStates![block.start + block.size].data;
+      group.forEach((sequence, b) => {
+        const from = b * batch.seqLen * d;
+        const to = from + sequence.length * d;
+        openShardIfFull();
+        sequences.push({ split: options.validation.has(first + b) ? 'val' : 'train', shard: shards.length - 1, byteOffset: shardOffset, length: sequence.length });
+        write(encodeFromFloat32(inputs.subarray(from, to), dtype));
+        write(encodeFromFloat32(targets.subarray(from, to), dtype));
+      });
+      options.onProgress?.(Math.min(first + options.batchSize, samples.length), samples.length, bytesWritten);
+    }
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
+  const manifest: PairManifest = { key: options.key, hiddenSize: d, dtype, block, shards, sequences, bytes: bytesWritten };
+  guardedWrite(dir, () => {
+    writeFileSync(join(dir, `${MANIFEST}.tmp`), JSON.stringify(manifest));
+    renameSync(join(dir, `${MANIFEST}.tmp`), join(dir, MANIFEST));
+  });
+  return manifest;
+}
+
+export function readManifest(dir: string): PairManifest | null {
+  if (!existsSync(join(dir, MANIFEST))) return null;
+  try {
+    return JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8'));
+  } catch {
+    return null; // unreadable: collect again
+  }
+}
+
+/** Reads one stored sequence's inputs and targets, widened to float32. */
+export class PairReader {
+  private readonly fds: number[];
+
+  constructor(
+    private readonly dir: string,
+    readonly manifest: PairManifest,
+  ) {
+    this.fds = manifest.shards.map((name) => openSync(join(dir, name), 'r'));
+  }
+
+  read(index: number): { inputs: Float32Array; targets: Float32Array; length: number } {
+    const { shard, byteOffset, length } = this.manifest.sequences[index];
+    const half = length * this.manifest.hiddenSize * BYTES_PER_ELEMENT[this.manifest.dtype];
+    const bytes = new Uint8Array(2 * half);
+    let done = 0;
+    while (done < bytes.byteLength) {
+      const n = readSync(this.fds[shard], bytes, done, bytes.byteLength - done, byteOffset + done);
+      if (n === 0) throw new EngineError('CORRUPT_FILE', `hidden-state shard ${join(this.dir, this.manifest.shards[shard])} is truncated`);
+      done += n;
+    }
+    return {
+      inputs: decodeToFloat32(bytes.subarray(0, half), this.manifest.dtype),
+      targets: decodeToFloat32(bytes.subarray(half), this.manifest.dtype),
+      length,
+    };
+  }
+
+  indices(split: 'train' | 'val'): number[] {
+    const result: number[] = [];
+    this.manifest.sequences.forEach((s, i) => s.split === split && result.push(i));
+    return result;
+  }
+
+  close(): void {
+    this.fds.forEach((fd) => closeSync(fd));
+  }
+}
+
+/** Runs a write, turning a full disk or an unwritable directory into one clear error. */
+function guardedWrite<T>(dir: string, action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      throw new EngineError('STORAGE', `the disk filled up while writing hidden-state pairs to ${dir}; free space or choose another --work-dir`);
+    }
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
+      throw new EngineError('STORAGE', `cannot write hidden-state pairs to ${dir}: ${code}`);
+    }
+    throw error;
+  }
+}
