@@ -17,6 +17,9 @@ import { readLlama2cCheckpoint } from './formats/llama2c-checkpoint.js';
 import { generate } from './generate.js';
 import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
+import { runEvalCommand } from './evaluation/eval-command.js';
+import { prune } from './pruning/prune.js';
+import type { ReplacementKind } from './pruning/replacement-forward.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 
@@ -26,6 +29,12 @@ const USAGE = `usage: streamline-engine <command> [options]
   generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S]
   importance --model M [--tokenizer T] --data D [--samples 32] [--seq-len 128] [--block-sizes all]
              [--batch-size 8] [--workers W] --out F.json
+  prune      --model M [--tokenizer T] --data D (--layers N [--start S] | --target-sparsity F)
+             --replacement none|linear|ffn|swiglu|layer [--samples 32] [--seq-len 128] [--batch-size 8]
+             [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
+             [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
+             [--pairs-dtype f32|f16] [--eval-windows 16] [--work-dir DIR] --out DIR
+  eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda`;
 
 const OPTIONS = {
@@ -43,11 +52,32 @@ const OPTIONS = {
   'block-sizes': { type: 'string' },
   'batch-size': { type: 'string' },
   workers: { type: 'string' },
+  layers: { type: 'string' },
+  start: { type: 'string' },
+  'target-sparsity': { type: 'string' },
+  replacement: { type: 'string' },
+  epochs: { type: 'string' },
+  'min-steps': { type: 'string' },
+  'warmup-steps': { type: 'string' },
+  lr: { type: 'string' },
+  'min-lr': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'grad-clip': { type: 'string' },
+  'grad-accum': { type: 'string' },
+  'val-fraction': { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  'pairs-dtype': { type: 'string' },
+  'eval-windows': { type: 'string' },
+  'work-dir': { type: 'string' },
+  compare: { type: 'string' },
+  limit: { type: 'string' },
+  text: { type: 'string', multiple: true },
+  mc: { type: 'string', multiple: true },
   help: { type: 'boolean' },
 } as const;
 
-type StringOption = Exclude<keyof typeof OPTIONS, 'help'>;
-type Args = Partial<Record<StringOption, string>>;
+type StringOption = Exclude<keyof typeof OPTIONS, 'help' | 'text' | 'mc'>;
+type Args = Partial<Record<StringOption, string>> & { text?: string[]; mc?: string[] };
 
 function required(args: Args, name: StringOption): string {
   const value = args[name];
@@ -162,7 +192,67 @@ async function importance(args: Args): Promise<void> {
   }
 }
 
-const COMMANDS: Record<string, (args: Args) => Promise<void>> = { inspect, convert, generate: generateCommand, importance };
+async function pruneCommand(args: Args): Promise<void> {
+  const optionalNumber = (name: StringOption, integer = true) => (args[name] === undefined ? undefined : numberOption(args, name, 0, integer));
+  const replacement = required(args, 'replacement').toUpperCase() as ReplacementKind;
+  const pairsDtype = (args['pairs-dtype'] ?? 'f32').toUpperCase();
+  if (pairsDtype !== 'F32' && pairsDtype !== 'F16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32 or f16, got ${JSON.stringify(args['pairs-dtype'])}`);
+  const out = required(args, 'out');
+  const training: Record<string, number | undefined> = {
+    epochs: optionalNumber('epochs'),
+    minSteps: optionalNumber('min-steps'),
+    warmupSteps: optionalNumber('warmup-steps'),
+    learningRate: optionalNumber('lr', false),
+    minLearningRate: optionalNumber('min-lr', false),
+    weightDecay: optionalNumber('weight-decay', false),
+    gradClip: optionalNumber('grad-clip', false),
+    gradAccum: optionalNumber('grad-accum'),
+    checkpointEvery: optionalNumber('checkpoint-every'),
+  };
+  let lastReported = 0;
+  const summary = await prune({
+    modelPath: required(args, 'model'),
+    tokenizerPath: args.tokenizer,
+    dataPath: required(args, 'data'),
+    workDir: args['work-dir'] ?? `${out.replace(/\/+$/, '')}.work`,
+    outDir: out,
+    layers: optionalNumber('layers'),
+    start: optionalNumber('start'),
+    targetSparsity: optionalNumber('target-sparsity', false),
+    replacement,
+    samples: optionalNumber('samples'),
+    seqLen: optionalNumber('seq-len'),
+    batchSize: optionalNumber('batch-size'),
+    valFraction: optionalNumber('val-fraction', false),
+    seed: optionalNumber('seed'),
+    pairsDtype,
+    evalWindows: optionalNumber('eval-windows'),
+    training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
+    onProgress: (event) => {
+      // Training reports every step; print one line in ten (and the last).
+      if (event.training && event.training.step % 10 !== 0 && event.training.step !== event.training.totalSteps && event.training.step - lastReported < 10) return;
+      if (event.training) lastReported = event.training.step;
+      progress(`${event.stage.toLowerCase()}: ${event.message}`);
+    },
+  });
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+}
+
+async function evalCommand(args: Args): Promise<void> {
+  await runEvalCommand({
+    model: required(args, 'model'),
+    compare: args.compare,
+    tokenizer: args.tokenizer,
+    texts: args.text ?? [],
+    tasks: args.mc ?? [],
+    limit: args.limit === undefined ? undefined : numberOption(args, 'limit', 0),
+    seqLen: args['seq-len'] === undefined ? undefined : numberOption(args, 'seq-len', 0),
+    out: required(args, 'out'),
+    progress,
+  });
+}
+
+const COMMANDS: Record<string, (args: Args) => Promise<void>> = { inspect, convert, generate: generateCommand, importance, prune: pruneCommand, eval: evalCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -452,7 +452,7 @@ describe.skipIf(!hasShared)('on stories260K', () => {
     expect(copa.stability).toBeGreaterThanOrEqual(0);
     expect(copa.stability).toBeLessThanOrEqual(1 + 1e-12);
     // The exp(σ) weights on raw perplexities put nearly all of COPA's weight on one item (σ ≈ 150, the
-    // next ones below 145): stability here is about 0 or 1 whatever the agreement.
+    // next about 140, so its weight is e^-10 of the first): stability here is about 0 or 1 whatever the agreement.
     expect(copa.stabilityEffectiveItems).toBeLessThan(1.01);
     expectReportConsistent(report);
     expect(report.latency!.batch).toEqual({ batchSize: 4, seqLen: 128, passes: 5 });

@@ -27,7 +27,7 @@ export interface EvalCommandOptions {
 
 export async function runEvalCommand(options: EvalCommandOptions): Promise<EvaluationReport> {
   if (options.texts.length === 0 && options.tasks.length === 0) {
-    throw new EngineError('BAD_INPUT', 'eval needs at least one --text file (perplexity) or --task file (multiple choice)');
+    throw new EngineError('BAD_INPUT', 'eval needs at least one --text file (perplexity) or --mc file (multiple choice)');
   }
   const original = loadModel(options.model);
   const tokenizerPath = options.tokenizer ?? original.tokenizerPath;

@@ -192,7 +192,7 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
           await scoreMultipleChoice(runtime, tokenizer, tasks[t], {
             limit: options.limit,
             batchSize: options.batchSize,
-            maxPositions: model.config.maxPositionEmbeddings,
+            maxPositions, // the shorter context of the two, so both models score the same tokens
             vocabSize,
             signal: options.signal,
             onProgress: (p) => report({ phase: 'task', file: tasks[t], done: p.itemsDone, total: itemsPerTask[t] }),

@@ -43,13 +43,13 @@ export async function computePerplexity(
   let totalNll = 0;
   let tokens = 0;
   let windowsDone = 0;
-  for (const window of windows) {
-    if (window.length < 2) continue; // a single token predicts nothing
+  const scoredWindows = windows.filter((window) => window.length >= 2); // a single token predicts nothing
+  for (const window of scoredWindows) {
     await scorer.add({ ids: window, firstScored: 1 }, (result) => {
       totalNll += result.nll;
       tokens += result.tokens;
       windowsDone++;
-      options.onProgress?.({ windowsDone, windows: windows.length, tokens });
+      options.onProgress?.({ windowsDone, windows: scoredWindows.length, tokens });
     });
   }
   await scorer.finish();

@@ -58,7 +58,8 @@ export function inspectModel(path: string): ModelInfo {
     const dtype = embed?.file.entry(embed.name).dtype ?? 'F32';
     if (!isStorageDtype(dtype)) throw new EngineError('UNSUPPORTED_MODEL', `${dir}: weights stored as ${dtype}; supported: F32, F16, BF16`);
     const config = family.parseConfig(hfConfig, dtype as StorageDtype);
-    return { path: dir, format: 'huggingface', family, config, hfConfig, numParameters: countParameters(family, config), tokenizerPath: findTokenizer(dir, false) };
+    const numParameters = countParameters(family, config) + insertedModuleParameters(dir, config.numLayers);
+    return { path: dir, format: 'huggingface', family, config, hfConfig, numParameters, tokenizerPath: findTokenizer(dir, false) };
   } finally {
     close();
   }
@@ -92,21 +93,22 @@ export function loadModel(path: string): LoadedModel {
   return { ...info, weights, replacement };
 }
 
+function insertedModuleParameters(dir: string, numLayers: number): number {
+  const description = readInsertedModuleDescription(dir, numLayers);
+  if (!description) return 0;
+  const file = SafetensorsFile.open(join(dir, description.file));
+  try {
+    return INSERTED_TENSOR_NAMES[description.kind].reduce((n, name) => n + elementCount(file.entry(name).shape), 0);
+  } finally {
+    file.close();
+  }
+}
+
 /** A LINEAR or FFN replacement saved in the engine's extension format (see ../pruning/assemble.ts). */
 function readInsertedModule(dir: string, numLayers: number): InsertedModule | undefined {
-  const manifestPath = join(dir, 'streamline.json');
-  if (!existsSync(manifestPath)) return undefined;
-  let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
-  try {
-    module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
-  } catch (error) {
-    throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON: ${(error as Error).message}`);
-  }
-  if (!module) return undefined;
-  const { kind, position, file } = module;
-  if ((kind !== 'LINEAR' && kind !== 'FFN') || typeof position !== 'number' || position < 0 || position > numLayers || typeof file !== 'string') {
-    throw new EngineError('CORRUPT_FILE', `${manifestPath}: replacementModule must be {kind: LINEAR|FFN, position: 0..${numLayers}, file}, got ${JSON.stringify(module)}`);
-  }
+  const description = readInsertedModuleDescription(dir, numLayers);
+  if (!description) return undefined;
+  const { kind, position, file } = description;
   const safetensors = SafetensorsFile.open(join(dir, file));
   try {
     const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, safetensors.read(name)] as const));
@@ -114,6 +116,23 @@ function readInsertedModule(dir: string, numLayers: number): InsertedModule | un
   } finally {
     safetensors.close();
   }
+}
+
+function readInsertedModuleDescription(dir: string, numLayers: number): { kind: InsertedModule['kind']; position: number; file: string } | null {
+  const manifestPath = join(dir, 'streamline.json');
+  if (!existsSync(manifestPath)) return null;
+  let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
+  try {
+    module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
+  } catch (error) {
+    throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (!module) return null;
+  const { kind, position, file } = module;
+  if ((kind !== 'LINEAR' && kind !== 'FFN') || typeof position !== 'number' || position < 0 || position > numLayers || typeof file !== 'string') {
+    throw new EngineError('CORRUPT_FILE', `${manifestPath}: replacementModule must be {kind: LINEAR|FFN, position: 0..${numLayers}, file}, got ${JSON.stringify(module)}`);
+  }
+  return { kind, position, file };
 }
 
 export function countParameters(family: ArchitectureFamily, config: ModelConfig): number {

@@ -5,7 +5,7 @@
  * ([length, d] each, float32 or float16); `pairs/manifest.json` says where every sequence is, and is
  * written last, so a collection cut short is never mistaken for a complete one.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
@@ -61,8 +61,10 @@ export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: 
   const { dir, block, hiddenSize: d, dtype } = options;
   const shardBytes = options.shardBytes ?? 64 * 1024 * 1024;
   options.onEstimate?.(pairBytes(samples.reduce((n, s) => n + s.length, 0), d, dtype));
-  rmSync(dir, { recursive: true, force: true });
+  // The manifest goes first, so an interrupted collection is never taken for a complete one; shards are
+  // opened for writing (truncated) in place, and files the new manifest does not name are removed after.
   mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, MANIFEST), { force: true });
 
   const shards: string[] = [];
   const sequences: StoredSequence[] = [];
@@ -108,6 +110,7 @@ export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: 
   } finally {
     if (fd >= 0) closeSync(fd);
   }
+  for (const name of readdirSync(dir)) if (!shards.includes(name)) rmSync(join(dir, name), { force: true });
   const manifest: PairManifest = { key: options.key, hiddenSize: d, dtype, block, shards, sequences, bytes: bytesWritten };
   guardedWrite(dir, () => {
     writeFileSync(join(dir, `${MANIFEST}.tmp`), JSON.stringify(manifest));
