@@ -475,7 +475,7 @@ describe.skipIf(!hasShared)('on stories260K', () => {
   it('refuses an eval command with neither texts nor tasks', async () => {
     await expect(runEvalCommand({ model: STORIES_BIN, texts: [], tasks: [], out: join(work, 'never.json'), progress: () => undefined })).rejects.toMatchObject({
       code: 'BAD_INPUT',
-      message: expect.stringMatching(/at least one --text file .* or --task file/),
+      message: expect.stringMatching(/at least one --text file .* or --mc file/),
     });
     expect(existsSync(join(work, 'never.json'))).toBe(false);
   });

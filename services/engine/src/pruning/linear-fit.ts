@@ -13,6 +13,7 @@ import type { PairReader } from './hidden-state-pairs.js';
 export interface LinearFit {
   readonly weights: Map<string, HostTensor>;
   readonly trainLoss: number;
+  readonly validationCosine: number | null;
 }
 
 export async function fitLinearReplacement(pairs: PairReader, ridge: number, signal?: AbortSignal): Promise<LinearFit> {
@@ -57,6 +58,19 @@ export async function fitLinearReplacement(pairs: PairReader, ridge: number, sig
       return tf.sum(tf.squaredDifference(predicted, tf.tensor2d(targets, [length, d]))).dataSync()[0];
     });
   }
+  // Held-out check: mean cosine of the fitted map's output and the block's real output on validation tokens.
+  let cosineSum = 0;
+  let validationTokens = 0;
+  for (const index of pairs.indices('val')) {
+    const { inputs, targets, length } = pairs.read(index);
+    cosineSum += tf.tidy(() => {
+      const predicted = tf.add(tf.matMul(tf.tensor2d(inputs, [length, d]), weightInOut), biasTensor);
+      const target = tf.tensor2d(targets, [length, d]);
+      const norms = tf.maximum(tf.mul(tf.norm(predicted, 'euclidean', -1), tf.norm(target, 'euclidean', -1)), 1e-12);
+      return tf.sum(tf.div(tf.sum(tf.mul(predicted, target), -1), norms)).dataSync()[0];
+    });
+    validationTokens += length;
+  }
   weightInOut.dispose();
   biasTensor.dispose();
   return {
@@ -65,6 +79,7 @@ export async function fitLinearReplacement(pairs: PairReader, ridge: number, sig
       ['linear.bias', { shape: [d], data: bias }],
     ]),
     trainLoss: squaredError / (tokens * d),
+    validationCosine: validationTokens > 0 ? cosineSum / validationTokens : null,
   };
 }
 

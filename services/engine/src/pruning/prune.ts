@@ -154,7 +154,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
           report('TRAINING', 'fitting the linear map in closed form');
           const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal);
           replacementWeights = fit.weights;
-          trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: null }] };
+          trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
         } else {
           const result = await trainReplacement({
             kind,
