@@ -33,7 +33,8 @@ const USAGE = `usage: streamline-engine <command> [options]
              --replacement none|linear|ffn|swiglu|layer [--samples 32] [--seq-len 128] [--batch-size 8]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
-             [--pairs-dtype f32|f16] [--eval-windows 16] [--work-dir DIR] --out DIR
+             [--pairs-dtype f32|f16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
+             [--work-dir DIR] --out DIR
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda`;
 
@@ -227,6 +228,7 @@ async function pruneCommand(args: Args): Promise<void> {
     seed: optionalNumber('seed'),
     pairsDtype,
     evalWindows: optionalNumber('eval-windows'),
+    evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
     onProgress: (event) => {
       // Training reports every step; print one line in ten (and the last).

@@ -255,6 +255,17 @@ describe.skipIf(!hasShared)('stories260K: pruning 2 layers', () => {
     expect(results.SWIGLU).toBeLessThan(results.NONE);
   });
 
+  it('evaluates multiple choice and stability when asked, and keeps the report in streamline.json', async () => {
+    const summary = await run('NONE', { evaluation: { tasks: [sharedPath('data/mc/copa.jsonl')], limit: 20 } });
+    const task = summary.report!.tasks[0];
+    expect(task).toMatchObject({ task: 'copa', numItems: 20 });
+    expect(task.stability).toBeGreaterThanOrEqual(0);
+    expect(task.stability).toBeLessThanOrEqual(1);
+    const manifest = JSON.parse(readFileSync(join(summary.outDir, 'streamline.json'), 'utf8'));
+    expect(manifest.evaluation.report.tasks[0].items).toHaveLength(20);
+    expect(manifest.evaluation.report.tasks[0].stability).toBe(task.stability);
+  });
+
   it('does much worse when the first two layers go instead', async () => {
     const summary = await run('NONE', { start: 0 });
     expect(summary.importance).toBeNull();

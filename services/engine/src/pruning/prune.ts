@@ -9,6 +9,7 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { loadCalibrationSamples } from '../data/calibration.js';
+import { evaluateModels, type EvaluationReport } from '../evaluation/evaluate.js';
 import { computePerplexity, loadTextWindows } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
 import { inspectModel, loadModel } from '../models/model.js';
@@ -53,6 +54,8 @@ export interface PruneOptions {
   readonly training?: Partial<Omit<TrainingSettings, 'seed' | 'batchSize'>>;
   /** Held-out windows (after the calibration ones, .txt data only) for the perplexity check; 0 skips it. */
   readonly evalWindows?: number;
+  /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
+  readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number };
   readonly runtime?: RuntimeName;
   readonly onProgress?: (event: PruneEvent) => void;
   readonly signal?: AbortSignal;
@@ -71,6 +74,10 @@ export interface PruneSummary {
   readonly importance: BlockScores | null;
   readonly training: { readonly steps: number; readonly bestEpoch: number; readonly resumedFromStep: number | null; readonly epochs: EpochRecord[] } | null;
   readonly evaluation: { readonly windows: number; readonly seqLen: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
+  /** Mean cosine of the replacement's output and the original block's output on held-out (validation) samples. */
+  readonly hiddenStateCosine: number | null;
+  /** The full evaluation, when texts or tasks were given. */
+  readonly report: EvaluationReport | null;
   readonly seconds: number;
 }
 
@@ -196,6 +203,27 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       }
     }
 
+    let fullReport: EvaluationReport | null = null;
+    const { texts = [], tasks = [], limit } = options.evaluation ?? {};
+    if (texts.length > 0 || tasks.length > 0) {
+      if (!tokenizer) throw new EngineError('BAD_INPUT', 'evaluating texts or tasks needs a tokenizer (--tokenizer)');
+      await runtime.dispose(); // the evaluation runs one model at a time
+      report('EVALUATING', `evaluating on ${[...texts, ...tasks].length} text and task files`);
+      fullReport = await evaluateModels({
+        original: model,
+        pruned: prunedModel,
+        tokenizer,
+        texts,
+        tasks,
+        limit,
+        skipWindows: data.length,
+        runtime: { runtime: options.runtime },
+        signal: options.signal,
+        onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),
+      });
+    }
+    const bestEpoch = trainingSummary?.epochs[Math.max(0, trainingSummary.bestEpoch - 1)];
+
     const summary: PruneSummary = {
       outDir: options.outDir,
       block,
@@ -208,6 +236,8 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       importance,
       training: trainingSummary,
       evaluation,
+      hiddenStateCosine: bestEpoch?.validationCosine ?? null,
+      report: fullReport,
       seconds: (performance.now() - started) / 1000,
     };
     report('EXPORTING', `writing ${options.outDir}`);
@@ -221,7 +251,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       data: { path: resolve(options.dataPath), sha256: dataHash, samplesSha256: samplesHash },
       importance,
       training: trainingSummary,
-      evaluation: { ...evaluation, numParameters: summary.numParameters, sparsity: summary.sparsity },
+      evaluation: { ...evaluation, hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, report: fullReport },
     });
     return { ...summary, seconds: (performance.now() - started) / 1000 };
   } finally {
