@@ -19,6 +19,7 @@ import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch, type RuntimeName } from '../src/runtime/runtime.js';
 import { familyFor } from '../src/models/families/index.js';
 import { expectedWeightShapes } from '../src/models/weight-shapes.js';
+import { mulberry32 } from '../src/random.js';
 
 const CONFIG = {
   model_type: 'llama',
@@ -38,13 +39,8 @@ const BATCH_SIZE = 8;
 const REPEATS = 3;
 
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  };
+  const uniform = mulberry32(seed);
+  return () => 2 * uniform() - 1;
 }
 
 function writeRandomModel(dir: string): void {

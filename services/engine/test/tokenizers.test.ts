@@ -7,6 +7,7 @@ import { EngineError } from '../src/errors.js';
 import { HfTokenizer } from '../src/tokenizers/hf-tokenizer.js';
 import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
+import { mulberry32 } from '../src/random.js';
 
 const sharedDir = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const sharedPresent = existsSync(sharedDir);
@@ -80,15 +81,7 @@ function pieceLookup(tokenizer: Llama2cTokenizer): Map<string, number> {
 
 /** Deterministic random strings mixing ASCII, accents, CJK, emoji (ZWJ and skin tones), controls, lone surrogates. */
 function randomUnicodeStrings(count: number, seed: number): string[] {
-  let state = seed >>> 0;
-  const random = () => {
-    // mulberry32
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = mulberry32(seed);
   const fragments = [
     'a', 'e', 't', 'h', 'the', ' ', ' ', '  ', '\n', '\t', '.', ',', '!', 'Once', ' upon', 'é', 'ü', 'ß', 'ñ',
     '中', '文', '日本語', 'Ж', 'λ', '🙂', '👍🏽', '🧑‍🚀', '🇫🇷', '\u0007', '\u0000', '\u00a0', '\ud800', '\udfff', '<0x41>',

@@ -16,6 +16,7 @@ import type { HostTensor } from '../formats/host-tensor.js';
 import { hasBias, layerWeightName, type ArchitectureFamily, type LayerPart } from '../models/architecture.js';
 import type { LoadedModel } from '../models/model.js';
 import { decoderLayer, mlpBlock, type LayerContext } from '../runtime/tfjs/decoder-layer.js';
+import { gaussian } from '../random.js';
 import { applyReplacement, type ReplacementKind } from './replacement-forward.js';
 
 export type TrainedKind = 'FFN' | 'SWIGLU' | 'LAYER';
@@ -72,16 +73,4 @@ export function replacementForward(kind: Exclude<ReplacementKind, 'NONE'>, x: tf
     case 'LAYER':
       return decoderLayer(x, byPart, ctx);
   }
-}
-
-/** Seeded standard normal numbers (mulberry32 + Box–Muller). */
-export function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }

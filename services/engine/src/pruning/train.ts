@@ -16,6 +16,7 @@ import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import type { LoadedModel } from '../models/model.js';
 import { layerContext } from '../runtime/tfjs/decoder-layer.js';
 import { tfjsForTraining } from '../runtime/tfjs/training.js';
+import { mulberry32 } from '../random.js';
 import { AdamW } from './adamw.js';
 import type { PairReader } from './hidden-state-pairs.js';
 import { replacementForward, type TrainedKind } from './replacement.js';
@@ -281,15 +282,9 @@ function validate(kind: TrainedKind, model: LoadedModel, pairs: PairReader, indi
   return { loss: errorSum / (tokens * model.config.hiddenSize), cosine: cosineSum / tokens };
 }
 
-/** Deterministic Fisher–Yates shuffle (mulberry32 seeded by `seed`). */
+/** Deterministic Fisher–Yates shuffle. */
 export function shuffled<T>(items: readonly T[], seed: number): T[] {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const result = [...items];
   for (let i = result.length - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
