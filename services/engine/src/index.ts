@@ -13,3 +13,7 @@ export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 export { loadCalibrationSamples } from './data/calibration.js';
 export { computeImportance, parseBlockSizes, type ImportanceProfile, type ImportanceProgress } from './importance.js';
 export { generate, type Generation } from './generate.js';
+export { prune, DEFAULT_TRAINING, type PruneOptions, type PruneSummary } from './pruning/prune.js';
+export { REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-forward.js';
+export { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
+export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';

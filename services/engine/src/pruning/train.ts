@@ -29,8 +29,10 @@ export interface TrainingSettings {
   readonly gradAccum: number;
   readonly learningRate: number;
   readonly minLearningRate: number;
-  /** Default: 5% of all steps. */
+  /** Default: `warmupRatio` of all steps. */
   readonly warmupSteps?: number;
+  /** Fraction of all steps spent warming up when warmupSteps is not given; default 0.05. */
+  readonly warmupRatio?: number;
   readonly weightDecay: number;
   readonly gradClip: number;
   readonly seed: number;
@@ -110,7 +112,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   const stepsPerEpoch = Math.ceil(microBatches / settings.gradAccum);
   const epochs = settings.epochs ?? Math.max(1, Math.ceil(settings.minSteps / stepsPerEpoch));
   const totalSteps = epochs * stepsPerEpoch;
-  const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round(0.05 * totalSteps));
+  const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round((settings.warmupRatio ?? 0.05) * totalSteps));
 
   // Matrices train as [in, out] (fast on wasm) and go back to [out, in] on the way out.
   const params = new Map<string, tf.Variable>();
