@@ -196,8 +196,22 @@ describe('training', () => {
     mkdirSync(join(dir, 'checkpoint.tmp'), { recursive: true });
     writeFileSync(join(dir, 'checkpoint.tmp', 'state.json'), '{"half": '); // a crash mid-write
     const resumed = await job(dir);
-    expect(resumed.resumedFromStep).toBe(4);
+    expect(resumed.resumedFromStep).toBe(5); // cancelled after step 5: saved on the way out
     expect(resumed.epochs).toEqual(uninterrupted.epochs);
+    for (const [name, tensor] of uninterrupted.params) expect(Array.from(resumed.params.get(name)!.data)).toEqual(Array.from(tensor.data));
+    pairs.close();
+  });
+
+  it('resumes from the last periodic checkpoint when the process dies without saving', async () => {
+    const { model, pairs } = await setup();
+    const job = (dir: string, onProgress?: (step: number) => void) =>
+      trainReplacement({ kind: 'SWIGLU', model, initial: initialParameters('SWIGLU', model, 1, 3), pairs, dir, key: 'k2', settings, onProgress: (p) => onProgress?.(p.step) });
+    const uninterrupted = await job(fresh('train'));
+    const dir = fresh('train');
+    // A crash (not a cancellation): nothing is saved beyond the step-4 checkpoint.
+    await expect(job(dir, (step) => { if (step === 5) throw new Error('killed'); })).rejects.toThrow('killed');
+    const resumed = await job(dir);
+    expect(resumed.resumedFromStep).toBe(4);
     for (const [name, tensor] of uninterrupted.params) expect(Array.from(resumed.params.get(name)!.data)).toEqual(Array.from(tensor.data));
     pairs.close();
   });

@@ -3,9 +3,10 @@
  * tokens; AdamW; linear warm-up then cosine decay to a floor; gradient clipping and accumulation; a
  * validation pass each epoch, keeping the best weights; a seed that fixes initialisation and data order.
  *
- * Every `checkpointEvery` optimizer steps the whole state (weights, optimizer moments, step, position in
- * the epoch's order, best weights, loss history) is written to `dir/checkpoint`; a run started with the
- * same directory and settings resumes from it and ends with the same weights as an uninterrupted run.
+ * Every `checkpointEvery` optimizer steps, at each epoch's end and when cancelled, the whole state
+ * (weights, optimizer moments, step, position in the epoch's order, best weights, loss history) is
+ * written to `dir/checkpoint`; a run started with the same directory and settings resumes from it and
+ * ends with the same weights as an uninterrupted run.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -207,6 +208,14 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
       job.onCheckpoint?.(state.step);
     }
     return { params: best ?? snapshot(params), epochs: state.history, steps: state.step, bestEpoch: state.bestEpoch, resumedFromStep };
+  } catch (error) {
+    // Cancelled (a cancelled plan, a worker told to stop): the state is at an optimizer-step boundary —
+    // a half-accumulated step is simply dropped — so save it and lose nothing.
+    if (error instanceof EngineError && error.code === 'CANCELLED') {
+      saveCheckpoint(job.dir, state, params, optimizer, best);
+      job.onCheckpoint?.(state.step);
+    }
+    throw error;
   } finally {
     params.forEach((p) => p.dispose());
     optimizer.dispose();
