@@ -187,6 +187,8 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
           learningRate,
           tokensPerSecond: tokensSeen / ((performance.now() - started) / 1000),
         });
+        // tfjs on wasm computes synchronously: let timers (lease heartbeats) and I/O (progress reports) run.
+        await new Promise((resolve) => setImmediate(resolve));
         if (state.step % settings.checkpointEvery === 0 && state.position < microBatches) {
           saveCheckpoint(job.dir, state, params, optimizer, best);
           job.onCheckpoint?.(state.step);

@@ -1,0 +1,134 @@
+/**
+ * The worker loop against a queue in this process that keeps the protocol's promises (claim, lease
+ * heartbeat, ordered events, complete/fail/release). The GraphQL transport is tested against the real
+ * gateway in the gateway's tests.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
+import { runWorker, type ClaimedPlan, type PlanResult, type WorkerTransport } from '../src/worker/worker.js';
+import { writeTinyModel } from './fixtures/tiny-models.js';
+
+const work = mkdtempSync(join(tmpdir(), 'streamline-worker-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+class QueueTransport implements WorkerTransport {
+  readonly queue: ClaimedPlan[] = [];
+  readonly events = new Map<string, PlanEvent[]>();
+  readonly finished = new Map<string, { result?: PlanResult; error?: string }>();
+  readonly cancelled = new Set<string>();
+  released: string[] = [];
+  onEvent: (planId: string, event: PlanEvent) => void = () => {};
+
+  claims = 0;
+
+  async claim() {
+    this.claims++;
+    return this.queue.shift() ?? null;
+  }
+  async heartbeat(planId: string) {
+    return { cancelled: this.cancelled.has(planId) };
+  }
+  async report(planId: string, events: readonly PlanEvent[]) {
+    const list = this.events.get(planId) ?? [];
+    list.push(...events);
+    this.events.set(planId, list);
+    events.forEach((e) => this.onEvent(planId, e));
+  }
+  async complete(planId: string, result: PlanResult) {
+    this.finished.set(planId, { result });
+  }
+  async fail(planId: string, error: string) {
+    this.finished.set(planId, { error });
+  }
+  async release(planId: string) {
+    this.released.push(planId);
+  }
+}
+
+function plan(overrides: Partial<PlanConfig> = {}): PlanConfig {
+  const data = join(work, `ids-${Math.random()}.jsonl`);
+  writeFileSync(data, Array.from({ length: 6 }, (_, i) => JSON.stringify({ input_ids: [1, 2 + i, 7, 9, 11, 3, 5, 8] })).join('\n'));
+  return {
+    model: { path: writeTinyModel('llama') },
+    layersToPrune: 1,
+    replacement: 'LAYER',
+    dryRun: false,
+    calibration: { path: data, samples: 6, seqLen: 8 },
+    training: { batchSize: 1, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.2, seed: 0, minSteps: 40, checkpointEvery: 1000 },
+    ...overrides,
+  };
+}
+
+/** Runs a worker until `until` holds, then stops it. */
+async function workUntil(transport: QueueTransport, dataDir: string, until: () => boolean, onEvent?: (stop: () => void, planId: string, e: PlanEvent) => void) {
+  const controller = new AbortController();
+  transport.onEvent = (planId, e) => onEvent?.(() => controller.abort(), planId, e);
+  const worker = runWorker({ transport, dataDir, signal: controller.signal, pollMs: 20, heartbeatMs: 20 });
+  while (!until() && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 20));
+  controller.abort();
+  await worker;
+}
+
+describe('engine worker', () => {
+  it('runs a claimed plan to completion, reporting ordered progress and a file:// output', async () => {
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'p1', config: plan() });
+    await workUntil(transport, join(work, 'd1'), () => transport.finished.has('p1'));
+    const { result } = transport.finished.get('p1')!;
+    expect(result!.outputUri).toMatch(/^file:\/\/.*outputs\/p1$/);
+    expect(existsSync(join(fileURLToPath(result!.outputUri!), 'streamline.json'))).toBe(true);
+    const stages = transport.events.get('p1')!.map((e) => e.stage);
+    expect(stages[0]).toBe('LOADING');
+    expect(stages.at(-1)).toBe('UPLOADING');
+  });
+
+  it('fails a plan with the engine error message', async () => {
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'bad', config: plan({ layersToPrune: 3 }) });
+    await workUntil(transport, join(work, 'd2'), () => transport.finished.has('bad'));
+    expect(transport.finished.get('bad')!.error).toMatch(/a block must remove from 1 to 2 of the model's 3 layers/);
+  });
+
+  it('stops a plan cancelled through its heartbeat, then goes back to the queue', async () => {
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'c', config: plan({ training: { ...plan().training, minSteps: 5000 } }) });
+    let claimsWhenCancelled = Infinity;
+    await workUntil(
+      transport,
+      join(work, 'd3'),
+      () => transport.claims > claimsWhenCancelled, // the worker asked for more work: the plan has stopped
+      (_stop, planId, e) => {
+        if (e.stage === 'TRAINING' && !transport.cancelled.has(planId)) {
+          transport.cancelled.add(planId);
+          claimsWhenCancelled = transport.claims;
+        }
+      },
+    );
+    expect(transport.finished.has('c')).toBe(false);
+    expect(transport.released).toEqual([]);
+    const steps = transport.events.get('c')!.filter((e) => e.step !== undefined);
+    expect(steps.at(-1)!.step).toBeLessThan(5000);
+  });
+
+  it('on stop, checkpoints and releases the plan; the next worker resumes it from the checkpoint', async () => {
+    const transport = new QueueTransport();
+    const config = plan({ training: { ...plan().training, minSteps: 300 } });
+    transport.queue.push({ planId: 'r', config });
+    const dataDir = join(work, 'd4');
+    await workUntil(transport, dataDir, () => false, (stop, _id, e) => {
+      if (e.step === 10) stop();
+    });
+    expect(transport.released).toEqual(['r']);
+    expect(existsSync(join(dataDir, 'work', 'r', 'train', 'checkpoint', 'state.json'))).toBe(true);
+
+    transport.queue.push({ planId: 'r', config });
+    await workUntil(transport, dataDir, () => transport.finished.has('r'));
+    const summary = transport.finished.get('r')!.result!.outcome;
+    expect(summary.dryRun).toBe(false);
+    if (!summary.dryRun) expect(summary.summary.training!.resumedFromStep).toBeGreaterThanOrEqual(10);
+  });
+});
