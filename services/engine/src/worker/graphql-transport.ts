@@ -1,0 +1,76 @@
+/**
+ * The worker side of the gateway's worker API: GraphQL over HTTP with the worker token as a Bearer
+ * token. The gateway answers a claim with the plan's config already in the engine's shape (local
+ * paths); progress, results and failures go back as mutations.
+ */
+import type { PlanEvent } from '../plan-runner.js';
+import type { ClaimedPlan, PlanResult, WorkerTransport } from './worker.js';
+
+export interface GraphqlTransportOptions {
+  /** The gateway's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
+  readonly url: string;
+  readonly token: string;
+  readonly workerId: string;
+  readonly timeoutMs?: number;
+}
+
+export class GraphqlWorkerTransport implements WorkerTransport {
+  constructor(private readonly options: GraphqlTransportOptions) {}
+
+  async claim(): Promise<ClaimedPlan | null> {
+    const data = await this.request<{ claimPlan: { planId: string; config: ClaimedPlan['config'] } | null }>(
+      'mutation Claim($workerId: String!) { claimPlan(workerId: $workerId) { planId config } }',
+      {},
+    );
+    return data.claimPlan;
+  }
+
+  async heartbeat(planId: string): Promise<{ cancelled: boolean }> {
+    const data = await this.request<{ heartbeat: { cancelled: boolean } }>(
+      'mutation Beat($planId: ID!, $workerId: String!) { heartbeat(planId: $planId, workerId: $workerId) { cancelled } }',
+      { planId },
+    );
+    return data.heartbeat;
+  }
+
+  async report(planId: string, events: readonly PlanEvent[]): Promise<void> {
+    await this.request(
+      'mutation Report($planId: ID!, $workerId: String!, $events: [WorkerProgressInput!]!) { reportProgress(planId: $planId, workerId: $workerId, events: $events) }',
+      { planId, events: events.map((e) => ({ ...e, validationLoss: e.validationLoss ?? null })) },
+    );
+  }
+
+  async complete(planId: string, result: PlanResult): Promise<void> {
+    await this.request('mutation Complete($planId: ID!, $workerId: String!, $result: JSON!) { completePlan(planId: $planId, workerId: $workerId, result: $result) }', {
+      planId,
+      result,
+    });
+  }
+
+  async fail(planId: string, message: string): Promise<void> {
+    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!) { failPlan(planId: $planId, workerId: $workerId, error: $error) }', {
+      planId,
+      error: message,
+    });
+  }
+
+  async release(planId: string): Promise<void> {
+    await this.request('mutation Release($planId: ID!, $workerId: String!) { releasePlan(planId: $planId, workerId: $workerId) }', { planId });
+  }
+
+  private async request<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    const response = await fetch(this.options.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
+      body: JSON.stringify({ query, variables: { ...variables, workerId: this.options.workerId } }),
+      signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+    });
+    const body = (await response.json().catch(() => null)) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] } | null;
+    if (!body) throw new Error(`gateway answered HTTP ${response.status} without a GraphQL body`);
+    if (body.errors?.length) {
+      const [first] = body.errors;
+      throw new Error(`gateway: ${first.extensions?.code ?? 'ERROR'}: ${first.message}`);
+    }
+    return body.data as T;
+  }
+}
