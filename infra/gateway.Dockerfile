@@ -1,0 +1,59 @@
+# syntax=docker/dockerfile:1
+# The Streamline gateway (GraphQL API, queue, persistence). Build from the repository root:
+#   docker build -f infra/gateway.Dockerfile -t streamline-gateway:dev .
+# The gateway imports the engine (registerModel inspects a model through it), so both workspaces go in.
+
+# The Node release the project is tested on.
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# ---- dependencies: production only, native modules compiled here ----------------------------------
+FROM ${NODE_IMAGE} AS deps
+# Compilers only in this stage: better-sqlite3 falls back to node-gyp when no prebuilt binary matches.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+# Manifests first, so that the npm layer is reused while only sources change. Every workspace's
+# package.json must be present for `npm ci` to accept the lockfile.
+COPY package.json package-lock.json .npmrc ./
+COPY services/engine/package.json services/engine/
+COPY services/gateway/package.json services/gateway/
+COPY sdk/package.json sdk/
+# --omit=dev: no vitest, typescript, @types, kubernetes-models. The committed .npmrc keeps
+# onnxruntime-node from downloading its CUDA provider: the gateway runs ONNX on the CPU.
+RUN npm ci --omit=dev --no-audit --no-fund -w services/gateway -w services/engine \
+ && npm cache clean --force
+# Sources run as TypeScript through tsx; the workspaces' tsconfig.json extend tsconfig.base.json.
+COPY tsconfig.base.json ./
+COPY services/engine services/engine
+COPY services/gateway services/gateway
+
+# ---- runtime -----------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS runtime
+# tini as PID 1 passes SIGTERM on to Node and reaps children; a fixed non-root UID/GID (10001) that
+# the Kubernetes manifests also name (runAsUser), so runAsNonRoot can be verified.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 streamline \
+ && useradd --system --uid 10001 --gid streamline --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin streamline \
+ && mkdir -p /var/lib/streamline \
+ && chown streamline:streamline /var/lib/streamline
+WORKDIR /app
+# Application files stay owned by root: the process can read them, not change them.
+COPY --from=deps /app /app
+COPY infra/healthcheck.mjs infra/healthcheck.mjs
+ENV NODE_ENV=production \
+    PORT=4000 \
+    STREAMLINE_DATA_DIR=/var/lib/streamline \
+    STREAMLINE_ONNX_PROVIDER=cpu
+USER 10001:10001
+EXPOSE 4000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "/app/infra/healthcheck.mjs", "http"]
+# tsx takes its compiler options (decorators, for the gateway) from the tsconfig.json of the working
+# directory, so the process starts in its workspace, as `npm start -w services/gateway` does.
+WORKDIR /app/services/gateway
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "bin/streamline-gateway.js"]
