@@ -1,0 +1,59 @@
+/**
+ * The gateway's one set of error codes, carried in `extensions.code`. Messages name the offending field
+ * and value and say what is accepted, so a client can show them as they are.
+ */
+import { GraphQLError } from 'graphql';
+import { EngineError } from '@streamline/engine';
+
+export enum ErrorCode {
+  NOT_FOUND = 'NOT_FOUND',
+  BAD_USER_INPUT = 'BAD_USER_INPUT',
+  UNAUTHENTICATED = 'UNAUTHENTICATED',
+  FORBIDDEN = 'FORBIDDEN',
+  CONFLICT = 'CONFLICT',
+  UNSUPPORTED_MODEL = 'UNSUPPORTED_MODEL',
+  INTERNAL = 'INTERNAL',
+}
+
+export class GatewayError extends GraphQLError {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    extensions: Record<string, unknown> = {},
+  ) {
+    super(message, { extensions: { ...extensions, code } });
+    this.name = 'GatewayError';
+  }
+}
+
+/** Bad input on one field: `field` is its path in the operation's input (e.g. `input.training.batchSize`). */
+export function badInput(field: string, message: string): GatewayError {
+  return new GatewayError(ErrorCode.BAD_USER_INPUT, `${field}: ${message}`, { field });
+}
+
+export function notFound(what: string, id: string): GatewayError {
+  return new GatewayError(ErrorCode.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`);
+}
+
+export function conflict(message: string): GatewayError {
+  return new GatewayError(ErrorCode.CONFLICT, message);
+}
+
+/** Maps what the engine refuses onto the gateway's codes; `field` names the input the engine was given. */
+export function fromEngineError(error: EngineError, field: string): GatewayError {
+  switch (error.code) {
+    case 'UNSUPPORTED_MODEL':
+      return new GatewayError(ErrorCode.UNSUPPORTED_MODEL, `${field}: ${error.message}`, { field });
+    case 'NOT_FOUND':
+      return new GatewayError(ErrorCode.NOT_FOUND, `${field}: ${error.message}`, { field });
+    case 'BAD_INPUT':
+    case 'CORRUPT_FILE':
+      return badInput(field, error.message);
+    default:
+      return new GatewayError(ErrorCode.INTERNAL, `${field}: ${error.message}`, { field });
+  }
+}
+
+export function isEngineError(error: unknown): error is EngineError {
+  return error instanceof EngineError;
+}

@@ -1,0 +1,60 @@
+/**
+ * Wires one gateway instance: database → stores → services → resolver instances. Kept apart from the
+ * HTTP server so that tests and tools can use the services without a port.
+ */
+import type { ContainerType } from 'type-graphql';
+import { inspectModel } from './engine.js';
+import type { Services } from './context.js';
+import { ImportanceResolver } from './importance/importance.resolver.js';
+import { ImportanceService } from './importance/importance.service.js';
+import { ImportanceStore } from './importance/importance.store.js';
+import { ModelResolver } from './models/model.resolver.js';
+import { ModelService, type InspectModel } from './models/model.service.js';
+import { ModelStore } from './models/model.store.js';
+import type { PlanEventBus } from './plan-events.js';
+import { PlanResolver } from './plans/plan.resolver.js';
+import { PlanService } from './plans/plan.service.js';
+import { PlanStore } from './plans/plan.store.js';
+import { ProgressResolver } from './progress/progress.resolver.js';
+import { ProgressService } from './progress/progress.service.js';
+import { ProgressStore } from './progress/progress.store.js';
+import { StabilityResolver } from './stability/stability.resolver.js';
+import { StabilityService } from './stability/stability.service.js';
+import { StabilityStore } from './stability/stability.store.js';
+import type { Db } from './store/database.js';
+
+export interface ServiceOptions {
+  readonly bus: PlanEventBus;
+  /** Used by plans that give no calibration dataset; null makes `calibration` required. */
+  readonly defaultCalibrationSource?: string | null;
+  /** The engine's inspection by default; replaceable for tests of models the shared data lacks. */
+  readonly inspectModel?: InspectModel;
+}
+
+export function createServices(db: Db, options: ServiceOptions): Services {
+  const inspect = options.inspectModel ?? inspectModel;
+  const planStore = new PlanStore(db);
+  const progressStore = new ProgressStore(db);
+  const models = new ModelService(new ModelStore(db), planStore, inspect);
+  const plans = new PlanService(planStore, progressStore, models, options.bus, inspect, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
+  const progress = new ProgressService(progressStore, planStore, plans, options.bus);
+  return { models, plans, progress, importance: new ImportanceService(new ImportanceStore(db)), stability: new StabilityService(new StabilityStore(db)) };
+}
+
+/** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
+export function createResolverContainer(services: Services): ContainerType {
+  const instances = new Map<unknown, unknown>([
+    [ModelResolver, new ModelResolver(services.models, services.plans, services.importance)],
+    [PlanResolver, new PlanResolver(services.plans, services.models, services.importance, services.stability)],
+    [ProgressResolver, new ProgressResolver()],
+    [ImportanceResolver, new ImportanceResolver(services.importance, services.models)],
+    [StabilityResolver, new StabilityResolver(services.plans)],
+  ]);
+  return {
+    get(resolverClass: unknown) {
+      const instance = instances.get(resolverClass);
+      if (!instance) throw new Error(`no resolver instance for ${String((resolverClass as { name?: string }).name)}`);
+      return instance;
+    },
+  };
+}

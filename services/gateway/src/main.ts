@@ -1,0 +1,22 @@
+/** `npm start -w services/gateway`: serves the API with settings from the environment until a signal. */
+import 'reflect-metadata';
+import { settingsFromEnv } from './settings.js';
+import { startGateway } from './server.js';
+
+export async function main(): Promise<void> {
+  const settings = settingsFromEnv();
+  const gateway = await startGateway(settings);
+  console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}`);
+  const stop = (signal: string) => {
+    console.error(`streamline gateway: ${signal}, closing`);
+    gateway.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`streamline gateway: close failed: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

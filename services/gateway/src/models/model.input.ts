@@ -1,0 +1,14 @@
+import 'reflect-metadata';
+import { Field, InputType } from 'type-graphql';
+
+@InputType()
+export class RegisterModelInput {
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => String, { description: 'file:///absolute/path to a Hugging Face folder, its config.json, or a llama2.c .bin.' })
+  source!: string;
+
+  @Field(() => String, { nullable: true, description: 'Tokenizer location when it is not beside the weights (e.g. a llama2.c tokenizer .bin).' })
+  tokenizer?: string | null;
+}

@@ -1,0 +1,48 @@
+import 'reflect-metadata';
+import { Arg, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { ImportanceService } from '../importance/importance.service.js';
+import { LayerImportance } from '../importance/importance.type.js';
+import { PlanService } from '../plans/plan.service.js';
+import { PruningPlan } from '../plans/plan.type.js';
+import { RegisterModelInput } from './model.input.js';
+import { ModelService } from './model.service.js';
+import { Model } from './model.type.js';
+
+@Resolver(() => Model)
+export class ModelResolver {
+  constructor(
+    private readonly modelsService: ModelService,
+    private readonly plansService: PlanService,
+    private readonly importanceService: ImportanceService,
+  ) {}
+
+  @Query(() => Model, { nullable: true })
+  model(@Arg('id', () => ID) id: string): Promise<Model | null> {
+    return this.modelsService.get(id);
+  }
+
+  @Query(() => [Model])
+  models(): Promise<Model[]> {
+    return this.modelsService.list();
+  }
+
+  @Mutation(() => Model)
+  registerModel(@Arg('input', () => RegisterModelInput) input: RegisterModelInput): Promise<Model> {
+    return this.modelsService.register(input);
+  }
+
+  @Mutation(() => Boolean)
+  deleteModel(@Arg('id', () => ID) id: string): Promise<boolean> {
+    return this.modelsService.delete(id);
+  }
+
+  @FieldResolver(() => [LayerImportance])
+  importance(@Root() model: Model): Promise<LayerImportance[]> {
+    return this.importanceService.forModel(model.id);
+  }
+
+  @FieldResolver(() => [PruningPlan])
+  plans(@Root() model: Model): Promise<PruningPlan[]> {
+    return this.plansService.list({ modelId: model.id });
+  }
+}

@@ -1,0 +1,79 @@
+import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { Db } from '../store/database.js';
+import { isoNow, parseJson } from '../store/columns.js';
+import type { ModelsTable } from '../store/tables.js';
+import { ModelStatus, type Model, type ModelInspection } from './model.type.js';
+
+export interface NewModel {
+  readonly name: string;
+  readonly source: string;
+  readonly tokenizer: string | null;
+  readonly status: ModelStatus;
+  readonly architecture: string;
+  readonly numLayers: number;
+  readonly hiddenSize: number;
+  readonly numParameters: number;
+  readonly inspection: ModelInspection;
+}
+
+export class ModelStore {
+  constructor(private readonly db: Db) {}
+
+  async insert(model: NewModel): Promise<Model> {
+    const now = isoNow();
+    const row = await this.db
+      .insertInto('models')
+      .values({
+        id: randomUUID(),
+        name: model.name,
+        source: model.source,
+        tokenizer: model.tokenizer,
+        status: model.status,
+        error: null,
+        architecture: model.architecture,
+        num_layers: model.numLayers,
+        hidden_size: model.hiddenSize,
+        num_parameters: model.numParameters,
+        info: JSON.stringify(model.inspection),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toModel(row);
+  }
+
+  async get(id: string): Promise<Model | null> {
+    const row = await this.db.selectFrom('models').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toModel(row) : null;
+  }
+
+  async list(): Promise<Model[]> {
+    const rows = await this.db.selectFrom('models').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toModel);
+  }
+
+  /** Deletes the model with its plans, events, profiles and reports (the foreign keys cascade). */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('models').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+}
+
+function toModel(row: Selectable<ModelsTable>): Model {
+  return {
+    id: row.id,
+    name: row.name,
+    source: row.source,
+    tokenizer: row.tokenizer,
+    status: row.status as ModelStatus,
+    error: row.error,
+    architecture: row.architecture,
+    numLayers: row.num_layers,
+    hiddenSize: row.hidden_size,
+    numParameters: row.num_parameters,
+    createdAt: new Date(row.created_at),
+    inspection: row.info === null ? null : parseJson<ModelInspection>(row.info),
+  };
+}

@@ -1,0 +1,93 @@
+import 'reflect-metadata';
+import { Field, Float, ID, InputType, Int } from 'type-graphql';
+import { ReplacementKind } from './plan.type.js';
+
+@InputType()
+export class DatasetInput {
+  @Field(() => String, { description: 'file:// or s3:// URI of a .txt file, or a .jsonl of {text} or {input_ids} records.' })
+  source!: string;
+
+  @Field(() => Int, { nullable: true })
+  samples?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  seqLen?: number | null;
+}
+
+@InputType()
+export class TrainingInput {
+  @Field(() => Int, { nullable: true })
+  samples?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  epochs?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  batchSize?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  learningRate?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  minLearningRate?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  weightDecay?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  warmupRatio?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  gradientAccumulation?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  maxGradNorm?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  validationFraction?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  seed?: number | null;
+}
+
+@InputType()
+export class EvaluationInput {
+  @Field(() => [DatasetInput], { nullable: true, description: 'Text datasets for perplexity.' })
+  perplexity?: DatasetInput[] | null;
+
+  @Field(() => [String], { nullable: true, description: 'Multiple-choice JSONL files (file:// or s3://) for accuracy and stability.' })
+  tasks?: string[] | null;
+
+  @Field(() => Int, { nullable: true })
+  limit?: number | null;
+}
+
+@InputType()
+export class CreatePruningPlanInput {
+  @Field(() => ID)
+  modelId!: string;
+
+  @Field(() => Int, { nullable: true, description: 'Exactly one of layersToPrune and targetSparsity.' })
+  layersToPrune?: number | null;
+
+  @Field(() => Float, { nullable: true, description: "Fraction of the model's parameters to remove; the engine picks the block size." })
+  targetSparsity?: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Pin the block's first layer instead of choosing it by importance." })
+  startLayer?: number | null;
+
+  @Field(() => ReplacementKind, { nullable: false, defaultValue: ReplacementKind.LAYER })
+  replacement!: ReplacementKind;
+
+  @Field(() => Boolean, { nullable: false, defaultValue: false, description: 'Profile every block size and estimate sizes, then stop: nothing is trained or written.' })
+  dryRun!: boolean;
+
+  @Field(() => DatasetInput, { nullable: true })
+  calibration?: DatasetInput | null;
+
+  @Field(() => TrainingInput, { nullable: true })
+  training?: TrainingInput | null;
+
+  @Field(() => EvaluationInput, { nullable: true })
+  evaluation?: EvaluationInput | null;
+}

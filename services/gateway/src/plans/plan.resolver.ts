@@ -1,0 +1,80 @@
+import 'reflect-metadata';
+import { Arg, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import type { GatewayContext } from '../context.js';
+import { ImportanceService } from '../importance/importance.service.js';
+import { LayerImportance } from '../importance/importance.type.js';
+import { ModelService } from '../models/model.service.js';
+import { Model } from '../models/model.type.js';
+import { ProgressEvent } from '../progress/progress.type.js';
+import { StabilityService } from '../stability/stability.service.js';
+import { StabilityReport } from '../stability/stability.type.js';
+import { CreatePruningPlanInput } from './plan.input.js';
+import { PlanService } from './plan.service.js';
+import { PlanStatus, PruningPlan } from './plan.type.js';
+
+@Resolver(() => PruningPlan)
+export class PlanResolver {
+  constructor(
+    private readonly plansService: PlanService,
+    private readonly modelsService: ModelService,
+    private readonly importanceService: ImportanceService,
+    private readonly stabilityService: StabilityService,
+  ) {}
+
+  @Query(() => PruningPlan, { nullable: true })
+  plan(@Arg('id', () => ID) id: string): Promise<PruningPlan | null> {
+    return this.plansService.get(id);
+  }
+
+  @Query(() => [PruningPlan])
+  plans(@Arg('status', () => PlanStatus, { nullable: true }) status?: PlanStatus | null): Promise<PruningPlan[]> {
+    return this.plansService.list({ status });
+  }
+
+  @Mutation(() => PruningPlan)
+  createPruningPlan(@Arg('input', () => CreatePruningPlanInput) input: CreatePruningPlanInput): Promise<PruningPlan> {
+    return this.plansService.create(input);
+  }
+
+  @Mutation(() => PruningPlan)
+  cancelPlan(@Arg('id', () => ID) id: string): Promise<PruningPlan> {
+    return this.plansService.cancel(id);
+  }
+
+  @Subscription(() => PruningPlan, {
+    description: "Changes of one plan; a finished plan is sent once; completes after the plan's final status.",
+    subscribe: ({ args, context }) => (context as GatewayContext).services.plans.updates(args.planId as string),
+  })
+  planUpdated(@Root() plan: PruningPlan, @Arg('planId', () => ID) _planId: string): PruningPlan {
+    return plan;
+  }
+
+  @FieldResolver(() => Model)
+  async model(@Root() plan: PruningPlan): Promise<Model> {
+    return this.modelsService.require(plan.modelId, 'modelId');
+  }
+
+  @FieldResolver(() => [ProgressEvent], { description: 'Latest progress events, oldest first; `after` is an exclusive sequence number.' })
+  events(
+    @Root() plan: PruningPlan,
+    @Arg('after', () => Int, { nullable: true }) after?: number | null,
+    @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
+  ): Promise<ProgressEvent[]> {
+    return this.plansService.events(plan.id, after, limit);
+  }
+
+  @FieldResolver(() => LayerImportance, { nullable: true, description: 'Importance profile for the block size that was pruned.' })
+  importance(@Root() plan: PruningPlan): Promise<LayerImportance | null> {
+    return this.importanceService.forPrunedBlock(plan);
+  }
+
+  @FieldResolver(() => [LayerImportance], { description: 'Every block size the plan profiled (all of them for a dry run).' })
+  profiles(@Root() plan: PruningPlan): Promise<LayerImportance[]> {
+    return this.importanceService.forPlan(plan.id);
+  }
+
+  @FieldResolver(() => StabilityReport, { nullable: true })
+  stability(@Root() plan: PruningPlan): Promise<StabilityReport | null> {
+    return this.stabilityService.forPlan(plan.id);
+  }
+}

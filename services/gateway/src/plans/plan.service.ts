@@ -1,0 +1,129 @@
+import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
+import { LiveQueue, withCleanup } from '../live-queue.js';
+import type { InspectModel, ModelService } from '../models/model.service.js';
+import { ModelStatus } from '../models/model.type.js';
+import type { PlanEventBus, PlanMessage } from '../plan-events.js';
+import type { ProgressStore } from '../progress/progress.store.js';
+import type { ProgressEvent } from '../progress/progress.type.js';
+import { checkInteger } from '../validation.js';
+import { reinspect, resolvePlanConfig } from './plan.config.js';
+import type { CreatePruningPlanInput } from './plan.input.js';
+import type { PlanOutcome, PlanStore } from './plan.store.js';
+import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
+
+export const DEFAULT_EVENTS_LIMIT = 100;
+export const MAX_EVENTS_LIMIT = 1000;
+
+export interface PlanServiceOptions {
+  readonly defaultCalibrationSource: string | null;
+}
+
+export class PlanService {
+  constructor(
+    private readonly store: PlanStore,
+    private readonly progress: ProgressStore,
+    private readonly models: ModelService,
+    private readonly bus: PlanEventBus,
+    private readonly inspect: InspectModel,
+    private readonly options: PlanServiceOptions,
+  ) {}
+
+  async create(input: CreatePruningPlanInput): Promise<PruningPlan> {
+    const model = await this.models.require(input.modelId, 'input.modelId');
+    if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
+    const info = reinspect(this.inspect, model);
+    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
+    const plan = await this.store.insert({
+      modelId: model.id,
+      layersToPrune: config.layersToPrune,
+      targetSparsity: config.targetSparsity,
+      startLayer: config.startLayer,
+      replacement: config.replacement,
+      dryRun: config.dryRun,
+      config: { ...config },
+      originalParameters: info.numParameters,
+    });
+    this.publish(plan);
+    return plan;
+  }
+
+  get(id: string): Promise<PruningPlan | null> {
+    return this.store.get(id);
+  }
+
+  async require(id: string, field = 'id'): Promise<PruningPlan> {
+    const plan = await this.store.get(id);
+    if (!plan) throw new GatewayError(ErrorCode.NOT_FOUND, `${field}: plan ${JSON.stringify(id)} not found`, { field });
+    return plan;
+  }
+
+  list(filter: { status?: PlanStatus | null; modelId?: string } = {}): Promise<PruningPlan[]> {
+    return this.store.list(filter);
+  }
+
+  cancel(id: string): Promise<PruningPlan> {
+    return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
+  }
+
+  /** QUEUED → RUNNING; for the worker protocol (and tests, until it exists). */
+  start(id: string): Promise<PruningPlan> {
+    return this.transition(id, [PlanStatus.QUEUED], PlanStatus.RUNNING);
+  }
+
+  /** Ends a queued or running plan with SUCCEEDED or FAILED and what it produced. */
+  finish(id: string, status: PlanStatus.SUCCEEDED | PlanStatus.FAILED, outcome: PlanOutcome = {}): Promise<PruningPlan> {
+    return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], status, outcome);
+  }
+
+  /** Stored progress events: after `after` (exclusive) when given, else the latest ones; oldest first. */
+  async events(planId: string, after: number | null | undefined, limit: number | null | undefined): Promise<ProgressEvent[]> {
+    const count = checkInteger('limit', limit ?? DEFAULT_EVENTS_LIMIT, 1, MAX_EVENTS_LIMIT);
+    if (after === undefined || after === null) return this.progress.listLatest(planId, count);
+    return this.progress.listAfter(planId, checkInteger('after', after, 0), count);
+  }
+
+  /**
+   * Changes of one plan, as they happen. A plan that has already finished is sent once; the stream
+   * completes after a final status.
+   */
+  async updates(planId: string): Promise<AsyncIterableIterator<PruningPlan>> {
+    await this.require(planId, 'planId');
+    const live = new LiveQueue<PlanMessage>();
+    const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
+    const store = this.store;
+    async function* changes(): AsyncGenerator<PruningPlan> {
+      const current = await store.get(planId);
+      if (!current) return;
+      if (FINAL_STATUSES.has(current.status)) {
+        yield current;
+        return;
+      }
+      for (;;) {
+        const message = await live.next();
+        if (message === null) return;
+        if (message.kind !== 'plan') continue;
+        yield message.plan;
+        if (FINAL_STATUSES.has(message.plan.status)) return;
+      }
+    }
+    return withCleanup(changes(), () => {
+      unsubscribe();
+      live.close();
+    });
+  }
+
+  publish(plan: PruningPlan): void {
+    this.bus.publish(plan.id, { kind: 'plan', plan });
+  }
+
+  private async transition(id: string, from: PlanStatus[], to: PlanStatus, outcome?: PlanOutcome): Promise<PruningPlan> {
+    const plan = await this.store.transition(id, from, to, outcome);
+    if (!plan) {
+      const current = await this.store.get(id);
+      if (!current) throw notFound('plan', id);
+      throw conflict(`plan ${id} is ${current.status}; only ${from.join(' or ')} plans can become ${to}`);
+    }
+    this.publish(plan);
+    return plan;
+  }
+}

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { Selectable } from 'kysely';
+import type { Db } from '../store/database.js';
+import { dateOrNull, isoNow, parseJson } from '../store/columns.js';
+import type { PlansTable } from '../store/tables.js';
+import { PlanStatus, type PlanStage, type PruningPlan, type ReplacementKind } from './plan.type.js';
+
+export interface NewPlan {
+  readonly modelId: string;
+  readonly layersToPrune: number;
+  readonly targetSparsity: number | null;
+  readonly startLayer: number | null;
+  readonly replacement: ReplacementKind;
+  readonly dryRun: boolean;
+  readonly config: Record<string, unknown>;
+  readonly originalParameters: number | null;
+}
+
+/** What finishing a plan records besides its final status. */
+export interface PlanOutcome {
+  readonly startLayer?: number | null;
+  readonly removedLayers?: number[];
+  readonly outputUri?: string | null;
+  readonly prunedParameters?: number | null;
+  readonly error?: string | null;
+}
+
+export class PlanStore {
+  constructor(private readonly db: Db) {}
+
+  async insert(plan: NewPlan): Promise<PruningPlan> {
+    const now = isoNow();
+    const row = await this.db
+      .insertInto('plans')
+      .values({
+        id: randomUUID(),
+        model_id: plan.modelId,
+        status: PlanStatus.QUEUED,
+        stage: null,
+        progress: 0,
+        layers_to_prune: plan.layersToPrune,
+        target_sparsity: plan.targetSparsity,
+        start_layer: plan.startLayer,
+        removed_layers: '[]',
+        replacement: plan.replacement,
+        dry_run: plan.dryRun ? 1 : 0,
+        config: JSON.stringify(plan.config),
+        output_uri: null,
+        error: null,
+        original_parameters: plan.originalParameters,
+        pruned_parameters: null,
+        created_at: now,
+        updated_at: now,
+        started_at: null,
+        finished_at: null,
+        worker_id: null,
+        lease_expires_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toPlan(row);
+  }
+
+  async get(id: string): Promise<PruningPlan | null> {
+    const row = await this.db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toPlan(row) : null;
+  }
+
+  async list(filter: { status?: PlanStatus | null; modelId?: string } = {}): Promise<PruningPlan[]> {
+    let query = this.db.selectFrom('plans').selectAll();
+    if (filter.status) query = query.where('status', '=', filter.status);
+    if (filter.modelId !== undefined) query = query.where('model_id', '=', filter.modelId);
+    const rows = await query.orderBy('created_at').orderBy('id').execute();
+    return rows.map(toPlan);
+  }
+
+  async countActive(modelId: string): Promise<number> {
+    const row = await this.db
+      .selectFrom('plans')
+      .select((eb) => eb.fn.countAll<number | string>().as('count'))
+      .where('model_id', '=', modelId)
+      .where('status', 'in', [PlanStatus.QUEUED, PlanStatus.RUNNING])
+      .executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
+  /**
+   * Moves a plan to `to` only while its status is one of `from`, in one statement, so that two callers
+   * racing (a cancel and a worker finishing) cannot both win. Returns null when the plan was elsewhere.
+   */
+  async transition(id: string, from: readonly PlanStatus[], to: PlanStatus, outcome: PlanOutcome = {}): Promise<PruningPlan | null> {
+    const now = isoNow();
+    const final = to === PlanStatus.SUCCEEDED || to === PlanStatus.FAILED || to === PlanStatus.CANCELLED;
+    const row = await this.db
+      .updateTable('plans')
+      .set({
+        status: to,
+        updated_at: now,
+        ...(to === PlanStatus.RUNNING ? { started_at: now } : {}),
+        ...(final ? { finished_at: now, worker_id: null, lease_expires_at: null } : {}),
+        ...(outcome.startLayer !== undefined ? { start_layer: outcome.startLayer } : {}),
+        ...(outcome.removedLayers !== undefined ? { removed_layers: JSON.stringify(outcome.removedLayers) } : {}),
+        ...(outcome.outputUri !== undefined ? { output_uri: outcome.outputUri } : {}),
+        ...(outcome.prunedParameters !== undefined ? { pruned_parameters: outcome.prunedParameters } : {}),
+        ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+        ...(to === PlanStatus.SUCCEEDED ? { progress: 1 } : {}),
+      })
+      .where('id', '=', id)
+      .where('status', 'in', [...from])
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toPlan(row) : null;
+  }
+}
+
+export function toPlan(row: Selectable<PlansTable>): PruningPlan {
+  return {
+    id: row.id,
+    modelId: row.model_id,
+    status: row.status as PlanStatus,
+    stage: row.stage as PlanStage | null,
+    progress: row.progress,
+    layersToPrune: row.layers_to_prune,
+    targetSparsity: row.target_sparsity,
+    startLayer: row.start_layer,
+    removedLayers: parseJson<number[]>(row.removed_layers),
+    replacement: row.replacement as ReplacementKind,
+    dryRun: row.dry_run === 1,
+    config: parseJson<Record<string, unknown>>(row.config),
+    outputUri: row.output_uri,
+    originalParameters: row.original_parameters,
+    prunedParameters: row.pruned_parameters,
+    error: row.error,
+    createdAt: new Date(row.created_at),
+    startedAt: dateOrNull(row.started_at),
+    finishedAt: dateOrNull(row.finished_at),
+  };
+}

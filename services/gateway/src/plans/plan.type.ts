@@ -1,0 +1,94 @@
+import 'reflect-metadata';
+import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
+
+export enum PlanStatus {
+  QUEUED = 'QUEUED',
+  RUNNING = 'RUNNING',
+  SUCCEEDED = 'SUCCEEDED',
+  FAILED = 'FAILED',
+  CANCELLED = 'CANCELLED',
+}
+registerEnumType(PlanStatus, { name: 'PlanStatus' });
+
+export const FINAL_STATUSES: ReadonlySet<PlanStatus> = new Set([PlanStatus.SUCCEEDED, PlanStatus.FAILED, PlanStatus.CANCELLED]);
+
+export enum PlanStage {
+  LOADING = 'LOADING',
+  PROFILING = 'PROFILING',
+  COLLECTING = 'COLLECTING',
+  TRAINING = 'TRAINING',
+  ASSEMBLING = 'ASSEMBLING',
+  EVALUATING = 'EVALUATING',
+  UPLOADING = 'UPLOADING',
+  DONE = 'DONE',
+}
+registerEnumType(PlanStage, { name: 'PlanStage' });
+
+export enum ReplacementKind {
+  NONE = 'NONE',
+  LINEAR = 'LINEAR',
+  FFN = 'FFN',
+  SWIGLU = 'SWIGLU',
+  LAYER = 'LAYER',
+}
+registerEnumType(ReplacementKind, { name: 'ReplacementKind' });
+
+@ObjectType()
+export class PruningPlan {
+  @Field(() => ID)
+  id!: string;
+
+  modelId!: string;
+
+  @Field(() => PlanStatus)
+  status!: PlanStatus;
+
+  @Field(() => PlanStage, { nullable: true })
+  stage!: PlanStage | null;
+
+  @Field(() => Float, { description: '0..1 over the whole plan.' })
+  progress!: number;
+
+  @Field(() => Int, { description: 'Size of the pruned block (original layers removed before any replacement is inserted).' })
+  layersToPrune!: number;
+
+  @Field(() => Float, { nullable: true, description: 'The sparsity the plan was asked for, when it was given instead of layersToPrune.' })
+  targetSparsity!: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Chosen (or pinned) first layer of the block; null until profiling has chosen it." })
+  startLayer!: number | null;
+
+  @Field(() => [Int], { description: '0-based indices of the original layers that were removed.' })
+  removedLayers!: number[];
+
+  @Field(() => ReplacementKind)
+  replacement!: ReplacementKind;
+
+  @Field(() => Boolean, { description: 'Profile every block size and estimate sizes, then stop.' })
+  dryRun!: boolean;
+
+  @Field(() => JSONScalar, { description: 'Everything the plan ran with, defaults filled in (training, calibration, evaluation settings).' })
+  config!: Record<string, unknown>;
+
+  @Field(() => String, { nullable: true, description: 'Where the pruned checkpoint was written (a file:// or s3:// URI); null until done.' })
+  outputUri!: string | null;
+
+  @Field(() => SafeIntScalar, { nullable: true })
+  originalParameters!: number | null;
+
+  @Field(() => SafeIntScalar, { nullable: true })
+  prunedParameters!: number | null;
+
+  @Field(() => String, { nullable: true })
+  error!: string | null;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  startedAt!: Date | null;
+
+  @Field(() => DateTimeScalar, { nullable: true })
+  finishedAt!: Date | null;
+}

@@ -1,0 +1,103 @@
+import { badInput, conflict } from '../errors.js';
+import { LiveQueue, withCleanup } from '../live-queue.js';
+import type { PlanEventBus, PlanMessage } from '../plan-events.js';
+import type { PlanService } from '../plans/plan.service.js';
+import type { PlanStore } from '../plans/plan.store.js';
+import { FINAL_STATUSES, PlanStage } from '../plans/plan.type.js';
+import { checkInteger, checkNumber } from '../validation.js';
+import type { ProgressStore } from './progress.store.js';
+import type { ProgressEvent, ProgressReport } from './progress.type.js';
+
+/** Stored events are replayed in pages of this many, so a long history is never held whole. */
+const REPLAY_PAGE = 500;
+
+export class ProgressService {
+  constructor(
+    private readonly store: ProgressStore,
+    private readonly planStore: PlanStore,
+    private readonly plans: PlanService,
+    private readonly bus: PlanEventBus,
+  ) {}
+
+  /** Stores the plan's next event (seq assigned in the store's transaction), then publishes it and the plan. */
+  async appendProgress(planId: string, report: ProgressReport): Promise<ProgressEvent> {
+    if (!Object.values(PlanStage).includes(report.stage)) {
+      throw badInput('stage', `${JSON.stringify(report.stage)} is not one of ${Object.values(PlanStage).join(', ')}`);
+    }
+    checkNumber('progress', report.progress, { min: 0, max: 1 });
+    const stored = await this.store.append(planId, report);
+    if (!stored) {
+      const plan = await this.plans.require(planId, 'planId');
+      throw conflict(`plan ${planId} is ${plan.status}; progress can only be added to QUEUED or RUNNING plans`);
+    }
+    this.bus.publish(planId, { kind: 'progress', event: stored.event });
+    this.plans.publish(stored.plan);
+    return stored.event;
+  }
+
+  /**
+   * Events of one plan with seq > afterSeq: first those stored, then live ones, with no gap or duplicate
+   * at the seam, completing when the plan ends. The live subscription starts before anything is read
+   * from the store; live events that arrive during the replay wait in a queue, and those the replay
+   * already delivered (seq ≤ the last one sent) are dropped.
+   */
+  async openStream(planId: string, afterSeq: number | null | undefined): Promise<AsyncIterableIterator<ProgressEvent>> {
+    const after = checkInteger('afterSeq', afterSeq ?? 0, 0);
+    await this.plans.require(planId, 'planId');
+    const live = new LiveQueue<PlanMessage>();
+    const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
+    return withCleanup(this.replayThenLive(planId, after, live), () => {
+      unsubscribe();
+      live.close();
+    });
+  }
+
+  private async *replayThenLive(planId: string, afterSeq: number, live: LiveQueue<PlanMessage>): AsyncGenerator<ProgressEvent> {
+    let lastSeq = afterSeq;
+    // Read the status before the events: appends are refused once a plan has ended, so when it has
+    // ended here, the replay that follows holds every event it will ever have.
+    const plan = await this.planStore.get(planId);
+    if (!plan) return;
+    const stored = (after: number) => this.pagesAfter(planId, after);
+    for await (const event of stored(lastSeq)) {
+      yield event;
+      lastSeq = event.seq;
+    }
+    if (FINAL_STATUSES.has(plan.status)) return;
+
+    for (;;) {
+      const message = await live.next();
+      if (message === null) return;
+      if (message.kind === 'progress') {
+        const { event } = message;
+        if (event.seq <= lastSeq) continue;
+        if (event.seq === lastSeq + 1) {
+          yield event;
+          lastSeq = event.seq;
+          continue;
+        }
+        // A gap (a notification lost or reordered between replicas): the store has every event.
+        for await (const missing of stored(lastSeq)) {
+          yield missing;
+          lastSeq = missing.seq;
+        }
+      } else if (FINAL_STATUSES.has(message.plan.status)) {
+        for await (const last of stored(lastSeq)) {
+          yield last;
+          lastSeq = last.seq;
+        }
+        return;
+      }
+    }
+  }
+
+  private async *pagesAfter(planId: string, after: number): AsyncGenerator<ProgressEvent> {
+    let cursor = after;
+    for (;;) {
+      const page = await this.store.listAfter(planId, cursor, REPLAY_PAGE);
+      yield* page;
+      if (page.length < REPLAY_PAGE) return;
+      cursor = page[page.length - 1].seq;
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import type { Selectable } from 'kysely';
+import type { Db } from '../store/database.js';
+import { isoNow, parseJson } from '../store/columns.js';
+import type { ProgressEventsTable } from '../store/tables.js';
+import { toPlan } from '../plans/plan.store.js';
+import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
+import type { ProgressEvent, ProgressReport } from './progress.type.js';
+
+export class ProgressStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Stores the plan's next event and moves the plan's stage and progress with it. The sequence number
+   * comes from bumping `plans.last_seq` in the same transaction: the row update serialises concurrent
+   * appends on both SQLite and PostgreSQL, so numbers are gap-free and never reused.
+   * Returns null when the plan does not exist or has already finished.
+   */
+  async append(planId: string, report: ProgressReport): Promise<{ event: ProgressEvent; plan: PruningPlan } | null> {
+    return this.db.transaction().execute(async (trx) => {
+      const now = isoNow();
+      const planRow = await trx
+        .updateTable('plans')
+        .set((eb) => ({ last_seq: eb('last_seq', '+', 1), stage: report.stage, progress: report.progress, updated_at: now }))
+        .where('id', '=', planId)
+        .where('status', 'in', [PlanStatus.QUEUED, PlanStatus.RUNNING])
+        .returningAll()
+        .executeTakeFirst();
+      if (!planRow) return null;
+      const payload = {
+        stage: report.stage,
+        progress: report.progress,
+        step: report.step ?? null,
+        totalSteps: report.totalSteps ?? null,
+        loss: report.loss ?? null,
+        validationLoss: report.validationLoss ?? null,
+        learningRate: report.learningRate ?? null,
+        tokensPerSecond: report.tokensPerSecond ?? null,
+        message: report.message ?? null,
+      };
+      const row = { plan_id: planId, seq: planRow.last_seq, at: now, payload: JSON.stringify(payload) };
+      await trx.insertInto('progress_events').values(row).execute();
+      return { event: toEvent(row), plan: toPlan(planRow) };
+    });
+  }
+
+  /** Events with seq > `after`, oldest first, at most `limit` of them. */
+  async listAfter(planId: string, after: number, limit?: number): Promise<ProgressEvent[]> {
+    let query = this.db.selectFrom('progress_events').selectAll().where('plan_id', '=', planId).where('seq', '>', after).orderBy('seq');
+    if (limit !== undefined) query = query.limit(limit);
+    return (await query.execute()).map(toEvent);
+  }
+
+  /** The latest `limit` events, oldest first. */
+  async listLatest(planId: string, limit: number): Promise<ProgressEvent[]> {
+    const rows = await this.db.selectFrom('progress_events').selectAll().where('plan_id', '=', planId).orderBy('seq', 'desc').limit(limit).execute();
+    return rows.reverse().map(toEvent);
+  }
+}
+
+function toEvent(row: Selectable<ProgressEventsTable>): ProgressEvent {
+  const payload = parseJson<Omit<ProgressEvent, 'planId' | 'seq' | 'at'>>(row.payload);
+  return { ...payload, planId: row.plan_id, seq: row.seq, at: new Date(row.at) };
+}

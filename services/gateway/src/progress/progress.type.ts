@@ -1,0 +1,56 @@
+import 'reflect-metadata';
+import { Field, Float, ID, Int, ObjectType } from 'type-graphql';
+import { PlanStage } from '../plans/plan.type.js';
+import { DateTimeScalar } from '../scalars.js';
+
+/** What a worker reports; the store adds `planId`, `seq` and `at`. */
+export interface ProgressReport {
+  readonly stage: PlanStage;
+  readonly progress: number;
+  readonly step?: number | null;
+  readonly totalSteps?: number | null;
+  readonly loss?: number | null;
+  readonly validationLoss?: number | null;
+  readonly learningRate?: number | null;
+  readonly tokensPerSecond?: number | null;
+  readonly message?: string | null;
+}
+
+@ObjectType()
+export class ProgressEvent {
+  @Field(() => ID)
+  planId!: string;
+
+  @Field(() => Int, { description: 'Strictly increasing per plan, starting at 1; lets a client resume a stream without gaps.' })
+  seq!: number;
+
+  @Field(() => DateTimeScalar)
+  at!: Date;
+
+  @Field(() => PlanStage)
+  stage!: PlanStage;
+
+  @Field(() => Float)
+  progress!: number;
+
+  @Field(() => Int, { nullable: true })
+  step!: number | null;
+
+  @Field(() => Int, { nullable: true })
+  totalSteps!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  loss!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  validationLoss!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  learningRate!: number | null;
+
+  @Field(() => Float, { nullable: true })
+  tokensPerSecond!: number | null;
+
+  @Field(() => String, { nullable: true })
+  message!: string | null;
+}

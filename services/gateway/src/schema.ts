@@ -1,0 +1,30 @@
+/** The code-first schema: every feature's resolvers, the contract's scalars, and the pubsub. */
+import 'reflect-metadata';
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import type { GatewayContext } from './context.js';
+import { ImportanceResolver } from './importance/importance.resolver.js';
+import { ModelResolver } from './models/model.resolver.js';
+import { createGatewayPubSub, type GatewayPubSub } from './plan-events.js';
+import { PlanResolver } from './plans/plan.resolver.js';
+import { ProgressResolver } from './progress/progress.resolver.js';
+import { DateTimeScalar } from './scalars.js';
+import { StabilityResolver } from './stability/stability.resolver.js';
+
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver];
+
+export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
+  return buildSchema({
+    resolvers: RESOLVERS,
+    pubSub,
+    container: ({ context }) => (context as GatewayContext).container,
+    scalarsMap: [{ type: Date, scalar: DateTimeScalar }],
+    validate: false,
+  });
+}
+
+/** The schema as checked in at the repository root: sorted, so that moving code around does not churn it. */
+export async function printGatewaySchema(): Promise<string> {
+  const schema = await buildGatewaySchema();
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

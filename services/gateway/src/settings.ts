@@ -1,0 +1,17 @@
+/** The gateway's settings from the environment; every one has a default that runs on one machine. */
+import { resolve } from 'node:path';
+import type { GatewayOptions } from './server.js';
+
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
+  const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT=${JSON.stringify(env.PORT)} is not a port number (0 to 65535)`);
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    // npm runs workspace scripts inside the workspace; INIT_CWD is where the user typed the command,
+    // which is what a relative STREAMLINE_DATA_DIR (and the default) should mean
+    dataDir: resolve(env.INIT_CWD || process.cwd(), env.STREAMLINE_DATA_DIR || './.streamline'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    defaultCalibrationSource: env.STREAMLINE_DEFAULT_CALIBRATION || null,
+  };
+}

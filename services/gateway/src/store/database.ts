@@ -1,0 +1,96 @@
+/**
+ * Opens the gateway's database: PostgreSQL when a URL is given (several gateway replicas share it),
+ * else one SQLite file in the data directory. Migrations run before anything else touches it.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.js';
+import type { Tables } from './tables.js';
+
+export type Db = Kysely<Tables>;
+
+export interface DatabaseOptions {
+  /** PostgreSQL connection URL; SQLite is used when absent. */
+  readonly databaseUrl?: string;
+  /** Directory holding `streamline.db` (created when missing). */
+  readonly dataDir?: string;
+}
+
+export interface Database {
+  readonly db: Db;
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Where the data lives, for logs (never includes a password). */
+  readonly description: string;
+  /** Resolves when the database answers a query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const SQLITE_FILE = 'streamline.db';
+const INT8_OID = 20;
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const database = options.databaseUrl ? openPostgres(options.databaseUrl) : openSqlite(options.dataDir ?? '.streamline');
+  try {
+    await migrateToLatest(database.db);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+function openSqlite(dataDir: string): Database {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, SQLITE_FILE);
+  const db = new Kysely<Tables>({
+    dialect: new SqliteDialect({
+      database: () => {
+        const connection = new SQLite(file);
+        connection.pragma('journal_mode = WAL');
+        connection.pragma('foreign_keys = ON'); // off by default in SQLite; the schema's cascades need it
+        connection.pragma('busy_timeout = 5000');
+        return Promise.resolve(connection);
+      },
+    }),
+  });
+  return wrap(db, 'sqlite', `sqlite ${file}`);
+}
+
+function openPostgres(url: string): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    // bigint columns hold parameter counts, which stay below 2^53: numbers, not pg's default strings
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+  });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const redacted = (() => {
+    try {
+      const parsed = new URL(url);
+      if (parsed.password) parsed.password = '***';
+      return parsed.toString();
+    } catch {
+      return 'postgres';
+    }
+  })();
+  return wrap(db, 'postgres', `postgres ${redacted}`);
+}
+
+function wrap(db: Db, dialect: Database['dialect'], description: string): Database {
+  let closed: Promise<void> | null = null;
+  return {
+    db,
+    dialect,
+    description,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    close() {
+      closed ??= db.destroy();
+      return closed;
+    },
+  };
+}

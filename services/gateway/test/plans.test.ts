@@ -1,0 +1,268 @@
+/** createPruningPlan (validation and defaults), plan queries, nested fields and cancelPlan. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ImportanceMetric } from '../src/importance/importance.type.js';
+import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import type { RunningGateway } from '../src/server.js';
+import { data, failure, useGateways } from './fixtures/gateway.js';
+import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+
+const CREATE = /* GraphQL */ `
+  mutation ($input: CreatePruningPlanInput!) {
+    createPruningPlan(input: $input) {
+      id status stage progress layersToPrune startLayer removedLayers replacement config outputUri originalParameters prunedParameters error createdAt startedAt finishedAt
+      model { id name }
+    }
+  }
+`;
+const CANCEL = 'mutation ($id: ID!) { cancelPlan(id: $id) { id status finishedAt } }';
+
+describe.skipIf(!runWithShared)('pruning plans', () => {
+  const gateways = useGateways();
+  let gateway: RunningGateway;
+  let modelId: string;
+  const plan = (input: Record<string, unknown>) => ({ input: { modelId, calibration: { source: TINYSTORIES_URI }, ...input } });
+  const refuse = async (input: Record<string, unknown>) => failure(gateway.url, CREATE, plan(input));
+
+  beforeEach(async () => {
+    gateway = await gateways.start();
+    const registered = await data(gateway.url, 'mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id } }', {
+      input: { name: 'stories260K', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI },
+    });
+    modelId = registered.registerModel.id;
+  });
+
+  it('stores a QUEUED plan whose config has every default filled in', async () => {
+    const { createPruningPlan: created } = await data(gateway.url, CREATE, plan({ layersToPrune: 2 }));
+    expect(created).toMatchObject({
+      status: 'QUEUED',
+      stage: null,
+      progress: 0,
+      layersToPrune: 2,
+      startLayer: null,
+      removedLayers: [],
+      replacement: 'LAYER',
+      outputUri: null,
+      originalParameters: 260032,
+      prunedParameters: null,
+      error: null,
+      startedAt: null,
+      finishedAt: null,
+      model: { id: modelId, name: 'stories260K' },
+    });
+    expect(created.config).toEqual({
+      layersToPrune: 2,
+      targetSparsity: null,
+      estimatedSparsity: null,
+      startLayer: null,
+      replacement: 'LAYER',
+      dryRun: false,
+      calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 128 },
+      training: {
+        samples: 32,
+        epochs: null,
+        minSteps: 300,
+        batchSize: 8,
+        learningRate: 2e-4,
+        minLearningRate: 5e-5,
+        weightDecay: 1e-3,
+        warmupRatio: 0.05,
+        gradientAccumulation: 1,
+        maxGradNorm: 5,
+        validationFraction: 0.1,
+        seed: 0,
+        checkpointEvery: 50,
+      },
+      evaluation: { perplexity: [], tasks: [], limit: null },
+    });
+
+    const { plan: fetched } = await data(gateway.url, 'query ($id: ID!) { plan(id: $id) { id status config } }', { id: created.id });
+    expect(fetched).toEqual({ id: created.id, status: 'QUEUED', config: created.config });
+    expect((await data(gateway.url, '{ plans(status: QUEUED) { id } }')).plans).toEqual([{ id: created.id }]);
+    expect((await data(gateway.url, '{ plans(status: RUNNING) { id } }')).plans).toEqual([]);
+    expect((await data(gateway.url, '{ plans { id } }')).plans).toEqual([{ id: created.id }]);
+    expect((await data(gateway.url, 'query ($id: ID!) { model(id: $id) { plans { id } } }', { id: modelId })).model.plans).toEqual([{ id: created.id }]);
+    expect((await data(gateway.url, '{ plan(id: "nope") { id } }')).plan).toBeNull();
+  });
+
+  it('keeps what the input gives: pinned start, replacement, dry run, training and evaluation settings', async () => {
+    const { createPruningPlan: created } = await data(
+      gateway.url,
+      CREATE,
+      plan({
+        layersToPrune: 3,
+        startLayer: 2,
+        replacement: 'SWIGLU',
+        dryRun: true,
+        calibration: { source: TINYSTORIES_URI, samples: 16, seqLen: 256 },
+        training: { epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0 },
+        evaluation: { perplexity: [{ source: TINYSTORIES_URI }], limit: 10 },
+      }),
+    );
+    expect(created).toMatchObject({ layersToPrune: 3, startLayer: 2, replacement: 'SWIGLU' });
+    expect(created.config).toMatchObject({
+      startLayer: 2,
+      dryRun: true,
+      calibration: { samples: 16, seqLen: 256 },
+      training: { samples: 16, epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0, weightDecay: 1e-3 },
+      evaluation: { perplexity: [{ source: TINYSTORIES_URI, samples: 64, seqLen: 256 }], tasks: [], limit: 10 },
+    });
+  });
+
+  it('chooses the block size from a target sparsity', async () => {
+    const { createPruningPlan: created } = await data(gateway.url, CREATE, plan({ targetSparsity: 0.35, replacement: 'NONE' }));
+    // stories260K: each layer holds 45,440 of the 260,032 parameters; removing 2 layers (0.3495) is closest to 0.35
+    expect(created.layersToPrune).toBe(2);
+    expect(created.config.targetSparsity).toBe(0.35);
+    expect(created.config.estimatedSparsity).toBeCloseTo((2 * 45440) / 260032, 6);
+  });
+
+  it.each([
+    ['both layersToPrune and targetSparsity', { layersToPrune: 2, targetSparsity: 0.3 }, 'input.layersToPrune', 'exactly one of layersToPrune'],
+    ['neither layersToPrune nor targetSparsity', {}, 'input.layersToPrune', 'got neither'],
+    ['a block as large as the model', { layersToPrune: 5 }, 'input.layersToPrune', 'from 1 to 4'],
+    ['an empty block', { layersToPrune: 0 }, 'input.layersToPrune', 'from 1 to 4'],
+    ['a start that pushes the block past the last layer', { layersToPrune: 2, startLayer: 4 }, 'input.startLayer', 'starts at 0 to 3'],
+    ['a negative start', { layersToPrune: 2, startLayer: -1 }, 'input.startLayer', 'starts at 0 to 3'],
+    ['a sparsity of 1', { targetSparsity: 1 }, 'input.targetSparsity', '(0, 1)'],
+    ['a calibration set with an unknown scheme', { layersToPrune: 2, calibration: { source: 'ftp://x/data.txt' } }, 'input.calibration.source', 'accepted schemes: file://, s3://'],
+    ['a relative calibration path', { layersToPrune: 2, calibration: { source: 'data.txt' } }, 'input.calibration.source', 'absolute'],
+    ['a calibration set that is not text', { layersToPrune: 2, calibration: { source: 'file:///etc/hostname.bin' } }, 'input.calibration.source', '.txt or .jsonl'],
+    ['a missing calibration file', { layersToPrune: 2, calibration: { source: 'file:///nonexistent/data.txt' } }, 'input.calibration.source', 'no file at'],
+    ['zero calibration samples', { layersToPrune: 2, calibration: { source: TINYSTORIES_URI, samples: 0 } }, 'input.calibration.samples', 'integer ≥ 1'],
+    ['a sequence beyond the context', { layersToPrune: 2, calibration: { source: TINYSTORIES_URI, seqLen: 4096 } }, 'input.calibration.seqLen', 'from 2 to 512'],
+    ['a zero batch size', { layersToPrune: 2, training: { batchSize: 0 } }, 'input.training.batchSize', 'integer ≥ 1'],
+    ['a negative learning rate', { layersToPrune: 2, training: { learningRate: -1 } }, 'input.training.learningRate', '> 0'],
+    ['a floor above the peak learning rate', { layersToPrune: 2, training: { learningRate: 1e-4, minLearningRate: 1e-3 } }, 'input.training.minLearningRate', '[0, 0.0001]'],
+    ['a validation fraction of 1', { layersToPrune: 2, training: { validationFraction: 1 } }, 'input.training.validationFraction', '[0, 1)'],
+    ['a warm-up ratio above 1', { layersToPrune: 2, training: { warmupRatio: 1.5 } }, 'input.training.warmupRatio', '[0, 1)'],
+    ['zero gradient accumulation', { layersToPrune: 2, training: { gradientAccumulation: 0 } }, 'input.training.gradientAccumulation', 'integer ≥ 1'],
+    ['zero epochs', { layersToPrune: 2, training: { epochs: 0 } }, 'input.training.epochs', 'integer ≥ 1'],
+    ['a non-positive gradient norm', { layersToPrune: 2, training: { maxGradNorm: 0 } }, 'input.training.maxGradNorm', '> 0'],
+    ['a negative seed', { layersToPrune: 2, training: { seed: -3 } }, 'input.training.seed', 'integer ≥ 0'],
+    ['a task that is not JSONL', { layersToPrune: 2, evaluation: { tasks: [TINYSTORIES_URI] } }, 'input.evaluation.tasks[0]', '.jsonl'],
+    ['a zero evaluation limit', { layersToPrune: 2, evaluation: { limit: 0 } }, 'input.evaluation.limit', 'integer ≥ 1'],
+  ])('answers %s with BAD_USER_INPUT naming the field', async (_what, input, field, expected) => {
+    const error = await refuse(input);
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.message).toContain(field);
+    expect(error.message).toContain(expected);
+    expect((await data(gateway.url, '{ plans { id } }')).plans).toEqual([]);
+  });
+
+  it('answers an unknown replacement kind with BAD_USER_INPUT listing the accepted ones', async () => {
+    const error = await refuse({ layersToPrune: 2, replacement: 'CONV' });
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.message).toContain('replacement');
+    expect(error.message).toContain('NONE, LINEAR, FFN, SWIGLU, LAYER');
+  });
+
+  it('requires a calibration set when the gateway has no default, and uses the default when it has one', async () => {
+    const error = await failure(gateway.url, CREATE, { input: { modelId, layersToPrune: 2 } });
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect(error.message).toContain('input.calibration');
+
+    const withDefault = await gateways.start({ defaultCalibrationSource: TINYSTORIES_URI });
+    const { registerModel } = await data(withDefault.url, 'mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id } }', { input: { name: 's', source: STORIES_URI } });
+    const { createPruningPlan } = await data(withDefault.url, CREATE, { input: { modelId: registerModel.id, layersToPrune: 1 } });
+    expect(createPruningPlan.config.calibration).toEqual({ source: TINYSTORIES_URI, samples: 32, seqLen: 128 });
+  });
+
+  it('answers a plan for an unknown model with NOT_FOUND naming input.modelId', async () => {
+    const error = await failure(gateway.url, CREATE, plan({ modelId: 'no-such-model', layersToPrune: 2 }));
+    expect(error.code).toBe('NOT_FOUND');
+    expect(error.message).toContain('input.modelId');
+    expect(error.message).toContain('no-such-model');
+  });
+
+  it('accepts JSONL calibration data', async () => {
+    const file = join(gateways.tempDir(), 'calibration.jsonl');
+    writeFileSync(file, '{"text": "Once upon a time"}\n');
+    const { createPruningPlan } = await data(gateway.url, CREATE, plan({ layersToPrune: 1, calibration: { source: pathToFileURL(file).href } }));
+    expect(createPruningPlan.config.calibration.source).toBe(pathToFileURL(file).href);
+  });
+
+  it('cancels queued and running plans, and refuses to cancel finished ones with CONFLICT', async () => {
+    const queued = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
+    const cancelled = (await data(gateway.url, CANCEL, { id: queued.id })).cancelPlan;
+    expect(cancelled.status).toBe('CANCELLED');
+    expect(Date.parse(cancelled.finishedAt)).not.toBeNaN();
+    const again = await failure(gateway.url, CANCEL, { id: queued.id });
+    expect(again.code).toBe('CONFLICT');
+    expect(again.message).toContain('CANCELLED');
+
+    const running = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
+    await gateway.services.plans.start(running.id);
+    expect((await data(gateway.url, CANCEL, { id: running.id })).cancelPlan.status).toBe('CANCELLED');
+
+    const succeeded = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
+    await gateway.services.plans.start(succeeded.id);
+    await gateway.services.plans.finish(succeeded.id, PlanStatus.SUCCEEDED, { startLayer: 2, removedLayers: [2, 3], outputUri: 'file:///tmp/out' });
+    const late = await failure(gateway.url, CANCEL, { id: succeeded.id });
+    expect(late.code).toBe('CONFLICT');
+    expect(late.message).toContain('SUCCEEDED');
+
+    expect((await failure(gateway.url, CANCEL, { id: 'nope' })).code).toBe('NOT_FOUND');
+  });
+
+  it('refuses to delete a model with a queued plan (CONFLICT), and deletes it with its finished plans', async () => {
+    const queued = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
+    const remove = 'mutation ($id: ID!) { deleteModel(id: $id) }';
+    const error = await failure(gateway.url, remove, { id: modelId });
+    expect(error.code).toBe('CONFLICT');
+    await data(gateway.url, CANCEL, { id: queued.id });
+    expect((await data(gateway.url, remove, { id: modelId })).deleteModel).toBe(true);
+    expect((await data(gateway.url, 'query ($id: ID!) { plan(id: $id) { id } }', { id: queued.id })).plan).toBeNull();
+  });
+
+  it('resolves a plan’s events, profiles, importance and stability report', async () => {
+    const { createPruningPlan: created } = await data(gateway.url, CREATE, plan({ layersToPrune: 2 }));
+    const { services } = gateway;
+    await services.plans.start(created.id);
+    for (let step = 1; step <= 5; step++) await services.progress.appendProgress(created.id, { stage: PlanStage.TRAINING, progress: step / 10, step, totalSteps: 5, loss: 1 / step });
+    await services.importance.save({ modelId, planId: created.id, metric: ImportanceMetric.COSINE, blockSize: 2, samples: 32, seqLen: 128, startScores: [0.41, 0.55, 0.7492, 0.48] });
+    await services.importance.save({ modelId, planId: created.id, metric: ImportanceMetric.COSINE, blockSize: 1, samples: 32, seqLen: 128, startScores: [0.6, 0.8, 0.882, 0.7, 0.5] });
+    await services.stability.save({
+      planId: created.id,
+      perplexity: [{ dataset: 'tinystories_val_excerpt.txt', tokens: 16320, original: 4.19, pruned: 6.9 }],
+      tasks: [{ task: 'copa', samples: 100, accuracyOriginal: 0.56, accuracyPruned: 0.52, agreement: 0.74, stability: 1 }],
+      hiddenStateCosine: 0.935,
+      parameterReduction: 0.1747,
+    });
+    const query = /* GraphQL */ `
+      query ($id: ID!) {
+        plan(id: $id) {
+          stage progress
+          latest: events(limit: 2) { seq step loss }
+          after3: events(after: 3) { seq }
+          profiles { blockSize }
+          importance { blockSize metric samples seqLen scores { startLayer endLayer score } best { startLayer endLayer score } model { id } }
+          stability { stability hiddenStateCosine parameterReduction perplexity { dataset original pruned } tasks { task stability } plan { id } }
+        }
+      }
+    `;
+    const { plan: fetched } = await data(gateway.url, query, { id: created.id });
+    expect(fetched.stage).toBe('TRAINING');
+    expect(fetched.progress).toBe(0.5);
+    expect(fetched.latest).toEqual([{ seq: 4, step: 4, loss: 0.25 }, { seq: 5, step: 5, loss: 0.2 }]);
+    expect(fetched.after3).toEqual([{ seq: 4 }, { seq: 5 }]);
+    expect(fetched.profiles.map((p: { blockSize: number }) => p.blockSize)).toEqual([1, 2]);
+    expect(fetched.importance).toMatchObject({ blockSize: 2, metric: 'COSINE', samples: 32, seqLen: 128, model: { id: modelId } });
+    expect(fetched.importance.scores).toEqual([
+      { startLayer: 0, endLayer: 1, score: 0.41 },
+      { startLayer: 1, endLayer: 2, score: 0.55 },
+      { startLayer: 2, endLayer: 3, score: 0.7492 },
+      { startLayer: 3, endLayer: 4, score: 0.48 },
+    ]);
+    expect(fetched.importance.best).toEqual({ startLayer: 2, endLayer: 3, score: 0.7492 });
+    expect(fetched.stability).toMatchObject({ stability: 1, hiddenStateCosine: 0.935, parameterReduction: 0.1747, tasks: [{ task: 'copa', stability: 1 }], plan: { id: created.id } });
+    const { model } = await data(gateway.url, 'query ($id: ID!) { model(id: $id) { importance { blockSize } } }', { id: modelId });
+    expect(model.importance).toHaveLength(2);
+
+    const badLimit = await failure(gateway.url, 'query ($id: ID!) { plan(id: $id) { events(limit: 0) { seq } } }', { id: created.id });
+    expect(badLimit.code).toBe('BAD_USER_INPUT');
+    expect(badLimit.message).toContain('limit');
+  });
+});
