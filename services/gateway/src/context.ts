@@ -8,6 +8,7 @@ import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
 import type { ProgressService } from './progress/progress.service.js';
 import type { StabilityService } from './stability/stability.service.js';
+import type { WorkerService } from './workers/worker.service.js';
 
 export interface Services {
   readonly models: ModelService;
@@ -15,10 +16,15 @@ export interface Services {
   readonly progress: ProgressService;
   readonly importance: ImportanceService;
   readonly stability: StabilityService;
+  readonly workers: WorkerService;
 }
 
 export interface GatewayContext {
   readonly services: Services;
   /** Hands type-graphql this gateway's resolver instances. */
   readonly container: ContainerType;
+  /** The request's Authorization header (HTTP) or connection parameter (WebSocket). */
+  readonly authorization: string | null;
+  /** The token engine workers present; null disables the worker API. */
+  readonly workerToken: string | null;
 }

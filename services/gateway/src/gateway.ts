@@ -22,6 +22,9 @@ import { StabilityResolver } from './stability/stability.resolver.js';
 import { StabilityService } from './stability/stability.service.js';
 import { StabilityStore } from './stability/stability.store.js';
 import type { Db } from './store/database.js';
+import { WorkerResolver } from './workers/worker.resolver.js';
+import { WorkerService } from './workers/worker.service.js';
+import { LeaseStore } from './workers/worker.store.js';
 
 export interface ServiceOptions {
   readonly bus: PlanEventBus;
@@ -29,6 +32,8 @@ export interface ServiceOptions {
   readonly defaultCalibrationSource?: string | null;
   /** The engine's inspection by default; replaceable for tests of models the shared data lacks. */
   readonly inspectModel?: InspectModel;
+  /** How long a worker's claim or heartbeat keeps a plan. */
+  readonly leaseMs?: number;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
@@ -38,7 +43,10 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const models = new ModelService(new ModelStore(db), planStore, inspect);
   const plans = new PlanService(planStore, progressStore, models, options.bus, inspect, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
-  return { models, plans, progress, importance: new ImportanceService(new ImportanceStore(db)), stability: new StabilityService(new StabilityStore(db)) };
+  const importance = new ImportanceService(new ImportanceStore(db));
+  const stability = new StabilityService(new StabilityStore(db));
+  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
+  return { models, plans, progress, importance, stability, workers };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -49,6 +57,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [ProgressResolver, new ProgressResolver()],
     [ImportanceResolver, new ImportanceResolver(services.importance, services.models)],
     [StabilityResolver, new StabilityResolver(services.plans)],
+    [WorkerResolver, new WorkerResolver(services.workers)],
   ]);
   return {
     get(resolverClass: unknown) {

@@ -10,8 +10,9 @@ import { PlanResolver } from './plans/plan.resolver.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { DateTimeScalar } from './scalars.js';
 import { StabilityResolver } from './stability/stability.resolver.js';
+import { WorkerResolver } from './workers/worker.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

@@ -13,5 +13,15 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     dataDir: resolve(env.INIT_CWD || process.cwd(), env.STREAMLINE_DATA_DIR || './.streamline'),
     databaseUrl: env.DATABASE_URL || undefined,
     defaultCalibrationSource: env.STREAMLINE_DEFAULT_CALIBRATION || null,
+    workers: nonNegativeInteger(env, 'STREAMLINE_WORKERS', 1),
+    workerToken: env.STREAMLINE_WORKER_TOKEN || undefined,
   };
+}
+
+function nonNegativeInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${JSON.stringify(raw)} is not a non-negative integer`);
+  return value;
 }

@@ -1,0 +1,67 @@
+/**
+ * The worker-only part of the schema. Every field needs the worker token (`Authorization: Bearer …`);
+ * clients' tokens do not reach it.
+ */
+import 'reflect-metadata';
+import { Arg, Ctx, ID, Mutation, Resolver } from 'type-graphql';
+import type { GatewayContext } from '../context.js';
+import { ErrorCode, GatewayError } from '../errors.js';
+import { JSONScalar } from '../scalars.js';
+import type { WorkerService, WorkerResult } from './worker.service.js';
+import { WorkerProgressInput } from './worker.input.js';
+import { HeartbeatResult, WorkerClaim } from './worker.type.js';
+
+@Resolver()
+export class WorkerResolver {
+  constructor(private readonly workers: WorkerService) {}
+
+  @Mutation(() => WorkerClaim, { nullable: true, description: 'Worker only: lease the oldest queued plan (or one whose lease ran out).' })
+  claimPlan(@Arg('workerId', () => String) workerId: string, @Ctx() ctx: GatewayContext) {
+    requireWorker(ctx);
+    return this.workers.claim(workerId);
+  }
+
+  @Mutation(() => HeartbeatResult, { description: 'Worker only: renew the lease; cancelled = stop now.' })
+  heartbeat(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Ctx() ctx: GatewayContext) {
+    requireWorker(ctx);
+    return this.workers.heartbeat(planId, workerId);
+  }
+
+  @Mutation(() => Boolean, { description: 'Worker only: append progress events, in order.' })
+  async reportProgress(
+    @Arg('planId', () => ID) planId: string,
+    @Arg('workerId', () => String) workerId: string,
+    @Arg('events', () => [WorkerProgressInput]) events: WorkerProgressInput[],
+    @Ctx() ctx: GatewayContext,
+  ) {
+    requireWorker(ctx);
+    await this.workers.report(planId, workerId, events);
+    return true;
+  }
+
+  @Mutation(() => Boolean, { description: "Worker only: the plan succeeded; result is the engine's outcome and the output URI." })
+  async completePlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Arg('result', () => JSONScalar) result: WorkerResult, @Ctx() ctx: GatewayContext) {
+    requireWorker(ctx);
+    await this.workers.complete(planId, workerId, result);
+    return true;
+  }
+
+  @Mutation(() => Boolean, { description: 'Worker only: the plan failed with this message.' })
+  async failPlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Arg('error', () => String) error: string, @Ctx() ctx: GatewayContext) {
+    requireWorker(ctx);
+    await this.workers.fail(planId, workerId, error);
+    return true;
+  }
+
+  @Mutation(() => Boolean, { description: 'Worker only: give the plan back to the queue (the worker is stopping).' })
+  async releasePlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Ctx() ctx: GatewayContext) {
+    requireWorker(ctx);
+    await this.workers.release(planId, workerId);
+    return true;
+  }
+}
+
+function requireWorker(ctx: GatewayContext): void {
+  if (!ctx.authorization) throw new GatewayError(ErrorCode.UNAUTHENTICATED, 'worker operations need the worker token: Authorization: Bearer <token>');
+  if (!ctx.workerToken || ctx.authorization !== `Bearer ${ctx.workerToken}`) throw new GatewayError(ErrorCode.FORBIDDEN, 'this token may not do worker operations');
+}

@@ -1,0 +1,168 @@
+/**
+ * The worker protocol: engine workers claim plans under a lease, renew it with heartbeats (learning of
+ * cancellations), post progress, and complete, fail or release them. A lease that runs out puts the
+ * plan back within reach of the next claim; that worker resumes from the checkpoint in the plan's work
+ * directory.
+ */
+import type { ImportanceService } from '../importance/importance.service.js';
+import { ImportanceMetric } from '../importance/importance.type.js';
+import { conflict } from '../errors.js';
+import type { ModelService } from '../models/model.service.js';
+import type { PlanConfig } from '../plans/plan.config.js';
+import type { PlanService } from '../plans/plan.service.js';
+import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
+import type { ProgressService } from '../progress/progress.service.js';
+import type { ProgressReport } from '../progress/progress.type.js';
+import { localPathOf } from '../source-uri.js';
+import type { StabilityService } from '../stability/stability.service.js';
+import type { LeaseStore } from './worker.store.js';
+
+export interface WorkerServiceOptions {
+  /** How long a claim or heartbeat keeps a plan; default 30 s. */
+  readonly leaseMs?: number;
+}
+
+/** The engine's importance profile and prune summary, as much of them as the gateway keeps. */
+interface BlockScores {
+  blockSize: number;
+  scores: number[];
+}
+interface EngineProfile {
+  samples: number;
+  seqLen: number;
+  blocks: BlockScores[];
+  angularDistance: BlockScores[];
+  blockInfluence: number[];
+}
+interface EngineSummary {
+  block: { start: number; size: number };
+  removedLayers: number[];
+  numParameters: { before: number; after: number };
+  importance: BlockScores | null;
+  hiddenStateCosine: number | null;
+  evaluation: { windows: number; seqLen: number; perplexityOriginal: number; perplexityPruned: number } | null;
+  report: {
+    perplexity: { file: string; tokens: number; original: { perplexity: number }; pruned?: { perplexity: number } }[];
+    tasks: { task: string; numItems: number; accuracyOriginal: number; accuracyPruned?: number; agreement?: number; stability?: number }[];
+  } | null;
+}
+export type WorkerResult = { outputUri: string | null; outcome: { dryRun: true; profile: EngineProfile } | { dryRun: false; summary: EngineSummary } };
+
+export class WorkerService {
+  private readonly leaseMs: number;
+
+  constructor(
+    private readonly leases: LeaseStore,
+    private readonly plans: PlanService,
+    private readonly progress: ProgressService,
+    private readonly models: ModelService,
+    private readonly importance: ImportanceService,
+    private readonly stability: StabilityService,
+    options: WorkerServiceOptions = {},
+  ) {
+    this.leaseMs = options.leaseMs ?? 30_000;
+  }
+
+  async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown> } | null> {
+    const plan = await this.leases.claimNext(workerId, this.leaseMs);
+    if (!plan) return null;
+    this.plans.publish(plan);
+    const model = await this.models.require(plan.modelId, 'modelId');
+    return { planId: plan.id, config: engineConfig(plan.config as unknown as PlanConfig, model.source, model.tokenizer) };
+  }
+
+  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean }> {
+    // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
+    return { cancelled: (await this.leases.renew(planId, workerId, this.leaseMs)) === null };
+  }
+
+  async report(planId: string, workerId: string, events: readonly ProgressReport[]): Promise<void> {
+    await this.requireHolder(planId, workerId);
+    for (const event of events) await this.progress.appendProgress(planId, event);
+  }
+
+  async complete(planId: string, workerId: string, result: WorkerResult): Promise<PruningPlan> {
+    const plan = await this.requireHolder(planId, workerId);
+    const { outcome } = result;
+    if (outcome.dryRun) {
+      await this.storeProfile(plan, outcome.profile);
+      return this.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: null });
+    }
+    const { summary } = outcome;
+    if (summary.importance) {
+      const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
+      await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores });
+    }
+    const quick = summary.evaluation;
+    const perplexity = summary.report
+      ? summary.report.perplexity.map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }))
+      : quick
+        ? [{ dataset: 'calibration (held-out windows)', tokens: quick.windows * quick.seqLen, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }]
+        : [];
+    const tasks = (summary.report?.tasks ?? []).map((t) => ({
+      task: t.task,
+      samples: t.numItems,
+      accuracyOriginal: t.accuracyOriginal,
+      accuracyPruned: t.accuracyPruned ?? t.accuracyOriginal,
+      agreement: t.agreement ?? 1,
+      stability: t.stability ?? 1,
+    }));
+    await this.stability.save({
+      planId,
+      perplexity,
+      tasks,
+      hiddenStateCosine: summary.hiddenStateCosine,
+      parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
+    });
+    return this.plans.finish(planId, PlanStatus.SUCCEEDED, {
+      startLayer: summary.block.start,
+      removedLayers: summary.removedLayers,
+      outputUri: result.outputUri,
+      prunedParameters: summary.numParameters.after,
+    });
+  }
+
+  async fail(planId: string, workerId: string, message: string): Promise<PruningPlan> {
+    await this.requireHolder(planId, workerId);
+    return this.plans.finish(planId, PlanStatus.FAILED, { error: message });
+  }
+
+  async release(planId: string, workerId: string): Promise<void> {
+    const plan = await this.leases.release(planId, workerId);
+    if (plan) this.plans.publish(plan);
+  }
+
+  private async requireHolder(planId: string, workerId: string): Promise<PruningPlan> {
+    const plan = await this.plans.require(planId, 'planId');
+    const holder = await this.leases.holder(planId);
+    if (plan.status !== PlanStatus.RUNNING || holder !== workerId) {
+      throw conflict(`plan ${planId} is ${plan.status}${holder ? ` and leased to ${holder}` : ''}, not running under worker ${workerId}`);
+    }
+    return plan;
+  }
+
+  private async storeProfile(plan: PruningPlan, profile: EngineProfile): Promise<void> {
+    const base = { modelId: plan.modelId, planId: plan.id, samples: profile.samples, seqLen: profile.seqLen };
+    for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores });
+    for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores });
+    await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence });
+  }
+}
+
+/** The stored plan config in the engine's shape (see services/engine/src/plan-runner.ts), URIs as local paths. */
+function engineConfig(config: PlanConfig, modelSource: string, tokenizer: string | null): Record<string, unknown> {
+  return {
+    model: { path: localPathOf('model.source', modelSource), tokenizer: tokenizer ? localPathOf('model.tokenizer', tokenizer) : null },
+    layersToPrune: config.layersToPrune,
+    startLayer: config.startLayer,
+    replacement: config.replacement,
+    dryRun: config.dryRun,
+    calibration: { path: localPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
+    training: config.training,
+    evaluation: {
+      texts: config.evaluation.perplexity.map((d) => localPathOf('evaluation.perplexity.source', d.source)),
+      tasks: config.evaluation.tasks.map((t) => localPathOf('evaluation.tasks', t)),
+      limit: config.evaluation.limit,
+    },
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The whole flow with real engine worker processes on stories260K: register, plan, live progress over
+ * graphql-ws, the stability report; a dry run; cancellation; a worker killed mid-training and the plan
+ * finished by another worker from the checkpoint; the worker API's token.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
+import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+import { connect, subscribe } from './fixtures/subscriptions.js';
+
+const gateways = useGateways();
+const WORKER_BIN = join(dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json')), 'bin', 'streamline-worker.js');
+
+const REGISTER = `mutation { registerModel(input: { name: "stories", source: "${STORIES_URI}", tokenizer: "${STORIES_TOKENIZER_URI}" }) { id } }`;
+const CREATE = `mutation Create($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id status } }`;
+const PLAN = `query Plan($id: ID!) { plan(id: $id) { id status stage progress startLayer removedLayers outputUri error prunedParameters originalParameters
+  profiles { blockSize metric best { startLayer score } }
+  stability { parameterReduction hiddenStateCosine perplexity { dataset original pruned } tasks { task samples stability agreement } } } }`;
+const PROGRESS = `subscription Progress($planId: ID!, $afterSeq: Int) { planProgress(planId: $planId, afterSeq: $afterSeq) { seq stage progress step totalSteps loss message } }`;
+
+const calibration = { source: TINYSTORIES_URI, samples: 8, seqLen: 64 };
+
+async function waitForStatus(url: string, id: string, statuses: string[], timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { plan } = await data(url, PLAN, { id });
+    if (statuses.includes(plan.status)) return plan;
+    if (Date.now() > deadline) throw new Error(`plan ${id} still ${plan.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function startWorker(url: string, token: string, dataDir: string, id: string): ChildProcess {
+  return spawn(process.execPath, [WORKER_BIN], {
+    env: { ...process.env, STREAMLINE_GATEWAY_URL: url, STREAMLINE_WORKER_TOKEN: token, STREAMLINE_DATA_DIR: dataDir, STREAMLINE_WORKER_ID: id },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+}
+
+describe.runIf(runWithShared)('plans run by engine workers', () => {
+  it('prunes stories260K with a LAYER replacement, streaming progress with no gap, and reports stability', async () => {
+    const gateway = await gateways.start({ workers: 1 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'LAYER', calibration, training: { epochs: 2, batchSize: 4 } },
+    });
+    const client = connect(gateway.wsUrl);
+    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const events = await progress.completed;
+    client.dispose();
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(new Set(events.map((e) => e.stage))).toEqual(new Set(['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING']));
+    expect(events.some((e) => e.step !== null && e.totalSteps !== null && e.loss !== null)).toBe(true);
+
+    const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.error).toBeNull();
+    expect(done).toMatchObject({ status: 'SUCCEEDED', progress: 1, startLayer: 2, removedLayers: [2, 3] });
+    expect(done.outputUri).toMatch(/^file:\/\/.*outputs\//);
+    expect(done.prunedParameters).toBeLessThan(done.originalParameters);
+    expect(done.stability.parameterReduction).toBeGreaterThan(0);
+    expect(done.stability.hiddenStateCosine).toBeGreaterThan(0);
+    expect(done.stability.perplexity[0].pruned).toBeGreaterThan(done.stability.perplexity[0].original);
+  });
+
+  it('stops a dry run after profiling every block size', async () => {
+    const gateway = await gateways.start({ workers: 1 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, { input: { modelId: registerModel.id, layersToPrune: 2, dryRun: true, calibration } });
+    const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(done.outputUri).toBeNull();
+    const cosine = done.profiles.filter((p: { metric: string }) => p.metric === 'COSINE');
+    expect(cosine.map((p: { blockSize: number }) => p.blockSize).sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(cosine.find((p: { blockSize: number }) => p.blockSize === 2).best.startLayer).toBe(2);
+  });
+
+  it('cancels a running plan within seconds, and the worker takes the next one', async () => {
+    const gateway = await gateways.start({ workers: 1 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: long } = await data(gateway.url, CREATE, {
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'LAYER', calibration, training: { epochs: 500, batchSize: 4 } },
+    });
+    const client = connect(gateway.wsUrl);
+    const progress = subscribe(client, PROGRESS, { planId: long.id }, (d) => d.planProgress);
+    for (;;) {
+      const seen = await progress.waitFor(progress.received.length + 1);
+      if (seen.at(-1).stage === 'TRAINING') break;
+    }
+    const cancelledAt = Date.now();
+    await data(gateway.url, `mutation { cancelPlan(id: "${long.id}") { status } }`);
+    await progress.completed;
+    client.dispose();
+    const { createPruningPlan: next } = await data(gateway.url, CREATE, { input: { modelId: registerModel.id, layersToPrune: 1, replacement: 'NONE', calibration } });
+    const done = await waitForStatus(gateway.url, next.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.status).toBe('SUCCEEDED');
+    expect(Date.now() - cancelledAt).toBeLessThan(60_000);
+    const { plan } = await data(gateway.url, PLAN, { id: long.id });
+    expect(plan.status).toBe('CANCELLED');
+  });
+
+  it('finishes a plan whose worker was killed, on another worker, from the checkpoint', async () => {
+    const dataDir = gateways.tempDir();
+    const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 1500 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 40, batchSize: 4 } },
+    });
+    const client = connect(gateway.wsUrl);
+    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
+    let killedAfterStep = 0;
+    for (;;) {
+      const seen = await progress.waitFor(progress.received.length + 1);
+      const step = seen.at(-1).step;
+      if (step !== null && step >= 12) {
+        first.kill('SIGKILL'); // no chance to checkpoint or release: only the lease running out frees the plan
+        killedAfterStep = step;
+        break;
+      }
+    }
+    await new Promise((r) => first.once('exit', r));
+    const second = startWorker(gateway.url, gateway.workerToken, dataDir, 'second');
+    try {
+      const events = await progress.completed;
+      const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+      expect(done.status).toBe('SUCCEEDED');
+      // The second worker's training began past step 1: it resumed from an epoch-end checkpoint.
+      const afterKill = events.slice(events.findIndex((e) => e.step === killedAfterStep) + 1).filter((e) => e.step !== null);
+      const resumedAt = afterKill.find((e) => e.step! <= killedAfterStep)?.step ?? afterKill[0].step;
+      expect(resumedAt).toBeGreaterThan(1);
+      expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    } finally {
+      second.kill('SIGTERM');
+      await new Promise((r) => second.once('exit', r));
+      client.dispose();
+    }
+  });
+
+  it('keeps the worker API to the worker token', async () => {
+    const gateway = await gateways.start({ workers: 0, workerToken: 'secret-worker-token' });
+    const claim = 'mutation { claimPlan(workerId: "w") { planId } }';
+    expect(await failure(gateway.url, claim)).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' }, body: JSON.stringify({ query: claim }) });
+    expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('FORBIDDEN');
+    const ok = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer secret-worker-token' }, body: JSON.stringify({ query: claim }) });
+    expect(await ok.json()).toEqual({ data: { claimPlan: null } });
+    void graphql;
+  });
+});
