@@ -57,7 +57,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
 
     const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
     expect(done.error).toBeNull();
-    expect(done).toMatchObject({ status: 'SUCCEEDED', progress: 1, startLayer: 2, removedLayers: [2, 3] });
+    expect(done).toMatchObject({ status: 'SUCCEEDED', stage: 'DONE', progress: 1, startLayer: 2, removedLayers: [2, 3] });
     expect(done.outputUri).toMatch(/^file:\/\/.*outputs\//);
     expect(done.prunedParameters).toBeLessThan(done.originalParameters);
     expect(done.stability.parameterReduction).toBeGreaterThan(0);

@@ -103,7 +103,7 @@ export class PlanStore {
         ...(outcome.outputUri !== undefined ? { output_uri: outcome.outputUri } : {}),
         ...(outcome.prunedParameters !== undefined ? { pruned_parameters: outcome.prunedParameters } : {}),
         ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-        ...(to === PlanStatus.SUCCEEDED ? { progress: 1 } : {}),
+        ...(to === PlanStatus.SUCCEEDED ? { progress: 1, stage: 'DONE' } : {}),
       })
       .where('id', '=', id)
       .where('status', 'in', [...from])

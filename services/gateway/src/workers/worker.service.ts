@@ -94,11 +94,12 @@ export class WorkerService {
       await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores });
     }
     const quick = summary.evaluation;
-    const perplexity = summary.report
-      ? summary.report.perplexity.map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }))
-      : quick
-        ? [{ dataset: 'calibration (held-out windows)', tokens: quick.windows * quick.seqLen, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }]
-        : [];
+    // The full evaluation's texts, else the prune run's quick check on held-out calibration windows.
+    const evaluated = (summary.report?.perplexity ?? []).map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }));
+    const perplexity =
+      evaluated.length > 0 || !quick
+        ? evaluated
+        : [{ dataset: 'calibration data (held-out windows)', tokens: quick.windows * quick.seqLen, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
     const tasks = (summary.report?.tasks ?? []).map((t) => ({
       task: t.task,
       samples: t.numItems,
