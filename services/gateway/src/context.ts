@@ -3,6 +3,8 @@
  * per gateway (not per process), so several gateways in one process (tests) never share state.
  */
 import type { ContainerType } from 'type-graphql';
+import type { AuthService } from './auth/auth.service.js';
+import type { Principal } from './auth/principal.js';
 import type { ImportanceService } from './importance/importance.service.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
@@ -17,6 +19,7 @@ export interface Services {
   readonly importance: ImportanceService;
   readonly stability: StabilityService;
   readonly workers: WorkerService;
+  readonly auth: AuthService;
 }
 
 export interface GatewayContext {
@@ -27,4 +30,6 @@ export interface GatewayContext {
   readonly authorization: string | null;
   /** The token engine workers present; null disables the worker API. */
   readonly workerToken: string | null;
+  /** Who sent the request, from `authorization`: a tenant's API token, the worker token, or nobody. */
+  readonly principal: Principal;
 }

@@ -3,6 +3,9 @@
  * HTTP server so that tests and tools can use the services without a port.
  */
 import type { ContainerType } from 'type-graphql';
+import { AuthResolver } from './auth/auth.resolver.js';
+import { AuthService } from './auth/auth.service.js';
+import { AuthStore } from './auth/auth.store.js';
 import { inspectModel } from './engine.js';
 import type { Services } from './context.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
@@ -34,6 +37,10 @@ export interface ServiceOptions {
   readonly inspectModel?: InspectModel;
   /** How long a worker's claim or heartbeat keeps a plan. */
   readonly leaseMs?: number;
+  /** 'off' lets requests without a valid API token act as the default tenant's admin. Default 'on'. */
+  readonly auth?: 'on' | 'off';
+  /** The engine workers' token; null (the default) disables the worker API. */
+  readonly workerToken?: string | null;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
@@ -46,7 +53,8 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
   const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
-  return { models, plans, progress, importance, stability, workers };
+  const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null });
+  return { models, plans, progress, importance, stability, workers, auth };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -58,6 +66,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [ImportanceResolver, new ImportanceResolver(services.importance, services.models)],
     [StabilityResolver, new StabilityResolver(services.plans)],
     [WorkerResolver, new WorkerResolver(services.workers)],
+    [AuthResolver, new AuthResolver(services.auth)],
   ]);
   return {
     get(resolverClass: unknown) {

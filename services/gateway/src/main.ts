@@ -6,7 +6,7 @@ import { startGateway } from './server.js';
 export async function main(): Promise<void> {
   const settings = settingsFromEnv();
   const gateway = await startGateway(settings);
-  console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}; ${gateway.workers.length} local engine worker(s)`);
+  console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}; ${gateway.workers.length} local engine worker(s); auth ${gateway.auth}`);
   const stop = (signal: string) => {
     console.error(`streamline gateway: ${signal}, closing`);
     gateway.close().then(

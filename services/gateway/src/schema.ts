@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
+import { AuthResolver } from './auth/auth.resolver.js';
 import type { GatewayContext } from './context.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ModelResolver } from './models/model.resolver.js';
@@ -12,7 +13,7 @@ import { DateTimeScalar } from './scalars.js';
 import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

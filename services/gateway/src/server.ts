@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP server: GraphQL over HTTP (Apollo Server on express) and over WebSocket
- * (graphql-ws) on the same port and path, plus liveness and readiness probes.
+ * (graphql-ws) on the same port and path, plus liveness and readiness probes and Prometheus metrics.
+ * Every public operation needs a tenant's API token; the first start creates the first admin token.
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -20,6 +21,7 @@ import type { GatewayContext, Services } from './context.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
 import { createResolverContainer, createServices } from './gateway.js';
+import { createMetrics } from './metrics.js';
 import type { InspectModel } from './models/model.service.js';
 import { createGatewayPubSub, inProcessPlanEventBus } from './plan-events.js';
 import { buildGatewaySchema } from './schema.js';
@@ -45,6 +47,13 @@ export interface GatewayOptions {
   readonly workers?: number;
   /** How long a worker's claim or heartbeat keeps a plan; default 30 s. */
   readonly leaseMs?: number;
+  /**
+   * 'off' (local development only; a warning is logged): requests without a valid API token act as
+   * the default tenant's admin. Default 'on'.
+   */
+  readonly auth?: 'on' | 'off';
+  /** The first admin token (stored hashed) instead of a generated one; e.g. STREAMLINE_ADMIN_TOKEN. */
+  readonly adminToken?: string;
 }
 
 export interface RunningGateway {
@@ -53,6 +62,12 @@ export interface RunningGateway {
   readonly services: Services;
   readonly database: Database;
   readonly workerToken: string;
+  /**
+   * The admin token in plaintext when this start created it (first start; it is also logged once) or
+   * was given it; null otherwise (a later start, or auth off without one).
+   */
+  readonly adminToken: string | null;
+  readonly auth: 'on' | 'off';
   /** The local engine worker processes. */
   readonly workers: ChildProcess[];
   /** Stops the local workers, stops accepting work, ends subscriptions, waits for requests in flight, closes the database. */
@@ -65,15 +80,37 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   let httpServer: Server | null = null;
   try {
     const pubSub = createGatewayPubSub();
+    const auth = options.auth ?? 'on';
+    if (auth !== 'on' && auth !== 'off') throw new Error(`auth must be 'on' or 'off', not ${JSON.stringify(auth)}`);
+    const workerToken = options.workerToken ?? randomBytes(24).toString('base64url');
     const services = createServices(database.db, {
       bus: inProcessPlanEventBus(pubSub),
       leaseMs: options.leaseMs,
       defaultCalibrationSource: options.defaultCalibrationSource,
       inspectModel: options.inspectModel,
+      auth,
+      workerToken,
     });
-    const workerToken = options.workerToken ?? randomBytes(24).toString('base64url');
+    let adminToken: string | null = null;
+    if (auth === 'off') {
+      log('streamline gateway: WARNING: authentication is OFF (STREAMLINE_AUTH=off): anyone who can reach this port acts as the admin of the default tenant. For local development only.');
+    }
+    // With auth off, a first admin token is only stored when one is given; otherwise the first start
+    // with auth on creates (and prints) it.
+    if (auth === 'on' || options.adminToken !== undefined) {
+      const bootstrapped = await services.auth.bootstrap(options.adminToken);
+      adminToken = bootstrapped?.token ?? null;
+      if (bootstrapped?.created) {
+        log(`streamline gateway: created the first admin token (default tenant). It is shown only this once and stored hashed; keep it:\n\n    ${bootstrapped.token}\n`);
+      }
+    }
     const baseContext = { services, container: createResolverContainer(services), workerToken };
-    const contextFor = (authorization: unknown): GatewayContext => ({ ...baseContext, authorization: typeof authorization === 'string' ? authorization : null });
+    const contextFor = async (authorization: unknown): Promise<GatewayContext> => {
+      const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
+      return { ...baseContext, authorization: value, principal: await services.auth.principal(value) };
+    };
+    const localWorkers: { id: string; process: ChildProcess }[] = [];
+    const metrics = createMetrics({ db: database.db, localWorkers: () => localWorkers });
     const schema = await buildGatewaySchema(pubSub);
     const formatError = createErrorFormatter(schema, log);
 
@@ -97,6 +134,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       includeStacktraceInErrorResponses: false,
       formatError: (formatted, error) => formatError(formatted, error),
       plugins: [
+        metrics.apolloPlugin,
         ApolloServerPluginDrainHttpServer({ httpServer: server }),
         {
           async serverWillStart() {
@@ -124,6 +162,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
         res.status(503).json({ status: 'unavailable', database: database.dialect, error: (error as Error).message });
       }
     });
+    // Counts only (no tenant's data), like the probes: for a Prometheus scraper, without a token.
+    app.get('/metrics', async (_req, res) => {
+      try {
+        const body = await metrics.registry.metrics();
+        res.status(200).type(metrics.registry.contentType).send(body);
+      } catch (error) {
+        res.status(503).type('text/plain').send(`metrics unavailable: ${(error as Error).message}\n`);
+      }
+    });
     app.use(GRAPHQL_PATH, express.json({ limit: '1mb' }), expressMiddleware(apollo, { context: async ({ req }) => contextFor(req.headers.authorization) }));
 
     await new Promise<void>((resolve, reject) => {
@@ -137,7 +184,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const host = address.includes(':') ? `[${address}]` : address;
 
     const url = `http://${host}:${port}${GRAPHQL_PATH}`;
-    const workers = startLocalWorkers(options.workers ?? 0, { url, workerToken, dataDir: resolve(options.dataDir ?? './.streamline'), log });
+    localWorkers.push(...startLocalWorkers(options.workers ?? 0, { url, workerToken, dataDir: resolve(options.dataDir ?? './.streamline'), log }));
+    const workers = localWorkers.map((worker) => worker.process);
 
     let closing: Promise<void> | null = null;
     return {
@@ -146,6 +194,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       services,
       database,
       workerToken,
+      adminToken,
+      auth,
       workers,
       close() {
         closing ??= (async () => {
@@ -168,21 +218,24 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
 }
 
 /** Engine worker processes on this machine, speaking the worker API over loopback like any other worker. */
-function startLocalWorkers(count: number, settings: { url: string; workerToken: string; dataDir: string; log: (message: string) => void }): ChildProcess[] {
+function startLocalWorkers(count: number, settings: { url: string; workerToken: string; dataDir: string; log: (message: string) => void }): { id: string; process: ChildProcess }[] {
   const engineRoot = dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json'));
   return Array.from({ length: count }, (_, i) => {
+    const id = `local-${process.pid}-${i + 1}`;
+    // workers get the worker token, never the first admin token
+    const { STREAMLINE_ADMIN_TOKEN: _adminToken, ...inherited } = process.env;
     const child = spawn(process.execPath, [join(engineRoot, 'bin', 'streamline-worker.js')], {
       env: {
-        ...process.env,
+        ...inherited,
         STREAMLINE_GATEWAY_URL: settings.url,
         STREAMLINE_WORKER_TOKEN: settings.workerToken,
         STREAMLINE_DATA_DIR: settings.dataDir,
-        STREAMLINE_WORKER_ID: `local-${process.pid}-${i + 1}`,
+        STREAMLINE_WORKER_ID: id,
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     child.on('exit', (code, signal) => settings.log(`local worker ${i + 1} exited (${signal ?? code})`));
-    return child;
+    return { id, process: child };
   });
 }
 

@@ -15,7 +15,16 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     defaultCalibrationSource: env.STREAMLINE_DEFAULT_CALIBRATION || null,
     workers: nonNegativeInteger(env, 'STREAMLINE_WORKERS', 1),
     workerToken: env.STREAMLINE_WORKER_TOKEN || undefined,
+    adminToken: env.STREAMLINE_ADMIN_TOKEN || undefined,
+    auth: authSetting(env.STREAMLINE_AUTH),
   };
+}
+
+/** Auth is on unless STREAMLINE_AUTH is exactly "off"; anything but on/off is refused, never read as off. */
+function authSetting(raw: string | undefined): 'on' | 'off' {
+  if (raw === undefined || raw === '' || raw === 'on') return 'on';
+  if (raw === 'off') return 'off';
+  throw new Error(`STREAMLINE_AUTH=${JSON.stringify(raw)} is not "on" or "off" (auth is on unless it is exactly "off")`);
 }
 
 function nonNegativeInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

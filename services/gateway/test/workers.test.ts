@@ -142,7 +142,9 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
   it('keeps the worker API to the worker token', async () => {
     const gateway = await gateways.start({ workers: 0, workerToken: 'secret-worker-token' });
     const claim = 'mutation { claimPlan(workerId: "w") { planId } }';
-    expect(await failure(gateway.url, claim)).toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect(await failure(gateway.url, claim, {}, { token: null })).toMatchObject({ code: 'UNAUTHENTICATED' });
+    // a tenant's token, even an admin's, is not the worker token
+    expect(await failure(gateway.url, claim)).toMatchObject({ code: 'FORBIDDEN' });
     const response = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer wrong' }, body: JSON.stringify({ query: claim }) });
     expect(((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('FORBIDDEN');
     const ok = await fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer secret-worker-token' }, body: JSON.stringify({ query: claim }) });

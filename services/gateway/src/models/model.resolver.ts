@@ -1,5 +1,7 @@
 import 'reflect-metadata';
-import { Arg, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { requireClient } from '../auth/principal.js';
+import type { GatewayContext } from '../context.js';
 import { ImportanceService } from '../importance/importance.service.js';
 import { LayerImportance } from '../importance/importance.type.js';
 import { PlanService } from '../plans/plan.service.js';
@@ -17,23 +19,23 @@ export class ModelResolver {
   ) {}
 
   @Query(() => Model, { nullable: true })
-  model(@Arg('id', () => ID) id: string): Promise<Model | null> {
-    return this.modelsService.get(id);
+  model(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<Model | null> {
+    return this.modelsService.get(id, requireClient(ctx).tenantId);
   }
 
   @Query(() => [Model])
-  models(): Promise<Model[]> {
-    return this.modelsService.list();
+  models(@Ctx() ctx: GatewayContext): Promise<Model[]> {
+    return this.modelsService.list(requireClient(ctx).tenantId);
   }
 
   @Mutation(() => Model)
-  registerModel(@Arg('input', () => RegisterModelInput) input: RegisterModelInput): Promise<Model> {
-    return this.modelsService.register(input);
+  registerModel(@Arg('input', () => RegisterModelInput) input: RegisterModelInput, @Ctx() ctx: GatewayContext): Promise<Model> {
+    return this.modelsService.register(input, requireClient(ctx).tenantId);
   }
 
   @Mutation(() => Boolean)
-  deleteModel(@Arg('id', () => ID) id: string): Promise<boolean> {
-    return this.modelsService.delete(id);
+  deleteModel(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<boolean> {
+    return this.modelsService.delete(id, requireClient(ctx).tenantId);
   }
 
   @FieldResolver(() => [LayerImportance])

@@ -18,7 +18,7 @@ export class ModelService {
   ) {}
 
   /** Reads the model's config through the engine (no weights) and stores what it found. */
-  async register(input: RegisterModelInput): Promise<Model> {
+  async register(input: RegisterModelInput, tenantId: string): Promise<Model> {
     const name = checkNonEmpty('input.name', input.name);
     const path = localPathOf('input.source', input.source);
     let tokenizer: string | null = null;
@@ -30,6 +30,7 @@ export class ModelService {
     const info = this.inspectAt(path, input.source);
     const { config } = info;
     return this.store.insert({
+      tenantId,
       name,
       source: input.source,
       tokenizer,
@@ -50,23 +51,24 @@ export class ModelService {
     });
   }
 
-  async get(id: string): Promise<Model | null> {
-    return this.store.get(id);
+  /** `tenantId` limits the answer to that tenant's models; another tenant's model is as if absent. */
+  async get(id: string, tenantId: string | undefined): Promise<Model | null> {
+    return this.store.get(id, tenantId);
   }
 
-  async require(id: string, field = 'id'): Promise<Model> {
-    const model = await this.store.get(id);
+  async require(id: string, field = 'id', tenantId?: string): Promise<Model> {
+    const model = await this.store.get(id, tenantId);
     if (!model) throw new GatewayError(ErrorCode.NOT_FOUND, `${field}: model ${JSON.stringify(id)} not found`, { field });
     return model;
   }
 
-  list(): Promise<Model[]> {
-    return this.store.list();
+  list(tenantId: string | undefined): Promise<Model[]> {
+    return this.store.list(tenantId);
   }
 
   /** Deletes a model with its finished plans; refused while a plan of it is queued or running. */
-  async delete(id: string): Promise<boolean> {
-    const model = await this.store.get(id);
+  async delete(id: string, tenantId: string | undefined): Promise<boolean> {
+    const model = await this.store.get(id, tenantId);
     if (!model) throw notFound('model', id);
     const active = await this.plans.countActive(id);
     if (active > 0) throw conflict(`model ${JSON.stringify(id)} has ${active} queued or running plan(s); cancel them before deleting it`);

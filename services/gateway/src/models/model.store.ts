@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
 import { isoNow, parseJson } from '../store/columns.js';
+import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import type { ModelsTable } from '../store/tables.js';
 import { ModelStatus, type Model, type ModelInspection } from './model.type.js';
 
@@ -15,6 +16,8 @@ export interface NewModel {
   readonly hiddenSize: number;
   readonly numParameters: number;
   readonly inspection: ModelInspection;
+  /** Owner; the default tenant when absent. */
+  readonly tenantId?: string;
 }
 
 export class ModelStore {
@@ -36,6 +39,7 @@ export class ModelStore {
         hidden_size: model.hiddenSize,
         num_parameters: model.numParameters,
         info: JSON.stringify(model.inspection),
+        tenant_id: model.tenantId ?? DEFAULT_TENANT_ID,
         created_at: now,
         updated_at: now,
       })
@@ -44,13 +48,19 @@ export class ModelStore {
     return toModel(row);
   }
 
-  async get(id: string): Promise<Model | null> {
-    const row = await this.db.selectFrom('models').selectAll().where('id', '=', id).executeTakeFirst();
+  /** The model; with `tenantId`, only when that tenant owns it. */
+  async get(id: string, tenantId?: string): Promise<Model | null> {
+    let query = this.db.selectFrom('models').selectAll().where('id', '=', id);
+    if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
+    const row = await query.executeTakeFirst();
     return row ? toModel(row) : null;
   }
 
-  async list(): Promise<Model[]> {
-    const rows = await this.db.selectFrom('models').selectAll().orderBy('created_at').orderBy('id').execute();
+  /** Every model; with `tenantId`, that tenant's. */
+  async list(tenantId?: string): Promise<Model[]> {
+    let query = this.db.selectFrom('models').selectAll();
+    if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
+    const rows = await query.orderBy('created_at').orderBy('id').execute();
     return rows.map(toModel);
   }
 
@@ -73,6 +83,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
     numLayers: row.num_layers,
     hiddenSize: row.hidden_size,
     numParameters: row.num_parameters,
+    tenantId: row.tenant_id,
     createdAt: new Date(row.created_at),
     inspection: row.info === null ? null : parseJson<ModelInspection>(row.info),
   };

@@ -56,4 +56,7 @@ export class Model {
   createdAt!: Date;
 
   inspection!: ModelInspection | null;
+
+  /** The owning tenant (not exposed: a tenant only ever sees its own). */
+  tenantId!: string;
 }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { Arg, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { Arg, Ctx, FieldResolver, ID, Int, Mutation, Query, Resolver, Root, Subscription } from 'type-graphql';
+import { requireClient } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import { ImportanceService } from '../importance/importance.service.js';
 import { LayerImportance } from '../importance/importance.type.js';
@@ -22,28 +23,31 @@ export class PlanResolver {
   ) {}
 
   @Query(() => PruningPlan, { nullable: true })
-  plan(@Arg('id', () => ID) id: string): Promise<PruningPlan | null> {
-    return this.plansService.get(id);
+  plan(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<PruningPlan | null> {
+    return this.plansService.get(id, requireClient(ctx).tenantId);
   }
 
   @Query(() => [PruningPlan])
-  plans(@Arg('status', () => PlanStatus, { nullable: true }) status?: PlanStatus | null): Promise<PruningPlan[]> {
-    return this.plansService.list({ status });
+  plans(@Ctx() ctx: GatewayContext, @Arg('status', () => PlanStatus, { nullable: true }) status?: PlanStatus | null): Promise<PruningPlan[]> {
+    return this.plansService.list({ status, tenantId: requireClient(ctx).tenantId });
   }
 
   @Mutation(() => PruningPlan)
-  createPruningPlan(@Arg('input', () => CreatePruningPlanInput) input: CreatePruningPlanInput): Promise<PruningPlan> {
-    return this.plansService.create(input);
+  createPruningPlan(@Arg('input', () => CreatePruningPlanInput) input: CreatePruningPlanInput, @Ctx() ctx: GatewayContext): Promise<PruningPlan> {
+    return this.plansService.create(input, requireClient(ctx).tenantId);
   }
 
   @Mutation(() => PruningPlan)
-  cancelPlan(@Arg('id', () => ID) id: string): Promise<PruningPlan> {
-    return this.plansService.cancel(id);
+  cancelPlan(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<PruningPlan> {
+    return this.plansService.cancel(id, requireClient(ctx).tenantId);
   }
 
   @Subscription(() => PruningPlan, {
     description: "Changes of one plan; a finished plan is sent once; completes after the plan's final status.",
-    subscribe: ({ args, context }) => (context as GatewayContext).services.plans.updates(args.planId as string),
+    subscribe: ({ args, context }) => {
+      const ctx = context as GatewayContext;
+      return ctx.services.plans.updates(args.planId as string, requireClient(ctx).tenantId);
+    },
   })
   planUpdated(@Root() plan: PruningPlan, @Arg('planId', () => ID) _planId: string): PruningPlan {
     return plan;

@@ -28,13 +28,15 @@ export class PlanService {
     private readonly options: PlanServiceOptions,
   ) {}
 
-  async create(input: CreatePruningPlanInput): Promise<PruningPlan> {
-    const model = await this.models.require(input.modelId, 'input.modelId');
+  /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
+  async create(input: CreatePruningPlanInput, tenantId: string): Promise<PruningPlan> {
+    const model = await this.models.require(input.modelId, 'input.modelId', tenantId);
     if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
     const info = reinspect(this.inspect, model);
     const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
     const plan = await this.store.insert({
       modelId: model.id,
+      tenantId: model.tenantId,
       layersToPrune: config.layersToPrune,
       targetSparsity: config.targetSparsity,
       startLayer: config.startLayer,
@@ -47,21 +49,24 @@ export class PlanService {
     return plan;
   }
 
-  get(id: string): Promise<PruningPlan | null> {
-    return this.store.get(id);
+  /** `tenantId` limits the answer to that tenant's plans; another tenant's plan is as if absent. */
+  get(id: string, tenantId: string | undefined): Promise<PruningPlan | null> {
+    return this.store.get(id, tenantId);
   }
 
-  async require(id: string, field = 'id'): Promise<PruningPlan> {
-    const plan = await this.store.get(id);
+  async require(id: string, field = 'id', tenantId?: string): Promise<PruningPlan> {
+    const plan = await this.store.get(id, tenantId);
     if (!plan) throw new GatewayError(ErrorCode.NOT_FOUND, `${field}: plan ${JSON.stringify(id)} not found`, { field });
     return plan;
   }
 
-  list(filter: { status?: PlanStatus | null; modelId?: string } = {}): Promise<PruningPlan[]> {
+  list(filter: { status?: PlanStatus | null; modelId?: string; tenantId?: string } = {}): Promise<PruningPlan[]> {
     return this.store.list(filter);
   }
 
-  cancel(id: string): Promise<PruningPlan> {
+  /** With `tenantId`, only that tenant's plan (another tenant's is NOT_FOUND). */
+  async cancel(id: string, tenantId?: string): Promise<PruningPlan> {
+    if (tenantId !== undefined && !(await this.store.get(id, tenantId))) throw notFound('plan', id);
     return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
   }
 
@@ -86,8 +91,8 @@ export class PlanService {
    * Changes of one plan, as they happen. A plan that has already finished is sent once; the stream
    * completes after a final status.
    */
-  async updates(planId: string): Promise<AsyncIterableIterator<PruningPlan>> {
-    await this.require(planId, 'planId');
+  async updates(planId: string, tenantId?: string): Promise<AsyncIterableIterator<PruningPlan>> {
+    await this.require(planId, 'planId', tenantId);
     const live = new LiveQueue<PlanMessage>();
     const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
     const store = this.store;

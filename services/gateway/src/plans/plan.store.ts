@@ -3,6 +3,7 @@ import type { Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
 import { dateOrNull, isoNow, parseJson } from '../store/columns.js';
 import type { PlansTable } from '../store/tables.js';
+import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import { PlanStatus, type PlanStage, type PruningPlan, type ReplacementKind } from './plan.type.js';
 
 export interface NewPlan {
@@ -14,6 +15,8 @@ export interface NewPlan {
   readonly dryRun: boolean;
   readonly config: Record<string, unknown>;
   readonly originalParameters: number | null;
+  /** Owner (the model's tenant); the default tenant when absent. */
+  readonly tenantId?: string;
 }
 
 /** What finishing a plan records besides its final status. */
@@ -55,19 +58,24 @@ export class PlanStore {
         finished_at: null,
         worker_id: null,
         lease_expires_at: null,
+        tenant_id: plan.tenantId ?? DEFAULT_TENANT_ID,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
     return toPlan(row);
   }
 
-  async get(id: string): Promise<PruningPlan | null> {
-    const row = await this.db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
+  /** The plan; with `tenantId`, only when that tenant owns it. */
+  async get(id: string, tenantId?: string): Promise<PruningPlan | null> {
+    let query = this.db.selectFrom('plans').selectAll().where('id', '=', id);
+    if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
+    const row = await query.executeTakeFirst();
     return row ? toPlan(row) : null;
   }
 
-  async list(filter: { status?: PlanStatus | null; modelId?: string } = {}): Promise<PruningPlan[]> {
+  async list(filter: { status?: PlanStatus | null; modelId?: string; tenantId?: string } = {}): Promise<PruningPlan[]> {
     let query = this.db.selectFrom('plans').selectAll();
+    if (filter.tenantId !== undefined) query = query.where('tenant_id', '=', filter.tenantId);
     if (filter.status) query = query.where('status', '=', filter.status);
     if (filter.modelId !== undefined) query = query.where('model_id', '=', filter.modelId);
     const rows = await query.orderBy('created_at').orderBy('id').execute();
@@ -117,6 +125,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
   return {
     id: row.id,
     modelId: row.model_id,
+    tenantId: row.tenant_id,
     status: row.status as PlanStatus,
     stage: row.stage as PlanStage | null,
     progress: row.progress,

@@ -41,6 +41,9 @@ export class PruningPlan {
 
   modelId!: string;
 
+  /** The owning tenant (not exposed: a tenant only ever sees its own). */
+  tenantId!: string;
+
   @Field(() => PlanStatus)
   status!: PlanStatus;
 

@@ -41,9 +41,9 @@ export class ProgressService {
    * from the store; live events that arrive during the replay wait in a queue, and those the replay
    * already delivered (seq ≤ the last one sent) are dropped.
    */
-  async openStream(planId: string, afterSeq: number | null | undefined): Promise<AsyncIterableIterator<ProgressEvent>> {
+  async openStream(planId: string, afterSeq: number | null | undefined, tenantId?: string): Promise<AsyncIterableIterator<ProgressEvent>> {
     const after = checkInteger('afterSeq', afterSeq ?? 0, 0);
-    await this.plans.require(planId, 'planId');
+    await this.plans.require(planId, 'planId', tenantId);
     const live = new LiveQueue<PlanMessage>();
     const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
     return withCleanup(this.replayThenLive(planId, after, live), () => {

@@ -2,7 +2,7 @@
  * The gateway's schema history, in code so that it ships with the service and runs the same on SQLite
  * and PostgreSQL. Append new migrations; never edit one that has been released.
  */
-import { Migrator, type Kysely, type Migration } from 'kysely';
+import { Migrator, PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
@@ -95,15 +95,71 @@ const initial: Migration = {
   },
 };
 
-export const MIGRATIONS: Record<string, Migration> = {
-  '0001_initial': initial,
+/** The tenant that owns everything created before tenants existed, and the first admin token. */
+export const DEFAULT_TENANT_ID = 'default';
+
+/**
+ * Tenants and their API tokens (only a SHA-256 of each token is stored). Models and plans get a
+ * tenant; rows that have none (every row of a database from before this migration) belong to the
+ * default tenant, which the migration creates.
+ */
+const tenants: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('tenants')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('api_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('tenant_id', 'text', (c) => c.notNull().references('tenants.id').onDelete('cascade'))
+      .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('api_tokens_tenant').on('api_tokens').column('tenant_id').execute();
+    await db.insertInto('tenants').values({ id: DEFAULT_TENANT_ID, name: 'default', created_at: new Date().toISOString() }).execute();
+    for (const table of ['models', 'plans']) {
+      await db.schema
+        .alterTable(table)
+        .addColumn('tenant_id', 'text', (c) => c.notNull().defaultTo(DEFAULT_TENANT_ID))
+        .execute();
+      await db.schema.createIndex(`${table}_tenant`).on(table).column('tenant_id').execute();
+    }
+  },
+  async down(db: Kysely<any>) {
+    for (const table of ['models', 'plans']) {
+      await db.schema.dropIndex(`${table}_tenant`).execute();
+      await db.schema.alterTable(table).dropColumn('tenant_id').execute();
+    }
+    await db.schema.dropTable('api_tokens').execute();
+    await db.schema.dropTable('tenants').execute();
+  },
 };
 
-export async function migrateToLatest(db: Kysely<any>): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_initial': initial,
+  '0002_tenants': tenants,
+};
+
+export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, migrationTableSchema: await migrationTableSchema(db) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
   }
+}
+
+/**
+ * On PostgreSQL, the schema the connection works in (its search_path). Kysely looks for its migration
+ * tables in every schema unless told which one, so a second database in another schema of the same
+ * server (another deployment, or parallel tests) would otherwise make it skip creating its own.
+ */
+async function migrationTableSchema(db: Kysely<any>): Promise<string | undefined> {
+  if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return undefined;
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return rows[0]?.schema ?? undefined;
 }

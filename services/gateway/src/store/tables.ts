@@ -18,6 +18,8 @@ export interface ModelsTable {
   num_parameters: number | null;
   /** The engine's inspection (heads, vocabulary, context, dtype …) as JSON, for validating plans. */
   info: string | null;
+  /** Owner; rows from before tenants existed hold the default tenant (the column's default). */
+  tenant_id: Generated<string>;
   created_at: string;
   updated_at: string;
 }
@@ -47,6 +49,24 @@ export interface PlansTable {
   finished_at: string | null;
   worker_id: string | null;
   lease_expires_at: string | null;
+  /** Owner (the model's tenant); rows from before tenants existed hold the default tenant. */
+  tenant_id: Generated<string>;
+}
+
+export interface TenantsTable {
+  id: string;
+  name: string;
+  created_at: string;
+}
+
+export interface ApiTokensTable {
+  id: string;
+  tenant_id: string;
+  /** Hex SHA-256 of the token; the token itself is never stored. */
+  token_hash: string;
+  /** ADMIN or MEMBER. */
+  role: string;
+  created_at: string;
 }
 
 export interface ProgressEventsTable {
@@ -85,4 +105,6 @@ export interface Tables {
   progress_events: ProgressEventsTable;
   importance_profiles: ImportanceProfilesTable;
   stability_reports: StabilityReportsTable;
+  tenants: TenantsTable;
+  api_tokens: ApiTokensTable;
 }

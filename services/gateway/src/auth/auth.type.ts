@@ -1,0 +1,50 @@
+import 'reflect-metadata';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { DateTimeScalar } from '../scalars.js';
+
+export enum Role {
+  /** Everything a member can do, plus creating API tokens (and, in the default tenant, tenants). */
+  ADMIN = 'ADMIN',
+  /** Sees and changes its tenant's models and plans. */
+  MEMBER = 'MEMBER',
+}
+registerEnumType(Role, { name: 'Role', description: 'What an API token may do within its tenant.' });
+
+@ObjectType({ description: 'An owner of models and plans; a tenant sees and changes only its own.' })
+export class Tenant {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String)
+  name!: string;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+}
+
+@ObjectType({ description: 'A new API token. `token` is shown this once; only its SHA-256 is stored.' })
+export class NewApiToken {
+  @Field(() => ID)
+  id!: string;
+
+  @Field(() => String, { description: 'The token, for `Authorization: Bearer <token>` (HTTP) or the `authorization` connection parameter (graphql-ws).' })
+  token!: string;
+
+  @Field(() => Role)
+  role!: Role;
+
+  @Field(() => Tenant)
+  tenant!: Tenant;
+
+  @Field(() => DateTimeScalar)
+  createdAt!: Date;
+}
+
+@ObjectType({ description: 'Who the request is: the tenant and role of its API token.' })
+export class Viewer {
+  @Field(() => Tenant)
+  tenant!: Tenant;
+
+  @Field(() => Role)
+  role!: Role;
+}

@@ -1,0 +1,103 @@
+/**
+ * Prometheus metrics at /metrics, in a registry of this gateway's own (not prom-client's global one),
+ * so several gateways in one process never collide. Plan counts, queue depth and workers are read
+ * from the store when scraped, so every replica on one PostgreSQL reports the same, current numbers.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { Gauge, Histogram, Registry } from 'prom-client';
+import { PlanStatus } from './plans/plan.type.js';
+import { isoNow } from './store/columns.js';
+import type { Db } from './store/database.js';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  /** Times GraphQL HTTP requests by operation type (query, mutation, subscription; unknown when unparsed). */
+  readonly apolloPlugin: ApolloServerPlugin;
+}
+
+export interface MetricsSources {
+  readonly db: Db;
+  /** The local engine worker processes; those alive count as workers. */
+  readonly localWorkers: () => readonly { readonly id: string; readonly process: ChildProcess }[];
+}
+
+export function createMetrics({ db, localWorkers }: MetricsSources): GatewayMetrics {
+  const registry = new Registry();
+
+  new Gauge({
+    name: 'streamline_plans',
+    help: 'Pruning plans by status.',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await db
+        .selectFrom('plans')
+        .select((eb) => ['status', eb.fn.countAll<number | string>().as('count')])
+        .groupBy('status')
+        .execute();
+      const counts = new Map(rows.map((row) => [row.status, Number(row.count)]));
+      for (const status of Object.values(PlanStatus)) this.set({ status }, counts.get(status) ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: 'streamline_queue_depth',
+    help: 'Plans waiting for a worker (QUEUED).',
+    registers: [registry],
+    async collect() {
+      const row = await db
+        .selectFrom('plans')
+        .select((eb) => eb.fn.countAll<number | string>().as('count'))
+        .where('status', '=', PlanStatus.QUEUED)
+        .executeTakeFirstOrThrow();
+      this.set(Number(row.count));
+    },
+  });
+
+  new Gauge({
+    name: 'streamline_workers',
+    help: 'Engine workers: distinct workers holding a live lease, and local worker processes alive.',
+    registers: [registry],
+    async collect() {
+      const rows = await db
+        .selectFrom('plans')
+        .select('worker_id')
+        .distinct()
+        .where('status', '=', PlanStatus.RUNNING)
+        .where('worker_id', 'is not', null)
+        .where('lease_expires_at', '>', isoNow())
+        .execute();
+      const workers = new Set(rows.map((row) => row.worker_id as string));
+      for (const local of localWorkers()) {
+        if (local.process.exitCode === null && local.process.signalCode === null) workers.add(local.id);
+      }
+      this.set(workers.size);
+    },
+  });
+
+  const duration = new Histogram({
+    name: 'streamline_request_duration_seconds',
+    help: 'GraphQL HTTP requests, by operation type.',
+    labelNames: ['operation'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+
+  const apolloPlugin: ApolloServerPlugin = {
+    async requestDidStart() {
+      const stop = duration.startTimer();
+      let operation = 'unknown';
+      return {
+        async didResolveOperation({ operation: resolved }) {
+          operation = resolved?.operation ?? 'unknown';
+        },
+        async willSendResponse() {
+          stop({ operation });
+        },
+      };
+    },
+  };
+
+  return { registry, apolloPlugin };
+}
