@@ -4,6 +4,7 @@
  * before the status that ends it). In-process here (graphql-yoga's pubsub); a PostgreSQL LISTEN/NOTIFY
  * implementation of the same interface will carry them across gateway replicas.
  */
+import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
 import type { PruningPlan } from './plans/plan.type.js';
 import type { ProgressEvent } from './progress/progress.type.js';
@@ -19,7 +20,10 @@ export interface PlanEventBus {
 export type GatewayPubSub = ReturnType<typeof createGatewayPubSub>;
 
 export function createGatewayPubSub() {
-  return createPubSub<{ plan: [planId: string, message: PlanMessage] }>();
+  // One listener per subscriber on a plan's topic: a thousand watching one plan is expected, not a leak.
+  const eventTarget = new EventTarget();
+  setMaxListeners(0, eventTarget);
+  return createPubSub<{ plan: [planId: string, message: PlanMessage] }>({ eventTarget });
 }
 
 export function inProcessPlanEventBus(pubSub: GatewayPubSub): PlanEventBus {

@@ -1,0 +1,233 @@
+/**
+ * The CLI's commands, each a thin layer over the SDK: parse options, call the client, print. With --json
+ * a command writes exactly one JSON document to stdout; progress and diagnostics go to stderr.
+ */
+import type { StreamlineClient } from '../client.js';
+import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind } from '../types.js';
+import { heatmap } from './heatmap.js';
+import { ProgressLine } from './progress-line.js';
+import { UsageError } from './settings.js';
+import { modelsTable, modelView, plansTable, planView, reportView } from './views.js';
+
+export interface CommandContext {
+  readonly client: StreamlineClient;
+  readonly json: boolean;
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  readonly positionals: readonly string[];
+  readonly stdout: NodeJS.WriteStream;
+  readonly stderr: NodeJS.WriteStream;
+}
+
+/** A command's option names beyond the global ones (--url, --token, --json, --help). */
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+export interface Command {
+  readonly usage: string;
+  readonly options: OptionSpec;
+  /** Resolves to the exit status. */
+  run(ctx: CommandContext): Promise<number>;
+}
+
+const REPLACEMENTS: readonly ReplacementKind[] = ['NONE', 'LINEAR', 'FFN', 'SWIGLU', 'LAYER'];
+const STATUSES: readonly PlanStatus[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+
+export const COMMANDS: Record<string, Command> = {
+  'models register': {
+    usage: 'models register --name NAME --source URI [--tokenizer URI]',
+    options: { name: { type: 'string' }, source: { type: 'string' }, tokenizer: { type: 'string' } },
+    async run(ctx) {
+      const model = await ctx.client.registerModel({ name: required(ctx, 'name'), source: required(ctx, 'source'), tokenizer: optional(ctx, 'tokenizer') });
+      return print(ctx, model, () => modelsTable([model]));
+    },
+  },
+  'models list': {
+    usage: 'models list',
+    options: {},
+    async run(ctx) {
+      const models = await ctx.client.models();
+      return print(ctx, models, () => modelsTable(models));
+    },
+  },
+  'models show': {
+    usage: 'models show MODEL_ID',
+    options: {},
+    async run(ctx) {
+      const model = await ctx.client.model(id(ctx, 'MODEL_ID'));
+      return print(ctx, model, () => modelView(model));
+    },
+  },
+  'models delete': {
+    usage: 'models delete MODEL_ID',
+    options: {},
+    async run(ctx) {
+      const modelId = id(ctx, 'MODEL_ID');
+      const deleted = await ctx.client.deleteModel(modelId);
+      return print(ctx, { id: modelId, deleted }, () => `deleted model ${modelId}`);
+    },
+  },
+  'plans create': {
+    usage:
+      'plans create --model ID (--layers N | --sparsity F) [--replacement NONE|LINEAR|FFN|SWIGLU|LAYER] [--start-layer S]\n' +
+      '             --calibration URI [--samples N] [--seq-len L] [--epochs E] [--batch-size B] [--learning-rate LR]\n' +
+      '             [--eval-task URI]... [--dry-run] [--watch]',
+    options: {
+      model: { type: 'string' },
+      layers: { type: 'string' },
+      sparsity: { type: 'string' },
+      replacement: { type: 'string' },
+      'start-layer': { type: 'string' },
+      calibration: { type: 'string' },
+      samples: { type: 'string' },
+      'seq-len': { type: 'string' },
+      epochs: { type: 'string' },
+      'batch-size': { type: 'string' },
+      'learning-rate': { type: 'string' },
+      'eval-task': { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean' },
+      watch: { type: 'boolean' },
+    },
+    async run(ctx) {
+      const plan = await ctx.client.createPruningPlan(planInput(ctx));
+      if (ctx.values.watch) return watch(ctx, plan.id);
+      return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans list': {
+    usage: `plans list [--status ${STATUSES.join('|')}]`,
+    options: { status: { type: 'string' } },
+    async run(ctx) {
+      const status = optional(ctx, 'status');
+      const plans = await ctx.client.plans(status === undefined ? undefined : oneOf('--status', status.toUpperCase(), STATUSES));
+      return print(ctx, plans, () => plansTable(plans));
+    },
+  },
+  'plans show': {
+    usage: 'plans show PLAN_ID',
+    options: {},
+    async run(ctx) {
+      const plan = await ctx.client.plan(id(ctx, 'PLAN_ID'));
+      return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans cancel': {
+    usage: 'plans cancel PLAN_ID',
+    options: {},
+    async run(ctx) {
+      const plan = await ctx.client.cancelPlan(id(ctx, 'PLAN_ID'));
+      return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans watch': {
+    usage: 'plans watch PLAN_ID',
+    options: {},
+    run: (ctx) => watch(ctx, id(ctx, 'PLAN_ID')),
+  },
+  'importance show': {
+    usage: 'importance show PLAN_ID [--metric COSINE|ANGULAR_DISTANCE|BLOCK_INFLUENCE]',
+    options: { metric: { type: 'string' } },
+    async run(ctx) {
+      const plan = await ctx.client.plan(id(ctx, 'PLAN_ID'));
+      const metric = oneOf('--metric', (optional(ctx, 'metric') ?? 'COSINE').toUpperCase(), ['COSINE', 'ANGULAR_DISTANCE', 'BLOCK_INFLUENCE'] as const);
+      const profiles = plan.profiles.filter((p) => p.metric === metric);
+      return print(ctx, profiles, () => heatmap(profiles, { color: colourful(ctx.stdout) }));
+    },
+  },
+  'report show': {
+    usage: 'report show PLAN_ID',
+    options: {},
+    async run(ctx) {
+      const plan = await ctx.client.plan(id(ctx, 'PLAN_ID'));
+      return print(ctx, plan.stability, () => reportView(plan));
+    },
+  },
+};
+
+/** Follows a plan to its end: progress on stderr, then the finished plan; non-zero unless it SUCCEEDED. */
+async function watch(ctx: CommandContext, planId: string): Promise<number> {
+  const handle = ctx.client.planHandle(planId);
+  const line = new ProgressLine(ctx.stderr);
+  try {
+    for await (const event of handle.progress()) line.update(event);
+  } finally {
+    line.finish();
+  }
+  const plan: Plan = await handle.details();
+  print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
+  if (plan.status === 'SUCCEEDED') return 0;
+  ctx.stderr.write(`streamline: plan ${plan.id} ${plan.status}${plan.error ? `: ${plan.error}` : ''}\n`);
+  return 1;
+}
+
+function planInput(ctx: CommandContext): CreatePruningPlanInput {
+  const layers = optional(ctx, 'layers');
+  const sparsity = optional(ctx, 'sparsity');
+  if ((layers === undefined) === (sparsity === undefined)) throw new UsageError('give exactly one of --layers N and --sparsity F');
+  const training = {
+    epochs: integer(ctx, 'epochs'),
+    batchSize: integer(ctx, 'batch-size'),
+    learningRate: number(ctx, 'learning-rate'),
+  };
+  const tasks = ctx.values['eval-task'] as string[] | undefined;
+  return {
+    modelId: required(ctx, 'model'),
+    layersToPrune: integer(ctx, 'layers'),
+    targetSparsity: number(ctx, 'sparsity'),
+    replacement: oneOf('--replacement', (optional(ctx, 'replacement') ?? 'LAYER').toUpperCase(), REPLACEMENTS),
+    startLayer: integer(ctx, 'start-layer'),
+    dryRun: Boolean(ctx.values['dry-run']),
+    calibration: { source: required(ctx, 'calibration'), samples: integer(ctx, 'samples'), seqLen: integer(ctx, 'seq-len') },
+    // Only what was given: the gateway fills in its defaults for the rest.
+    ...(Object.values(training).some((v) => v !== undefined) ? { training: withoutUndefined(training) } : {}),
+    ...(tasks?.length ? { evaluation: { tasks } } : {}),
+  };
+}
+
+function print(ctx: CommandContext, value: unknown, text: () => string): number {
+  ctx.stdout.write(ctx.json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+  return 0;
+}
+
+function colourful(stream: NodeJS.WriteStream): boolean {
+  return Boolean(stream.isTTY) && !process.env.NO_COLOR;
+}
+
+function optional(ctx: CommandContext, name: string): string | undefined {
+  const value = ctx.values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function required(ctx: CommandContext, name: string): string {
+  const value = optional(ctx, name);
+  if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+function id(ctx: CommandContext, what: string): string {
+  const [value, ...extra] = ctx.positionals;
+  if (!value) throw new UsageError(`${what} is required`);
+  if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
+  return value;
+}
+
+function number(ctx: CommandContext, name: string): number | undefined {
+  const value = optional(ctx, name);
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isFinite(parsed)) throw new UsageError(`--${name}: ${JSON.stringify(value)} is not a number`);
+  return parsed;
+}
+
+function integer(ctx: CommandContext, name: string): number | undefined {
+  const parsed = number(ctx, name);
+  if (parsed !== undefined && !Number.isInteger(parsed)) throw new UsageError(`--${name}: ${parsed} is not an integer`);
+  return parsed;
+}
+
+function oneOf<T extends string>(flag: string, value: string, accepted: readonly T[]): T {
+  if (!(accepted as readonly string[]).includes(value)) throw new UsageError(`${flag}: ${JSON.stringify(value)} is not one of ${accepted.join(', ')}`);
+  return value as T;
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

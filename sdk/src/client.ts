@@ -1,0 +1,145 @@
+/**
+ * StreamlineClient: the typed facade over the gateway's GraphQL API. One method per operation (typed by
+ * the generated documents), plus the workflow helpers `dryRun` and `prune`. Queries and mutations go
+ * over HTTP, subscriptions over graphql-ws; every failure is a StreamlineError subclass (errors.ts).
+ */
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
+import { NotFoundError } from './errors.js';
+import {
+  CancelPlanDocument,
+  CreatePruningPlanDocument,
+  DeleteModelDocument,
+  ModelDocument,
+  ModelsDocument,
+  PlanDocument,
+  PlansDocument,
+  RegisterModelDocument,
+} from './generated/graphql.js';
+import { HttpTransport } from './http-transport.js';
+import { PlanHandle } from './plan-handle.js';
+import type { CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, Plan, PlanStatus, PlanSummary, RegisterModelInput } from './types.js';
+import { webSocketUrl, WsTransport } from './ws-transport.js';
+
+export interface StreamlineClientOptions {
+  /** The GraphQL endpoint, e.g. http://localhost:4000/graphql. */
+  readonly url: string;
+  /** Sent as `Authorization: Bearer <token>` (HTTP) and as the `authorization` connection parameter (WebSocket). */
+  readonly token?: string;
+  /** Per HTTP attempt, and for a WebSocket connection to be acknowledged. Default 30 s. */
+  readonly timeoutMs?: number;
+  /** Retries of idempotent queries, and reconnections of a subscription in a row. Default 3. */
+  readonly retries?: number;
+  /** First delay between retries; doubles each time. Default 250 ms. */
+  readonly retryDelayMs?: number;
+  /** Subscriptions' URL; default: `url` with ws:// or wss://. */
+  readonly wsUrl?: string;
+  /** A WebSocket class; default: the global one (browsers, Node 22+), else the `ws` package. */
+  readonly webSocketImpl?: unknown;
+  /** Default: the global fetch. */
+  readonly fetch?: typeof fetch;
+}
+
+export class StreamlineClient {
+  readonly url: string;
+  readonly retries: number;
+  readonly retryDelayMs: number;
+  private readonly http: HttpTransport;
+  private readonly ws: WsTransport;
+
+  constructor(options: StreamlineClientOptions) {
+    this.url = options.url;
+    this.retries = options.retries ?? 3;
+    this.retryDelayMs = options.retryDelayMs ?? 250;
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    this.http = new HttpTransport({ url: options.url, token: options.token, timeoutMs, retries: this.retries, retryDelayMs: this.retryDelayMs, fetch: options.fetch ?? globalThis.fetch.bind(globalThis) });
+    this.ws = new WsTransport({ wsUrl: options.wsUrl ?? webSocketUrl(options.url), token: options.token, timeoutMs, webSocketImpl: options.webSocketImpl });
+  }
+
+  // --- any generated (or hand-written typed) document ---
+
+  /** A query: retried after network failures. */
+  query<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables: TVariables): Promise<TData> {
+    return this.http.request(document, variables, { idempotent: true });
+  }
+
+  /** A mutation: sent once, never retried (it may have happened even when its answer was lost). */
+  mutate<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables: TVariables): Promise<TData> {
+    return this.http.request(document, variables, { idempotent: false });
+  }
+
+  /** A subscription's data, until the server completes it. Not resumed: see PlanHandle.progress for that. */
+  subscribe<TData, TVariables>(document: TypedDocumentNode<TData, TVariables>, variables: TVariables): AsyncGenerator<TData> {
+    return this.ws.subscribe(document, variables);
+  }
+
+  /** Closes the subscription connection (HTTP needs no closing). */
+  close(): Promise<void> {
+    return this.ws.close();
+  }
+
+  // --- models ---
+
+  async registerModel(input: RegisterModelInput): Promise<Model> {
+    return (await this.mutate(RegisterModelDocument, { input })).registerModel;
+  }
+
+  async models(): Promise<Model[]> {
+    return (await this.query(ModelsDocument, {})).models;
+  }
+
+  /** Throws NotFoundError when there is no such model. */
+  async model(id: string): Promise<ModelWithPlans> {
+    const { model } = await this.query(ModelDocument, { id });
+    if (!model) throw new NotFoundError(`model ${JSON.stringify(id)} not found`);
+    return model;
+  }
+
+  async deleteModel(id: string): Promise<boolean> {
+    return (await this.mutate(DeleteModelDocument, { id })).deleteModel;
+  }
+
+  // --- plans ---
+
+  async createPruningPlan(input: CreatePruningPlanInput): Promise<PlanSummary> {
+    return (await this.mutate(CreatePruningPlanDocument, { input })).createPruningPlan;
+  }
+
+  /** Throws NotFoundError when there is no such plan. `eventsAfter`/`eventsLimit` page its progress events. */
+  async plan(id: string, options: { eventsAfter?: number; eventsLimit?: number } = {}): Promise<Plan> {
+    const { plan } = await this.query(PlanDocument, { id, ...options });
+    if (!plan) throw new NotFoundError(`plan ${JSON.stringify(id)} not found`);
+    return plan;
+  }
+
+  async plans(status?: PlanStatus): Promise<PlanSummary[]> {
+    return (await this.query(PlansDocument, { status })).plans;
+  }
+
+  /** Throws ConflictError when the plan has already finished. */
+  async cancelPlan(id: string): Promise<PlanSummary> {
+    return (await this.mutate(CancelPlanDocument, { id })).cancelPlan;
+  }
+
+  /** A handle on an existing plan: progress, wait, cancel. */
+  planHandle(id: string): PlanHandle {
+    return new PlanHandle(this, id);
+  }
+
+  // --- workflows ---
+
+  /** Queues a pruning plan and returns its handle at once; `await handle.wait()` for the result. */
+  async prune(input: CreatePruningPlanInput): Promise<PlanHandle> {
+    const plan = await this.createPruningPlan(input);
+    return new PlanHandle(this, plan.id);
+  }
+
+  /**
+   * Profiles every block size of a model on calibration data without training or writing anything,
+   * and resolves with the profiles (every metric, every block size) once the dry-run plan finishes.
+   */
+  async dryRun(modelId: string, calibration: DatasetInput, options: { layersToPrune?: number } = {}): Promise<LayerImportance[]> {
+    // The gateway needs a block size even for a dry run; the profiles cover all of them regardless.
+    const handle = await this.prune({ modelId, dryRun: true, layersToPrune: options.layersToPrune ?? 1, calibration });
+    return (await handle.wait()).profiles;
+  }
+}

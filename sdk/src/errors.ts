@@ -1,0 +1,116 @@
+/**
+ * Typed errors for the gateway's codes (`extensions.code`, see DESIGN.md), so callers can write
+ * `catch (e) { if (e instanceof NotFoundError) … }` instead of comparing strings. Every error keeps the
+ * server's message as it was sent: the gateway's messages already name the field and what it accepts.
+ */
+
+/** The gateway's codes, plus two of this SDK's: NETWORK (no GraphQL answer) and PLAN_FAILED. */
+export type ErrorCode = 'NOT_FOUND' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'CONFLICT' | 'UNSUPPORTED_MODEL' | 'INTERNAL' | 'NETWORK' | 'PLAN_FAILED';
+
+/** A GraphQL error as it arrives in a response's `errors` (graphql's GraphQLFormattedError, loosely). */
+export interface ServerError {
+  readonly message: string;
+  readonly path?: readonly (string | number)[];
+  readonly extensions?: Record<string, unknown>;
+}
+
+export class StreamlineError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The server's error (absent for transport failures and client-side checks). */
+    readonly serverError?: ServerError,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('NOT_FOUND', message, serverError);
+  }
+}
+
+export class BadUserInputError extends StreamlineError {
+  /** The input field the server refused, e.g. `input.layersToPrune`, when it named one. */
+  readonly field: string | null;
+  constructor(message: string, serverError?: ServerError) {
+    super('BAD_USER_INPUT', message, serverError);
+    const field = serverError?.extensions?.field;
+    this.field = typeof field === 'string' ? field : null;
+  }
+}
+
+export class UnsupportedModelError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('UNSUPPORTED_MODEL', message, serverError);
+  }
+}
+
+export class UnauthenticatedError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('UNAUTHENTICATED', message, serverError);
+  }
+}
+
+export class ForbiddenError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('FORBIDDEN', message, serverError);
+  }
+}
+
+export class ConflictError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('CONFLICT', message, serverError);
+  }
+}
+
+/** The server failed, or sent a code this SDK does not know. */
+export class InternalError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('INTERNAL', message, serverError);
+  }
+}
+
+/** The request never got a GraphQL answer: connection refused or dropped, timeout, non-GraphQL HTTP reply. */
+export class NetworkError extends StreamlineError {
+  constructor(
+    message: string,
+    /** The HTTP status when there was a response. */
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super('NETWORK', message, undefined, options);
+  }
+}
+
+/** A plan the SDK waited for ended FAILED (or CANCELLED); `reason` is the plan's `error`. */
+export class PlanFailedError extends StreamlineError {
+  constructor(
+    readonly planId: string,
+    readonly status: 'FAILED' | 'CANCELLED',
+    readonly reason: string | null,
+  ) {
+    super('PLAN_FAILED', `plan ${planId} ${status === 'FAILED' ? 'failed' : 'was cancelled'}${reason ? `: ${reason}` : ''}`);
+  }
+}
+
+const byCode: Record<string, new (message: string, serverError?: ServerError) => StreamlineError> = {
+  NOT_FOUND: NotFoundError,
+  BAD_USER_INPUT: BadUserInputError,
+  UNSUPPORTED_MODEL: UnsupportedModelError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  FORBIDDEN: ForbiddenError,
+  CONFLICT: ConflictError,
+  INTERNAL: InternalError,
+};
+
+/** The typed error for a response's errors: the first one decides (the gateway sends one per failure). */
+export function errorFromResponse(errors: readonly ServerError[]): StreamlineError {
+  const first = errors[0] ?? { message: 'the server answered with an empty error list' };
+  const code = first.extensions?.code;
+  const ErrorClass = (typeof code === 'string' && byCode[code]) || InternalError;
+  return new ErrorClass(first.message, first);
+}

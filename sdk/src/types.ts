@@ -1,0 +1,35 @@
+/** Friendly names for the generated result types: what the client's methods return. */
+import type {
+  LayerImportanceFieldsFragment,
+  ModelFieldsFragment,
+  ModelQuery,
+  PlanQuery,
+  PlanSummaryFieldsFragment,
+  ProgressEventFieldsFragment,
+  StabilityReportFieldsFragment,
+} from './generated/graphql.js';
+
+export type {
+  CreatePruningPlanInput,
+  DatasetInput,
+  EvaluationInput,
+  ImportanceMetric,
+  ModelStatus,
+  PlanStage,
+  PlanStatus,
+  RegisterModelInput,
+  ReplacementKind,
+  TrainingInput,
+} from './generated/graphql.js';
+
+export type Model = ModelFieldsFragment;
+export type ModelWithPlans = NonNullable<ModelQuery['model']>;
+/** A plan's status and outcome, without profiles, report or events. */
+export type PlanSummary = PlanSummaryFieldsFragment;
+/** A plan with its importance profiles, stability report and latest progress events. */
+export type Plan = NonNullable<PlanQuery['plan']>;
+export type LayerImportance = LayerImportanceFieldsFragment;
+export type StabilityReport = StabilityReportFieldsFragment;
+export type ProgressEvent = ProgressEventFieldsFragment;
+
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);

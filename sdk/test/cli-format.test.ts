@@ -1,0 +1,79 @@
+/** The CLI's terminal renderings, without a gateway: heat map, progress line, tables. */
+import { describe, expect, it } from 'vitest';
+import { duration, table } from '../src/cli/format.js';
+import { heatmap } from '../src/cli/heatmap.js';
+import { ProgressLine } from '../src/cli/progress-line.js';
+import type { LayerImportance, ProgressEvent } from '../src/index.js';
+
+function profile(blockSize: number, scores: number[], metric: LayerImportance['metric'] = 'COSINE'): LayerImportance {
+  const entries = scores.map((score, startLayer) => ({ startLayer, endLayer: startLayer + blockSize - 1, score }));
+  const best = metric === 'COSINE' ? entries.reduce((a, b) => (b.score > a.score ? b : a)) : entries.reduce((a, b) => (b.score < a.score ? b : a));
+  return { id: `p${blockSize}`, metric, blockSize, samples: 8, seqLen: 64, best, scores: entries };
+}
+
+/** A stand-in for process.stderr that keeps what is written. */
+function stream(isTTY: boolean) {
+  const written: string[] = [];
+  return { written, stream: { isTTY, columns: 200, write: (text: string) => written.push(text) } as unknown as NodeJS.WriteStream };
+}
+
+const event = (seq: number, stage: ProgressEvent['stage'], progress: number, extra: Partial<ProgressEvent> = {}): ProgressEvent => ({
+  planId: 'p', seq, at: '2026-01-01T00:00:00Z', stage, progress, step: null, totalSteps: null, loss: null, validationLoss: null, learningRate: null, tokensPerSecond: null, message: null, ...extra,
+});
+
+describe('heatmap', () => {
+  const profiles = [profile(2, [0.56, 0.73, 0.75, 0.73]), profile(1, [0.77, 0.86, 0.88, 0.88, 0.85])];
+
+  it('lays out block size × start layer, marks each row best, and shades without colour', () => {
+    const lines = heatmap(profiles, { color: false }).split('\n');
+    expect(lines[0]).toMatch(/^COSINE: raw mean cos/);
+    const rows = lines.filter((line) => /^\d\s/.test(line));
+    expect(rows.map((row) => row[0])).toEqual(['1', '2']); // sorted by block size
+    expect(rows[0]).toContain('0.880*█');
+    expect(rows[1]).toContain('0.750*');
+    expect(rows[1]).toContain('0.560  '); // the coldest cell: no shade
+    expect(lines.join('\n')).not.toContain('\x1b[');
+  });
+
+  it('uses ANSI backgrounds on a colour terminal', () => {
+    expect(heatmap(profiles, { color: true })).toMatch(/\x1b\[48;5;\d+m/);
+  });
+
+  it('shades low distances as redundant for ANGULAR_DISTANCE', () => {
+    const rows = heatmap([profile(1, [0.2, 0.1, 0.3], 'ANGULAR_DISTANCE')], { color: false }).split('\n').filter((line) => /^\d\s/.test(line));
+    expect(rows[0]).toContain('0.100*█');
+  });
+});
+
+describe('ProgressLine', () => {
+  it('rewrites one line on a terminal, with stage, step, loss', () => {
+    const { written, stream: tty } = stream(true);
+    const line = new ProgressLine(tty);
+    line.update(event(1, 'TRAINING', 0.3, { step: 5, totalSteps: 300, loss: 0.3658 }));
+    line.finish();
+    expect(written[0]).toMatch(/^\r\x1b\[2K\[######\.+\]\s+30%\s+TRAINING\s+step 5\/300\s+loss 0\.3658/);
+    expect(written.at(-1)).toBe('\n');
+  });
+
+  it('writes plain lines elsewhere: each stage change, and the last state at the end', () => {
+    const { written, stream: log } = stream(false);
+    const line = new ProgressLine(log);
+    line.update(event(1, 'LOADING', 0));
+    line.update(event(2, 'TRAINING', 0.3, { step: 1, totalSteps: 3 }));
+    line.update(event(3, 'TRAINING', 0.31, { step: 2, totalSteps: 3 })); // within a second: held back
+    line.update(event(4, 'TRAINING', 0.32, { step: 3, totalSteps: 3 }));
+    line.finish();
+    expect(written.every((text) => text.endsWith('\n') && !text.includes('\r'))).toBe(true);
+    expect(written.map((text) => /LOADING|step \d/.exec(text)?.[0])).toEqual(['LOADING', 'step 1', 'step 3']);
+  });
+});
+
+describe('format', () => {
+  it('aligns table columns, numbers to the right', () => {
+    expect(table(['NAME', 'PARAMETERS'], [['a', '260,032'], ['long name', '9']])).toBe('NAME       PARAMETERS\na             260,032\nlong name           9');
+  });
+
+  it('formats durations', () => {
+    expect([duration(5), duration(75), duration(3725)]).toEqual(['0:05', '1:15', '1:02:05']);
+  });
+});

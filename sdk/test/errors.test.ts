@@ -1,0 +1,185 @@
+/**
+ * Each of the gateway's error codes arrives as its typed class, carrying the server's message; transport
+ * failures are NetworkErrors; idempotent queries are retried and mutations are not; timeouts hold.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BadUserInputError,
+  ConflictError,
+  errorFromResponse,
+  ForbiddenError,
+  InternalError,
+  NetworkError,
+  NotFoundError,
+  StreamlineClient,
+  StreamlineError,
+  UnauthenticatedError,
+  UnsupportedModelError,
+} from '../src/index.js';
+import { useGateway } from './fixtures/gateway.js';
+import { calibration, runWithShared, STORIES_TOKENIZER_URI, STORIES_URI } from './fixtures/shared.js';
+
+/** The rejection of a promise that must fail. */
+async function rejection(promise: Promise<unknown>): Promise<StreamlineError> {
+  const outcome = await promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).toBeInstanceOf(StreamlineError);
+  return outcome.error as StreamlineError;
+}
+
+describe.runIf(runWithShared)('errors from a live gateway', () => {
+  const live = useGateway({ workers: 1 });
+
+  it('NOT_FOUND: an unknown plan or model', async () => {
+    const client = live.client();
+    const missingPlan = await rejection(client.plan('nope'));
+    expect(missingPlan).toBeInstanceOf(NotFoundError);
+    expect(missingPlan).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('nope') });
+    // …and as the server says it, for a mutation on a plan that does not exist.
+    const cancelMissing = await rejection(client.cancelPlan('nope'));
+    expect(cancelMissing).toBeInstanceOf(NotFoundError);
+    expect(cancelMissing.serverError?.extensions?.code).toBe('NOT_FOUND');
+    expect(await rejection(client.model('nope'))).toBeInstanceOf(NotFoundError);
+  });
+
+  it('BAD_USER_INPUT: both layersToPrune and targetSparsity, with the field named', async () => {
+    const client = live.client();
+    const model = await client.registerModel({ name: 'stories', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI });
+    const error = await rejection(client.createPruningPlan({ modelId: model.id, layersToPrune: 2, targetSparsity: 0.3, calibration }));
+    expect(error).toBeInstanceOf(BadUserInputError);
+    expect(error.code).toBe('BAD_USER_INPUT');
+    expect((error as BadUserInputError).field).toMatch(/layersToPrune|targetSparsity/);
+    expect(error.message).toMatch(/layersToPrune/);
+  });
+
+  it('UNSUPPORTED_MODEL: a folder whose config.json says gpt2', async () => {
+    const folder = join(live.dataDir, 'gpt2-model');
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_layer: 2, n_embd: 8, n_head: 2, vocab_size: 16 }));
+    const error = await rejection(live.client().registerModel({ name: 'gpt2', source: pathToFileURL(folder).href }));
+    expect(error).toBeInstanceOf(UnsupportedModelError);
+    expect(error.message).toMatch(/gpt2/);
+  });
+
+  it('CONFLICT: cancelling a finished plan', async () => {
+    const client = live.client();
+    const model = await client.registerModel({ name: 'stories', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI });
+    const handle = await client.prune({ modelId: model.id, layersToPrune: 1, replacement: 'NONE', calibration });
+    expect((await handle.wait()).status).toBe('SUCCEEDED');
+    const error = await rejection(handle.cancel());
+    expect(error).toBeInstanceOf(ConflictError);
+    expect(error.message).toMatch(/SUCCEEDED/);
+  });
+});
+
+describe.runIf(runWithShared)('authentication errors from a gateway that requires tokens', () => {
+  const live = useGateway({ workers: 0 });
+
+  it('UNAUTHENTICATED without a token or with a wrong one; FORBIDDEN for the worker token (HTTP and WebSocket)', async (ctx) => {
+    if (!live.gateway.adminToken) ctx.skip(); // this gateway does not require client tokens
+    expect(await live.client().models()).toEqual(expect.any(Array)); // the admin token works
+    for (const token of [undefined, 'not-a-token']) {
+      const client = live.client({ token });
+      const error = await rejection(client.models());
+      expect(error).toBeInstanceOf(UnauthenticatedError);
+      expect(error.message.length).toBeGreaterThan(0);
+      expect(await rejection(client.planHandle('any').progress().next())).toBeInstanceOf(UnauthenticatedError);
+    }
+    const worker = live.client({ token: live.gateway.workerToken });
+    expect(await rejection(worker.models())).toBeInstanceOf(ForbiddenError);
+  });
+});
+
+describe('error classes by code', () => {
+  it.each([
+    ['NOT_FOUND', NotFoundError],
+    ['BAD_USER_INPUT', BadUserInputError],
+    ['UNSUPPORTED_MODEL', UnsupportedModelError],
+    ['UNAUTHENTICATED', UnauthenticatedError],
+    ['FORBIDDEN', ForbiddenError],
+    ['CONFLICT', ConflictError],
+    ['INTERNAL', InternalError],
+    ['SOMETHING_NEW', InternalError],
+  ])('%s → %o', (code, ErrorClass) => {
+    const error = errorFromResponse([{ message: `the server says ${code}`, extensions: { code, field: 'input.x' } }]);
+    expect(error).toBeInstanceOf(ErrorClass);
+    expect(error.message).toBe(`the server says ${code}`);
+  });
+});
+
+describe('the HTTP transport', () => {
+  const servers: Server[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  /** A real HTTP server on port 0 whose answers the test scripts; it records every request. */
+  async function serve(handler: (request: IncomingMessage, response: ServerResponse, count: number) => void) {
+    const seen: { authorization?: string; body: string }[] = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk) => (body += chunk));
+      request.on('end', () => {
+        seen.push({ authorization: request.headers.authorization, body });
+        handler(request, response, seen.length);
+      });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, seen };
+  }
+  const json = (response: ServerResponse, status: number, body: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+
+  it('sends the Bearer token, and none without one', async () => {
+    const server = await serve((_req, res) => json(res, 200, { data: { models: [] } }));
+    await new StreamlineClient({ url: server.url, token: 't0ken' }).models();
+    await new StreamlineClient({ url: server.url }).models();
+    expect(server.seen.map((r) => r.authorization)).toEqual(['Bearer t0ken', undefined]);
+  });
+
+  it('retries a query after 5xx answers, with backoff', async () => {
+    const server = await serve((_req, res, count) => (count < 3 ? res.writeHead(503).end('busy') : json(res, 200, { data: { models: [] } })));
+    const client = new StreamlineClient({ url: server.url, retries: 3, retryDelayMs: 10 });
+    expect(await client.models()).toEqual([]);
+    expect(server.seen).toHaveLength(3);
+  });
+
+  it('gives up after its retries with a NetworkError carrying the status', async () => {
+    const server = await serve((_req, res) => res.writeHead(502).end('bad gateway'));
+    const error = await rejection(new StreamlineClient({ url: server.url, retries: 2, retryDelayMs: 10 }).models());
+    expect(error).toBeInstanceOf(NetworkError);
+    expect((error as NetworkError).status).toBe(502);
+    expect(server.seen).toHaveLength(3);
+  });
+
+  it('never retries a mutation', async () => {
+    const server = await serve((_req, res) => res.writeHead(503).end('busy'));
+    const error = await rejection(new StreamlineClient({ url: server.url, retries: 3, retryDelayMs: 10 }).deleteModel('m'));
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(server.seen).toHaveLength(1);
+  });
+
+  it('times out an attempt that gets no answer', async () => {
+    const server = await serve(() => {}); // never answers
+    const error = await rejection(new StreamlineClient({ url: server.url, timeoutMs: 200, retries: 1, retryDelayMs: 10 }).models());
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error.message).toMatch(/no answer within 200 ms/);
+    expect(server.seen).toHaveLength(2);
+  });
+
+  it('reports a refused connection as a NetworkError', async () => {
+    const server = await serve(() => {});
+    await new Promise((resolve) => servers.pop()!.close(resolve)); // the port is now closed
+    const error = await rejection(new StreamlineClient({ url: server.url, retries: 0 }).models());
+    expect(error).toBeInstanceOf(NetworkError);
+    expect(error.message).toMatch(/ECONNREFUSED/);
+  });
+});
