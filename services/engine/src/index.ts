@@ -17,3 +17,7 @@ export { prune, DEFAULT_TRAINING, type PruneOptions, type PruneSummary } from '.
 export { REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-forward.js';
 export { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
 export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';
+export { openObjectStore, parseStorageUri, readObject, type ObjectStore, type ReadableStore, type ObjectHead, type ObjectInfo, type PutBody, type StorageSettings } from './storage/object-store.js';
+export { LocalObjectStore } from './storage/local-store.js';
+export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage/model-cache.js';
+export { openHfSource, parseHfUri } from './storage/hf-source.js';
