@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
-import { dateOrNull, isoNow, parseJson } from '../store/columns.js';
+import { creationTime, dateOrNull, isoNow, parseJson } from '../store/columns.js';
 import type { PlansTable } from '../store/tables.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import { PlanStatus, type PlanStage, type PruningPlan, type ReplacementKind } from './plan.type.js';
@@ -32,7 +32,7 @@ export class PlanStore {
   constructor(private readonly db: Db) {}
 
   async insert(plan: NewPlan): Promise<PruningPlan> {
-    const now = isoNow();
+    const now = creationTime();
     const row = await this.db
       .insertInto('plans')
       .values({

@@ -3,6 +3,17 @@ export function isoNow(): string {
   return new Date().toISOString();
 }
 
+let lastCreated = 0;
+
+/**
+ * A creation time strictly later than the previous one this process handed out: plans are claimed
+ * oldest first, and two created in the same millisecond must still keep their order.
+ */
+export function creationTime(): string {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return new Date(lastCreated).toISOString();
+}
+
 export function dateOrNull(value: string | null): Date | null {
   return value === null ? null : new Date(value);
 }
