@@ -139,6 +139,46 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     }
   });
 
+  it('on SIGTERM a worker checkpoints, releases its plan and exits; another finishes it from that step', async () => {
+    const dataDir = gateways.tempDir();
+    // A long lease: only the release (not its expiry) can hand the plan over within this test.
+    const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 600_000 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 40, batchSize: 4 } },
+    });
+    const client = connect(gateway.wsUrl);
+    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
+    for (;;) {
+      const seen = await progress.waitFor(progress.received.length + 1);
+      const step = seen.at(-1).step;
+      if (step !== null && step >= 9) break;
+    }
+    const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
+    first.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const stoppedAt = Math.max(...progress.received.filter((e) => e.step !== null).map((e) => e.step));
+    const { plan: released } = await data(gateway.url, PLAN, { id: plan.id });
+    expect(released.status).toBe('QUEUED'); // given back at once, not after the lease runs out
+
+    const second = startWorker(gateway.url, gateway.workerToken, dataDir, 'second');
+    try {
+      const events = await progress.completed;
+      const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+      expect(done.status).toBe('SUCCEEDED');
+      // Saved on the way out: the second worker went on from the step after the first one's last, so the
+      // plan's steps run 1, 2, … with none repeated and none skipped.
+      const steps = events.filter((e) => e.step !== null).map((e) => e.step);
+      expect(steps).toEqual(steps.map((_, i) => i + 1));
+      expect(steps).toContain(stoppedAt + 1);
+    } finally {
+      second.kill('SIGTERM');
+      await new Promise((r) => second.once('exit', r));
+      client.dispose();
+    }
+  });
+
   it('keeps the worker API to the worker token', async () => {
     const gateway = await gateways.start({ workers: 0, workerToken: 'secret-worker-token' });
     const claim = 'mutation { claimPlan(workerId: "w") { planId } }';
