@@ -4,13 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
-import { ModelStatus } from '../src/models/model.type.js';
 import { PlanStore } from '../src/plans/plan.store.js';
 import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
 import type { GatewayOptions, RunningGateway } from '../src/server.js';
 import { LeaseStore } from '../src/workers/worker.store.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, type TestSchema } from './fixtures/postgres.js';
+import { STORED_MODEL } from './fixtures/stored-model.js';
 
 const gateways = useGateways();
 
@@ -35,17 +35,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 
 /** A model and plans straight through the stores: the metrics only read the tables. */
 async function seed(gateway: RunningGateway, plans: number): Promise<string[]> {
-  const model = await new ModelStore(gateway.database.db).insert({
-    name: 'm',
-    source: 'file:///models/m',
-    tokenizer: null,
-    status: ModelStatus.READY,
-    architecture: 'llama',
-    numLayers: 5,
-    hiddenSize: 64,
-    numParameters: 260032,
-    inspection: { format: 'hf', numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 172, vocabSize: 512, maxPositionEmbeddings: 512, dtype: 'F32' },
-  });
+  const model = await new ModelStore(gateway.database.db).insert(STORED_MODEL);
   const store = new PlanStore(gateway.database.db);
   const ids: string[] = [];
   for (let i = 0; i < plans; i++) {

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
-import { ModelStatus } from '../src/models/model.type.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/plan-events.js';
 import { PlanStore } from '../src/plans/plan.store.js';
 import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
@@ -18,6 +17,7 @@ import { ProgressStore } from '../src/progress/progress.store.js';
 import type { ProgressEvent } from '../src/progress/progress.type.js';
 import type { Services } from '../src/context.js';
 import { openDatabase, type Database } from '../src/store/database.js';
+import { STORED_MODEL } from './fixtures/stored-model.js';
 
 /** Holds the first replay read, either before it queries or after it has its rows. */
 class GatedProgressStore extends ProgressStore {
@@ -60,17 +60,7 @@ describe('planProgress seam', () => {
     database = await openDatabase({ dataDir: dir });
     bus = inProcessPlanEventBus(createGatewayPubSub());
     services = createServices(database.db, { bus });
-    const model = await new ModelStore(database.db).insert({
-      name: 'm',
-      source: 'file:///m',
-      tokenizer: null,
-      status: ModelStatus.READY,
-      architecture: 'llama',
-      numLayers: 5,
-      hiddenSize: 64,
-      numParameters: 260032,
-      inspection: { format: 'llama2c', numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 172, vocabSize: 512, maxPositionEmbeddings: 512, dtype: 'F32' },
-    });
+    const model = await new ModelStore(database.db).insert(STORED_MODEL);
     const plan = await new PlanStore(database.db).insert({
       modelId: model.id,
       layersToPrune: 2,

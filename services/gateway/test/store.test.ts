@@ -13,18 +13,10 @@ import { ProgressStore } from '../src/progress/progress.store.js';
 import { StabilityStore } from '../src/stability/stability.store.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../src/store/database.js';
 import { createTestSchema, type TestSchema } from './fixtures/postgres.js';
+import { STORED_MODEL } from './fixtures/stored-model.js';
 
-const MODEL: NewModel = {
-  name: 'm',
-  source: 'file:///models/m',
-  tokenizer: null,
-  status: ModelStatus.READY,
-  architecture: 'llama',
-  numLayers: 5,
-  hiddenSize: 64,
-  numParameters: 2 ** 53 - 1, // beyond 32 bits: must come back as the same number from both databases
-  inspection: { format: 'hf', numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 172, vocabSize: 512, maxPositionEmbeddings: 512, dtype: 'F32' },
-};
+// beyond 32 bits: must come back as the same number from both databases
+const MODEL: NewModel = { ...STORED_MODEL, numParameters: 2 ** 53 - 1 };
 
 const planFor = (modelId: string): NewPlan => ({
   modelId,

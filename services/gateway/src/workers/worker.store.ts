@@ -3,7 +3,9 @@
  * out (its worker died), with a conditional update — so two workers, or two gateway replicas on one
  * PostgreSQL, can never both win the same plan — and no dialect-specific locking.
  */
+import type { Updateable } from 'kysely';
 import { isoNow } from '../store/columns.js';
+import type { PlansTable } from '../store/tables.js';
 import type { Db } from '../store/database.js';
 import { toPlan } from '../plans/plan.store.js';
 import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
@@ -43,23 +45,20 @@ export class LeaseStore {
   }
 
   /** Extends the lease of a plan this worker holds; null when it does not hold it (any more). */
-  async renew(planId: string, workerId: string, leaseMs: number): Promise<PruningPlan | null> {
-    const row = await this.db
-      .updateTable('plans')
-      .set({ lease_expires_at: new Date(Date.now() + leaseMs).toISOString() })
-      .where('id', '=', planId)
-      .where('worker_id', '=', workerId)
-      .where('status', '=', PlanStatus.RUNNING)
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toPlan(row) : null;
+  renew(planId: string, workerId: string, leaseMs: number): Promise<PruningPlan | null> {
+    return this.updateHeld(planId, workerId, { lease_expires_at: new Date(Date.now() + leaseMs).toISOString() });
   }
 
   /** Gives a running plan back to the queue (its worker is stopping). */
-  async release(planId: string, workerId: string): Promise<PruningPlan | null> {
+  release(planId: string, workerId: string): Promise<PruningPlan | null> {
+    return this.updateHeld(planId, workerId, { status: PlanStatus.QUEUED, worker_id: null, lease_expires_at: null, updated_at: isoNow() });
+  }
+
+  /** Changes a plan only while it is RUNNING under this worker's lease. */
+  private async updateHeld(planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
     const row = await this.db
       .updateTable('plans')
-      .set({ status: PlanStatus.QUEUED, worker_id: null, lease_expires_at: null, updated_at: isoNow() })
+      .set(changes)
       .where('id', '=', planId)
       .where('worker_id', '=', workerId)
       .where('status', '=', PlanStatus.RUNNING)
