@@ -81,6 +81,9 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
+/** Calibration and run settings a prune takes when it is not told otherwise. */
+export const DEFAULT_RUN = { samples: 32, seqLen: 128, batchSize: 8, valFraction: 0.1, seed: 0 } as const;
+
 export const DEFAULT_TRAINING: Omit<TrainingSettings, 'seed' | 'batchSize'> = {
   minSteps: 300,
   gradAccum: 1,
@@ -95,11 +98,11 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const started = performance.now();
   const report = (stage: PruneStage, message: string, training?: TrainingProgress) => options.onProgress?.({ stage, message, training });
   const kind = options.replacement;
-  const samples = options.samples ?? 32;
-  const seqLen = options.seqLen ?? 128;
-  const batchSize = options.batchSize ?? 8;
-  const valFraction = options.valFraction ?? 0.1;
-  const seed = options.seed ?? 0;
+  const samples = options.samples ?? DEFAULT_RUN.samples;
+  const seqLen = options.seqLen ?? DEFAULT_RUN.seqLen;
+  const batchSize = options.batchSize ?? DEFAULT_RUN.batchSize;
+  const valFraction = options.valFraction ?? DEFAULT_RUN.valFraction;
+  const seed = options.seed ?? DEFAULT_RUN.seed;
   const training = { ...DEFAULT_TRAINING, ...options.training, seed, batchSize };
   checkOptions(options, kind, valFraction, batchSize, training);
 

@@ -32,7 +32,7 @@ export interface TrainingSettings {
   readonly minLearningRate: number;
   /** Default: `warmupRatio` of all steps. */
   readonly warmupSteps?: number;
-  /** Fraction of all steps spent warming up when warmupSteps is not given; default 0.05. */
+  /** Fraction of all steps spent warming up when warmupSteps is not given; default DEFAULT_WARMUP_RATIO. */
   readonly warmupRatio?: number;
   readonly weightDecay: number;
   readonly gradClip: number;
@@ -97,6 +97,8 @@ interface TrainingState {
   optimizerStep: number;
 }
 
+export const DEFAULT_WARMUP_RATIO = 0.05;
+
 export function learningRateAt(step: number, totalSteps: number, warmupSteps: number, peak: number, floor: number): number {
   if (step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
   const progress = (step - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
@@ -113,7 +115,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   const stepsPerEpoch = Math.ceil(microBatches / settings.gradAccum);
   const epochs = settings.epochs ?? Math.max(1, Math.ceil(settings.minSteps / stepsPerEpoch));
   const totalSteps = epochs * stepsPerEpoch;
-  const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round((settings.warmupRatio ?? 0.05) * totalSteps));
+  const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round((settings.warmupRatio ?? DEFAULT_WARMUP_RATIO) * totalSteps));
 
   // Matrices train as [in, out] (fast on wasm) and go back to [out, in] on the way out.
   const params = new Map<string, tf.Variable>();
