@@ -24,6 +24,9 @@ import { createResolverContainer, createServices } from './gateway.js';
 import { createMetrics } from './metrics.js';
 import type { InspectModel } from './models/model.service.js';
 import { createGatewayPubSub, inProcessPlanEventBus } from './plan-events.js';
+import { PlanStore } from './plans/plan.store.js';
+import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './postgres-plan-events.js';
+import { ProgressStore } from './progress/progress.store.js';
 import { buildGatewaySchema } from './schema.js';
 import { openDatabase, type Database } from './store/database.js';
 
@@ -78,13 +81,27 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const log = options.log ?? ((message: string) => console.error(message));
   const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
   let httpServer: Server | null = null;
+  let replicaBus: PostgresPlanEventBus | null = null;
   try {
     const pubSub = createGatewayPubSub();
+    const localBus = inProcessPlanEventBus(pubSub);
+    // With PostgreSQL there may be other replicas: their subscribers hear this one's plans, and back.
+    if (database.dialect === 'postgres') {
+      replicaBus = await startPostgresPlanEventBus({
+        url: options.databaseUrl!,
+        db: database.db,
+        local: localBus,
+        plans: new PlanStore(database.db),
+        progress: new ProgressStore(database.db),
+        log,
+      });
+    }
+    const bus = replicaBus ?? localBus;
     const auth = options.auth ?? 'on';
     if (auth !== 'on' && auth !== 'off') throw new Error(`auth must be 'on' or 'off', not ${JSON.stringify(auth)}`);
     const workerToken = options.workerToken ?? randomBytes(24).toString('base64url');
     const services = createServices(database.db, {
-      bus: inProcessPlanEventBus(pubSub),
+      bus,
       leaseMs: options.leaseMs,
       defaultCalibrationSource: options.defaultCalibrationSource,
       inspectModel: options.inspectModel,
@@ -157,6 +174,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     app.get('/readyz', async (_req, res) => {
       try {
         await database.ping();
+        // Without its LISTEN connection a replica would serve subscriptions that miss other replicas' events.
+        if (replicaBus && !replicaBus.listening()) throw new Error('plan events: the PostgreSQL LISTEN connection is down (reconnecting)');
         res.status(200).json({ status: 'ready', database: database.dialect });
       } catch (error) {
         res.status(503).json({ status: 'unavailable', database: database.dialect, error: (error as Error).message });
@@ -204,6 +223,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
             await Promise.all(workers.map((worker) => stopWorker(worker)));
             await apollo.stop();
           } finally {
+            await replicaBus?.close();
             await database.close();
           }
         })();
@@ -212,6 +232,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     };
   } catch (error) {
     httpServer?.close();
+    await replicaBus?.close();
     await database.close();
     throw error;
   }
