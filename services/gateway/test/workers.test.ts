@@ -3,42 +3,15 @@
  * graphql-ws, the stability report; a dry run; cancellation; a worker killed mid-training and the plan
  * finished by another worker from the checkpoint; the worker API's token.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
+import { CREATE, PLAN, PROGRESS, startWorker, waitForStatus } from './fixtures/workers.js';
 
 const gateways = useGateways();
-const WORKER_BIN = join(dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json')), 'bin', 'streamline-worker.js');
-
 const REGISTER = `mutation { registerModel(input: { name: "stories", source: "${STORIES_URI}", tokenizer: "${STORIES_TOKENIZER_URI}" }) { id } }`;
-const CREATE = `mutation Create($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id status } }`;
-const PLAN = `query Plan($id: ID!) { plan(id: $id) { id status stage progress startLayer removedLayers outputUri error prunedParameters originalParameters
-  profiles { blockSize metric best { startLayer score } }
-  stability { parameterReduction hiddenStateCosine perplexity { dataset original pruned } tasks { task samples stability agreement } } } }`;
-const PROGRESS = `subscription Progress($planId: ID!, $afterSeq: Int) { planProgress(planId: $planId, afterSeq: $afterSeq) { seq stage progress step totalSteps loss message } }`;
-
 const calibration = { source: TINYSTORIES_URI, samples: 8, seqLen: 64 };
-
-async function waitForStatus(url: string, id: string, statuses: string[], timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { plan } = await data(url, PLAN, { id });
-    if (statuses.includes(plan.status)) return plan;
-    if (Date.now() > deadline) throw new Error(`plan ${id} still ${plan.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function startWorker(url: string, token: string, dataDir: string, id: string): ChildProcess {
-  return spawn(process.execPath, [WORKER_BIN], {
-    env: { ...process.env, STREAMLINE_GATEWAY_URL: url, STREAMLINE_WORKER_TOKEN: token, STREAMLINE_DATA_DIR: dataDir, STREAMLINE_WORKER_ID: id },
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-}
 
 describe.runIf(runWithShared)('plans run by engine workers', () => {
   it('prunes stories260K with a LAYER replacement, streaming progress with no gap, and reports stability', async () => {

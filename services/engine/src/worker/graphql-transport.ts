@@ -12,6 +12,8 @@ export interface GraphqlTransportOptions {
   readonly token: string;
   readonly workerId: string;
   readonly timeoutMs?: number;
+  /** How long to keep retrying while the gateway cannot be reached; default 2 minutes. */
+  readonly unavailableRetryMs?: number;
 }
 
 export class GraphqlWorkerTransport implements WorkerTransport {
@@ -29,6 +31,7 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     const data = await this.request<{ heartbeat: { cancelled: boolean } }>(
       'mutation Beat($planId: ID!, $workerId: String!) { heartbeat(planId: $planId, workerId: $workerId) { cancelled } }',
       { planId },
+      true,
     );
     return data.heartbeat;
   }
@@ -58,19 +61,60 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     await this.request('mutation Release($planId: ID!, $workerId: String!) { releasePlan(planId: $planId, workerId: $workerId) }', { planId });
   }
 
-  private async request<T>(query: string, variables: Record<string, unknown>): Promise<T> {
-    const response = await fetch(this.options.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
-      body: JSON.stringify({ query, variables: { ...variables, workerId: this.options.workerId } }),
-      signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
-    });
+  /**
+   * One GraphQL request. While the gateway is unreachable — restarting, or a replica going away behind
+   * its Service — the request is retried with backoff for up to `unavailableRetryMs`: a refused
+   * connection or a 502/503 from a proxy means the gateway never processed it, so nothing is sent twice.
+   * A connection dropped mid-request is ambiguous and is retried only for `idempotent` requests.
+   */
+  private async request<T>(query: string, variables: Record<string, unknown>, idempotent = false): Promise<T> {
+    const deadline = Date.now() + (this.options.unavailableRetryMs ?? 120_000);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.send<T>(query, variables);
+      } catch (error) {
+        const retry = error instanceof GatewayUnavailable && (error.unprocessed || idempotent);
+        if (!retry || Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private async send<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.options.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
+        body: JSON.stringify({ query, variables: { ...variables, workerId: this.options.workerId } }),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+      });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code ?? '';
+      const reason = code || (error as Error).message;
+      throw new GatewayUnavailable(`gateway ${this.options.url} unreachable: ${reason}`, UNPROCESSED_CODES.has(code));
+    }
     const body = (await response.json().catch(() => null)) as { data?: T; errors?: { message: string; extensions?: { code?: string } }[] } | null;
-    if (!body) throw new Error(`gateway answered HTTP ${response.status} without a GraphQL body`);
+    if (!body) {
+      if (response.status === 502 || response.status === 503) throw new GatewayUnavailable(`gateway ${this.options.url} answered HTTP ${response.status}`, true);
+      throw new Error(`gateway answered HTTP ${response.status} without a GraphQL body`);
+    }
     if (body.errors?.length) {
       const [first] = body.errors;
       throw new Error(`gateway: ${first.extensions?.code ?? 'ERROR'}: ${first.message}`);
     }
     return body.data as T;
+  }
+}
+
+/** Errors where no connection was made at all: the request cannot have been processed. */
+const UNPROCESSED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+class GatewayUnavailable extends Error {
+  constructor(
+    message: string,
+    readonly unprocessed: boolean,
+  ) {
+    super(message);
   }
 }

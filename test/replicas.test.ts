@@ -1,0 +1,153 @@
+// Two gateway processes on one PostgreSQL database, as the Kubernetes Deployment runs them, with a
+// loopback TCP proxy standing in for their Service (a new connection goes to the first replica that
+// accepts it, as kube-proxy sends traffic only to ready endpoints):
+//   - a client subscribed to replica B receives the progress a worker posts through replica A;
+//   - replica A is stopped (SIGTERM) mid-plan; the worker's requests reach B through the proxy, and
+//     the plan finishes with every progress event and training step, once, in order.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestSchema, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
+import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
+import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
+import { CREATE, PROGRESS, REGISTER, startWorker, stopWorker, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
+import { data } from '../services/gateway/test/fixtures/gateway.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const GATEWAY_BIN = join(ROOT, 'services/gateway/bin/streamline-gateway.js');
+const ADMIN_TOKEN = 'replicas-test-admin-token';
+const WORKER_TOKEN = 'replicas-test-worker-token';
+
+interface GatewayProcess {
+  readonly url: string;
+  readonly wsUrl: string;
+  readonly child: ChildProcess;
+  readonly log: string[];
+}
+
+/** `streamline-gateway` on a free port; resolves once it prints the address it serves. */
+function startGatewayProcess(databaseUrl: string, dataDir: string): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [GATEWAY_BIN], {
+    env: {
+      ...process.env,
+      PORT: '0',
+      DATABASE_URL: databaseUrl,
+      STREAMLINE_DATA_DIR: dataDir,
+      STREAMLINE_WORKERS: '0',
+      STREAMLINE_ADMIN_TOKEN: ADMIN_TOKEN,
+      STREAMLINE_WORKER_TOKEN: WORKER_TOKEN,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const log: string[] = [];
+  return new Promise((resolve, reject) => {
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      log.push(...chunk.split('\n').filter(Boolean));
+      const url = /streamline gateway: (http:\/\/\S+\/graphql)/.exec(chunk)?.[1];
+      if (url) resolve({ url, wsUrl: url.replace('http://', 'ws://'), child, log });
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before serving:\n${log.join('\n')}`)));
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+/** A TCP proxy that sends each new connection to the first of `ports` that accepts it. */
+async function startServiceProxy(ports: () => number[]): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.pause();
+    const tryNext = (candidates: number[]) => {
+      const [port, ...rest] = candidates;
+      if (port === undefined) return client.destroy();
+      const upstream = createConnection({ host: '127.0.0.1', port });
+      upstream.once('error', () => tryNext(rest));
+      upstream.once('connect', () => {
+        sockets.add(upstream);
+        upstream.removeAllListeners('error');
+        const end = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        upstream.on('error', end).on('close', end);
+        client.on('error', end).on('close', end);
+        client.pipe(upstream).pipe(client);
+        client.resume();
+      });
+    };
+    tryNext(ports());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe.runIf(runWithShared)('two gateway replicas on one PostgreSQL', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});
+  });
+
+  it('streams a plan run through replica A to a subscriber on replica B, and the plan survives A being stopped', async () => {
+    const schema: TestSchema = await createTestSchema();
+    cleanups.push(() => schema.drop());
+    const dataDir = mkdtempSync(join(tmpdir(), 'streamline-replicas-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+
+    // Started together, as a Deployment's pods are: migrations and the admin token must not collide.
+    const [a, b] = await Promise.all([startGatewayProcess(schema.url, join(dataDir, 'a')), startGatewayProcess(schema.url, join(dataDir, 'b'))]);
+    cleanups.push(() => stopProcess(a.child), () => stopProcess(b.child));
+    const portOf = (gateway: GatewayProcess) => Number(new URL(gateway.url).port);
+    const proxy = await startServiceProxy(() => [portOf(a), portOf(b)]);
+    cleanups.push(() => proxy.close());
+    const serviceUrl = `http://127.0.0.1:${proxy.port}/graphql`;
+    const asAdmin = { token: ADMIN_TOKEN };
+
+    const { registerModel } = await data(a.url, REGISTER, { input: { name: 'stories', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI } }, asAdmin);
+    const { createPruningPlan: plan } = await data(
+      a.url,
+      CREATE,
+      { input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration: { source: TINYSTORIES_URI, samples: 8, seqLen: 64 }, training: { epochs: 60, batchSize: 4 } } },
+      asAdmin,
+    );
+    const workerLog: string[] = [];
+    const worker = startWorker(serviceUrl, WORKER_TOKEN, join(dataDir, 'worker'), 'pod-1', (line) => workerLog.push(line));
+    cleanups.push(() => stopWorker(worker));
+
+    const client = connect(b.wsUrl, ADMIN_TOKEN);
+    cleanups.push(() => client.dispose());
+    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    for (;;) {
+      const seen = await progress.waitFor(progress.received.length + 1);
+      if (seen.at(-1).stage === 'TRAINING' && (seen.at(-1).step ?? 0) >= 5) break;
+    }
+    expect(await stopProcess(a.child)).toBe(0); // a graceful stop: requests in flight finish first
+    const seenWhenStopped = progress.received.length;
+
+    const events = await progress.completed;
+    const done = await waitForStatus(b.url, plan.id, ['SUCCEEDED', 'FAILED'], 120_000, asAdmin);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe('SUCCEEDED');
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.length).toBeGreaterThan(seenWhenStopped + 10); // most of the plan ran after A had gone
+    const steps = events.filter((e) => e.stage === 'TRAINING' && e.step !== null).map((e) => e.step);
+    expect(steps).toEqual(steps.map((_, i) => i + 1));
+    expect(steps.at(-1)).toBe(events.find((e) => e.totalSteps !== null).totalSteps);
+    expect(workerLog.filter((line) => line.includes('failed'))).toEqual([]);
+  });
+});
