@@ -8,14 +8,18 @@ import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { inspectModel, loadModel } from './models/model.js';
-import { prune, type PruneStage, type PruneSummary } from './pruning/prune.js';
+import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-forward.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { loadTokenizer } from './tokenizers/tokenizer.js';
 
 export type PlanStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'UPLOADING' | 'DONE';
 
-/** The plan's `config`, defaults filled in (the gateway writes it; local paths here, storage resolved by the caller). */
+/**
+ * The plan's `config`, defaults filled in (the gateway writes it). runPlan reads local paths; the worker
+ * first turns s3:// and hf:// URIs in `model.path`, `model.tokenizer`, `calibration.path` and
+ * `evaluation` into local copies (see worker/plan-inputs.ts).
+ */
 export interface PlanConfig {
   readonly model: { readonly path: string; readonly tokenizer?: string | null };
   readonly layersToPrune?: number | null;
@@ -80,6 +84,10 @@ export interface RunPlanOptions {
   readonly outDir: string;
   readonly onEvent: (event: PlanEvent) => void;
   readonly signal?: AbortSignal;
+  /** See PruneOptions: checkpoints kept in an object store, and the model's identity when it was fetched. */
+  readonly checkpoints?: PruneOptions['checkpoints'];
+  readonly modelFingerprint?: string;
+  readonly modelUri?: string;
 }
 
 export async function runPlan(config: PlanConfig, options: RunPlanOptions): Promise<PlanOutcome> {
@@ -114,6 +122,9 @@ export async function runPlan(config: PlanConfig, options: RunPlanOptions): Prom
     },
     evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? undefined } : undefined,
     signal,
+    checkpoints: options.checkpoints,
+    modelFingerprint: options.modelFingerprint,
+    modelUri: options.modelUri,
     onProgress: (event) => {
       const stage = planStage(event.stage);
       const training = event.training;

@@ -23,6 +23,7 @@ import { fitLinearReplacement } from './linear-fit.js';
 import { checkReplacementFits, initialParameters } from './replacement.js';
 import { REPLACEMENT_KINDS, type ReplacementKind } from './replacement-forward.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
+import type { CheckpointSync } from '../storage/checkpoint-store.js';
 
 export type PruneStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'EXPORTING';
 
@@ -57,6 +58,16 @@ export interface PruneOptions {
   /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
   readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number };
   readonly runtime?: RuntimeName;
+  /**
+   * Identifies the model's content for the resume keys (hidden-state pairs, checkpoints) instead of its
+   * path and mtime — so that a copy fetched onto another disk resumes the same run. E.g. the source URI
+   * with its files' ETags.
+   */
+  readonly modelFingerprint?: string;
+  /** Where the model came from (s3://…, hf://…), recorded in streamline.json beside the local path. */
+  readonly modelUri?: string;
+  /** Keeps training checkpoints beyond the work directory (an object store), and brings them back. */
+  readonly checkpoints?: CheckpointSync;
   readonly onProgress?: (event: PruneEvent) => void;
   readonly signal?: AbortSignal;
 }
@@ -144,7 +155,8 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
       const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
       const pairsDtype = options.pairsDtype ?? 'F32';
-      const pairsKey = hash([resolve(info.path), statSync(info.path).mtimeMs, block, samplesHash, pairsDtype, [...validation]]);
+      const modelIdentity = options.modelFingerprint ?? [resolve(info.path), statSync(info.path).mtimeMs];
+      const pairsKey = hash([modelIdentity, block, samplesHash, pairsDtype, [...validation]]);
       report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
       const manifest = await collectHiddenStatePairs(runtime, data, {
         dir: join(options.workDir, 'pairs'),
@@ -166,18 +178,22 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
           replacementWeights = fit.weights;
           trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
         } else {
+          const trainDir = join(options.workDir, 'train');
+          const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
+          if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
           const result = await trainReplacement({
             kind,
             model,
             initial: initialParameters(kind, model, block.start, seed),
             pairs,
-            dir: join(options.workDir, 'train'),
+            dir: trainDir,
             key: hash([pairsKey, kind, training]),
             settings: training,
             signal: options.signal,
+            onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
             onProgress: (p) =>
               report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, p),
-          });
+          }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
           replacementWeights = result.params;
           trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
         }
@@ -246,7 +262,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
     report('EXPORTING', `writing ${options.outDir}`);
     exportPrunedModel(options.outDir, model, pruned, tokenizerPath, {
       format: 'streamline-pruned-model/1',
-      source: { path: resolve(info.path), format: info.format, modelType: config.modelType, numLayers: config.numLayers, numParameters: model.numParameters, dtype: config.dtype },
+      source: { path: resolve(info.path), ...(options.modelUri ? { uri: options.modelUri } : {}), format: info.format, modelType: config.modelType, numLayers: config.numLayers, numParameters: model.numParameters, dtype: config.dtype },
       removedLayers: summary.removedLayers,
       replacement: kind,
       netLayersRemoved: summary.netLayersRemoved,

@@ -79,7 +79,8 @@ export interface TrainingJob {
   readonly key: string;
   readonly settings: TrainingSettings;
   readonly onProgress?: (progress: TrainingProgress) => void;
-  readonly onCheckpoint?: (step: number) => void;
+  /** Called right after each checkpoint is written, with the directory that holds it (until the next one replaces it). */
+  readonly onCheckpoint?: (step: number, checkpointDir: string) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -193,7 +194,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
         await new Promise((resolve) => setImmediate(resolve));
         if (state.step % settings.checkpointEvery === 0 && state.position < microBatches) {
           saveCheckpoint(job.dir, state, params, optimizer, best);
-          job.onCheckpoint?.(state.step);
+          job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
         }
       }
       // End of epoch: validate, keep the best weights.
@@ -209,7 +210,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
       state.epochLossSum = 0;
       state.epochLossCount = 0;
       saveCheckpoint(job.dir, state, params, optimizer, best);
-      job.onCheckpoint?.(state.step);
+      job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
     }
     return { params: best ?? snapshot(params), epochs: state.history, steps: state.step, bestEpoch: state.bestEpoch, resumedFromStep };
   } catch (error) {
@@ -217,7 +218,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
     // a half-accumulated step is simply dropped — so save it and lose nothing.
     if (error instanceof EngineError && error.code === 'CANCELLED') {
       saveCheckpoint(job.dir, state, params, optimizer, best);
-      job.onCheckpoint?.(state.step);
+      job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
     }
     throw error;
   } finally {

@@ -118,7 +118,8 @@ async function fetchInto(from: ReadableStore, prefix: string, cacheDir: string, 
   }
 }
 
-async function resolveSource(source: string, store: ReadableStore | undefined, settings?: StorageSettings): Promise<{ store: ReadableStore; prefix: string }> {
+/** The store a model source URI names (opened from the URI unless `store` is given) and the prefix inside it. */
+export async function resolveSource(source: string, store: ReadableStore | undefined, settings?: StorageSettings): Promise<{ store: ReadableStore; prefix: string }> {
   if (store) {
     const base = store.uri.endsWith('/') ? store.uri : `${store.uri}/`;
     if (source.startsWith(base) || `${source}/` === base) return { store, prefix: normalizePrefix(source.slice(base.length)) };
@@ -135,7 +136,7 @@ async function resolveSource(source: string, store: ReadableStore | undefined, s
 }
 
 /** A readable, unique directory name: the source's last segments plus a hash of the whole URI. */
-function cacheName(label: string): string {
+export function cacheName(label: string): string {
   const readable = label.replace(/^[a-z0-9+.-]+:\/\//i, '').split('/').filter(Boolean).slice(-2).join('--').replace(/[^A-Za-z0-9._@-]/g, '_');
   return `${readable}-${createHash('sha256').update(label).digest('hex').slice(0, 12)}`;
 }

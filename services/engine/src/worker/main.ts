@@ -2,11 +2,16 @@
  * streamline-worker: an engine worker process. Settings from the environment:
  *   STREAMLINE_GATEWAY_URL   the gateway's GraphQL endpoint (default http://127.0.0.1:4000/graphql)
  *   STREAMLINE_WORKER_TOKEN  the worker token the gateway issued (required)
- *   STREAMLINE_DATA_DIR      work directories and outputs (default ./.streamline)
+ *   STREAMLINE_DATA_DIR      work directories, the download cache, and (by default) outputs (default ./.streamline)
+ *   STREAMLINE_STORAGE       s3://bucket/prefix keeps checkpoints and outputs in S3 (default: the data directory)
+ *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3, STREAMLINE_S3_FORCE_PATH_STYLE
+ *                            S3 access, for STREAMLINE_STORAGE and s3:// inputs; HF_TOKEN, HF_ENDPOINT for hf://
  *   STREAMLINE_WORKER_ID     default: hostname-pid
  * SIGTERM or SIGINT: the running plan checkpoints, its lease is released, and the process exits.
  */
 import { hostname } from 'node:os';
+import { EngineError } from '../errors.js';
+import { openObjectStore, type ObjectStore } from '../storage/object-store.js';
 import { GraphqlWorkerTransport } from './graphql-transport.js';
 import { runWorker } from './worker.js';
 
@@ -20,13 +25,26 @@ export async function main(): Promise<number> {
   const stop = new AbortController();
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => stop.abort());
   const log = (line: string) => process.stderr.write(`[worker ${workerId}] ${line}\n`);
-  log('started');
+  const dataDir = process.env.STREAMLINE_DATA_DIR ?? './.streamline';
+  let store: ObjectStore;
+  try {
+    // Settings and credentials from the environment only; the store's messages never contain them.
+    store = await openObjectStore({ dataDir, env: process.env, log });
+  } catch (error) {
+    if (!(error instanceof EngineError)) throw error;
+    process.stderr.write(`streamline-worker: STREAMLINE_STORAGE: ${error.message}\n`);
+    return 1;
+  }
+  log(`started; checkpoints and outputs in ${store.uri}`);
   await runWorker({
     transport: new GraphqlWorkerTransport({ url: process.env.STREAMLINE_GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', token, workerId }),
-    dataDir: process.env.STREAMLINE_DATA_DIR ?? './.streamline',
+    dataDir,
     signal: stop.signal,
     log,
+    store,
+    storageEnv: process.env,
   });
+  (store as { destroy?: () => void }).destroy?.();
   log('stopped');
   return 0;
 }

@@ -8,11 +8,16 @@
  * out; the lease is released so another worker resumes the plan from that checkpoint (its work
  * directory is keyed by plan id).
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { EngineError } from '../errors.js';
-import { runPlan, type PlanConfig, type PlanEvent, type PlanOutcome } from '../plan-runner.js';
+import { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome } from '../plan-runner.js';
+import type { PruneSummary } from '../pruning/prune.js';
+import { StoredCheckpoints } from '../storage/checkpoint-store.js';
+import { LocalObjectStore } from '../storage/local-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
+import { outputUri, publishOutputs } from '../storage/output-publisher.js';
+import { localizePlanInputs } from './plan-inputs.js';
 
 export interface ClaimedPlan {
   readonly planId: string;
@@ -46,6 +51,35 @@ export interface WorkerOptions {
   /** Stops the worker: the running plan is checkpointed and released. */
   readonly signal: AbortSignal;
   readonly log?: (line: string) => void;
+  /**
+   * Where checkpoints and outputs are kept (STREAMLINE_STORAGE): default, the data directory as a local
+   * store. With any other store, checkpoints are also kept there and a plan resumes on any machine.
+   */
+  readonly store?: ObjectStore;
+  /** AWS_* / HF_* settings for fetching s3:// and hf:// inputs; default process.env. */
+  readonly storageEnv?: NodeJS.ProcessEnv;
+}
+
+/** Keys in the store, per plan. */
+export const outputPrefix = (planId: string) => `outputs/${planId}/`;
+export const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
+
+/** The importance profile and the stability report beside the model, as files of their own. */
+function writeReports(outDir: string, summary: PruneSummary): void {
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  writeFileSync(join(outDir, 'importance.json'), json({ block: summary.block, removedLayers: summary.removedLayers, importance: summary.importance }));
+  writeFileSync(
+    join(outDir, 'stability.json'),
+    json({ hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, evaluation: summary.evaluation, report: summary.report }),
+  );
+}
+
+async function deletePrefix(store: ObjectStore, prefix: string): Promise<void> {
+  const keys: string[] = [];
+  for await (const item of store.list(prefix)) keys.push(item.key);
+  // Manifests first, so that nothing half-deleted ever looks complete.
+  keys.sort((a, b) => Number(b.endsWith('manifest.json')) - Number(a.endsWith('manifest.json')));
+  for (const key of keys) await store.delete(key);
 }
 
 export async function runWorker(options: WorkerOptions): Promise<void> {
@@ -102,26 +136,48 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   }, options.heartbeatMs ?? 2000);
 
   const workDir = join(options.dataDir, 'work', planId);
-  const outDir = join(options.dataDir, 'outputs', planId);
+  // The export is written here, then published to the store under outputs/<planId>/ as a whole.
+  const outDir = join(workDir, 'output');
+  rmSync(outDir, { recursive: true, force: true }); // an earlier attempt's unpublished export
   mkdirSync(workDir, { recursive: true });
+  const store = options.store ?? new LocalObjectStore(resolve(options.dataDir));
+  // When the store is the data directory itself, the work directory's checkpoints are already in it.
+  const storeIsDataDir = store instanceof LocalObjectStore && resolve(store.root) === resolve(options.dataDir);
   log(`running plan ${planId}`);
   try {
     let lastFlush = 0;
-    const outcome = await runPlan(config, {
+    const onEvent = (event: PlanEvent) => {
+      pending.push(event);
+      const stageChanged = pending.length > 1 && pending[pending.length - 2].stage !== event.stage;
+      if (stageChanged || Date.now() - lastFlush > 500) {
+        lastFlush = Date.now();
+        void flush();
+      }
+    };
+    const inputs = await localizePlanInputs(config, {
+      cacheDir: join(options.dataDir, 'cache'),
+      settings: { env: options.storageEnv, log },
+      onFetch: (message) => onEvent({ stage: 'LOADING', progress: 0, message }),
+    });
+    const checkpoints = config.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
+    const outcome = await runPlan(inputs.config, {
       workDir,
       outDir,
       signal: plan.signal,
-      onEvent: (event) => {
-        pending.push(event);
-        const stageChanged = pending.length > 1 && pending[pending.length - 2].stage !== event.stage;
-        if (stageChanged || Date.now() - lastFlush > 500) {
-          lastFlush = Date.now();
-          void flush();
-        }
-      },
+      onEvent,
+      checkpoints,
+      modelFingerprint: inputs.modelFingerprint,
+      modelUri: inputs.modelUri,
     });
+    let published: string | null = null;
+    if (!outcome.dryRun) {
+      writeReports(outDir, outcome.summary);
+      onEvent({ stage: 'UPLOADING', progress: stageProgress('UPLOADING', 0.5), message: `publishing the outputs to ${outputUri(store, outputPrefix(planId))}` });
+      published = await publishOutputs(store, outputPrefix(planId), outDir, log);
+      if (checkpoints) await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
+    }
     await flush();
-    await transport.complete(planId, { outputUri: outcome.dryRun ? null : pathToFileURL(outDir).href, outcome });
+    await transport.complete(planId, { outputUri: published, outcome });
     log(`plan ${planId} done`);
   } catch (error) {
     await flush();

@@ -1,0 +1,97 @@
+/**
+ * What a model in an object store (s3://bucket/prefix/, hf://org/name@rev) is — architecture, config,
+ * parameter count, storage dtype — without downloading its weights. `inspectModel` reads config.json,
+ * the shard index, streamline.json and the safetensors headers; so this fetches exactly those: the small
+ * JSON files whole, and each safetensors file's header by two ranged GETs (its 8-byte length, then the
+ * header). They are laid out in a scratch folder as sparse files of the listed sizes (header at the
+ * start, a hole after it), `inspectModel` runs on that folder, and the folder is removed.
+ */
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EngineError } from '../errors.js';
+import { inspectModel, type ModelInfo } from '../models/model.js';
+import { resolveSource } from './model-cache.js';
+import { readObject, type ObjectInfo, type ReadableStore, type StorageSettings } from './object-store.js';
+
+/** JSON files inspectModel reads whole (all small). */
+const READ_WHOLE = new Set(['config.json', 'model.safetensors.index.json', 'streamline.json']);
+/** Files inspectModel only looks for (a tokenizer beside the weights). */
+const PRESENCE_ONLY = new Set(['tokenizer.json', 'tokenizer.bin', 'tokenizer.model']);
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface RemoteModelInfo extends Omit<ModelInfo, 'path' | 'tokenizerPath'> {
+  /** The model folder's URI (a trailing config.json removed). */
+  readonly path: string;
+  /** URI of the tokenizer beside the weights, when there is one. */
+  readonly tokenizerPath: string | null;
+  /** The folder's top-level files as listed (sizes and ETags), weights included. */
+  readonly files: readonly ObjectInfo[];
+}
+
+/** `s3://b/models/x/config.json` → `s3://b/models/x/`; folder URIs get their trailing slash. */
+export function modelFolderUri(uri: string): string {
+  if (uri.startsWith('hf://')) return uri;
+  const folder = uri.replace(/\/config\.json$/, '');
+  return folder.endsWith('/') ? folder : `${folder}/`;
+}
+
+export async function inspectRemoteModel(source: string, options: { settings?: StorageSettings; store?: ReadableStore } = {}): Promise<RemoteModelInfo> {
+  const uri = modelFolderUri(source);
+  if (/\.(bin|pt|pth|gguf)\/$/i.test(uri)) {
+    throw new EngineError('BAD_INPUT', `${source}: models in object storage must be Hugging Face folders (config.json + safetensors); convert a llama2.c checkpoint with \`streamline-engine convert\` and upload the folder`);
+  }
+  const { store, prefix } = await resolveSource(uri, options.store, options.settings);
+  const scratch = await mkdtemp(join(tmpdir(), 'streamline-inspect-'));
+  try {
+    const files: ObjectInfo[] = [];
+    for await (const item of store.list(prefix)) {
+      const name = item.key.slice(prefix.length);
+      if (name !== '' && !name.includes('/')) files.push({ ...item, key: name });
+    }
+    files.sort((a, b) => a.key.localeCompare(b.key));
+    if (!files.some((file) => file.key === 'config.json')) {
+      throw new EngineError('NOT_FOUND', `no model folder at ${store.uri}${prefix}: config.json not found${files.length === 0 ? ' (nothing is stored under that prefix)' : ''}`);
+    }
+    for (const file of files) {
+      const path = join(scratch, file.key);
+      if (READ_WHOLE.has(file.key)) await writeFile(path, await readObject(store, prefix + file.key));
+      else if (PRESENCE_ONLY.has(file.key)) await writeFile(path, '');
+      else if (file.key.endsWith('.safetensors')) await writeHeaderOnly(store, prefix + file.key, file.size, path, `${store.uri}${prefix}${file.key}`);
+    }
+    const info = inspectModel(scratch);
+    const label = `${store.uri}${prefix}`;
+    return {
+      ...info,
+      path: label,
+      tokenizerPath: info.tokenizerPath ? `${label}${info.tokenizerPath.slice(scratch.length + 1)}` : null,
+      files,
+    };
+  } catch (err) {
+    // Messages about the scratch folder would only confuse: name the source instead.
+    if (err instanceof EngineError && err.message.includes(scratch)) throw new EngineError(err.code, err.message.split(scratch).join(modelFolderUri(source).replace(/\/$/, '')));
+    throw err;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    if (store !== options.store) (store as { destroy?: () => void }).destroy?.();
+  }
+}
+
+/** A sparse file of `size` bytes holding only the safetensors header of the stored object. */
+async function writeHeaderOnly(store: ReadableStore, key: string, size: number, path: string, where: string): Promise<void> {
+  if (size < 8) throw new EngineError('CORRUPT_FILE', `${where} is not a safetensors file: ${size} bytes, fewer than the 8-byte header length`);
+  const lengthBytes = await readObject(store, key, { range: { start: 0, end: 8 } });
+  const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+  if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
+    throw new EngineError('CORRUPT_FILE', `${where} is not a valid safetensors file: header length ${headerLength} does not fit in an object of ${size} bytes`);
+  }
+  const header = await readObject(store, key, { range: { start: 8, end: 8 + headerLength } });
+  const handle = await open(path, 'w');
+  try {
+    await handle.write(lengthBytes, 0, 8, 0);
+    await handle.write(header, 0, header.length, 8);
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
+}
