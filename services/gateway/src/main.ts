@@ -1,9 +1,11 @@
 /** `npm start -w services/gateway`: serves the API with settings from the environment until a signal. */
 import 'reflect-metadata';
+import { readConfigFile } from './config-file.js';
 import { settingsFromEnv } from './settings.js';
 import { startGateway } from './server.js';
 
 export async function main(): Promise<void> {
+  Object.assign(process.env, readConfigFile(process.env));
   const settings = settingsFromEnv();
   const gateway = await startGateway(settings);
   console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}; ${gateway.workers.length} local engine worker(s); auth ${gateway.auth}`);

@@ -1,8 +1,9 @@
 /** The HTTP server: probes, ports, settings, and a restart on the same SQLite file losing nothing. */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { readConfigFile } from '../src/config-file.js';
 import { settingsFromEnv } from '../src/settings.js';
 import { SQLITE_FILE } from '../src/store/database.js';
 import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
@@ -69,6 +70,25 @@ describe('gateway server', () => {
     expect(settingsFromEnv({ INIT_CWD: '/work/repo' }).dataDir).toBe('/work/repo/.streamline');
     expect(settingsFromEnv({ INIT_CWD: '/work/repo', STREAMLINE_DATA_DIR: 'data' }).dataDir).toBe('/work/repo/data');
     expect(() => settingsFromEnv({ PORT: 'http' })).toThrow(/PORT="http"/);
+  });
+
+  it('reads an optional JSON settings file (STREAMLINE_CONFIG) under the environment, and names what is wrong in it', () => {
+    const dir = gateways.tempDir();
+    const write = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+    const good = write('gateway.json', JSON.stringify({ PORT: 4100, STREAMLINE_WORKERS: 2, DATABASE_URL: 'postgres://db/file', STREAMLINE_S3_FORCE_PATH_STYLE: true }));
+    const fromFile = readConfigFile({ STREAMLINE_CONFIG: good, DATABASE_URL: 'postgres://db/env' });
+    expect(fromFile).toEqual({ PORT: '4100', STREAMLINE_WORKERS: '2', STREAMLINE_S3_FORCE_PATH_STYLE: 'true' }); // the environment's DATABASE_URL wins
+    expect(settingsFromEnv({ ...fromFile, DATABASE_URL: 'postgres://db/env' })).toMatchObject({ port: 4100, workers: 2, databaseUrl: 'postgres://db/env' });
+    expect(readConfigFile({})).toEqual({});
+    expect(() => readConfigFile({ STREAMLINE_CONFIG: join(dir, 'absent.json') })).toThrow(/absent\.json: cannot read it \(ENOENT\)/);
+    expect(() => readConfigFile({ STREAMLINE_CONFIG: write('broken.json', '{"PORT": ') })).toThrow(/broken\.json: not valid JSON/);
+    expect(() => readConfigFile({ STREAMLINE_CONFIG: write('list.json', '[]') })).toThrow(/expected a JSON object of settings/);
+    expect(() => readConfigFile({ STREAMLINE_CONFIG: write('typo.json', '{"STREAMLNE_WORKERS": 2}') })).toThrow(/"STREAMLNE_WORKERS" is not a setting/);
+    expect(() => readConfigFile({ STREAMLINE_CONFIG: write('nested.json', '{"PORT": {"value": 1}}') })).toThrow(/PORT must be a string, number or boolean/);
   });
 
   it.skipIf(!runWithShared)('loses nothing across a restart on the same SQLite file', async () => {
