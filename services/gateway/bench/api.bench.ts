@@ -2,7 +2,10 @@
  * Gateway benchmark, on one machine over loopback:
  *  1. `plan(id)` queries per second and latency percentiles at concurrency 64 (HTTP, SQLite store);
  *  2. the delivery lag of progress events to 1,000 concurrent `planProgress` subscribers (graphql-ws):
- *     time from a worker's `reportProgress` call to each subscriber receiving the event.
+ *     time from a worker's `reportProgress` call to each subscriber receiving the event;
+ *  3. the same across two gateway replicas on one PostgreSQL database (BENCH_DATABASE_URL, default the
+ *     local server's `test` database; skipped with a message when it cannot be reached): events posted
+ *     through replica A, the 1,000 subscribers on replica B (LISTEN/NOTIFY).
  * Bounded in count and time; stops by itself.
  *
  *   npm run bench -w services/gateway        (from the repository root)
@@ -12,9 +15,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
+import pg from 'pg';
 import WebSocket from 'ws';
-import { startGateway } from '../src/server.js';
+import { startGateway, type RunningGateway } from '../src/server.js';
 
 const CONCURRENCY = 64;
 const QUERY_SECONDS = 10;
@@ -23,15 +28,101 @@ const EVENTS = 20;
 
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'streamline-bench-gateway-'));
-const gateway = await startGateway({ port: 0, dataDir, workers: 0, log: () => {}, workerToken: 'bench-worker' });
-const adminToken = (gateway as { adminToken?: string }).adminToken;
-const clientHeaders: Record<string, string> = { 'content-type': 'application/json', ...(adminToken ? { authorization: `Bearer ${adminToken}` } : {}) };
+const ADMIN_TOKEN = `bench-admin-${randomBytes(8).toString('hex')}`;
+const gateway = await startGateway({ port: 0, dataDir, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN });
+const clientHeaders: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` };
+const workerHeaders = { 'content-type': 'application/json', authorization: 'Bearer bench-worker' };
 
-async function gql(query: string, variables: Record<string, unknown> = {}, headers = clientHeaders) {
-  const response = await fetch(gateway.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+async function gql(query: string, variables: Record<string, unknown> = {}, headers = clientHeaders, url = gateway.url) {
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
   const body = (await response.json()) as { data?: any; errors?: unknown[] };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;
+}
+
+async function createPlan(url: string): Promise<string> {
+  const model = await gql(
+    `mutation($source: String!, $tokenizer: String) { registerModel(input: {name: "bench", source: $source, tokenizer: $tokenizer}) { id } }`,
+    { source: pathToFileURL(join(shared, 'models/stories260K/stories260K.bin')).href, tokenizer: pathToFileURL(join(shared, 'models/stories260K/tok512.bin')).href },
+    clientHeaders,
+    url,
+  );
+  const { createPruningPlan } = await gql(
+    `mutation($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id } }`,
+    { input: { modelId: model.registerModel.id, layersToPrune: 2, calibration: { source: pathToFileURL(join(shared, 'data/text/tinystories_val_excerpt.txt')).href } } },
+    clientHeaders,
+    url,
+  );
+  return createPruningPlan.id;
+}
+
+/** A worker claims the plan through `poster` and reports EVENTS events; SUBSCRIBERS watch it on `watcher`. */
+async function measureDelivery(poster: RunningGateway, watcher: RunningGateway, planId: string, label: string): Promise<string> {
+  await gql('mutation { claimPlan(workerId: "bench") { planId } }', {}, workerHeaders, poster.url);
+  const sentAt = new Map<number, number>();
+  const lags: number[] = [];
+  let received = 0;
+  const clients: Client[] = [];
+  let subscribed = 0;
+  await new Promise<void>((ready) => {
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const client = createClient({ url: watcher.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      clients.push(client);
+      client.subscribe(
+        { query: 'subscription($planId: ID!) { planProgress(planId: $planId) { seq } }', variables: { planId } },
+        {
+          next: (result) => {
+            const seq = (result.data as { planProgress: { seq: number } }).planProgress.seq;
+            lags.push(performance.now() - sentAt.get(seq)!);
+            received++;
+          },
+          error: (error) => console.error('subscription error', error),
+          complete: () => {},
+        },
+      );
+      client.on('connected', () => {
+        if (++subscribed === SUBSCRIBERS) ready();
+      });
+    }
+  });
+  await new Promise((r) => setTimeout(r, 500)); // let every subscription reach the server
+  for (let seq = 1; seq <= EVENTS; seq++) {
+    sentAt.set(seq, performance.now());
+    await gql('mutation($events: [WorkerProgressInput!]!) { reportProgress(planId: "' + planId + '", workerId: "bench", events: $events) }', { events: [{ stage: 'TRAINING', progress: seq / 100, step: seq }] }, workerHeaders, poster.url);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const waitUntil = performance.now() + 10_000;
+  while (received < SUBSCRIBERS * EVENTS && performance.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
+  lags.sort((a, b) => a - b);
+  await Promise.all(clients.map((c) => c.dispose()));
+  return `${label}, ${EVENTS} events: ${received}/${SUBSCRIBERS * EVENTS} delivered; lag p50 ${percentile(lags, 50).toFixed(1)} ms, p95 ${percentile(lags, 95).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms, max ${lags.at(-1)!.toFixed(1)} ms`;
+}
+
+async function measureAcrossReplicas(): Promise<void> {
+  const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const schema = `streamline_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  try {
+    await admin.connect();
+  } catch (error) {
+    console.log(`across replicas: skipped, PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')} cannot be reached (${(error as Error).message})`);
+    return;
+  }
+  await admin.query(`create schema "${schema}"`);
+  const scoped = new URL(url);
+  scoped.searchParams.set('options', `-c search_path=${schema}`);
+  const options = { port: 0, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN, databaseUrl: scoped.toString() };
+  const replicas: RunningGateway[] = [];
+  try {
+    replicas.push(await startGateway(options), await startGateway(options));
+    const [a, b] = replicas;
+    const planId = await createPlan(a.url);
+    console.log(await measureDelivery(a, b, planId, `across replicas on PostgreSQL (posted to A, ${SUBSCRIBERS} subscribers on B)`));
+  } finally {
+    for (const replica of replicas) await replica.close();
+    await admin.query(`drop schema if exists "${schema}" cascade`);
+    await admin.end();
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -39,13 +130,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 try {
-  const model = await gql(`mutation($source: String!, $tokenizer: String) { registerModel(input: {name: "bench", source: $source, tokenizer: $tokenizer}) { id } }`, {
-    source: pathToFileURL(join(shared, 'models/stories260K/stories260K.bin')).href,
-    tokenizer: pathToFileURL(join(shared, 'models/stories260K/tok512.bin')).href,
-  });
-  const { createPruningPlan: plan } = await gql(`mutation($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id } }`, {
-    input: { modelId: model.registerModel.id, layersToPrune: 2, calibration: { source: pathToFileURL(join(shared, 'data/text/tinystories_val_excerpt.txt')).href } },
-  });
+  const plan = { id: await createPlan(gateway.url) };
 
   // 1. plan(id) at concurrency 64.
   const latencies: number[] = [];
@@ -65,47 +150,10 @@ try {
   console.log(`plan(id) at concurrency ${CONCURRENCY} for ${QUERY_SECONDS} s: ${Math.round(latencies.length / seconds)} queries/s; latency p50 ${percentile(latencies, 50).toFixed(1)} ms, p95 ${percentile(latencies, 95).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`);
 
   // 2. Progress delivery lag to 1,000 subscribers. A worker claims the plan and reports events.
-  const workerHeaders = { 'content-type': 'application/json', authorization: 'Bearer bench-worker' };
-  await gql('mutation { claimPlan(workerId: "bench") { planId } }', {}, workerHeaders);
-  const sentAt = new Map<number, number>();
-  const lags: number[] = [];
-  let received = 0;
-  const clients: Client[] = [];
-  let subscribed = 0;
-  await new Promise<void>((ready) => {
-    for (let i = 0; i < SUBSCRIBERS; i++) {
-      const client = createClient({ url: gateway.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: adminToken ? { authorization: `Bearer ${adminToken}` } : {} });
-      clients.push(client);
-      client.subscribe(
-        { query: 'subscription($planId: ID!) { planProgress(planId: $planId) { seq } }', variables: { planId: plan.id } },
-        {
-          next: (result) => {
-            const seq = (result.data as { planProgress: { seq: number } }).planProgress.seq;
-            lags.push(performance.now() - sentAt.get(seq)!);
-            received++;
-          },
-          error: (error) => console.error('subscription error', error),
-          complete: () => {},
-        },
-      );
-      client.on('connected', () => {
-        if (++subscribed === SUBSCRIBERS) ready();
-      });
-    }
-  });
-  await new Promise((r) => setTimeout(r, 500)); // let every subscription reach the server
-  for (let seq = 1; seq <= EVENTS; seq++) {
-    sentAt.set(seq, performance.now());
-    await gql('mutation($events: [WorkerProgressInput!]!) { reportProgress(planId: "' + plan.id + '", workerId: "bench", events: $events) }', { events: [{ stage: 'TRAINING', progress: seq / 100, step: seq }] }, workerHeaders);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const waitUntil = performance.now() + 10_000;
-  while (received < SUBSCRIBERS * EVENTS && performance.now() < waitUntil) await new Promise((r) => setTimeout(r, 50));
-  lags.sort((a, b) => a - b);
-  console.log(
-    `progress delivery to ${SUBSCRIBERS} subscribers, ${EVENTS} events: ${received}/${SUBSCRIBERS * EVENTS} delivered; lag p50 ${percentile(lags, 50).toFixed(1)} ms, p95 ${percentile(lags, 95).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms, max ${lags.at(-1)!.toFixed(1)} ms`,
-  );
-  await Promise.all(clients.map((c) => c.dispose()));
+  console.log(await measureDelivery(gateway, gateway, plan.id, `progress delivery to ${SUBSCRIBERS} subscribers`));
+
+  // 3. The same across two replicas on PostgreSQL.
+  await measureAcrossReplicas();
 } finally {
   await gateway.close();
   rmSync(dataDir, { recursive: true, force: true });
