@@ -1,0 +1,295 @@
+/**
+ * Plans with their inputs, checkpoints and outputs in S3, against a real s3rver on loopback (the real
+ * @aws-sdk/client-s3, no mocked client): remote inspection from headers only, inputs fetched through the
+ * caches, checkpoints kept in the bucket and restored on another disk to the same final weights, a
+ * half-written or corrupted checkpoint never taken, outputs that appear only when complete.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineError } from '../src/errors.js';
+import { loadModel } from '../src/models/model.js';
+import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
+import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
+import { initialParameters } from '../src/pruning/replacement.js';
+import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
+import { createRuntime } from '../src/runtime/create-runtime.js';
+import { CHECKPOINT_MANIFEST, StoredCheckpoints } from '../src/storage/checkpoint-store.js';
+import { fetchFile } from '../src/storage/file-cache.js';
+import { fetchModel } from '../src/storage/model-cache.js';
+import { readObject, type ObjectStore } from '../src/storage/object-store.js';
+import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/storage/output-publisher.js';
+import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
+import { runWorker, type ClaimedPlan, type PlanResult, type WorkerTransport } from '../src/worker/worker.js';
+import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from './fixtures/s3-server.js';
+import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
+
+const BUCKET = 'streamline';
+const work = mkdtempSync(join(tmpdir(), 'streamline-storage-plans-'));
+let counter = 0;
+const fresh = (name: string) => join(work, `${name}-${counter++}`);
+
+let s3: S3Server;
+/** Every log line and error message of these tests: none may hold a credential. */
+const seen: string[] = [];
+const log = (line: string) => void seen.push(line);
+beforeAll(async () => {
+  s3 = await startS3Server([BUCKET]);
+});
+afterAll(async () => {
+  await s3?.stop();
+  rmSync(work, { recursive: true, force: true });
+  for (const line of seen) for (const secret of S3_SECRETS) expect(line).not.toContain(secret);
+});
+
+async function failure(promise: Promise<unknown>): Promise<EngineError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(EngineError);
+    seen.push((err as Error).message);
+    return err as EngineError;
+  }
+  throw new Error('expected a failure');
+}
+
+async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const item of store.list(prefix)) found.push(item.key);
+  return found.sort();
+}
+
+/** A tiny llama folder in the bucket, and a calibration file beside it. */
+async function uploadInputs(prefix: string): Promise<{ model: string; data: string }> {
+  const store = s3.store(BUCKET);
+  await uploadFolder(store, `${prefix}/model`, writeTinyModel('llama', { seed: 7 }));
+  const random = seededRandom(11);
+  const lines = Array.from({ length: 8 }, () => JSON.stringify({ input_ids: Array.from({ length: 8 }, () => Math.floor((random() + 1) * 32)) }));
+  await store.put(`${prefix}/data/calibration.jsonl`, Buffer.from(`${lines.join('\n')}\n`));
+  return { model: `s3://${BUCKET}/${prefix}/model`, data: `s3://${BUCKET}/${prefix}/data/calibration.jsonl` };
+}
+
+describe('remote inputs', () => {
+  it('inspects an s3:// model from config.json and safetensors headers, never reading the weights whole', async () => {
+    const { model } = await uploadInputs('inspect');
+    const before = s3.requests.length;
+    const info = await inspectRemoteModel(model, { settings: { env: s3.env, log } });
+    expect(info).toMatchObject({ format: 'huggingface', path: `s3://${BUCKET}/inspect/model/`, numParameters: loadModel(writeTinyModel('llama', { seed: 7 })).numParameters });
+    expect(info.family.modelType).toBe('llama');
+    expect(info.config.numLayers).toBe(3);
+    // config.json whole; model.safetensors only by two ranged GETs (length, then header)
+    const gets = s3.requests.slice(before).filter((r) => r.startsWith('GET ') && !r.includes('list-type'));
+    expect(gets.filter((r) => r.includes('model.safetensors'))).toHaveLength(2);
+    expect(gets.every((r) => r.includes('config.json') || r.includes('model.safetensors'))).toBe(true);
+    // the config.json URI means its folder
+    expect((await inspectRemoteModel(`${model}/config.json`, { settings: { env: s3.env } })).numParameters).toBe(info.numParameters);
+  });
+
+  it('names a missing bucket, a missing folder, denied access and a llama2.c file precisely', async () => {
+    const settings = { env: s3.env, retry: { attempts: 1 } };
+    expect(await failure(inspectRemoteModel('s3://no-such-bucket/m', { settings }))).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining("bucket 'no-such-bucket' does not exist") });
+    expect(await failure(inspectRemoteModel(`s3://${BUCKET}/nothing/here`, { settings }))).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('config.json not found') });
+    const denied = await failure(inspectRemoteModel(`s3://${BUCKET}/inspect/model`, { settings: { ...settings, env: { ...s3.env, AWS_ACCESS_KEY_ID: 'AKIASTREAMLINEWRONG1' } } }));
+    expect(denied).toMatchObject({ code: 'STORAGE', message: expect.stringContaining('access denied') });
+    expect(denied.message).not.toContain('AKIASTREAMLINEWRONG1');
+    expect(await failure(inspectRemoteModel(`s3://${BUCKET}/models/stories260K.bin`, { settings }))).toMatchObject({ code: 'BAD_INPUT', message: expect.stringContaining('Hugging Face folders') });
+  });
+
+  it('caches a dataset object and downloads it again only when it changed', async () => {
+    const store = s3.store(BUCKET);
+    await store.put('files/a.txt', Buffer.from('one'));
+    const cache = fresh('cache');
+    const first = await fetchFile(`s3://${BUCKET}/files/a.txt`, cache, { settings: { env: s3.env } });
+    expect(first.downloaded).toBe(true);
+    expect(readFileSync(first.path, 'utf8')).toBe('one');
+    expect((await fetchFile(`s3://${BUCKET}/files/a.txt`, cache, { settings: { env: s3.env } })).downloaded).toBe(false);
+    await store.put('files/a.txt', Buffer.from('two!'));
+    const changed = await fetchFile(`s3://${BUCKET}/files/a.txt`, cache, { settings: { env: s3.env } });
+    expect([changed.downloaded, readFileSync(changed.path, 'utf8')]).toEqual([true, 'two!']);
+    expect(await failure(fetchFile(`s3://${BUCKET}/files/missing.txt`, cache, { settings: { env: s3.env } }))).toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe('checkpoints in the object store', () => {
+  const settings: TrainingSettings = { minSteps: 9, batchSize: 2, gradAccum: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradClip: 1, seed: 3, checkpointEvery: 2 };
+
+  it('resume on another disk from the newest complete stored checkpoint, to the weights of an uninterrupted run', async () => {
+    const model = loadModel(writeTinyModel('llama', { seed: 5 }));
+    const runtime = await createRuntime(model, { runtime: 'onnx' });
+    const random = seededRandom(4);
+    const samples = Array.from({ length: 10 }, (_, i) => Array.from({ length: 6 + (i % 3) }, () => Math.floor((random() + 1) * 32)));
+    const pairsDir = fresh('pairs');
+    const manifest = await collectHiddenStatePairs(runtime, samples, { dir: pairsDir, key: 'k', block: { start: 1, size: 1 }, hiddenSize: 32, dtype: 'F32', validation: new Set([0, 5]), batchSize: 4 });
+    await runtime.dispose();
+    const pairs = new PairReader(pairsDir, manifest);
+    const job = (dir: string, checkpoints?: StoredCheckpoints, onStep?: (step: number) => void) =>
+      trainReplacement({
+        kind: 'SWIGLU',
+        model,
+        initial: initialParameters('SWIGLU', model, 1, 3),
+        pairs,
+        dir,
+        key: 'same',
+        settings,
+        onCheckpoint: checkpoints && ((step, checkpointDir) => checkpoints.saved(step, checkpointDir)),
+        onProgress: (p) => onStep?.(p.step),
+      });
+    const uninterrupted = await job(fresh('train'));
+
+    const store = s3.store(BUCKET, 'ckpt');
+    const prefix = 'plans/p1/checkpoints/';
+    const first = new StoredCheckpoints(store, { prefix, log });
+    // A crash (not a cancellation) after step 5: nothing is saved beyond the step-4 checkpoint.
+    await expect(job(fresh('train'), first, (step) => { if (step === 5) throw new Error('killed'); })).rejects.toThrow('killed');
+    await first.flush();
+    expect(first.stored.at(-1)).toBe(4);
+    const stored = await first.list();
+    expect(stored.map((c) => c.manifest.step)).toEqual([4, 2]); // older ones pruned: the newest two are kept
+
+    // Newer, but half-written (its manifest never went up) or corrupted: neither is taken.
+    await store.put(`${prefix}0000000009-1-aaaaaa/state.json`, Buffer.from('{"step": 9}'));
+    const corrupt = `${prefix}0000000008-1-bbbbbb/`;
+    await store.put(`${corrupt}state.json`, Buffer.from('{"step": 8}'));
+    await store.put(`${corrupt}tensors.safetensors`, Buffer.from('xx'));
+    await store.put(`${corrupt}${CHECKPOINT_MANIFEST}`, Buffer.from(JSON.stringify({ format: 'streamline-checkpoint/1', step: 8, savedAt: '', files: [{ name: 'state.json', size: 11, sha256: '0'.repeat(64) }, { name: 'tensors.safetensors', size: 2, sha256: '0'.repeat(64) }] })));
+
+    const otherDisk = fresh('train');
+    const second = new StoredCheckpoints(store, { prefix, log });
+    expect(await second.restore(join(otherDisk, 'checkpoint'))).toMatchObject({ step: 4 });
+    expect(seen.some((line) => line.includes('0000000008-1-bbbbbb') && line.includes('unusable'))).toBe(true);
+    const resumed = await job(otherDisk, second);
+    await second.flush();
+    expect(resumed.resumedFromStep).toBe(4);
+    expect(resumed.epochs).toEqual(uninterrupted.epochs);
+    for (const [name, tensor] of uninterrupted.params) expect(Array.from(resumed.params.get(name)!.data)).toEqual(Array.from(tensor.data));
+    // A local checkpoint at least as new as the stored one is kept as it is.
+    expect(await second.restore(join(otherDisk, 'checkpoint'))).toBeNull();
+    pairs.close();
+  });
+});
+
+describe('outputs in the object store', () => {
+  it('publishes every file with the entry points and the listing last, and removes what it put when an upload fails', async () => {
+    const dir = fresh('out');
+    mkdirSync(dir);
+    const names = ['model.safetensors', 'config.json', 'streamline.json', 'importance.json', 'stability.json'];
+    for (const name of names) writeFileSync(join(dir, name), `content of ${name}`);
+    const store = s3.store(BUCKET, 'pub');
+    await store.put('outputs/x/model-00002-of-00002.safetensors', Buffer.from('left by an earlier attempt'));
+
+    let puts = 0;
+    const failing = new Proxy(store, {
+      get(target, prop) {
+        if (prop === 'put') return (...args: Parameters<ObjectStore['put']>) => (++puts === 3 ? Promise.reject(new EngineError('STORAGE', 'injected failure')) : target.put(...args));
+        const value = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    expect(await failure(publishOutputs(failing, 'outputs/x/', dir))).toMatchObject({ message: 'injected failure' });
+    expect(await keys(store, 'outputs/x/')).toEqual(['outputs/x/model-00002-of-00002.safetensors']); // nothing of this attempt
+
+    const before = s3.requests.length;
+    expect(await publishOutputs(store, 'outputs/x/', dir, log)).toBe(`s3://${BUCKET}/pub/outputs/x`);
+    expect(await keys(store, 'outputs/x/')).toEqual([...names, OUTPUT_MANIFEST].map((n) => `outputs/x/${n}`).sort()); // the stray is gone
+    const order = s3.requests.slice(before).filter((r) => r.startsWith('PUT ')).map((r) => r.split('?')[0].split('/').pop());
+    expect(order.slice(-3)).toEqual(['streamline.json', 'config.json', OUTPUT_MANIFEST]);
+    const listing = JSON.parse((await readObject(store, `outputs/x/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest;
+    expect(listing.files.find((f) => f.name === 'config.json')!.sha256).toBe(createHash('sha256').update('content of config.json').digest('hex'));
+  });
+});
+
+class QueueTransport implements WorkerTransport {
+  readonly queue: ClaimedPlan[] = [];
+  readonly events = new Map<string, PlanEvent[]>();
+  readonly finished = new Map<string, { result?: PlanResult; error?: string }>();
+  readonly released: string[] = [];
+  onEvent: (planId: string, event: PlanEvent) => void = () => {};
+  async claim() {
+    return this.queue.shift() ?? null;
+  }
+  async heartbeat() {
+    return { cancelled: false };
+  }
+  async report(planId: string, events: readonly PlanEvent[]) {
+    this.events.set(planId, [...(this.events.get(planId) ?? []), ...events]);
+    events.forEach((e) => this.onEvent(planId, e));
+  }
+  async complete(planId: string, result: PlanResult) {
+    this.finished.set(planId, { result });
+  }
+  async fail(planId: string, error: string) {
+    this.finished.set(planId, { error });
+  }
+  async release(planId: string) {
+    this.released.push(planId);
+  }
+}
+
+async function work_(transport: QueueTransport, dataDir: string, store: ObjectStore, until: () => boolean, onEvent?: (stop: () => void, e: PlanEvent) => void) {
+  const controller = new AbortController();
+  transport.onEvent = (_id, e) => onEvent?.(() => controller.abort(), e);
+  const worker = runWorker({ transport, dataDir, store, storageEnv: s3.env, signal: controller.signal, pollMs: 20, heartbeatMs: 50, log });
+  while (!until() && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 20));
+  controller.abort();
+  await worker;
+}
+
+describe('engine worker with S3 storage', () => {
+  it('runs a plan from s3:// inputs, resumes it on another disk from the stored checkpoint, and publishes the same weights as an uninterrupted run', async () => {
+    const inputs = await uploadInputs('plans-in');
+    const plan: PlanConfig = {
+      model: { path: inputs.model },
+      layersToPrune: 1,
+      replacement: 'SWIGLU',
+      dryRun: false,
+      calibration: { path: inputs.data, samples: 8, seqLen: 8 },
+      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 200, checkpointEvery: 4 },
+    };
+    const store = s3.store(BUCKET, 'run', log);
+
+    const reference = new QueueTransport();
+    reference.queue.push({ planId: 'ref', config: plan });
+    const cacheDisk = fresh('disk');
+    await work_(reference, cacheDisk, store, () => reference.finished.has('ref'));
+    const done = reference.finished.get('ref')!;
+    expect(done.error).toBeUndefined();
+    expect(done.result!.outputUri).toBe(`s3://${BUCKET}/run/outputs/ref`);
+    const listing = JSON.parse((await readObject(store, `outputs/ref/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest;
+    expect(listing.files.map((f) => f.name)).toEqual(expect.arrayContaining(['config.json', 'model.safetensors', 'streamline.json', 'importance.json', 'stability.json']));
+    expect(listing.files.slice(-2).map((f) => f.name)).toEqual(['streamline.json', 'config.json']);
+    expect(await keys(store, 'plans/ref/')).toEqual([]); // checkpoints go once the output is out
+    const manifest = JSON.parse((await readObject(store, 'outputs/ref/streamline.json')).toString());
+    expect(manifest.source.uri).toBe(`${inputs.model}/`);
+
+    // The output loads back through the model cache.
+    const output = await fetchModel(done.result!.outputUri!, fresh('read-back'), undefined, { settings: { env: s3.env } });
+    expect(loadModel(output.path).config.numLayers).toBe(3); // SWIGLU: one layer out, one in
+
+    // A second plan of the same model on the same disk reuses the cached inputs.
+    const again = new QueueTransport();
+    again.queue.push({ planId: 'again', config: { ...plan, replacement: 'NONE' } });
+    await work_(again, cacheDisk, store, () => again.finished.has('again'));
+    const messages = again.events.get('again')!.map((e) => e.message);
+    expect(messages).toContain(`using the cached copy of ${inputs.model}/`);
+    expect(messages).toContain(`using the cached copy of ${inputs.data}`);
+
+    // Stopped mid-training on one disk, resumed on another.
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'p', config: plan });
+    await work_(transport, fresh('disk'), store, () => false, (stop, e) => {
+      if (e.step !== undefined && e.step >= 10) stop();
+    });
+    expect(transport.released).toEqual(['p']);
+    const checkpoints = await new StoredCheckpoints(store, { prefix: 'plans/p/checkpoints/' }).list();
+    expect(checkpoints[0].manifest.step).toBeGreaterThanOrEqual(10);
+    transport.queue.push({ planId: 'p', config: plan });
+    await work_(transport, fresh('disk'), store, () => transport.finished.has('p'));
+    const resumed = transport.finished.get('p')!.result!;
+    expect(resumed.outcome.dryRun === false && resumed.outcome.summary.training!.resumedFromStep).toBe(checkpoints[0].manifest.step);
+    const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
+    expect(await sha('p')).toBe(await sha('ref'));
+  });
+});
+
