@@ -16,17 +16,27 @@ const GLOBAL_OPTIONS = {
 } as const;
 
 export async function main(argv: readonly string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  const [group, action, ...rest] = argv;
-  const name = `${group} ${action}`;
-  const command: Command | undefined = COMMANDS[name];
-  if (!group || group === '--help' || group === '-h' || group === 'help') {
+  const { leading, group, action, rest } = splitCommand(argv);
+  const command: Command | undefined = COMMANDS[`${group} ${action}`];
+  if (!group || group === 'help') {
     io.stdout.write(usage());
     return 0;
   }
+  const groupCommands = Object.entries(COMMANDS).filter(([name]) => name.startsWith(`${group} `));
+  if (!command && groupCommands.length && (action === undefined || action === '--help' || action === '-h')) {
+    // `streamline plans` or `streamline plans --help`: that group's commands.
+    const text = `usage:\n${groupCommands.map(([, c]) => `  streamline ${c.usage.replace(/\n/g, '\n  ')}`).join('\n')}\n`;
+    if (action !== undefined) {
+      io.stdout.write(text);
+      return 0;
+    }
+    io.stderr.write(`streamline: ${group} needs one of: ${groupCommands.map(([name]) => name.split(' ')[1]).join(', ')}\n${text}`);
+    return 2;
+  }
   let client: StreamlineClient | null = null;
   try {
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(argv.slice(0, 2).join(' '))}`);
-    const { values, positionals } = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
+    if (!command) throw new UsageError(`unknown command ${JSON.stringify([group, action].filter((word) => word !== undefined).join(' '))}`);
+    const { values, positionals } = parseArgs({ args: [...leading, ...rest], options: { ...GLOBAL_OPTIONS, ...command.options }, allowPositionals: true, strict: true });
     if (values.help) {
       io.stdout.write(`usage: streamline ${command.usage}\n`);
       return 0;
@@ -46,6 +56,21 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
   }
 }
 
+/**
+ * `[global options] GROUP ACTION [options]`: --url, --token, --json and --help may also stand before the
+ * command (`streamline --json plans list`); they are handed back with the command's own options.
+ */
+function splitCommand(argv: readonly string[]): { leading: string[]; group?: string; action?: string; rest: string[] } {
+  const leading: string[] = [];
+  let i = 0;
+  for (; i < argv.length && argv[i].startsWith('-'); i++) {
+    leading.push(argv[i]);
+    if ((argv[i] === '--url' || argv[i] === '--token') && i + 1 < argv.length) leading.push(argv[++i]);
+  }
+  const [group, action, ...rest] = argv.slice(i);
+  return { leading, group, action, rest };
+}
+
 function describe(error: unknown): string {
   if (error instanceof StreamlineError) return `${error.code}: ${error.message}`;
   if (error instanceof Error) return error.message;
@@ -63,7 +88,7 @@ function usage(): string {
     'commands:',
     ...Object.values(COMMANDS).map((c) => `  ${c.usage.replace(/\n/g, '\n  ')}`),
     '',
-    'options for every command:',
+    'options for every command (before or after it):',
     '  --url URL      the gateway (env STREAMLINE_URL, config file, default http://localhost:4000/graphql)',
     '  --token TOKEN  API token (env STREAMLINE_TOKEN or the config file)',
     '  --json         print exactly one JSON document on stdout',

@@ -1,5 +1,5 @@
 /** The CLI's terminal renderings, without a gateway: heat map, progress line, tables. */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { duration, table } from '../src/cli/format.js';
 import { heatmap } from '../src/cli/heatmap.js';
 import { ProgressLine } from '../src/cli/progress-line.js';
@@ -53,6 +53,22 @@ describe('ProgressLine', () => {
     line.finish();
     expect(written[0]).toMatch(/^\r\x1b\[2K\[######\.+\]\s+30%\s+TRAINING\s+step 5\/300\s+loss 0\.3658/);
     expect(written.at(-1)).toBe('\n');
+  });
+
+  it('shows an ETA from the progress made since watching began', () => {
+    vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    const { written, stream: tty } = stream(true);
+    const line = new ProgressLine(tty);
+    line.update(event(1, 'TRAINING', 0.2, { step: 60, totalSteps: 300 }));
+    expect(written.at(-1)).not.toContain('ETA'); // nothing to extrapolate from yet
+    vi.advanceTimersByTime(10_000);
+    line.update(event(2, 'TRAINING', 0.4, { step: 120, totalSteps: 300, loss: 0.5 }));
+    // 0.2 of the work in 10 s: the remaining 0.6 takes 30 s.
+    expect(written.at(-1)).toMatch(/TRAINING\s+step 120\/300\s+loss 0\.5000\s+ETA 0:30$/);
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
   });
 
   it('writes plain lines elsewhere: each stage change, and the last state at the end', () => {

@@ -3,39 +3,25 @@
  * the whole workflow, one JSON document per --json command, progress on stderr, and non-zero exit
  * statuses with one clear line on stderr for errors and failed plans.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useGateway } from './fixtures/gateway.js';
+import { runProcess, type ProcessRun } from './fixtures/process.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
 const BIN = fileURLToPath(new URL('../bin/streamline.js', import.meta.url));
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 describe.runIf(runWithShared)('the streamline CLI', () => {
   const live = useGateway({ workers: 1 });
 
   /** Runs the CLI with the gateway in the environment (and its token, when it has one). */
-  function streamline(...args: string[]): Promise<Run> {
+  function streamline(...args: string[]): Promise<ProcessRun> {
     const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_CONFIG: join(live.dataDir, 'no-config.json') };
     delete env.STREAMLINE_TOKEN;
     if (live.gateway.adminToken) env.STREAMLINE_TOKEN = live.gateway.adminToken;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+    return runProcess(process.execPath, [BIN, ...args], { env });
   }
 
   /** The one JSON document a --json command printed (JSON.parse fails on anything more). */

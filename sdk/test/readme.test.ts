@@ -2,11 +2,11 @@
  * The README's examples cannot rot: each `<!-- example: FILE -->` block must hold FILE verbatim, and every
  * file under examples/ is run against a live gateway with a real worker (`tsc -p sdk` type-checks them).
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useGateway } from './fixtures/gateway.js';
+import { runProcess, type ProcessRun } from './fixtures/process.js';
 import { runWithShared, SHARED } from './fixtures/shared.js';
 
 const SDK = fileURLToPath(new URL('..', import.meta.url));
@@ -37,19 +37,12 @@ describe('the README', () => {
 describe.runIf(runWithShared)('the README examples against a live gateway', () => {
   const live = useGateway({ workers: 1 });
 
-  function runExample(file: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  /** Runs an example from the sources: the `@streamline/source` condition maps `@streamline/sdk` to src/index.ts. */
+  function runExample(file: string): Promise<ProcessRun> {
     const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_SHARED: SHARED.replace(/\/$/, '') };
     delete env.STREAMLINE_TOKEN;
     if (live.gateway.adminToken) env.STREAMLINE_TOKEN = live.gateway.adminToken;
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: SDK, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk) => (stdout += chunk));
-      child.stderr.on('data', (chunk) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+    return runProcess(process.execPath, ['--conditions=@streamline/source', '--import', 'tsx', file], { cwd: SDK, env });
   }
 
   // In order: the errors example finds the model and the finished plan the quick start made.
@@ -73,14 +66,7 @@ describe.runIf(runWithShared)('the README examples against a live gateway', () =
 describe('the examples', () => {
   it('type-check (tsc --noEmit)', async () => {
     const tsc = fileURLToPath(import.meta.resolve('typescript/bin/tsc'));
-    const run = await new Promise<{ status: number | null; output: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [tsc, '--noEmit', '-p', `${SDK}examples/tsconfig.json`], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += chunk));
-      child.stderr.on('data', (chunk) => (output += chunk));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, output }));
-    });
-    expect(run.status, run.output).toBe(0);
+    const run = await runProcess(process.execPath, [tsc, '--noEmit', '-p', `${SDK}examples/tsconfig.json`]);
+    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
   });
 });

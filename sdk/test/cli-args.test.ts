@@ -1,0 +1,95 @@
+/**
+ * The CLI's command line without a gateway: where global options may stand, group help, usage errors,
+ * and where the gateway's URL and token come from (flags, environment, config file, default).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/cli.js';
+import { connectionSettings, DEFAULT_URL, UsageError } from '../src/cli/settings.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'streamline-cli-args-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs main() in this process with stdout and stderr captured. */
+async function streamline(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const stream = (write: (text: string) => void) => ({ isTTY: false, write: (text: string) => (write(text), true) }) as unknown as NodeJS.WriteStream;
+  const io = { stdout: stream((text) => (stdout += text)), stderr: stream((text) => (stderr += text)) } as Parameters<typeof main>[1];
+  const status = await main(argv, io);
+  return { status, stdout, stderr };
+}
+
+describe('the command line', () => {
+  beforeEach(() => {
+    // No gateway settings from the machine running the tests.
+    vi.stubEnv('STREAMLINE_CONFIG', join(dir, 'absent.json'));
+    vi.stubEnv('STREAMLINE_URL', undefined);
+    vi.stubEnv('STREAMLINE_TOKEN', undefined);
+    return () => vi.unstubAllEnvs();
+  });
+
+  it('takes --url, --token and --json before the command as well as after it', async () => {
+    const refused = await streamline('--url', 'http://127.0.0.1:9/graphql', '--json', 'models', 'list');
+    expect(refused).toMatchObject({ status: 1, stdout: '' });
+    expect(refused.stderr).toMatch(/^streamline: NETWORK: http:\/\/127\.0\.0\.1:9\/graphql: fetch failed/);
+
+    const mistake = await streamline('--json', '--token=t', 'plans', 'create', '--model', 'm', '--layers', '2', '--sparsity', '0.2', '--calibration', 'file:///x');
+    expect(mistake.status).toBe(2);
+    expect(mistake.stderr).toMatch(/^streamline: give exactly one of --layers N and --sparsity F\nusage: streamline plans create/);
+  });
+
+  it('lists a group\'s commands for `streamline GROUP --help`, and asks for an action without one', async () => {
+    const help = await streamline('plans', '--help');
+    expect(help).toMatchObject({ status: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^usage:\n  streamline plans create --model ID/);
+    expect(help.stdout).toContain('streamline plans watch PLAN_ID');
+    expect(help.stdout).not.toContain('models list');
+
+    const bare = await streamline('importance');
+    expect(bare).toMatchObject({ status: 2, stdout: '' });
+    expect(bare.stderr).toMatch(/^streamline: importance needs one of: show\nusage:\n  streamline importance show PLAN_ID/);
+  });
+
+  it('answers --help with the usage, and an unknown command with status 2', async () => {
+    for (const argv of [[], ['--help'], ['-h'], ['help']]) {
+      const run = await streamline(...argv);
+      expect(run.status).toBe(0);
+      expect(run.stdout).toMatch(/^usage: streamline <command> \[options\]\n/);
+    }
+    expect((await streamline('models', 'show', '--help')).stdout).toBe('usage: streamline models show MODEL_ID\n');
+
+    const unknown = await streamline('--json', 'plans', 'explode');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toBe('streamline: unknown command "plans explode"\nrun `streamline --help` for the commands\n');
+  });
+});
+
+describe('connectionSettings', () => {
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ url: 'http://from-file/graphql', token: 'file-token' }));
+
+  it('prefers flags, then STREAMLINE_URL/STREAMLINE_TOKEN, then the config file, then the default', () => {
+    const env = { STREAMLINE_CONFIG: config, STREAMLINE_URL: 'http://from-env/graphql', STREAMLINE_TOKEN: 'env-token' };
+    expect(connectionSettings({ url: 'http://from-flag/graphql', token: 'flag-token' }, env)).toEqual({ url: 'http://from-flag/graphql', token: 'flag-token' });
+    expect(connectionSettings({}, env)).toEqual({ url: 'http://from-env/graphql', token: 'env-token' });
+    expect(connectionSettings({}, { STREAMLINE_CONFIG: config })).toEqual({ url: 'http://from-file/graphql', token: 'file-token' });
+    expect(connectionSettings({}, { STREAMLINE_CONFIG: join(dir, 'absent.json') })).toEqual({ url: DEFAULT_URL, token: undefined });
+  });
+
+  it('finds the config file under XDG_CONFIG_HOME', () => {
+    const xdg = join(dir, 'xdg');
+    mkdirSync(join(xdg, 'streamline'), { recursive: true });
+    writeFileSync(join(xdg, 'streamline', 'config.json'), JSON.stringify({ token: 'xdg-token' }));
+    expect(connectionSettings({}, { XDG_CONFIG_HOME: xdg })).toEqual({ url: DEFAULT_URL, token: 'xdg-token' });
+  });
+
+  it('refuses a config file that is not JSON, naming it', () => {
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{"url": ');
+    expect(() => connectionSettings({}, { STREAMLINE_CONFIG: broken })).toThrow(UsageError);
+    expect(() => connectionSettings({}, { STREAMLINE_CONFIG: broken })).toThrow(`${broken}: not valid JSON`);
+  });
+});
