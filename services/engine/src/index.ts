@@ -24,3 +24,6 @@ export { openObjectStore, parseStorageUri, readObject, type ObjectStore, type Re
 export { LocalObjectStore } from './storage/local-store.js';
 export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage/model-cache.js';
 export { openHfSource, parseHfUri } from './storage/hf-source.js';
+export { inspectRemoteModel, modelFolderUri, type RemoteModelInfo } from './storage/remote-inspect.js';
+export { fetchFile, isRemoteUri, splitObjectUri, type FetchedFile } from './storage/file-cache.js';
+export { OUTPUT_MANIFEST, type OutputManifest } from './storage/output-publisher.js';

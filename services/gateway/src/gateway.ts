@@ -14,6 +14,7 @@ import { ImportanceStore } from './importance/importance.store.js';
 import { ModelResolver } from './models/model.resolver.js';
 import { ModelService, type InspectModel } from './models/model.service.js';
 import { ModelStore } from './models/model.store.js';
+import { SourceService } from './sources/source.service.js';
 import type { PlanEventBus } from './plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
@@ -41,14 +42,18 @@ export interface ServiceOptions {
   readonly auth?: 'on' | 'off';
   /** The engine workers' token; null (the default) disables the worker API. */
   readonly workerToken?: string | null;
+  /** STREAMLINE_STORAGE, and where S3/Hugging Face settings come from (default process.env), for s3:// and hf:// sources. */
+  readonly storage?: string;
+  readonly storageEnv?: NodeJS.ProcessEnv;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
   const inspect = options.inspectModel ?? inspectModel;
   const planStore = new PlanStore(db);
   const progressStore = new ProgressStore(db);
-  const models = new ModelService(new ModelStore(db), planStore, inspect);
-  const plans = new PlanService(planStore, progressStore, models, options.bus, inspect, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
+  const sources = new SourceService(inspect, { storage: options.storage, env: options.storageEnv });
+  const models = new ModelService(new ModelStore(db), planStore, sources);
+  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));

@@ -8,7 +8,7 @@ export async function main(): Promise<void> {
   Object.assign(process.env, readConfigFile(process.env));
   const settings = settingsFromEnv();
   const gateway = await startGateway(settings);
-  console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}; ${gateway.workers.length} local engine worker(s); auth ${gateway.auth}`);
+  console.error(`streamline gateway: ${gateway.url} (subscriptions ${gateway.wsUrl}); data in ${gateway.database.description}; objects in ${settings.storage ?? settings.dataDir}; ${gateway.workers.length} local engine worker(s); auth ${gateway.auth}`);
   const stop = (signal: string) => {
     console.error(`streamline gateway: ${signal}, closing`);
     gateway.close().then(

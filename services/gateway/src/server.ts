@@ -57,6 +57,16 @@ export interface GatewayOptions {
   readonly auth?: 'on' | 'off';
   /** The first admin token (stored hashed) instead of a generated one; e.g. STREAMLINE_ADMIN_TOKEN. */
   readonly adminToken?: string;
+  /**
+   * STREAMLINE_STORAGE: `s3://bucket/prefix` keeps checkpoints and outputs in S3; default, the data
+   * directory. Handed to the local workers; never accepted from or shown in the API.
+   */
+  readonly storage?: string;
+  /**
+   * Where S3 and Hugging Face settings and credentials come from (AWS_*, STREAMLINE_S3_FORCE_PATH_STYLE,
+   * HF_*), for s3:// and hf:// sources here and in the local workers. Default: process.env.
+   */
+  readonly storageEnv?: NodeJS.ProcessEnv;
 }
 
 export interface RunningGateway {
@@ -107,6 +117,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       inspectModel: options.inspectModel,
       auth,
       workerToken,
+      storage: options.storage,
+      storageEnv: options.storageEnv,
     });
     let adminToken: string | null = null;
     if (auth === 'off') {
@@ -203,7 +215,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const host = address.includes(':') ? `[${address}]` : address;
 
     const url = `http://${host}:${port}${GRAPHQL_PATH}`;
-    localWorkers.push(...startLocalWorkers(options.workers ?? 0, { url, workerToken, dataDir: resolve(options.dataDir ?? './.streamline'), log }));
+    localWorkers.push(
+      ...startLocalWorkers(options.workers ?? 0, { url, workerToken, dataDir: resolve(options.dataDir ?? './.streamline'), log, storage: workerStorageEnv(options.storage, options.storageEnv) }),
+    );
     const workers = localWorkers.map((worker) => worker.process);
 
     let closing: Promise<void> | null = null;
@@ -239,15 +253,19 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
 }
 
 /** Engine worker processes on this machine, speaking the worker API over loopback like any other worker. */
-function startLocalWorkers(count: number, settings: { url: string; workerToken: string; dataDir: string; log: (message: string) => void }): { id: string; process: ChildProcess }[] {
+function startLocalWorkers(
+  count: number,
+  settings: { url: string; workerToken: string; dataDir: string; log: (message: string) => void; storage: NodeJS.ProcessEnv },
+): { id: string; process: ChildProcess }[] {
   const engineRoot = dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json'));
   return Array.from({ length: count }, (_, i) => {
     const id = `local-${process.pid}-${i + 1}`;
     // workers get the worker token, never the first admin token
-    const { STREAMLINE_ADMIN_TOKEN: _adminToken, ...inherited } = process.env;
+    const { STREAMLINE_ADMIN_TOKEN: _adminToken, STREAMLINE_STORAGE: _storage, ...inherited } = process.env;
     const child = spawn(process.execPath, [join(engineRoot, 'bin', 'streamline-worker.js')], {
       env: {
         ...inherited,
+        ...settings.storage,
         STREAMLINE_GATEWAY_URL: settings.url,
         STREAMLINE_WORKER_TOKEN: settings.workerToken,
         STREAMLINE_DATA_DIR: settings.dataDir,
@@ -258,6 +276,12 @@ function startLocalWorkers(count: number, settings: { url: string; workerToken: 
     child.on('exit', (code, signal) => settings.log(`local worker ${i + 1} exited (${signal ?? code})`));
     return { id, process: child };
   });
+}
+
+/** The storage settings local workers share with this gateway: STREAMLINE_STORAGE and the S3/Hugging Face variables. */
+function workerStorageEnv(storage: string | undefined, env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const shared = Object.fromEntries(Object.entries(env ?? {}).filter(([name]) => /^(AWS_|HF_)/.test(name) || name === 'STREAMLINE_S3_FORCE_PATH_STYLE'));
+  return storage ? { ...shared, STREAMLINE_STORAGE: storage } : shared;
 }
 
 /** SIGTERM, then SIGKILL if the worker has not checkpointed and exited within the grace period. */

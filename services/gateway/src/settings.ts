@@ -1,5 +1,6 @@
 /** The gateway's settings from the environment; every one has a default that runs on one machine. */
 import { resolve } from 'node:path';
+import { EngineError, parseStorageUri } from './engine.js';
 import type { GatewayOptions } from './server.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
@@ -17,7 +18,22 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     workerToken: env.STREAMLINE_WORKER_TOKEN || undefined,
     adminToken: env.STREAMLINE_ADMIN_TOKEN || undefined,
     auth: authSetting(env.STREAMLINE_AUTH),
+    storage: storageSetting(env.STREAMLINE_STORAGE),
+    // AWS_* / HF_* credentials are read from here by the storage layer, never echoed
+    storageEnv: env,
   };
+}
+
+/** STREAMLINE_STORAGE: s3://bucket/prefix, file:///dir or a directory; unset means the data directory. */
+function storageSetting(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    parseStorageUri(raw);
+  } catch (error) {
+    if (error instanceof EngineError) throw new Error(`STREAMLINE_STORAGE: ${error.message}`);
+    throw error;
+  }
+  return raw;
 }
 
 /** Auth is on unless STREAMLINE_AUTH is exactly "off"; anything but on/off is refused, never read as off. */

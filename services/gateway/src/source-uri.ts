@@ -1,17 +1,19 @@
 /**
- * Where models and data live, as URIs. Only `file://` with an absolute path is readable today; `s3://`
- * and `hf://` are part of the API already, so they are recognised and refused with a message saying that
- * their storage is not configured, rather than as unknown schemes.
+ * Where models and data live, as URIs: `file:///absolute/path`, `s3://bucket/key` and
+ * `hf://org/name[@revision]`. This file only parses them (every refusal BAD_USER_INPUT naming the field);
+ * whether the gateway can reach an s3:// or hf:// source is for sources/source.service.ts to say.
  */
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { badInput } from './errors.js';
+import { EngineError, parseHfUri, parseStorageUri } from './engine.js';
 
 export const ACCEPTED_SCHEMES = ['file://', 's3://', 'hf://'] as const;
-const NOT_CONFIGURED = new Set(['s3:', 'hf:']);
 
-/** The local path behind a `file://` URI; anything else is BAD_USER_INPUT naming `field`. */
-export function localPathOf(field: string, uri: string, schemes: readonly string[] = ACCEPTED_SCHEMES): string {
+export type SourceLocation = { readonly kind: 'file'; readonly path: string } | { readonly kind: 's3' | 'hf'; readonly uri: string };
+
+/** Parses `uri`, accepting only `schemes`; anything else is BAD_USER_INPUT naming `field`. */
+export function parseSourceUri(field: string, uri: string, schemes: readonly string[] = ACCEPTED_SCHEMES): SourceLocation {
   const accepted = `accepted schemes: ${schemes.join(', ')}`;
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(uri)?.[1]?.toLowerCase();
   if (scheme === undefined) {
@@ -19,8 +21,25 @@ export function localPathOf(field: string, uri: string, schemes: readonly string
     throw badInput(field, `${JSON.stringify(uri)} is not a URI (${accepted})${hint}`);
   }
   if (!schemes.includes(`${scheme}://`)) throw badInput(field, `unknown scheme ${JSON.stringify(`${scheme}:`)} in ${JSON.stringify(uri)}; ${accepted}`);
-  if (NOT_CONFIGURED.has(`${scheme}:`)) {
-    throw badInput(field, `${JSON.stringify(uri)}: ${scheme}:// is accepted, but storage for it is not configured on this gateway yet; use a file:// absolute path`);
+  if (scheme === 's3') {
+    if (!uri.startsWith('s3://')) throw badInput(field, `${JSON.stringify(uri)}: write S3 URIs as s3://bucket/path`);
+    try {
+      const location = parseStorageUri(uri);
+      if (location.kind === 's3' && location.prefix === '') throw new EngineError('BAD_INPUT', `${uri} names a whole bucket; expected s3://bucket/path`);
+    } catch (error) {
+      if (error instanceof EngineError) throw badInput(field, error.message);
+      throw error;
+    }
+    return { kind: 's3', uri };
+  }
+  if (scheme === 'hf') {
+    try {
+      parseHfUri(uri);
+    } catch (error) {
+      if (error instanceof EngineError) throw badInput(field, error.message);
+      throw error;
+    }
+    return { kind: 'hf', uri };
   }
   if (!uri.toLowerCase().startsWith('file://')) throw badInput(field, `${JSON.stringify(uri)}: write file URIs as file:///absolute/path`);
   const rest = uri.slice('file://'.length);
@@ -28,8 +47,21 @@ export function localPathOf(field: string, uri: string, schemes: readonly string
     throw badInput(field, `${JSON.stringify(uri)} is relative (or names a host); file:// sources must be absolute paths, e.g. file:///data/models/llama`);
   }
   try {
-    return fileURLToPath(uri);
+    return { kind: 'file', path: fileURLToPath(uri) };
   } catch (error) {
     throw badInput(field, `${JSON.stringify(uri)} is not a valid file URI: ${(error as Error).message}`);
   }
+}
+
+/** The local path behind a `file://` URI; an s3:// or hf:// one is refused as not local. */
+export function localPathOf(field: string, uri: string, schemes: readonly string[] = ACCEPTED_SCHEMES): string {
+  const location = parseSourceUri(field, uri, schemes);
+  if (location.kind !== 'file') throw badInput(field, `${JSON.stringify(uri)} is not a local file; expected a file:// absolute path`);
+  return location.path;
+}
+
+/** What a worker is handed for a stored source: a local path for file://, else the URI (the worker fetches it). */
+export function workerPathOf(field: string, uri: string): string {
+  const location = parseSourceUri(field, uri);
+  return location.kind === 'file' ? location.path : location.uri;
 }

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { badInput, conflict, ErrorCode, fromEngineError, GatewayError, notFound } from '../errors.js';
-import { EngineError, type ModelInfo } from '../engine.js';
+import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
+import type { ModelInfo } from '../engine.js';
 import type { PlanStore } from '../plans/plan.store.js';
-import { localPathOf } from '../source-uri.js';
+import type { SourceService } from '../sources/source.service.js';
 import { checkNonEmpty } from '../validation.js';
 import type { RegisterModelInput } from './model.input.js';
 import type { ModelStore } from './model.store.js';
@@ -10,24 +9,27 @@ import { ModelStatus, type Model } from './model.type.js';
 
 export type InspectModel = (path: string) => ModelInfo;
 
+const TOKENIZER_SCHEMES = ['file://', 's3://'] as const;
+
 export class ModelService {
   constructor(
     private readonly store: ModelStore,
     private readonly plans: PlanStore,
-    private readonly inspect: InspectModel,
+    private readonly sources: SourceService,
   ) {}
 
-  /** Reads the model's config through the engine (no weights) and stores what it found. */
+  /**
+   * Reads the model's config through the engine (no weights: for s3:// and hf:// sources, config.json
+   * and the safetensors headers by ranged reads) and stores what it found.
+   */
   async register(input: RegisterModelInput, tenantId: string): Promise<Model> {
     const name = checkNonEmpty('input.name', input.name);
-    const path = localPathOf('input.source', input.source);
     let tokenizer: string | null = null;
     if (input.tokenizer !== undefined && input.tokenizer !== null) {
-      const tokenizerPath = localPathOf('input.tokenizer', input.tokenizer);
-      if (!existsSync(tokenizerPath)) throw new GatewayError(ErrorCode.NOT_FOUND, `input.tokenizer: no tokenizer at ${tokenizerPath} (${input.tokenizer})`, { field: 'input.tokenizer' });
+      await this.sources.checkFile('input.tokenizer', input.tokenizer, { schemes: TOKENIZER_SCHEMES, missing: ErrorCode.NOT_FOUND });
       tokenizer = input.tokenizer;
     }
-    const info = this.inspectAt(path, input.source);
+    const info = await this.sources.inspectModel('input.source', input.source);
     const { config } = info;
     return this.store.insert({
       tenantId,
@@ -73,16 +75,5 @@ export class ModelService {
     const active = await this.plans.countActive(id);
     if (active > 0) throw conflict(`model ${JSON.stringify(id)} has ${active} queued or running plan(s); cancel them before deleting it`);
     return this.store.delete(id);
-  }
-
-  private inspectAt(path: string, source: string): ModelInfo {
-    try {
-      return this.inspect(path);
-    } catch (error) {
-      if (error instanceof EngineError) throw fromEngineError(error, 'input.source');
-      const { code, message } = error as NodeJS.ErrnoException;
-      if (code === 'EACCES' || code === 'EISDIR' || code === 'ENOTDIR') throw badInput('input.source', `${source}: ${message}`);
-      throw error;
-    }
   }
 }

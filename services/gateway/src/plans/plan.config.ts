@@ -4,15 +4,15 @@
  * exactly what a worker will run.
  */
 import { existsSync } from 'node:fs';
-import { badInput, fromEngineError } from '../errors.js';
+import { badInput } from '../errors.js';
 import { blockSizeForSparsity, checkReplacementFits, DEFAULT_CALIBRATION, DEFAULT_EVALUATION_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING, EngineError, type ModelInfo } from '../engine.js';
 import type { Model } from '../models/model.type.js';
-import { localPathOf } from '../source-uri.js';
+import { parseSourceUri } from '../source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';
 import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, TrainingInput } from './plan.input.js';
 import { ReplacementKind } from './plan.type.js';
 
-const DATASET_SCHEMES = ['file://', 's3://'] as const;
+export const DATASET_SCHEMES = ['file://', 's3://'] as const;
 const TEXT_EXTENSIONS = ['.txt', '.jsonl'] as const;
 
 export interface DatasetConfig {
@@ -139,12 +139,24 @@ function resolveDataset(field: string, input: Pick<DatasetInput, 'source'> & Par
   };
 }
 
+/** A local dataset is checked here; an s3:// one only by its name (the plan service asks the store, see `remoteDatasets`). */
 function checkDataSource(field: string, source: string, extensions: readonly string[]): void {
-  const path = localPathOf(field, source, DATASET_SCHEMES);
-  if (!extensions.some((ext) => path.toLowerCase().endsWith(ext))) {
+  const location = parseSourceUri(field, source, DATASET_SCHEMES);
+  const name = location.kind === 'file' ? location.path : location.uri;
+  if (!extensions.some((ext) => name.toLowerCase().endsWith(ext))) {
     throw badInput(field, `${JSON.stringify(source)} is not a ${extensions.join(' or ')} file`);
   }
-  if (!existsSync(path)) throw badInput(field, `${JSON.stringify(source)}: no file at ${path}`);
+  if (location.kind === 'file' && !existsSync(location.path)) throw badInput(field, `${JSON.stringify(source)}: no file at ${location.path}`);
+}
+
+/** The plan's datasets that live in object storage, with the input field each came from. */
+export function remoteDatasets(config: PlanConfig): { field: string; uri: string; extensions: readonly string[] }[] {
+  const all = [
+    { field: 'input.calibration.source', uri: config.calibration.source, extensions: TEXT_EXTENSIONS },
+    ...config.evaluation.perplexity.map((d, i) => ({ field: `input.evaluation.perplexity[${i}].source`, uri: d.source, extensions: TEXT_EXTENSIONS })),
+    ...config.evaluation.tasks.map((uri, i) => ({ field: `input.evaluation.tasks[${i}]`, uri, extensions: ['.jsonl'] as const })),
+  ];
+  return all.filter((d) => !d.uri.startsWith('file://'));
 }
 
 function resolveTraining(input: TrainingInput, calibration: DatasetConfig): PlanConfig['training'] {
@@ -179,13 +191,3 @@ function resolveEvaluation(input: EvaluationInput, contextLength: number): PlanC
   return { perplexity, tasks, limit };
 }
 
-/** Inspects a stored model's source again; the file may have moved since it was registered. */
-export function reinspect(inspect: (path: string) => ModelInfo, model: Model): ModelInfo {
-  const path = localPathOf('model.source', model.source);
-  try {
-    return inspect(path);
-  } catch (error) {
-    if (error instanceof EngineError) throw fromEngineError(error, `model ${model.id} source`);
-    throw error;
-  }
-}

@@ -1,12 +1,13 @@
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
+import type { SourceService } from '../sources/source.service.js';
 import { LiveQueue, withCleanup } from '../live-queue.js';
-import type { InspectModel, ModelService } from '../models/model.service.js';
+import type { ModelService } from '../models/model.service.js';
 import { ModelStatus } from '../models/model.type.js';
 import type { PlanEventBus, PlanMessage } from '../plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
-import { reinspect, resolvePlanConfig } from './plan.config.js';
+import { DATASET_SCHEMES, remoteDatasets, resolvePlanConfig } from './plan.config.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
@@ -24,7 +25,7 @@ export class PlanService {
     private readonly progress: ProgressStore,
     private readonly models: ModelService,
     private readonly bus: PlanEventBus,
-    private readonly inspect: InspectModel,
+    private readonly sources: SourceService,
     private readonly options: PlanServiceOptions,
   ) {}
 
@@ -32,8 +33,12 @@ export class PlanService {
   async create(input: CreatePruningPlanInput, tenantId: string): Promise<PruningPlan> {
     const model = await this.models.require(input.modelId, 'input.modelId', tenantId);
     if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
-    const info = reinspect(this.inspect, model);
+    // Inspected again (config and headers only): the source may have changed since it was registered.
+    const info = await this.sources.inspectModel(`model ${model.id} source`, model.source);
     const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
+    for (const dataset of remoteDatasets(config)) {
+      await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT });
+    }
     const plan = await this.store.insert({
       modelId: model.id,
       tenantId: model.tenantId,

@@ -13,7 +13,7 @@ import type { PlanService } from '../plans/plan.service.js';
 import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
-import { localPathOf } from '../source-uri.js';
+import { workerPathOf } from '../source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
 import type { LeaseStore } from './worker.store.js';
 
@@ -150,19 +150,22 @@ export class WorkerService {
   }
 }
 
-/** The stored plan config in the engine's shape (see services/engine/src/plan-runner.ts), URIs as local paths. */
+/**
+ * The stored plan config in the engine's shape (see services/engine/src/plan-runner.ts): file:// URIs as
+ * local paths; s3:// and hf:// URIs as they are, for the worker to fetch into its cache.
+ */
 function engineConfig(config: PlanConfig, modelSource: string, tokenizer: string | null): Record<string, unknown> {
   return {
-    model: { path: localPathOf('model.source', modelSource), tokenizer: tokenizer ? localPathOf('model.tokenizer', tokenizer) : null },
+    model: { path: workerPathOf('model.source', modelSource), tokenizer: tokenizer ? workerPathOf('model.tokenizer', tokenizer) : null },
     layersToPrune: config.layersToPrune,
     startLayer: config.startLayer,
     replacement: config.replacement,
     dryRun: config.dryRun,
-    calibration: { path: localPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
+    calibration: { path: workerPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
     training: config.training,
     evaluation: {
-      texts: config.evaluation.perplexity.map((d) => localPathOf('evaluation.perplexity.source', d.source)),
-      tasks: config.evaluation.tasks.map((t) => localPathOf('evaluation.tasks', t)),
+      texts: config.evaluation.perplexity.map((d) => workerPathOf('evaluation.perplexity.source', d.source)),
+      tasks: config.evaluation.tasks.map((t) => workerPathOf('evaluation.tasks', t)),
       limit: config.evaluation.limit,
     },
   };
