@@ -63,9 +63,9 @@ export type PlanStatus =
 
 export type RegisterModelInput = {
   name: string;
-  /** file:///absolute/path to a Hugging Face folder, its config.json, or a llama2.c .bin. */
+  /** file:///absolute/path to a Hugging Face folder, its config.json, or a llama2.c .bin; s3://bucket/prefix/ or hf://org/name[@revision] for a Hugging Face folder in object storage (inspected without downloading its weights). */
   source: string;
-  /** Tokenizer location when it is not beside the weights (e.g. a llama2.c tokenizer .bin). */
+  /** Tokenizer location (file:// or s3://) when it is not beside the weights (e.g. a llama2.c tokenizer .bin). */
   tokenizer?: string | null | undefined;
 };
 
