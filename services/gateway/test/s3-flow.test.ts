@@ -157,7 +157,7 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
     }
   });
 
-  it('finishes a plan whose worker was killed between checkpoints on a fresh disk, from the newest complete checkpoint in S3, to the same weights', async () => {
+  it('finishes a plan whose worker was killed between checkpoints on a fresh disk, from the newest complete checkpoint in S3, to the same weights', { timeout: 300_000 }, async () => {
     expect(reference).not.toBeNull(); // the uninterrupted run of the same plan, above
     const gateway = await startGateway(1500);
     const { registerModel: model } = await ok(gateway.url, REGISTER, { input: { name: 'stories260K', source: MODEL_URI } });
@@ -171,10 +171,13 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
       // Kill it once a checkpoint is complete in S3 and training has gone past it.
       let storedStep = 0;
       for (;;) {
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 50));
         for await (const item of store.list(prefix)) if (item.key.endsWith('/manifest.json')) storedStep = Math.max(storedStep, Number(item.key.slice(prefix.length).split('-')[0]));
         const lastStep = Math.max(0, ...progress.received.map((e) => e.step ?? 0));
-        if (storedStep >= 6 && lastStep > storedStep) break;
+        if (storedStep >= 2 && lastStep > storedStep) break;
+        if (progress.received.some((e) => e.stage !== 'TRAINING' && e.stage !== 'LOADING' && e.stage !== 'PROFILING' && e.stage !== 'COLLECTING')) {
+          throw new Error('training ended before the worker could be killed between checkpoints (machine too slow to observe it?)');
+        }
       }
       first.kill('SIGKILL');
       await new Promise((r) => first.once('exit', r));
