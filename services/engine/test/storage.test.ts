@@ -20,6 +20,7 @@ import { CACHE_MANIFEST, fetchModel } from '../src/storage/model-cache.js';
 import { openObjectStore, readObject, type ObjectStore } from '../src/storage/object-store.js';
 import { S3ObjectStore } from '../src/storage/s3-store.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
+import { startHub, stopHubs } from './fixtures/hub-server.js';
 
 const require = createRequire(import.meta.url);
 
@@ -513,68 +514,14 @@ describe('local object store', () => {
 // ---------------------------------------------------------------------------------------------------
 // hf://org/name@revision against a local server laid out like the Hub.
 
-interface Hub {
-  readonly endpoint: string;
-  readonly requests: string[];
-  /** Serve different bytes than the listing announces. */
-  tamper(file: string): void;
-}
-
-async function startHub(repo: string, dir: string, commit: string): Promise<Hub> {
-  const files = new Map(readdirSync(dir).map((name) => [name, readFileSync(join(dir, name))]));
-  const isLfs = (name: string) => name.endsWith('.safetensors');
-  // What the Hub announces is fixed at upload; tamper() changes only the bytes served afterwards.
-  const siblings = [...files].map(([name, data]) => ({
-    rfilename: name,
-    size: data.length,
-    blobId: createHash('sha1').update(`blob ${data.length}\0`).update(data).digest('hex'),
-    ...(isLfs(name) ? { lfs: { sha256: sha256(data), size: data.length, pointerSize: 134 } } : {}),
-  }));
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    if (req.headers.authorization !== `Bearer ${HF_TOKEN}`) return void res.writeHead(401).end('{"error":"Invalid credentials in Authorization header"}');
-    const url = new URL(req.url!, 'http://hub');
-    if (url.pathname === `/api/models/${repo}/revision/main` || url.pathname === `/api/models/${repo}/revision/${commit}`) {
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: repo, sha: commit, siblings: [...siblings, { rfilename: 'README.md', size: 5 }] }));
-    }
-    const resolve = new RegExp(`^/${repo}/resolve/${commit}/(.+)$`).exec(url.pathname);
-    const cdn = /^\/cdn\/(.+)$/.exec(url.pathname);
-    const name = decodeURIComponent((resolve ?? cdn)?.[1] ?? '');
-    const data = files.get(name);
-    if (!data) return void res.writeHead(404).end('Entry not found');
-    // Like the Hub: LFS files redirect to a CDN URL.
-    if (resolve && isLfs(name)) return void res.writeHead(302, { location: `/cdn/${encodeURIComponent(name)}` }).end();
-    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-    if (range) {
-      const end = range[2] ? Number(range[2]) + 1 : data.length;
-      return void res.writeHead(206, { 'content-range': `bytes ${range[1]}-${end - 1}/${data.length}` }).end(data.subarray(Number(range[1]), end));
-    }
-    res.writeHead(200, { 'content-length': data.length }).end(data);
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  hubs.push(server);
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    tamper(file) {
-      const data = Buffer.from(files.get(file)!);
-      data[data.length - 1] ^= 0xff;
-      files.set(file, data);
-    },
-  };
-}
-const hubs: Server[] = [];
-afterEach(async () => {
-  await Promise.all(hubs.splice(0).map((server) => new Promise((done) => server.close(done))));
-});
+afterEach(stopHubs);
 
 describe('hf:// sources', () => {
   const commit = 'c0ffee0000000000000000000000000000000001';
 
   it('downloads a model at a revision through the Hub file URLs, verified, and reuses it', async () => {
     const model = writeTinyModel('llama', { maxShardBytes: 8 * 1024 });
-    const hub = await startHub('org/tiny-llama', model, commit);
+    const hub = await startHub('org/tiny-llama', model, commit, HF_TOKEN);
     const cache = tempDir('hf-cache');
     const settings = { env: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } };
     const first = await fetchModel('hf://org/tiny-llama', cache, undefined, { settings });
@@ -595,7 +542,7 @@ describe('hf:// sources', () => {
 
   it('detects a corrupted download (sha256 of LFS files, git blob id of small files)', async () => {
     const model = writeTinyModel('llama', { maxShardBytes: 8 * 1024 });
-    const hub = await startHub('org/tiny', model, commit);
+    const hub = await startHub('org/tiny', model, commit, HF_TOKEN);
     const shard = readdirSync(model).find((n) => n.endsWith('.safetensors'))!;
     hub.tamper(shard);
     const settings = { env: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } };
@@ -611,7 +558,7 @@ describe('hf:// sources', () => {
 
   it('names missing repositories and denied access without the token', async () => {
     const model = writeTinyModel('llama');
-    const hub = await startHub('org/tiny', model, commit);
+    const hub = await startHub('org/tiny', model, commit, HF_TOKEN);
     const missing = await failure(openHfSource('hf://org/other@v1', { env: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } }));
     expect(missing.code).toBe('NOT_FOUND');
     expect(missing.message).toContain('hf://org/other@v1');
