@@ -18,22 +18,25 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     workerToken: env.STREAMLINE_WORKER_TOKEN || undefined,
     adminToken: env.STREAMLINE_ADMIN_TOKEN || undefined,
     auth: authSetting(env.STREAMLINE_AUTH),
-    storage: storageSetting(env.STREAMLINE_STORAGE),
+    storage: storageSetting(env.STREAMLINE_STORAGE, env.INIT_CWD || process.cwd()),
     // AWS_* / HF_* credentials are read from here by the storage layer, never echoed
     storageEnv: env,
   };
 }
 
-/** STREAMLINE_STORAGE: s3://bucket/prefix, file:///dir or a directory; unset means the data directory. */
-function storageSetting(raw: string | undefined): string | undefined {
+/**
+ * STREAMLINE_STORAGE: s3://bucket/prefix, file:///dir or a directory; unset means the data directory.
+ * A relative directory means the same as a relative STREAMLINE_DATA_DIR: from where the command was typed.
+ */
+function storageSetting(raw: string | undefined, cwd: string): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   try {
     parseStorageUri(raw);
   } catch (error) {
-    if (error instanceof EngineError) throw new Error(`STREAMLINE_STORAGE: ${error.message}`);
+    if (error instanceof EngineError) throw new Error(`STREAMLINE_STORAGE=${JSON.stringify(raw)}: ${error.message.replace(/^storage: /, '')}`);
     throw error;
   }
-  return raw;
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : resolve(cwd, raw);
 }
 
 /** Auth is on unless STREAMLINE_AUTH is exactly "off"; anything but on/off is refused, never read as off. */

@@ -70,6 +70,10 @@ describe('gateway server', () => {
     expect(settingsFromEnv({ INIT_CWD: '/work/repo' }).dataDir).toBe('/work/repo/.streamline');
     expect(settingsFromEnv({ INIT_CWD: '/work/repo', STREAMLINE_DATA_DIR: 'data' }).dataDir).toBe('/work/repo/data');
     expect(() => settingsFromEnv({ PORT: 'http' })).toThrow(/PORT="http"/);
+    expect(settingsFromEnv({ STREAMLINE_STORAGE: 's3://bucket/prefix' }).storage).toBe('s3://bucket/prefix');
+    expect(settingsFromEnv({ INIT_CWD: '/work/repo', STREAMLINE_STORAGE: 'objects' }).storage).toBe('/work/repo/objects');
+    expect(() => settingsFromEnv({ STREAMLINE_STORAGE: 's3://Bad_Bucket/x' })).toThrow(/STREAMLINE_STORAGE="s3:\/\/Bad_Bucket\/x": 'Bad_Bucket' .* not a valid S3 bucket name/);
+    expect(() => settingsFromEnv({ STREAMLINE_STORAGE: 'ftp://host/dir' })).toThrow(/STREAMLINE_STORAGE="ftp:\/\/host\/dir": unsupported URI scheme/);
   });
 
   it('reads an optional JSON settings file (STREAMLINE_CONFIG) under the environment, and names what is wrong in it', () => {
