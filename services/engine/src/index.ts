@@ -26,4 +26,5 @@ export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage
 export { openHfSource, parseHfUri } from './storage/hf-source.js';
 export { inspectRemoteModel, modelFolderUri, type RemoteModelInfo } from './storage/remote-inspect.js';
 export { fetchFile, isRemoteUri, splitObjectUri, type FetchedFile } from './storage/file-cache.js';
-export { OUTPUT_MANIFEST, type OutputManifest } from './storage/output-publisher.js';
+export { OUTPUT_MANIFEST, presignOutputs, type OutputDownload, type OutputManifest } from './storage/output-publisher.js';
+export { MAX_PRESIGN_SECONDS } from './storage/object-store.js';

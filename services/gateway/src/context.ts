@@ -5,6 +5,7 @@
 import type { ContainerType } from 'type-graphql';
 import type { AuthService } from './auth/auth.service.js';
 import type { Principal } from './auth/principal.js';
+import type { DownloadService } from './downloads/download.service.js';
 import type { ImportanceService } from './importance/importance.service.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
@@ -20,6 +21,7 @@ export interface Services {
   readonly stability: StabilityService;
   readonly workers: WorkerService;
   readonly auth: AuthService;
+  readonly downloads: DownloadService;
 }
 
 export interface GatewayContext {

@@ -6,6 +6,8 @@ import type { ContainerType } from 'type-graphql';
 import { AuthResolver } from './auth/auth.resolver.js';
 import { AuthService } from './auth/auth.service.js';
 import { AuthStore } from './auth/auth.store.js';
+import { DownloadResolver } from './downloads/download.resolver.js';
+import { DownloadService } from './downloads/download.service.js';
 import { inspectModel } from './engine.js';
 import type { Services } from './context.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
@@ -59,7 +61,8 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const stability = new StabilityService(new StabilityStore(db));
   const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null });
-  return { models, plans, progress, importance, stability, workers, auth };
+  const downloads = new DownloadService(options.storageEnv ?? process.env);
+  return { models, plans, progress, importance, stability, workers, auth, downloads };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -72,6 +75,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [StabilityResolver, new StabilityResolver(services.plans)],
     [WorkerResolver, new WorkerResolver(services.workers)],
     [AuthResolver, new AuthResolver(services.auth)],
+    [DownloadResolver, new DownloadResolver(services.downloads)],
   ]);
   return {
     get(resolverClass: unknown) {

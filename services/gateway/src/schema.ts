@@ -4,6 +4,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import { AuthResolver } from './auth/auth.resolver.js';
 import type { GatewayContext } from './context.js';
+import { DownloadResolver } from './downloads/download.resolver.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ModelResolver } from './models/model.resolver.js';
 import { createGatewayPubSub, type GatewayPubSub } from './plan-events.js';
@@ -13,7 +14,7 @@ import { DateTimeScalar } from './scalars.js';
 import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

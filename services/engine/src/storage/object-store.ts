@@ -76,6 +76,8 @@ export interface StorageSettings {
 /** Multipart thresholds: objects above 16 MiB go up in parts of 8 MiB or more (S3's minimum is 5 MiB). */
 export const MULTIPART_THRESHOLD = 16 * 1024 * 1024;
 export const MIN_PART_SIZE = 8 * 1024 * 1024;
+/** SigV4 pre-signed URLs are valid for at most 7 days. */
+export const MAX_PRESIGN_SECONDS = 7 * 24 * 3600;
 
 export async function openObjectStore(target?: string | StorageSettings): Promise<ObjectStore> {
   const settings: StorageSettings = typeof target === 'string' ? { storage: target } : (target ?? {});

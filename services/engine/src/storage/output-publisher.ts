@@ -14,8 +14,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EngineError } from '../errors.js';
 import { LocalObjectStore } from './local-store.js';
-import { normalizePrefix, type ObjectStore } from './object-store.js';
+import { normalizePrefix, openObjectStore, readObject, type ObjectStore } from './object-store.js';
+import type { S3ObjectStore } from './s3-store.js';
 
 export const OUTPUT_MANIFEST = 'streamline-output.json';
 /** Uploaded last, in this order, before the output manifest. */
@@ -94,4 +96,27 @@ async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+export interface OutputDownload {
+  readonly name: string;
+  readonly size: number;
+  readonly sha256: string;
+  /** A pre-signed GET URL. */
+  readonly url: string;
+}
+
+/**
+ * Pre-signed download URLs for every file of a published output in S3, from its listing
+ * (`streamline-output.json`); null for an output that is not in S3 (a `file://` output is read where it
+ * is). `env` holds the S3 settings and credentials, as for every store.
+ */
+export async function presignOutputs(uri: string, expiresInSeconds: number, env?: NodeJS.ProcessEnv): Promise<OutputDownload[] | null> {
+  if (!uri.startsWith('s3://')) return null;
+  const store = (await openObjectStore({ storage: uri, env })) as ObjectStore & Partial<Pick<S3ObjectStore, 'presignGet'>>;
+  if (!store.presignGet) return null;
+  const presign = store.presignGet.bind(store);
+  const manifest = JSON.parse((await readObject(store, OUTPUT_MANIFEST)).toString('utf8')) as OutputManifest;
+  if (manifest.format !== 'streamline-output/1') throw new EngineError('CORRUPT_FILE', `${uri}/${OUTPUT_MANIFEST}: unknown format ${JSON.stringify(manifest.format)}`);
+  return Promise.all(manifest.files.map(async (file) => ({ ...file, url: await presign(file.name, expiresInSeconds) })));
 }

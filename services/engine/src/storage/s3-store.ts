@@ -27,10 +27,11 @@ import {
   type CompletedPart,
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { EngineError } from '../errors.js';
 import { ByteReader, bodyChunks, bodyFailure, sha256Before } from './body.js';
 import { expectedDigest, VerifyingStream } from './integrity.js';
-import { checkKey, MIN_PART_SIZE, MULTIPART_THRESHOLD, normalizePrefix, type GetOptions, type ObjectHead, type ObjectInfo, type ObjectStore, type PutBody, type PutOptions } from './object-store.js';
+import { checkKey, MAX_PRESIGN_SECONDS, MIN_PART_SIZE, MULTIPART_THRESHOLD, normalizePrefix, type GetOptions, type ObjectHead, type ObjectInfo, type ObjectStore, type PutBody, type PutOptions } from './object-store.js';
 import { backoffDelay, retryPolicy, sleep, type RetryPolicy } from './retry.js';
 import { errorCode, isRetryable, networkReason, redact, s3Location, toEngineError } from './s3-errors.js';
 
@@ -115,6 +116,18 @@ export class S3ObjectStore implements ObjectStore {
 
   private error(err: unknown, operation: string, key: string | undefined, attempts?: number): EngineError {
     return toEngineError(err, { operation, bucket: this.bucket, key, endpoint: this.endpoint, attempts }, this.secrets);
+  }
+
+  /**
+   * A URL with which anyone can GET the object until it expires (SigV4 query signing; S3 allows at most
+   * 7 days). Signing happens locally, with no request. The URL carries the access key ID, as every
+   * pre-signed URL does — never the secret key.
+   */
+  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_PRESIGN_SECONDS) {
+      throw new EngineError('BAD_INPUT', `a pre-signed URL lasts 1 to ${MAX_PRESIGN_SECONDS} seconds (7 days), not ${expiresInSeconds}`);
+    }
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.fullKey(key) }), { expiresIn: expiresInSeconds });
   }
 
   async head(key: string): Promise<ObjectHead | null> {
