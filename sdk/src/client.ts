@@ -12,12 +12,13 @@ import {
   ModelDocument,
   ModelsDocument,
   PlanDocument,
+  PlanDownloadsDocument,
   PlansDocument,
   RegisterModelDocument,
 } from './generated/graphql.js';
 import { HttpTransport } from './http-transport.js';
 import { PlanHandle } from './plan-handle.js';
-import type { CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, Plan, PlanStatus, PlanSummary, RegisterModelInput } from './types.js';
+import type { CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, OutputDownload, Plan, PlanStatus, PlanSummary, RegisterModelInput } from './types.js';
 import { webSocketUrl, WsTransport } from './ws-transport.js';
 
 export interface StreamlineClientOptions {
@@ -113,6 +114,17 @@ export class StreamlineClient {
 
   async plans(status?: PlanStatus): Promise<PlanSummary[]> {
     return (await this.query(PlansDocument, { status })).plans;
+  }
+
+  /**
+   * Pre-signed download URLs for every file of a SUCCEEDED plan's output in S3, valid for
+   * `expiresInSeconds` (default 1 hour, at most 7 days); null when the output is not in S3 (a file://
+   * output) or the plan has not succeeded. Throws NotFoundError when there is no such plan.
+   */
+  async downloads(id: string, expiresInSeconds?: number): Promise<OutputDownload[] | null> {
+    const { plan } = await this.query(PlanDownloadsDocument, { id, expiresInSeconds });
+    if (!plan) throw new NotFoundError(`plan ${JSON.stringify(id)} not found`);
+    return plan.downloads ?? null;
   }
 
   /** Throws ConflictError when the plan has already finished. */

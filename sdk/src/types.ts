@@ -3,6 +3,7 @@ import type {
   LayerImportanceFieldsFragment,
   ModelFieldsFragment,
   ModelQuery,
+  PlanDownloadsQuery,
   PlanQuery,
   PlanSummaryFieldsFragment,
   ProgressEventFieldsFragment,
@@ -31,5 +32,7 @@ export type Plan = NonNullable<PlanQuery['plan']>;
 export type LayerImportance = LayerImportanceFieldsFragment;
 export type StabilityReport = StabilityReportFieldsFragment;
 export type ProgressEvent = ProgressEventFieldsFragment;
+/** One file of a plan's output in S3, with a pre-signed URL. */
+export type OutputDownload = NonNullable<NonNullable<PlanDownloadsQuery['plan']>['downloads']>[number];
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);

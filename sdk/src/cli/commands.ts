@@ -7,7 +7,7 @@ import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind } from '
 import { heatmap } from './heatmap.js';
 import { ProgressLine } from './progress-line.js';
 import { UsageError } from './settings.js';
-import { modelsTable, modelView, plansTable, planView, reportView } from './views.js';
+import { downloadsView, modelsTable, modelView, plansTable, planView, reportView } from './views.js';
 
 export interface CommandContext {
   readonly client: StreamlineClient;
@@ -115,6 +115,18 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const plan = await ctx.client.cancelPlan(id(ctx, 'PLAN_ID'));
       return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans downloads': {
+    usage: 'plans downloads PLAN_ID [--expires SECONDS]   (pre-signed URLs of an output in S3; default 3600 s, at most 7 days)',
+    options: { expires: { type: 'string' } },
+    async run(ctx) {
+      const planId = id(ctx, 'PLAN_ID');
+      const raw = optional(ctx, 'expires');
+      const seconds = raw === undefined ? undefined : Number(raw);
+      if (seconds !== undefined && !Number.isInteger(seconds)) throw new UsageError(`--expires must be a whole number of seconds, not ${JSON.stringify(raw)}`);
+      const [downloads, plan] = await Promise.all([ctx.client.downloads(planId, seconds), ctx.client.plan(planId, { eventsLimit: 1 })]);
+      return print(ctx, downloads, () => downloadsView(planId, plan.outputUri ?? null, downloads));
     },
   },
   'plans watch': {

@@ -1,5 +1,5 @@
-/** What each command prints without --json: models, plans, and a plan's stability report. */
-import type { Model, ModelWithPlans, Plan, PlanSummary } from '../types.js';
+/** What each command prints without --json: models, plans, a plan's stability report and its downloads. */
+import type { Model, ModelWithPlans, OutputDownload, Plan, PlanSummary } from '../types.js';
 import { count, fixed, layers, percent, table } from './format.js';
 
 export function modelsTable(models: readonly Model[]): string {
@@ -78,4 +78,11 @@ export function reportView(plan: Plan): string {
     );
   }
   return lines.join('\n');
+}
+
+/** The output's files with their pre-signed URLs, or why there are none. */
+export function downloadsView(planId: string, outputUri: string | null, downloads: readonly OutputDownload[] | null): string {
+  if (!downloads) return `plan ${planId} has no downloadable output${outputUri ? ` (its output is at ${outputUri}, not in S3)` : ' (yet)'}`;
+  const expires = downloads[0]?.expiresAt ? `; the URLs work until ${downloads[0].expiresAt}` : '';
+  return [`output of plan ${planId}${expires}`, '', table(['FILE', 'SIZE', 'URL'], downloads.map((d) => [d.name, count(d.size), d.url]))].join('\n');
 }

@@ -3,6 +3,8 @@
  * published output, downloadable without credentials and matching its sha256; only for the plan's
  * tenant; null for unfinished plans and file:// outputs; the expiry bounded.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,12 +12,23 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishOutputs } from '../../engine/src/storage/output-publisher.js';
 import { S3_SECRET_KEY, startS3Server, type S3Server } from '../../engine/test/fixtures/s3-server.js';
+import { StreamlineClient } from '../../../sdk/src/index.js';
 import { PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
 const gateways = useGateways();
+const CLI = join(import.meta.dirname, '../../../sdk/bin/streamline.js');
+/** The CLI as a child process (asynchronously: the gateway it talks to runs in this process). */
+async function streamline(gateway: RunningGateway, ...args: string[]): Promise<{ status: number; stdout: string }> {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [CLI, '--url', gateway.url, '--token', gateway.adminToken!, ...args], { encoding: 'utf8' });
+    return { status: 0, stdout };
+  } catch (error) {
+    return { status: (error as { code?: number }).code ?? 1, stdout: (error as { stdout?: string }).stdout ?? '' };
+  }
+}
 const BUCKET = 'streamline';
 const DOWNLOADS = 'query ($id: ID!, $seconds: Int) { plan(id: $id) { downloads(expiresInSeconds: $seconds) { name size sha256 url expiresAt } } }';
 const scratch = mkdtempSync(join(tmpdir(), 'streamline-s3-downloads-'));
@@ -74,6 +87,24 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
     expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(plan)).not.toContain(S3_SECRET_KEY);
 
+    // The same through the SDK and the CLI.
+    const client = new StreamlineClient({ url: gateway.url, token: gateway.adminToken! });
+    try {
+      const viaSdk = await client.downloads(planId, 120);
+      expect(viaSdk?.map((d) => d.name).sort()).toEqual(Object.keys(files).sort());
+      expect(viaSdk?.[0].url).toContain('X-Amz-Expires=120');
+    } finally {
+      await client.close();
+    }
+    const cli = await streamline(gateway, 'plans', 'downloads', planId, '--expires', '300', '--json');
+    expect(cli.status).toBe(0);
+    const printed = JSON.parse(cli.stdout) as { name: string; url: string }[];
+    expect(printed.map((d) => d.name).sort()).toEqual(Object.keys(files).sort());
+    expect(printed[0].url).toContain('X-Amz-Expires=300');
+    const table = await streamline(gateway, 'plans', 'downloads', planId);
+    expect(table.stdout).toMatch(/^FILE\s+SIZE\s+URL$/m);
+    expect(table.stdout).toMatch(/^model\.safetensors\s+7,000\s+http:\/\/127\.0\.0\.1:\d+\/streamline\/sl\/outputs\//m);
+
     // Another tenant does not see the plan at all.
     const { createTenant } = await data(gateway.url, 'mutation { createTenant(name: "other") { id } }');
     const { createApiToken } = await data(gateway.url, 'mutation ($tenantId: ID!) { createApiToken(tenantId: $tenantId, role: MEMBER) { token } }', { tenantId: createTenant.id });
@@ -93,5 +124,8 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
     await gateway.services.plans.start(planId);
     await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: `file://${scratch}/outputs/${planId}` });
     expect((await data(gateway.url, DOWNLOADS, { id: planId })).plan.downloads).toBeNull();
+    const cli = await streamline(gateway, 'plans', 'downloads', planId);
+    expect(cli.status).toBe(0);
+    expect(cli.stdout).toContain(`plan ${planId} has no downloadable output (its output is at file://`);
   });
 });
