@@ -22,9 +22,10 @@ import { fetchModel } from '../src/storage/model-cache.js';
 import { readObject, type ObjectStore } from '../src/storage/object-store.js';
 import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/storage/output-publisher.js';
 import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
-import { runWorker, type ClaimedPlan, type PlanResult, type WorkerTransport } from '../src/worker/worker.js';
+import { runWorker } from '../src/worker/worker.js';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from './fixtures/s3-server.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
+import { QueueTransport } from './fixtures/queue-transport.js';
 
 const BUCKET = 'streamline';
 const work = mkdtempSync(join(tmpdir(), 'streamline-storage-plans-'));
@@ -199,33 +200,6 @@ describe('outputs in the object store', () => {
     expect(listing.files.find((f) => f.name === 'config.json')!.sha256).toBe(createHash('sha256').update('content of config.json').digest('hex'));
   });
 });
-
-class QueueTransport implements WorkerTransport {
-  readonly queue: ClaimedPlan[] = [];
-  readonly events = new Map<string, PlanEvent[]>();
-  readonly finished = new Map<string, { result?: PlanResult; error?: string }>();
-  readonly released: string[] = [];
-  onEvent: (planId: string, event: PlanEvent) => void = () => {};
-  async claim() {
-    return this.queue.shift() ?? null;
-  }
-  async heartbeat() {
-    return { cancelled: false };
-  }
-  async report(planId: string, events: readonly PlanEvent[]) {
-    this.events.set(planId, [...(this.events.get(planId) ?? []), ...events]);
-    events.forEach((e) => this.onEvent(planId, e));
-  }
-  async complete(planId: string, result: PlanResult) {
-    this.finished.set(planId, { result });
-  }
-  async fail(planId: string, error: string) {
-    this.finished.set(planId, { error });
-  }
-  async release(planId: string) {
-    this.released.push(planId);
-  }
-}
 
 async function work_(transport: QueueTransport, dataDir: string, store: ObjectStore, until: () => boolean, onEvent?: (stop: () => void, e: PlanEvent) => void) {
   const controller = new AbortController();

@@ -9,45 +9,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
-import { runWorker, type ClaimedPlan, type PlanResult, type WorkerTransport } from '../src/worker/worker.js';
+import { runWorker } from '../src/worker/worker.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
+import { QueueTransport } from './fixtures/queue-transport.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-worker-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-class QueueTransport implements WorkerTransport {
-  readonly queue: ClaimedPlan[] = [];
-  readonly events = new Map<string, PlanEvent[]>();
-  readonly finished = new Map<string, { result?: PlanResult; error?: string }>();
-  readonly cancelled = new Set<string>();
-  released: string[] = [];
-  onEvent: (planId: string, event: PlanEvent) => void = () => {};
-
-  claims = 0;
-
-  async claim() {
-    this.claims++;
-    return this.queue.shift() ?? null;
-  }
-  async heartbeat(planId: string) {
-    return { cancelled: this.cancelled.has(planId) };
-  }
-  async report(planId: string, events: readonly PlanEvent[]) {
-    const list = this.events.get(planId) ?? [];
-    list.push(...events);
-    this.events.set(planId, list);
-    events.forEach((e) => this.onEvent(planId, e));
-  }
-  async complete(planId: string, result: PlanResult) {
-    this.finished.set(planId, { result });
-  }
-  async fail(planId: string, error: string) {
-    this.finished.set(planId, { error });
-  }
-  async release(planId: string) {
-    this.released.push(planId);
-  }
-}
 
 function plan(overrides: Partial<PlanConfig> = {}): PlanConfig {
   const data = join(work, `ids-${Math.random()}.jsonl`);

@@ -5,7 +5,7 @@
  * it with its manifest. Stages are reported as they start; a working directory makes a run resumable.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { loadCalibrationSamples } from '../data/calibration.js';
@@ -24,6 +24,7 @@ import { checkReplacementFits, initialParameters } from './replacement.js';
 import { REPLACEMENT_KINDS, type ReplacementKind } from './replacement-forward.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
+import { sha256OfFile } from '../storage/integrity.js';
 
 export type PruneStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'EXPORTING';
 
@@ -147,7 +148,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
     const block = { start, size };
     report('PROFILING', `pruning layers ${block.start}..${block.start + block.size - 1} (0-based) with a ${kind} replacement`);
 
-    const dataHash = await sha256File(options.dataPath);
+    const dataHash = await sha256OfFile(options.dataPath);
     const samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
     let replacementWeights = null;
     let trainingSummary: PruneSummary['training'] = null;
@@ -294,12 +295,6 @@ function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction:
 
 function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32);
-}
-
-async function sha256File(path: string): Promise<string> {
-  const digest = createHash('sha256');
-  for await (const chunk of createReadStream(path)) digest.update(chunk as Buffer);
-  return digest.digest('hex');
 }
 
 export function formatBytes(bytes: number): string {

@@ -13,13 +13,12 @@
  * `flush()` waits for the uploads (a worker calls it before releasing a plan). After each upload, older
  * checkpoints beyond the newest `keep` are deleted, and so are half-written ones older than the new one.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, createReadStream, createWriteStream, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../errors.js';
+import { sha256OfFile, writeMeasured } from './integrity.js';
 import { readObject, type ObjectStore } from './object-store.js';
 
 /** What pruning asks of whoever keeps checkpoints beyond the work directory. */
@@ -138,7 +137,7 @@ export class StoredCheckpoints implements CheckpointSync {
       for (const name of readdirSync(next.staging).sort()) {
         const path = join(next.staging, name);
         const stored = await this.store.put(`${this.prefix}${id}/${name}`, { path });
-        files.push({ name, size: statSync(path).size, sha256: stored.sha256 ?? (await sha256File(path)) });
+        files.push({ name, size: statSync(path).size, sha256: stored.sha256 ?? (await sha256OfFile(path)) });
       }
       const manifest: CheckpointManifest = { format: 'streamline-checkpoint/1', step: next.step, savedAt: new Date().toISOString(), files };
       await this.store.put(`${this.prefix}${id}/${CHECKPOINT_MANIFEST}`, Buffer.from(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
@@ -179,17 +178,7 @@ export class StoredCheckpoints implements CheckpointSync {
   }
 
   private async download(key: string, path: string, expected: { size: number; sha256: string }): Promise<void> {
-    const hash = createHash('sha256');
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        size += chunk.length;
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
-    await pipeline(await this.store.get(key), tap, createWriteStream(path));
-    const sha256 = hash.digest('hex');
+    const { size, sha256 } = await writeMeasured(await this.store.get(key), path);
     if (size !== expected.size || sha256 !== expected.sha256) {
       throw new EngineError('CORRUPT_FILE', `${key}: expected ${expected.size} bytes with sha256 ${expected.sha256}, got ${size} bytes with ${sha256}`);
     }
@@ -208,10 +197,4 @@ async function readLocalStep(dir: string): Promise<number | null> {
     }
   }
   return null;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

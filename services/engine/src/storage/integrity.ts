@@ -4,7 +4,9 @@
  * data is unusable" (the model cache downloads into a temporary directory for exactly this reason).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../errors.js';
 
 export interface ExpectedDigest {
@@ -61,4 +63,26 @@ export class VerifyingStream extends Transform {
     }
     done();
   }
+}
+
+/** Hex sha256 of a local file, streamed (never read whole). */
+export async function sha256OfFile(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Streams `source` into a new file at `path`, counting and hashing the bytes on the way. */
+export async function writeMeasured(source: Readable, path: string): Promise<{ size: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  await pipeline(source, tap, createWriteStream(path));
+  return { size, sha256: hash.digest('hex') };
 }

@@ -8,12 +8,10 @@
  *     ETag still match the manifest; files that did not change are hard-linked into a new copy.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../errors.js';
+import { sha256OfFile, writeMeasured } from './integrity.js';
 import { LocalObjectStore } from './local-store.js';
 import { normalizePrefix, openObjectStore, parseStorageUri, type ObjectInfo, type ReadableStore, type StorageSettings } from './object-store.js';
 
@@ -142,22 +140,13 @@ export function cacheName(label: string): string {
 }
 
 async function download(store: ReadableStore, key: string, expected: ObjectInfo, path: string, label: string): Promise<CachedFile> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length;
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
   // store.get verifies the store's own checksum at the end of the stream; the size check here also
   // catches an object that changed between the listing and the download.
-  await pipeline(await store.get(key), tap, createWriteStream(path));
+  const { size, sha256 } = await writeMeasured(await store.get(key), path);
   if (size !== expected.size) {
     throw new EngineError('CORRUPT_FILE', `${label}${expected.key}: listed as ${expected.size} bytes, downloaded ${size}`);
   }
-  return { name: expected.key, size, etag: expected.etag, sha256: hash.digest('hex') };
+  return { name: expected.key, size, etag: expected.etag, sha256 };
 }
 
 async function readManifest(dir: string): Promise<CacheManifest | null> {
@@ -172,11 +161,7 @@ async function readManifest(dir: string): Promise<CacheManifest | null> {
 async function intact(dir: string, files: readonly CachedFile[], rehash = false): Promise<boolean> {
   for (const file of files) {
     if ((await sizeOf(join(dir, file.name))) !== file.size) return false;
-    if (rehash) {
-      const hash = createHash('sha256');
-      for await (const chunk of createReadStream(join(dir, file.name))) hash.update(chunk as Buffer);
-      if (hash.digest('hex') !== file.sha256) return false;
-    }
+    if (rehash && (await sha256OfFile(join(dir, file.name))) !== file.sha256) return false;
   }
   return true;
 }

@@ -10,11 +10,10 @@
  *     incomplete. A stale listing is deleted before a re-upload starts, and a failed upload deletes what
  *     it had put. `PruningPlan.outputUri` is only published after this returns.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { sha256OfFile } from './integrity.js';
 import { LocalObjectStore } from './local-store.js';
 import { normalizePrefix, openObjectStore, readObject, type ObjectStore } from './object-store.js';
 import type { S3ObjectStore } from './s3-store.js';
@@ -39,7 +38,7 @@ export async function publishOutputs(store: ObjectStore, prefix: string, localDi
   const names = (await readdir(localDir, { withFileTypes: true })).filter((e) => e.isFile() && e.name !== OUTPUT_MANIFEST).map((e) => e.name);
   const ordered = [...names.filter((n) => !ENTRY_POINTS.includes(n)).sort(), ...ENTRY_POINTS.filter((n) => names.includes(n))];
   const files: OutputManifest['files'] = [];
-  for (const name of ordered) files.push({ name, size: (await stat(join(localDir, name))).size, sha256: await sha256File(join(localDir, name)) });
+  for (const name of ordered) files.push({ name, size: (await stat(join(localDir, name))).size, sha256: await sha256OfFile(join(localDir, name)) });
   const manifest: OutputManifest = { format: 'streamline-output/1', completedAt: new Date().toISOString(), files };
   const uri = outputUri(store, base);
 
@@ -90,12 +89,6 @@ async function swapDirectory(from: string, to: string): Promise<boolean> {
     if (hadOld) await rm(old, { recursive: true, force: true });
   }
   return true;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 export interface OutputDownload {
