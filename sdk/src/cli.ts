@@ -1,6 +1,7 @@
 /**
  * `streamline <group> <action> [options]`: the command line over the SDK. Exit status 0 on success,
- * 1 on any error or a plan that did not succeed (one line on stderr), 2 on a usage mistake.
+ * 1 on any error or a plan that did not succeed (one line on stderr), 2 on a usage mistake. With --json,
+ * an error is also the one JSON document on stdout: {"error": {"code", "message"}}.
  */
 import { parseArgs } from 'node:util';
 import { StreamlineClient } from './client.js';
@@ -46,7 +47,10 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
     return await command.run({ client, json: Boolean(values.json), values: values as Record<string, string | boolean | string[] | undefined>, positionals, ...io });
   } catch (error) {
     io.stderr.write(`streamline: ${describe(error)}\n`);
-    if (error instanceof UsageError || isParseArgsError(error)) {
+    const usageMistake = error instanceof UsageError || isParseArgsError(error);
+    // A script that asked for JSON gets one document even now: the error, with the code it can branch on.
+    if (argv.includes('--json')) io.stdout.write(`${JSON.stringify({ error: errorDocument(error, usageMistake) })}\n`);
+    if (usageMistake) {
       io.stderr.write(command ? `usage: streamline ${command.usage}\n` : 'run `streamline --help` for the commands\n');
       return 2;
     }
@@ -69,6 +73,12 @@ function splitCommand(argv: readonly string[]): { leading: string[]; group?: str
   }
   const [group, action, ...rest] = argv.slice(i);
   return { leading, group, action, rest };
+}
+
+function errorDocument(error: unknown, usageMistake: boolean): { code: string; message: string } {
+  if (usageMistake) return { code: 'USAGE', message: error instanceof Error ? error.message : String(error) };
+  if (error instanceof StreamlineError) return { code: error.code, message: error.message };
+  return { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) };
 }
 
 function describe(error: unknown): string {

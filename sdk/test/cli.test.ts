@@ -109,5 +109,13 @@ describe.runIf(runWithShared)('the streamline CLI', () => {
     const unreachable = await streamline('models', 'list', '--url', 'http://127.0.0.1:9/graphql');
     expect(unreachable.status).toBe(1);
     expect(unreachable.stderr).toMatch(/^streamline: NETWORK: http:\/\/127\.0\.0\.1:9\/graphql: fetch failed/);
+
+    // With --json, the error is the one document on stdout as well.
+    const missingJson = await streamline('plans', 'show', 'nope', '--json');
+    expect(missingJson.status).toBe(1);
+    expect(JSON.parse(missingJson.stdout)).toEqual({ error: { code: 'NOT_FOUND', message: 'plan "nope" not found' } });
+    const usageJson = await streamline('--json', 'plans', 'create', '--model', 'm');
+    expect(usageJson.status).toBe(2);
+    expect(JSON.parse(usageJson.stdout).error.code).toBe('USAGE');
   });
 });
