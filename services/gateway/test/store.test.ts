@@ -132,7 +132,7 @@ describe.each(backends)('store on $name', (backend) => {
     const appends = Array.from({ length: 40 }, (_, i) => progress.append(i % 2 ? p.id : q.id, { stage: PlanStage.TRAINING, progress: i / 40, step: i, loss: 0.5 }));
     const stored = await Promise.all(appends);
     for (const plan of [p, q]) {
-      const seqs = stored.filter((s) => s?.event.planId === plan.id).map((s) => s!.event.seq);
+      const seqs = stored.flatMap((s) => (s && s !== 'duplicate' && s.event.planId === plan.id ? [s.event.seq] : []));
       expect(seqs.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       const listed = await progress.listAfter(plan.id, 0);
       expect(listed.map((e) => e.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
@@ -144,6 +144,23 @@ describe.each(backends)('store on $name', (backend) => {
     expect(event).toMatchObject({ planId: p.id, stage: PlanStage.TRAINING, step: expect.any(Number), loss: 0.5, validationLoss: null, message: null });
     expect(event.at).toBeInstanceOf(Date);
     expect(await plans.get(p.id)).toMatchObject({ stage: PlanStage.TRAINING });
+  });
+
+  it("stores a worker's event once when its batch is sent again, also with both copies in flight at once", async () => {
+    const { models, plans, progress } = stores(database);
+    const model = await models.insert(MODEL);
+    const plan = await plans.insert(planFor(model.id));
+    const event = (step: number) => ({ stage: PlanStage.TRAINING, progress: step / 10, step });
+    const send = (run: string, first: number, steps: number[]) => Promise.all(steps.map((step, i) => progress.append(plan.id, event(step), { run, index: first + i })));
+    // the first copy of a batch, then the same batch resent with one more event
+    expect((await send('run-a', 1, [1, 2])).every((r) => r !== 'duplicate')).toBe(true);
+    expect(await send('run-a', 1, [1, 2, 3])).toEqual(['duplicate', 'duplicate', expect.objectContaining({ event: expect.objectContaining({ seq: 3, step: 3 }) })]);
+    // two copies of the next event at once: one is stored
+    const racing = await Promise.all([progress.append(plan.id, event(4), { run: 'run-a', index: 4 }), progress.append(plan.id, event(4), { run: 'run-a', index: 4 })]);
+    expect(racing.filter((r) => r === 'duplicate')).toHaveLength(1);
+    // another run of the plan (the next worker) starts its own numbering
+    expect(await progress.append(plan.id, event(5), { run: 'run-b', index: 1 })).toMatchObject({ event: { seq: 5 } });
+    expect((await progress.listAfter(plan.id, 0)).map((e) => e.step)).toEqual([1, 2, 3, 4, 5]);
   });
 
   it('refuses events for a finished or missing plan', async () => {
@@ -198,6 +215,6 @@ describe.each(backends)('store on $name', (backend) => {
     expect(await again.plans.get(plan.id)).toMatchObject({ id: plan.id, stage: PlanStage.LOADING, progress: 0.2 });
     expect((await again.progress.listAfter(plan.id, 0)).map((e) => e.message)).toEqual(['step 0', 'step 1', 'step 2']);
     // numbering continues where it stopped
-    expect((await again.progress.append(plan.id, { stage: PlanStage.LOADING, progress: 0.3 }))?.event.seq).toBe(4);
+    expect(await again.progress.append(plan.id, { stage: PlanStage.LOADING, progress: 0.3 })).toMatchObject({ event: { seq: 4 } });
   });
 });

@@ -4,7 +4,7 @@
  * paths); progress, results and failures go back as mutations.
  */
 import type { PlanEvent } from '../plan-runner.js';
-import type { ClaimedPlan, PlanResult, WorkerTransport } from './worker.js';
+import type { ClaimedPlan, EventBatch, PlanResult, WorkerTransport } from './worker.js';
 
 export interface GraphqlTransportOptions {
   /** The gateway's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
@@ -36,10 +36,12 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     return data.heartbeat;
   }
 
-  async report(planId: string, events: readonly PlanEvent[]): Promise<void> {
+  /** Numbered by `batch`, so a resend after a dropped connection is safe: the gateway skips what it has. */
+  async report(planId: string, events: readonly PlanEvent[], batch: EventBatch): Promise<void> {
     await this.request(
-      'mutation Report($planId: ID!, $workerId: String!, $events: [WorkerProgressInput!]!) { reportProgress(planId: $planId, workerId: $workerId, events: $events) }',
-      { planId, events: events.map((e) => ({ ...e, validationLoss: e.validationLoss ?? null })) },
+      'mutation Report($planId: ID!, $workerId: String!, $events: [WorkerProgressInput!]!, $run: String, $firstIndex: Int) { reportProgress(planId: $planId, workerId: $workerId, events: $events, run: $run, firstIndex: $firstIndex) }',
+      { planId, events: events.map((e) => ({ ...e, validationLoss: e.validationLoss ?? null })), run: batch.run, firstIndex: batch.firstIndex },
+      true,
     );
   }
 
@@ -65,7 +67,8 @@ export class GraphqlWorkerTransport implements WorkerTransport {
    * One GraphQL request. While the gateway is unreachable — restarting, or a replica going away behind
    * its Service — the request is retried with backoff for up to `unavailableRetryMs`: a refused
    * connection or a 502/503 from a proxy means the gateway never processed it, so nothing is sent twice.
-   * A connection dropped mid-request is ambiguous and is retried only for `idempotent` requests.
+   * A connection dropped mid-request is ambiguous and is retried only for `idempotent` requests (heartbeats,
+   * and progress batches, which the gateway stores once however often they are sent).
    */
   private async request<T>(query: string, variables: Record<string, unknown>, idempotent = false): Promise<T> {
     const deadline = Date.now() + (this.options.unavailableRetryMs ?? 120_000);

@@ -8,6 +8,7 @@
  * out; the lease is released so another worker resumes the plan from that checkpoint (its work
  * directory is keyed by plan id).
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError } from '../errors.js';
@@ -18,6 +19,12 @@ import { LocalObjectStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { outputUri, publishOutputs } from '../storage/output-publisher.js';
 import { localizePlanInputs } from './plan-inputs.js';
+
+/** A run of a plan (one claim by one worker) and the 1-based index of a batch's first event in it. */
+export interface EventBatch {
+  readonly run: string;
+  readonly firstIndex: number;
+}
 
 export interface ClaimedPlan {
   readonly planId: string;
@@ -35,7 +42,11 @@ export interface WorkerTransport {
   /** Renews the lease; answers whether the plan was cancelled meanwhile. */
   heartbeat(planId: string): Promise<{ cancelled: boolean }>;
   /** Progress events in order. */
-  report(planId: string, events: readonly PlanEvent[]): Promise<void>;
+  /**
+   * Progress events in order. `batch` numbers them within this run of the plan (one claim), so that a
+   * batch sent again after a lost answer is stored once.
+   */
+  report(planId: string, events: readonly PlanEvent[], batch: EventBatch): Promise<void>;
   complete(planId: string, result: PlanResult): Promise<void>;
   fail(planId: string, message: string): Promise<void>;
   /** Gives the plan back to the queue (the worker is stopping); it resumes from its checkpoint. */
@@ -109,12 +120,17 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
 
   // Events are sent in order, one request at a time; those produced meanwhile go in the next batch.
   let pending: PlanEvent[] = [];
+  const run = randomUUID();
+  let sent = 0;
   let sending: Promise<void> = Promise.resolve();
   const flush = () => {
     sending = sending.then(async () => {
       const batch = pending;
       pending = [];
-      if (batch.length > 0) await transport.report(planId, batch).catch((error) => log(`report failed for ${planId}: ${(error as Error).message}`));
+      if (batch.length === 0) return;
+      const firstIndex = sent + 1;
+      sent += batch.length;
+      await transport.report(planId, batch, { run, firstIndex }).catch((error) => log(`report failed for ${planId}: ${(error as Error).message}`));
     });
     return sending;
   };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
-import { isoNow, parseJson } from '../store/columns.js';
+import { creationTime, parseJson } from '../store/columns.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import type { ModelsTable } from '../store/tables.js';
 import { ModelStatus, type Model, type ModelInspection } from './model.type.js';
@@ -24,7 +24,7 @@ export class ModelStore {
   constructor(private readonly db: Db) {}
 
   async insert(model: NewModel): Promise<Model> {
-    const now = isoNow();
+    const now = creationTime(); // models list oldest first, also two registered in one millisecond
     const row = await this.db
       .insertInto('models')
       .values({

@@ -6,7 +6,7 @@ import type { PlanStore } from '../plans/plan.store.js';
 import { FINAL_STATUSES, PlanStage } from '../plans/plan.type.js';
 import { checkInteger, checkNumber } from '../validation.js';
 import type { ProgressStore } from './progress.store.js';
-import type { ProgressEvent, ProgressReport } from './progress.type.js';
+import type { EventOrigin, ProgressEvent, ProgressReport } from './progress.type.js';
 
 /** Stored events are replayed in pages of this many, so a long history is never held whole. */
 const REPLAY_PAGE = 500;
@@ -19,13 +19,17 @@ export class ProgressService {
     private readonly bus: PlanEventBus,
   ) {}
 
-  /** Stores the plan's next event (seq assigned in the store's transaction), then publishes it and the plan. */
-  async appendProgress(planId: string, report: ProgressReport): Promise<ProgressEvent> {
+  /**
+   * Stores the plan's next event (seq assigned in the store's transaction), then publishes it and the
+   * plan. With `origin`, an event its run already stored is skipped: null.
+   */
+  async appendProgress(planId: string, report: ProgressReport, origin?: EventOrigin): Promise<ProgressEvent | null> {
     if (!Object.values(PlanStage).includes(report.stage)) {
       throw badInput('stage', `${JSON.stringify(report.stage)} is not one of ${Object.values(PlanStage).join(', ')}`);
     }
     checkNumber('progress', report.progress, { min: 0, max: 1 });
-    const stored = await this.store.append(planId, report);
+    const stored = await this.store.append(planId, report, origin);
+    if (stored === 'duplicate') return null;
     if (!stored) {
       const plan = await this.plans.require(planId, 'planId');
       throw conflict(`plan ${planId} is ${plan.status}; progress can only be added to QUEUED or RUNNING plans`);

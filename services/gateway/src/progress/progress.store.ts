@@ -4,7 +4,10 @@ import { isoNow, parseJson } from '../store/columns.js';
 import type { ProgressEventsTable } from '../store/tables.js';
 import { toPlan } from '../plans/plan.store.js';
 import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
-import type { ProgressEvent, ProgressReport } from './progress.type.js';
+import type { EventOrigin, ProgressEvent, ProgressReport } from './progress.type.js';
+
+/** Thrown inside append's transaction to roll it back: the event is already stored. */
+class AlreadyStored extends Error {}
 
 export class ProgressStore {
   constructor(private readonly db: Db) {}
@@ -13,10 +16,12 @@ export class ProgressStore {
    * Stores the plan's next event and moves the plan's stage and progress with it. The sequence number
    * comes from bumping `plans.last_seq` in the same transaction: the row update serialises concurrent
    * appends on both SQLite and PostgreSQL, so numbers are gap-free and never reused.
-   * Returns null when the plan does not exist or has already finished.
+   * Returns null when the plan does not exist or has already finished, and 'duplicate' when `origin`
+   * says the event is one of its run that is already stored (checked after the row update, which holds
+   * the plan's row until commit, so two copies of a batch in flight at once still store it once).
    */
-  async append(planId: string, report: ProgressReport): Promise<{ event: ProgressEvent; plan: PruningPlan } | null> {
-    return this.db.transaction().execute(async (trx) => {
+  async append(planId: string, report: ProgressReport, origin?: EventOrigin): Promise<{ event: ProgressEvent; plan: PruningPlan } | null | 'duplicate'> {
+    const appended = this.db.transaction().execute(async (trx) => {
       const now = isoNow();
       const planRow = await trx
         .updateTable('plans')
@@ -26,6 +31,11 @@ export class ProgressStore {
         .returningAll()
         .executeTakeFirst();
       if (!planRow) return null;
+      if (origin) {
+        const latest = await trx.selectFrom('progress_events').select(['payload']).where('plan_id', '=', planId).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+        const previous = latest ? parseJson<{ origin?: EventOrigin }>(latest.payload).origin : undefined;
+        if (previous && previous.run === origin.run && previous.index >= origin.index) throw new AlreadyStored();
+      }
       const payload = {
         stage: report.stage,
         progress: report.progress,
@@ -36,10 +46,15 @@ export class ProgressStore {
         learningRate: report.learningRate ?? null,
         tokensPerSecond: report.tokensPerSecond ?? null,
         message: report.message ?? null,
+        ...(origin ? { origin } : {}),
       };
       const row = { plan_id: planId, seq: planRow.last_seq, at: now, payload: JSON.stringify(payload) };
       await trx.insertInto('progress_events').values(row).execute();
       return { event: toEvent(row), plan: toPlan(planRow) };
+    });
+    return appended.catch((error: unknown) => {
+      if (error instanceof AlreadyStored) return 'duplicate' as const;
+      throw error;
     });
   }
 

@@ -16,6 +16,15 @@ export interface ProgressReport {
   readonly message?: string | null;
 }
 
+/**
+ * Where a worker's event came from: its run (one claim of a plan) and the event's 1-based index in that
+ * run. Stored with the event, so that a batch sent again after a lost answer is not stored twice.
+ */
+export interface EventOrigin {
+  readonly run: string;
+  readonly index: number;
+}
+
 @ObjectType()
 export class ProgressEvent {
   @Field(() => ID)

@@ -7,7 +7,8 @@ let lastCreated = 0;
 
 /**
  * A creation time strictly later than the previous one this process handed out: plans are claimed
- * oldest first, and two created in the same millisecond must still keep their order.
+ * (and models and plans listed) oldest first, and two created in the same millisecond must still keep
+ * their order.
  */
 export function creationTime(): string {
   lastCreated = Math.max(Date.now(), lastCreated + 1);

@@ -3,9 +3,9 @@
  * clients' tokens do not reach it.
  */
 import 'reflect-metadata';
-import { Arg, Ctx, ID, Mutation, Resolver } from 'type-graphql';
+import { Arg, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../context.js';
-import { ErrorCode, GatewayError } from '../errors.js';
+import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import { JSONScalar } from '../scalars.js';
 import type { WorkerService, WorkerResult } from './worker.service.js';
 import { WorkerProgressInput } from './worker.input.js';
@@ -33,9 +33,12 @@ export class WorkerResolver {
     @Arg('workerId', () => String) workerId: string,
     @Arg('events', () => [WorkerProgressInput]) events: WorkerProgressInput[],
     @Ctx() ctx: GatewayContext,
+    @Arg('run', () => String, { nullable: true, description: "The worker's run of this plan (one per claim); with firstIndex, makes a resent batch safe." }) run?: string | null,
+    @Arg('firstIndex', () => Int, { nullable: true, description: "1-based index of the batch's first event in the run; events of the run already stored are skipped." }) firstIndex?: number | null,
   ) {
     requireWorker(ctx);
-    await this.workers.report(planId, workerId, events);
+    if ((run == null) !== (firstIndex == null)) throw badInput(run == null ? 'run' : 'firstIndex', 'give both run and firstIndex, or neither');
+    await this.workers.report(planId, workerId, events, run != null && firstIndex != null ? { run, firstIndex } : undefined);
     return true;
   }
 

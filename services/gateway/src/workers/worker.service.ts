@@ -15,6 +15,7 @@ import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
 import { workerPathOf } from '../source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
+import { checkInteger } from '../validation.js';
 import type { LeaseStore } from './worker.store.js';
 
 export interface WorkerServiceOptions {
@@ -76,9 +77,13 @@ export class WorkerService {
     return { cancelled: (await this.leases.renew(planId, workerId, this.leaseMs)) === null };
   }
 
-  async report(planId: string, workerId: string, events: readonly ProgressReport[]): Promise<void> {
+  /** With `batch` (its run and the first event's index), events of that run already stored are skipped. */
+  async report(planId: string, workerId: string, events: readonly ProgressReport[], batch?: { run: string; firstIndex: number }): Promise<void> {
     await this.requireHolder(planId, workerId);
-    for (const event of events) await this.progress.appendProgress(planId, event);
+    if (batch) checkInteger('firstIndex', batch.firstIndex, 1);
+    for (const [i, event] of events.entries()) {
+      await this.progress.appendProgress(planId, event, batch ? { run: batch.run, index: batch.firstIndex + i } : undefined);
+    }
   }
 
   async complete(planId: string, workerId: string, result: WorkerResult): Promise<PruningPlan> {
