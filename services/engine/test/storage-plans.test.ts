@@ -26,6 +26,7 @@ import { runWorker } from '../src/worker/worker.js';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from './fixtures/s3-server.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
+import { engineFailure } from './fixtures/failures.js';
 
 const BUCKET = 'streamline';
 const work = mkdtempSync(join(tmpdir(), 'streamline-storage-plans-'));
@@ -45,16 +46,7 @@ afterAll(async () => {
   for (const line of seen) for (const secret of S3_SECRETS) expect(line).not.toContain(secret);
 });
 
-async function failure(promise: Promise<unknown>): Promise<EngineError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    seen.push((err as Error).message);
-    return err as EngineError;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (promise: Promise<unknown>) => engineFailure(promise, seen);
 
 async function keys(store: ObjectStore, prefix: string): Promise<string[]> {
   const found: string[] = [];

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { EngineError } from '../src/errors.js';
 import { loadModel } from '../src/models/model.js';
 import { openHfSource } from '../src/storage/hf-source.js';
 import { LocalObjectStore } from '../src/storage/local-store.js';
@@ -21,6 +20,7 @@ import { openObjectStore, readObject, type ObjectStore } from '../src/storage/ob
 import { S3ObjectStore } from '../src/storage/s3-store.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 import { startHub, stopHubs } from './fixtures/hub-server.js';
+import { engineFailure } from './fixtures/failures.js';
 
 const require = createRequire(import.meta.url);
 
@@ -53,16 +53,7 @@ const tempDir = (name = 'storage') => {
 /** Every error message and log line any test saw; none may contain a credential. */
 const seen: string[] = [];
 const logLine = (line: string) => void seen.push(line);
-async function failure(promise: Promise<unknown>): Promise<EngineError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(EngineError);
-    seen.push((err as Error).message);
-    return err as EngineError;
-  }
-  throw new Error('expected a failure');
-}
+const failure = (promise: Promise<unknown>) => engineFailure(promise, seen);
 afterAll(() => {
   for (const line of seen) for (const secret of SECRETS) expect(line).not.toContain(secret);
 });
