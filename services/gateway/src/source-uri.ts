@@ -23,22 +23,12 @@ export function parseSourceUri(field: string, uri: string, schemes: readonly str
   if (!schemes.includes(`${scheme}://`)) throw badInput(field, `unknown scheme ${JSON.stringify(`${scheme}:`)} in ${JSON.stringify(uri)}; ${accepted}`);
   if (scheme === 's3') {
     if (!uri.startsWith('s3://')) throw badInput(field, `${JSON.stringify(uri)}: write S3 URIs as s3://bucket/path`);
-    try {
-      const location = parseStorageUri(uri);
-      if (location.kind === 's3' && location.prefix === '') throw new EngineError('BAD_INPUT', `${uri} names a whole bucket; expected s3://bucket/path`);
-    } catch (error) {
-      if (error instanceof EngineError) throw badInput(field, error.message);
-      throw error;
-    }
+    const location = parsedBy(field, () => parseStorageUri(uri));
+    if (location.kind === 's3' && location.prefix === '') throw badInput(field, `${uri} names a whole bucket; expected s3://bucket/path`);
     return { kind: 's3', uri };
   }
   if (scheme === 'hf') {
-    try {
-      parseHfUri(uri);
-    } catch (error) {
-      if (error instanceof EngineError) throw badInput(field, error.message);
-      throw error;
-    }
+    parsedBy(field, () => parseHfUri(uri));
     return { kind: 'hf', uri };
   }
   if (!uri.toLowerCase().startsWith('file://')) throw badInput(field, `${JSON.stringify(uri)}: write file URIs as file:///absolute/path`);
@@ -53,15 +43,18 @@ export function parseSourceUri(field: string, uri: string, schemes: readonly str
   }
 }
 
-/** The local path behind a `file://` URI; an s3:// or hf:// one is refused as not local. */
-export function localPathOf(field: string, uri: string, schemes: readonly string[] = ACCEPTED_SCHEMES): string {
-  const location = parseSourceUri(field, uri, schemes);
-  if (location.kind !== 'file') throw badInput(field, `${JSON.stringify(uri)} is not a local file; expected a file:// absolute path`);
-  return location.path;
-}
-
 /** What a worker is handed for a stored source: a local path for file://, else the URI (the worker fetches it). */
 export function workerPathOf(field: string, uri: string): string {
   const location = parseSourceUri(field, uri);
   return location.kind === 'file' ? location.path : location.uri;
+}
+
+/** The engine's parse of `uri`; its refusal becomes BAD_USER_INPUT naming `field`. */
+function parsedBy<T>(field: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof EngineError) throw badInput(field, error.message);
+    throw error;
+  }
 }

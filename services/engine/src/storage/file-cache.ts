@@ -76,7 +76,7 @@ export async function fetchFile(uri: string, cacheDir: string, options: { settin
     }
     return { path, downloaded: true, version: head.etag };
   } finally {
-    if (store !== options.store) (store as { destroy?: () => void }).destroy?.();
+    if (store !== options.store) store.destroy?.();
   }
 }
 

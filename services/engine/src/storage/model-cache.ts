@@ -65,7 +65,7 @@ export async function fetchModel(source: string, cacheDir: string, store?: Reada
     return await fetchInto(from, prefix, cacheDir, options);
   } finally {
     // A store opened here from the URI is ours to close (an S3 client's sockets would keep a CLI alive).
-    if (from !== store) (from as { destroy?: () => void }).destroy?.();
+    if (from !== store) from.destroy?.();
   }
 }
 

@@ -53,12 +53,19 @@ export interface ReadableStore {
   head(key: string): Promise<ObjectHead | null>;
   /** Every object whose key starts with `prefix`, in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Releases what the store holds open (an S3 client's sockets, which would keep a process alive). */
+  destroy?(): void;
 }
 
 export interface ObjectStore extends ReadableStore {
   put(key: string, body: PutBody, options?: PutOptions): Promise<ObjectHead>;
   /** Removes the object; deleting a missing key is not an error (as in S3). */
   delete(key: string): Promise<void>;
+  /**
+   * A URL with which anyone can GET the object until it expires, where the store has such URLs (S3);
+   * `expiresInSeconds` from 1 to MAX_PRESIGN_SECONDS.
+   */
+  presignGet?(key: string, expiresInSeconds: number): Promise<string>;
 }
 
 export interface StorageSettings {

@@ -16,7 +16,6 @@ import { EngineError } from '../errors.js';
 import { sha256OfFile } from './integrity.js';
 import { LocalObjectStore } from './local-store.js';
 import { normalizePrefix, openObjectStore, readObject, type ObjectStore } from './object-store.js';
-import type { S3ObjectStore } from './s3-store.js';
 
 export const OUTPUT_MANIFEST = 'streamline-output.json';
 /** Uploaded last, in this order, before the output manifest. */
@@ -106,10 +105,14 @@ export interface OutputDownload {
  */
 export async function presignOutputs(uri: string, expiresInSeconds: number, env?: NodeJS.ProcessEnv): Promise<OutputDownload[] | null> {
   if (!uri.startsWith('s3://')) return null;
-  const store = (await openObjectStore({ storage: uri, env })) as ObjectStore & Partial<Pick<S3ObjectStore, 'presignGet'>>;
-  if (!store.presignGet) return null;
-  const presign = store.presignGet.bind(store);
-  const manifest = JSON.parse((await readObject(store, OUTPUT_MANIFEST)).toString('utf8')) as OutputManifest;
-  if (manifest.format !== 'streamline-output/1') throw new EngineError('CORRUPT_FILE', `${uri}/${OUTPUT_MANIFEST}: unknown format ${JSON.stringify(manifest.format)}`);
-  return Promise.all(manifest.files.map(async (file) => ({ ...file, url: await presign(file.name, expiresInSeconds) })));
+  const store = await openObjectStore({ storage: uri, env });
+  try {
+    const { presignGet } = store;
+    if (!presignGet) return null;
+    const manifest = JSON.parse((await readObject(store, OUTPUT_MANIFEST)).toString('utf8')) as OutputManifest;
+    if (manifest.format !== 'streamline-output/1') throw new EngineError('CORRUPT_FILE', `${uri}/${OUTPUT_MANIFEST}: unknown format ${JSON.stringify(manifest.format)}`);
+    return await Promise.all(manifest.files.map(async (file) => ({ ...file, url: await presignGet.call(store, file.name, expiresInSeconds) })));
+  } finally {
+    store.destroy?.(); // one store per request: its client's sockets must not outlive it
+  }
 }

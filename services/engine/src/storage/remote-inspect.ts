@@ -73,7 +73,7 @@ export async function inspectRemoteModel(source: string, options: { settings?: S
     throw err;
   } finally {
     await rm(scratch, { recursive: true, force: true });
-    if (store !== options.store) (store as { destroy?: () => void }).destroy?.();
+    if (store !== options.store) store.destroy?.();
   }
 }
 

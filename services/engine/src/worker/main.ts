@@ -44,7 +44,7 @@ export async function main(): Promise<number> {
     store,
     storageEnv: process.env,
   });
-  (store as { destroy?: () => void }).destroy?.();
+  store.destroy?.();
   log('stopped');
   return 0;
 }

@@ -78,7 +78,7 @@ export class SourceService {
       try {
         if (!(await store.head(key))) throw new EngineError('NOT_FOUND', `no object at ${location.uri}`);
       } finally {
-        (store as { destroy?: () => void }).destroy?.();
+        store.destroy?.();
       }
     } catch (error) {
       if (error instanceof EngineError && error.code === 'NOT_FOUND') throw new GatewayError(missing, `${field}: ${JSON.stringify(uri)}: ${error.message}`, { field });
