@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createTestSchema, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
 import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
-import { CREATE, PROGRESS, REGISTER, startWorker, stopWorker, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
+import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
 import { data } from '../services/gateway/test/fixtures/gateway.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,13 +52,6 @@ function startGatewayProcess(databaseUrl: string, dataDir: string): Promise<Gate
     });
     child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before serving:\n${log.join('\n')}`)));
   });
-}
-
-async function stopProcess(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  child.kill('SIGTERM');
-  return exited;
 }
 
 /** A TCP proxy that sends each new connection to the first of `ports` that accepts it. */
@@ -127,15 +120,12 @@ describe.runIf(runWithShared)('two gateway replicas on one PostgreSQL', () => {
     );
     const workerLog: string[] = [];
     const worker = startWorker(serviceUrl, WORKER_TOKEN, join(dataDir, 'worker'), 'pod-1', (line) => workerLog.push(line));
-    cleanups.push(() => stopWorker(worker));
+    cleanups.push(() => stopProcess(worker));
 
     const client = connect(b.wsUrl, ADMIN_TOKEN);
     cleanups.push(() => client.dispose());
     const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
-    for (;;) {
-      const seen = await progress.waitFor(progress.received.length + 1);
-      if (seen.at(-1).stage === 'TRAINING' && (seen.at(-1).step ?? 0) >= 5) break;
-    }
+    await progress.until((e) => e.stage === 'TRAINING' && (e.step ?? 0) >= 5);
     expect(await stopProcess(a.child)).toBe(0); // a graceful stop: requests in flight finish first
     const seenWhenStopped = progress.received.length;
 

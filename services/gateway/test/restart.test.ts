@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { data, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { CREATE, PROGRESS, REGISTER, startWorker, stopWorker, waitForStatus } from './fixtures/workers.js';
+import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from './fixtures/workers.js';
 
 const gateways = useGateways();
 
@@ -26,10 +26,7 @@ describe.runIf(runWithShared)('a gateway restarted mid-plan', () => {
     try {
       const client = connect(before.wsUrl);
       const first = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
-      for (;;) {
-        const seen = await first.waitFor(first.received.length + 1);
-        if ((seen.at(-1).step ?? 0) >= 5) break;
-      }
+      await first.until((e) => (e.step ?? 0) >= 5);
       await before.close(); // ends the subscription and refuses the worker's requests
       await client.dispose();
       const seenBefore = first.received.slice();
@@ -49,7 +46,7 @@ describe.runIf(runWithShared)('a gateway restarted mid-plan', () => {
       expect(steps.at(-1)).toBe(events.find((e) => e.totalSteps !== null).totalSteps);
       expect(log.some((line) => line.includes('failed'))).toBe(false); // retried, not dropped
     } finally {
-      await stopWorker(worker);
+      await stopProcess(worker);
     }
   });
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { CREATE, PLAN, PROGRESS, startWorker, waitForStatus } from './fixtures/workers.js';
+import { CREATE, PLAN, PROGRESS, startWorker, stopProcess, waitForStatus } from './fixtures/workers.js';
 
 const gateways = useGateways();
 const REGISTER = `mutation { registerModel(input: { name: "stories", source: "${STORIES_URI}", tokenizer: "${STORIES_TOKENIZER_URI}" }) { id } }`;
@@ -58,10 +58,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     });
     const client = connect(gateway.wsUrl);
     const progress = subscribe(client, PROGRESS, { planId: long.id }, (d) => d.planProgress);
-    for (;;) {
-      const seen = await progress.waitFor(progress.received.length + 1);
-      if (seen.at(-1).stage === 'TRAINING') break;
-    }
+    await progress.until((e) => e.stage === 'TRAINING');
     const cancelledAt = Date.now();
     await data(gateway.url, `mutation { cancelPlan(id: "${long.id}") { status } }`);
     await progress.completed;
@@ -84,16 +81,8 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     const client = connect(gateway.wsUrl);
     const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
     const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
-    let killedAfterStep = 0;
-    for (;;) {
-      const seen = await progress.waitFor(progress.received.length + 1);
-      const step = seen.at(-1).step;
-      if (step !== null && step >= 12) {
-        first.kill('SIGKILL'); // no chance to checkpoint or release: only the lease running out frees the plan
-        killedAfterStep = step;
-        break;
-      }
-    }
+    const killedAfterStep: number = (await progress.until((e) => e.step !== null && e.step >= 12)).step;
+    first.kill('SIGKILL'); // no chance to checkpoint or release: only the lease running out frees the plan
     await new Promise((r) => first.once('exit', r));
     const second = startWorker(gateway.url, gateway.workerToken, dataDir, 'second');
     try {
@@ -106,8 +95,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
       expect(resumedAt).toBeGreaterThan(1);
       expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     } finally {
-      second.kill('SIGTERM');
-      await new Promise((r) => second.once('exit', r));
+      await stopProcess(second);
       client.dispose();
     }
   });
@@ -123,11 +111,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     const client = connect(gateway.wsUrl);
     const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
     const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
-    for (;;) {
-      const seen = await progress.waitFor(progress.received.length + 1);
-      const step = seen.at(-1).step;
-      if (step !== null && step >= 9) break;
-    }
+    await progress.until((e) => e.step !== null && e.step >= 9);
     const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
     first.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -146,8 +130,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
       expect(steps).toEqual(steps.map((_, i) => i + 1));
       expect(steps).toContain(stoppedAt + 1);
     } finally {
-      second.kill('SIGTERM');
-      await new Promise((r) => second.once('exit', r));
+      await stopProcess(second);
       client.dispose();
     }
   });
