@@ -67,9 +67,14 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
   let retryTimer: NodeJS.Timeout | null = null;
   let attempt = 0;
 
-  const deliverRemote = async (notice: Notice) => {
-    const message = await load(notice);
-    if (message) local.publish(notice.planId, message);
+  /** Reads what `notice` refers to and delivers it here, after every notice before it. */
+  const deliverRemote = (notice: Notice) => {
+    receiving = receiving
+      .then(async () => {
+        const message = await load(notice);
+        if (message) local.publish(notice.planId, message);
+      })
+      .catch((error: unknown) => log(`plan events: could not read plan ${notice.planId}: ${(error as Error).message}`));
   };
   const load = async (notice: Notice): Promise<PlanMessage | null> => {
     if (notice.kind === 'progress' && notice.seq !== undefined) {
@@ -90,7 +95,7 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
       return;
     }
     if (notice.origin === origin || !watchers.has(notice.planId)) return;
-    receiving = receiving.then(() => deliverRemote(notice)).catch((error: unknown) => log(`plan events: could not read plan ${notice.planId}: ${(error as Error).message}`));
+    deliverRemote(notice);
   };
 
   const connect = async (): Promise<void> => {
@@ -149,9 +154,7 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
 
   // Whatever was notified while disconnected is gone: re-read every watched plan instead.
   const resync = () => {
-    for (const planId of watchers.keys()) {
-      receiving = receiving.then(() => deliverRemote({ origin, planId, kind: 'plan' })).catch((error: unknown) => log(`plan events: could not re-read plan ${planId}: ${(error as Error).message}`));
-    }
+    for (const planId of watchers.keys()) deliverRemote({ origin, planId, kind: 'plan' });
   };
 
   await connect();
