@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestSchema, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
+import { createTestSchema, hasPostgres, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
 import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
 import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
@@ -90,7 +90,7 @@ async function startServiceProxy(ports: () => number[]): Promise<{ port: number;
   };
 }
 
-describe.runIf(runWithShared)('two gateway replicas on one PostgreSQL', () => {
+describe.runIf(runWithShared && hasPostgres('two gateway replicas'))('two gateway replicas on one PostgreSQL', () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {});

@@ -211,8 +211,10 @@ describe('engine worker with S3 storage', () => {
       replacement: 'SWIGLU',
       dryRun: false,
       calibration: { path: inputs.data, samples: 8, seqLen: 8 },
-      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 200, checkpointEvery: 4 },
+      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 1500, checkpointEvery: 4 },
     };
+    // minSteps: long enough (seconds) that training is still running when the worker's progress batch
+    // (sent every 500 ms) shows step 10 and the test stops it; 200 steps ran out before the first batch.
     const store = s3.store(BUCKET, 'run', log);
 
     const reference = new QueueTransport();

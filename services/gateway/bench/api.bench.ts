@@ -18,6 +18,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
+import { provideTestPostgres } from '../../../testing/postgres-server.js';
 import WebSocket from 'ws';
 import { startGateway, type RunningGateway } from '../src/server.js';
 
@@ -99,15 +100,16 @@ async function measureDelivery(poster: RunningGateway, watcher: RunningGateway, 
 }
 
 async function measureAcrossReplicas(): Promise<void> {
-  const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const schema = `streamline_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  try {
-    await admin.connect();
-  } catch (error) {
-    console.log(`across replicas: skipped, PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')} cannot be reached (${(error as Error).message})`);
+  // BENCH_DATABASE_URL when it answers, else a throwaway server from the installed PostgreSQL binaries.
+  const server = await provideTestPostgres({ PATH: process.env.PATH, TEST_DATABASE_URL: process.env.BENCH_DATABASE_URL });
+  if (server.url === null) {
+    console.log(`across replicas: skipped, ${server.reason.replace('TEST_DATABASE_URL', 'BENCH_DATABASE_URL')}`);
     return;
   }
+  const url = server.url;
+  const schema = `streamline_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
   await admin.query(`create schema "${schema}"`);
   const scoped = new URL(url);
   scoped.searchParams.set('options', `-c search_path=${schema}`);
@@ -122,6 +124,7 @@ async function measureAcrossReplicas(): Promise<void> {
     for (const replica of replicas) await replica.close();
     await admin.query(`drop schema if exists "${schema}" cascade`);
     await admin.end();
+    await server.stop();
   }
 }
 

@@ -19,7 +19,7 @@ import { settingsFromEnv } from '../src/settings.js';
 import { SQLITE_FILE } from '../src/store/database.js';
 import { migrateToLatest, MIGRATIONS } from '../src/store/migrations.js';
 import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
-import { createTestSchema, type TestSchema } from './fixtures/postgres.js';
+import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
 
@@ -79,14 +79,14 @@ afterEach(async () => {
 
 const backends: Backend[] = [
   { name: 'SQLite', storage: async () => ({ dataDir: gateways.tempDir() }) },
-  {
+  ...ifPostgres(`auth on PostgreSQL`, {
     name: 'PostgreSQL',
     async storage() {
       const schema = await createTestSchema();
       schemas.push(schema);
       return { databaseUrl: schema.url };
     },
-  },
+  }),
 ];
 
 describe.each(backends)('auth on $name', (backend) => {

@@ -9,7 +9,7 @@ import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
 import type { GatewayOptions, RunningGateway } from '../src/server.js';
 import { LeaseStore } from '../src/workers/worker.store.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
-import { createTestSchema, type TestSchema } from './fixtures/postgres.js';
+import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
 
 const gateways = useGateways();
@@ -52,14 +52,14 @@ afterEach(async () => {
 
 const backends: { name: string; storage: () => Promise<GatewayOptions> }[] = [
   { name: 'SQLite', storage: async () => ({}) },
-  {
+  ...ifPostgres(`metrics on PostgreSQL`, {
     name: 'PostgreSQL',
     async storage() {
       const schema = await createTestSchema();
       schemas.push(schema);
       return { databaseUrl: schema.url };
     },
-  },
+  }),
 ];
 
 describe.each(backends)('metrics on $name', (backend) => {

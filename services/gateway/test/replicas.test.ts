@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
-import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from './fixtures/postgres.js';
+import { createTestSchema, hasPostgres, TEST_DATABASE_URL, type TestSchema } from './fixtures/postgres.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
 
@@ -29,7 +29,7 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20
   }
 }
 
-describe.skipIf(!runWithShared)('gateway replicas on one PostgreSQL', () => {
+describe.runIf(runWithShared && hasPostgres('gateway replicas'))('gateway replicas on one PostgreSQL', () => {
   const gateways = useGateways();
   let schema: TestSchema;
   let first: RunningGateway;
@@ -73,7 +73,7 @@ describe.skipIf(!runWithShared)('gateway replicas on one PostgreSQL', () => {
 
   it('loses nothing when its LISTEN connection is cut: it reconnects, and the plan that ended meanwhile ends its streams', async () => {
     const client = connect(second.wsUrl);
-    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL! });
     await admin.connect();
     try {
       const progress = subscribe(client, PROGRESS, { planId }, (d) => d.planProgress.seq as number);

@@ -8,7 +8,7 @@ import { settingsFromEnv } from '../src/settings.js';
 import { SQLITE_FILE } from '../src/store/database.js';
 import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
-import { createTestSchema } from './fixtures/postgres.js';
+import { createTestSchema, hasPostgres } from './fixtures/postgres.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
 
 describe('gateway server', () => {
@@ -29,7 +29,7 @@ describe('gateway server', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
-  it('serves from PostgreSQL when given DATABASE_URL, and restarts on the migrated database', async () => {
+  it.runIf(hasPostgres('server on PostgreSQL'))('serves from PostgreSQL when given DATABASE_URL, and restarts on the migrated database', async () => {
     const schema = await createTestSchema();
     try {
       const first = await gateways.start({ databaseUrl: schema.url });

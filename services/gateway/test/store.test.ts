@@ -12,7 +12,7 @@ import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.j
 import { ProgressStore } from '../src/progress/progress.store.js';
 import { StabilityStore } from '../src/stability/stability.store.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../src/store/database.js';
-import { createTestSchema, type TestSchema } from './fixtures/postgres.js';
+import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
 
 // beyond 32 bits: must come back as the same number from both databases
@@ -48,7 +48,7 @@ const backends: Backend[] = [
       rmSync(sqliteDir, { recursive: true, force: true });
     },
   },
-  {
+  ...ifPostgres('store on PostgreSQL', {
     name: 'PostgreSQL',
     async setUp() {
       pgSchema = await createTestSchema();
@@ -57,7 +57,7 @@ const backends: Backend[] = [
     async tearDown() {
       await pgSchema?.drop();
     },
-  },
+  }),
 ];
 
 describe.each(backends)('store on $name', (backend) => {

@@ -76,7 +76,9 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 1500 });
     const { registerModel } = await data(gateway.url, REGISTER);
     const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
-      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 40, batchSize: 4 } },
+      // Many steps: training must still be running when the worker's progress (sent in batches every
+      // 500 ms) shows the step the test waits for; 80 steps could be over by then on a quiet machine.
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 300, batchSize: 4 } },
     });
     const client = connect(gateway.wsUrl);
     const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
@@ -106,7 +108,9 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 600_000 });
     const { registerModel } = await data(gateway.url, REGISTER);
     const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
-      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 40, batchSize: 4 } },
+      // Many steps: training must still be running when the worker's progress (sent in batches every
+      // 500 ms) shows the step the test waits for; 80 steps could be over by then on a quiet machine.
+      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 300, batchSize: 4 } },
     });
     const client = connect(gateway.wsUrl);
     const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
