@@ -5,7 +5,20 @@
  */
 
 /** The gateway's codes, plus two of this SDK's: NETWORK (no GraphQL answer) and PLAN_FAILED. */
-export type ErrorCode = 'NOT_FOUND' | 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'CONFLICT' | 'UNSUPPORTED_MODEL' | 'INTERNAL' | 'NETWORK' | 'PLAN_FAILED';
+export type ErrorCode =
+  | 'NOT_FOUND'
+  | 'BAD_USER_INPUT'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'CONFLICT'
+  | 'UNSUPPORTED_MODEL'
+  | 'QUERY_TOO_COMPLEX'
+  | 'DEADLINE_EXCEEDED'
+  | 'QUOTA_EXCEEDED'
+  | 'INVALID_WEIGHTS'
+  | 'INTERNAL'
+  | 'NETWORK'
+  | 'PLAN_FAILED';
 
 /** A GraphQL error as it arrives in a response's `errors` (graphql's GraphQLFormattedError, loosely). */
 export interface ServerError {
@@ -67,6 +80,34 @@ export class ConflictError extends StreamlineError {
   }
 }
 
+/** The query is deeper, wider or costlier than the gateway allows: split it. */
+export class QueryTooComplexError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('QUERY_TOO_COMPLEX', message, serverError);
+  }
+}
+
+/** The request ran past the gateway's deadline. */
+export class DeadlineExceededError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('DEADLINE_EXCEEDED', message, serverError);
+  }
+}
+
+/** The tenant's limit on queued or running plans, connections or subscriptions is reached. */
+export class QuotaExceededError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('QUOTA_EXCEEDED', message, serverError);
+  }
+}
+
+/** The model's weights hold NaN or infinite values. */
+export class InvalidWeightsError extends StreamlineError {
+  constructor(message: string, serverError?: ServerError) {
+    super('INVALID_WEIGHTS', message, serverError);
+  }
+}
+
 /** The server failed, or sent a code this SDK does not know. */
 export class InternalError extends StreamlineError {
   constructor(message: string, serverError?: ServerError) {
@@ -104,6 +145,10 @@ const byCode: Record<string, new (message: string, serverError?: ServerError) =>
   UNAUTHENTICATED: UnauthenticatedError,
   FORBIDDEN: ForbiddenError,
   CONFLICT: ConflictError,
+  QUERY_TOO_COMPLEX: QueryTooComplexError,
+  DEADLINE_EXCEEDED: DeadlineExceededError,
+  QUOTA_EXCEEDED: QuotaExceededError,
+  INVALID_WEIGHTS: InvalidWeightsError,
   INTERNAL: InternalError,
 };
 

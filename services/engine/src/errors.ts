@@ -7,6 +7,7 @@ export type EngineErrorCode =
   | 'BAD_INPUT' // an argument or setting out of range, a data file with no usable sample
   | 'NOT_FOUND' // a file or tensor that is not there
   | 'CORRUPT_FILE' // a file that exists but does not parse: truncated, bad header, shape mismatch
+  | 'INVALID_WEIGHTS' // a tensor that parses but holds NaN or infinite values
   | 'STORAGE' // writing failed: the disk is full, a directory is not writable
   | 'CANCELLED'; // the caller's AbortSignal fired
 

@@ -12,6 +12,14 @@ export enum ErrorCode {
   FORBIDDEN = 'FORBIDDEN',
   CONFLICT = 'CONFLICT',
   UNSUPPORTED_MODEL = 'UNSUPPORTED_MODEL',
+  /** A query deeper, wider or costlier than the limits (STREAMLINE_QUERY_MAX_*); refused before it runs. */
+  QUERY_TOO_COMPLEX = 'QUERY_TOO_COMPLEX',
+  /** A request that ran past STREAMLINE_REQUEST_TIMEOUT_MS. */
+  DEADLINE_EXCEEDED = 'DEADLINE_EXCEEDED',
+  /** A tenant's limit on queued or running plans, connections or subscriptions is reached. */
+  QUOTA_EXCEEDED = 'QUOTA_EXCEEDED',
+  /** A model whose weights hold NaN or infinite values (named by tensor). */
+  INVALID_WEIGHTS = 'INVALID_WEIGHTS',
   INTERNAL = 'INTERNAL',
 }
 
