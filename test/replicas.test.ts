@@ -4,55 +4,20 @@
 //   - a client subscribed to replica B receives the progress a worker posts through replica A;
 //   - replica A is stopped (SIGTERM) mid-plan; the worker's requests reach B through the proxy, and
 //     the plan finishes with every progress event and training step, once, in order.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestSchema, hasPostgres, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
 import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
 import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
+import { PROCESS_ADMIN_TOKEN, PROCESS_WORKER_TOKEN, startGatewayProcess, type GatewayProcess } from '../services/gateway/test/fixtures/gateway-process.js';
 import { data } from '../services/gateway/test/fixtures/gateway.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const GATEWAY_BIN = join(ROOT, 'services/gateway/bin/streamline-gateway.js');
-const ADMIN_TOKEN = 'replicas-test-admin-token';
-const WORKER_TOKEN = 'replicas-test-worker-token';
-
-interface GatewayProcess {
-  readonly url: string;
-  readonly wsUrl: string;
-  readonly child: ChildProcess;
-  readonly log: string[];
-}
-
-/** `streamline-gateway` on a free port; resolves once it prints the address it serves. */
-function startGatewayProcess(databaseUrl: string, dataDir: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [GATEWAY_BIN], {
-    env: {
-      ...process.env,
-      PORT: '0',
-      DATABASE_URL: databaseUrl,
-      STREAMLINE_DATA_DIR: dataDir,
-      STREAMLINE_WORKERS: '0',
-      STREAMLINE_ADMIN_TOKEN: ADMIN_TOKEN,
-      STREAMLINE_WORKER_TOKEN: WORKER_TOKEN,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const log: string[] = [];
-  return new Promise((resolve, reject) => {
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      log.push(...chunk.split('\n').filter(Boolean));
-      const url = /streamline gateway: (http:\/\/\S+\/graphql)/.exec(chunk)?.[1];
-      if (url) resolve({ url, wsUrl: url.replace('http://', 'ws://'), child, log });
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before serving:\n${log.join('\n')}`)));
-  });
-}
+const ADMIN_TOKEN = PROCESS_ADMIN_TOKEN;
+const WORKER_TOKEN = PROCESS_WORKER_TOKEN;
 
 /** A TCP proxy that sends each new connection to the first of `ports` that accepts it. */
 async function startServiceProxy(ports: () => number[]): Promise<{ port: number; close(): Promise<void> }> {
@@ -103,7 +68,7 @@ describe.runIf(runWithShared && hasPostgres('two gateway replicas'))('two gatewa
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
 
     // Started together, as a Deployment's pods are: migrations and the admin token must not collide.
-    const [a, b] = await Promise.all([startGatewayProcess(schema.url, join(dataDir, 'a')), startGatewayProcess(schema.url, join(dataDir, 'b'))]);
+    const [a, b] = await Promise.all([startGatewayProcess({ DATABASE_URL: schema.url, STREAMLINE_DATA_DIR: join(dataDir, 'a') }), startGatewayProcess({ DATABASE_URL: schema.url, STREAMLINE_DATA_DIR: join(dataDir, 'b') })]);
     cleanups.push(() => stopProcess(a.child), () => stopProcess(b.child));
     const portOf = (gateway: GatewayProcess) => Number(new URL(gateway.url).port);
     const proxy = await startServiceProxy(() => [portOf(a), portOf(b)]);
