@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, type Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
-import { dateOrNull, isoNow } from '../store/columns.js';
+import { creationTime, dateOrNull, isoNow } from '../store/columns.js';
 import type { ApiTokensTable, TenantsTable } from '../store/tables.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import { ApiTokenOrigin, Role, type Tenant } from './auth.type.js';
@@ -46,7 +46,8 @@ export class AuthStore {
     expiresAt?: Date | null;
   }): Promise<StoredToken | null> {
     const id = token.id ?? randomUUID();
-    const createdAt = isoNow();
+    // strictly increasing within a process, so that lists keep the order tokens were made in
+    const createdAt = creationTime();
     const origin = token.origin ?? ApiTokenOrigin.API;
     const expiresAt = token.expiresAt?.toISOString() ?? null;
     const result = await this.db
