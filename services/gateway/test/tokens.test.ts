@@ -4,6 +4,7 @@
  * replicas, two concurrent revocations of the default tenant's last two admin tokens (one must fail),
  * the environment's admin token replacing the previous one, and a database from before these columns.
  */
+import { createHash } from 'node:crypto';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
@@ -176,6 +177,22 @@ describe.each(backends)('API tokens on $name', (backend) => {
       ['environment', expect.any(String)],
     ]);
     expect(JSON.stringify(a.audit)).not.toMatch(new RegExp([ADMIN, next, generated!.token, api.token].join('|')));
+  });
+
+  it('keeps the newer environment token when a replica restarts with the previous value during a rollout', async () => {
+    const storage = await backend.storage();
+    const oldPod = await replica(storage);
+    const newPod = await replica(storage);
+    const previous = 'the-previous-admin-token-0123456789';
+    const current = 'the-current-admin-token-0123456789';
+    await oldPod.auth.bootstrap(previous);
+    // the new pod has stored its token but not yet replaced the previous one when the old pod restarts
+    await newPod.store.insertToken({ tenantId: DEFAULT_TENANT_ID, tokenHash: createHash('sha256').update(current).digest('hex'), role: Role.ADMIN, origin: ApiTokenOrigin.ENVIRONMENT });
+    await oldPod.auth.bootstrap(previous);
+    expect(await oldPod.auth.principal(`Bearer ${current}`)).toMatchObject({ kind: 'client' });
+    await newPod.auth.bootstrap(current);
+    expect(await newPod.auth.principal(`Bearer ${current}`)).toMatchObject({ kind: 'client' });
+    expect(await newPod.auth.principal(`Bearer ${previous}`)).toMatchObject({ kind: 'unknown' });
   });
 
   it('upgrades tokens from before lifecycle columns: first-admin is the start token, the others API tokens', async () => {

@@ -114,7 +114,7 @@ export class AuthService {
   /**
    * Stores the start's admin token for the default tenant. Given (STREAMLINE_ADMIN_TOKEN): stored
    * hashed if new, and it REPLACES the previous start's token (the one stored from an earlier value,
-   * or generated on first start), which is revoked; API tokens are untouched. A given token that was
+   * or generated on first start; any stored before it), which is revoked; API tokens are untouched. A given token that was
    * revoked stays revoked (a restart never revives it) and replaces nothing. Not given: creates one
    * when the database has no first admin token yet. Returns the plaintext only when it was given or
    * created now, and `revoked` when the given token is refused.
@@ -139,7 +139,7 @@ export class AuthService {
       }
       if (stored.revokedAt !== null) return { token: given, created: false, revoked: true };
       if (stored.origin !== ApiTokenOrigin.ENVIRONMENT) await this.store.setOrigin(stored.id, ApiTokenOrigin.ENVIRONMENT);
-      for (const replaced of await this.store.revokeStartTokensExcept(stored.id, new Date())) this.emit('token.revoked', replaced, 'environment');
+      for (const replaced of await this.store.revokeStartTokensBefore(stored, new Date())) this.emit('token.revoked', replaced, 'environment');
       return { token: given, created: false };
     }
     if (await this.store.hasToken(FIRST_ADMIN_TOKEN_ID)) return null;

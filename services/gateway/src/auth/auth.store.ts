@@ -132,16 +132,19 @@ export class AuthStore {
 
   /**
    * Revokes the default tenant's admin tokens that an earlier start stored from the environment (or
-   * generated), other than `keepId`: the environment's admin token replaces, not adds to, the previous one.
+   * generated) before `kept` was stored: the environment's admin token replaces, not adds to, the
+   * previous one. Only older ones: a replica restarting with the previous value while another starts
+   * with the new one must not revoke the new token (whichever runs first, the newer token survives).
    */
-  async revokeStartTokensExcept(keepId: string, now: Date): Promise<StoredToken[]> {
+  async revokeStartTokensBefore(kept: StoredToken, now: Date): Promise<StoredToken[]> {
     const rows = await this.db
       .updateTable('api_tokens')
       .set({ revoked_at: now.toISOString() })
       .where('tenant_id', '=', DEFAULT_TENANT_ID)
       .where('origin', 'in', [ApiTokenOrigin.ENVIRONMENT, ApiTokenOrigin.GENERATED])
       .where('revoked_at', 'is', null)
-      .where('id', '!=', keepId)
+      .where('id', '!=', kept.id)
+      .where('created_at', '<', kept.createdAt.toISOString())
       .returning(TOKEN_COLUMNS)
       .execute();
     return rows.map(toStoredToken);
