@@ -230,4 +230,13 @@ describe('worker token settings', () => {
     // the refusal never quotes the value
     expect(() => workerTokensSetting('short')).not.toThrow(/short/);
   });
+
+  it('hands local workers the first accepted token, and accepts every one', async () => {
+    const gateway = await gateways.start({ workers: 0, workerTokens: ['first-worker-token-0123456789', 'second-worker-token-0123456789'], workerToken: 'single-worker-token-0123456789' });
+    expect(gateway.workerToken).toBe('first-worker-token-0123456789');
+    for (const token of ['first-worker-token-0123456789', 'second-worker-token-0123456789', 'single-worker-token-0123456789']) {
+      expect(await data(gateway.url, 'mutation { claimPlan(workerId: "w") { planId } }', {}, { token })).toEqual({ claimPlan: null });
+    }
+    expect(await failure(gateway.url, 'mutation { claimPlan(workerId: "w") { planId } }', {}, { token: 'first-worker-token-012345678' })).toMatchObject({ code: 'FORBIDDEN' });
+  });
 });
