@@ -7,6 +7,7 @@
  * hold a token. `/healthz` answers within 1 s after each.
  */
 import { createHash } from 'node:crypto';
+import type { Client } from 'graphql-ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   assertHealthy,
@@ -18,6 +19,7 @@ import {
   useGatewayProcess,
   type GatewayProcess,
 } from './fixtures/gateway-process.js';
+import { connect } from './fixtures/subscriptions.js';
 
 const NEW_WORKER_TOKEN = 'rotated-worker-token-abcdefghijklmnop';
 const NEW_ADMIN_TOKEN = 'replacement-admin-token-0123456789abcdef';
@@ -58,6 +60,23 @@ async function newToken(gateway: GatewayProcess, tenantId: string, role: 'ADMIN'
   const { createApiToken } = await ok(gateway, CREATE_TOKEN, { tenantId, role, ...expiry }, by);
   secrets.add(createApiToken.token);
   return createApiToken as { id: string; token: string; role: string; expiresAt: string | null };
+}
+
+/** One operation over an open graphql-ws connection: its data, or its first error's code and message. */
+function overWebSocket(client: Client, query: string): Promise<{ data?: any; code?: string; message?: string }> {
+  return new Promise((resolve, reject) => {
+    client.subscribe(
+      { query },
+      {
+        next: (result) => {
+          const error = result.errors?.[0];
+          resolve(error ? { code: (error.extensions as { code?: string } | undefined)?.code, message: error.message } : { data: result.data });
+        },
+        error: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
+        complete: () => {},
+      },
+    );
+  });
 }
 
 /** The process's audit lines (JSON objects on stdout), optionally waiting until one matches. */
@@ -127,15 +146,23 @@ describe('API tokens attacked through a gateway process', () => {
     await assertHealthy(gw.current);
   });
 
-  it('refuses a revoked token at once, with UNAUTHENTICATED', async () => {
-    const { revokeApiToken } = await ok(gw.current, REVOKE, { id: memberA.id }, adminA.token);
-    expect(revokeApiToken).toMatchObject({ id: memberA.id, tenant: { id: tenantA }, revokedAt: expect.any(String) });
-    const next = await refused(gw.current, VIEWER, {}, memberA.token);
-    expect(next.code).toBe('UNAUTHENTICATED');
-    expect(next.message).toContain('revoked');
-    expect(await refused(gw.current, '{ models { id } }', {}, memberA.token)).toMatchObject({ code: 'UNAUTHENTICATED' });
-    // again: answered unchanged
-    expect((await ok(gw.current, REVOKE, { id: memberA.id }, adminA.token)).revokeApiToken.revokedAt).toBe(revokeApiToken.revokedAt);
+  it('refuses a revoked token at once, with UNAUTHENTICATED, over HTTP and on a graphql-ws connection opened before', async () => {
+    const socket = connect(gw.current.wsUrl, memberA.token);
+    try {
+      expect(await overWebSocket(socket, VIEWER)).toEqual({ data: { viewer: { role: 'MEMBER', tenant: { id: tenantA } } } });
+      const { revokeApiToken } = await ok(gw.current, REVOKE, { id: memberA.id }, adminA.token);
+      expect(revokeApiToken).toMatchObject({ id: memberA.id, tenant: { id: tenantA }, revokedAt: expect.any(String) });
+      const next = await refused(gw.current, VIEWER, {}, memberA.token);
+      expect(next.code).toBe('UNAUTHENTICATED');
+      expect(next.message).toContain('revoked');
+      expect(await refused(gw.current, '{ models { id } }', {}, memberA.token)).toMatchObject({ code: 'UNAUTHENTICATED' });
+      // each operation on a graphql-ws connection is authenticated again: the next one is refused
+      expect(await overWebSocket(socket, VIEWER)).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
+      // again: answered unchanged
+      expect((await ok(gw.current, REVOKE, { id: memberA.id }, adminA.token)).revokeApiToken.revokedAt).toBe(revokeApiToken.revokedAt);
+    } finally {
+      await socket.dispose();
+    }
     // the default tenant's admin revokes in any tenant
     await ok(gw.current, REVOKE, { id: memberB.id });
     expect(await refused(gw.current, VIEWER, {}, memberB.token)).toMatchObject({ code: 'UNAUTHENTICATED' });
