@@ -6,7 +6,9 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { NotFoundError } from './errors.js';
 import {
+  ApiTokensDocument,
   CancelPlanDocument,
+  CreateApiTokenDocument,
   CreatePruningPlanDocument,
   DeleteModelDocument,
   ModelDocument,
@@ -15,10 +17,11 @@ import {
   PlanDownloadsDocument,
   PlansDocument,
   RegisterModelDocument,
+  RevokeApiTokenDocument,
 } from './generated/graphql.js';
 import { HttpTransport } from './http-transport.js';
 import { PlanHandle } from './plan-handle.js';
-import type { CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, OutputDownload, Plan, PlanStatus, PlanSummary, RegisterModelInput } from './types.js';
+import type { ApiToken, CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, NewApiToken, OutputDownload, Plan, PlanStatus, PlanSummary, RegisterModelInput, Role } from './types.js';
 import { webSocketUrl, WsTransport } from './ws-transport.js';
 
 export interface StreamlineClientOptions {
@@ -135,6 +138,29 @@ export class StreamlineClient {
   /** A handle on an existing plan: progress, wait, cancel. */
   planHandle(id: string): PlanHandle {
     return new PlanHandle(this, id);
+  }
+
+  // --- API tokens (admins) ---
+
+  /** A tenant's API tokens (default: the caller's tenant), revoked and expired ones included; never their values. */
+  async apiTokens(tenantId?: string): Promise<ApiToken[]> {
+    return (await this.query(ApiTokensDocument, { tenantId })).apiTokens;
+  }
+
+  /**
+   * A new API token for a tenant; its value (`token`) is returned this once. Optionally expiring after
+   * `expiresInDays` or at `expiresAt` (an ISO time), not both.
+   */
+  async createApiToken(tenantId: string, options: { role?: Role; expiresInDays?: number; expiresAt?: string } = {}): Promise<NewApiToken> {
+    return (await this.mutate(CreateApiTokenDocument, { tenantId, ...options })).createApiToken;
+  }
+
+  /**
+   * Refuses the token from now on, on every gateway replica. Throws NotFoundError for a token the
+   * caller cannot see, ConflictError for the default tenant's last usable admin token.
+   */
+  async revokeApiToken(id: string): Promise<ApiToken> {
+    return (await this.mutate(RevokeApiTokenDocument, { id })).revokeApiToken;
   }
 
   // --- workflows ---

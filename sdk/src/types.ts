@@ -1,5 +1,7 @@
 /** Friendly names for the generated result types: what the client's methods return. */
 import type {
+  ApiTokenFieldsFragment,
+  CreateApiTokenMutation,
   LayerImportanceFieldsFragment,
   ModelFieldsFragment,
   ModelQuery,
@@ -11,6 +13,7 @@ import type {
 } from './generated/graphql.js';
 
 export type {
+  ApiTokenOrigin,
   CreatePruningPlanInput,
   DatasetInput,
   EvaluationInput,
@@ -20,6 +23,7 @@ export type {
   PlanStatus,
   RegisterModelInput,
   ReplacementKind,
+  Role,
   TrainingInput,
 } from './generated/graphql.js';
 
@@ -34,5 +38,10 @@ export type StabilityReport = StabilityReportFieldsFragment;
 export type ProgressEvent = ProgressEventFieldsFragment;
 /** One file of a plan's output in S3, with a pre-signed URL. */
 export type OutputDownload = NonNullable<NonNullable<PlanDownloadsQuery['plan']>['downloads']>[number];
+
+/** An API token as listed: never its value. */
+export type ApiToken = ApiTokenFieldsFragment;
+/** A new API token: `token` is shown this once. */
+export type NewApiToken = CreateApiTokenMutation['createApiToken'];
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);

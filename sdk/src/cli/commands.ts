@@ -3,11 +3,11 @@
  * a command writes exactly one JSON document to stdout; progress and diagnostics go to stderr.
  */
 import type { StreamlineClient } from '../client.js';
-import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind } from '../types.js';
+import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind, Role } from '../types.js';
 import { heatmap } from './heatmap.js';
 import { ProgressLine } from './progress-line.js';
 import { UsageError } from './settings.js';
-import { downloadsView, modelsTable, modelView, plansTable, planView, reportView } from './views.js';
+import { downloadsView, modelsTable, modelView, newTokenView, plansTable, planView, reportView, tokensTable } from './views.js';
 
 export interface CommandContext {
   readonly client: StreamlineClient;
@@ -30,6 +30,7 @@ export interface Command {
 
 const REPLACEMENTS: readonly ReplacementKind[] = ['NONE', 'LINEAR', 'FFN', 'SWIGLU', 'LAYER'];
 const STATUSES: readonly PlanStatus[] = ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'];
+const ROLES: readonly Role[] = ['MEMBER', 'ADMIN'];
 
 export const COMMANDS: Record<string, Command> = {
   'models register': {
@@ -142,6 +143,34 @@ export const COMMANDS: Record<string, Command> = {
       const metric = oneOf('--metric', (optional(ctx, 'metric') ?? 'COSINE').toUpperCase(), ['COSINE', 'ANGULAR_DISTANCE', 'BLOCK_INFLUENCE'] as const);
       const profiles = plan.profiles.filter((p) => p.metric === metric);
       return print(ctx, profiles, () => heatmap(profiles, { color: colourful(ctx.stdout) }));
+    },
+  },
+  'tokens list': {
+    usage: "tokens list [--tenant TENANT_ID]   (admins: a tenant's API tokens, never their values)",
+    options: { tenant: { type: 'string' } },
+    async run(ctx) {
+      const tokens = await ctx.client.apiTokens(optional(ctx, 'tenant'));
+      return print(ctx, tokens, () => tokensTable(tokens));
+    },
+  },
+  'tokens create': {
+    usage: `tokens create --tenant TENANT_ID [--role ${ROLES.join('|')}] [--expires-in-days N]   (the token is printed this once)`,
+    options: { tenant: { type: 'string' }, role: { type: 'string' }, 'expires-in-days': { type: 'string' } },
+    async run(ctx) {
+      const role = optional(ctx, 'role');
+      const token = await ctx.client.createApiToken(required(ctx, 'tenant'), {
+        role: role === undefined ? undefined : oneOf('--role', role.toUpperCase(), ROLES),
+        expiresInDays: integer(ctx, 'expires-in-days'),
+      });
+      return print(ctx, token, () => newTokenView(token));
+    },
+  },
+  'tokens revoke': {
+    usage: 'tokens revoke TOKEN_ID   (refused from now on, on every replica)',
+    options: {},
+    async run(ctx) {
+      const token = await ctx.client.revokeApiToken(id(ctx, 'TOKEN_ID'));
+      return print(ctx, token, () => `revoked API token ${token.id} (${token.role} of tenant ${token.tenant.name}) at ${token.revokedAt}`);
     },
   },
   'report show': {

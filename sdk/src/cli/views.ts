@@ -1,5 +1,5 @@
 /** What each command prints without --json: models, plans, a plan's stability report and its downloads. */
-import type { Model, ModelWithPlans, OutputDownload, Plan, PlanSummary } from '../types.js';
+import type { ApiToken, Model, ModelWithPlans, NewApiToken, OutputDownload, Plan, PlanSummary } from '../types.js';
 import { count, fixed, layers, percent, table } from './format.js';
 
 export function modelsTable(models: readonly Model[]): string {
@@ -85,4 +85,21 @@ export function downloadsView(planId: string, outputUri: string | null, download
   if (!downloads) return `plan ${planId} has no downloadable output${outputUri ? ` (its output is at ${outputUri}, not in S3)` : ' (yet)'}`;
   const expires = downloads[0]?.expiresAt ? `; the URLs work until ${downloads[0].expiresAt}` : '';
   return [`output of plan ${planId}${expires}`, '', table(['FILE', 'SIZE', 'URL'], downloads.map((d) => [d.name, count(d.size), d.url]))].join('\n');
+}
+
+export function tokensTable(tokens: readonly ApiToken[]): string {
+  if (!tokens.length) return '(no API tokens)';
+  return table(
+    ['ID', 'ROLE', 'TENANT', 'ORIGIN', 'CREATED', 'LAST USED', 'EXPIRES', 'REVOKED'],
+    tokens.map((t) => [t.id, t.role, t.tenant.name, t.origin, t.createdAt, t.lastUsedAt ?? '—', t.expiresAt ?? 'never', t.revokedAt ?? '—']),
+  );
+}
+
+export function newTokenView(token: NewApiToken): string {
+  return [
+    `API token ${token.id}  ${token.role} of tenant ${token.tenant.name} (${token.tenant.id}), expires ${token.expiresAt ?? 'never'}`,
+    'shown only this once; keep it:',
+    '',
+    `    ${token.token}`,
+  ].join('\n');
 }

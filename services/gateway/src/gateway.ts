@@ -44,6 +44,8 @@ export interface ServiceOptions {
   readonly auth?: 'on' | 'off';
   /** The engine workers' token; null (the default) disables the worker API. */
   readonly workerToken?: string | null;
+  /** More worker tokens accepted beside workerToken (STREAMLINE_WORKER_TOKENS, during a rotation). */
+  readonly workerTokens?: readonly string[];
   /** STREAMLINE_STORAGE, and where S3/Hugging Face settings come from (default process.env), for s3:// and hf:// sources. */
   readonly storage?: string;
   readonly storageEnv?: NodeJS.ProcessEnv;
@@ -60,7 +62,7 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
   const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
-  const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null });
+  const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   return { models, plans, progress, importance, stability, workers, auth, downloads };
 }

@@ -5,7 +5,6 @@
  */
 import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +16,7 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { acceptedWorkerTokens } from './auth/auth.settings.js';
 import type { GatewayContext, Services } from './context.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
@@ -46,6 +46,8 @@ export interface GatewayOptions {
   readonly log?: (message: string) => void;
   /** The token engine workers present. Default: a random one, handed to the local workers. */
   readonly workerToken?: string;
+  /** STREAMLINE_WORKER_TOKENS: worker tokens accepted beside workerToken (rotation); local workers get the first. */
+  readonly workerTokens?: readonly string[];
   /** Local engine worker processes to start (they use the worker API over loopback). Default 0. */
   readonly workers?: number;
   /** How long a worker's claim or heartbeat keeps a plan; default 30 s. */
@@ -109,7 +111,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     const bus = replicaBus ?? localBus;
     const auth = options.auth ?? 'on';
     if (auth !== 'on' && auth !== 'off') throw new Error(`auth must be 'on' or 'off', not ${JSON.stringify(auth)}`);
-    const workerToken = options.workerToken ?? randomBytes(24).toString('base64url');
+    const workerTokens = acceptedWorkerTokens(options);
+    const workerToken = workerTokens[0];
     const services = createServices(database.db, {
       bus,
       leaseMs: options.leaseMs,
@@ -117,6 +120,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       inspectModel: options.inspectModel,
       auth,
       workerToken,
+      workerTokens,
       storage: options.storage,
       storageEnv: options.storageEnv,
     });
@@ -132,6 +136,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       if (bootstrapped?.created) {
         log(`streamline gateway: created the first admin token (default tenant). It is shown only this once and stored hashed; keep it:\n\n    ${bootstrapped.token}\n`);
       }
+      if (bootstrapped?.revoked) log('streamline gateway: WARNING: STREAMLINE_ADMIN_TOKEN was revoked and stays refused (a restart never revives a token); set a new value to replace it');
     }
     const baseContext = { services, container: createResolverContainer(services), workerToken };
     const contextFor = async (authorization: unknown): Promise<GatewayContext> => {

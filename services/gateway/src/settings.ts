@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { EngineError, parseStorageUri } from './engine.js';
 import type { GatewayOptions } from './server.js';
+import { workerTokensSetting } from './auth/auth.settings.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
@@ -16,6 +17,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     defaultCalibrationSource: env.STREAMLINE_DEFAULT_CALIBRATION || null,
     workers: nonNegativeInteger(env, 'STREAMLINE_WORKERS', 1),
     workerToken: env.STREAMLINE_WORKER_TOKEN || undefined,
+    workerTokens: workerTokensSetting(env.STREAMLINE_WORKER_TOKENS),
     adminToken: env.STREAMLINE_ADMIN_TOKEN || undefined,
     auth: authSetting(env.STREAMLINE_AUTH),
     storage: storageSetting(env.STREAMLINE_STORAGE, env.INIT_CWD || process.cwd()),

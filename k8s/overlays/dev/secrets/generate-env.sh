@@ -15,5 +15,6 @@ POSTGRES_DB=streamline
 DATABASE_URL=postgres://streamline:$pg_password@postgres:5432/streamline"
 write s3.env "AWS_ACCESS_KEY_ID=streamline-dev
 AWS_SECRET_ACCESS_KEY=$(random)"
-write worker-token.env "STREAMLINE_WORKER_TOKEN=$(random)"
+write worker-token.env "STREAMLINE_WORKER_TOKEN=$(random)
+STREAMLINE_WORKER_TOKENS="
 write admin-token.env "STREAMLINE_ADMIN_TOKEN=$(random)"

@@ -8,12 +8,18 @@ import type { Role } from './auth.type.js';
 export type Principal =
   /** No Authorization at all. */
   | { readonly kind: 'anonymous' }
-  /** A token that is not the worker token and matches no API token (or is not `Bearer …`). */
-  | { readonly kind: 'unknown' }
+  /**
+   * A token that is not a worker token and matches no usable API token (or is not `Bearer …`);
+   * `message` says why when the token is known but revoked or expired.
+   */
+  | { readonly kind: 'unknown'; readonly message?: string }
   /** The engine workers' token: worker operations only. */
   | { readonly kind: 'worker' }
-  /** An API token of a tenant (or anyone, when auth is off: the default tenant's admin). */
-  | { readonly kind: 'client'; readonly tenantId: string; readonly role: Role };
+  /**
+   * An API token of a tenant (or anyone, when auth is off: the default tenant's admin); `tokenId` is
+   * the stored token's id (absent for auth off's stand-in admin), named as `by` in audit lines.
+   */
+  | { readonly kind: 'client'; readonly tenantId: string; readonly role: Role; readonly tokenId?: string };
 
 export type ClientPrincipal = Extract<Principal, { kind: 'client' }>;
 
@@ -26,7 +32,7 @@ export function requireClient(ctx: { readonly principal: Principal }): ClientPri
     case 'anonymous':
       throw new GatewayError(ErrorCode.UNAUTHENTICATED, 'this operation needs an API token: Authorization: Bearer <token> (graphql-ws: the authorization connection parameter)');
     case 'unknown':
-      throw new GatewayError(ErrorCode.UNAUTHENTICATED, 'the API token is not valid: send Authorization: Bearer <token> with a token from createApiToken or the first admin token');
+      throw new GatewayError(ErrorCode.UNAUTHENTICATED, principal.message ?? 'the API token is not valid: send Authorization: Bearer <token> with a token from createApiToken or the first admin token');
     case 'worker':
       throw new GatewayError(ErrorCode.FORBIDDEN, 'the worker token may only do worker operations (claimPlan, heartbeat, reportProgress, completePlan, failPlan, releasePlan)');
   }

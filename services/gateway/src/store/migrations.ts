@@ -139,9 +139,30 @@ const tenants: Migration = {
   },
 };
 
+/**
+ * An API token's lifecycle: when it expires (optional), when it was revoked, when it was last used
+ * (written at most once a minute per token), and where it came from: ENVIRONMENT (STREAMLINE_ADMIN_TOKEN),
+ * GENERATED (the first admin token printed on first start) or API (createApiToken). Tokens from
+ * before this migration: the `first-admin` row was the start's own token (GENERATED or given; the
+ * next start with STREAMLINE_ADMIN_TOKEN set replaces it), every other row counts as API.
+ */
+const apiTokenLifecycle: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('api_tokens').addColumn('expires_at', 'text').execute();
+    await db.schema.alterTable('api_tokens').addColumn('revoked_at', 'text').execute();
+    await db.schema.alterTable('api_tokens').addColumn('last_used_at', 'text').execute();
+    await db.schema.alterTable('api_tokens').addColumn('origin', 'text', (c) => c.notNull().defaultTo('API')).execute();
+    await db.updateTable('api_tokens').set({ origin: 'GENERATED' }).where('id', '=', 'first-admin').execute();
+  },
+  async down(db: Kysely<any>) {
+    for (const column of ['origin', 'last_used_at', 'revoked_at', 'expires_at']) await db.schema.alterTable('api_tokens').dropColumn(column).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_tenants': tenants,
+  '0003_api_token_lifecycle': apiTokenLifecycle,
 };
 
 export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {

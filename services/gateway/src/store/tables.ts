@@ -67,6 +67,14 @@ export interface ApiTokensTable {
   /** ADMIN or MEMBER. */
   role: string;
   created_at: string;
+  /** Refused from this time on; null: never expires. */
+  expires_at: string | null;
+  /** Refused since; null: not revoked. A revoked token is never made valid again. */
+  revoked_at: string | null;
+  /** Last request that presented it, written at most once a minute; null: never used. */
+  last_used_at: string | null;
+  /** ENVIRONMENT (STREAMLINE_ADMIN_TOKEN), GENERATED (first start) or API (createApiToken). */
+  origin: Generated<string>;
 }
 
 export interface ProgressEventsTable {
