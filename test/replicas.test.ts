@@ -12,7 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestSchema, hasPostgres, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
-import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
+import { runWithShared, SHARED, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
 import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
 import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
 import { data } from '../services/gateway/test/fixtures/gateway.js';
@@ -40,6 +40,7 @@ function startGatewayProcess(databaseUrl: string, dataDir: string): Promise<Gate
       STREAMLINE_WORKERS: '0',
       STREAMLINE_ADMIN_TOKEN: ADMIN_TOKEN,
       STREAMLINE_WORKER_TOKEN: WORKER_TOKEN,
+      STREAMLINE_FILE_ROOTS: SHARED,
     },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

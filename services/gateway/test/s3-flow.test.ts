@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchModel, loadModel, readLlama2cCheckpoint, readObject, writeHfFolder, type ObjectStore, type OutputManifest } from '@streamline/engine';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '../../engine/test/fixtures/s3-server.js';
-import { graphql, useGateways, type GraphQLResponse } from './fixtures/gateway.js';
+import { graphql, TEST_SOURCES, useGateways, type GraphQLResponse } from './fixtures/gateway.js';
 import { runWithShared, SHARED } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
 import { CREATE, PLAN, PROGRESS, REGISTER } from './fixtures/workers.js';
@@ -25,6 +25,8 @@ const BUCKET = 'streamline';
 const STORAGE = `s3://${BUCKET}/sl`;
 const MODEL_URI = `s3://${BUCKET}/models/stories260K/`;
 const DATA_URI = `s3://${BUCKET}/data/tinystories_val_excerpt.txt`;
+/** Tenants may name models and data under these prefixes (STREAMLINE_S3_SOURCES); the storage prefix sl/ is not among them. */
+const S3_TEST_SOURCES = { ...TEST_SOURCES, s3Sources: [`s3://${BUCKET}/models/`, `s3://${BUCKET}/data/`] };
 
 let s3: S3Server;
 let store: ObjectStore; // the gateway's storage prefix, for reading outputs and checkpoints back
@@ -97,7 +99,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
 }
 
 async function startGateway(leaseMs?: number) {
-  return gateways.start({ storage: STORAGE, storageEnv: { ...s3.env }, leaseMs, log: (line) => void logs.push(line) });
+  return gateways.start({ storage: STORAGE, storageEnv: { ...s3.env }, sources: S3_TEST_SOURCES, leaseMs, log: (line) => void logs.push(line) });
 }
 
 const plan = (modelId: string) => ({
@@ -212,7 +214,7 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
     const missingData = await refused(gateway.url, CREATE, { input: { ...plan(model.id), calibration: { source: `s3://${BUCKET}/data/missing.txt` } } });
     expect(missingData).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.calibration\.source: .*missing\.txt/) });
 
-    const denied = await gateways.start({ storage: STORAGE, storageEnv: { ...s3.env, AWS_ACCESS_KEY_ID: 'AKIASTREAMLINEDENIED' }, log: (line) => void logs.push(line) });
+    const denied = await gateways.start({ storage: STORAGE, storageEnv: { ...s3.env, AWS_ACCESS_KEY_ID: 'AKIASTREAMLINEDENIED' }, sources: S3_TEST_SOURCES, log: (line) => void logs.push(line) });
     const answer = await refused(denied.url, REGISTER, { input: { name: 'x', source: MODEL_URI } });
     expect(answer).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.source: access denied to s3:\/\/streamline\/models\/stories260K/) });
     expect(answer.message).not.toContain('AKIASTREAMLINEDENIED');
