@@ -26,7 +26,7 @@ const STORAGE = `s3://${BUCKET}/sl`;
 const MODEL_URI = `s3://${BUCKET}/models/stories260K/`;
 const DATA_URI = `s3://${BUCKET}/data/tinystories_val_excerpt.txt`;
 /** Tenants may name models and data under these prefixes (STREAMLINE_S3_SOURCES); the storage prefix sl/ is not among them. */
-const S3_TEST_SOURCES = { ...TEST_SOURCES, s3Sources: [`s3://${BUCKET}/models/`, `s3://${BUCKET}/data/`] };
+const S3_TEST_SOURCES = { ...TEST_SOURCES, s3Sources: [`s3://${BUCKET}/models/`, `s3://${BUCKET}/data/`, 's3://no-such-bucket/models/'] };
 
 let s3: S3Server;
 let store: ObjectStore; // the gateway's storage prefix, for reading outputs and checkpoints back
@@ -210,6 +210,10 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
     expect(await register(`s3://${BUCKET}/models/nothing-here/`)).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/^input\.source: .*config\.json not found/) });
     expect(await register('s3://no-such-bucket/models/x/')).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining("S3 bucket 'no-such-bucket' does not exist") });
     expect(await register(`s3://${BUCKET}/models/stories260K.bin`)).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('Hugging Face folders') });
+    // outside STREAMLINE_S3_SOURCES: another bucket, the storage prefix (own outputs go through fromPlan), a '..' escape
+    for (const outside of ['s3://other-bucket/models/x/', `s3://${BUCKET}/sl/outputs/x/`, `s3://${BUCKET}/models/../sl/outputs/x/`, `s3://${BUCKET}/models-old/x/`]) {
+      expect(await register(outside)).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('STREAMLINE_S3_SOURCES') });
+    }
     const { registerModel: model } = await ok(gateway.url, REGISTER, { input: { name: 's', source: MODEL_URI } });
     const missingData = await refused(gateway.url, CREATE, { input: { ...plan(model.id), calibration: { source: `s3://${BUCKET}/data/missing.txt` } } });
     expect(missingData).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.calibration\.source: .*missing\.txt/) });
