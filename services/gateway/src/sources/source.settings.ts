@@ -54,7 +54,7 @@ function s3SourcesSetting(raw: string | undefined): string[] {
   if (raw === undefined || raw.trim() === '') return [];
   const entries = raw.split(',').map((e) => e.trim()).filter(Boolean);
   for (const entry of entries) {
-    if (!parseS3SourcePrefix(entry)) throw new Error(`${S3_SOURCES_SETTING}=${JSON.stringify(raw)}: ${JSON.stringify(entry)} is not s3://bucket/prefix/ (whole path segments, no '.' or '..')`);
+    if (!parseS3SourcePrefix(entry)) throw new Error(`${S3_SOURCES_SETTING}=${JSON.stringify(raw)}: ${JSON.stringify(entry)} is not s3://bucket/prefix/ (a valid bucket name, whole path segments, no '.' or '..')`);
   }
   return entries;
 }
