@@ -153,6 +153,13 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
       const left: string[] = [];
       for await (const item of store.list(`plans/${createPruningPlan.id}/`)) left.push(item.key);
       expect(left).toEqual([]);
+
+      // the output is re-used by plan id: its s3:// location is the gateway's storage, not an allowed source prefix
+      expect(await refused(gateway.url, REGISTER, { input: { name: 'by-path', source: `${done.outputUri}/` } })).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('STREAMLINE_S3_SOURCES') });
+      const { registerModel: reused } = await ok(gateway.url, `mutation R($input: RegisterModelInput!) { registerModel(input: $input) { source numLayers status } }`, {
+        input: { name: 'pruned', fromPlan: createPruningPlan.id },
+      });
+      expect(reused).toMatchObject({ source: done.outputUri, numLayers: 4, status: 'READY' });
     } finally {
       client.dispose();
       await stop(worker);

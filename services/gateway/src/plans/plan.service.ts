@@ -39,7 +39,7 @@ export class PlanService {
     const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
     for (const dataset of planDatasets(config)) {
       // The operator's default calibration set is not confined (STREAMLINE_DEFAULT_CALIBRATION).
-      const trusted = dataset.field === 'input.calibration.source' && !input.calibration && dataset.uri === this.options.defaultCalibrationSource;
+      const trusted = dataset.field === 'input.calibration.source' && dataset.uri === this.options.defaultCalibrationSource;
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
     }
     const plan = await this.store.insert({
