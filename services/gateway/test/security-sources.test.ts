@@ -6,7 +6,7 @@
  * up in an error message, `fromPlan` with another tenant's plan, s3:// outside STREAMLINE_S3_SOURCES and
  * hf:// without STREAMLINE_HF=on. After each attack the gateway still answers /healthz within 1 s.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLlama2cCheckpoint, writeHfFolder } from '@streamline/engine';
@@ -38,6 +38,9 @@ symlinkSync(join(outside, 'no-such-file.txt'), join(root, 'dangling.txt'));
 writeFileSync(join(root, 'header.bin'), `root:x:0:0:root:/root:/bin/bash ${SECRET}\n`); // its first int32 is 1953460082
 mkdirSync(join(root, 'garbage-json'));
 writeFileSync(join(root, 'garbage-json', 'config.json'), `{"model_type": "llama", ${SECRET} }`);
+// the operator's default calibration set lives outside the roots: not confined (STREAMLINE_DEFAULT_CALIBRATION)
+const operatorCalibration = join(outside, 'operator-calibration.txt');
+if (runWithShared) copyFileSync(join(SHARED, 'data/text/tinystories_val_excerpt.txt'), operatorCalibration);
 // a real Hugging Face folder (stories260K converted) whose config.json then gets a value of the wrong type
 if (runWithShared) {
   const { config, weights } = readLlama2cCheckpoint(join(SHARED, 'models/stories260K/stories260K.bin'));
@@ -70,6 +73,7 @@ describe.runIf(runWithShared)('security: sources a tenant may name', () => {
     STREAMLINE_HF: '',
     STREAMLINE_STORAGE: '',
     STREAMLINE_WORKERS: '1',
+    STREAMLINE_DEFAULT_CALIBRATION: fileUri(operatorCalibration),
   }));
   let member: string;
 
@@ -201,10 +205,9 @@ describe.runIf(runWithShared)('security: sources a tenant may name', () => {
     expect(body.errors).toBeUndefined();
     expect(body.data.registerModel).toMatchObject({ status: 'READY', numLayers: 4 });
     expect(body.data.registerModel.source).toContain(`outputs/${ownPlan}`);
-    // a plan on it passes the gateway's checks and the worker's (the output is in the data directory, vouched for by fromPlan)
-    const created = await processGraphql(gw.current, CREATE, {
-      input: { modelId: body.data.registerModel.id, layersToPrune: 1, dryRun: true, calibration: { source: TINYSTORIES_URI, samples: 4, seqLen: 32 } },
-    });
+    // a plan on it passes the gateway's checks and the worker's: the output is in the data directory (vouched for by
+    // fromPlan), and with no calibration set given, the operator's default outside the roots is used (not confined)
+    const created = await processGraphql(gw.current, CREATE, { input: { modelId: body.data.registerModel.id, layersToPrune: 1, dryRun: true } });
     expect(created.body.errors).toBeUndefined();
     let plan: any;
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
