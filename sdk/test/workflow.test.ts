@@ -41,7 +41,7 @@ describe.runIf(runWithShared)('the SDK workflow on stories260K', () => {
 
     // the pruned output becomes a model of its own, by plan id (the gateway's data directory is never a file:// source)
     const pruned = await client.registerModel({ name: 'stories260K-pruned', fromPlan: plan.id });
-    expect(pruned).toMatchObject({ status: 'READY', numLayers: 4 });
+    expect(pruned).toMatchObject({ status: 'READY', numLayers: 4, fromPlan: plan.id });
   });
 
   it('resumes progress after the WebSocket is cut mid-plan, with no gap and no duplicate', async () => {

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertHealthy, processGraphql, useGatewayProcess, type GatewayProcess } from './fixtures/gateway-process.js';
 import { runWithShared, SHARED, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
-const REGISTER = `mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id source status numLayers } }`;
+const REGISTER = `mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id source status numLayers fromPlan } }`;
 const CREATE = `mutation ($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id status } }`;
 const PLAN = `query ($id: ID!) { plan(id: $id) { id status error outputUri } }`;
 
@@ -203,7 +203,7 @@ describe.runIf(runWithShared)('security: sources a tenant may name', () => {
     expect(both).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('exactly one of source') });
     const { body } = await register({ name: 'pruned', fromPlan: ownPlan }, gw.current.adminToken);
     expect(body.errors).toBeUndefined();
-    expect(body.data.registerModel).toMatchObject({ status: 'READY', numLayers: 4 });
+    expect(body.data.registerModel).toMatchObject({ status: 'READY', numLayers: 4, fromPlan: ownPlan });
     expect(body.data.registerModel.source).toContain(`outputs/${ownPlan}`);
     // a plan on it passes the gateway's checks and the worker's: the output is in the data directory (vouched for by
     // fromPlan), and with no calibration set given, the operator's default outside the roots is used (not confined)
