@@ -122,7 +122,7 @@ export class SourceService {
     if (roots === null) {
       throw badInput(
         field,
-        `${JSON.stringify(uri)}: file:// sources are disabled on this gateway: set ${FILE_ROOTS_SETTING} to the directories tenants may read models and data from (absolute paths separated by ':'), or use s3:// or hf://`,
+        `${JSON.stringify(uri)}: file:// sources are disabled on this gateway: set ${FILE_ROOTS_SETTING} to the directories tenants may read models and data from (absolute paths separated by ':')`,
       );
     }
     const confinement = { roots, denied: this.deniedDirs };
