@@ -218,6 +218,41 @@ describe.runIf(runWithShared)('security: sources a tenant may name', () => {
     await assertHealthy(gw.current);
   });
 
+  it('fails a plan whose input was swapped for a symlink after the gateway checked it (the worker re-checks), and the worker keeps serving', async () => {
+    const waitFor = async (id: string, statuses: string[]) => {
+      for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+        const plan = (await processGraphql(gw.current, PLAN, { id }, member)).body.data.plan;
+        if (statuses.includes(plan.status)) return plan;
+      }
+      throw new Error(`plan ${id} never reached ${statuses.join(' or ')}`);
+    };
+    const { body } = await register({ source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI });
+    const modelId = body.data.registerModel.id;
+    const create = async (input: Record<string, unknown>) => {
+      const created = await processGraphql(gw.current, CREATE, { input: { modelId, layersToPrune: 1, ...input } }, member);
+      expect(created.body.errors).toBeUndefined();
+      return created.body.data.createPruningPlan.id as string;
+    };
+    // the only worker is kept busy, so the next plan waits in the queue while its file is swapped
+    const busy = await create({ replacement: 'LAYER', calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 64 }, training: { epochs: 50 } });
+    await waitFor(busy, ['RUNNING']);
+    const victimFile = join(root, 'victim.txt');
+    copyFileSync(join(SHARED, 'data/text/tinystories_val_excerpt.txt'), victimFile);
+    const victim = await create({ dryRun: true, calibration: { source: fileUri(victimFile), samples: 4, seqLen: 32 } });
+    rmSync(victimFile);
+    symlinkSync(join(outside, 'secret.txt'), victimFile);
+    await processGraphql(gw.current, `mutation ($id: ID!) { cancelPlan(id: $id) { id } }`, { id: busy }, member);
+    const failed = await waitFor(victim, ['FAILED', 'SUCCEEDED']);
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toContain('STREAMLINE_FILE_ROOTS');
+    expect(failed.error).toContain('refused when the worker opened it');
+    expectNothingRead(failed.error);
+    await assertHealthy(gw.current);
+    // the worker goes on: the next plan runs
+    const next = await create({ dryRun: true, calibration: { source: TINYSTORIES_URI, samples: 4, seqLen: 32 } });
+    expect(await waitFor(next, ['SUCCEEDED', 'FAILED'])).toMatchObject({ status: 'SUCCEEDED', error: null });
+  });
+
   it('refuses s3:// outside STREAMLINE_S3_SOURCES and hf:// without STREAMLINE_HF=on, naming the setting', async () => {
     for (const uri of ['s3://other-bucket/models/x/', 's3://tenant-models/private/x/', 's3://tenant-models/models/../private/x/', 's3://tenant-models/models-old/x/']) {
       const error = await refusedSource(uri);
