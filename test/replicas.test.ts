@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestSchema, hasPostgres, type TestSchema } from '../services/gateway/test/fixtures/postgres.js';
-import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
+import { runWithShared, SHARED, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from '../services/gateway/test/fixtures/shared.js';
 import { connect, subscribe } from '../services/gateway/test/fixtures/subscriptions.js';
 import { CREATE, PROGRESS, REGISTER, startWorker, stopProcess, waitForStatus } from '../services/gateway/test/fixtures/workers.js';
 import { PROCESS_ADMIN_TOKEN, PROCESS_WORKER_TOKEN, startGatewayProcess, type GatewayProcess } from '../services/gateway/test/fixtures/gateway-process.js';

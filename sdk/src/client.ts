@@ -83,6 +83,10 @@ export class StreamlineClient {
 
   // --- models ---
 
+  /**
+   * Registers a model from `source` (a file://, s3:// or hf:// URI the gateway allows) or, with
+   * `fromPlan`, from the output of one of your SUCCEEDED plans — exactly one of the two.
+   */
   async registerModel(input: RegisterModelInput): Promise<Model> {
     return (await this.mutate(RegisterModelDocument, { input })).registerModel;
   }

@@ -42,6 +42,16 @@ describe('the command line', () => {
     expect(mistake.stderr).toMatch(/^streamline: give exactly one of --layers N and --sparsity F\nusage: streamline plans create/);
   });
 
+  it('registers a model from --source or --from-plan, exactly one', async () => {
+    for (const args of [['--source', 'file:///x', '--from-plan', 'p'], []]) {
+      const run = await streamline('--token=t', 'models', 'register', '--name', 'n', ...args);
+      expect(run.status).toBe(2);
+      expect(run.stderr).toMatch(/^streamline: give exactly one of --source URI and --from-plan PLAN_ID .*\nusage: streamline models register --name NAME \(--source URI \| --from-plan PLAN_ID\)/);
+    }
+    const fromPlan = await streamline('--url', 'http://127.0.0.1:9/graphql', '--token=t', 'models', 'register', '--name', 'n', '--from-plan', 'p');
+    expect(fromPlan.stderr).toMatch(/NETWORK/); // accepted by the command line, sent to the gateway
+  });
+
   it('lists a group\'s commands for `streamline GROUP --help`, and asks for an action without one', async () => {
     const help = await streamline('plans', '--help');
     expect(help).toMatchObject({ status: 0, stderr: '' });

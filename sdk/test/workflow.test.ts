@@ -38,6 +38,10 @@ describe.runIf(runWithShared)('the SDK workflow on stories260K', () => {
     expect(plan.stability!.parameterReduction).toBeGreaterThan(0);
     expect(plan.stability!.perplexity[0].pruned).toBeGreaterThan(0);
     expect((await client.plans('SUCCEEDED')).map((p) => p.id)).toContain(plan.id);
+
+    // the pruned output becomes a model of its own, by plan id (the gateway's data directory is never a file:// source)
+    const pruned = await client.registerModel({ name: 'stories260K-pruned', fromPlan: plan.id });
+    expect(pruned).toMatchObject({ status: 'READY', numLayers: 4, fromPlan: plan.id });
   });
 
   it('resumes progress after the WebSocket is cut mid-plan, with no gap and no duplicate', async () => {

@@ -34,10 +34,15 @@ const ROLES: readonly Role[] = ['MEMBER', 'ADMIN'];
 
 export const COMMANDS: Record<string, Command> = {
   'models register': {
-    usage: 'models register --name NAME --source URI [--tokenizer URI]',
-    options: { name: { type: 'string' }, source: { type: 'string' }, tokenizer: { type: 'string' } },
+    usage: 'models register --name NAME (--source URI | --from-plan PLAN_ID) [--tokenizer URI]',
+    options: { name: { type: 'string' }, source: { type: 'string' }, 'from-plan': { type: 'string' }, tokenizer: { type: 'string' } },
     async run(ctx) {
-      const model = await ctx.client.registerModel({ name: required(ctx, 'name'), source: required(ctx, 'source'), tokenizer: optional(ctx, 'tokenizer') });
+      const source = optional(ctx, 'source');
+      const fromPlan = optional(ctx, 'from-plan');
+      if ((source === undefined) === (fromPlan === undefined)) throw new UsageError('give exactly one of --source URI and --from-plan PLAN_ID (a SUCCEEDED plan whose output becomes the model)');
+      const name = required(ctx, 'name');
+      const tokenizer = optional(ctx, 'tokenizer');
+      const model = await ctx.client.registerModel(source !== undefined ? { name, source, tokenizer } : { name, fromPlan, tokenizer });
       return print(ctx, model, () => modelsTable([model]));
     },
   },

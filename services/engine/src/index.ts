@@ -18,7 +18,7 @@ export { DEFAULT_WARMUP_RATIO } from './pruning/train.js';
 export { blockSizeForSparsity } from './pruning/block-choice.js';
 export { checkReplacementFits } from './pruning/replacement.js';
 export { REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-forward.js';
-export { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
+export { runPlan, stageProgress, type PlanConfig, type PlanFileAccess, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
 export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';
 export { openObjectStore, parseStorageUri, readObject, type ObjectStore, type ReadableStore, type ObjectHead, type ObjectInfo, type PutBody, type StorageSettings } from './storage/object-store.js';
 export { LocalObjectStore } from './storage/local-store.js';
@@ -28,3 +28,4 @@ export { inspectRemoteModel, modelFolderUri, type RemoteModelInfo } from './stor
 export { fetchFile, isRemoteUri, splitObjectUri, type FetchedFile } from './storage/file-cache.js';
 export { OUTPUT_MANIFEST, presignOutputs, type OutputDownload, type OutputManifest } from './storage/output-publisher.js';
 export { MAX_PRESIGN_SECONDS } from './storage/object-store.js';
+export { checkConfinedPath, checkConfinedModel, isWithin, type FileConfinement, type ConfinedPath } from './storage/file-confinement.js';

@@ -43,6 +43,18 @@ export interface PlanConfig {
     readonly checkpointEvery?: number | null;
   };
   readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
+  /**
+   * Set by the gateway: local inputs must lie under `roots` (real paths) and outside `denied`, checked
+   * again by the worker when it opens them; `unconfined` lists the paths the operator vouches for (its
+   * default calibration set, a tenant's own plan output). Absent (the engine CLI): no confinement.
+   */
+  readonly fileAccess?: PlanFileAccess | null;
+}
+
+export interface PlanFileAccess {
+  readonly roots: readonly string[];
+  readonly denied: readonly string[];
+  readonly unconfined: readonly string[];
 }
 
 export interface PlanEvent {

@@ -30,7 +30,9 @@ const EVENTS = 20;
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'streamline-bench-gateway-'));
 const ADMIN_TOKEN = `bench-admin-${randomBytes(8).toString('hex')}`;
-const gateway = await startGateway({ port: 0, dataDir, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN });
+/** Tenants may name file:// sources from the shared data only (STREAMLINE_FILE_ROOTS). */
+const sources = { fileRoots: [shared], s3Sources: [], hf: false };
+const gateway = await startGateway({ port: 0, dataDir, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN, sources });
 const clientHeaders: Record<string, string> = { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` };
 const workerHeaders = { 'content-type': 'application/json', authorization: 'Bearer bench-worker' };
 
@@ -113,7 +115,7 @@ async function measureAcrossReplicas(): Promise<void> {
   await admin.query(`create schema "${schema}"`);
   const scoped = new URL(url);
   scoped.searchParams.set('options', `-c search_path=${schema}`);
-  const options = { port: 0, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN, databaseUrl: scoped.toString() };
+  const options = { port: 0, workers: 0, log: () => {}, workerToken: 'bench-worker', adminToken: ADMIN_TOKEN, databaseUrl: scoped.toString(), sources };
   const replicas: RunningGateway[] = [];
   try {
     replicas.push(await startGateway(options), await startGateway(options));

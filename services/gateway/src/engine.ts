@@ -10,6 +10,8 @@ export {
   parseStorageUri,
   parseHfUri,
   splitObjectUri,
+  checkConfinedModel,
+  checkConfinedPath,
   blockSizeForSparsity,
   checkReplacementFits,
   DEFAULT_TRAINING,

@@ -17,6 +17,7 @@ import { ModelResolver } from './models/model.resolver.js';
 import { ModelService, type InspectModel } from './models/model.service.js';
 import { ModelStore } from './models/model.store.js';
 import { SourceService } from './sources/source.service.js';
+import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.js';
 import type { PlanEventBus } from './plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
@@ -49,19 +50,29 @@ export interface ServiceOptions {
   /** STREAMLINE_STORAGE, and where S3/Hugging Face settings come from (default process.env), for s3:// and hf:// sources. */
   readonly storage?: string;
   readonly storageEnv?: NodeJS.ProcessEnv;
+  /** Where tenants' sources may come from, and the data directory no file:// source may lie in. */
+  readonly sources?: { readonly policy?: SourcePolicy; readonly dataDir?: string };
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
   const inspect = options.inspectModel ?? inspectModel;
   const planStore = new PlanStore(db);
   const progressStore = new ProgressStore(db);
-  const sources = new SourceService(inspect, { storage: options.storage, env: options.storageEnv });
+  const sources = new SourceService(inspect, {
+    storage: options.storage,
+    env: options.storageEnv,
+    policy: options.sources?.policy,
+    deniedDirs: deniedSourceDirs(options.sources?.dataDir, options.storage),
+  });
   const models = new ModelService(new ModelStore(db), planStore, sources);
   const plans = new PlanService(planStore, progressStore, models, options.bus, sources, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
-  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
+  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, {
+    leaseMs: options.leaseMs,
+    fileAccess: { roots: sources.policy.fileRoots ?? [], denied: sources.deniedDirs, defaultCalibrationSource: options.defaultCalibrationSource ?? null },
+  });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   return { models, plans, progress, importance, stability, workers, auth, downloads };

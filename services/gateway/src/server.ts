@@ -29,6 +29,7 @@ import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './postgres
 import { ProgressStore } from './progress/progress.store.js';
 import { buildGatewaySchema } from './schema.js';
 import { openDatabase, type Database } from './store/database.js';
+import type { SourcePolicy } from './sources/source.settings.js';
 
 export const GRAPHQL_PATH = '/graphql';
 
@@ -69,6 +70,8 @@ export interface GatewayOptions {
    * HF_*), for s3:// and hf:// sources here and in the local workers. Default: process.env.
    */
   readonly storageEnv?: NodeJS.ProcessEnv;
+  /** Where tenants' sources may come from (STREAMLINE_FILE_ROOTS, _S3_SOURCES, _HF); default: nowhere. */
+  readonly sources?: SourcePolicy;
 }
 
 export interface RunningGateway {
@@ -123,6 +126,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       workerTokens,
       storage: options.storage,
       storageEnv: options.storageEnv,
+      sources: { policy: options.sources, dataDir: resolve(options.dataDir ?? './.streamline') },
     });
     let adminToken: string | null = null;
     if (auth === 'off') {

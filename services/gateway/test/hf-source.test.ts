@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLlama2cCheckpoint, writeHfFolder } from '@streamline/engine';
 import { startHub, stopHubs, type Hub } from '../../engine/test/fixtures/hub-server.js';
-import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
+import { data, failure, graphql, TEST_SOURCES, useGateways } from './fixtures/gateway.js';
+
+/** hf:// sources need STREAMLINE_HF=on. */
+const HF_ON = { ...TEST_SOURCES, hf: true };
 import { runWithShared, SHARED, TINYSTORIES_URI } from './fixtures/shared.js';
 import { CREATE, REGISTER, waitForStatus } from './fixtures/workers.js';
 
@@ -35,7 +38,7 @@ afterAll(async () => {
 
 describe.runIf(runWithShared)('hf:// model sources', () => {
   it('registers from the Hub reading only config.json and the safetensors header, and a worker runs a dry run from it', async () => {
-    const gateway = await gateways.start({ workers: 1, storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } });
+    const gateway = await gateways.start({ workers: 1, sources: HF_ON, storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } });
     const { registerModel: model } = await data(gateway.url, `mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id status architecture numLayers numParameters source } }`, {
       input: { name: 'stories', source: `hf://karpathy/stories260K@${COMMIT}` },
     });
@@ -57,12 +60,12 @@ describe.runIf(runWithShared)('hf:// model sources', () => {
   });
 
   it('names a missing repository and a refused token, and never answers with the token', async () => {
-    const gateway = await gateways.start({ storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } });
+    const gateway = await gateways.start({ sources: HF_ON, storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } });
     const missing = await failure(gateway.url, REGISTER, { input: { name: 'x', source: 'hf://karpathy/absent' } });
     expect(missing.message).toContain('hf://karpathy/absent');
     expect(missing.message).toMatch(/source/);
 
-    const refused = await gateways.start({ storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN: 'hf_wrongTokenNeverAnswered' } });
+    const refused = await gateways.start({ sources: HF_ON, storageEnv: { HF_ENDPOINT: hub.endpoint, HF_TOKEN: 'hf_wrongTokenNeverAnswered' } });
     const denied = await graphql(refused.url, REGISTER, { input: { name: 'x', source: 'hf://karpathy/stories260K' } });
     expect(denied.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
     expect(denied.errors?.[0].message).toMatch(/401|denied/);

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { data, failure, useGateways } from './fixtures/gateway.js';
+import { data, failure, TEST_SOURCES, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI } from './fixtures/shared.js';
 
 const REGISTER = /* GraphQL */ `
@@ -48,7 +48,8 @@ describe.skipIf(!runWithShared)('models', () => {
     ['s3:// without S3 configured', 's3://bucket/models/stories', 'storage for it is not configured'],
     ['an hf:// source without an organisation', 'hf://tinyllamas', 'expected hf://org/name'],
   ])('answers %s as BAD_USER_INPUT naming input.source and the accepted schemes', async (_what, source, expected) => {
-    const { url } = await gateways.start();
+    // s3://bucket/models/ is an allowed prefix (STREAMLINE_S3_SOURCES), so what is refused is the missing S3 access
+    const { url } = await gateways.start({ sources: { ...TEST_SOURCES, s3Sources: ['s3://bucket/models/'] } });
     const error = await failure(url, REGISTER, { input: { name: 'x', source } });
     expect(error.code).toBe('BAD_USER_INPUT');
     expect(error.message).toContain('input.source');
@@ -56,17 +57,19 @@ describe.skipIf(!runWithShared)('models', () => {
     if (!expected.includes('configured') && !source.startsWith('hf://')) expect(error.message).toMatch(/file:\/\/.*s3:\/\/.*hf:\/\/|absolute/);
   });
 
-  it('answers a missing model file with NOT_FOUND naming the field and the path', async () => {
+  it('answers a missing model file (under a file root) with NOT_FOUND naming the field and the path', async () => {
     const { url } = await gateways.start();
-    const error = await failure(url, REGISTER, { input: { name: 'x', source: 'file:///nonexistent/model.bin' } });
+    const missing = join(gateways.tempDir(), 'nonexistent', 'model.bin');
+    const error = await failure(url, REGISTER, { input: { name: 'x', source: pathToFileURL(missing).href } });
     expect(error).toMatchObject({ code: 'NOT_FOUND' });
     expect(error.message).toContain('input.source');
     expect(error.message).toContain('/nonexistent/model.bin');
   });
 
-  it('answers a missing tokenizer with NOT_FOUND naming input.tokenizer', async () => {
+  it('answers a missing tokenizer (under a file root) with NOT_FOUND naming input.tokenizer', async () => {
     const { url } = await gateways.start();
-    const error = await failure(url, REGISTER, { input: { name: 'x', source: STORIES_URI, tokenizer: 'file:///nonexistent/tok.bin' } });
+    const missing = join(gateways.tempDir(), 'tok.bin');
+    const error = await failure(url, REGISTER, { input: { name: 'x', source: STORIES_URI, tokenizer: pathToFileURL(missing).href } });
     expect(error.code).toBe('NOT_FOUND');
     expect(error.message).toContain('input.tokenizer');
     const relative = await failure(url, REGISTER, { input: { name: 'x', source: STORIES_URI, tokenizer: 'tok512.bin' } });

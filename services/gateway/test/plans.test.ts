@@ -7,7 +7,7 @@ import { ImportanceMetric } from '../src/importance/importance.type.js';
 import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
-import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+import { runWithShared, sharedUri, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
 const CREATE = /* GraphQL */ `
   mutation ($input: CreatePruningPlanInput!) {
@@ -130,7 +130,8 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     ['a calibration set with an unknown scheme', { layersToPrune: 2, calibration: { source: 'ftp://x/data.txt' } }, 'input.calibration.source', 'accepted schemes: file://, s3://'],
     ['a relative calibration path', { layersToPrune: 2, calibration: { source: 'data.txt' } }, 'input.calibration.source', 'absolute'],
     ['a calibration set that is not text', { layersToPrune: 2, calibration: { source: 'file:///etc/hostname.bin' } }, 'input.calibration.source', '.txt or .jsonl'],
-    ['a missing calibration file', { layersToPrune: 2, calibration: { source: 'file:///nonexistent/data.txt' } }, 'input.calibration.source', 'no file at'],
+    ['a missing calibration file (under a file root)', { layersToPrune: 2, calibration: { source: sharedUri('data/text/nonexistent.txt') } }, 'input.calibration.source', 'no file at'],
+    ['a calibration file outside the file roots', { layersToPrune: 2, calibration: { source: 'file:///etc/hostname.txt' } }, 'input.calibration.source', 'STREAMLINE_FILE_ROOTS'],
     ['zero calibration samples', { layersToPrune: 2, calibration: { source: TINYSTORIES_URI, samples: 0 } }, 'input.calibration.samples', 'integer ≥ 1'],
     ['a sequence beyond the context', { layersToPrune: 2, calibration: { source: TINYSTORIES_URI, seqLen: 4096 } }, 'input.calibration.seqLen', 'from 2 to 512'],
     ['a zero batch size', { layersToPrune: 2, training: { batchSize: 0 } }, 'input.training.batchSize', 'integer ≥ 1'],

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchModel, loadModel, readLlama2cCheckpoint, readObject, writeHfFolder, type ObjectStore, type OutputManifest } from '@streamline/engine';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '../../engine/test/fixtures/s3-server.js';
-import { graphql, useGateways, type GraphQLResponse } from './fixtures/gateway.js';
+import { graphql, TEST_SOURCES, useGateways, type GraphQLResponse } from './fixtures/gateway.js';
 import { runWithShared, SHARED } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
 import { CREATE, PLAN, PROGRESS, REGISTER } from './fixtures/workers.js';
@@ -25,6 +25,8 @@ const BUCKET = 'streamline';
 const STORAGE = `s3://${BUCKET}/sl`;
 const MODEL_URI = `s3://${BUCKET}/models/stories260K/`;
 const DATA_URI = `s3://${BUCKET}/data/tinystories_val_excerpt.txt`;
+/** Tenants may name models and data under these prefixes (STREAMLINE_S3_SOURCES); the storage prefix sl/ is not among them. */
+const S3_TEST_SOURCES = { ...TEST_SOURCES, s3Sources: [`s3://${BUCKET}/models/`, `s3://${BUCKET}/data/`, 's3://no-such-bucket/models/'] };
 
 let s3: S3Server;
 let store: ObjectStore; // the gateway's storage prefix, for reading outputs and checkpoints back
@@ -97,7 +99,7 @@ async function stop(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM') {
 }
 
 async function startGateway(leaseMs?: number) {
-  return gateways.start({ storage: STORAGE, storageEnv: { ...s3.env }, leaseMs, log: (line) => void logs.push(line) });
+  return gateways.start({ storage: STORAGE, storageEnv: { ...s3.env }, sources: S3_TEST_SOURCES, leaseMs, log: (line) => void logs.push(line) });
 }
 
 const plan = (modelId: string) => ({
@@ -151,6 +153,13 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
       const left: string[] = [];
       for await (const item of store.list(`plans/${createPruningPlan.id}/`)) left.push(item.key);
       expect(left).toEqual([]);
+
+      // the output is re-used by plan id: its s3:// location is the gateway's storage, not an allowed source prefix
+      expect(await refused(gateway.url, REGISTER, { input: { name: 'by-path', source: `${done.outputUri}/` } })).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('STREAMLINE_S3_SOURCES') });
+      const { registerModel: reused } = await ok(gateway.url, `mutation R($input: RegisterModelInput!) { registerModel(input: $input) { source numLayers status } }`, {
+        input: { name: 'pruned', fromPlan: createPruningPlan.id },
+      });
+      expect(reused).toMatchObject({ source: done.outputUri, numLayers: 4, status: 'READY' });
     } finally {
       client.dispose();
       await stop(worker);
@@ -208,11 +217,15 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
     expect(await register(`s3://${BUCKET}/models/nothing-here/`)).toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/^input\.source: .*config\.json not found/) });
     expect(await register('s3://no-such-bucket/models/x/')).toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining("S3 bucket 'no-such-bucket' does not exist") });
     expect(await register(`s3://${BUCKET}/models/stories260K.bin`)).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('Hugging Face folders') });
+    // outside STREAMLINE_S3_SOURCES: another bucket, the storage prefix (own outputs go through fromPlan), a '..' escape
+    for (const outside of ['s3://other-bucket/models/x/', `s3://${BUCKET}/sl/outputs/x/`, `s3://${BUCKET}/models/../sl/outputs/x/`, `s3://${BUCKET}/models-old/x/`]) {
+      expect(await register(outside)).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringContaining('STREAMLINE_S3_SOURCES') });
+    }
     const { registerModel: model } = await ok(gateway.url, REGISTER, { input: { name: 's', source: MODEL_URI } });
     const missingData = await refused(gateway.url, CREATE, { input: { ...plan(model.id), calibration: { source: `s3://${BUCKET}/data/missing.txt` } } });
     expect(missingData).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.calibration\.source: .*missing\.txt/) });
 
-    const denied = await gateways.start({ storage: STORAGE, storageEnv: { ...s3.env, AWS_ACCESS_KEY_ID: 'AKIASTREAMLINEDENIED' }, log: (line) => void logs.push(line) });
+    const denied = await gateways.start({ storage: STORAGE, storageEnv: { ...s3.env, AWS_ACCESS_KEY_ID: 'AKIASTREAMLINEDENIED' }, sources: S3_TEST_SOURCES, log: (line) => void logs.push(line) });
     const answer = await refused(denied.url, REGISTER, { input: { name: 'x', source: MODEL_URI } });
     expect(answer).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.source: access denied to s3:\/\/streamline\/models\/stories260K/) });
     expect(answer.message).not.toContain('AKIASTREAMLINEDENIED');

@@ -67,6 +67,14 @@ function contractGaps(contract: GraphQLSchema, schema: GraphQLSchema): string[] 
   return gaps;
 }
 
+/**
+ * Where the schema departs from the shared contract on purpose, and why. Every other gap fails the test.
+ * - `source` became optional when issue 12 added `registerModel(input: {fromPlan})`: a tenant registers
+ *   its own pruned output by plan id instead of a path (exactly one of the two is required, and a call
+ *   with neither is refused with BAD_USER_INPUT naming both). Clients that send `source` are unaffected.
+ */
+const DELIBERATE_GAPS = new Set(['RegisterModelInput(source) is String, the contract says String!']);
+
 describe('schema.graphql', () => {
   it('is what the code emits (run `npm run schema:emit` after changing the schema)', async () => {
     const emitted = await printGatewaySchema();
@@ -76,7 +84,7 @@ describe('schema.graphql', () => {
 
   it.skipIf(!existsSync(CONTRACT_FILE) && process.env.CI !== 'true')('contains everything in the shared CONTRACT.graphql', async () => {
     const contract = buildSchema(readFileSync(CONTRACT_FILE, 'utf8'));
-    expect(contractGaps(contract, buildSchema(await printGatewaySchema()))).toEqual([]);
+    expect(contractGaps(contract, buildSchema(await printGatewaySchema())).filter((gap) => !DELIBERATE_GAPS.has(gap))).toEqual([]);
   });
 
   it('finds what a schema lacks or changes (the comparison itself)', () => {

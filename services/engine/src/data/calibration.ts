@@ -82,8 +82,8 @@ async function readJsonl(path: string, tokenizer: Tokenizer | null, { samples, s
       let record: { input_ids?: unknown; text?: unknown };
       try {
         record = JSON.parse(line);
-      } catch (error) {
-        throw new EngineError('BAD_INPUT', `${path}:${lineNumber} is not valid JSON: ${(error as Error).message}`);
+      } catch {
+        throw new EngineError('BAD_INPUT', `${path}:${lineNumber} is not valid JSON`); // the parser's message quotes the line
       }
       let ids: number[];
       if (Array.isArray(record.input_ids)) {

@@ -110,8 +110,8 @@ function parseItem(line: string, path: string, lineNumber: number, index: number
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line);
-  } catch (error) {
-    throw new EngineError('BAD_INPUT', `${where} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new EngineError('BAD_INPUT', `${where} is not valid JSON`); // the parser's message quotes the line
   }
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new EngineError('BAD_INPUT', `${where} is not a JSON object`);
 

@@ -49,7 +49,13 @@ export function readLlama2cHeader(path: string): Llama2cHeader & { fileSize: num
     const sane =
       header.dim > 0 && header.hiddenDim > 0 && header.numLayers > 0 && header.numHeads > 0 && header.numKvHeads > 0 &&
       header.vocabSize > 0 && header.maxSeqLen > 0 && header.dim % header.numHeads === 0 && header.numHeads % header.numKvHeads === 0;
-    if (!sane) throw new EngineError('CORRUPT_FILE', `${path} does not start with a valid llama2.c header: ${JSON.stringify(header)}`);
+    // The header's values are not quoted: the file may be anything (a path a caller could not read otherwise).
+    if (!sane) {
+      throw new EngineError(
+        'CORRUPT_FILE',
+        `${path} does not start with a valid llama2.c header (7 int32 fields: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len — all positive, dim a multiple of n_heads, n_heads of n_kv_heads)`,
+      );
+    }
     const expected = expectedFileSize(header);
     if (fileSize < expected) {
       throw new EngineError('CORRUPT_FILE', `${path} is truncated: its header describes ${expected} bytes of weights but the file has ${fileSize}`);

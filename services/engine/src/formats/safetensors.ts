@@ -92,8 +92,8 @@ function readHeader(fd: number, path: string): { entries: Map<string, Safetensor
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(headerBytes.toString('utf8'));
-  } catch (error) {
-    throw new EngineError('CORRUPT_FILE', `${path} has an unparsable safetensors header: ${(error as Error).message}`);
+  } catch {
+    throw new EngineError('CORRUPT_FILE', `${path} has an unparsable safetensors header (not JSON)`); // the parser's message quotes the file
   }
   const dataStart = 8 + headerLength;
   const entries = new Map<string, SafetensorsEntry>();

@@ -124,8 +124,8 @@ function readInsertedModuleDescription(dir: string, numLayers: number): { kind: 
   let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
   try {
     module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
-  } catch (error) {
-    throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON`); // the parser's message quotes the file
   }
   if (!module) return null;
   const { kind, position, file } = module;
@@ -148,8 +148,8 @@ function readConfigJson(dir: string): Record<string, unknown> {
     const json = JSON.parse(readFileSync(path, 'utf8'));
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
     return json;
-  } catch (error) {
-    throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON`); // the parser's message quotes the file
   }
 }
 
@@ -169,8 +169,8 @@ function openSafetensors(dir: string): OpenShards {
       try {
         weightMap = JSON.parse(readFileSync(join(dir, SHARD_INDEX), 'utf8')).weight_map;
         if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map object');
-      } catch (error) {
-        throw new EngineError('CORRUPT_FILE', `${join(dir, SHARD_INDEX)} is not a valid shard index: ${(error as Error).message}`);
+      } catch {
+        throw new EngineError('CORRUPT_FILE', `${join(dir, SHARD_INDEX)} is not a valid shard index (JSON with a weight_map)`);
       }
       const shards = new Map<string, SafetensorsFile>();
       for (const [name, shard] of Object.entries(weightMap)) {

@@ -164,8 +164,8 @@ async function readJson(path: string): Promise<unknown> {
   }
   try {
     return JSON.parse(text);
-  } catch (error) {
-    throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  } catch {
+    throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON`); // the parser's message quotes the file
   }
 }
 

@@ -172,6 +172,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     };
     const inputs = await localizePlanInputs(config, {
       cacheDir: join(options.dataDir, 'cache'),
+      denied: [resolve(options.dataDir)],
       settings: { env: options.storageEnv, log },
       onFetch: (message) => onEvent({ stage: 'LOADING', progress: 0, message }),
     });

@@ -43,6 +43,11 @@ export class ModelResolver {
     return this.importanceService.forModel(model.id);
   }
 
+  @FieldResolver(() => ID, { nullable: true, description: 'The plan whose output this model is, when it was registered with fromPlan.' })
+  fromPlan(@Root() model: Model): string | null {
+    return model.inspection?.fromPlan ?? null;
+  }
+
   @FieldResolver(() => [PruningPlan])
   plans(@Root() model: Model): Promise<PruningPlan[]> {
     return this.plansService.list({ modelId: model.id });

@@ -1,6 +1,7 @@
-import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
+import { badInput, conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { ModelInfo } from '../engine.js';
 import type { PlanStore } from '../plans/plan.store.js';
+import { PlanStatus } from '../plans/plan.type.js';
 import type { SourceService } from '../sources/source.service.js';
 import { checkNonEmpty } from '../validation.js';
 import type { RegisterModelInput } from './model.input.js';
@@ -24,17 +25,35 @@ export class ModelService {
    */
   async register(input: RegisterModelInput, tenantId: string): Promise<Model> {
     const name = checkNonEmpty('input.name', input.name);
+    const hasSource = input.source !== undefined && input.source !== null;
+    const hasPlan = input.fromPlan !== undefined && input.fromPlan !== null;
+    if (hasSource === hasPlan) {
+      throw badInput('input.source', `give exactly one of source (a file://, s3:// or hf:// URI) and fromPlan (the id of one of your SUCCEEDED plans); got ${hasSource ? 'both' : 'neither'}`);
+    }
     let tokenizer: string | null = null;
     if (input.tokenizer !== undefined && input.tokenizer !== null) {
       await this.sources.checkFile('input.tokenizer', input.tokenizer, { schemes: TOKENIZER_SCHEMES, missing: ErrorCode.NOT_FOUND });
       tokenizer = input.tokenizer;
     }
-    const info = await this.sources.inspectModel('input.source', input.source);
+    let source: string;
+    let fromPlan: string | undefined;
+    let info: ModelInfo;
+    if (hasPlan) {
+      const output = await this.planOutput(input.fromPlan!, tenantId);
+      source = output.uri;
+      fromPlan = output.planId;
+      info = await this.sources.inspectModel('input.fromPlan', source, { trusted: true });
+      // A pruned llama2.c model keeps the original's separate tokenizer unless one is given.
+      if (tokenizer === null && !info.tokenizerPath) tokenizer = output.tokenizer;
+    } else {
+      source = input.source!;
+      info = await this.sources.inspectModel('input.source', source);
+    }
     const { config } = info;
     return this.store.insert({
       tenantId,
       name,
-      source: input.source,
+      source,
       tokenizer,
       status: ModelStatus.READY,
       architecture: info.family.modelType,
@@ -49,8 +68,21 @@ export class ModelService {
         vocabSize: config.vocabSize,
         maxPositionEmbeddings: config.maxPositionEmbeddings,
         dtype: config.dtype,
+        ...(fromPlan ? { fromPlan } : {}),
       },
     });
+  }
+
+  /** The output of one of the tenant's plans; another tenant's plan is NOT_FOUND, as a missing one. */
+  private async planOutput(planId: string, tenantId: string): Promise<{ planId: string; uri: string; tokenizer: string | null }> {
+    const plan = await this.plans.get(planId, tenantId);
+    if (!plan) throw new GatewayError(ErrorCode.NOT_FOUND, `input.fromPlan: plan ${JSON.stringify(planId)} not found`, { field: 'input.fromPlan' });
+    if (plan.status !== PlanStatus.SUCCEEDED || !plan.outputUri) {
+      const why = plan.status === PlanStatus.SUCCEEDED ? 'SUCCEEDED without an output (a dry run)' : plan.status;
+      throw badInput('input.fromPlan', `plan ${JSON.stringify(planId)} is ${why}; only a SUCCEEDED plan with an output can be registered as a model`);
+    }
+    const original = await this.store.get(plan.modelId, tenantId);
+    return { planId: plan.id, uri: plan.outputUri, tokenizer: original?.tokenizer ?? null };
   }
 
   /** `tenantId` limits the answer to that tenant's models; another tenant's model is as if absent. */

@@ -18,6 +18,8 @@ export interface ModelInspection {
   readonly vocabSize: number;
   readonly maxPositionEmbeddings: number;
   readonly dtype: string;
+  /** Set when the model is a plan's output registered with `fromPlan`: that plan's id (its source is trusted). */
+  readonly fromPlan?: string;
 }
 
 @ObjectType({ description: 'A registered model: where its weights are and what the engine found in its config.' })

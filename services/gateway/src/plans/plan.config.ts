@@ -3,7 +3,6 @@
  * it prunes, every default filled in (the engine's own defaults), so that `PruningPlan.config` says
  * exactly what a worker will run.
  */
-import { existsSync } from 'node:fs';
 import { badInput } from '../errors.js';
 import { blockSizeForSparsity, checkReplacementFits, DEFAULT_CALIBRATION, DEFAULT_EVALUATION_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING, EngineError, type ModelInfo } from '../engine.js';
 import type { Model } from '../models/model.type.js';
@@ -139,24 +138,23 @@ function resolveDataset(field: string, input: Pick<DatasetInput, 'source'> & Par
   };
 }
 
-/** A local dataset is checked here; an s3:// one only by its name (the plan service asks the store, see `remoteDatasets`). */
+/** Checked here by name only; the plan service asks where each one lives (confinement, existence: see `planDatasets`). */
 function checkDataSource(field: string, source: string, extensions: readonly string[]): void {
   const location = parseSourceUri(field, source, DATASET_SCHEMES);
   const name = location.kind === 'file' ? location.path : location.uri;
   if (!extensions.some((ext) => name.toLowerCase().endsWith(ext))) {
     throw badInput(field, `${JSON.stringify(source)} is not a ${extensions.join(' or ')} file`);
   }
-  if (location.kind === 'file' && !existsSync(location.path)) throw badInput(field, `${JSON.stringify(source)}: no file at ${location.path}`);
 }
 
-/** The plan's datasets that live in object storage, with the input field each came from. */
-export function remoteDatasets(config: PlanConfig): { field: string; uri: string; extensions: readonly string[] }[] {
+/** Every dataset of the plan, with the input field each came from. */
+export function planDatasets(config: PlanConfig): { field: string; uri: string; extensions: readonly string[] }[] {
   const all = [
     { field: 'input.calibration.source', uri: config.calibration.source, extensions: TEXT_EXTENSIONS },
     ...config.evaluation.perplexity.map((d, i) => ({ field: `input.evaluation.perplexity[${i}].source`, uri: d.source, extensions: TEXT_EXTENSIONS })),
     ...config.evaluation.tasks.map((uri, i) => ({ field: `input.evaluation.tasks[${i}]`, uri, extensions: ['.jsonl'] as const })),
   ];
-  return all.filter((d) => !d.uri.startsWith('file://'));
+  return all;
 }
 
 function resolveTraining(input: TrainingInput, calibration: DatasetConfig): PlanConfig['training'] {

@@ -7,7 +7,7 @@ import type { PlanEventBus, PlanMessage } from '../plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
-import { DATASET_SCHEMES, remoteDatasets, resolvePlanConfig } from './plan.config.js';
+import { DATASET_SCHEMES, planDatasets, resolvePlanConfig } from './plan.config.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
@@ -34,10 +34,13 @@ export class PlanService {
     const model = await this.models.require(input.modelId, 'input.modelId', tenantId);
     if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
     // Inspected again (config and headers only): the source may have changed since it was registered.
-    const info = await this.sources.inspectModel(`model ${model.id} source`, model.source);
+    // A plan output registered with fromPlan is the gateway's own location; every other source is the tenant's, confined.
+    const info = await this.sources.inspectModel(`model ${model.id} source`, model.source, { trusted: model.inspection?.fromPlan !== undefined });
     const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
-    for (const dataset of remoteDatasets(config)) {
-      await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT });
+    for (const dataset of planDatasets(config)) {
+      // The operator's default calibration set is not confined (STREAMLINE_DEFAULT_CALIBRATION).
+      const trusted = dataset.field === 'input.calibration.source' && dataset.uri === this.options.defaultCalibrationSource;
+      await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
     }
     const plan = await this.store.insert({
       modelId: model.id,

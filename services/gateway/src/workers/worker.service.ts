@@ -8,6 +8,7 @@ import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
 import { conflict } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
+import type { Model } from '../models/model.type.js';
 import type { PlanConfig } from '../plans/plan.config.js';
 import type { PlanService } from '../plans/plan.service.js';
 import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
@@ -21,6 +22,11 @@ import type { LeaseStore } from './worker.store.js';
 export interface WorkerServiceOptions {
   /** How long a claim or heartbeat keeps a plan; default 30 s. */
   readonly leaseMs?: number;
+  /**
+   * Sent with every plan so the worker checks its local inputs again when it opens them: the file roots
+   * (empty: none), the denied directories, and the operator's default calibration set (not confined).
+   */
+  readonly fileAccess?: { readonly roots: readonly string[]; readonly denied: readonly string[]; readonly defaultCalibrationSource: string | null };
 }
 
 /** The engine's importance profile and prune summary, as much of them as the gateway keeps. */
@@ -51,6 +57,7 @@ export type WorkerResult = { outputUri: string | null; outcome: { dryRun: true; 
 
 export class WorkerService {
   private readonly leaseMs: number;
+  private readonly fileAccess: WorkerServiceOptions['fileAccess'];
 
   constructor(
     private readonly leases: LeaseStore,
@@ -62,6 +69,7 @@ export class WorkerService {
     options: WorkerServiceOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.fileAccess = options.fileAccess;
   }
 
   async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown> } | null> {
@@ -69,7 +77,9 @@ export class WorkerService {
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
-    return { planId: plan.id, config: engineConfig(plan.config as unknown as PlanConfig, model.source, model.tokenizer) };
+    const planConfig = plan.config as unknown as PlanConfig;
+    const config = engineConfig(planConfig, model.source, model.tokenizer);
+    return { planId: plan.id, config: { ...config, fileAccess: this.planFileAccess(planConfig, model) } };
   }
 
   async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean }> {
@@ -136,6 +146,16 @@ export class WorkerService {
   async release(planId: string, workerId: string): Promise<void> {
     const plan = await this.leases.release(planId, workerId);
     if (plan) this.plans.publish(plan);
+  }
+
+  /** What the worker checks local inputs against; the paths the gateway vouches for are `unconfined`. */
+  private planFileAccess(config: PlanConfig, model: Model): Record<string, unknown> | null {
+    if (!this.fileAccess) return null;
+    const { roots, denied, defaultCalibrationSource } = this.fileAccess;
+    const unconfined: string[] = [];
+    if (defaultCalibrationSource !== null && config.calibration.source === defaultCalibrationSource) unconfined.push(workerPathOf('calibration.source', defaultCalibrationSource));
+    if (model.inspection?.fromPlan) unconfined.push(workerPathOf('model.source', model.source));
+    return { roots, denied, unconfined };
   }
 
   private async requireHolder(planId: string, workerId: string): Promise<PruningPlan> {
