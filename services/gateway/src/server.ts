@@ -234,7 +234,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       expressMiddleware(apollo, { context: async ({ req, res }) => ({ ...(await contextFor(req.headers.authorization)), signal: requestSignal(res) }) }),
     );
     app.use(notFound());
-    app.use(jsonErrors(log, '1mb'));
+    app.use(jsonErrors(log, '1 MB (1048576 bytes)'));
 
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -54,24 +54,38 @@ export function graphqlRequestGuard(): RequestHandler {
   };
 }
 
+/** Per request signal: aborts it (and answers DEADLINE_EXCEEDED) when its deadline has passed. */
+const deadlineChecks = new WeakMap<AbortSignal, () => void>();
+
 /**
  * A request still running `timeoutMs` after it arrived is answered DEADLINE_EXCEEDED (503), and its
  * AbortSignal (`res.locals.signal`, handed to resolvers as `context.signal`) is aborted, which stops the
  * rest of its execution (see deadlinePlugin). The signal is also aborted when the client goes away.
  * 0 turns the deadline off (the signal still follows the client).
+ *
+ * A timer alone is not enough: an execution that only ever waits on promises that are already
+ * resolved (synchronous SQLite under async drivers) keeps the event loop in microtasks, and no timer
+ * fires until it ends. So deadlinePlugin also compares the clock as each field starts.
  */
 export function deadline(timeoutMs: number): RequestHandler {
   return (_req, res, next) => {
     const controller = new AbortController();
     res.locals.signal = controller.signal;
-    const message = `the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=${timeoutMs} and was stopped`;
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, message));
-            if (!res.headersSent) sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
-          }, timeoutMs)
-        : null;
+    let timer: NodeJS.Timeout | null = null;
+    if (timeoutMs > 0) {
+      const expiresAt = performance.now() + timeoutMs;
+      const message = `the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=${timeoutMs} and was stopped`;
+      const expire = () => {
+        if (timer) clearTimeout(timer);
+        if (controller.signal.aborted) return;
+        controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, message));
+        if (!res.headersSent) sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
+      };
+      timer = setTimeout(expire, timeoutMs);
+      deadlineChecks.set(controller.signal, () => {
+        if (performance.now() >= expiresAt) expire();
+      });
+    }
     res.once('close', () => {
       if (timer) clearTimeout(timer);
       if (!controller.signal.aborted) controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was closed before it finished'));
@@ -94,6 +108,7 @@ export function deadlinePlugin<TContext extends { readonly signal?: AbortSignal 
           return {
             willResolveField({ contextValue }) {
               const signal = contextValue.signal;
+              if (signal && !signal.aborted) deadlineChecks.get(signal)?.();
               if (signal?.aborted) throw signal.reason instanceof GatewayError ? signal.reason : new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was stopped');
             },
           };

@@ -18,7 +18,7 @@ export interface GatewayLimits {
   readonly maxConnectionsPerTenant: number;
   /** STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT: active subscriptions of one tenant, all connections together. Default 200. */
   readonly maxSubscriptionsPerTenant: number;
-  /** How long a graphql-ws connection may stay open without a connection_init message. Default 10 s. */
+  /** STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS: how long a graphql-ws connection may stay open without a connection_init message (then 4408). Default 10000. */
   readonly connectionInitWaitMs: number;
   /**
    * Introspection and "Did you mean …" suggestions in validation errors. Default: on, except when
@@ -51,7 +51,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayLimi
     requestTimeoutMs: nonNegativeInteger(env, 'STREAMLINE_REQUEST_TIMEOUT_MS', DEFAULT_LIMITS.requestTimeoutMs),
     maxConnectionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', DEFAULT_LIMITS.maxConnectionsPerTenant),
     maxSubscriptionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', DEFAULT_LIMITS.maxSubscriptionsPerTenant),
-    connectionInitWaitMs: DEFAULT_LIMITS.connectionInitWaitMs,
+    connectionInitWaitMs: positiveInteger(env, 'STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS', DEFAULT_LIMITS.connectionInitWaitMs),
     introspection: onOff(env, 'STREAMLINE_INTROSPECTION', !production),
     landingPage: !production,
     corsOrigins: corsOrigins(env.STREAMLINE_CORS_ORIGINS),

@@ -81,8 +81,8 @@ export function queryLimitsRule(limits: QueryLimits): ValidationRule {
         context.reportError(new QueryTooComplexError(`${name}${measure.rootFields} root fields exceed STREAMLINE_QUERY_MAX_ALIASES=${limits.maxAliases}`, operation, { setting: 'STREAMLINE_QUERY_MAX_ALIASES', max: limits.maxAliases, actual: measure.rootFields }));
       }
       if (measure.cost > limits.maxCost) {
-        const cost = Number.isFinite(measure.cost) ? String(measure.cost) : 'beyond counting';
-        context.reportError(new QueryTooComplexError(`${name}query cost ${cost} exceeds STREAMLINE_QUERY_MAX_COST=${limits.maxCost}`, operation, { setting: 'STREAMLINE_QUERY_MAX_COST', max: limits.maxCost, actual: measure.cost }));
+        const cost = measure.cost <= Number.MAX_SAFE_INTEGER ? String(measure.cost) : `over ${Number.MAX_SAFE_INTEGER}`;
+        context.reportError(new QueryTooComplexError(`${name}query cost ${cost} exceeds STREAMLINE_QUERY_MAX_COST=${limits.maxCost}`, operation, { setting: 'STREAMLINE_QUERY_MAX_COST', max: limits.maxCost, actual: Math.min(measure.cost, Number.MAX_SAFE_INTEGER) }));
       }
       return false; // the operation is measured whole; nothing inside needs visiting by this rule
     },
