@@ -3,8 +3,9 @@
  * subscriptions, and the query limits (and, when introspection is off, no introspection) for every
  * operation sent over the socket.
  *
- * - No token (or a blank one), auth on: close 4401 "Unauthorized". A token that is not valid, or the
- *   worker token (workers have no subscriptions): close 4403 "Forbidden".
+ * - No token (or a blank one), or a token that is not valid, auth on: close 4401 "Unauthorized" (as
+ *   HTTP answers both UNAUTHENTICATED, and the SDK maps 4401 to UnauthenticatedError). A valid token
+ *   that may not subscribe — the worker token: close 4403 "Forbidden".
  * - A tenant's connection beyond STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT: close 4429, the reason
  *   naming QUOTA_EXCEEDED and the setting. A subscription beyond STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT
  *   (all the tenant's connections together): an `error` message on that subscription, QUOTA_EXCEEDED.
@@ -68,7 +69,8 @@ export function websocketGuards(options: {
           socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized: send the authorization connection parameter (Bearer <token>)');
           return false;
         case 'unknown':
-          socket.close(CLOSE_FORBIDDEN, 'Forbidden: the API token is not valid');
+          // like HTTP (UNAUTHENTICATED) and as the SDK maps it: a token that is not valid is no credential
+          socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized: the API token is not valid');
           return false;
         case 'worker':
           socket.close(CLOSE_FORBIDDEN, 'Forbidden: the worker token may not open subscriptions');
