@@ -299,12 +299,20 @@ describe('query limits, graphql-ws and HTTP errors (default limits, small WebSoc
 describe('production mode (NODE_ENV=production)', () => {
   const gw = useGatewayProcess({ NODE_ENV: 'production' });
 
-  it('refuses introspection', async () => {
+  it('refuses introspection, over HTTP and graphql-ws', async () => {
     const { body } = await processGraphql(gw.current, '{ __schema { types { name } } }');
     expect(body.data).toBeUndefined();
     expect(body.errors[0].message).toMatch(/introspection/i);
     const type = await processGraphql(gw.current, '{ __type(name: "Model") { fields { name } } }');
     expect(type.body.errors?.length).toBeGreaterThan(0);
+    const c = client(gw.current.wsUrl, gw.current.adminToken);
+    try {
+      const outcome = await new Promise<any>((resolve) => c.subscribe({ query: '{ __schema { types { name } } }' }, { next: (r) => resolve(r), error: (e) => resolve({ errors: e }), complete: () => {} }));
+      expect(outcome.data).toBeUndefined();
+      expect(outcome.errors[0].message).toMatch(/introspection/i);
+    } finally {
+      await c.dispose();
+    }
     await assertHealthy(gw.current);
   });
 
