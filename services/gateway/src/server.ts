@@ -180,6 +180,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       // stack traces go to the log (INTERNAL errors), never to clients
       includeStacktraceInErrorResponses: false,
       formatError: (formatted, error) => formatError(withQueryLimitCode(formatted, error), error),
+      parseOptions: { maxTokens: limits.maxTokens },
       validationRules: [queryLimits],
       introspection: limits.introspection,
       // no "Did you mean …" suggestions (they spell out the schema) when introspection is off

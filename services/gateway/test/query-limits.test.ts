@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildSchema, getIntrospectionQuery, Kind, parse, specifiedRules, validate, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
+import { buildSchema, getIntrospectionQuery, Kind, parse, print, specifiedRules, validate, type FragmentDefinitionNode, type OperationDefinitionNode } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, limitsFromEnv } from '../src/limits/limits.settings.js';
 import { measureOperation, queryLimitsRule } from '../src/limits/query-limits.js';
@@ -31,6 +31,8 @@ function measure(text: string) {
 
 describe('query limits', () => {
   it('admit every operation the SDK sends, each with room to spare', () => {
+    // the whole set of documents together is far below the parser's token limit
+    expect(() => parse(print(sdkDocument), { maxTokens: DEFAULT_LIMITS.maxTokens / 5 })).not.toThrow();
     const operations = sdkDocument.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
     expect(operations.length).toBeGreaterThanOrEqual(10);
     for (const operation of operations) {
@@ -93,7 +95,7 @@ describe('limits settings', () => {
   });
 
   it('refuse values that are not positive integers, naming the variable', () => {
-    for (const name of ['STREAMLINE_QUERY_MAX_DEPTH', 'STREAMLINE_QUERY_MAX_ALIASES', 'STREAMLINE_QUERY_MAX_COST', 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', 'STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS']) {
+    for (const name of ['STREAMLINE_QUERY_MAX_DEPTH', 'STREAMLINE_QUERY_MAX_ALIASES', 'STREAMLINE_QUERY_MAX_COST', 'STREAMLINE_QUERY_MAX_TOKENS', 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', 'STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS']) {
       for (const value of ['-1', '1.5', 'ten', '0', '1e3']) expect(() => limitsFromEnv({ [name]: value }), `${name}=${value}`).toThrow(name);
     }
     for (const value of ['-1', '2.5', 'soon']) expect(() => limitsFromEnv({ STREAMLINE_REQUEST_TIMEOUT_MS: value })).toThrow('STREAMLINE_REQUEST_TIMEOUT_MS');

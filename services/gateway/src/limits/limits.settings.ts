@@ -10,6 +10,8 @@ export interface GatewayLimits {
   readonly maxDepth: number;
   /** STREAMLINE_QUERY_MAX_ALIASES: aliased fields, and root fields, of one operation (each). Default 30. */
   readonly maxAliases: number;
+  /** STREAMLINE_QUERY_MAX_TOKENS: lexical tokens in one document; the parser stops past it. Default 20000. */
+  readonly maxTokens: number;
   /** STREAMLINE_QUERY_MAX_COST: the operation's estimated cost (see query-limits.ts). Default 5000. */
   readonly maxCost: number;
   /** STREAMLINE_REQUEST_TIMEOUT_MS: an HTTP request still running after this is answered DEADLINE_EXCEEDED. Default 30000; 0 turns it off. */
@@ -35,6 +37,7 @@ export const DEFAULT_LIMITS = {
   maxDepth: 10,
   maxAliases: 30,
   maxCost: 5000,
+  maxTokens: 20_000,
   requestTimeoutMs: 30_000,
   maxConnectionsPerTenant: 50,
   maxSubscriptionsPerTenant: 200,
@@ -48,6 +51,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayLimi
     maxDepth: positiveInteger(env, 'STREAMLINE_QUERY_MAX_DEPTH', DEFAULT_LIMITS.maxDepth),
     maxAliases: positiveInteger(env, 'STREAMLINE_QUERY_MAX_ALIASES', DEFAULT_LIMITS.maxAliases),
     maxCost: positiveInteger(env, 'STREAMLINE_QUERY_MAX_COST', DEFAULT_LIMITS.maxCost),
+    maxTokens: positiveInteger(env, 'STREAMLINE_QUERY_MAX_TOKENS', DEFAULT_LIMITS.maxTokens),
     requestTimeoutMs: nonNegativeInteger(env, 'STREAMLINE_REQUEST_TIMEOUT_MS', DEFAULT_LIMITS.requestTimeoutMs),
     maxConnectionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', DEFAULT_LIMITS.maxConnectionsPerTenant),
     maxSubscriptionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', DEFAULT_LIMITS.maxSubscriptionsPerTenant),

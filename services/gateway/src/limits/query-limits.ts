@@ -1,6 +1,7 @@
 /**
  * Query limits, checked by GraphQL validation before anything runs (over HTTP and graphql-ws alike):
- * depth, aliases and root fields, and an estimated cost. Fragments are followed wherever they are
+ * depth, aliases and root fields, and an estimated cost — after the parser has refused documents of
+ * more than STREAMLINE_QUERY_MAX_TOKENS tokens (validating a 1 MB document takes about a second). Fragments are followed wherever they are
  * spread, so a fragment cannot hide depth or cost; each fragment is measured once (memoized), so the
  * check stays linear in the size of the document however often fragments are spread. A fragment cycle
  * counts as nothing here: graphql's own NoFragmentCyclesRule refuses it.
@@ -23,9 +24,11 @@ import {
   isObjectType,
   isInterfaceType,
   Kind,
+  parse,
   SchemaMetaFieldDef,
   TypeMetaFieldDef,
   TypeNameMetaFieldDef,
+  type DocumentNode,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLCompositeType,
@@ -45,6 +48,7 @@ export const ASSUMED_LIST_SIZE = 10;
 const LIST_SIZE_ARGUMENTS = new Set(['first', 'last', 'limit']);
 
 export type QueryLimits = Pick<GatewayLimits, 'maxDepth' | 'maxAliases' | 'maxCost'>;
+// The token limit (maxTokens) is the parser's: Apollo's parseOptions and parseWithinLimits below.
 
 export interface OperationMeasure {
   /** Deepest field path. */
@@ -192,14 +196,43 @@ function fieldDefinition(schema: GraphQLSchema, parent: GraphQLCompositeType, na
   return isObjectType(parent) || isInterfaceType(parent) ? parent.getFields()[name] : undefined;
 }
 
+/** graphql's parser, stopped at `maxTokens` (its message: "Document contains more than N tokens"). */
+const TOO_MANY_TOKENS = /Document contains more tha[nt] (\d+) tokens/; // graphql 16 spells it "more that"
+
+function tooManyTokens(max: number): { message: string; extensions: Record<string, unknown> } {
+  return {
+    message: `the document has more than ${max} tokens: STREAMLINE_QUERY_MAX_TOKENS=${max}`,
+    extensions: { code: ErrorCode.QUERY_TOO_COMPLEX, limit: 'STREAMLINE_QUERY_MAX_TOKENS', max },
+  };
+}
+
 /**
- * Apollo reports every validation error as GRAPHQL_VALIDATION_FAILED; a refusal by these limits keeps
- * its own code, QUERY_TOO_COMPLEX, and its details.
+ * Apollo reports every validation error as GRAPHQL_VALIDATION_FAILED and a document over the token
+ * limit as a syntax error; a refusal by these limits keeps its own code, QUERY_TOO_COMPLEX, and its
+ * details.
  */
 export function withQueryLimitCode(formatted: GraphQLFormattedError, original: unknown): GraphQLFormattedError {
   const error = (original as { originalError?: unknown } | null)?.originalError ?? original;
-  if (!(error instanceof QueryTooComplexError)) return formatted;
-  return { ...formatted, extensions: { ...formatted.extensions, ...error.extensions } };
+  if (error instanceof QueryTooComplexError) return { ...formatted, extensions: { ...formatted.extensions, ...error.extensions } };
+  const tokens = TOO_MANY_TOKENS.exec(formatted.message);
+  if (tokens) {
+    const refusal = tooManyTokens(Number(tokens[1]));
+    return { ...formatted, message: refusal.message, extensions: { ...formatted.extensions, ...refusal.extensions } };
+  }
+  return formatted;
+}
+
+/** Parses a document of at most `maxTokens` tokens; past it, a QUERY_TOO_COMPLEX error (graphql-ws). */
+export function parseWithinLimits(text: string, maxTokens: number): DocumentNode {
+  try {
+    return parse(text, { maxTokens });
+  } catch (error) {
+    if (error instanceof GraphQLError && TOO_MANY_TOKENS.test(error.message)) {
+      const refusal = tooManyTokens(maxTokens);
+      throw new GraphQLError(refusal.message, { extensions: refusal.extensions });
+    }
+    throw error;
+  }
 }
 
 /** graphql's "Did you mean …?" suggestions, removed from a message when introspection is off. */

@@ -12,12 +12,13 @@
  * - A connection that never sends connection_init is closed by graphql-ws after connectionInitWaitMs
  *   (4408).
  */
-import { GraphQLError, getOperationAST, parse, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { GraphQLError, getOperationAST, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/principal.js';
 import { ErrorCode, GatewayError } from '../errors.js';
 import type { GatewayLimits } from './limits.settings.js';
+import { parseWithinLimits } from './query-limits.js';
 
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
@@ -43,7 +44,7 @@ export function authorizationParam(params: Readonly<Record<string, unknown>> | u
 
 export function websocketGuards(options: {
   readonly schema: GraphQLSchema;
-  readonly limits: Pick<GatewayLimits, 'maxConnectionsPerTenant' | 'maxSubscriptionsPerTenant' | 'connectionInitWaitMs'>;
+  readonly limits: Pick<GatewayLimits, 'maxConnectionsPerTenant' | 'maxSubscriptionsPerTenant' | 'connectionInitWaitMs' | 'maxTokens'>;
   /** All validation rules an operation must pass (graphql's own, the query limits, …). */
   readonly rules: readonly ValidationRule[];
   readonly principal: (authorization: string | null) => Promise<Principal>;
@@ -91,7 +92,7 @@ export function websocketGuards(options: {
       if (!connection) return [new GatewayError(ErrorCode.UNAUTHENTICATED, 'the connection is not authenticated')];
       let document: DocumentNode;
       try {
-        document = parse(payload.query);
+        document = parseWithinLimits(payload.query, limits.maxTokens);
       } catch (error) {
         return [error instanceof GraphQLError ? error : new GatewayError(ErrorCode.BAD_USER_INPUT, 'the query could not be parsed')];
       }
