@@ -22,6 +22,7 @@ import type { GatewayContext, Services } from './context.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
 import { createResolverContainer, createServices } from './gateway.js';
+import { takeTurns } from './limits/fair-execution.js';
 import { cors, deadline, deadlinePlugin, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
 import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
 import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
@@ -147,7 +148,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     };
     const localWorkers: { id: string; process: ChildProcess }[] = [];
     const metrics = createMetrics({ db: database.db, localWorkers: () => localWorkers });
-    const schema = await buildGatewaySchema(pubSub);
+    // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
+    const schema = takeTurns(await buildGatewaySchema(pubSub));
     const formatError = createErrorFormatter(schema, log);
     const limits = options.limits ?? limitsFromEnv({ NODE_ENV: process.env.NODE_ENV });
     const queryLimits = queryLimitsRule(limits);

@@ -351,11 +351,11 @@ describe('production mode (NODE_ENV=production)', () => {
   });
 });
 
-describe('production with STREAMLINE_INTROSPECTION=on, a 500 ms deadline and the query limits raised', () => {
+describe('production with STREAMLINE_INTROSPECTION=on, a 2 s deadline and the query limits raised', () => {
   const gw = useGatewayProcess({
     NODE_ENV: 'production',
     STREAMLINE_INTROSPECTION: 'on',
-    STREAMLINE_REQUEST_TIMEOUT_MS: '500',
+    STREAMLINE_REQUEST_TIMEOUT_MS: '2000',
     STREAMLINE_QUERY_MAX_DEPTH: '200',
     STREAMLINE_QUERY_MAX_COST: '9007199254740991',
     STREAMLINE_FILE_ROOTS: SHARED,
@@ -374,11 +374,15 @@ describe('production with STREAMLINE_INTROSPECTION=on, a 500 ms deadline and the
       await processGraphql(gw.current, CREATE, { input: { modelId, layersToPrune: 1, calibration: { source: TINYSTORIES_URI } } });
     }
     const started = performance.now();
-    const { status, body } = await processGraphql(gw.current, nestedModelsQuery(30)); // 3^14 plan rows if it ran to the end (estimated cost about 2·10^15)
+    const slow = processGraphql(gw.current, nestedModelsQuery(30)); // 3^14 plan rows if it ran to the end (estimated cost about 2·10^15)
+    // while it runs, the process still serves others: the execution takes turns with them
+    await new Promise((r) => setTimeout(r, 300));
+    await assertHealthy(gw.current);
+    const { status, body } = await slow;
     const elapsed = performance.now() - started;
     expect(status).toBe(503);
-    expect(body).toEqual({ errors: [{ message: 'the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=500 and was stopped', extensions: { code: 'DEADLINE_EXCEEDED' } }] });
-    expect(elapsed).toBeLessThan(3_000);
+    expect(body).toEqual({ errors: [{ message: 'the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=2000 and was stopped', extensions: { code: 'DEADLINE_EXCEEDED' } }] });
+    expect(elapsed).toBeLessThan(6_000);
     await assertHealthy(gw.current);
     // the stopped request does not keep the process busy
     await new Promise((r) => setTimeout(r, 500));
