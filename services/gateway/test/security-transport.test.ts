@@ -9,7 +9,10 @@
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { describe, expect, it } from 'vitest';
-import { assertHealthy, processGraphql, useGatewayProcess, type GatewayProcess } from './fixtures/gateway-process.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertHealthy, processGraphql, startGatewayProcess, stopGatewayProcess, useGatewayProcess, type GatewayProcess } from './fixtures/gateway-process.js';
 import { runWithShared, SHARED, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
 const REGISTER = `mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id } }`;
@@ -390,5 +393,20 @@ describe('production with STREAMLINE_INTROSPECTION=on, a 2 s deadline and the qu
     await new Promise((r) => setTimeout(r, 500));
     await assertHealthy(gw.current);
     expect((await processGraphql(gw.current, '{ models { id } }')).body).toEqual({ data: { models: [{ id: modelId }] } });
+  });
+});
+
+describe('settings', () => {
+  it('refuses to start with a limit that is not a positive integer, naming the variable', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'streamline-bad-settings-'));
+    const started = await startGatewayProcess({ STREAMLINE_DATA_DIR: dataDir, STREAMLINE_QUERY_MAX_DEPTH: '-1' }).then(
+      async (gateway) => {
+        await stopGatewayProcess(gateway);
+        return 'started';
+      },
+      (error: Error) => error.message,
+    );
+    rmSync(dataDir, { recursive: true, force: true });
+    expect(started).toMatch(/STREAMLINE_QUERY_MAX_DEPTH="-1" is not a non-negative integer/);
   });
 });
