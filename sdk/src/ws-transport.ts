@@ -7,7 +7,7 @@
  */
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { CloseCode, createClient, type Client } from 'graphql-ws';
-import { errorFromResponse, ForbiddenError, NetworkError, StreamlineError, UnauthenticatedError, type ServerError } from './errors.js';
+import { errorFromResponse, ForbiddenError, NetworkError, QuotaExceededError, StreamlineError, UnauthenticatedError, type ServerError } from './errors.js';
 import { authorizationHeader, documentText } from './http-transport.js';
 
 export interface WsTransportOptions {
@@ -19,6 +19,9 @@ export interface WsTransportOptions {
   /** A WebSocket class; default: the global one, else the `ws` package. */
   readonly webSocketImpl?: unknown;
 }
+
+/** Close code of a connection refused because its tenant has too many (like HTTP 429). */
+const TOO_MANY_CONNECTIONS = 4429;
 
 export class WsTransport {
   private client: Client | null = null;
@@ -77,6 +80,8 @@ export class WsTransport {
     if (isCloseEvent(error)) {
       if (error.code === CloseCode.Unauthorized) return new UnauthenticatedError(error.reason || 'the server needs a token to open a subscription');
       if (error.code === CloseCode.Forbidden) return new ForbiddenError(error.reason || 'the server refused this token for subscriptions');
+      // the gateway's close code for a tenant over its limit on connections (STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT)
+      if (error.code === TOO_MANY_CONNECTIONS) return new QuotaExceededError(error.reason || 'the tenant has too many open connections');
       return new NetworkError(`${this.options.wsUrl}: connection closed (${error.code}${error.reason ? ` ${error.reason}` : ''})`);
     }
     const message = error instanceof Error ? error.message : (error as { message?: string })?.message ?? 'connection failed';

@@ -34,4 +34,6 @@ export interface GatewayContext {
   readonly workerToken: string | null;
   /** Who sent the request, from `authorization`: a tenant's API token, the worker token, or nobody. */
   readonly principal: Principal;
+  /** HTTP requests: aborted at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away. */
+  readonly signal?: AbortSignal;
 }

@@ -11,16 +11,22 @@ import { dirname, join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { acceptedWorkerTokens } from './auth/auth.settings.js';
 import type { GatewayContext, Services } from './context.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
 import { createResolverContainer, createServices } from './gateway.js';
+import { takeTurns } from './limits/fair-execution.js';
+import { cors, deadline, deadlinePlugin, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
+import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
+import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
+import { websocketGuards } from './limits/ws-guards.js';
 import { createMetrics } from './metrics.js';
 import type { InspectModel } from './models/model.service.js';
 import { createGatewayPubSub, inProcessPlanEventBus } from './plan-events.js';
@@ -72,6 +78,8 @@ export interface GatewayOptions {
   readonly storageEnv?: NodeJS.ProcessEnv;
   /** Where tenants' sources may come from (STREAMLINE_FILE_ROOTS, _S3_SOURCES, _HF); default: nowhere. */
   readonly sources?: SourcePolicy;
+  /** Query limits, request deadline, WebSocket quotas, introspection and CORS (limits/limits.settings.ts). Default: limitsFromEnv({ NODE_ENV }). */
+  readonly limits?: GatewayLimits;
 }
 
 export interface RunningGateway {
@@ -149,18 +157,30 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     };
     const localWorkers: { id: string; process: ChildProcess }[] = [];
     const metrics = createMetrics({ db: database.db, localWorkers: () => localWorkers });
-    const schema = await buildGatewaySchema(pubSub);
+    // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
+    const schema = takeTurns(await buildGatewaySchema(pubSub));
     const formatError = createErrorFormatter(schema, log);
+    const limits = options.limits ?? limitsFromEnv({ NODE_ENV: process.env.NODE_ENV });
+    const queryLimits = queryLimitsRule(limits);
+    const hideSchema = (message: string) => (limits.introspection ? message : withoutSuggestions(message));
 
     const app = express();
+    app.disable('x-powered-by');
+    app.use(cors(limits.corsOrigins));
     httpServer = createServer(app);
     const server = httpServer;
     const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
-    const wsCleanup = useServer<Record<string, unknown>>(
+    const wsCleanup = useServer<Record<string, unknown>, { socket: WebSocket }>(
       {
         schema,
+        ...websocketGuards({
+          schema,
+          limits,
+          rules: [...specifiedRules, queryLimits, ...(limits.introspection ? [] : [NoSchemaIntrospectionCustomRule])],
+          principal: (authorization) => services.auth.principal(authorization),
+        }),
         context: (ctx) => contextFor(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
-        onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error, ErrorCode.BAD_USER_INPUT)),
+        onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError({ ...error.toJSON(), message: hideSchema(error.message) }, error, ErrorCode.BAD_USER_INPUT)),
         onNext: (_ctx, _id, _payload, _args, result) =>
           result.errors ? { ...result, errors: result.errors.map((error: GraphQLError) => formatError(error.toJSON(), error)) } : undefined,
       },
@@ -170,8 +190,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       schema,
       // stack traces go to the log (INTERNAL errors), never to clients
       includeStacktraceInErrorResponses: false,
-      formatError: (formatted, error) => formatError(formatted, error),
+      formatError: (formatted, error) => formatError(withQueryLimitCode(formatted, error), error),
+      parseOptions: { maxTokens: limits.maxTokens },
+      validationRules: [queryLimits],
+      introspection: limits.introspection,
+      // no "Did you mean …" suggestions (they spell out the schema) when introspection is off
+      hideSchemaDetailsFromClientErrors: !limits.introspection,
       plugins: [
+        ...(limits.landingPage ? [] : [ApolloServerPluginLandingPageDisabled()]),
+        deadlinePlugin<GatewayContext>(),
         metrics.apolloPlugin,
         ApolloServerPluginDrainHttpServer({ httpServer: server }),
         {
@@ -211,7 +238,15 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
         res.status(503).type('text/plain').send(`metrics unavailable: ${(error as Error).message}\n`);
       }
     });
-    app.use(GRAPHQL_PATH, express.json({ limit: '1mb' }), expressMiddleware(apollo, { context: async ({ req }) => contextFor(req.headers.authorization) }));
+    app.use(
+      GRAPHQL_PATH,
+      deadline(limits.requestTimeoutMs),
+      graphqlRequestGuard(),
+      express.json({ limit: '1mb' }),
+      expressMiddleware(apollo, { context: async ({ req, res }) => ({ ...(await contextFor(req.headers.authorization)), signal: requestSignal(res) }) }),
+    );
+    app.use(notFound());
+    app.use(jsonErrors(log, '1 MB (1048576 bytes)'));
 
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

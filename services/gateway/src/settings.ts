@@ -1,6 +1,7 @@
 /** The gateway's settings from the environment; every one has a default that runs on one machine. */
 import { resolve } from 'node:path';
 import { EngineError, parseStorageUri } from './engine.js';
+import { limitsFromEnv } from './limits/limits.settings.js';
 import type { GatewayOptions } from './server.js';
 import { workerTokensSetting } from './auth/auth.settings.js';
 import { sourcePolicyFromEnv } from './sources/source.settings.js';
@@ -25,6 +26,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     // AWS_* / HF_* credentials are read from here by the storage layer, never echoed
     storageEnv: env,
     sources: sourcePolicyFromEnv(env),
+    limits: limitsFromEnv(env),
   };
 }
 
