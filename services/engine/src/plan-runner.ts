@@ -6,6 +6,7 @@
  */
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
+import { checkPlanBounds, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { inspectModel, loadModel } from './models/model.js';
 import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
@@ -42,7 +43,8 @@ export interface PlanConfig {
     readonly minSteps?: number | null;
     readonly checkpointEvery?: number | null;
   };
-  readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
+  /** Texts for perplexity: paths, or paths with their own window count (`samples`) and `seqLen`. */
+  readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
 }
 
 export interface PlanEvent {
@@ -88,10 +90,13 @@ export interface RunPlanOptions {
   readonly checkpoints?: PruneOptions['checkpoints'];
   readonly modelFingerprint?: string;
   readonly modelUri?: string;
+  /** Checked before anything runs; default: the STREAMLINE_PLAN_MAX_* settings of this process. */
+  readonly bounds?: PlanBounds;
 }
 
 export async function runPlan(config: PlanConfig, options: RunPlanOptions): Promise<PlanOutcome> {
   const { onEvent, signal } = options;
+  checkPlanBounds(config, options.bounds ?? planBoundsFromEnv());
   if (config.dryRun) return { dryRun: true, profile: await profileEveryBlockSize(config, onEvent, signal) };
   const t = config.training;
   const summary = await prune({

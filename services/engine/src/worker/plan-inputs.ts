@@ -58,7 +58,9 @@ export async function localizePlanInputs(config: PlanConfig, options: LocalizeOp
   const evaluation = config.evaluation
     ? {
         ...config.evaluation,
-        texts: config.evaluation.texts && (await Promise.all(config.evaluation.texts.map(file))),
+        texts:
+          config.evaluation.texts &&
+          (await Promise.all(config.evaluation.texts.map(async (text) => (typeof text === 'string' ? file(text) : { ...text, path: await file(text.path) })))),
         tasks: config.evaluation.tasks && (await Promise.all(config.evaluation.tasks.map(file))),
       }
     : config.evaluation;

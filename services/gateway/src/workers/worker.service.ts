@@ -10,7 +10,7 @@ import { conflict } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { PlanConfig } from '../plans/plan.config.js';
 import type { PlanService } from '../plans/plan.service.js';
-import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
+import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
 import { workerPathOf } from '../source-uri.js';
@@ -72,9 +72,12 @@ export class WorkerService {
     return { planId: plan.id, config: engineConfig(plan.config as unknown as PlanConfig, model.source, model.tokenizer) };
   }
 
-  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean }> {
+  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {
     // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
-    return { cancelled: (await this.leases.renew(planId, workerId, this.leaseMs)) === null };
+    if ((await this.leases.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
+    // Only an ended plan's work may be thrown away: one that another worker now holds resumes from it.
+    const plan = await this.plans.get(planId, undefined);
+    return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status) };
   }
 
   /** With `batch` (its run and the first event's index), events of that run already stored are skipped. */
