@@ -21,6 +21,7 @@ import type { PlanEventBus } from './plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanStore } from './plans/plan.store.js';
+import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { ProgressService } from './progress/progress.service.js';
 import { ProgressStore } from './progress/progress.store.js';
@@ -47,6 +48,8 @@ export interface ServiceOptions {
   /** STREAMLINE_STORAGE, and where S3/Hugging Face settings come from (default process.env), for s3:// and hf:// sources. */
   readonly storage?: string;
   readonly storageEnv?: NodeJS.ProcessEnv;
+  /** Per-tenant quotas and bounds on plan settings; default DEFAULT_PLAN_LIMITS. */
+  readonly planLimits?: PlanLimits;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
@@ -55,11 +58,17 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const progressStore = new ProgressStore(db);
   const sources = new SourceService(inspect, { storage: options.storage, env: options.storageEnv });
   const models = new ModelService(new ModelStore(db), planStore, sources);
-  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
+  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, {
+    defaultCalibrationSource: options.defaultCalibrationSource ?? null,
+    limits: options.planLimits ?? DEFAULT_PLAN_LIMITS,
+  });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
-  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, { leaseMs: options.leaseMs });
+  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, {
+    leaseMs: options.leaseMs,
+    maxRunningPerTenant: (options.planLimits ?? DEFAULT_PLAN_LIMITS).maxRunningPerTenant,
+  });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   return { models, plans, progress, importance, stability, workers, auth, downloads };

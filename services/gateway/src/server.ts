@@ -67,6 +67,8 @@ export interface GatewayOptions {
    * HF_*), for s3:// and hf:// sources here and in the local workers. Default: process.env.
    */
   readonly storageEnv?: NodeJS.ProcessEnv;
+  /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
+  readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
 }
 
 export interface RunningGateway {
@@ -119,6 +121,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       workerToken,
       storage: options.storage,
       storageEnv: options.storageEnv,
+      planLimits: options.planLimits,
     });
     let adminToken: string | null = null;
     if (auth === 'off') {

@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { EngineError, parseStorageUri } from './engine.js';
 import type { GatewayOptions } from './server.js';
+import { planLimitsFromEnv } from './plans/plan.limits.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
@@ -21,6 +22,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     storage: storageSetting(env.STREAMLINE_STORAGE, env.INIT_CWD || process.cwd()),
     // AWS_* / HF_* credentials are read from here by the storage layer, never echoed
     storageEnv: env,
+    planLimits: planLimitsFromEnv(env),
   };
 }
 

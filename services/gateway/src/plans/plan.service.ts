@@ -8,6 +8,7 @@ import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
 import { DATASET_SCHEMES, remoteDatasets, resolvePlanConfig } from './plan.config.js';
+import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
@@ -17,6 +18,8 @@ export const MAX_EVENTS_LIMIT = 1000;
 
 export interface PlanServiceOptions {
   readonly defaultCalibrationSource: string | null;
+  /** Quotas and bounds on settings; default DEFAULT_PLAN_LIMITS. */
+  readonly limits?: PlanLimits;
 }
 
 export class PlanService {
@@ -35,11 +38,12 @@ export class PlanService {
     if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
     // Inspected again (config and headers only): the source may have changed since it was registered.
     const info = await this.sources.inspectModel(`model ${model.id} source`, model.source);
-    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
+    const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
+    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource, bounds: limits.bounds });
     for (const dataset of remoteDatasets(config)) {
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT });
     }
-    const plan = await this.store.insert({
+    const inserted = await this.store.insertWithinQuota({
       modelId: model.id,
       tenantId: model.tenantId,
       layersToPrune: config.layersToPrune,
@@ -49,7 +53,15 @@ export class PlanService {
       dryRun: config.dryRun,
       config: { ...config },
       originalParameters: info.numParameters,
-    });
+    }, limits.maxQueuedPerTenant);
+    if ('refused' in inserted) {
+      throw new GatewayError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `tenant ${model.tenantId} already has ${inserted.refused.queued} queued plans, its limit (STREAMLINE_TENANT_MAX_QUEUED=${limits.maxQueuedPerTenant}); wait for some to start or cancel some`,
+        { limit: 'STREAMLINE_TENANT_MAX_QUEUED', max: limits.maxQueuedPerTenant },
+      );
+    }
+    const plan = inserted.plan;
     this.publish(plan);
     return plan;
   }

@@ -21,6 +21,8 @@ import type { LeaseStore } from './worker.store.js';
 export interface WorkerServiceOptions {
   /** How long a claim or heartbeat keeps a plan; default 30 s. */
   readonly leaseMs?: number;
+  /** STREAMLINE_TENANT_MAX_RUNNING: a tenant with this many running plans has its queued ones skipped; default no limit. */
+  readonly maxRunningPerTenant?: number;
 }
 
 /** The engine's importance profile and prune summary, as much of them as the gateway keeps. */
@@ -51,6 +53,7 @@ export type WorkerResult = { outputUri: string | null; outcome: { dryRun: true; 
 
 export class WorkerService {
   private readonly leaseMs: number;
+  private readonly maxRunningPerTenant: number | undefined;
 
   constructor(
     private readonly leases: LeaseStore,
@@ -62,10 +65,11 @@ export class WorkerService {
     options: WorkerServiceOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? 30_000;
+    this.maxRunningPerTenant = options.maxRunningPerTenant;
   }
 
   async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown> } | null> {
-    const plan = await this.leases.claimNext(workerId, this.leaseMs);
+    const plan = await this.leases.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
@@ -172,7 +176,8 @@ function engineConfig(config: PlanConfig, modelSource: string, tokenizer: string
     calibration: { path: workerPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
     training: config.training,
     evaluation: {
-      texts: config.evaluation.perplexity.map((d) => workerPathOf('evaluation.perplexity.source', d.source)),
+      // Each text with its own window count and length (older stored configs may lack them: the engine's defaults).
+      texts: config.evaluation.perplexity.map((d) => ({ path: workerPathOf('evaluation.perplexity.source', d.source), samples: d.samples ?? null, seqLen: d.seqLen ?? null })),
       tasks: config.evaluation.tasks.map((t) => workerPathOf('evaluation.tasks', t)),
       limit: config.evaluation.limit,
     },
