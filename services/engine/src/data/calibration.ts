@@ -33,7 +33,7 @@ export async function loadCalibrationSamples(path: string, tokenizer: Tokenizer 
 
 /** An empty or all-blank file: refused, rather than "calibrated" on BOS tokens alone. */
 function noTextSamples(path: string): EngineError {
-  return new EngineError('BAD_INPUT', `data file ${path} has no text samples (no usable sample): it is empty, or every line or record in it is blank`);
+  return new EngineError('BAD_INPUT', `data file ${path} has no text samples: it is empty, or every line or record in it is blank (so it has no usable sample)`);
 }
 
 function requireTokenizer(tokenizer: Tokenizer | null, path: string): Tokenizer {
