@@ -148,8 +148,10 @@ const planClaims: Migration = {
   async up(db: Kysely<any>) {
     await db.schema.alterTable('plans').addColumn('claimed_at', 'text').execute();
     await db.schema.createIndex('plans_tenant_status').on('plans').columns(['tenant_id', 'status']).execute();
+    await db.schema.createIndex('plans_tenant_claimed').on('plans').columns(['tenant_id', 'claimed_at']).execute();
   },
   async down(db: Kysely<any>) {
+    await db.schema.dropIndex('plans_tenant_claimed').execute();
     await db.schema.dropIndex('plans_tenant_status').execute();
     await db.schema.alterTable('plans').dropColumn('claimed_at').execute();
   },

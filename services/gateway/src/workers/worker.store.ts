@@ -103,20 +103,18 @@ function claimable(now: string) {
 
 /**
  * The next plan to claim, by the rule above, in one query (portable SQL: '' sorts before any ISO time
- * in both databases, standing for "never claimed").
+ * in both databases, standing for "never claimed"). It reads the running plans (few) and, per candidate,
+ * its tenant's latest claim through the (tenant_id, claimed_at) index — never the whole history.
  */
 async function nextCandidate(db: Kysely<Tables>, now: string, maxRunningPerTenant: number): Promise<{ id: string; tenant_id: string } | undefined> {
   const { rows } = await sql<{ id: string; tenant_id: string }>`
     with running as (
       select tenant_id, count(*) as n from plans where ${liveRunning(now)} group by tenant_id
-    ), last_claim as (
-      select tenant_id, max(claimed_at) as at from plans where claimed_at is not null group by tenant_id
     )
     select p.id, p.tenant_id from plans p
     left join running r on r.tenant_id = p.tenant_id
-    left join last_claim l on l.tenant_id = p.tenant_id
     where ${claimable(now)} and coalesce(r.n, 0) < ${maxRunningPerTenant}
-    order by coalesce(l.at, '') asc, p.created_at asc, p.id asc
+    order by coalesce((select max(c.claimed_at) from plans c where c.tenant_id = p.tenant_id), '') asc, p.created_at asc, p.id asc
     limit 1`.execute(db);
   return rows[0];
 }
