@@ -180,6 +180,17 @@ describe('a cancelled or failed plan’s work is removed', () => {
     expect(existsSync(join(dataDir, 'work', 'f1'))).toBe(false);
   });
 
+  it('removes a succeeded plan’s work directory once its outputs are published', async () => {
+    const transport = new QueueTransport();
+    const dataDir = join(work, 'done-data');
+    transport.queue.push({ planId: 's1', config: tinyPlan() });
+    await workUntil(transport, dataDir, () => transport.finished.has('s1'));
+    expect(transport.finished.get('s1')!.result!.outputUri).toMatch(/outputs\/s1$/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(join(dataDir, 'work', 's1'))).toBe(false);
+    expect(existsSync(join(dataDir, 'outputs', 's1', 'streamline.json'))).toBe(true);
+  });
+
   it('keeps the work of a plan whose lease went to another worker (not ended: it resumes there)', async () => {
     class LostLease extends QueueTransport {
       override async heartbeat(planId: string) {

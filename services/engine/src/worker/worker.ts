@@ -96,16 +96,20 @@ async function deletePrefix(store: ObjectStore, prefix: string): Promise<void> {
   for (const key of keys) await store.delete(key);
 }
 
-/**
- * A cancelled or failed plan will not resume: its work directory (hidden-state pairs, checkpoints, an
- * unpublished export) and its checkpoints in the store are removed.
- */
-async function discardPlanWork(planId: string, workDir: string, store: ObjectStore, log: (line: string) => void): Promise<void> {
+function rmWorkDir(planId: string, workDir: string, log: (line: string) => void): void {
   try {
     rmSync(workDir, { recursive: true, force: true });
   } catch (error) {
     log(`could not remove the work directory of ${planId}: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A cancelled or failed plan will not resume: its work directory (hidden-state pairs, checkpoints, an
+ * unpublished export) and its checkpoints in the store are removed.
+ */
+async function discardPlanWork(planId: string, workDir: string, store: ObjectStore, log: (line: string) => void): Promise<void> {
+  rmWorkDir(planId, workDir, log);
   await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
 }
 
@@ -214,6 +218,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     await flush();
     await transport.complete(planId, { outputUri: published, outcome });
     log(`plan ${planId} done`);
+    // The outputs are published; the hidden-state pairs and checkpoints are of no further use.
+    rmWorkDir(planId, workDir, log);
   } catch (error) {
     await flush();
     const isCancel = error instanceof EngineError && error.code === 'CANCELLED';
