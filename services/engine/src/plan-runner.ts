@@ -96,7 +96,8 @@ export interface RunPlanOptions {
 
 export async function runPlan(config: PlanConfig, options: RunPlanOptions): Promise<PlanOutcome> {
   const { onEvent, signal } = options;
-  checkPlanBounds(config, options.bounds ?? planBoundsFromEnv());
+  const bounds = options.bounds ?? planBoundsFromEnv();
+  checkPlanBounds(config, bounds);
   if (config.dryRun) return { dryRun: true, profile: await profileEveryBlockSize(config, onEvent, signal) };
   const t = config.training;
   const summary = await prune({
@@ -125,7 +126,8 @@ export async function runPlan(config: PlanConfig, options: RunPlanOptions): Prom
       gradAccum: t.gradientAccumulation,
       gradClip: t.maxGradNorm,
     },
-    evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? undefined } : undefined,
+    // No limit given: every item of each task, up to the bound on items.
+    evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? bounds.maxEvaluationItems } : undefined,
     signal,
     checkpoints: options.checkpoints,
     modelFingerprint: options.modelFingerprint,
