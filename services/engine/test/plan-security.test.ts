@@ -180,6 +180,19 @@ describe('a cancelled or failed plan’s work is removed', () => {
     expect(existsSync(join(dataDir, 'work', 'f1'))).toBe(false);
   });
 
+  it('keeps a failed plan’s work when the gateway refuses the failure (the plan is another worker’s now)', async () => {
+    class Refusing extends QueueTransport {
+      override async fail(): Promise<void> {
+        throw new Error('gateway: CONFLICT: plan f2 is RUNNING and leased to another worker');
+      }
+    }
+    const transport = new Refusing();
+    const dataDir = join(work, 'refused-data');
+    transport.queue.push({ planId: 'f2', config: tinyPlan({ layersToPrune: 3 }) });
+    await workUntil(transport, dataDir, () => transport.claims > 1);
+    expect(existsSync(join(dataDir, 'work', 'f2'))).toBe(true);
+  });
+
   it('removes a succeeded plan’s work directory once its outputs are published', async () => {
     const transport = new QueueTransport();
     const dataDir = join(work, 'done-data');

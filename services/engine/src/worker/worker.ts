@@ -232,9 +232,14 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       log(`plan ${planId} released for another worker`);
     } else {
       const message = error instanceof EngineError ? error.message : `internal error: ${(error as Error).message}`;
-      await transport.fail(planId, message).catch((e) => log(`fail failed for ${planId}: ${(e as Error).message}`));
+      const recorded = await transport.fail(planId, message).then(
+        () => true,
+        (e) => log(`fail failed for ${planId}: ${(e as Error).message}`),
+      );
       log(`plan ${planId} failed: ${message}`);
-      await discardPlanWork(planId, workDir, store, log);
+      // Only once the gateway took the failure from this worker: a plan whose lease went to another
+      // worker meanwhile (the gateway refuses this one's word) resumes there from this work.
+      if (recorded === true) await discardPlanWork(planId, workDir, store, log);
     }
   } finally {
     clearInterval(heartbeat);
