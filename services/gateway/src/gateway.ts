@@ -22,6 +22,7 @@ import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanStore } from './plans/plan.store.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
+import { PlanWorkCleanup } from './plans/plan.cleanup.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { ProgressService } from './progress/progress.service.js';
 import { ProgressStore } from './progress/progress.store.js';
@@ -50,6 +51,8 @@ export interface ServiceOptions {
   readonly storageEnv?: NodeJS.ProcessEnv;
   /** Per-tenant quotas and bounds on plan settings; default DEFAULT_PLAN_LIMITS. */
   readonly planLimits?: PlanLimits;
+  /** The data directory (local workers' work directories), for cleaning up after plans cancelled while queued. */
+  readonly dataDir?: string;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
@@ -61,6 +64,7 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const plans = new PlanService(planStore, progressStore, models, options.bus, sources, {
     defaultCalibrationSource: options.defaultCalibrationSource ?? null,
     limits: options.planLimits ?? DEFAULT_PLAN_LIMITS,
+    cleanup: options.dataDir === undefined ? undefined : new PlanWorkCleanup({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv }),
   });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));

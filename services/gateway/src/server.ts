@@ -122,6 +122,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       storage: options.storage,
       storageEnv: options.storageEnv,
       planLimits: options.planLimits,
+      dataDir: options.dataDir,
     });
     let adminToken: string | null = null;
     if (auth === 'off') {

@@ -6,7 +6,7 @@
  * on the way to the engine. The engine's side (its own bounds, empty data, cleanup of cancelled and
  * failed plans) is in services/engine/test/plan-security.test.ts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -147,6 +147,27 @@ describe.runIf(runWithShared)('plan attacks against a gateway process', () => {
     const refused = burst.filter((r) => r.body.errors?.[0]?.extensions?.code === 'QUOTA_EXCEEDED');
     expect(created).toHaveLength(5);
     expect(refused).toHaveLength(5);
+    planIds.b.push(...created.map((r) => r.body.data.createPruningPlan.id as string));
+    await assertHealthy(gw.current);
+  });
+
+  it('removes the work a plan cancelled while queued left (a released plan’s), and leaves a running plan’s to its worker', async () => {
+    const leaveWork = (planId: string) => {
+      const workDir = join(gw.current.dataDir, 'work', planId);
+      const checkpoints = join(gw.current.dataDir, 'plans', planId, 'checkpoints', '0000000010-x');
+      mkdirSync(join(workDir, 'train'), { recursive: true });
+      writeFileSync(join(workDir, 'train', 'pairs.bin'), 'pairs');
+      mkdirSync(checkpoints, { recursive: true });
+      writeFileSync(join(checkpoints, 'state.json'), '{}');
+      return { workDir, checkpoints };
+    };
+    const queued = leaveWork(planIds.b.at(-1)!);
+    expect((await ok(CANCEL, { id: planIds.b.at(-1) }, tenantB.member)).cancelPlan.status).toBe('CANCELLED');
+    expect(existsSync(queued.workDir)).toBe(false);
+    expect(existsSync(join(queued.checkpoints, 'state.json'))).toBe(false);
+    const running = leaveWork(planIds.a[1]); // leased to w3: its worker removes it when it stops
+    expect((await ok(CANCEL, { id: planIds.a[1] })).cancelPlan.status).toBe('CANCELLED');
+    expect(existsSync(running.workDir)).toBe(true);
     await assertHealthy(gw.current);
   });
 });

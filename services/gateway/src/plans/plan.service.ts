@@ -8,6 +8,7 @@ import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
 import { DATASET_SCHEMES, remoteDatasets, resolvePlanConfig } from './plan.config.js';
+import type { PlanWorkCleanup } from './plan.cleanup.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
@@ -20,6 +21,8 @@ export interface PlanServiceOptions {
   readonly defaultCalibrationSource: string | null;
   /** Quotas and bounds on settings; default DEFAULT_PLAN_LIMITS. */
   readonly limits?: PlanLimits;
+  /** Removes the work a plan cancelled while queued left behind (see plan.cleanup.ts). */
+  readonly cleanup?: PlanWorkCleanup;
 }
 
 export class PlanService {
@@ -84,6 +87,14 @@ export class PlanService {
   /** With `tenantId`, only that tenant's plan (another tenant's is NOT_FOUND). */
   async cancel(id: string, tenantId?: string): Promise<PruningPlan> {
     if (tenantId !== undefined && !(await this.store.get(id, tenantId))) throw notFound('plan', id);
+    // A queued plan has no worker to clean up after it (it may hold work from before a release).
+    const queued = await this.store.transition(id, [PlanStatus.QUEUED], PlanStatus.CANCELLED);
+    if (queued) {
+      this.publish(queued);
+      await this.options.cleanup?.discard(id);
+      return queued;
+    }
+    // A running plan's worker learns of it at its next heartbeat, stops, and removes the plan's work.
     return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
   }
 
