@@ -18,6 +18,7 @@ export { DEFAULT_WARMUP_RATIO } from './pruning/train.js';
 export { blockSizeForSparsity } from './pruning/block-choice.js';
 export { checkReplacementFits } from './pruning/replacement.js';
 export { REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-forward.js';
+export { checkPlanBounds, DEFAULT_PLAN_BOUNDS, PLAN_BOUND_SETTINGS, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
 export { runPlan, stageProgress, type PlanConfig, type PlanFileAccess, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
 export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';
 export { openObjectStore, parseStorageUri, readObject, type ObjectStore, type ReadableStore, type ObjectHead, type ObjectInfo, type PutBody, type StorageSettings } from './storage/object-store.js';

@@ -6,6 +6,7 @@
  */
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
+import { checkPlanBounds, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { inspectModel, loadModel } from './models/model.js';
 import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
@@ -42,7 +43,8 @@ export interface PlanConfig {
     readonly minSteps?: number | null;
     readonly checkpointEvery?: number | null;
   };
-  readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
+  /** Texts for perplexity: paths, or paths with their own window count (`samples`) and `seqLen`. */
+  readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
   /**
    * Set by the gateway: local inputs must lie under `roots` (real paths) and outside `denied`, checked
    * again by the worker when it opens them; `unconfined` lists the paths the operator vouches for (its
@@ -100,10 +102,14 @@ export interface RunPlanOptions {
   readonly checkpoints?: PruneOptions['checkpoints'];
   readonly modelFingerprint?: string;
   readonly modelUri?: string;
+  /** Checked before anything runs; default: the STREAMLINE_PLAN_MAX_* settings of this process. */
+  readonly bounds?: PlanBounds;
 }
 
 export async function runPlan(config: PlanConfig, options: RunPlanOptions): Promise<PlanOutcome> {
   const { onEvent, signal } = options;
+  const bounds = options.bounds ?? planBoundsFromEnv();
+  checkPlanBounds(config, bounds);
   if (config.dryRun) return { dryRun: true, profile: await profileEveryBlockSize(config, onEvent, signal) };
   const t = config.training;
   const summary = await prune({
@@ -132,7 +138,8 @@ export async function runPlan(config: PlanConfig, options: RunPlanOptions): Prom
       gradAccum: t.gradientAccumulation,
       gradClip: t.maxGradNorm,
     },
-    evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? undefined } : undefined,
+    // No limit given: every item of each task, up to the bound on items.
+    evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? bounds.maxEvaluationItems } : undefined,
     signal,
     checkpoints: options.checkpoints,
     modelFingerprint: options.modelFingerprint,

@@ -103,7 +103,7 @@ describe.skipIf(!hasShared)('on stories260K', () => {
   it('refuses data with no usable sample and a seq-len beyond the context', async () => {
     const empty = join(work, 'empty.jsonl');
     writeFileSync(empty, '\n');
-    await expectFailure(['importance', '--model', STORIES_BIN, '--data', empty, '--out', join(work, 'x.json')], /data file .*empty.jsonl has no usable sample/);
+    await expectFailure(['importance', '--model', STORIES_BIN, '--data', empty, '--out', join(work, 'x.json')], /data file .*empty.jsonl has no text samples: .*has no usable sample/);
     await expectFailure(
       ['importance', '--model', STORIES_BIN, '--data', sharedPath('data/text/tinystories_val_excerpt.txt'), '--seq-len', '4096', '--out', join(work, 'x.json')],
       /--seq-len 4096 is beyond the model's context of 512 positions/,

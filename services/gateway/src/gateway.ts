@@ -22,6 +22,8 @@ import type { PlanEventBus } from './plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanStore } from './plans/plan.store.js';
+import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
+import { PlanWorkCleanup } from './plans/plan.cleanup.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { ProgressService } from './progress/progress.service.js';
 import { ProgressStore } from './progress/progress.store.js';
@@ -52,6 +54,10 @@ export interface ServiceOptions {
   readonly storageEnv?: NodeJS.ProcessEnv;
   /** Where tenants' sources may come from, and the data directory no file:// source may lie in. */
   readonly sources?: { readonly policy?: SourcePolicy; readonly dataDir?: string };
+  /** Per-tenant quotas and bounds on plan settings; default DEFAULT_PLAN_LIMITS. */
+  readonly planLimits?: PlanLimits;
+  /** The data directory (local workers' work directories), for cleaning up after plans cancelled while queued. */
+  readonly dataDir?: string;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
@@ -65,13 +71,18 @@ export function createServices(db: Db, options: ServiceOptions): Services {
     deniedDirs: deniedSourceDirs(options.sources?.dataDir, options.storage),
   });
   const models = new ModelService(new ModelStore(db), planStore, sources);
-  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, { defaultCalibrationSource: options.defaultCalibrationSource ?? null });
+  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, {
+    defaultCalibrationSource: options.defaultCalibrationSource ?? null,
+    limits: options.planLimits ?? DEFAULT_PLAN_LIMITS,
+    cleanup: options.dataDir === undefined ? undefined : new PlanWorkCleanup({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv }),
+  });
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
   const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, {
     leaseMs: options.leaseMs,
     fileAccess: { roots: sources.policy.fileRoots ?? [], denied: sources.deniedDirs, defaultCalibrationSource: options.defaultCalibrationSource ?? null },
+    maxRunningPerTenant: (options.planLimits ?? DEFAULT_PLAN_LIMITS).maxRunningPerTenant,
   });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens });
   const downloads = new DownloadService(options.storageEnv ?? process.env);

@@ -80,6 +80,8 @@ export interface GatewayOptions {
   readonly sources?: SourcePolicy;
   /** Query limits, request deadline, WebSocket quotas, introspection and CORS (limits/limits.settings.ts). Default: limitsFromEnv({ NODE_ENV }). */
   readonly limits?: GatewayLimits;
+  /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
+  readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
 }
 
 export interface RunningGateway {
@@ -135,6 +137,8 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       storage: options.storage,
       storageEnv: options.storageEnv,
       sources: { policy: options.sources, dataDir: resolve(options.dataDir ?? './.streamline') },
+      planLimits: options.planLimits,
+      dataDir: options.dataDir,
     });
     let adminToken: string | null = null;
     if (auth === 'off') {

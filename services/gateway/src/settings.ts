@@ -5,6 +5,7 @@ import { limitsFromEnv } from './limits/limits.settings.js';
 import type { GatewayOptions } from './server.js';
 import { workerTokensSetting } from './auth/auth.settings.js';
 import { sourcePolicyFromEnv } from './sources/source.settings.js';
+import { planLimitsFromEnv } from './plans/plan.limits.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
@@ -27,6 +28,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     storageEnv: env,
     sources: sourcePolicyFromEnv(env),
     limits: limitsFromEnv(env),
+    planLimits: planLimitsFromEnv(env),
   };
 }
 

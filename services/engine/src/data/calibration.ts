@@ -3,7 +3,8 @@
  * - a `.txt` file: tokenized as one stream with BOS at its start, cut into consecutive full windows;
  * - a `.jsonl` file of `{"input_ids": [...]}` (used as given) or `{"text": "..."}` (tokenized with BOS)
  *   records, each truncated to `seqLen`.
- * Only as much of the file as the first `samples` samples need is read and tokenized.
+ * Only as much of the file as the first `samples` samples need is read and tokenized. Blank text records
+ * and empty id lists are skipped; a file with no text at all is BAD_INPUT ("… has no text samples").
  */
 import { closeSync, createReadStream, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -26,8 +27,13 @@ export async function loadCalibrationSamples(path: string, tokenizer: Tokenizer 
   if (path.endsWith('.jsonl')) result = await readJsonl(path, tokenizer, options);
   else if (path.endsWith('.txt')) result = readTextWindows(path, requireTokenizer(tokenizer, path), options);
   else throw new EngineError('BAD_INPUT', `data file ${path} must end in .txt or .jsonl`);
-  if (result.length === 0) throw new EngineError('BAD_INPUT', `data file ${path} has no usable sample`);
+  if (result.length === 0) throw noTextSamples(path);
   return result;
+}
+
+/** An empty or all-blank file: refused, rather than "calibrated" on BOS tokens alone. */
+function noTextSamples(path: string): EngineError {
+  return new EngineError('BAD_INPUT', `data file ${path} has no text samples: it is empty, or every line or record in it is blank (so it has no usable sample)`);
 }
 
 function requireTokenizer(tokenizer: Tokenizer | null, path: string): Tokenizer {
@@ -43,6 +49,7 @@ function readTextWindows(path: string, tokenizer: Tokenizer, { samples, seqLen }
   for (;;) {
     const complete = prefixBytes >= fileSize;
     const text = readPrefix(path, prefixBytes, complete);
+    if (complete && text.trim() === '') throw noTextSamples(path);
     let ids = tokenizer.encode(text, { bos: true });
     // The last few tokens of a cut prefix may merge differently once more text follows; drop them.
     if (!complete) ids = ids.slice(0, Math.max(0, ids.length - 16));
@@ -88,9 +95,11 @@ async function readJsonl(path: string, tokenizer: Tokenizer | null, { samples, s
       let ids: number[];
       if (Array.isArray(record.input_ids)) {
         ids = record.input_ids as number[];
+        if (ids.length === 0) continue;
         const bad = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
         if (bad !== undefined) throw new EngineError('BAD_INPUT', `${path}:${lineNumber}: input_ids holds ${bad}, not a token id in [0, ${vocabSize})`);
       } else if (typeof record.text === 'string') {
+        if (record.text.trim() === '') continue; // BOS alone is no sample
         ids = requireTokenizer(tokenizer, path).encode(record.text, { bos: true });
       } else {
         throw new EngineError('BAD_INPUT', `${path}:${lineNumber}: a record needs "input_ids" (array of token ids) or "text" (string)`);

@@ -12,6 +12,7 @@ import type { LoadedModel } from '../models/model.js';
 import { createRuntime, type RuntimeOptions } from '../runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import type { EvaluationText } from '../plan-bounds.js';
 import { checkMultipleChoiceTask, scoreMultipleChoice, type MultipleChoiceResult } from './multiple-choice.js';
 import { computePerplexity, loadTextWindows, type PerplexityResult } from './perplexity.js';
 import { checkTokenIds } from './sequence-nll.js';
@@ -33,8 +34,11 @@ export interface EvaluateOptions {
   readonly original: LoadedModel;
   readonly pruned?: LoadedModel;
   readonly tokenizer: Tokenizer;
-  /** Text files (.txt, or .jsonl as calibration data reads them) for perplexity. */
-  readonly texts: readonly string[];
+  /**
+   * Text files (.txt, or .jsonl as calibration data reads them) for perplexity: paths, or paths with
+   * their own window count (`samples`, instead of `textWindows`) and window length (`seqLen`).
+   */
+  readonly texts: readonly EvaluationText[];
   /** Multiple-choice JSONL files. */
   readonly tasks: readonly string[];
   /** Score only the first `limit` items of each task. */
@@ -45,6 +49,11 @@ export interface EvaluateOptions {
   readonly textWindows?: number;
   /** Windows skipped at the start of each text file (the calibration ones); default 32. */
   readonly skipWindows?: number;
+  /**
+   * Length of the skipped windows (the calibration seq-len), so that a text with shorter windows skips
+   * at least as many tokens; default each text's own seq-len.
+   */
+  readonly skipSeqLen?: number;
   /** Sequences per forward pass; default 8 perplexity windows, 16 multiple-choice sequences. */
   readonly batchSize?: number;
   /** Time each model's forward pass; default true when there is a pruned model. */
@@ -69,6 +78,8 @@ export interface PerplexityFigures {
 export interface PerplexityReport {
   readonly file: string;
   readonly windows: number;
+  /** Tokens per window. */
+  readonly seqLen: number;
   /** Predicted tokens (windows × (seqLen − 1)). */
   readonly tokens: number;
   readonly original: PerplexityFigures;
@@ -144,8 +155,8 @@ interface ModelScores {
 }
 
 export async function evaluateModels(options: EvaluateOptions): Promise<EvaluationReport> {
-  const { original, pruned, tokenizer, texts, tasks } = options;
-  if (texts.length === 0 && tasks.length === 0) throw new EngineError('BAD_INPUT', 'evaluation needs at least one text file (perplexity) or task file (multiple choice)');
+  const { original, pruned, tokenizer, tasks } = options;
+  if (options.texts.length === 0 && tasks.length === 0) throw new EngineError('BAD_INPUT', 'evaluation needs at least one text file (perplexity) or task file (multiple choice)');
   const vocabSize = original.config.vocabSize;
   if (pruned && pruned.config.vocabSize !== vocabSize) {
     throw new EngineError('BAD_INPUT', `the pruned model's vocabulary (${pruned.config.vocabSize}) differs from the original's (${vocabSize}); they must share one tokenizer`);
@@ -157,12 +168,24 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
   }
   const textWindows = options.textWindows ?? DEFAULT_TEXT_WINDOWS;
   const skipWindows = options.skipWindows ?? DEFAULT_SKIP_WINDOWS;
+  const textSpecs = options.texts.map((text, i) => {
+    const spec = typeof text === 'string' ? { path: text } : text;
+    const specSeqLen = spec.seqLen ?? seqLen;
+    const specWindows = spec.samples ?? textWindows;
+    if (!(Number.isInteger(specSeqLen) && specSeqLen >= 2 && specSeqLen <= maxPositions)) {
+      throw new EngineError('BAD_INPUT', `texts[${i}].seqLen must be an integer from 2 to ${maxPositions} (the models' context), got ${specSeqLen}`);
+    }
+    if (!(Number.isInteger(specWindows) && specWindows >= 1)) throw new EngineError('BAD_INPUT', `texts[${i}].samples must be a positive integer, got ${specWindows}`);
+    const skip = Math.max(skipWindows, Math.ceil((skipWindows * (options.skipSeqLen ?? specSeqLen)) / specSeqLen));
+    return { path: spec.path, seqLen: specSeqLen, windows: specWindows, skipWindows: skip };
+  });
+  const texts = textSpecs.map((spec) => spec.path);
 
   // Read and check every input before any model runs: a bad task file should not cost a model's run.
   const windowsPerText: number[][][] = [];
-  for (const text of texts) {
-    const windows = await loadTextWindows(text, tokenizer, { seqLen, windows: textWindows, skipWindows, vocabSize });
-    windows.forEach((window) => checkTokenIds(window, vocabSize, text));
+  for (const spec of textSpecs) {
+    const windows = await loadTextWindows(spec.path, tokenizer, { seqLen: spec.seqLen, windows: spec.windows, skipWindows: spec.skipWindows, vocabSize });
+    windows.forEach((window) => checkTokenIds(window, vocabSize, spec.path));
     windowsPerText.push(windows);
   }
   const itemsPerTask: number[] = [];
@@ -209,11 +232,12 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
   const originalScores = await scoreModel(original, 'original');
   const prunedScores = pruned ? await scoreModel(pruned, 'pruned') : undefined;
   const settings = { seqLen, textWindows, skipWindows, limit: options.limit ?? null };
-  return buildReport(options, originalScores, prunedScores, settings, windowsPerText, latencyBatch);
+  return buildReport(options, textSpecs, originalScores, prunedScores, settings, windowsPerText, latencyBatch);
 }
 
 function buildReport(
   options: EvaluateOptions,
+  textSpecs: readonly { readonly path: string; readonly seqLen: number }[],
   originalScores: ModelScores,
   prunedScores: ModelScores | undefined,
   settings: EvaluationReport['settings'],
@@ -223,9 +247,10 @@ function buildReport(
   const summary = (model: LoadedModel): ModelSummary => ({ path: model.path, numParameters: model.numParameters, numLayers: model.config.numLayers });
   const figures = (result: PerplexityResult): PerplexityFigures => ({ perplexity: result.perplexity, meanNll: result.meanNll });
 
-  const perplexity: PerplexityReport[] = options.texts.map((file, t) => ({
+  const perplexity: PerplexityReport[] = textSpecs.map(({ path: file, seqLen }, t) => ({
     file,
     windows: windowsPerText[t].length,
+    seqLen,
     tokens: originalScores.perplexity[t].tokens,
     original: figures(originalScores.perplexity[t]),
     ...(prunedScores && { pruned: figures(prunedScores.perplexity[t]) }),

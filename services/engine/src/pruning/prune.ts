@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { loadCalibrationSamples } from '../data/calibration.js';
 import { evaluateModels, type EvaluationReport } from '../evaluation/evaluate.js';
+import type { EvaluationText } from '../plan-bounds.js';
 import { computePerplexity, loadTextWindows } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
 import { inspectModel, loadModel } from '../models/model.js';
@@ -57,7 +58,7 @@ export interface PruneOptions {
   /** Held-out windows (after the calibration ones, .txt data only) for the perplexity check; 0 skips it. */
   readonly evalWindows?: number;
   /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
-  readonly evaluation?: { readonly texts?: readonly string[]; readonly tasks?: readonly string[]; readonly limit?: number };
+  readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number };
   readonly runtime?: RuntimeName;
   /**
    * Identifies the model's content for the resume keys (hidden-state pairs, checkpoints) instead of its
@@ -228,7 +229,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
     if (texts.length > 0 || tasks.length > 0) {
       if (!tokenizer) throw new EngineError('BAD_INPUT', 'evaluating texts or tasks needs a tokenizer (--tokenizer)');
       await runtime.dispose(); // the evaluation runs one model at a time
-      report('EVALUATING', `evaluating on ${[...texts, ...tasks].length} text and task files`);
+      report('EVALUATING', `evaluating on ${texts.length + tasks.length} text and task files`);
       fullReport = await evaluateModels({
         original: model,
         pruned: prunedModel,
@@ -237,6 +238,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
         tasks,
         limit,
         skipWindows: data.length,
+        skipSeqLen: seqLen,
         runtime: { runtime: options.runtime },
         signal: options.signal,
         onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),

@@ -27,9 +27,9 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     return data.claimPlan;
   }
 
-  async heartbeat(planId: string): Promise<{ cancelled: boolean }> {
-    const data = await this.request<{ heartbeat: { cancelled: boolean } }>(
-      'mutation Beat($planId: ID!, $workerId: String!) { heartbeat(planId: $planId, workerId: $workerId) { cancelled } }',
+  async heartbeat(planId: string): Promise<{ cancelled: boolean; ended: boolean }> {
+    const data = await this.request<{ heartbeat: { cancelled: boolean; ended: boolean } }>(
+      'mutation Beat($planId: ID!, $workerId: String!) { heartbeat(planId: $planId, workerId: $workerId) { cancelled ended } }',
       { planId },
       true,
     );

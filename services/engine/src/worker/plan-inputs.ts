@@ -85,7 +85,11 @@ export async function localizePlanInputs(config: PlanConfig, options: LocalizeOp
   const evaluation = config.evaluation
     ? {
         ...config.evaluation,
-        texts: config.evaluation.texts && (await Promise.all(config.evaluation.texts.map(file('the evaluation text')))),
+        texts:
+          config.evaluation.texts &&
+          (await Promise.all(
+            config.evaluation.texts.map(async (text) => (typeof text === 'string' ? file('the evaluation text')(text) : { ...text, path: await file('the evaluation text')(text.path) })),
+          )),
         tasks: config.evaluation.tasks && (await Promise.all(config.evaluation.tasks.map(file('the task file')))),
       }
     : config.evaluation;

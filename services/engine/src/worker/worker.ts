@@ -39,8 +39,11 @@ export interface PlanResult {
 export interface WorkerTransport {
   /** The oldest queued plan, now leased to this worker; null when the queue is empty. */
   claim(): Promise<ClaimedPlan | null>;
-  /** Renews the lease; answers whether the plan was cancelled meanwhile. */
-  heartbeat(planId: string): Promise<{ cancelled: boolean }>;
+  /**
+   * Renews the lease; answers whether the plan was cancelled meanwhile (or is no longer this worker's),
+   * and whether it has ended for good (absent: cancelled means ended) — only then is its work removed.
+   */
+  heartbeat(planId: string): Promise<{ cancelled: boolean; ended?: boolean }>;
   /** Progress events in order. */
   /**
    * Progress events in order. `batch` numbers them within this run of the plan (one claim), so that a
@@ -93,6 +96,23 @@ async function deletePrefix(store: ObjectStore, prefix: string): Promise<void> {
   for (const key of keys) await store.delete(key);
 }
 
+function rmWorkDir(planId: string, workDir: string, log: (line: string) => void): void {
+  try {
+    rmSync(workDir, { recursive: true, force: true });
+  } catch (error) {
+    log(`could not remove the work directory of ${planId}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * A cancelled or failed plan will not resume: its work directory (hidden-state pairs, checkpoints, an
+ * unpublished export) and its checkpoints in the store are removed.
+ */
+async function discardPlanWork(planId: string, workDir: string, store: ObjectStore, log: (line: string) => void): Promise<void> {
+  rmWorkDir(planId, workDir, log);
+  await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
+}
+
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { transport, signal } = options;
   const log = options.log ?? (() => {});
@@ -115,6 +135,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   const { transport, signal } = options;
   const plan = new AbortController();
   let cancelled = false;
+  let ended = false;
   const stop = () => plan.abort();
   signal.addEventListener('abort', stop);
 
@@ -140,8 +161,10 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     if (beating) return;
     beating = true;
     try {
-      if ((await transport.heartbeat(planId)).cancelled) {
+      const beat = await transport.heartbeat(planId);
+      if (beat.cancelled) {
         cancelled = true;
+        ended = beat.ended ?? true;
         plan.abort();
       }
     } catch (error) {
@@ -196,18 +219,28 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     await flush();
     await transport.complete(planId, { outputUri: published, outcome });
     log(`plan ${planId} done`);
+    // The outputs are published; the hidden-state pairs and checkpoints are of no further use.
+    rmWorkDir(planId, workDir, log);
   } catch (error) {
     await flush();
     const isCancel = error instanceof EngineError && error.code === 'CANCELLED';
     if (isCancel && cancelled) {
-      log(`plan ${planId} was cancelled`);
+      log(`plan ${planId} was cancelled${ended ? '' : ' here (another worker holds it now)'}`);
+      if (ended) await discardPlanWork(planId, workDir, store, log);
     } else if (isCancel && signal.aborted) {
+      // Released, not ended: the work directory and the checkpoints stay, for the worker that resumes it.
       await transport.release(planId).catch((e) => log(`release failed for ${planId}: ${(e as Error).message}`));
       log(`plan ${planId} released for another worker`);
     } else {
       const message = error instanceof EngineError ? error.message : `internal error: ${(error as Error).message}`;
-      await transport.fail(planId, message).catch((e) => log(`fail failed for ${planId}: ${(e as Error).message}`));
+      const recorded = await transport.fail(planId, message).then(
+        () => true,
+        (e) => log(`fail failed for ${planId}: ${(e as Error).message}`),
+      );
       log(`plan ${planId} failed: ${message}`);
+      // Only once the gateway took the failure from this worker: a plan whose lease went to another
+      // worker meanwhile (the gateway refuses this one's word) resumes there from this work.
+      if (recorded === true) await discardPlanWork(planId, workDir, store, log);
     }
   } finally {
     clearInterval(heartbeat);

@@ -3,7 +3,9 @@
  * it prunes, every default filled in (the engine's own defaults), so that `PruningPlan.config` says
  * exactly what a worker will run.
  */
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { badInput } from '../errors.js';
+import { DEFAULT_PLAN_BOUNDS, type PlanBounds } from '@streamline/engine';
 import { blockSizeForSparsity, checkReplacementFits, DEFAULT_CALIBRATION, DEFAULT_EVALUATION_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING, EngineError, type ModelInfo } from '../engine.js';
 import type { Model } from '../models/model.type.js';
 import { parseSourceUri } from '../source-uri.js';
@@ -58,10 +60,13 @@ export interface PlanConfigContext {
   readonly info: ModelInfo;
   /** Used when the input has no calibration dataset; null means the input must give one. */
   readonly defaultCalibrationSource: string | null;
+  /** Upper bounds on the settings (STREAMLINE_PLAN_MAX_*); default the engine's defaults. */
+  readonly bounds?: PlanBounds;
 }
 
 export function resolvePlanConfig(input: CreatePruningPlanInput, context: PlanConfigContext): PlanConfig {
   const { info } = context;
+  const bounds = context.bounds ?? DEFAULT_PLAN_BOUNDS;
   const numLayers = info.config.numLayers;
   const contextLength = info.config.maxPositionEmbeddings;
   const replacement = input.replacement ?? ReplacementKind.LAYER;
@@ -114,7 +119,7 @@ export function resolvePlanConfig(input: CreatePruningPlanInput, context: PlanCo
   if (!calibrationInput) {
     throw badInput('input.calibration', 'required: this gateway has no default calibration dataset (give input.calibration.source, a file:// URI of a .txt or .jsonl file)');
   }
-  const calibration = resolveDataset('input.calibration', calibrationInput, DEFAULT_CALIBRATION, contextLength);
+  const calibration = resolveDataset('input.calibration', calibrationInput, DEFAULT_CALIBRATION, contextLength, bounds.maxSamples);
 
   return {
     layersToPrune,
@@ -124,16 +129,22 @@ export function resolvePlanConfig(input: CreatePruningPlanInput, context: PlanCo
     replacement,
     dryRun: input.dryRun ?? false,
     calibration,
-    training: resolveTraining(input.training ?? {}, calibration),
-    evaluation: resolveEvaluation(input.evaluation ?? {}, contextLength),
+    training: resolveTraining(input.training ?? {}, calibration, bounds),
+    evaluation: resolveEvaluation(input.evaluation ?? {}, contextLength, bounds),
   };
 }
 
-function resolveDataset(field: string, input: Pick<DatasetInput, 'source'> & Partial<DatasetInput>, defaults: { samples: number; seqLen: number }, contextLength: number): DatasetConfig {
+function resolveDataset(
+  field: string,
+  input: Pick<DatasetInput, 'source'> & Partial<DatasetInput>,
+  defaults: { samples: number; seqLen: number },
+  contextLength: number,
+  maxSamples: number,
+): DatasetConfig {
   checkDataSource(`${field}.source`, input.source, TEXT_EXTENSIONS);
   return {
     source: input.source,
-    samples: checkInteger(`${field}.samples`, input.samples ?? defaults.samples, 1),
+    samples: checkInteger(`${field}.samples`, input.samples ?? Math.min(defaults.samples, maxSamples), 1, maxSamples),
     seqLen: checkInteger(`${field}.seqLen`, input.seqLen ?? Math.min(defaults.seqLen, contextLength), 2, contextLength),
   };
 }
@@ -147,6 +158,59 @@ function checkDataSource(field: string, source: string, extensions: readonly str
   }
 }
 
+/**
+ * A local data file (already confined by the source service) must hold some text: an empty or blank
+ * one would "calibrate" on BOS tokens alone. Refused here at creation; the engine refuses it too.
+ */
+export function checkHasTextSamples(field: string, source: string): void {
+  const location = parseSourceUri(field, source, DATASET_SCHEMES);
+  if (location.kind === 'file' && !hasTextSamples(location.path)) {
+    throw badInput(field, `${JSON.stringify(source)} has no text samples: the file is empty, or every line or record in it is blank`);
+  }
+}
+
+/** Files up to this size are read at creation to see that they hold some text; larger ones are left to the engine. */
+const CHECKED_FILE_BYTES = 1 << 20;
+
+/**
+ * Whether a local data file holds anything to calibrate or evaluate on: not empty, not only blank lines,
+ * and (.jsonl) not only records with blank "text" or empty "input_ids". Cheap: larger files pass here
+ * and the engine, which reads them anyway, refuses them the same way.
+ */
+function hasTextSamples(path: string): boolean {
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) return true; // not this check's business; the engine says what is wrong
+    size = stat.size;
+  } catch {
+    return true;
+  }
+  if (size === 0) return false;
+  if (size > CHECKED_FILE_BYTES) return true;
+  const buffer = Buffer.alloc(size);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, buffer, 0, size, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const text = buffer.toString('utf8');
+  if (text.trim() === '') return false;
+  if (!path.toLowerCase().endsWith('.jsonl')) return true;
+  return text.split('\n').some((line) => {
+    if (line.trim() === '') return false;
+    try {
+      const record = JSON.parse(line) as { text?: unknown; input_ids?: unknown };
+      if (typeof record.text === 'string') return record.text.trim() !== '';
+      if (Array.isArray(record.input_ids)) return record.input_ids.length > 0;
+      return true; // malformed records (the engine names them), or multiple-choice items
+    } catch {
+      return true; // not JSON: the engine names the line
+    }
+  });
+}
+
 /** Every dataset of the plan, with the input field each came from. */
 export function planDatasets(config: PlanConfig): { field: string; uri: string; extensions: readonly string[] }[] {
   const all = [
@@ -157,35 +221,44 @@ export function planDatasets(config: PlanConfig): { field: string; uri: string; 
   return all;
 }
 
-function resolveTraining(input: TrainingInput, calibration: DatasetConfig): PlanConfig['training'] {
+function resolveTraining(input: TrainingInput, calibration: DatasetConfig, bounds: PlanBounds): PlanConfig['training'] {
   const field = (name: string) => `input.training.${name}`;
-  const learningRate = checkNumber(field('learningRate'), input.learningRate ?? DEFAULT_TRAINING.learningRate, { min: 0, minExclusive: true });
+  const learningRate = checkNumber(field('learningRate'), input.learningRate ?? DEFAULT_TRAINING.learningRate, { min: 0, minExclusive: true, max: bounds.maxLearningRate });
   const minLearningRate = checkNumber(field('minLearningRate'), input.minLearningRate ?? Math.min(DEFAULT_TRAINING.minLearningRate, learningRate), {
     min: 0,
     max: learningRate,
   });
   return {
-    samples: checkInteger(field('samples'), input.samples ?? calibration.samples, 1),
-    epochs: input.epochs === undefined || input.epochs === null ? null : checkInteger(field('epochs'), input.epochs, 1),
-    minSteps: DEFAULT_TRAINING.minSteps,
-    batchSize: checkInteger(field('batchSize'), input.batchSize ?? DEFAULT_RUN.batchSize, 1),
+    samples: checkInteger(field('samples'), input.samples ?? calibration.samples, 1, bounds.maxSamples),
+    epochs: input.epochs === undefined || input.epochs === null ? null : checkInteger(field('epochs'), input.epochs, 1, bounds.maxEpochs),
+    minSteps: Math.min(DEFAULT_TRAINING.minSteps, bounds.maxSteps),
+    batchSize: checkInteger(field('batchSize'), input.batchSize ?? Math.min(DEFAULT_RUN.batchSize, bounds.maxBatchSize), 1, bounds.maxBatchSize),
     learningRate,
     minLearningRate,
-    weightDecay: checkNumber(field('weightDecay'), input.weightDecay ?? DEFAULT_TRAINING.weightDecay, { min: 0 }),
+    weightDecay: checkNumber(field('weightDecay'), input.weightDecay ?? DEFAULT_TRAINING.weightDecay, { min: 0, max: bounds.maxWeightDecay }),
     warmupRatio: checkNumber(field('warmupRatio'), input.warmupRatio ?? DEFAULT_RUN.warmupRatio, { min: 0, max: 1, maxExclusive: true }),
-    gradientAccumulation: checkInteger(field('gradientAccumulation'), input.gradientAccumulation ?? DEFAULT_TRAINING.gradAccum, 1),
-    maxGradNorm: checkNumber(field('maxGradNorm'), input.maxGradNorm ?? DEFAULT_TRAINING.gradClip, { min: 0, minExclusive: true }),
+    gradientAccumulation: checkInteger(field('gradientAccumulation'), input.gradientAccumulation ?? DEFAULT_TRAINING.gradAccum, 1, bounds.maxGradientAccumulation),
+    maxGradNorm: checkNumber(field('maxGradNorm'), input.maxGradNorm ?? DEFAULT_TRAINING.gradClip, { min: 0, minExclusive: true, max: bounds.maxGradNorm }),
     validationFraction: checkNumber(field('validationFraction'), input.validationFraction ?? DEFAULT_RUN.validationFraction, { min: 0, max: 1, maxExclusive: true }),
     seed: checkInteger(field('seed'), input.seed ?? DEFAULT_RUN.seed, 0),
     checkpointEvery: DEFAULT_TRAINING.checkpointEvery,
   };
 }
 
-function resolveEvaluation(input: EvaluationInput, contextLength: number): PlanConfig['evaluation'] {
-  const perplexity = (input.perplexity ?? []).map((dataset, i) => resolveDataset(`input.evaluation.perplexity[${i}]`, dataset, DEFAULT_EVALUATION_WINDOWS, contextLength));
+function resolveEvaluation(input: EvaluationInput, contextLength: number, bounds: PlanBounds): PlanConfig['evaluation'] {
+  const texts = input.perplexity ?? [];
   const tasks = input.tasks ?? [];
+  if (texts.length > bounds.maxEvaluationTexts) {
+    throw badInput('input.evaluation.perplexity', `${texts.length} text datasets is out of range; expected at most ${bounds.maxEvaluationTexts}`);
+  }
+  if (tasks.length > bounds.maxEvaluationTasks) {
+    throw badInput('input.evaluation.tasks', `${tasks.length} tasks is out of range; expected at most ${bounds.maxEvaluationTasks}`);
+  }
+  const perplexity = texts.map((dataset, i) =>
+    resolveDataset(`input.evaluation.perplexity[${i}]`, dataset, DEFAULT_EVALUATION_WINDOWS, contextLength, bounds.maxEvaluationWindows),
+  );
   tasks.forEach((task, i) => checkDataSource(`input.evaluation.tasks[${i}]`, task, ['.jsonl']));
-  const limit = input.limit === undefined || input.limit === null ? null : checkInteger('input.evaluation.limit', input.limit, 1);
+  const limit = input.limit === undefined || input.limit === null ? null : checkInteger('input.evaluation.limit', input.limit, 1, bounds.maxEvaluationItems);
   return { perplexity, tasks, limit };
 }
 

@@ -7,7 +7,9 @@ import type { PlanEventBus, PlanMessage } from '../plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
-import { DATASET_SCHEMES, planDatasets, resolvePlanConfig } from './plan.config.js';
+import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanConfig } from './plan.config.js';
+import type { PlanWorkCleanup } from './plan.cleanup.js';
+import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
@@ -17,6 +19,10 @@ export const MAX_EVENTS_LIMIT = 1000;
 
 export interface PlanServiceOptions {
   readonly defaultCalibrationSource: string | null;
+  /** Quotas and bounds on settings; default DEFAULT_PLAN_LIMITS. */
+  readonly limits?: PlanLimits;
+  /** Removes the work a plan cancelled while queued left behind (see plan.cleanup.ts). */
+  readonly cleanup?: PlanWorkCleanup;
 }
 
 export class PlanService {
@@ -36,13 +42,15 @@ export class PlanService {
     // Inspected again (config and headers only): the source may have changed since it was registered.
     // A plan output registered with fromPlan is the gateway's own location; every other source is the tenant's, confined.
     const info = await this.sources.inspectModel(`model ${model.id} source`, model.source, { trusted: model.inspection?.fromPlan !== undefined });
-    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource });
+    const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
+    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource, bounds: limits.bounds });
     for (const dataset of planDatasets(config)) {
       // The operator's default calibration set is not confined (STREAMLINE_DEFAULT_CALIBRATION).
       const trusted = dataset.field === 'input.calibration.source' && dataset.uri === this.options.defaultCalibrationSource;
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
+      checkHasTextSamples(dataset.field, dataset.uri);
     }
-    const plan = await this.store.insert({
+    const inserted = await this.store.insertWithinQuota({
       modelId: model.id,
       tenantId: model.tenantId,
       layersToPrune: config.layersToPrune,
@@ -52,7 +60,15 @@ export class PlanService {
       dryRun: config.dryRun,
       config: { ...config },
       originalParameters: info.numParameters,
-    });
+    }, limits.maxQueuedPerTenant);
+    if ('refused' in inserted) {
+      throw new GatewayError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `tenant ${model.tenantId} already has ${inserted.refused.queued} queued plans, its limit (STREAMLINE_TENANT_MAX_QUEUED=${limits.maxQueuedPerTenant}); wait for some to start or cancel some`,
+        { limit: 'STREAMLINE_TENANT_MAX_QUEUED', max: limits.maxQueuedPerTenant },
+      );
+    }
+    const plan = inserted.plan;
     this.publish(plan);
     return plan;
   }
@@ -75,6 +91,14 @@ export class PlanService {
   /** With `tenantId`, only that tenant's plan (another tenant's is NOT_FOUND). */
   async cancel(id: string, tenantId?: string): Promise<PruningPlan> {
     if (tenantId !== undefined && !(await this.store.get(id, tenantId))) throw notFound('plan', id);
+    // A queued plan has no worker to clean up after it (it may hold work from before a release).
+    const queued = await this.store.transition(id, [PlanStatus.QUEUED], PlanStatus.CANCELLED);
+    if (queued) {
+      this.publish(queued);
+      await this.options.cleanup?.discard(id);
+      return queued;
+    }
+    // A running plan's worker learns of it at its next heartbeat, stops, and removes the plan's work.
     return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
   }
 

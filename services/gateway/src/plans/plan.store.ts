@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Selectable } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Db } from '../store/database.js';
 import { creationTime, dateOrNull, isoNow, parseJson } from '../store/columns.js';
 import type { PlansTable } from '../store/tables.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
+import type { Tables } from '../store/tables.js';
 import { PlanStatus, type PlanStage, type PruningPlan, type ReplacementKind } from './plan.type.js';
 
 export interface NewPlan {
@@ -31,38 +32,38 @@ export interface PlanOutcome {
 export class PlanStore {
   constructor(private readonly db: Db) {}
 
-  async insert(plan: NewPlan): Promise<PruningPlan> {
-    const now = creationTime();
-    const row = await this.db
-      .insertInto('plans')
-      .values({
-        id: randomUUID(),
-        model_id: plan.modelId,
-        status: PlanStatus.QUEUED,
-        stage: null,
-        progress: 0,
-        layers_to_prune: plan.layersToPrune,
-        target_sparsity: plan.targetSparsity,
-        start_layer: plan.startLayer,
-        removed_layers: '[]',
-        replacement: plan.replacement,
-        dry_run: plan.dryRun ? 1 : 0,
-        config: JSON.stringify(plan.config),
-        output_uri: null,
-        error: null,
-        original_parameters: plan.originalParameters,
-        pruned_parameters: null,
-        created_at: now,
-        updated_at: now,
-        started_at: null,
-        finished_at: null,
-        worker_id: null,
-        lease_expires_at: null,
-        tenant_id: plan.tenantId ?? DEFAULT_TENANT_ID,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return toPlan(row);
+  insert(plan: NewPlan): Promise<PruningPlan> {
+    return insertPlan(this.db, plan);
+  }
+
+  /**
+   * Inserts the plan unless its tenant already has `maxQueued` queued plans; answers the plan, or the
+   * number queued when it is refused. Race-safe across gateway replicas: on PostgreSQL the tenant's
+   * plans are serialised by a transaction-scoped advisory lock; on SQLite the insert comes first and
+   * takes the database's write lock, and the count that follows in the same transaction includes it.
+   */
+  async insertWithinQuota(plan: NewPlan, maxQueued: number): Promise<{ plan: PruningPlan } | { refused: { queued: number } }> {
+    const tenantId = plan.tenantId ?? DEFAULT_TENANT_ID;
+    const overQuota = new Error('over quota');
+    let queued = 0;
+    try {
+      const inserted = await this.db.transaction().execute(async (trx) => {
+        await lockTenantPlans(trx, tenantId);
+        const row = await insertPlan(trx, plan);
+        queued = await countPlans(trx, tenantId, PlanStatus.QUEUED);
+        if (queued > maxQueued) throw overQuota; // rolls the insert back
+        return row;
+      });
+      return { plan: inserted };
+    } catch (error) {
+      if (error === overQuota) return { refused: { queued: queued - 1 } };
+      throw error;
+    }
+  }
+
+  /** The tenant's plans in `status`. */
+  countByTenant(tenantId: string, status: PlanStatus): Promise<number> {
+    return countPlans(this.db, tenantId, status);
   }
 
   /** The plan; with `tenantId`, only when that tenant owns it. */
@@ -119,6 +120,60 @@ export class PlanStore {
       .executeTakeFirst();
     return row ? toPlan(row) : null;
   }
+}
+
+async function insertPlan(db: Kysely<Tables>, plan: NewPlan): Promise<PruningPlan> {
+  const now = creationTime();
+  const row = await db
+    .insertInto('plans')
+    .values({
+      id: randomUUID(),
+      model_id: plan.modelId,
+      status: PlanStatus.QUEUED,
+      stage: null,
+      progress: 0,
+      layers_to_prune: plan.layersToPrune,
+      target_sparsity: plan.targetSparsity,
+      start_layer: plan.startLayer,
+      removed_layers: '[]',
+      replacement: plan.replacement,
+      dry_run: plan.dryRun ? 1 : 0,
+      config: JSON.stringify(plan.config),
+      output_uri: null,
+      error: null,
+      original_parameters: plan.originalParameters,
+      pruned_parameters: null,
+      created_at: now,
+      updated_at: now,
+      started_at: null,
+      finished_at: null,
+      worker_id: null,
+      lease_expires_at: null,
+      tenant_id: plan.tenantId ?? DEFAULT_TENANT_ID,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toPlan(row);
+}
+
+function countPlans(db: Kysely<Tables>, tenantId: string, status: PlanStatus): Promise<number> {
+  return db
+    .selectFrom('plans')
+    .select((eb) => eb.fn.countAll<number | string>().as('count'))
+    .where('tenant_id', '=', tenantId)
+    .where('status', '=', status)
+    .executeTakeFirstOrThrow()
+    .then((row) => Number(row.count));
+}
+
+/**
+ * Serialises changes to one tenant's plan counts (quota checks) until the transaction ends. PostgreSQL:
+ * an advisory lock on the tenant. SQLite needs none: one writer at a time, and its first write in the
+ * transaction (which callers make before counting) takes the database's write lock.
+ */
+export async function lockTenantPlans(trx: Transaction<Tables>, tenantId: string): Promise<void> {
+  if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+  await sql`select pg_advisory_xact_lock(hashtext(${`streamline.tenant-plans:${tenantId}`}))`.execute(trx);
 }
 
 export function toPlan(row: Selectable<PlansTable>): PruningPlan {

@@ -159,10 +159,29 @@ const apiTokenLifecycle: Migration = {
   },
 };
 
+/**
+ * When each plan was last claimed by a worker: claims serve the tenant whose most recent claim is the
+ * oldest first (round-robin across tenants; see workers/worker.store.ts). An index for the per-tenant
+ * counts that quotas and claims make.
+ */
+const planClaims: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('plans').addColumn('claimed_at', 'text').execute();
+    await db.schema.createIndex('plans_tenant_status').on('plans').columns(['tenant_id', 'status']).execute();
+    await db.schema.createIndex('plans_tenant_claimed').on('plans').columns(['tenant_id', 'claimed_at']).execute();
+  },
+  async down(db: Kysely<any>) {
+    await db.schema.dropIndex('plans_tenant_claimed').execute();
+    await db.schema.dropIndex('plans_tenant_status').execute();
+    await db.schema.alterTable('plans').dropColumn('claimed_at').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_tenants': tenants,
   '0003_api_token_lifecycle': apiTokenLifecycle,
+  '0004_plan_claims': planClaims,
 };
 
 export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {

@@ -51,6 +51,8 @@ export interface PlansTable {
   lease_expires_at: string | null;
   /** Owner (the model's tenant); rows from before tenants existed hold the default tenant. */
   tenant_id: Generated<string>;
+  /** When a worker last claimed the plan (null: never); claims go round-robin across tenants by it. */
+  claimed_at: Generated<string | null>;
 }
 
 export interface TenantsTable {

@@ -11,7 +11,7 @@ import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
 import type { PlanConfig } from '../plans/plan.config.js';
 import type { PlanService } from '../plans/plan.service.js';
-import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
+import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
 import { workerPathOf } from '../source-uri.js';
@@ -27,6 +27,8 @@ export interface WorkerServiceOptions {
    * (empty: none), the denied directories, and the operator's default calibration set (not confined).
    */
   readonly fileAccess?: { readonly roots: readonly string[]; readonly denied: readonly string[]; readonly defaultCalibrationSource: string | null };
+  /** STREAMLINE_TENANT_MAX_RUNNING: a tenant with this many running plans has its queued ones skipped; default no limit. */
+  readonly maxRunningPerTenant?: number;
 }
 
 /** The engine's importance profile and prune summary, as much of them as the gateway keeps. */
@@ -58,6 +60,7 @@ export type WorkerResult = { outputUri: string | null; outcome: { dryRun: true; 
 export class WorkerService {
   private readonly leaseMs: number;
   private readonly fileAccess: WorkerServiceOptions['fileAccess'];
+  private readonly maxRunningPerTenant: number | undefined;
 
   constructor(
     private readonly leases: LeaseStore,
@@ -70,10 +73,11 @@ export class WorkerService {
   ) {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.fileAccess = options.fileAccess;
+    this.maxRunningPerTenant = options.maxRunningPerTenant;
   }
 
   async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown> } | null> {
-    const plan = await this.leases.claimNext(workerId, this.leaseMs);
+    const plan = await this.leases.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
@@ -82,9 +86,12 @@ export class WorkerService {
     return { planId: plan.id, config: { ...config, fileAccess: this.planFileAccess(planConfig, model) } };
   }
 
-  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean }> {
+  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {
     // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
-    return { cancelled: (await this.leases.renew(planId, workerId, this.leaseMs)) === null };
+    if ((await this.leases.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
+    // Only an ended plan's work may be thrown away: one that another worker now holds resumes from it.
+    const plan = await this.plans.get(planId, undefined);
+    return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status) };
   }
 
   /** With `batch` (its run and the first event's index), events of that run already stored are skipped. */
@@ -189,7 +196,8 @@ function engineConfig(config: PlanConfig, modelSource: string, tokenizer: string
     calibration: { path: workerPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
     training: config.training,
     evaluation: {
-      texts: config.evaluation.perplexity.map((d) => workerPathOf('evaluation.perplexity.source', d.source)),
+      // Each text with its own window count and length (older stored configs may lack them: the engine's defaults).
+      texts: config.evaluation.perplexity.map((d) => ({ path: workerPathOf('evaluation.perplexity.source', d.source), samples: d.samples ?? null, seqLen: d.seqLen ?? null })),
       tasks: config.evaluation.tasks.map((t) => workerPathOf('evaluation.tasks', t)),
       limit: config.evaluation.limit,
     },

@@ -15,4 +15,10 @@ export class WorkerClaim {
 export class HeartbeatResult {
   @Field(() => Boolean, { description: 'The plan was cancelled: stop working on it.' })
   cancelled!: boolean;
+
+  @Field(() => Boolean, {
+    description:
+      'With cancelled: the plan has ended (cancelled, failed or finished), so its work directory and checkpoints can go; false when only this worker lost the lease and the plan will resume elsewhere.',
+  })
+  ended!: boolean;
 }
