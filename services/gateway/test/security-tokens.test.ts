@@ -7,7 +7,8 @@
  * hold a token. `/healthz` answers within 1 s after each.
  */
 import { createHash } from 'node:crypto';
-import type { Client } from 'graphql-ws';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   assertHealthy,
@@ -19,7 +20,6 @@ import {
   useGatewayProcess,
   type GatewayProcess,
 } from './fixtures/gateway-process.js';
-import { connect } from './fixtures/subscriptions.js';
 
 const NEW_WORKER_TOKEN = 'rotated-worker-token-abcdefghijklmnop';
 const NEW_ADMIN_TOKEN = 'replacement-admin-token-0123456789abcdef';
@@ -147,7 +147,9 @@ describe('API tokens attacked through a gateway process', () => {
   });
 
   it('refuses a revoked token at once, with UNAUTHENTICATED, over HTTP and on a graphql-ws connection opened before', async () => {
-    const socket = connect(gw.current.wsUrl, memberA.token);
+    // Not lazy: the socket stays open between operations (a lazy client would reconnect, and the
+    // reconnection is refused at connection_init with close code 4401, before any operation).
+    const socket = createClient({ url: gw.current.wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${memberA.token}` } });
     try {
       expect(await overWebSocket(socket, VIEWER)).toEqual({ data: { viewer: { role: 'MEMBER', tenant: { id: tenantA } } } });
       const { revokeApiToken } = await ok(gw.current, REVOKE, { id: memberA.id }, adminA.token);
