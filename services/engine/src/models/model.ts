@@ -8,12 +8,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
-import { elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { llama2cHfConfig, readLlama2cCheckpoint, readLlama2cHeader } from '../formats/llama2c-checkpoint.js';
 import { SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
-import { expectedWeightShapes } from './weight-shapes.js';
+import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
 import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-forward.js';
 
 export type ModelFormat = 'huggingface' | 'llama2c';
@@ -70,13 +70,13 @@ export function loadModel(path: string): LoadedModel {
   const expected = expectedWeightShapes(info.family, info.config);
   const weights = new Map<string, HostTensor>();
   if (info.format === 'llama2c') {
-    for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, tensor);
+    for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, checkFiniteWeights(name, tensor));
   } else {
     const { files, close } = openSafetensors(info.path);
     try {
       for (const name of expected.keys()) {
         const found = lookup(files, name);
-        if (found) weights.set(name, found.file.read(found.name));
+        if (found) weights.set(name, checkFiniteWeights(name, found.file.read(found.name)));
       }
     } finally {
       close();
@@ -111,7 +111,7 @@ function readInsertedModule(dir: string, numLayers: number): InsertedModule | un
   const { kind, position, file } = description;
   const safetensors = SafetensorsFile.open(join(dir, file));
   try {
-    const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, safetensors.read(name)] as const));
+    const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, checkFiniteWeights(name, safetensors.read(name))] as const));
     return { kind, position, weights };
   } finally {
     safetensors.close();
@@ -135,10 +135,9 @@ function readInsertedModuleDescription(dir: string, numLayers: number): { kind: 
   return { kind, position, file };
 }
 
+/** Parameters a model of this config has (arithmetic: nothing is built per layer; the config's sizes are bounded). */
 export function countParameters(family: ArchitectureFamily, config: ModelConfig): number {
-  let total = 0;
-  for (const shape of expectedWeightShapes(family, config).values()) total += elementCount(shape);
-  return total;
+  return countExpectedParameters(family, config);
 }
 
 function readConfigJson(dir: string): Record<string, unknown> {
