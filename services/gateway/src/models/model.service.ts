@@ -64,6 +64,11 @@ export class ModelService {
     return model;
   }
 
+  /** FAILED with an error and its code (see WorkerService.fail); any tenant's model, by id. */
+  async markFailed(id: string, code: ErrorCode, error: string): Promise<void> {
+    await this.store.markFailed(id, code, error);
+  }
+
   list(tenantId: string | undefined): Promise<Model[]> {
     return this.store.list(tenantId);
   }

@@ -6,7 +6,8 @@
  */
 import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
-import { conflict } from '../errors.js';
+import type { EngineErrorCode } from '../engine.js';
+import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { PlanConfig } from '../plans/plan.config.js';
 import type { PlanService } from '../plans/plan.service.js';
@@ -128,9 +129,22 @@ export class WorkerService {
     });
   }
 
-  async fail(planId: string, workerId: string, message: string): Promise<PruningPlan> {
-    await this.requireHolder(planId, workerId);
-    return this.plans.finish(planId, PlanStatus.FAILED, { error: message });
+  /**
+   * The plan FAILED with the worker's message and, when it gave one, the engine's code mapped onto the
+   * gateway's. INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes FAILED with the
+   * same error, its other queued plans fail with it, and new plans on it are refused.
+   */
+  async fail(planId: string, workerId: string, message: string, engineCode?: EngineErrorCode): Promise<PruningPlan> {
+    const plan = await this.requireHolder(planId, workerId);
+    const errorCode = engineCode === undefined ? null : errorCodeOfEngine(engineCode);
+    const failed = await this.plans.finish(planId, PlanStatus.FAILED, { error: message, errorCode });
+    if (errorCode === ErrorCode.INVALID_WEIGHTS) {
+      await this.models.markFailed(plan.modelId, errorCode, message);
+      for (const queued of await this.plans.list({ modelId: plan.modelId, status: PlanStatus.QUEUED })) {
+        await this.plans.finish(queued.id, PlanStatus.FAILED, { error: message, errorCode }).catch(() => undefined); // claimed or cancelled meanwhile
+      }
+    }
+    return failed;
   }
 
   async release(planId: string, workerId: string): Promise<void> {
