@@ -7,6 +7,7 @@ export {
   parseEngineErrorCode,
   type EngineErrorCode,
   SUPPORTED_MODEL_TYPES,
+  familyFor,
   inspectModel,
   inspectRemoteModel,
   openObjectStore,

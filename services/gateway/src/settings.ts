@@ -1,6 +1,7 @@
 /** The gateway's settings from the environment; every one has a default that runs on one machine. */
 import { resolve } from 'node:path';
 import { EngineError, parseStorageUri } from './engine.js';
+import { inspectModelFromEnv } from './models/inspection-settings.js';
 import type { GatewayOptions } from './server.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
@@ -21,6 +22,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     storage: storageSetting(env.STREAMLINE_STORAGE, env.INIT_CWD || process.cwd()),
     // AWS_* / HF_* credentials are read from here by the storage layer, never echoed
     storageEnv: env,
+    inspectModel: inspectModelFromEnv(env),
   };
 }
 

@@ -7,7 +7,8 @@ import type { RegisterModelInput } from './model.input.js';
 import type { ModelStore } from './model.store.js';
 import { ModelStatus, type Model } from './model.type.js';
 
-export type InspectModel = (path: string) => ModelInfo;
+/** Inspects a local model (config and headers, no weights); the gateway's runs in a worker thread (model-inspection.ts). */
+export type InspectModel = (path: string) => ModelInfo | Promise<ModelInfo>;
 
 const TOKENIZER_SCHEMES = ['file://', 's3://'] as const;
 

@@ -48,7 +48,7 @@ export class SourceService {
   async inspectModel(field: string, uri: string): Promise<ModelInfo> {
     const location = this.locate(field, uri);
     try {
-      if (location.kind === 'file') return this.inspectLocal(location.path);
+      if (location.kind === 'file') return await this.inspectLocal(location.path);
       return await inspectRemoteModel(location.uri, { settings: { env: this.env } });
     } catch (error) {
       if (error instanceof EngineError) throw sourceError(error, field);
