@@ -80,4 +80,56 @@ describe('hostile models against a gateway process', () => {
     expect(body.errors?.[0]?.extensions?.code ?? 'none').not.toBe('INTERNAL');
     await assertHealthy(gw.current);
   });
+
+  it('fails a plan on NaN weights with INVALID_WEIGHTS naming the tensor, marks the model FAILED, refuses new plans, and never answers INTERNAL', async () => {
+    const tensor = 'model.layers.1.mlp.down_proj.weight';
+    const dir = writeTinyModel('llama', { edit: (weights) => void weights.get(tensor)!.data.fill(Number.NaN) });
+    const { body: registered } = await register('nan-weights', dir);
+    expect(registered.errors).toBeUndefined();
+    const model = registered.data.registerModel;
+    expect(model.status).toBe('READY'); // headers carry no values: registration cannot know
+
+    const calibration = join(attacks, 'ids.jsonl');
+    writeFileSync(calibration, Array.from({ length: 6 }, (_, i) => JSON.stringify({ input_ids: [1, 2 + i, 7, 9, 11, 3, 5, 8] })).join('\n'));
+    const planInput = { modelId: model.id, layersToPrune: 1, replacement: 'NONE', calibration: { source: pathToFileURL(calibration).href, samples: 4, seqLen: 8 } };
+    const { body: created } = await processGraphql(gw.current, CREATE_PLAN, { input: planInput });
+    expect(created.errors).toBeUndefined();
+    const planId = created.data.createPruningPlan.id;
+
+    const PLAN = `query ($id: ID!) { plan(id: $id) { id status stage progress error errorCode removedLayers startLayer outputUri prunedParameters originalParameters
+      importance { blockSize best { score } scores { startLayer score } } profiles { blockSize scores { score } } stability { stability parameterReduction perplexity { dataset } tasks { task } }
+      events(limit: 100) { seq stage progress message } model { id status error errorCode } } }`;
+    let plan: any = null;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const { body } = await processGraphql(gw.current, PLAN, { id: planId });
+      expect(body.errors).toBeUndefined();
+      plan = body.data.plan;
+      if (plan.status === 'FAILED' || plan.status === 'SUCCEEDED') break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(plan.status).toBe('FAILED');
+    expect(plan.errorCode).toBe('INVALID_WEIGHTS');
+    expect(plan.error).toBe(`tensor ${tensor} holds NaN/infinite values`);
+    expect(plan.stability).toBeNull();
+    expect(plan.importance).toBeNull();
+    expect(plan.model).toEqual({ id: model.id, status: 'FAILED', error: plan.error, errorCode: 'INVALID_WEIGHTS' });
+    await assertHealthy(gw.current);
+
+    const { body: refused } = await processGraphql(gw.current, CREATE_PLAN, { input: planInput });
+    expect(refused.data?.createPruningPlan ?? null).toBeNull();
+    expect(refused.errors[0].extensions.code).toBe('INVALID_WEIGHTS');
+    expect(refused.errors[0].message).toContain(tensor);
+
+    // Everything that reads the model, its plans, importance and stability answers without an error.
+    const { body: models } = await processGraphql(
+      gw.current,
+      `{ models { id status error errorCode numParameters importance { blockSize } plans { id status errorCode stability { stability } importance { blockSize } profiles { blockSize } } }
+         plans { id status error errorCode model { status } stability { stability hiddenStateCosine } } }`,
+    );
+    expect(models.errors).toBeUndefined();
+    expect(models.data.models.find((m: { id: string }) => m.id === model.id)).toMatchObject({ status: 'FAILED', errorCode: 'INVALID_WEIGHTS', importance: [] });
+    expect(models.data.plans.filter((p: { status: string }) => p.status !== 'FAILED')).toEqual([]);
+    await assertHealthy(gw.current);
+  });
 });
