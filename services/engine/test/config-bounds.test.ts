@@ -144,3 +144,22 @@ describe('non-finite weights', () => {
     expect(loadModel(writeTinyModel('qwen2')).weights.size).toBeGreaterThan(0);
   });
 });
+
+describe('files that are not what they claim', () => {
+  it('refuses a config.json that is a FIFO instead of blocking on it, and one of more than 16 MB', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const fifoModel = writeTinyModel('llama');
+    rmSync(join(fifoModel, 'config.json'));
+    execFileSync('mkfifo', [join(fifoModel, 'config.json')]);
+    expect(refusal(() => inspectModel(fifoModel)).message).toMatch(/config\.json is not a regular file/);
+
+    const fifoWeights = writeTinyModel('llama');
+    rmSync(join(fifoWeights, 'model.safetensors'));
+    execFileSync('mkfifo', [join(fifoWeights, 'model.safetensors')]);
+    expect(refusal(() => inspectModel(fifoWeights)).message).toMatch(/model\.safetensors is not a regular file/);
+
+    const big = writeTinyModel('llama');
+    writeFileSync(join(big, 'config.json'), JSON.stringify({ ...TINY_CONFIGS.llama, padding: 'x'.repeat(17 * 1024 * 1024) }));
+    expect(refusal(() => inspectModel(big)).message).toMatch(/config\.json is \d+ bytes, more than the 16777216 accepted/);
+  });
+});

@@ -5,7 +5,7 @@
  * Tensors are read one at a time with positioned reads straight into their own buffer, so a multi-GB
  * shard is never held whole, never turned into a string, and never copied twice.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
@@ -32,8 +32,11 @@ export class SafetensorsFile {
   static open(path: string): SafetensorsFile {
     let fd: number;
     try {
+      // A FIFO or a device would block the open (or never end): only regular files are read.
+      if (!statSync(path).isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
       fd = openSync(path, 'r');
-    } catch {
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
       throw new EngineError('NOT_FOUND', `safetensors file not found: ${path}`);
     }
     try {

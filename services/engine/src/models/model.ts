@@ -123,8 +123,9 @@ function readInsertedModuleDescription(dir: string, numLayers: number): { kind: 
   if (!existsSync(manifestPath)) return null;
   let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
   try {
-    module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
+    module = JSON.parse(readJsonText(manifestPath)).replacementModule ?? null;
   } catch (error) {
+    if (error instanceof EngineError) throw error;
     throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON: ${(error as Error).message}`);
   }
   if (!module) return null;
@@ -140,14 +141,25 @@ export function countParameters(family: ArchitectureFamily, config: ModelConfig)
   return countExpectedParameters(family, config);
 }
 
+/** config.json, the shard index and streamline.json are small; a bigger one (or a FIFO, a device) is not read. */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
+function readJsonText(path: string): string {
+  const stats = statSync(path);
+  if (!stats.isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
+  if (stats.size > MAX_JSON_BYTES) throw new EngineError('CORRUPT_FILE', `${path} is ${stats.size} bytes, more than the ${MAX_JSON_BYTES} accepted for a JSON file of a model`);
+  return readFileSync(path, 'utf8');
+}
+
 function readConfigJson(dir: string): Record<string, unknown> {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new EngineError('NOT_FOUND', `${dir} has no config.json (expected a Hugging Face model folder or a llama2.c .bin file)`);
   try {
-    const json = JSON.parse(readFileSync(path, 'utf8'));
+    const json = JSON.parse(readJsonText(path));
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
     return json;
   } catch (error) {
+    if (error instanceof EngineError) throw error;
     throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON: ${(error as Error).message}`);
   }
 }
@@ -166,9 +178,10 @@ function openSafetensors(dir: string): OpenShards {
     if (existsSync(join(dir, SHARD_INDEX))) {
       let weightMap: Record<string, string>;
       try {
-        weightMap = JSON.parse(readFileSync(join(dir, SHARD_INDEX), 'utf8')).weight_map;
+        weightMap = JSON.parse(readJsonText(join(dir, SHARD_INDEX))).weight_map;
         if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map object');
       } catch (error) {
+        if (error instanceof EngineError) throw error;
         throw new EngineError('CORRUPT_FILE', `${join(dir, SHARD_INDEX)} is not a valid shard index: ${(error as Error).message}`);
       }
       const shards = new Map<string, SafetensorsFile>();

@@ -7,7 +7,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { EngineError, familyFor, type EngineErrorCode, type ModelInfo } from '../engine.js';
-import type { InspectModel } from './model.service.js';
 
 export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
@@ -27,10 +26,10 @@ export interface ThreadInspectionOptions {
 }
 
 /** An InspectModel that inspects in worker threads (the gateway's default; tests may inject an in-process one). */
-export function inspectInThreads(options: ThreadInspectionOptions = {}): InspectModel {
+export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string) => Promise<ModelInfo> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
   const slots = new Slots(options.concurrency ?? 4);
-  return async (path) => {
+  return async (path: string) => {
     const release = await slots.acquire();
     try {
       return await inspectInThread(path, timeoutMs, options.maxHeapMb ?? 512);
@@ -55,13 +54,17 @@ function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Pr
       () => settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`))),
       timeoutMs,
     );
-    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve({ ...answer.info, family: familyFor(answer.info.modelType) }) : reject(threadError(answer)))));
+    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve(withFamily(answer.info)) : reject(threadError(answer)))));
     worker.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model needed more than ${maxHeapMb} MB of memory and was stopped`)));
       else settle(() => reject(error));
     });
     worker.once('exit', (code) => settle(() => reject(new Error(`the model inspection thread exited (${code}) without an answer`))));
   });
+}
+
+function withFamily({ modelType, ...info }: Extract<ThreadAnswer, { ok: true }>['info']): ModelInfo {
+  return { ...info, family: familyFor(modelType) };
 }
 
 function threadError(answer: Extract<ThreadAnswer, { ok: false }>): Error {
