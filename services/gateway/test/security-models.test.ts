@@ -132,4 +132,29 @@ describe('hostile models against a gateway process', () => {
     expect(models.data.plans.filter((p: { status: string }) => p.status !== 'FAILED')).toEqual([]);
     await assertHealthy(gw.current);
   });
+
+  it('fails a plan on finite weights that overflow float32 in the forward pass with INVALID_WEIGHTS, never storing NaN scores', async () => {
+    const dir = writeTinyModel('llama', { edit: (weights) => void weights.get('model.layers.0.mlp.down_proj.weight')!.data.fill(3e38) });
+    const { body: registered } = await register('overflowing-weights', dir);
+    const model = registered.data.registerModel;
+    const calibration = join(attacks, 'ids-overflow.jsonl');
+    writeFileSync(calibration, Array.from({ length: 6 }, (_, i) => JSON.stringify({ input_ids: [1, 2 + i, 7, 9, 11, 3, 5, 8] })).join('\n'));
+    const { body: created } = await processGraphql(gw.current, CREATE_PLAN, {
+      input: { modelId: model.id, layersToPrune: 1, replacement: 'NONE', dryRun: true, calibration: { source: pathToFileURL(calibration).href, samples: 4, seqLen: 8 } },
+    });
+    expect(created.errors).toBeUndefined();
+    const PLAN = 'query ($id: ID!) { plan(id: $id) { status error errorCode importance { scores { score } } profiles { blockSize scores { score } } model { status errorCode importance { scores { score } } } } }';
+    let plan: any = null;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const { body } = await processGraphql(gw.current, PLAN, { id: created.data.createPruningPlan.id });
+      expect(body.errors).toBeUndefined();
+      plan = body.data.plan;
+      if (plan.status === 'FAILED' || plan.status === 'SUCCEEDED') break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(plan).toMatchObject({ status: 'FAILED', errorCode: 'INVALID_WEIGHTS', profiles: [], model: { status: 'FAILED', errorCode: 'INVALID_WEIGHTS', importance: [] } });
+    expect(plan.error).toBe("the model's forward pass produced NaN/infinite values (importance scores of block size 1); its weights overflow float32");
+    await assertHealthy(gw.current);
+  });
 });
