@@ -3,7 +3,7 @@
  * is sized from it (a config with num_hidden_layers 1e9 once ran the gateway out of memory), the
  * parameter count is arithmetic, and weights holding NaN or infinities are refused as they are read.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -163,5 +163,23 @@ describe('files that are not what they claim', () => {
     const big = writeTinyModel('llama');
     writeFileSync(join(big, 'config.json'), JSON.stringify({ ...TINY_CONFIGS.llama, padding: 'x'.repeat(17 * 1024 * 1024) }));
     expect(refusal(() => inspectModel(big)).message).toMatch(/config\.json is \d+ bytes, more than the 16777216 accepted/);
+  });
+
+  it("refuses shards whose headers together pass 100 MB, before parsing the one over the limit", () => {
+    const dir = writeTinyModel('llama', { maxShardBytes: 16 * 1024 });
+    const shards = readdirSync(dir).filter((name) => /^model-.*\.safetensors$/.test(name)).sort();
+    expect(shards.length).toBeGreaterThan(2);
+    // each header padded with 60 MB of spaces (valid JSON, quick to parse): two of them pass the budget
+    for (const shard of shards.slice(0, 2)) {
+      const bytes = readFileSync(join(dir, shard));
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = Buffer.concat([bytes.subarray(8, 8 + headerLength), Buffer.alloc(60 * 1024 * 1024, 0x20)]);
+      const length = Buffer.alloc(8);
+      length.writeBigUInt64LE(BigInt(header.length));
+      writeFileSync(join(dir, shard), Buffer.concat([length, header, bytes.subarray(8 + headerLength)]));
+    }
+    const error = refusal(() => inspectModel(dir));
+    expect(error.code).toBe('CORRUPT_FILE');
+    expect(error.message).toMatch(new RegExp(`${shards[1]}: its safetensors header of \\d+ bytes is more than the \\d+ bytes left for the model's headers \\(at most 104857600 in all\\)`));
   });
 });

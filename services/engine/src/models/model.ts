@@ -10,7 +10,7 @@ import { EngineError } from '../errors.js';
 import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
 import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { llama2cHfConfig, readLlama2cCheckpoint, readLlama2cHeader } from '../formats/llama2c-checkpoint.js';
-import { SafetensorsFile } from '../formats/safetensors.js';
+import { MAX_HEADER_BYTES, SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
 import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
@@ -174,6 +174,15 @@ function openSafetensors(dir: string): OpenShards {
   const byName = new Map<string, SafetensorsFile>();
   const opened: SafetensorsFile[] = [];
   const close = () => opened.forEach((file) => file.close());
+  // All shards' headers together stay within one header's limit (a real model's are a few MB): what
+  // inspection parses, and holds, is bounded however many shards an index lists.
+  let headerBudget = MAX_HEADER_BYTES;
+  const openShard = (path: string) => {
+    const file = SafetensorsFile.open(path, headerBudget);
+    headerBudget -= file.headerBytes;
+    opened.push(file);
+    return file;
+  };
   try {
     if (existsSync(join(dir, SHARD_INDEX))) {
       let weightMap: Record<string, string>;
@@ -186,18 +195,13 @@ function openSafetensors(dir: string): OpenShards {
       }
       const shards = new Map<string, SafetensorsFile>();
       for (const [name, shard] of Object.entries(weightMap)) {
-        if (!shards.has(shard)) {
-          const file = SafetensorsFile.open(join(dir, shard));
-          opened.push(file);
-          shards.set(shard, file);
-        }
+        if (!shards.has(shard)) shards.set(shard, openShard(join(dir, shard)));
         const file = shards.get(shard)!;
         if (!file.has(name)) throw new EngineError('CORRUPT_FILE', `${SHARD_INDEX} places ${name} in ${shard}, which does not hold it`);
         byName.set(name, file);
       }
     } else if (existsSync(join(dir, SINGLE_FILE))) {
-      const file = SafetensorsFile.open(join(dir, SINGLE_FILE));
-      opened.push(file);
+      const file = openShard(join(dir, SINGLE_FILE));
       for (const name of file.entries.keys()) byName.set(name, file);
     } else {
       throw new EngineError('NOT_FOUND', `${dir} has neither ${SINGLE_FILE} nor ${SHARD_INDEX}`);

@@ -3,7 +3,7 @@
  * synchronous engine code over files a tenant chose; in the gateway's own thread a hostile file would
  * stall every request. Each inspection runs in a worker thread of its own, with a deadline
  * (STREAMLINE_INSPECT_TIMEOUT_MS, default 10 s) after which the thread is terminated and the caller
- * told so, a heap limit, and at most a few at a time; the event loop only waits for a message.
+ * told so, a heap limit as a backstop, and at most two at a time; the event loop only waits for a message.
  */
 import { Worker } from 'node:worker_threads';
 import { EngineError, familyFor, type EngineErrorCode, type ModelInfo } from '../engine.js';
@@ -19,20 +19,26 @@ export type ThreadAnswer =
 export interface ThreadInspectionOptions {
   /** Deadline per inspection, from the thread's start; default 10 s. */
   readonly timeoutMs?: number;
-  /** Heap limit of an inspection thread; default 512 MB (a 70B model's headers need a few MB). */
+  /**
+   * Heap limit of an inspection thread; default 1536 MB. A backstop only: the engine's own limits keep
+   * an inspection's memory well under it (at most 100 MB of safetensors headers for all shards, about
+   * 0.8 GB parsed; JSON files of at most 16 MB; a real model needs a few MB). Node terminates a thread
+   * that reaches its limit only on a best-effort basis — some allocations abort the whole process
+   * instead (nodejs/node#47224) — so the limit must never be what stops a hostile model.
+   */
   readonly maxHeapMb?: number;
-  /** Inspections running at once; more wait for a free slot. Default 4. */
+  /** Inspections running at once; more wait for a free slot. Default 2. */
   readonly concurrency?: number;
 }
 
 /** An InspectModel that inspects in worker threads (the gateway's default; tests may inject an in-process one). */
 export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string) => Promise<ModelInfo> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
-  const slots = new Slots(options.concurrency ?? 4);
+  const slots = new Slots(options.concurrency ?? 2);
   return async (path: string) => {
     const release = await slots.acquire();
     try {
-      return await inspectInThread(path, timeoutMs, options.maxHeapMb ?? 512);
+      return await inspectInThread(path, timeoutMs, options.maxHeapMb ?? 1536);
     } finally {
       release();
     }
