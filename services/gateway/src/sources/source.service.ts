@@ -49,7 +49,7 @@ export class SourceService {
     const location = this.locate(field, uri);
     try {
       if (location.kind === 'file') return await this.inspectLocal(location.path);
-      return await inspectRemoteModel(location.uri, { settings: { env: this.env } });
+      return await inspectRemoteModel(location.uri, { settings: { env: this.env }, inspect: this.inspectLocal }); // headers parsed off the event loop too
     } catch (error) {
       if (error instanceof EngineError) throw sourceError(error, field);
       const { code, message } = error as NodeJS.ErrnoException;
