@@ -1,5 +1,5 @@
 /** The engine's public API: what the CLI, the worker and the gateway build on. */
-export { EngineError, type EngineErrorCode } from './errors.js';
+export { EngineError, ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from './errors.js';
 export type { StorageDtype } from './formats/dtype.js';
 export type { HostTensor } from './formats/host-tensor.js';
 export { writeHfFolder } from './formats/hf-folder.js';

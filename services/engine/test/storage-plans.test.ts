@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
-import { loadModel } from '../src/models/model.js';
+import { inspectModel, loadModel } from '../src/models/model.js';
 import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { initialParameters } from '../src/pruning/replacement.js';
@@ -88,6 +88,30 @@ describe('remote inputs', () => {
     expect(denied).toMatchObject({ code: 'STORAGE', message: expect.stringContaining('access denied') });
     expect(denied.message).not.toContain('AKIASTREAMLINEWRONG1');
     expect(await failure(inspectRemoteModel(`s3://${BUCKET}/models/stories260K.bin`, { settings }))).toMatchObject({ code: 'BAD_INPUT', message: expect.stringContaining('Hugging Face folders') });
+  });
+
+  it('bounds a remote config like a local one, refuses an oversized config.json before fetching it, and inspects through the given function', async () => {
+    const store = s3.store(BUCKET);
+    const settings = { env: s3.env, retry: { attempts: 1 } };
+    const dir = writeTinyModel('llama');
+    await uploadFolder(store, 'hostile/layers', dir);
+    await store.put('hostile/layers/config.json', Buffer.from(JSON.stringify({ ...JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), num_hidden_layers: 1e9 })));
+    expect(await failure(inspectRemoteModel(`s3://${BUCKET}/hostile/layers`, { settings }))).toMatchObject({
+      code: 'CORRUPT_FILE',
+      message: expect.stringMatching(/num_hidden_layers is 1000000000, outside the accepted range 1 to 1024/),
+    });
+    await uploadFolder(store, 'hostile/big-config', dir);
+    await store.put('hostile/big-config/config.json', Buffer.alloc(17 * 1024 * 1024, 0x20));
+    const before = s3.requests.length;
+    expect(await failure(inspectRemoteModel(`s3://${BUCKET}/hostile/big-config`, { settings }))).toMatchObject({
+      code: 'CORRUPT_FILE',
+      message: expect.stringContaining('config.json is 17825792 bytes, more than the 16777216 accepted'),
+    });
+    expect(s3.requests.slice(before).filter((r) => r.startsWith('GET ') && r.includes('config.json'))).toHaveLength(0);
+    const inspected: string[] = [];
+    const info = await inspectRemoteModel(`s3://${BUCKET}/inspect/model`, { settings, inspect: (scratch) => (inspected.push(scratch), inspectModel(scratch)) });
+    expect(inspected).toHaveLength(1);
+    expect(info.config.numLayers).toBe(3);
   });
 
   it('caches a dataset object and downloads it again only when it changed', async () => {

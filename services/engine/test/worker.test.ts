@@ -58,6 +58,18 @@ describe('engine worker', () => {
     transport.queue.push({ planId: 'bad', config: plan({ layersToPrune: 3 }) });
     await workUntil(transport, join(work, 'd2'), () => transport.finished.has('bad'));
     expect(transport.finished.get('bad')!.error).toMatch(/a block must remove from 1 to 2 of the model's 3 layers/);
+    expect(transport.finished.get('bad')!.code).toBe('BAD_INPUT');
+  });
+
+  it('fails a plan on a model with a NaN weight with INVALID_WEIGHTS, naming the tensor, before anything is produced', async () => {
+    const transport = new QueueTransport();
+    const nan = writeTinyModel('llama', { edit: (weights) => void (weights.get('model.layers.2.self_attn.v_proj.weight')!.data[3] = Number.NaN) });
+    transport.queue.push({ planId: 'nan', config: plan({ model: { path: nan } }) });
+    await workUntil(transport, join(work, 'd-nan'), () => transport.finished.has('nan'));
+    const failure = transport.finished.get('nan')!;
+    expect(failure.code).toBe('INVALID_WEIGHTS');
+    expect(failure.error).toBe('tensor model.layers.2.self_attn.v_proj.weight holds NaN/infinite values');
+    expect(failure.result).toBeUndefined();
   });
 
   it('stops a plan cancelled through its heartbeat, then goes back to the queue', async () => {

@@ -3,7 +3,11 @@ import { DEFAULT_RUN as ENGINE_RUN, DEFAULT_WARMUP_RATIO } from '@streamline/eng
 
 export {
   EngineError,
+  ENGINE_ERROR_CODES,
+  parseEngineErrorCode,
+  type EngineErrorCode,
   SUPPORTED_MODEL_TYPES,
+  familyFor,
   inspectModel,
   inspectRemoteModel,
   openObjectStore,

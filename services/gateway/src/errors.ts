@@ -3,7 +3,7 @@
  * and value and say what is accepted, so a client can show them as they are.
  */
 import { GraphQLError } from 'graphql';
-import { EngineError } from '@streamline/engine';
+import { EngineError, type EngineErrorCode } from '@streamline/engine';
 
 export enum ErrorCode {
   NOT_FOUND = 'NOT_FOUND',
@@ -47,19 +47,26 @@ export function conflict(message: string): GatewayError {
   return new GatewayError(ErrorCode.CONFLICT, message);
 }
 
-/** Maps what the engine refuses onto the gateway's codes; `field` names the input the engine was given. */
-export function fromEngineError(error: EngineError, field: string): GatewayError {
-  switch (error.code) {
+/** The gateway's code for an engine's code (one table for refusals here and failures reported by workers). */
+export function errorCodeOfEngine(code: EngineErrorCode): ErrorCode {
+  switch (code) {
     case 'UNSUPPORTED_MODEL':
-      return new GatewayError(ErrorCode.UNSUPPORTED_MODEL, `${field}: ${error.message}`, { field });
+      return ErrorCode.UNSUPPORTED_MODEL;
     case 'NOT_FOUND':
-      return new GatewayError(ErrorCode.NOT_FOUND, `${field}: ${error.message}`, { field });
+      return ErrorCode.NOT_FOUND;
     case 'BAD_INPUT':
     case 'CORRUPT_FILE':
-      return badInput(field, error.message);
+      return ErrorCode.BAD_USER_INPUT;
+    case 'INVALID_WEIGHTS':
+      return ErrorCode.INVALID_WEIGHTS;
     default:
-      return new GatewayError(ErrorCode.INTERNAL, `${field}: ${error.message}`, { field });
+      return ErrorCode.INTERNAL;
   }
+}
+
+/** Maps what the engine refuses onto the gateway's codes; `field` names the input the engine was given. */
+export function fromEngineError(error: EngineError, field: string): GatewayError {
+  return new GatewayError(errorCodeOfEngine(error.code), `${field}: ${error.message}`, { field });
 }
 
 export function isEngineError(error: unknown): error is EngineError {

@@ -8,12 +8,12 @@ import { AuthService } from './auth/auth.service.js';
 import { AuthStore } from './auth/auth.store.js';
 import { DownloadResolver } from './downloads/download.resolver.js';
 import { DownloadService } from './downloads/download.service.js';
-import { inspectModel } from './engine.js';
 import type { Services } from './context.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ImportanceService } from './importance/importance.service.js';
 import { ImportanceStore } from './importance/importance.store.js';
 import { ModelResolver } from './models/model.resolver.js';
+import { inspectInThreads } from './models/model-inspection.js';
 import { ModelService, type InspectModel } from './models/model.service.js';
 import { ModelStore } from './models/model.store.js';
 import { SourceService } from './sources/source.service.js';
@@ -39,7 +39,7 @@ export interface ServiceOptions {
   readonly bus: PlanEventBus;
   /** Used by plans that give no calibration dataset; null makes `calibration` required. */
   readonly defaultCalibrationSource?: string | null;
-  /** The engine's inspection by default; replaceable for tests of models the shared data lacks. */
+  /** The engine's inspection in worker threads with a deadline by default; replaceable (in-process) for tests. */
   readonly inspectModel?: InspectModel;
   /** How long a worker's claim or heartbeat keeps a plan. */
   readonly leaseMs?: number;
@@ -61,7 +61,7 @@ export interface ServiceOptions {
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
-  const inspect = options.inspectModel ?? inspectModel;
+  const inspect = options.inspectModel ?? inspectInThreads();
   const planStore = new PlanStore(db);
   const progressStore = new ProgressStore(db);
   const sources = new SourceService(inspect, {

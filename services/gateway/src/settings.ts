@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { EngineError, parseStorageUri } from './engine.js';
 import { limitsFromEnv } from './limits/limits.settings.js';
+import { inspectModelFromEnv } from './models/inspection-settings.js';
 import type { GatewayOptions } from './server.js';
 import { workerTokensSetting } from './auth/auth.settings.js';
 import { sourcePolicyFromEnv } from './sources/source.settings.js';
@@ -29,6 +30,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     sources: sourcePolicyFromEnv(env),
     limits: limitsFromEnv(env),
     planLimits: planLimitsFromEnv(env),
+    inspectModel: inspectModelFromEnv(env),
   };
 }
 

@@ -125,6 +125,20 @@ describe.each(backends)('store on $name', (backend) => {
     expect(await plans.list({ modelId: model.id })).toHaveLength(2);
   });
 
+  it('keeps the error code of a failed plan and of a model marked FAILED (INVALID_WEIGHTS)', async () => {
+    const { models, plans } = stores(database);
+    const model = await models.insert(MODEL);
+    expect(model).toMatchObject({ status: ModelStatus.READY, error: null, errorCode: null });
+    const plan = await plans.insert(planFor(model.id));
+    expect(plan.errorCode).toBeNull();
+    const message = 'tensor model.layers.3.mlp.down_proj.weight holds NaN/infinite values';
+    const failed = await plans.transition(plan.id, [PlanStatus.QUEUED], PlanStatus.FAILED, { error: message, errorCode: 'INVALID_WEIGHTS' });
+    expect(failed).toMatchObject({ status: PlanStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
+    expect(await models.markFailed(model.id, 'INVALID_WEIGHTS', message)).toMatchObject({ status: ModelStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
+    expect(await models.get(model.id)).toMatchObject({ status: ModelStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
+    expect(await models.markFailed('missing', 'INVALID_WEIGHTS', message)).toBeNull();
+  });
+
   it('numbers progress events 1, 2, 3 … per plan, also when appended concurrently', async () => {
     const { models, plans, progress } = stores(database);
     const model = await models.insert(MODEL);

@@ -1,3 +1,4 @@
+import { EngineError } from '../errors.js';
 /** A float32 tensor in host memory, row-major. Linear weights keep Hugging Face's [out, in] layout. */
 export interface HostTensor {
   readonly shape: readonly number[];
@@ -25,4 +26,18 @@ export function transpose2d(t: HostTensor): HostTensor {
     for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[src + c];
   }
   return { shape: [cols, rows], data: out };
+}
+
+/**
+ * Throws INVALID_WEIGHTS when a weight read from a model holds NaN or ±Infinity: headers carry no
+ * values, so each tensor is scanned once, as it is read. `x - x` is 0 for every finite float and NaN
+ * otherwise, one subtraction per value.
+ */
+export function checkFiniteWeights(name: string, tensor: HostTensor): HostTensor {
+  const { data } = tensor;
+  for (let i = 0; i < data.length; i++) {
+    const x = data[i];
+    if (x - x !== 0) throw new EngineError('INVALID_WEIGHTS', `tensor ${name} holds NaN/infinite values`);
+  }
+  return tensor;
 }

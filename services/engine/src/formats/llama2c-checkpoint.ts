@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { EngineError } from '../errors.js';
+import { CONFIG_BOUNDS } from '../models/families/config-fields.js';
 import type { HostTensor } from './host-tensor.js';
 
 export interface Llama2cHeader {
@@ -46,16 +47,7 @@ export function readLlama2cHeader(path: string): Llama2cHeader & { fileSize: num
       sharedClassifier: field(5) > 0,
       fileSize,
     };
-    const sane =
-      header.dim > 0 && header.hiddenDim > 0 && header.numLayers > 0 && header.numHeads > 0 && header.numKvHeads > 0 &&
-      header.vocabSize > 0 && header.maxSeqLen > 0 && header.dim % header.numHeads === 0 && header.numHeads % header.numKvHeads === 0;
-    // The header's values are not quoted: the file may be anything (a path a caller could not read otherwise).
-    if (!sane) {
-      throw new EngineError(
-        'CORRUPT_FILE',
-        `${path} does not start with a valid llama2.c header (7 int32 fields: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len — all positive, dim a multiple of n_heads, n_heads of n_kv_heads)`,
-      );
-    }
+    checkHeaderBounds(path, header);
     const expected = expectedFileSize(header);
     if (fileSize < expected) {
       throw new EngineError('CORRUPT_FILE', `${path} is truncated: its header describes ${expected} bytes of weights but the file has ${fileSize}`);
@@ -63,6 +55,32 @@ export function readLlama2cHeader(path: string): Llama2cHeader & { fileSize: num
     return header;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The header's sizes, each within the bounds config.json sizes have (checked before anything is sized
+ * from them). An error names the header field, its value and the bound — never the rest of the header.
+ */
+function checkHeaderBounds(path: string, h: Llama2cHeader): void {
+  const fields: [keyof Llama2cHeader, string, number][] = [
+    ['dim', 'dim (hidden_size)', CONFIG_BOUNDS.hidden_size],
+    ['hiddenDim', 'hidden_dim (intermediate_size)', CONFIG_BOUNDS.intermediate_size],
+    ['numLayers', 'n_layers (num_hidden_layers)', CONFIG_BOUNDS.num_hidden_layers],
+    ['numHeads', 'n_heads (num_attention_heads)', h.dim],
+    ['numKvHeads', 'n_kv_heads (num_key_value_heads)', h.numHeads],
+    ['vocabSize', 'vocab_size', CONFIG_BOUNDS.vocab_size],
+    ['maxSeqLen', 'seq_len (max_position_embeddings)', CONFIG_BOUNDS.max_position_embeddings],
+  ];
+  for (const [key, name, max] of fields) {
+    const value = h[key] as number;
+    if (!(value >= 1 && value <= max)) {
+      throw new EngineError('CORRUPT_FILE', `${path} is not a valid llama2.c checkpoint: header field ${name} is ${value}, outside the accepted range 1 to ${max}`);
+    }
+  }
+  if (h.dim % h.numHeads !== 0) throw new EngineError('CORRUPT_FILE', `${path} is not a valid llama2.c checkpoint: dim ${h.dim} is not a multiple of n_heads ${h.numHeads}`);
+  if (h.numHeads % h.numKvHeads !== 0) {
+    throw new EngineError('CORRUPT_FILE', `${path} is not a valid llama2.c checkpoint: n_heads ${h.numHeads} is not a multiple of n_kv_heads ${h.numKvHeads}`);
   }
 }
 

@@ -5,7 +5,7 @@
  * Tensors are read one at a time with positioned reads straight into their own buffer, so a multi-GB
  * shard is never held whole, never turned into a string, and never copied twice.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
@@ -19,7 +19,8 @@ export interface SafetensorsEntry {
   readonly end: number;
 }
 
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** The safetensors format's own limit on a header; the engine also applies it to all shards of a model together. */
+export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export class SafetensorsFile {
   private constructor(
@@ -27,18 +28,24 @@ export class SafetensorsFile {
     private readonly fd: number,
     readonly entries: ReadonlyMap<string, SafetensorsEntry>,
     readonly metadata: Readonly<Record<string, string>>,
+    /** Length of the JSON header in bytes. */
+    readonly headerBytes: number,
   ) {}
 
-  static open(path: string): SafetensorsFile {
+  /** `maxHeaderBytes` (default and at most 100 MB) refuses a longer header before reading it. */
+  static open(path: string, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsFile {
     let fd: number;
     try {
+      // A FIFO or a device would block the open (or never end): only regular files are read.
+      if (!statSync(path).isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
       fd = openSync(path, 'r');
-    } catch {
+    } catch (error) {
+      if (error instanceof EngineError) throw error;
       throw new EngineError('NOT_FOUND', `safetensors file not found: ${path}`);
     }
     try {
-      const { entries, metadata } = readHeader(fd, path);
-      return new SafetensorsFile(path, fd, entries, metadata);
+      const { entries, metadata, headerBytes } = readHeader(fd, path, Math.min(maxHeaderBytes, MAX_HEADER_BYTES));
+      return new SafetensorsFile(path, fd, entries, metadata, headerBytes);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -78,12 +85,15 @@ export class SafetensorsFile {
   }
 }
 
-function readHeader(fd: number, path: string): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+function readHeader(fd: number, path: string, maxHeaderBytes: number): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string>; headerBytes: number } {
   const fileSize = fstatSync(fd).size;
   if (fileSize < 8) throw new EngineError('CORRUPT_FILE', `${path} is not a safetensors file: ${fileSize} bytes, fewer than the 8-byte header length`);
   const lengthBytes = Buffer.alloc(8);
   readSync(fd, lengthBytes, 0, 8, 0);
   const headerLength = Number(lengthBytes.readBigUInt64LE(0));
+  if (headerLength > maxHeaderBytes && 8 + headerLength <= fileSize) {
+    throw new EngineError('CORRUPT_FILE', `${path}: its safetensors header of ${headerLength} bytes is more than the ${maxHeaderBytes} bytes left for the model's headers (at most ${MAX_HEADER_BYTES} in all)`);
+  }
   if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
     throw new EngineError('CORRUPT_FILE', `${path} is not a valid safetensors file: header length ${headerLength} does not fit in a file of ${fileSize} bytes`);
   }
@@ -121,7 +131,7 @@ function readHeader(fd: number, path: string): { entries: Map<string, Safetensor
     }
     entries.set(name, { name, dtype, shape, begin: dataStart + begin, end: dataStart + end });
   }
-  return { entries, metadata };
+  return { entries, metadata, headerBytes: headerLength };
 }
 
 export interface TensorToWrite {

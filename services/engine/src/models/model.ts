@@ -8,12 +8,12 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
-import { elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { llama2cHfConfig, readLlama2cCheckpoint, readLlama2cHeader } from '../formats/llama2c-checkpoint.js';
-import { SafetensorsFile } from '../formats/safetensors.js';
+import { MAX_HEADER_BYTES, SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
-import { expectedWeightShapes } from './weight-shapes.js';
+import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
 import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-forward.js';
 
 export type ModelFormat = 'huggingface' | 'llama2c';
@@ -70,13 +70,13 @@ export function loadModel(path: string): LoadedModel {
   const expected = expectedWeightShapes(info.family, info.config);
   const weights = new Map<string, HostTensor>();
   if (info.format === 'llama2c') {
-    for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, tensor);
+    for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, checkFiniteWeights(name, tensor));
   } else {
     const { files, close } = openSafetensors(info.path);
     try {
       for (const name of expected.keys()) {
         const found = lookup(files, name);
-        if (found) weights.set(name, found.file.read(found.name));
+        if (found) weights.set(name, checkFiniteWeights(name, found.file.read(found.name)));
       }
     } finally {
       close();
@@ -111,7 +111,7 @@ function readInsertedModule(dir: string, numLayers: number): InsertedModule | un
   const { kind, position, file } = description;
   const safetensors = SafetensorsFile.open(join(dir, file));
   try {
-    const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, safetensors.read(name)] as const));
+    const weights = new Map(INSERTED_TENSOR_NAMES[kind].map((name) => [name, checkFiniteWeights(name, safetensors.read(name))] as const));
     return { kind, position, weights };
   } finally {
     safetensors.close();
@@ -123,8 +123,9 @@ function readInsertedModuleDescription(dir: string, numLayers: number): { kind: 
   if (!existsSync(manifestPath)) return null;
   let module: { kind?: unknown; position?: unknown; file?: unknown } | null;
   try {
-    module = JSON.parse(readFileSync(manifestPath, 'utf8')).replacementModule ?? null;
-  } catch {
+    module = JSON.parse(readJsonText(manifestPath)).replacementModule ?? null;
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
     throw new EngineError('CORRUPT_FILE', `${manifestPath} is not valid JSON`); // the parser's message quotes the file
   }
   if (!module) return null;
@@ -135,20 +136,30 @@ function readInsertedModuleDescription(dir: string, numLayers: number): { kind: 
   return { kind, position, file };
 }
 
+/** Parameters a model of this config has (arithmetic: nothing is built per layer; the config's sizes are bounded). */
 export function countParameters(family: ArchitectureFamily, config: ModelConfig): number {
-  let total = 0;
-  for (const shape of expectedWeightShapes(family, config).values()) total += elementCount(shape);
-  return total;
+  return countExpectedParameters(family, config);
+}
+
+/** config.json, the shard index and streamline.json are small; a bigger one (or a FIFO, a device) is not read. */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
+function readJsonText(path: string): string {
+  const stats = statSync(path);
+  if (!stats.isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
+  if (stats.size > MAX_JSON_BYTES) throw new EngineError('CORRUPT_FILE', `${path} is ${stats.size} bytes, more than the ${MAX_JSON_BYTES} accepted for a JSON file of a model`);
+  return readFileSync(path, 'utf8');
 }
 
 function readConfigJson(dir: string): Record<string, unknown> {
   const path = join(dir, 'config.json');
   if (!existsSync(path)) throw new EngineError('NOT_FOUND', `${dir} has no config.json (expected a Hugging Face model folder or a llama2.c .bin file)`);
   try {
-    const json = JSON.parse(readFileSync(path, 'utf8'));
+    const json = JSON.parse(readJsonText(path));
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
     return json;
-  } catch {
+  } catch (error) {
+    if (error instanceof EngineError) throw error;
     throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON`); // the parser's message quotes the file
   }
 }
@@ -163,29 +174,34 @@ function openSafetensors(dir: string): OpenShards {
   const byName = new Map<string, SafetensorsFile>();
   const opened: SafetensorsFile[] = [];
   const close = () => opened.forEach((file) => file.close());
+  // All shards' headers together stay within one header's limit (a real model's are a few MB): what
+  // inspection parses, and holds, is bounded however many shards an index lists.
+  let headerBudget = MAX_HEADER_BYTES;
+  const openShard = (path: string) => {
+    const file = SafetensorsFile.open(path, headerBudget);
+    headerBudget -= file.headerBytes;
+    opened.push(file);
+    return file;
+  };
   try {
     if (existsSync(join(dir, SHARD_INDEX))) {
       let weightMap: Record<string, string>;
       try {
-        weightMap = JSON.parse(readFileSync(join(dir, SHARD_INDEX), 'utf8')).weight_map;
+        weightMap = JSON.parse(readJsonText(join(dir, SHARD_INDEX))).weight_map;
         if (typeof weightMap !== 'object' || weightMap === null) throw new Error('no weight_map object');
-      } catch {
+      } catch (error) {
+        if (error instanceof EngineError) throw error;
         throw new EngineError('CORRUPT_FILE', `${join(dir, SHARD_INDEX)} is not a valid shard index (JSON with a weight_map)`);
       }
       const shards = new Map<string, SafetensorsFile>();
       for (const [name, shard] of Object.entries(weightMap)) {
-        if (!shards.has(shard)) {
-          const file = SafetensorsFile.open(join(dir, shard));
-          opened.push(file);
-          shards.set(shard, file);
-        }
+        if (!shards.has(shard)) shards.set(shard, openShard(join(dir, shard)));
         const file = shards.get(shard)!;
         if (!file.has(name)) throw new EngineError('CORRUPT_FILE', `${SHARD_INDEX} places ${name} in ${shard}, which does not hold it`);
         byName.set(name, file);
       }
     } else if (existsSync(join(dir, SINGLE_FILE))) {
-      const file = SafetensorsFile.open(join(dir, SINGLE_FILE));
-      opened.push(file);
+      const file = openShard(join(dir, SINGLE_FILE));
       for (const name of file.entries.keys()) byName.set(name, file);
     } else {
       throw new EngineError('NOT_FOUND', `${dir} has neither ${SINGLE_FILE} nor ${SHARD_INDEX}`);

@@ -36,7 +36,17 @@ export function modelFolderUri(uri: string): string {
   return folder.endsWith('/') ? folder : `${folder}/`;
 }
 
-export async function inspectRemoteModel(source: string, options: { settings?: StorageSettings; store?: ReadableStore } = {}): Promise<RemoteModelInfo> {
+/** JSON files of a model are small; a bigger one is refused before it is fetched (as inspectModel refuses it on disk). */
+const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
+export interface RemoteInspectOptions {
+  readonly settings?: StorageSettings;
+  readonly store?: ReadableStore;
+  /** Inspects the scratch folder; default the engine's inspectModel in this thread (the gateway passes one in a worker thread). */
+  readonly inspect?: (dir: string) => ModelInfo | Promise<ModelInfo>;
+}
+
+export async function inspectRemoteModel(source: string, options: RemoteInspectOptions = {}): Promise<RemoteModelInfo> {
   const uri = modelFolderUri(source);
   if (/\.(bin|pt|pth|gguf)\/$/i.test(uri)) {
     throw new EngineError('BAD_INPUT', `${source}: models in object storage must be Hugging Face folders (config.json + safetensors); convert a llama2.c checkpoint with \`streamline-engine convert\` and upload the folder`);
@@ -53,13 +63,17 @@ export async function inspectRemoteModel(source: string, options: { settings?: S
     if (!files.some((file) => file.key === 'config.json')) {
       throw new EngineError('NOT_FOUND', `no model folder at ${store.uri}${prefix}: config.json not found${files.length === 0 ? ' (nothing is stored under that prefix)' : ''}`);
     }
+    // All shards' headers together stay within one header's limit, as inspectModel requires on disk.
+    let headerBudget = MAX_HEADER_BYTES;
     for (const file of files) {
       const path = join(scratch, file.key);
-      if (READ_WHOLE.has(file.key)) await writeFile(path, await readObject(store, prefix + file.key));
-      else if (PRESENCE_ONLY.has(file.key)) await writeFile(path, '');
-      else if (file.key.endsWith('.safetensors')) await writeHeaderOnly(store, prefix + file.key, file.size, path, `${store.uri}${prefix}${file.key}`);
+      if (READ_WHOLE.has(file.key)) {
+        if (file.size > MAX_JSON_BYTES) throw new EngineError('CORRUPT_FILE', `${store.uri}${prefix}${file.key} is ${file.size} bytes, more than the ${MAX_JSON_BYTES} accepted for a JSON file of a model`);
+        await writeFile(path, await readObject(store, prefix + file.key));
+      } else if (PRESENCE_ONLY.has(file.key)) await writeFile(path, '');
+      else if (file.key.endsWith('.safetensors')) headerBudget -= await writeHeaderOnly(store, prefix + file.key, file.size, path, `${store.uri}${prefix}${file.key}`, headerBudget);
     }
-    const info = inspectModel(scratch);
+    const info = await (options.inspect ?? inspectModel)(scratch);
     const label = `${store.uri}${prefix}`;
     return {
       ...info,
@@ -78,12 +92,15 @@ export async function inspectRemoteModel(source: string, options: { settings?: S
 }
 
 /** A sparse file of `size` bytes holding only the safetensors header of the stored object. */
-async function writeHeaderOnly(store: ReadableStore, key: string, size: number, path: string, where: string): Promise<void> {
+async function writeHeaderOnly(store: ReadableStore, key: string, size: number, path: string, where: string, headerBudget: number): Promise<number> {
   if (size < 8) throw new EngineError('CORRUPT_FILE', `${where} is not a safetensors file: ${size} bytes, fewer than the 8-byte header length`);
   const lengthBytes = await readObject(store, key, { range: { start: 0, end: 8 } });
   const headerLength = Number(lengthBytes.readBigUInt64LE(0));
   if (headerLength > MAX_HEADER_BYTES || 8 + headerLength > size) {
     throw new EngineError('CORRUPT_FILE', `${where} is not a valid safetensors file: header length ${headerLength} does not fit in an object of ${size} bytes`);
+  }
+  if (headerLength > headerBudget) {
+    throw new EngineError('CORRUPT_FILE', `${where}: its safetensors header of ${headerLength} bytes is more than the ${Math.max(0, headerBudget)} bytes left for the model's headers (at most ${MAX_HEADER_BYTES} in all)`);
   }
   const header = await readObject(store, key, { range: { start: 8, end: 8 + headerLength } });
   const handle = await open(path, 'w');
@@ -94,4 +111,5 @@ async function writeHeaderOnly(store: ReadableStore, key: string, size: number, 
   } finally {
     await handle.close();
   }
+  return headerLength;
 }

@@ -3,6 +3,7 @@
  * token. The gateway answers a claim with the plan's config already in the engine's shape (local
  * paths); progress, results and failures go back as mutations.
  */
+import type { EngineErrorCode } from '../errors.js';
 import type { PlanEvent } from '../plan-runner.js';
 import type { ClaimedPlan, EventBatch, PlanResult, WorkerTransport } from './worker.js';
 
@@ -52,10 +53,11 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     });
   }
 
-  async fail(planId: string, message: string): Promise<void> {
-    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!) { failPlan(planId: $planId, workerId: $workerId, error: $error) }', {
+  async fail(planId: string, message: string, code?: EngineErrorCode): Promise<void> {
+    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!, $code: String) { failPlan(planId: $planId, workerId: $workerId, error: $error, code: $code) }', {
       planId,
       error: message,
+      code: code ?? null,
     });
   }
 

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EngineError } from '../errors.js';
+import { EngineError, type EngineErrorCode } from '../errors.js';
 import { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome } from '../plan-runner.js';
 import type { PruneSummary } from '../pruning/prune.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
@@ -51,7 +51,8 @@ export interface WorkerTransport {
    */
   report(planId: string, events: readonly PlanEvent[], batch: EventBatch): Promise<void>;
   complete(planId: string, result: PlanResult): Promise<void>;
-  fail(planId: string, message: string): Promise<void>;
+  /** `code`: the engine's code when the plan failed on an EngineError (INVALID_WEIGHTS marks the model too). */
+  fail(planId: string, message: string, code?: EngineErrorCode): Promise<void>;
   /** Gives the plan back to the queue (the worker is stopping); it resumes from its checkpoint. */
   release(planId: string): Promise<void>;
 }
@@ -233,7 +234,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       log(`plan ${planId} released for another worker`);
     } else {
       const message = error instanceof EngineError ? error.message : `internal error: ${(error as Error).message}`;
-      const recorded = await transport.fail(planId, message).then(
+      const code = error instanceof EngineError ? error.code : undefined;
+      const recorded = await transport.fail(planId, message, code).then(
         () => true,
         (e) => log(`fail failed for ${planId}: ${(e as Error).message}`),
       );

@@ -8,7 +8,8 @@ import type { RegisterModelInput } from './model.input.js';
 import type { ModelStore } from './model.store.js';
 import { ModelStatus, type Model } from './model.type.js';
 
-export type InspectModel = (path: string) => ModelInfo;
+/** Inspects a local model (config and headers, no weights); the gateway's runs in a worker thread (model-inspection.ts). */
+export type InspectModel = (path: string) => ModelInfo | Promise<ModelInfo>;
 
 const TOKENIZER_SCHEMES = ['file://', 's3://'] as const;
 
@@ -94,6 +95,11 @@ export class ModelService {
     const model = await this.store.get(id, tenantId);
     if (!model) throw new GatewayError(ErrorCode.NOT_FOUND, `${field}: model ${JSON.stringify(id)} not found`, { field });
     return model;
+  }
+
+  /** FAILED with an error and its code (see WorkerService.fail); any tenant's model, by id. */
+  async markFailed(id: string, code: ErrorCode, error: string): Promise<void> {
+    await this.store.markFailed(id, code, error);
   }
 
   list(tenantId: string | undefined): Promise<Model[]> {

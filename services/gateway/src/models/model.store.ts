@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
-import { creationTime, parseJson } from '../store/columns.js';
+import { creationTime, isoNow, parseJson } from '../store/columns.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import type { ModelsTable } from '../store/tables.js';
 import { ModelStatus, type Model, type ModelInspection } from './model.type.js';
@@ -34,6 +34,7 @@ export class ModelStore {
         tokenizer: model.tokenizer,
         status: model.status,
         error: null,
+        error_code: null,
         architecture: model.architecture,
         num_layers: model.numLayers,
         hidden_size: model.hiddenSize,
@@ -64,6 +65,17 @@ export class ModelStore {
     return rows.map(toModel);
   }
 
+  /** Marks the model FAILED with an error and its code (e.g. INVALID_WEIGHTS found while a plan read its weights). */
+  async markFailed(id: string, code: string, error: string): Promise<Model | null> {
+    const row = await this.db
+      .updateTable('models')
+      .set({ status: ModelStatus.FAILED, error, error_code: code, updated_at: isoNow() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toModel(row) : null;
+  }
+
   /** Deletes the model with its plans, events, profiles and reports (the foreign keys cascade). */
   async delete(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('models').where('id', '=', id).executeTakeFirst();
@@ -79,6 +91,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
     tokenizer: row.tokenizer,
     status: row.status as ModelStatus,
     error: row.error,
+    errorCode: row.error_code,
     architecture: row.architecture,
     numLayers: row.num_layers,
     hiddenSize: row.hidden_size,

@@ -42,6 +42,12 @@ export class Model {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
+  @Field(() => String, {
+    nullable: true,
+    description: 'The error code of a FAILED model, e.g. INVALID_WEIGHTS (a tensor holds NaN or infinite values: plans on it are refused with this code).',
+  })
+  errorCode!: string | null;
+
   @Field(() => String, { nullable: true, description: 'Hugging Face model_type, e.g. llama, mistral, qwen2, opt.' })
   architecture!: string | null;
 

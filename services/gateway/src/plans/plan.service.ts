@@ -38,6 +38,9 @@ export class PlanService {
   /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
   async create(input: CreatePruningPlanInput, tenantId: string): Promise<PruningPlan> {
     const model = await this.models.require(input.modelId, 'input.modelId', tenantId);
+    if (model.status === ModelStatus.FAILED && model.errorCode === ErrorCode.INVALID_WEIGHTS) {
+      throw new GatewayError(ErrorCode.INVALID_WEIGHTS, `input.modelId: model ${model.id} is FAILED: ${model.error}; register corrected weights as a new model`, { field: 'input.modelId' });
+    }
     if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
     // Inspected again (config and headers only): the source may have changed since it was registered.
     // A plan output registered with fromPlan is the gateway's own location; every other source is the tenant's, confined.

@@ -27,6 +27,8 @@ export interface PlanOutcome {
   readonly outputUri?: string | null;
   readonly prunedParameters?: number | null;
   readonly error?: string | null;
+  /** The gateway's ErrorCode of `error`. */
+  readonly errorCode?: string | null;
 }
 
 export class PlanStore {
@@ -112,6 +114,7 @@ export class PlanStore {
         ...(outcome.outputUri !== undefined ? { output_uri: outcome.outputUri } : {}),
         ...(outcome.prunedParameters !== undefined ? { pruned_parameters: outcome.prunedParameters } : {}),
         ...(outcome.error !== undefined ? { error: outcome.error } : {}),
+        ...(outcome.errorCode !== undefined ? { error_code: outcome.errorCode } : {}),
         ...(to === PlanStatus.SUCCEEDED ? { progress: 1, stage: 'DONE' } : {}),
       })
       .where('id', '=', id)
@@ -141,6 +144,7 @@ async function insertPlan(db: Kysely<Tables>, plan: NewPlan): Promise<PruningPla
       config: JSON.stringify(plan.config),
       output_uri: null,
       error: null,
+      error_code: null,
       original_parameters: plan.originalParameters,
       pruned_parameters: null,
       created_at: now,
@@ -195,6 +199,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     originalParameters: row.original_parameters,
     prunedParameters: row.pruned_parameters,
     error: row.error,
+    errorCode: row.error_code,
     createdAt: new Date(row.created_at),
     startedAt: dateOrNull(row.started_at),
     finishedAt: dateOrNull(row.finished_at),

@@ -86,6 +86,9 @@ export class PruningPlan {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
+  @Field(() => String, { nullable: true, description: 'The error code of a FAILED plan when the engine gave one, e.g. INVALID_WEIGHTS (the model is FAILED too).' })
+  errorCode!: string | null;
+
   @Field(() => DateTimeScalar)
   createdAt!: Date;
 

@@ -68,8 +68,8 @@ export class SourceService {
     const location = this.locate(field, uri, undefined, options);
     if (location.kind === 'file' && !options.trusted) this.confine(field, uri, location.path, { model: true, missing: ErrorCode.NOT_FOUND });
     try {
-      if (location.kind === 'file') return this.inspectLocal(location.path);
-      return await inspectRemoteModel(location.uri, { settings: { env: this.env } });
+      if (location.kind === 'file') return await this.inspectLocal(location.path);
+      return await inspectRemoteModel(location.uri, { settings: { env: this.env }, inspect: this.inspectLocal }); // headers parsed off the event loop too
     } catch (error) {
       if (error instanceof EngineError) throw sourceError(error, field, uri);
       const { code, message } = error as NodeJS.ErrnoException;

@@ -177,11 +177,25 @@ const planClaims: Migration = {
   },
 };
 
+/**
+ * The code of a model's or a plan's error beside its message (e.g. INVALID_WEIGHTS: a model whose
+ * weights hold NaN is FAILED with it, and plans on it are refused with it). Null on older rows.
+ */
+const errorCodes: Migration = {
+  async up(db: Kysely<any>) {
+    for (const table of ['models', 'plans']) await db.schema.alterTable(table).addColumn('error_code', 'text').execute();
+  },
+  async down(db: Kysely<any>) {
+    for (const table of ['models', 'plans']) await db.schema.alterTable(table).dropColumn('error_code').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_tenants': tenants,
   '0003_api_token_lifecycle': apiTokenLifecycle,
   '0004_plan_claims': planClaims,
+  '0005_error_codes': errorCodes,
 };
 
 export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {

@@ -12,6 +12,8 @@ export interface ModelsTable {
   tokenizer: string | null;
   status: string;
   error: string | null;
+  /** The gateway's ErrorCode of `error` (e.g. INVALID_WEIGHTS); null when none was given or on older rows. */
+  error_code: string | null;
   architecture: string | null;
   num_layers: number | null;
   hidden_size: number | null;
@@ -39,6 +41,8 @@ export interface PlansTable {
   config: string;
   output_uri: string | null;
   error: string | null;
+  /** The gateway's ErrorCode of `error`, when the worker reported one. */
+  error_code: string | null;
   original_parameters: number | null;
   pruned_parameters: number | null;
   /** Last progress event's sequence number; bumped in the same transaction that inserts the event. */

@@ -5,6 +5,7 @@
 import 'reflect-metadata';
 import { Arg, Ctx, ID, Int, Mutation, Resolver } from 'type-graphql';
 import type { GatewayContext } from '../context.js';
+import { ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from '../engine.js';
 import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import { JSONScalar } from '../scalars.js';
 import type { WorkerService, WorkerResult } from './worker.service.js';
@@ -50,9 +51,15 @@ export class WorkerResolver {
   }
 
   @Mutation(() => Boolean, { description: 'Worker only: the plan failed with this message.' })
-  async failPlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Arg('error', () => String) error: string, @Ctx() ctx: GatewayContext) {
+  async failPlan(
+    @Arg('planId', () => ID) planId: string,
+    @Arg('workerId', () => String) workerId: string,
+    @Arg('error', () => String) error: string,
+    @Ctx() ctx: GatewayContext,
+    @Arg('code', () => String, { nullable: true, description: `The engine's error code, one of ${ENGINE_ERROR_CODES.join(', ')}; INVALID_WEIGHTS marks the model FAILED too.` }) code?: string | null,
+  ) {
     requireWorker(ctx);
-    await this.workers.fail(planId, workerId, error);
+    await this.workers.fail(planId, workerId, error, parseFailureCode(code));
     return true;
   }
 
@@ -62,6 +69,14 @@ export class WorkerResolver {
     await this.workers.release(planId, workerId);
     return true;
   }
+}
+
+/** The worker's `code` checked at runtime against the engine's one list of codes. */
+function parseFailureCode(code: string | null | undefined): EngineErrorCode | undefined {
+  if (code == null) return undefined;
+  const parsed = parseEngineErrorCode(code);
+  if (!parsed) throw badInput('code', `${JSON.stringify(code.slice(0, 40))} is not an engine error code; accepted: ${ENGINE_ERROR_CODES.join(', ')}`);
+  return parsed;
 }
 
 function requireWorker(ctx: GatewayContext): void {

@@ -6,7 +6,8 @@
  */
 import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
-import { conflict } from '../errors.js';
+import type { EngineErrorCode } from '../engine.js';
+import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
 import type { PlanConfig } from '../plans/plan.config.js';
@@ -106,6 +107,10 @@ export class WorkerService {
   async complete(planId: string, workerId: string, result: WorkerResult): Promise<PruningPlan> {
     const plan = await this.requireHolder(planId, workerId);
     const { outcome } = result;
+    // Finite weights can still overflow float32 in the forward pass; NaN arrives here as null (JSON) and
+    // would answer INTERNAL wherever a score is read. Such a model is as unusable as one holding NaN.
+    const nonFinite = nonFiniteResult(result);
+    if (nonFinite) return this.failWithInvalidWeights(plan, `the model's forward pass produced NaN/infinite values (${nonFinite}); its weights overflow float32`);
     if (outcome.dryRun) {
       await this.storeProfile(plan, outcome.profile);
       return this.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: null });
@@ -145,9 +150,27 @@ export class WorkerService {
     });
   }
 
-  async fail(planId: string, workerId: string, message: string): Promise<PruningPlan> {
-    await this.requireHolder(planId, workerId);
-    return this.plans.finish(planId, PlanStatus.FAILED, { error: message });
+  /**
+   * The plan FAILED with the worker's message and, when it gave one, the engine's code mapped onto the
+   * gateway's. INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes FAILED with the
+   * same error, its other queued plans fail with it, and new plans on it are refused.
+   */
+  async fail(planId: string, workerId: string, message: string, engineCode?: EngineErrorCode): Promise<PruningPlan> {
+    const plan = await this.requireHolder(planId, workerId);
+    const errorCode = engineCode === undefined ? null : errorCodeOfEngine(engineCode);
+    if (errorCode === ErrorCode.INVALID_WEIGHTS) return this.failWithInvalidWeights(plan, message);
+    return this.plans.finish(planId, PlanStatus.FAILED, { error: message, errorCode });
+  }
+
+  /** The plan and the model FAILED with INVALID_WEIGHTS; the model's other queued plans too. */
+  private async failWithInvalidWeights(plan: PruningPlan, message: string): Promise<PruningPlan> {
+    const errorCode = ErrorCode.INVALID_WEIGHTS;
+    const failed = await this.plans.finish(plan.id, PlanStatus.FAILED, { error: message, errorCode });
+    await this.models.markFailed(plan.modelId, errorCode, message);
+    for (const queued of await this.plans.list({ modelId: plan.modelId, status: PlanStatus.QUEUED })) {
+      await this.plans.finish(queued.id, PlanStatus.FAILED, { error: message, errorCode }).catch(() => undefined); // claimed or cancelled meanwhile
+    }
+    return failed;
   }
 
   async release(planId: string, workerId: string): Promise<void> {
@@ -180,6 +203,32 @@ export class WorkerService {
     for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores });
     await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence });
   }
+}
+
+/**
+ * Where a worker's result holds a number that is not finite (NaN and ±Infinity arrive as null through
+ * JSON), among those the gateway stores as non-null scores; null when there is none.
+ */
+function nonFiniteResult({ outcome }: WorkerResult): string | null {
+  const finite = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
+  const checks: [string, unknown[]][] = [];
+  if (outcome.dryRun) {
+    const { profile } = outcome;
+    for (const block of profile.blocks ?? []) checks.push([`importance scores of block size ${block.blockSize}`, block.scores]);
+    for (const block of profile.angularDistance ?? []) checks.push([`angular distances of block size ${block.blockSize}`, block.scores]);
+    checks.push(['block influence', profile.blockInfluence ?? []]);
+  } else {
+    const { summary } = outcome;
+    if (summary.importance) checks.push([`importance scores of block size ${summary.importance.blockSize}`, summary.importance.scores]);
+    if (summary.evaluation) checks.push(['held-out perplexity', [summary.evaluation.perplexityOriginal, summary.evaluation.perplexityPruned]]);
+    for (const p of summary.report?.perplexity ?? []) checks.push([`perplexity on ${p.file}`, [p.original.perplexity, ...(p.pruned ? [p.pruned.perplexity] : [])]]);
+    for (const t of summary.report?.tasks ?? []) {
+      checks.push([`task ${t.task}`, [t.accuracyOriginal, t.accuracyPruned, t.agreement, t.stability].filter((value) => value !== undefined)]);
+    }
+    checks.push(['parameter counts', [summary.numParameters.before, summary.numParameters.after]]);
+  }
+  const bad = checks.find(([, values]) => !Array.isArray(values) || !values.every(finite));
+  return bad ? bad[0] : null;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { EngineError } from '../../errors.js';
 import type { StorageDtype } from '../../formats/dtype.js';
 import type { ArchitectureFamily, ModelConfig, RopeScaling } from '../architecture.js';
-import { optionalBoolean, optionalNumber, optionalTokenId, requiredInt, unsupported } from './config-fields.js';
+import { boundedInt, CONFIG_BOUNDS, optionalBoolean, optionalBoundedInt, optionalNumber, optionalTokenId, parseHeads, unsupported } from './config-fields.js';
 
 export const llamaWeights: ArchitectureFamily['weights'] = {
   embedTokens: 'model.embed_tokens.weight',
@@ -28,25 +28,26 @@ export const llamaWeights: ArchitectureFamily['weights'] = {
 
 /** The config fields Llama, Mistral and Qwen2 share. */
 export function parseLlamaLikeConfig(modelType: string, json: Record<string, unknown>, dtype: StorageDtype): ModelConfig {
-  const hiddenSize = requiredInt(json, 'hidden_size');
-  const numAttentionHeads = requiredInt(json, 'num_attention_heads');
-  const numKeyValueHeads = json.num_key_value_heads == null ? numAttentionHeads : requiredInt(json, 'num_key_value_heads');
-  if (numAttentionHeads % numKeyValueHeads !== 0) {
-    throw new EngineError('CORRUPT_FILE', `config.json: num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`);
-  }
+  // Every size is bounded before anything is computed from it (see config-fields.ts).
+  const numLayers = boundedInt(json, 'num_hidden_layers', CONFIG_BOUNDS.num_hidden_layers);
+  const hiddenSize = boundedInt(json, 'hidden_size', CONFIG_BOUNDS.hidden_size);
+  const { numAttentionHeads, numKeyValueHeads, headDim } = parseHeads(json, hiddenSize, { explicitHeadDim: true });
+  const intermediateSize = boundedInt(json, 'intermediate_size', CONFIG_BOUNDS.intermediate_size);
+  const vocabSize = boundedInt(json, 'vocab_size', CONFIG_BOUNDS.vocab_size);
+  const maxPositionEmbeddings = optionalBoundedInt(json, 'max_position_embeddings', CONFIG_BOUNDS.max_position_embeddings, 2048);
   const hiddenAct = json.hidden_act ?? 'silu';
   if (hiddenAct !== 'silu') unsupported(modelType, `hidden_act ${JSON.stringify(hiddenAct)} (only "silu")`);
   const attentionBias = optionalBoolean(json, 'attention_bias', false);
   return {
     modelType,
-    numLayers: requiredInt(json, 'num_hidden_layers'),
+    numLayers,
     hiddenSize,
     numAttentionHeads,
     numKeyValueHeads,
-    headDim: json.head_dim == null ? hiddenSize / numAttentionHeads : requiredInt(json, 'head_dim'),
-    intermediateSize: requiredInt(json, 'intermediate_size'),
-    vocabSize: requiredInt(json, 'vocab_size'),
-    maxPositionEmbeddings: optionalNumber(json, 'max_position_embeddings', 2048),
+    headDim,
+    intermediateSize,
+    vocabSize,
+    maxPositionEmbeddings,
     normEps: optionalNumber(json, 'rms_norm_eps', 1e-6),
     ropeTheta: optionalNumber(json, 'rope_theta', 10000),
     ropeScaling: parseRopeScaling(modelType, json.rope_scaling),

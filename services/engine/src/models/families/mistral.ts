@@ -1,6 +1,6 @@
 /** Mistral: Llama's structure plus sliding-window attention (applied through the attention mask). */
 import type { ArchitectureFamily } from '../architecture.js';
-import { optionalNumber } from './config-fields.js';
+import { boundedInt, CONFIG_BOUNDS } from './config-fields.js';
 import { llamaWeights, parseLlamaLikeConfig } from './llama.js';
 
 export const mistral: ArchitectureFamily = {
@@ -13,7 +13,7 @@ export const mistral: ArchitectureFamily = {
   weights: llamaWeights,
   parseConfig(json, dtype) {
     const config = parseLlamaLikeConfig('mistral', json, dtype);
-    const window = json.sliding_window == null ? null : optionalNumber(json, 'sliding_window', 0);
+    const window = json.sliding_window == null ? null : boundedInt(json, 'sliding_window', CONFIG_BOUNDS.sliding_window);
     return { ...config, slidingWindow: window };
   },
 };

@@ -3,7 +3,7 @@
  * every projection, lm_head tied to the token embeddings. Reference: transformers' modeling_opt.py.
  */
 import type { ArchitectureFamily } from '../architecture.js';
-import { optionalBoolean, optionalNumber, optionalTokenId, requiredInt, unsupported } from './config-fields.js';
+import { boundedInt, CONFIG_BOUNDS, optionalBoolean, optionalBoundedInt, optionalTokenId, parseHeads, unsupported } from './config-fields.js';
 
 export const opt: ArchitectureFamily = {
   modelType: 'opt',
@@ -31,8 +31,13 @@ export const opt: ArchitectureFamily = {
     },
   },
   parseConfig(json, dtype) {
-    const hiddenSize = requiredInt(json, 'hidden_size');
-    const heads = requiredInt(json, 'num_attention_heads');
+    // Every size is bounded before anything is computed from it (see config-fields.ts).
+    const numLayers = boundedInt(json, 'num_hidden_layers', CONFIG_BOUNDS.num_hidden_layers);
+    const hiddenSize = boundedInt(json, 'hidden_size', CONFIG_BOUNDS.hidden_size);
+    const { numAttentionHeads: heads } = parseHeads({ num_attention_heads: json.num_attention_heads }, hiddenSize, { explicitHeadDim: false });
+    const intermediateSize = boundedInt(json, 'ffn_dim', CONFIG_BOUNDS.intermediate_size);
+    const vocabSize = boundedInt(json, 'vocab_size', CONFIG_BOUNDS.vocab_size);
+    const maxPositionEmbeddings = optionalBoundedInt(json, 'max_position_embeddings', CONFIG_BOUNDS.max_position_embeddings, 2048);
     if (!optionalBoolean(json, 'do_layer_norm_before', true)) unsupported('opt', 'do_layer_norm_before=false (post-LayerNorm, as in opt-350m)');
     const projection = json.word_embed_proj_dim ?? hiddenSize;
     if (projection !== hiddenSize) unsupported('opt', `word_embed_proj_dim ${projection} different from hidden_size ${hiddenSize}`);
@@ -41,14 +46,14 @@ export const opt: ArchitectureFamily = {
     if (!optionalBoolean(json, 'enable_bias', true)) unsupported('opt', 'enable_bias=false');
     return {
       modelType: 'opt',
-      numLayers: requiredInt(json, 'num_hidden_layers'),
+      numLayers,
       hiddenSize,
       numAttentionHeads: heads,
       numKeyValueHeads: heads,
       headDim: hiddenSize / heads,
-      intermediateSize: requiredInt(json, 'ffn_dim'),
-      vocabSize: requiredInt(json, 'vocab_size'),
-      maxPositionEmbeddings: optionalNumber(json, 'max_position_embeddings', 2048),
+      intermediateSize,
+      vocabSize,
+      maxPositionEmbeddings,
       normEps: 1e-5,
       ropeTheta: 0,
       ropeScaling: null,

@@ -1,0 +1,102 @@
+/**
+ * Model inspection off the event loop. Reading a local model's config.json and safetensors headers is
+ * synchronous engine code over files a tenant chose; in the gateway's own thread a hostile file would
+ * stall every request. Each inspection runs in a worker thread of its own, with a deadline
+ * (STREAMLINE_INSPECT_TIMEOUT_MS, default 10 s) after which the thread is terminated and the caller
+ * told so, a heap limit as a backstop, and at most two at a time; the event loop only waits for a message.
+ */
+import { Worker } from 'node:worker_threads';
+import { EngineError, familyFor, type EngineErrorCode, type ModelInfo } from '../engine.js';
+
+export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
+const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
+
+/** What a thread posts back: ModelInfo without its family (functions do not cross threads), or the error. */
+export type ThreadAnswer =
+  | { ok: true; info: Omit<ModelInfo, 'family'> & { modelType: string } }
+  | { ok: false; engineCode?: EngineErrorCode; errnoCode?: string; message: string };
+
+export interface ThreadInspectionOptions {
+  /** Deadline per inspection, from the thread's start; default 10 s. */
+  readonly timeoutMs?: number;
+  /**
+   * Heap limit of an inspection thread; default 1536 MB. A backstop only: the engine's own limits keep
+   * an inspection's memory well under it (at most 100 MB of safetensors headers for all shards, about
+   * 0.8 GB parsed; JSON files of at most 16 MB; a real model needs a few MB). Node terminates a thread
+   * that reaches its limit only on a best-effort basis — some allocations abort the whole process
+   * instead (nodejs/node#47224) — so the limit must never be what stops a hostile model.
+   */
+  readonly maxHeapMb?: number;
+  /** Inspections running at once; more wait for a free slot. Default 2. */
+  readonly concurrency?: number;
+}
+
+/** An InspectModel that inspects in worker threads (the gateway's default; tests may inject an in-process one). */
+export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string) => Promise<ModelInfo> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
+  const slots = new Slots(options.concurrency ?? 2);
+  return async (path: string) => {
+    const release = await slots.acquire();
+    try {
+      return await inspectInThread(path, timeoutMs, options.maxHeapMb ?? 1536);
+    } finally {
+      release();
+    }
+  };
+}
+
+function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Promise<ModelInfo> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(THREAD_ENTRY, { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: maxHeapMb } });
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outcome();
+      void worker.terminate();
+    };
+    const timer = setTimeout(
+      () => settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`))),
+      timeoutMs,
+    );
+    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve(withFamily(answer.info)) : reject(threadError(answer)))));
+    worker.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model needed more than ${maxHeapMb} MB of memory and was stopped`)));
+      else settle(() => reject(error));
+    });
+    worker.once('exit', (code) => settle(() => reject(new Error(`the model inspection thread exited (${code}) without an answer`))));
+  });
+}
+
+function withFamily({ modelType, ...info }: Extract<ThreadAnswer, { ok: true }>['info']): ModelInfo {
+  return { ...info, family: familyFor(modelType) };
+}
+
+function threadError(answer: Extract<ThreadAnswer, { ok: false }>): Error {
+  if (answer.engineCode) return new EngineError(answer.engineCode, answer.message);
+  return Object.assign(new Error(answer.message), answer.errnoCode ? { code: answer.errnoCode } : {});
+}
+
+/** A counting semaphore: `acquire` resolves with the function that gives the slot back. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+  private free: number;
+
+  constructor(count: number) {
+    this.free = Math.max(1, count);
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
+  }
+}
