@@ -14,6 +14,7 @@ import { GatewayError } from '../src/errors.js';
 import { inspectModelFromEnv } from '../src/models/inspection-settings.js';
 import { inspectInThreads } from '../src/models/model-inspection.js';
 import { SourceService } from '../src/sources/source.service.js';
+import { TEST_SOURCES } from './fixtures/gateway.js';
 
 describe('model inspection in worker threads', () => {
   it('answers what the engine answers in-process, family included', async () => {
@@ -33,7 +34,7 @@ describe('model inspection in worker threads', () => {
   });
 
   it('stops an inspection past its deadline: BAD_USER_INPUT saying it took too long', async () => {
-    const sources = new SourceService(inspectInThreads({ timeoutMs: 1 }));
+    const sources = new SourceService(inspectInThreads({ timeoutMs: 1 }), { policy: TEST_SOURCES });
     const error = await sources.inspectModel('input.source', pathToFileURL(writeTinyModel('llama')).href).then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).code).toBe('BAD_USER_INPUT');

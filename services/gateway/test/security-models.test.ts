@@ -51,21 +51,23 @@ describe('hostile models against a gateway process', () => {
     return processGraphql(gw.current, REGISTER, { input: { name, source: pathToFileURL(dir).href } });
   }
 
+  // The message names the field and the engine's bound, never the value read from the file.
   it.each([
-    ['num_hidden_layers', 1e9, /num_hidden_layers is 1000000000, outside the accepted range 1 to 1024/],
-    ['num_hidden_layers', 1e6, /num_hidden_layers is 1000000, outside the accepted range 1 to 1024/],
-    ['num_hidden_layers', -1, /num_hidden_layers is -1, outside the accepted range 1 to 1024/],
-    ['num_hidden_layers', '12', /num_hidden_layers must be an integer from 1 to 1024, got "12"/],
-    ['num_hidden_layers', 3.5, /num_hidden_layers must be an integer from 1 to 1024, got 3.5/],
-    ['vocab_size', 2 ** 40, /vocab_size is 1099511627776, outside the accepted range 1 to 1048576/],
-    ['hidden_size', 1e7, /hidden_size is 10000000, outside the accepted range 1 to 65536/],
-    ['intermediate_size', 1e15, /intermediate_size is 1000000000000000, outside the accepted range 1 to 1048576/],
-    ['num_attention_heads', 1e6, /num_attention_heads is 1000000, outside the accepted range 1 to 32/],
-  ])('refuses %s = %j with BAD_USER_INPUT naming the field, the value and the bound', async (field, value, message) => {
+    ['num_hidden_layers', 1e9, 'num_hidden_layers (accepted: an integer from 1 to 1024)'],
+    ['num_hidden_layers', 1e6, 'num_hidden_layers (accepted: an integer from 1 to 1024)'],
+    ['num_hidden_layers', -1, 'num_hidden_layers (accepted: an integer from 1 to 1024)'],
+    ['num_hidden_layers', '12', 'num_hidden_layers (accepted: an integer from 1 to 1024)'],
+    ['num_hidden_layers', 3.5, 'num_hidden_layers (accepted: an integer from 1 to 1024)'],
+    ['vocab_size', 2 ** 40, 'vocab_size (accepted: an integer from 1 to 1048576)'],
+    ['hidden_size', 1e7, 'hidden_size (accepted: an integer from 1 to 65536)'],
+    ['intermediate_size', 1e15, 'intermediate_size (accepted: an integer from 1 to 1048576)'],
+    ['num_attention_heads', 1e6, 'num_attention_heads (accepted: an integer from 1 to 32)'],
+  ])('refuses %s = %j with BAD_USER_INPUT naming the field and the bound, not the value', async (field, value, named) => {
     const { body } = await register(`bounds-${field}`, modelWithConfig({ [field]: value }));
     expect(body.data?.registerModel ?? null).toBeNull();
     expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
-    expect(body.errors[0].message).toMatch(message);
+    expect(body.errors[0].message).toContain(`is not a model this gateway can read: config.json has an invalid ${named}`);
+    expect(body.errors[0].message).not.toContain(String(value));
     await assertHealthy(gw.current);
   });
 

@@ -165,7 +165,13 @@ describe.each(backends)('store on $name', (backend) => {
     const model = await models.insert(MODEL);
     const plan = await plans.insert(planFor(model.id));
     const event = (step: number) => ({ stage: PlanStage.TRAINING, progress: step / 10, step });
-    const send = (run: string, first: number, steps: number[]) => Promise.all(steps.map((step, i) => progress.append(plan.id, event(step), { run, index: first + i })));
+    // A batch's events are stored one after another, in order, as the progress service does (sent at
+    // once, PostgreSQL could store step 2 before step 1); the race of two copies is below.
+    const send = async (run: string, first: number, steps: number[]) => {
+      const results = [];
+      for (const [i, step] of steps.entries()) results.push(await progress.append(plan.id, event(step), { run, index: first + i }));
+      return results;
+    };
     // the first copy of a batch, then the same batch resent with one more event
     expect((await send('run-a', 1, [1, 2])).every((r) => r !== 'duplicate')).toBe(true);
     expect(await send('run-a', 1, [1, 2, 3])).toEqual(['duplicate', 'duplicate', expect.objectContaining({ event: expect.objectContaining({ seq: 3, step: 3 }) })]);

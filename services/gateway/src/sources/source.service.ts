@@ -193,8 +193,13 @@ function sourceError(error: EngineError, field: string, uri: string): GatewayErr
 
 /** What kind of damage an engine CORRUPT_FILE message describes, in words that carry nothing read from the file. */
 export function corruptionKind(message: string): string {
+  // The accepted range is the engine's own bound, not something read from the file: it may go out.
+  const range = /(?:accepted range|an integer from) (\d+) to (\d+)/.exec(message);
+  const accepted = range ? ` (accepted: an integer from ${range[1]} to ${range[2]})` : '';
   const configField = /config\.json: ([a-z_]+) /.exec(message)?.[1];
-  if (configField) return `config.json has an invalid ${configField}`;
+  if (configField) return `config.json has an invalid ${configField}${accepted}`;
+  const headerField = /header field ([a-z_]+) /.exec(message)?.[1];
+  if (headerField) return `not a llama2.c checkpoint: its header field ${headerField} is invalid${accepted}`;
   if (/llama2\.c header|too short for a llama2\.c/.test(message)) return 'not a llama2.c checkpoint (its header is not valid)';
   if (/truncated/.test(message)) return 'a weights file is truncated';
   if (/not valid JSON|unparsable|shard index/.test(message)) return 'a JSON file in it does not parse';
