@@ -3,16 +3,13 @@
  * holds when many inserts race (on two connections with PostgreSQL) (two gateway replicas), claims go round-robin across
  * tenants, and a tenant at its running limit waits while others are served — also when claims race.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
 import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
-import { openDatabase, type Database, type DatabaseOptions } from '../src/store/database.js';
+import { openDatabase, type Database } from '../src/store/database.js';
 import { LeaseStore } from '../src/workers/worker.store.js';
-import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
+import { storeBackends } from './fixtures/store-backends.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
 
 const planFor = (modelId: string, tenantId: string): NewPlan => ({
@@ -27,36 +24,7 @@ const planFor = (modelId: string, tenantId: string): NewPlan => ({
   originalParameters: 260032,
 });
 
-interface Backend {
-  readonly name: string;
-  setUp(): Promise<DatabaseOptions>;
-  tearDown(): Promise<void>;
-}
-
-let sqliteDir = '';
-let pgSchema: TestSchema | null = null;
-const backends: Backend[] = [
-  {
-    name: 'SQLite',
-    async setUp() {
-      sqliteDir = mkdtempSync(join(tmpdir(), 'streamline-quotas-'));
-      return { dataDir: sqliteDir };
-    },
-    async tearDown() {
-      rmSync(sqliteDir, { recursive: true, force: true });
-    },
-  },
-  ...ifPostgres('plan quotas on PostgreSQL', {
-    name: 'PostgreSQL',
-    async setUp() {
-      pgSchema = await createTestSchema();
-      return { databaseUrl: pgSchema.url };
-    },
-    async tearDown() {
-      await pgSchema?.drop();
-    },
-  }),
-];
+const backends = storeBackends('plan quotas');
 
 /** Plans are created in order: their created_at differs by at least a millisecond. */
 const tick = () => new Promise((resolve) => setTimeout(resolve, 3));

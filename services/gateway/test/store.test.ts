@@ -1,7 +1,4 @@
 /** The persistence layer on both databases: the same suite against SQLite and a real PostgreSQL. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ImportanceStore } from '../src/importance/importance.store.js';
 import { ImportanceMetric } from '../src/importance/importance.type.js';
@@ -12,7 +9,7 @@ import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.j
 import { ProgressStore } from '../src/progress/progress.store.js';
 import { StabilityStore } from '../src/stability/stability.store.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../src/store/database.js';
-import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
+import { storeBackends } from './fixtures/store-backends.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
 
 // beyond 32 bits: must come back as the same number from both databases
@@ -29,36 +26,7 @@ const planFor = (modelId: string): NewPlan => ({
   originalParameters: 260032,
 });
 
-interface Backend {
-  readonly name: string;
-  setUp(): Promise<DatabaseOptions>;
-  tearDown(): Promise<void>;
-}
-
-let sqliteDir = '';
-let pgSchema: TestSchema | null = null;
-const backends: Backend[] = [
-  {
-    name: 'SQLite',
-    async setUp() {
-      sqliteDir = mkdtempSync(join(tmpdir(), 'streamline-store-'));
-      return { dataDir: sqliteDir };
-    },
-    async tearDown() {
-      rmSync(sqliteDir, { recursive: true, force: true });
-    },
-  },
-  ...ifPostgres('store on PostgreSQL', {
-    name: 'PostgreSQL',
-    async setUp() {
-      pgSchema = await createTestSchema();
-      return { databaseUrl: pgSchema.url };
-    },
-    async tearDown() {
-      await pgSchema?.drop();
-    },
-  }),
-];
+const backends = storeBackends('store');
 
 describe.each(backends)('store on $name', (backend) => {
   let options: DatabaseOptions;
