@@ -7,13 +7,15 @@
  *     removed at the end, so that nothing a test (or a killed worker) forgot stays in the system's
  *     temporary directory. What was left in it is named, since a test should clean up after itself.
  */
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { provideTestPostgres } from './postgres-server.js';
+import { findPostgresBinaries, OWNER_FILE, provideTestPostgres, removeAbandoned } from './postgres-server.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const abandoned = removeAbandoned(tmpdir(), findPostgresBinaries());
+  if (abandoned.length > 0) console.warn(`tests: removed what killed test runs left behind: ${abandoned.join(', ')}`);
   const postgres = await provideTestPostgres();
   if (postgres.url === null) {
     if (process.env.CI === 'true') throw new Error(`the PostgreSQL-backed suites need a server (required under CI=true): ${postgres.reason}`);
@@ -26,6 +28,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const systemTemp = tmpdir();
   const runTemp = mkdtempSync(join(systemTemp, 'streamline-test-run-'));
   chmodSync(runTemp, 0o755); // a throwaway PostgreSQL server made in it runs as another user
+  writeFileSync(join(runTemp, OWNER_FILE), String(process.pid));
   process.env.TMPDIR = runTemp;
 
   return async () => {

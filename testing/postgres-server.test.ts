@@ -1,8 +1,11 @@
 // The test database helper: with no server running, it starts one of its own and removes it again.
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { findPostgresBinaries, isReachable, provideTestPostgres, startThrowawayPostgres } from './postgres-server.js';
+import { findPostgresBinaries, isReachable, OWNER_FILE, provideTestPostgres, removeAbandoned, startThrowawayPostgres } from './postgres-server.js';
 
 const binDir = findPostgresBinaries();
 if (!binDir && process.env.CI !== 'true') console.warn('testing/postgres-server.test.ts: no PostgreSQL binaries installed, skipped (CI=true makes this a failure)');
@@ -50,6 +53,35 @@ describe.runIf(binDir !== null || process.env.CI === 'true')('throwaway PostgreS
       expect(await isReachable(own.url)).toBe(true);
     } finally {
       if (own.url !== null) await own.stop();
+    }
+  });
+
+  it('stops and removes a throwaway server whose test run was killed, and leaves those of live runs alone', async () => {
+    const live = await startThrowawayPostgres(binDir!);
+    const orphan = await startThrowawayPostgres(binDir!);
+    try {
+      const folderOf = async (url: string) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          return dirname((await client.query('show data_directory')).rows[0].data_directory as string);
+        } finally {
+          await client.end();
+        }
+      };
+      const orphanFolder = await folderOf(orphan.url);
+      const livesFolder = await folderOf(live.url);
+      // a run that has ended: the pid of a process that has exited
+      const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+      writeFileSync(join(orphanFolder, OWNER_FILE), String(deadPid));
+      expect(removeAbandoned(tmpdir(), binDir)).toEqual([orphanFolder.slice(tmpdir().length + 1)]);
+      expect(existsSync(orphanFolder)).toBe(false);
+      expect(await isReachable(orphan.url)).toBe(false);
+      expect(existsSync(livesFolder)).toBe(true);
+      expect(await isReachable(live.url)).toBe(true);
+    } finally {
+      await live.stop();
+      await orphan.stop().catch(() => {});
     }
   });
 });

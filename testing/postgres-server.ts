@@ -5,7 +5,7 @@
  * the tests bring their own.
  */
 import { spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -54,7 +54,8 @@ export function findPostgresBinaries(env: NodeJS.ProcessEnv = process.env): stri
  * runs) initdb and pg_ctl run as the `postgres` user through runuser.
  */
 export async function startThrowawayPostgres(binDir: string): Promise<PostgresServer> {
-  const root = mkdtempSync(join(tmpdir(), 'streamline-pg-'));
+  const root = mkdtempSync(join(tmpdir(), THROWAWAY_PREFIX));
+  writeFileSync(join(root, OWNER_FILE), String(process.pid));
   const data = join(root, 'data');
   const log = join(root, 'server.log');
   const asRoot = userInfo().uid === 0;
@@ -63,8 +64,7 @@ export async function startThrowawayPostgres(binDir: string): Promise<PostgresSe
     chownSync(root, owner.uid, owner.gid);
   }
   const run = (command: string, args: string[]) => {
-    const argv = asRoot ? ['runuser', ['-u', 'postgres', '--', join(binDir, command), ...args]] as const : [join(binDir, command), args] as const;
-    const result = spawnSync(argv[0], [...argv[1]], { encoding: 'utf8', timeout: 120_000 });
+    const result = runPostgresTool(binDir, command, args);
     if (result.status !== 0) {
       const serverLog = existsSync(log) ? readFileSync(log, 'utf8').slice(-2_000) : '';
       throw new Error(`${command} ${args.join(' ')} failed (exit ${result.status}): ${result.error?.message ?? ''}${result.stderr}${serverLog}`);
@@ -96,10 +96,55 @@ export async function startThrowawayPostgres(binDir: string): Promise<PostgresSe
       },
     };
   } catch (error) {
-    spawnSync(asRoot ? 'runuser' : join(binDir, 'pg_ctl'), asRoot ? ['-u', 'postgres', '--', join(binDir, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'] : ['-D', data, '-m', 'immediate', 'stop']);
+    runPostgresTool(binDir, 'pg_ctl', ['-D', data, '-m', 'immediate', 'stop']);
     rmSync(root, { recursive: true, force: true });
     throw error;
   }
+}
+
+const THROWAWAY_PREFIX = 'streamline-pg-';
+/** The pid of the test run that made a throwaway folder (a server, or a run's TMPDIR) is written here. */
+export const OWNER_FILE = 'owner.pid';
+
+/**
+ * Throwaway servers and run folders in `tempDir` whose test run was killed before it could stop them
+ * (its pid no longer exists): servers stopped, folders removed. Those of runs still going are left.
+ */
+export function removeAbandoned(tempDir: string, binDir: string | null): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(tempDir)) {
+    if (!name.startsWith('streamline-')) continue;
+    const folder = join(tempDir, name);
+    let owner: number;
+    try {
+      owner = Number(readFileSync(join(folder, OWNER_FILE), 'utf8'));
+    } catch {
+      continue; // not one of ours, or not ours to judge
+    }
+    if (!Number.isInteger(owner) || owner <= 0 || isAlive(owner)) continue;
+    if (name.startsWith(THROWAWAY_PREFIX) && binDir && existsSync(join(folder, 'data', 'postmaster.pid'))) {
+      runPostgresTool(binDir, 'pg_ctl', ['-D', join(folder, 'data'), '-m', 'immediate', '-w', 'stop']);
+    }
+    rmSync(folder, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** initdb / pg_ctl, as the `postgres` user when this process is root (PostgreSQL refuses to run as root). */
+function runPostgresTool(binDir: string, command: string, args: string[]) {
+  const tool = join(binDir, command);
+  const [file, argv] = userInfo().uid === 0 ? ['runuser', ['-u', 'postgres', '--', tool, ...args]] : [tool, args];
+  return spawnSync(file, argv, { encoding: 'utf8', timeout: 120_000 });
 }
 
 /**
