@@ -18,7 +18,7 @@ import { ModelService, type InspectModel } from './models/model.service.js';
 import { ModelStore } from './models/model.store.js';
 import { SourceService } from './sources/source.service.js';
 import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.js';
-import type { PlanEventBus } from './plan-events.js';
+import type { PlanEventBus } from './events/plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanStore } from './plans/plan.store.js';

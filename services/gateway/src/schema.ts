@@ -7,7 +7,7 @@ import type { GatewayContext } from './context.js';
 import { DownloadResolver } from './downloads/download.resolver.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ModelResolver } from './models/model.resolver.js';
-import { createGatewayPubSub, type GatewayPubSub } from './plan-events.js';
+import { createGatewayPubSub, type GatewayPubSub } from './events/plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { DateTimeScalar } from './scalars.js';

@@ -29,9 +29,9 @@ import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limit
 import { websocketGuards } from './limits/ws-guards.js';
 import { createMetrics } from './metrics.js';
 import type { InspectModel } from './models/model.service.js';
-import { createGatewayPubSub, inProcessPlanEventBus } from './plan-events.js';
+import { createGatewayPubSub, inProcessPlanEventBus } from './events/plan-events.js';
 import { PlanStore } from './plans/plan.store.js';
-import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './postgres-plan-events.js';
+import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './events/postgres-plan-events.js';
 import { ProgressStore } from './progress/progress.store.js';
 import { buildGatewaySchema } from './schema.js';
 import { openDatabase, type Database } from './store/database.js';

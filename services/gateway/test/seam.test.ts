@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
-import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/plan-events.js';
+import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
 import { PlanStore } from '../src/plans/plan.store.js';
 import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
 import { ProgressService } from '../src/progress/progress.service.js';

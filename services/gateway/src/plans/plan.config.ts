@@ -8,7 +8,7 @@ import { badInput } from '../errors.js';
 import { DEFAULT_PLAN_BOUNDS, type PlanBounds } from '@streamline/engine';
 import { blockSizeForSparsity, checkReplacementFits, DEFAULT_CALIBRATION, DEFAULT_EVALUATION_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING, EngineError, type ModelInfo } from '../engine.js';
 import type { Model } from '../models/model.type.js';
-import { parseSourceUri } from '../source-uri.js';
+import { parseSourceUri } from '../sources/source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';
 import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, TrainingInput } from './plan.input.js';
 import { ReplacementKind } from './plan.type.js';

@@ -1,9 +1,9 @@
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
-import { LiveQueue, withCleanup } from '../live-queue.js';
+import { LiveQueue, withCleanup } from '../events/live-queue.js';
 import type { ModelService } from '../models/model.service.js';
 import { ModelStatus } from '../models/model.type.js';
-import type { PlanEventBus, PlanMessage } from '../plan-events.js';
+import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';

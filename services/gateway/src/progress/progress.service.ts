@@ -1,6 +1,6 @@
 import { badInput, conflict } from '../errors.js';
-import { LiveQueue, withCleanup } from '../live-queue.js';
-import type { PlanEventBus, PlanMessage } from '../plan-events.js';
+import { LiveQueue, withCleanup } from '../events/live-queue.js';
+import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { PlanStore } from '../plans/plan.store.js';
 import { FINAL_STATUSES, PlanStage } from '../plans/plan.type.js';

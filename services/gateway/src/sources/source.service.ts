@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { ErrorCode, badInput, fromEngineError, GatewayError } from '../errors.js';
 import { checkConfinedModel, checkConfinedPath, EngineError, inspectRemoteModel, openObjectStore, parseStorageUri, splitObjectUri, type ModelInfo } from '../engine.js';
 import type { InspectModel } from '../models/model.service.js';
-import { parseSourceUri, type SourceLocation } from '../source-uri.js';
+import { parseSourceUri, type SourceLocation } from './source-uri.js';
 import { CLOSED_SOURCE_POLICY, FILE_ROOTS_SETTING, HF_SETTING, parseS3SourcePrefix, S3_SOURCES_SETTING, type SourcePolicy } from './source.settings.js';
 
 export interface SourceSettings {

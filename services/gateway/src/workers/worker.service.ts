@@ -15,7 +15,7 @@ import type { PlanService } from '../plans/plan.service.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
-import { workerPathOf } from '../source-uri.js';
+import { workerPathOf } from '../sources/source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
 import { checkInteger } from '../validation.js';
 import type { LeaseStore } from './worker.store.js';

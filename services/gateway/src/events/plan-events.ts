@@ -6,8 +6,8 @@
  */
 import { setMaxListeners } from 'node:events';
 import { createPubSub } from '@graphql-yoga/subscription';
-import type { PruningPlan } from './plans/plan.type.js';
-import type { ProgressEvent } from './progress/progress.type.js';
+import type { PruningPlan } from '../plans/plan.type.js';
+import type { ProgressEvent } from '../progress/progress.type.js';
 
 export type PlanMessage = { readonly kind: 'progress'; readonly event: ProgressEvent } | { readonly kind: 'plan'; readonly plan: PruningPlan };
 

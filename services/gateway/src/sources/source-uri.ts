@@ -5,8 +5,8 @@
  */
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { badInput } from './errors.js';
-import { EngineError, parseHfUri, parseStorageUri } from './engine.js';
+import { badInput } from '../errors.js';
+import { EngineError, parseHfUri, parseStorageUri } from '../engine.js';
 
 export const ACCEPTED_SCHEMES = ['file://', 's3://', 'hf://'] as const;
 

@@ -15,9 +15,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { PlanEventBus, PlanMessage } from './plan-events.js';
-import type { PlanStore } from './plans/plan.store.js';
-import type { ProgressStore } from './progress/progress.store.js';
-import type { Db } from './store/database.js';
+import type { PlanStore } from '../plans/plan.store.js';
+import type { ProgressStore } from '../progress/progress.store.js';
+import type { Db } from '../store/database.js';
 
 /** What a notification carries: who sent it, which plan, and which of its events. */
 interface Notice {
