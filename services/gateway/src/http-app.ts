@@ -1,0 +1,167 @@
+/**
+ * The gateway's HTTP side: GraphQL over HTTP (Apollo Server on express) and over WebSocket (graphql-ws)
+ * on the same port and path, with the query limits, deadline and transport guards, plus liveness and
+ * readiness probes and Prometheus metrics.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { expressMiddleware } from '@as-integrations/express5';
+import express from 'express';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { GatewayContext } from './context.js';
+import { createErrorFormatter } from './error-format.js';
+import { ErrorCode } from './errors.js';
+import { createResolverContainer } from './gateway.js';
+import type { Infrastructure } from './infrastructure.js';
+import { takeTurns } from './limits/fair-execution.js';
+import { cors, deadline, deadlinePlugin, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
+import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
+import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
+import { websocketGuards } from './limits/ws-guards.js';
+import { createMetrics } from './metrics.js';
+import { buildGatewaySchema } from './schema.js';
+import type { LocalWorker } from './workers/local-workers.js';
+
+export const GRAPHQL_PATH = '/graphql';
+
+export interface HttpAppSettings {
+  readonly port?: number;
+  readonly host?: string;
+  readonly limits?: GatewayLimits;
+  readonly log: (message: string) => void;
+  /** The local worker processes, for /metrics (read when scraped). */
+  readonly localWorkers: () => readonly LocalWorker[];
+}
+
+export interface HttpApp {
+  readonly url: string;
+  readonly wsUrl: string;
+  /** Stops accepting work, ends subscriptions and waits for requests in flight. */
+  close(): Promise<void>;
+}
+
+export async function startHttpApp(infra: Infrastructure, settings: HttpAppSettings): Promise<HttpApp> {
+  const { services, database, replicaBus } = infra;
+  const { log } = settings;
+  const baseContext = { services, container: createResolverContainer(services), workerToken: infra.workerToken };
+  const contextFor = async (authorization: unknown): Promise<GatewayContext> => {
+    const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
+    return { ...baseContext, authorization: value, principal: await services.auth.principal(value) };
+  };
+  const metrics = createMetrics({ db: database.db, localWorkers: () => [...settings.localWorkers()] });
+  // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
+  const schema = takeTurns(await buildGatewaySchema(infra.pubSub));
+  const formatError = createErrorFormatter(schema, log);
+  const limits = settings.limits ?? limitsFromEnv({ NODE_ENV: process.env.NODE_ENV });
+  const queryLimits = queryLimitsRule(limits);
+  const hideSchema = (message: string) => (limits.introspection ? message : withoutSuggestions(message));
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(cors(limits.corsOrigins));
+  const server: Server = createServer(app);
+  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+  const wsCleanup = useServer<Record<string, unknown>, { socket: WebSocket }>(
+    {
+      schema,
+      ...websocketGuards({
+        schema,
+        limits,
+        rules: [...specifiedRules, queryLimits, ...(limits.introspection ? [] : [NoSchemaIntrospectionCustomRule])],
+        principal: (authorization) => services.auth.principal(authorization),
+      }),
+      context: (ctx) => contextFor(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError({ ...error.toJSON(), message: hideSchema(error.message) }, error, ErrorCode.BAD_USER_INPUT)),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((error: GraphQLError) => formatError(error.toJSON(), error)) } : undefined,
+    },
+    wsServer,
+  );
+  const apollo = new ApolloServer<GatewayContext>({
+    schema,
+    // stack traces go to the log (INTERNAL errors), never to clients
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) => formatError(withQueryLimitCode(formatted, error), error),
+    parseOptions: { maxTokens: limits.maxTokens },
+    validationRules: [queryLimits],
+    introspection: limits.introspection,
+    // no "Did you mean …" suggestions (they spell out the schema) when introspection is off
+    hideSchemaDetailsFromClientErrors: !limits.introspection,
+    plugins: [
+      ...(limits.landingPage ? [] : [ApolloServerPluginLandingPageDisabled()]),
+      deadlinePlugin<GatewayContext>(),
+      metrics.apolloPlugin,
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+              await new Promise<void>((resolve) => wsServer.close(() => resolve()));
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+
+  // Liveness: the process serves requests. Readiness: the database answers too.
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await database.ping();
+      // Without its LISTEN connection a replica would serve subscriptions that miss other replicas' events.
+      if (replicaBus && !replicaBus.listening()) throw new Error('plan events: the PostgreSQL LISTEN connection is down (reconnecting)');
+      res.status(200).json({ status: 'ready', database: database.dialect });
+    } catch (error) {
+      res.status(503).json({ status: 'unavailable', database: database.dialect, error: (error as Error).message });
+    }
+  });
+  // Counts only (no tenant's data), like the probes: for a Prometheus scraper, without a token.
+  app.get('/metrics', async (_req, res) => {
+    try {
+      const body = await metrics.registry.metrics();
+      res.status(200).type(metrics.registry.contentType).send(body);
+    } catch (error) {
+      res.status(503).type('text/plain').send(`metrics unavailable: ${(error as Error).message}\n`);
+    }
+  });
+  app.use(
+    GRAPHQL_PATH,
+    deadline(limits.requestTimeoutMs),
+    graphqlRequestGuard(),
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, { context: async ({ req, res }) => ({ ...(await contextFor(req.headers.authorization)), signal: requestSignal(res) }) }),
+  );
+  app.use(notFound());
+  app.use(jsonErrors(log, '1 MB (1048576 bytes)'));
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(settings.port ?? 4000, settings.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await apollo.stop().catch(() => {});
+    server.close();
+    throw error;
+  }
+  const { address, port } = server.address() as AddressInfo;
+  const host = address.includes(':') ? `[${address}]` : address;
+  return {
+    url: `http://${host}:${port}${GRAPHQL_PATH}`,
+    wsUrl: `ws://${host}:${port}${GRAPHQL_PATH}`,
+    close: () => apollo.stop(),
+  };
+}
