@@ -3,9 +3,10 @@
  * can be known without running one — architecture families and config parsing, inspection (local and
  * remote), block arithmetic, tokenizers, source URIs, object storage, plan bounds, defaults and errors.
  *
- * Nothing reachable from here loads ONNX Runtime or TensorFlow.js (test/spec-entry.test.ts walks the
- * imports), so the gateway, which imports only this, never maps a tensor library. The runtimes and
- * everything that runs a model are in the full entry point, src/index.ts, which re-exports this one.
+ * Nothing reachable from here loads ONNX Runtime or TensorFlow.js (the gateway's
+ * test/no-tensor-libraries.test.ts walks the imports and watches a gateway process), so the gateway,
+ * which imports only this, never maps a tensor library. The runtimes and everything that runs a model
+ * are in the full entry point, src/index.ts, which re-exports this one.
  */
 export { EngineError, ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from './errors.js';
 export type { StorageDtype } from './formats/dtype.js';
