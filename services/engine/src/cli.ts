@@ -19,7 +19,7 @@ import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
 import { prune } from './pruning/prune.js';
-import type { ReplacementKind } from './pruning/replacement-forward.js';
+import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 

@@ -1,32 +1,19 @@
-/** The engine's public API: what the CLI, the worker and the gateway build on. */
-export { EngineError, ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from './errors.js';
-export type { StorageDtype } from './formats/dtype.js';
-export type { HostTensor } from './formats/host-tensor.js';
+/**
+ * The engine's public API: what the CLI and the worker build on. It is the light entry point (./spec.ts,
+ * all the gateway imports) plus everything that runs a model on ONNX Runtime or TensorFlow.js.
+ */
+export * from './spec.js';
 export { writeHfFolder } from './formats/hf-folder.js';
 export { readLlama2cCheckpoint } from './formats/llama2c-checkpoint.js';
-export type { ArchitectureFamily, ModelConfig } from './models/architecture.js';
-export { SUPPORTED_MODEL_TYPES, familyFor } from './models/families/index.js';
-export { inspectModel, loadModel, type LoadedModel, type ModelInfo } from './models/model.js';
+export { loadModel, type LoadedModel } from './models/model.js';
 export { createRuntime, type RuntimeOptions } from './runtime/create-runtime.js';
 export { makeBatch, type ForwardRequest, type ForwardResult, type ForwardRuntime, type TokenBatch } from './runtime/runtime.js';
-export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 export { loadCalibrationSamples } from './data/calibration.js';
 export { computeImportance, parseBlockSizes, type ImportanceProfile, type ImportanceProgress } from './importance.js';
 export { generate, type Generation } from './generate.js';
-export { prune, DEFAULT_RUN, DEFAULT_TRAINING, type PruneOptions, type PruneSummary } from './pruning/prune.js';
-export { DEFAULT_WARMUP_RATIO } from './pruning/train.js';
-export { blockSizeForSparsity } from './pruning/block-choice.js';
-export { checkReplacementFits } from './pruning/replacement.js';
-export { REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-forward.js';
-export { checkPlanBounds, DEFAULT_PLAN_BOUNDS, PLAN_BOUND_SETTINGS, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
+export { prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
 export { runPlan, stageProgress, type PlanConfig, type PlanFileAccess, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
 export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';
-export { openObjectStore, parseStorageUri, readObject, type ObjectStore, type ReadableStore, type ObjectHead, type ObjectInfo, type PutBody, type StorageSettings } from './storage/object-store.js';
-export { LocalObjectStore } from './storage/local-store.js';
 export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage/model-cache.js';
-export { openHfSource, parseHfUri } from './storage/hf-source.js';
-export { inspectRemoteModel, modelFolderUri, type RemoteModelInfo } from './storage/remote-inspect.js';
-export { fetchFile, isRemoteUri, splitObjectUri, type FetchedFile } from './storage/file-cache.js';
-export { OUTPUT_MANIFEST, presignOutputs, type OutputDownload, type OutputManifest } from './storage/output-publisher.js';
-export { MAX_PRESIGN_SECONDS } from './storage/object-store.js';
-export { checkConfinedPath, checkConfinedModel, isWithin, type FileConfinement, type ConfinedPath } from './storage/file-confinement.js';
+export { openHfSource } from './storage/hf-source.js';
+export { fetchFile, type FetchedFile } from './storage/file-cache.js';

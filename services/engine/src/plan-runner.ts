@@ -10,7 +10,7 @@ import { checkPlanBounds, planBoundsFromEnv, type EvaluationText, type PlanBound
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { inspectModel, loadModel } from './models/model.js';
 import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
-import type { ReplacementKind } from './pruning/replacement-forward.js';
+import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { loadTokenizer } from './tokenizers/tokenizer.js';
 

@@ -1,5 +1,9 @@
-/** The parts of the engine the gateway builds on, in one place. */
-import { DEFAULT_RUN as ENGINE_RUN, DEFAULT_WARMUP_RATIO } from '@streamline/engine';
+/**
+ * The parts of the engine the gateway builds on, in one place. Only the engine's light entry point
+ * (`@streamline/engine/spec`): the gateway never loads ONNX Runtime or TensorFlow.js
+ * (test/no-tensor-libraries.test.ts checks a running gateway).
+ */
+import { DEFAULT_RUN as ENGINE_RUN, DEFAULT_WARMUP_RATIO } from '@streamline/engine/spec';
 
 export {
   EngineError,
@@ -19,8 +23,13 @@ export {
   blockSizeForSparsity,
   checkReplacementFits,
   DEFAULT_TRAINING,
+  DEFAULT_PLAN_BOUNDS,
+  planBoundsFromEnv,
+  MAX_PRESIGN_SECONDS,
+  presignOutputs,
   type ModelInfo,
-} from '@streamline/engine';
+  type PlanBounds,
+} from '@streamline/engine/spec';
 
 /** The engine's defaults for what `prune` takes outside its training settings, in the API's names. */
 export const DEFAULT_CALIBRATION = { samples: ENGINE_RUN.samples, seqLen: ENGINE_RUN.seqLen } as const;

@@ -3,7 +3,7 @@
  * and value and say what is accepted, so a client can show them as they are.
  */
 import { GraphQLError } from 'graphql';
-import { EngineError, type EngineErrorCode } from '@streamline/engine';
+import { EngineError, type EngineErrorCode } from './engine.js';
 
 export enum ErrorCode {
   NOT_FOUND = 'NOT_FOUND',

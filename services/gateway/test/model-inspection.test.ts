@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { EngineError, inspectModel } from '@streamline/engine';
+import { EngineError, inspectModel } from '@streamline/engine/spec';
 import { TINY_CONFIGS, writeTinyModel } from '../../engine/test/fixtures/tiny-models.js';
 import { GatewayError } from '../src/errors.js';
 import { inspectModelFromEnv } from '../src/models/inspection-settings.js';

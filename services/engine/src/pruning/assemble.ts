@@ -22,7 +22,7 @@ import { hasBias, layerPrefix, layerWeightName, type LayerPart } from '../models
 import type { LoadedModel } from '../models/model.js';
 import type { Block } from './block-choice.js';
 import { relativeName } from './replacement.js';
-import { INSERTED_TENSOR_NAMES, type InsertedModule, type ReplacementKind } from './replacement-forward.js';
+import { INSERTED_TENSOR_NAMES, type InsertedModule, type ReplacementKind } from './replacement-kinds.js';
 
 export const MANIFEST_FILE = 'streamline.json';
 export const REPLACEMENT_FILE = 'replacement.safetensors';

@@ -7,7 +7,7 @@ import { EngineError } from '../errors.js';
 import { elementCount } from '../formats/host-tensor.js';
 import { layerPrefix, type ArchitectureFamily, type ModelConfig } from '../models/architecture.js';
 import { expectedWeightShapes } from '../models/weight-shapes.js';
-import type { ReplacementKind } from './replacement-forward.js';
+import type { ReplacementKind } from './replacement-kinds.js';
 
 export interface Block {
   readonly start: number;

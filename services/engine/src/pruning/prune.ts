@@ -21,8 +21,9 @@ import { assemblePrunedModel, exportPrunedModel, prunedLoadedModel } from './ass
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
 import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
 import { fitLinearReplacement } from './linear-fit.js';
-import { checkReplacementFits, initialParameters } from './replacement.js';
-import { REPLACEMENT_KINDS, type ReplacementKind } from './replacement-forward.js';
+import { initialParameters } from './replacement.js';
+import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
+import { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kinds.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
 import { sha256OfFile } from '../storage/integrity.js';
@@ -93,19 +94,6 @@ export interface PruneSummary {
   readonly report: EvaluationReport | null;
   readonly seconds: number;
 }
-
-/** Calibration and run settings a prune takes when it is not told otherwise. */
-export const DEFAULT_RUN = { samples: 32, seqLen: 128, batchSize: 8, valFraction: 0.1, seed: 0 } as const;
-
-export const DEFAULT_TRAINING: Omit<TrainingSettings, 'seed' | 'batchSize'> = {
-  minSteps: 300,
-  gradAccum: 1,
-  learningRate: 2e-4,
-  minLearningRate: 5e-5,
-  weightDecay: 1e-3,
-  gradClip: 5,
-  checkpointEvery: 50,
-};
 
 export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const started = performance.now();

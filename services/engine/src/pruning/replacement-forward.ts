@@ -10,27 +10,9 @@
  * fc1.weight, fc1.bias, fc2.weight, fc2.bias.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { HostTensor } from '../formats/host-tensor.js';
 import type { ModelConfig } from '../models/architecture.js';
 import { dense, rmsNorm, silu } from '../runtime/tfjs/decoder-layer.js';
-
-export const REPLACEMENT_KINDS = ['NONE', 'LINEAR', 'FFN', 'SWIGLU', 'LAYER'] as const;
-export type ReplacementKind = (typeof REPLACEMENT_KINDS)[number];
-
-/** Kinds saved in the engine's extension format, inserted before decoder layer `position`. */
-export type InsertedKind = 'LINEAR' | 'FFN';
-
-export interface InsertedModule {
-  readonly kind: InsertedKind;
-  /** Index (in the pruned model) of the first decoder layer after the module; numLayers = after the last. */
-  readonly position: number;
-  readonly weights: ReadonlyMap<string, HostTensor>;
-}
-
-export const INSERTED_TENSOR_NAMES: Record<InsertedKind, readonly string[]> = {
-  LINEAR: ['linear.weight', 'linear.bias'],
-  FFN: ['norm.weight', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'],
-};
+import type { InsertedKind } from './replacement-kinds.js';
 
 /** `weight(name)` returns matrices as [in, out]. */
 export function applyReplacement(x: tf.Tensor, weight: (name: string) => tf.Tensor, kind: InsertedKind, config: ModelConfig): tf.Tensor {

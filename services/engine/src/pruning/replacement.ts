@@ -11,13 +11,13 @@
  * is placing them under `model.layers.{s}.`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { EngineError } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import { hasBias, layerWeightName, type ArchitectureFamily, type LayerPart } from '../models/architecture.js';
 import type { LoadedModel } from '../models/model.js';
 import { decoderLayer, mlpBlock, type LayerContext } from '../runtime/tfjs/decoder-layer.js';
 import { gaussian } from '../random.js';
-import { applyReplacement, type ReplacementKind } from './replacement-forward.js';
+import { applyReplacement } from './replacement-forward.js';
+import type { ReplacementKind } from './replacement-kinds.js';
 
 export type TrainedKind = 'FFN' | 'SWIGLU' | 'LAYER';
 
@@ -26,13 +26,6 @@ const LAYER_PARTS: LayerPart[] = ['attentionNorm', 'q', 'k', 'v', 'o', 'mlpNorm'
 
 export function relativeName(family: ArchitectureFamily, part: LayerPart, kind: 'weight' | 'bias'): string {
   return `${family.weights.layer[part]}.${kind}`;
-}
-
-/** Refuses a kind the model's family cannot express. */
-export function checkReplacementFits(kind: ReplacementKind, family: ArchitectureFamily): void {
-  if (kind === 'SWIGLU' && family.mlp !== 'gated') {
-    throw new EngineError('BAD_INPUT', `replacement SWIGLU needs a gated (SwiGLU) MLP, which ${family.modelType} does not have; use FFN or LAYER`);
-  }
 }
 
 /** Initial parameters of a trained replacement for the block starting at `start`. */

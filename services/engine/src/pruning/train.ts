@@ -19,6 +19,7 @@ import { layerContext } from '../runtime/tfjs/decoder-layer.js';
 import { tfjsForTraining } from '../runtime/tfjs/training.js';
 import { mulberry32 } from '../random.js';
 import { AdamW } from './adamw.js';
+import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import type { PairReader } from './hidden-state-pairs.js';
 import { replacementForward, type TrainedKind } from './replacement.js';
 
@@ -97,8 +98,6 @@ interface TrainingState {
   bestEpoch: number;
   optimizerStep: number;
 }
-
-export const DEFAULT_WARMUP_RATIO = 0.05;
 
 export function learningRateAt(step: number, totalSteps: number, warmupSteps: number, peak: number, floor: number): number {
   if (step < warmupSteps) return (peak * (step + 1)) / warmupSteps;

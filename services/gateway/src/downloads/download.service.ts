@@ -3,7 +3,7 @@
  * credentials (from the environment). Only the plan's tenant reaches this: the plan comes from a query
  * already limited to the tenant, and its tenant is checked again here.
  */
-import { MAX_PRESIGN_SECONDS, presignOutputs } from '@streamline/engine';
+import { MAX_PRESIGN_SECONDS, presignOutputs } from '../engine.js';
 import { notFound } from '../errors.js';
 import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import { checkInteger } from '../validation.js';

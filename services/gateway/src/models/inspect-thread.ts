@@ -4,7 +4,7 @@
  * architecture family (functions) stays behind: the gateway looks it up again by model type.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EngineError, inspectModel } from '@streamline/engine';
+import { EngineError, inspectModel } from '../engine.js';
 import type { ThreadAnswer } from './model-inspection.js';
 
 function answer(): ThreadAnswer {

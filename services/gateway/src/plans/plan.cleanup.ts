@@ -8,7 +8,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { openObjectStore } from '@streamline/engine';
+import { openObjectStore } from '../engine.js';
 
 export interface PlanWorkCleanupOptions {
   /** The gateway's data directory (its local workers' too). */

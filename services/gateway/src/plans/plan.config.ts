@@ -5,8 +5,18 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { badInput } from '../errors.js';
-import { DEFAULT_PLAN_BOUNDS, type PlanBounds } from '@streamline/engine';
-import { blockSizeForSparsity, checkReplacementFits, DEFAULT_CALIBRATION, DEFAULT_EVALUATION_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING, EngineError, type ModelInfo } from '../engine.js';
+import {
+  blockSizeForSparsity,
+  checkReplacementFits,
+  DEFAULT_CALIBRATION,
+  DEFAULT_EVALUATION_WINDOWS,
+  DEFAULT_PLAN_BOUNDS,
+  DEFAULT_RUN,
+  DEFAULT_TRAINING,
+  EngineError,
+  type ModelInfo,
+  type PlanBounds,
+} from '../engine.js';
 import type { Model } from '../models/model.type.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';

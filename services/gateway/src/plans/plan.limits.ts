@@ -9,7 +9,7 @@
  * - STREAMLINE_PLAN_MAX_* (see the engine's plan-bounds.ts): samples, epochs, steps, batch size,
  *   gradient accumulation, evaluation texts, windows, tasks and items.
  */
-import { DEFAULT_PLAN_BOUNDS, planBoundsFromEnv, type PlanBounds } from '@streamline/engine';
+import { DEFAULT_PLAN_BOUNDS, planBoundsFromEnv, type PlanBounds } from '../engine.js';
 
 export interface PlanLimits {
   readonly maxQueuedPerTenant: number;
