@@ -8,6 +8,7 @@ import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, sharedUri, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+import { claimAsWorker } from './fixtures/claim.js';
 
 const CREATE = /* GraphQL */ `
   mutation ($input: CreatePruningPlanInput!) {
@@ -195,11 +196,11 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     expect(again.message).toContain('CANCELLED');
 
     const running = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
-    await gateway.services.plans.start(running.id);
+    await claimAsWorker(gateway.services, running.id);
     expect((await data(gateway.url, CANCEL, { id: running.id })).cancelPlan.status).toBe('CANCELLED');
 
     const succeeded = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
-    await gateway.services.plans.start(succeeded.id);
+    await claimAsWorker(gateway.services, succeeded.id);
     await gateway.services.plans.finish(succeeded.id, PlanStatus.SUCCEEDED, { startLayer: 2, removedLayers: [2, 3], outputUri: 'file:///tmp/out' });
     const late = await failure(gateway.url, CANCEL, { id: succeeded.id });
     expect(late.code).toBe('CONFLICT');
@@ -221,7 +222,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
   it('resolves a plan’s events, profiles, importance and stability report', async () => {
     const { createPruningPlan: created } = await data(gateway.url, CREATE, plan({ layersToPrune: 2 }));
     const { services } = gateway;
-    await services.plans.start(created.id);
+    await claimAsWorker(services, created.id);
     for (let step = 1; step <= 5; step++) await services.progress.appendProgress(created.id, { stage: PlanStage.TRAINING, progress: step / 10, step, totalSteps: 5, loss: 1 / step });
     await services.importance.save({ modelId, planId: created.id, metric: ImportanceMetric.COSINE, blockSize: 2, samples: 32, seqLen: 128, startScores: [0.41, 0.55, 0.7492, 0.48] });
     await services.importance.save({ modelId, planId: created.id, metric: ImportanceMetric.COSINE, blockSize: 1, samples: 32, seqLen: 128, startScores: [0.6, 0.8, 0.882, 0.7, 0.5] });

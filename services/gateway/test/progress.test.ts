@@ -9,6 +9,7 @@ import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
+import { claimAsWorker } from './fixtures/claim.js';
 
 const PROGRESS = /* GraphQL */ `
   subscription ($planId: ID!, $afterSeq: Int) {
@@ -39,7 +40,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
   });
 
   it('replays the stored events after afterSeq, then streams live ones, and completes when the plan ends', async () => {
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     for (const step of range(1, 3)) await append(step);
     const stream = subscribe(client, PROGRESS, { planId, afterSeq: 1 }, (d) => d.planProgress);
     expect((await stream.waitFor(2)).map((e) => e.seq)).toEqual([2, 3]);
@@ -53,7 +54,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
   });
 
   it('delivers every event exactly once when events keep arriving while the subscription starts', async () => {
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     let appended = 0;
     let live = false;
     const first: number[] = [];
@@ -83,7 +84,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
   });
 
   it('replays a finished plan’s events and completes at once', async () => {
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     for (const step of range(1, 4)) await append(step);
     await gateway.services.plans.finish(planId, PlanStatus.FAILED, { error: 'out of memory' });
     const stream = subscribe(client, PROGRESS, { planId }, (d) => d.planProgress.seq);
@@ -110,7 +111,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
     const updates = subscribe(client, UPDATED, { planId }, (d) => d.planUpdated);
     // Whether the subscription is already live when the plan starts is a race; the final status arrives
     // either way (live, or as the current state of an already finished plan).
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     await append(1);
     await data(gateway.url, 'mutation ($id: ID!) { cancelPlan(id: $id) { status } }', { id: planId });
     const seen = await updates.completed;

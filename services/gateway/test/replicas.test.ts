@@ -12,6 +12,7 @@ import { data, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, hasPostgres, TEST_DATABASE_URL, type TestSchema } from './fixtures/postgres.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
+import { claimAsWorker } from './fixtures/claim.js';
 
 const PROGRESS = 'subscription ($planId: ID!, $afterSeq: Int) { planProgress(planId: $planId, afterSeq: $afterSeq) { seq step } }';
 const UPDATED = 'subscription ($planId: ID!) { planUpdated(planId: $planId) { id status } }';
@@ -46,7 +47,7 @@ describe.runIf(runWithShared && hasPostgres('gateway replicas'))('gateway replic
       input: { modelId: registerModel.id, layersToPrune: 2, calibration: { source: TINYSTORIES_URI } },
     });
     planId = createPruningPlan.id;
-    await first.services.plans.start(planId);
+    await claimAsWorker(first.services, planId);
   });
   afterEach(async () => {
     await first.close();

@@ -17,6 +17,7 @@ import { PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+import { claimAsWorker } from './fixtures/claim.js';
 
 const gateways = useGateways();
 const CLI = join(import.meta.dirname, '../../../sdk/bin/streamline.js');
@@ -63,7 +64,7 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
     const files = { 'config.json': '{"model_type":"llama"}\n', 'model.safetensors': 'weights'.repeat(1000), 'streamline.json': '{"removed":[2,3]}\n' };
     for (const [name, content] of Object.entries(files)) writeFileSync(join(staged, name), content);
     const outputUri = await publishOutputs(s3.store(BUCKET, 'sl'), `outputs/${planId}/`, staged);
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri });
 
     const before = Date.now();
@@ -121,7 +122,7 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
   it('answers null for an output on the local disk', async () => {
     const gateway = await gateways.start();
     const planId = await queuedPlan(gateway);
-    await gateway.services.plans.start(planId);
+    await claimAsWorker(gateway.services, planId);
     await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: `file://${scratch}/outputs/${planId}` });
     expect((await data(gateway.url, DOWNLOADS, { id: planId })).plan.downloads).toBeNull();
     const cli = await streamline(gateway, 'plans', 'downloads', planId);

@@ -18,6 +18,7 @@ import type { ProgressEvent } from '../src/progress/progress.type.js';
 import type { Services } from '../src/context.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
+import { LeaseStore } from '../src/workers/worker.store.js';
 
 /** Holds the first replay read, either before it queries or after it has its rows. */
 class GatedProgressStore extends ProgressStore {
@@ -72,7 +73,8 @@ describe('planProgress seam', () => {
       originalParameters: 260032,
     });
     planId = plan.id;
-    await services.plans.start(planId);
+    // RUNNING through the lease, as a worker's claim takes it (the plan's config is not this test's business)
+    expect((await new LeaseStore(database.db).claimNext('seam-worker', 60_000))?.id).toBe(planId);
   });
   afterEach(async () => {
     await database.close();

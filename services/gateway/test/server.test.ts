@@ -10,6 +10,7 @@ import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { createTestSchema, hasPostgres } from './fixtures/postgres.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
+import { claimAsWorker } from './fixtures/claim.js';
 
 describe('gateway server', () => {
   const gateways = useGateways();
@@ -103,7 +104,7 @@ describe('gateway server', () => {
       input: { modelId: registerModel.id, layersToPrune: 2, calibration: { source: TINYSTORIES_URI } },
     });
     const planId = createPruningPlan.id;
-    await first.services.plans.start(planId);
+    await claimAsWorker(first.services, planId);
     for (let step = 1; step <= 3; step++) await first.services.progress.appendProgress(planId, { stage: PlanStage.COLLECTING, progress: step / 10, step });
     const query = 'query ($id: ID!) { plan(id: $id) { id status stage progress config startedAt events { seq step } model { id name numParameters } } models { id } }';
     const before = await data(first.url, query, { id: planId });

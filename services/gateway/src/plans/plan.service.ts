@@ -105,11 +105,6 @@ export class PlanService {
     return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
   }
 
-  /** QUEUED → RUNNING; for the worker protocol (and tests, until it exists). */
-  start(id: string): Promise<PruningPlan> {
-    return this.transition(id, [PlanStatus.QUEUED], PlanStatus.RUNNING);
-  }
-
   /** Ends a queued or running plan with SUCCEEDED or FAILED and what it produced. */
   finish(id: string, status: PlanStatus.SUCCEEDED | PlanStatus.FAILED, outcome: PlanOutcome = {}): Promise<PruningPlan> {
     return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], status, outcome);
