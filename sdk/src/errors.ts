@@ -121,12 +121,14 @@ export class NetworkError extends StreamlineError {
   }
 }
 
-/** A plan the SDK waited for ended FAILED (or CANCELLED); `reason` is the plan's `error`. */
+/** A plan the SDK waited for ended FAILED (or CANCELLED); `reason` is the plan's `error`, `errorCode` its `errorCode`. */
 export class PlanFailedError extends StreamlineError {
   constructor(
     readonly planId: string,
     readonly status: 'FAILED' | 'CANCELLED',
     readonly reason: string | null,
+    /** Why a FAILED plan failed (the schema's ErrorCode); null for a cancelled one. */
+    readonly errorCode: GatewayErrorCode | null = null,
   ) {
     super('PLAN_FAILED', `plan ${planId} ${status === 'FAILED' ? 'failed' : 'was cancelled'}${reason ? `: ${reason}` : ''}`);
   }

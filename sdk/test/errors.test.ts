@@ -19,6 +19,7 @@ import {
   InternalError,
   NetworkError,
   NotFoundError,
+  PlanFailedError,
   StreamlineClient,
   StreamlineError,
   UnauthenticatedError,
@@ -85,6 +86,27 @@ describe.runIf(runWithShared)('errors from a live gateway', () => {
     const retry = await rejection(client.retryPlan(handle.id));
     expect(retry).toBeInstanceOf(ConflictError);
     expect(retry.message).toMatch(/SUCCEEDED/);
+  });
+});
+
+describe.runIf(runWithShared)('a plan that fails on its worker, and its retry', () => {
+  const live = useGateway({ workers: 1 });
+
+  it('rejects wait() with PlanFailedError carrying the plan’s ErrorCode; retryPlan queues the same settings again', async () => {
+    const client = live.client();
+    const model = await client.registerModel({ name: 'stories', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI });
+    const tooShort = join(live.dataDir, 'too-short.txt');
+    writeFileSync(tooShort, 'Once upon a time.'); // text, but not one window of 64 tokens: the engine refuses it (BAD_INPUT)
+    const handle = await client.prune({ modelId: model.id, layersToPrune: 1, replacement: 'NONE', calibration: { source: pathToFileURL(tooShort).href, seqLen: 64 } });
+    const failed = await rejection(handle.wait());
+    expect(failed).toBeInstanceOf(PlanFailedError);
+    expect(failed).toMatchObject({ code: 'PLAN_FAILED', status: 'FAILED', errorCode: 'BAD_USER_INPUT', reason: expect.stringMatching(/no usable sample/) });
+
+    const retried = await client.retryPlan(handle.id);
+    expect(retried).toMatchObject({ status: 'QUEUED', errorCode: null, model: { id: model.id } });
+    expect(retried.id).not.toBe(handle.id);
+    expect((await client.plan(retried.id)).config).toEqual((await client.plan(handle.id)).config);
+    await client.cancelPlan(retried.id).catch(() => undefined); // it would fail the same way
   });
 });
 
