@@ -16,9 +16,9 @@ import type { PlanOutcome, PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
 
 export const DEFAULT_EVENTS_LIMIT = 100;
+export const MAX_EVENTS_LIMIT = 1000;
 /** The plans retryPlan accepts: ended without an output. */
 export const RETRYABLE_STATUSES: ReadonlySet<PlanStatus> = new Set([PlanStatus.FAILED, PlanStatus.CANCELLED]);
-export const MAX_EVENTS_LIMIT = 1000;
 
 export interface PlanServiceOptions {
   readonly defaultCalibrationSource: string | null;
@@ -61,6 +61,8 @@ export class PlanService {
     }
     const model = await this.requirePlannable(failed.modelId, 'id', tenantId);
     const info = await this.inspect(model);
+    // The stored config is what resolvePlanConfig made when the plan was created (the same cast as the
+    // worker service's; a parsed plan contract will replace both).
     return this.enqueue(model, failed.config as unknown as PlanConfig, info);
   }
 

@@ -152,8 +152,8 @@ export class WorkerService {
 
   /**
    * The plan FAILED with the worker's message and the engine's code mapped onto the gateway's (INTERNAL
-   * when the worker gave none). INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes FAILED with the
-   * same error, its other queued plans fail with it, and new plans on it are refused.
+   * when the worker gave none). INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes
+   * FAILED with the same error, its other queued plans fail with it, and new plans on it are refused.
    */
   async fail(planId: string, workerId: string, message: string, engineCode?: EngineErrorCode): Promise<PruningPlan> {
     const plan = await this.requireHolder(planId, workerId);
