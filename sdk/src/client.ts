@@ -17,6 +17,7 @@ import {
   PlanDownloadsDocument,
   PlansDocument,
   RegisterModelDocument,
+  RetryPlanDocument,
   RevokeApiTokenDocument,
 } from './generated/graphql.js';
 import { HttpTransport } from './http-transport.js';
@@ -137,6 +138,15 @@ export class StreamlineClient {
   /** Throws ConflictError when the plan has already finished. */
   async cancelPlan(id: string): Promise<PlanSummary> {
     return (await this.mutate(CancelPlanDocument, { id })).cancelPlan;
+  }
+
+  /**
+   * A new QUEUED plan with the settings of a FAILED or CANCELLED plan, on the same model. Throws
+   * ConflictError for a plan in any other status, NotFoundError for an unknown plan (or another
+   * tenant's), and what createPruningPlan throws when the model or its files changed meanwhile.
+   */
+  async retryPlan(id: string): Promise<PlanSummary> {
+    return (await this.mutate(RetryPlanDocument, { id })).retryPlan;
   }
 
   /** A handle on an existing plan: progress, wait, cancel. */

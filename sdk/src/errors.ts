@@ -4,21 +4,15 @@
  * server's message as it was sent: the gateway's messages already name the field and what it accepts.
  */
 
-/** The gateway's codes, plus two of this SDK's: NETWORK (no GraphQL answer) and PLAN_FAILED. */
-export type ErrorCode =
-  | 'NOT_FOUND'
-  | 'BAD_USER_INPUT'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'CONFLICT'
-  | 'UNSUPPORTED_MODEL'
-  | 'QUERY_TOO_COMPLEX'
-  | 'DEADLINE_EXCEEDED'
-  | 'QUOTA_EXCEEDED'
-  | 'INVALID_WEIGHTS'
-  | 'INTERNAL'
-  | 'NETWORK'
-  | 'PLAN_FAILED';
+import type { ErrorCode as GatewayErrorCode } from './generated/graphql.js';
+
+export type { GatewayErrorCode };
+
+/**
+ * The gateway's codes (the schema's ErrorCode enum, as codegen emits it), plus two of this SDK's:
+ * NETWORK (no GraphQL answer) and PLAN_FAILED (a plan the SDK waited for did not succeed).
+ */
+export type ErrorCode = GatewayErrorCode | 'NETWORK' | 'PLAN_FAILED';
 
 /** A GraphQL error as it arrives in a response's `errors` (graphql's GraphQLFormattedError, loosely). */
 export interface ServerError {
@@ -127,18 +121,27 @@ export class NetworkError extends StreamlineError {
   }
 }
 
-/** A plan the SDK waited for ended FAILED (or CANCELLED); `reason` is the plan's `error`. */
+/** A plan the SDK waited for ended FAILED (or CANCELLED); `reason` is the plan's `error`, `errorCode` its `errorCode`. */
 export class PlanFailedError extends StreamlineError {
   constructor(
     readonly planId: string,
     readonly status: 'FAILED' | 'CANCELLED',
     readonly reason: string | null,
+    /** Why a FAILED plan failed (the schema's ErrorCode); null for a cancelled one. */
+    readonly errorCode: GatewayErrorCode | null = null,
   ) {
     super('PLAN_FAILED', `plan ${planId} ${status === 'FAILED' ? 'failed' : 'was cancelled'}${reason ? `: ${reason}` : ''}`);
   }
 }
 
-const byCode: Record<string, new (message: string, serverError?: ServerError) => StreamlineError> = {
+/** The class of a server error with a given code. */
+export type ServerErrorClass = new (message: string, serverError?: ServerError) => StreamlineError;
+
+/**
+ * One class for every code of the schema's ErrorCode enum: a code added to the gateway's enum does not
+ * compile here (after `npm run sdk:codegen`) until it is mapped (sdk/test/errors.test.ts checks that).
+ */
+export const ERROR_CLASS_BY_CODE: { readonly [Code in GatewayErrorCode]: ServerErrorClass } = {
   NOT_FOUND: NotFoundError,
   BAD_USER_INPUT: BadUserInputError,
   UNSUPPORTED_MODEL: UnsupportedModelError,
@@ -156,6 +159,6 @@ const byCode: Record<string, new (message: string, serverError?: ServerError) =>
 export function errorFromResponse(errors: readonly ServerError[]): StreamlineError {
   const first = errors[0] ?? { message: 'the server answered with an empty error list' };
   const code = first.extensions?.code;
-  const ErrorClass = (typeof code === 'string' && byCode[code]) || InternalError;
+  const ErrorClass = (typeof code === 'string' && Object.hasOwn(ERROR_CLASS_BY_CODE, code) && ERROR_CLASS_BY_CODE[code as GatewayErrorCode]) || InternalError;
   return new ErrorClass(first.message, first);
 }

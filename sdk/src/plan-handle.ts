@@ -89,6 +89,6 @@ export class PlanHandle {
 }
 
 function finished(plan: Plan): Plan {
-  if (plan.status === 'FAILED' || plan.status === 'CANCELLED') throw new PlanFailedError(plan.id, plan.status, plan.error);
+  if (plan.status === 'FAILED' || plan.status === 'CANCELLED') throw new PlanFailedError(plan.id, plan.status, plan.error, plan.errorCode);
   return plan;
 }

@@ -57,6 +57,7 @@ describe('the command line', () => {
     expect(help).toMatchObject({ status: 0, stderr: '' });
     expect(help.stdout).toMatch(/^usage:\n  streamline plans create --model ID/);
     expect(help.stdout).toContain('streamline plans watch PLAN_ID');
+    expect(help.stdout).toContain('streamline plans retry PLAN_ID [--watch]');
     expect(help.stdout).not.toContain('models list');
 
     const bare = await streamline('importance');

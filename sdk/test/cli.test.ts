@@ -89,8 +89,17 @@ describe.runIf(runWithShared)('the streamline CLI', () => {
     writeFileSync(tooShort, 'Once upon a time.');
     const run = await streamline('plans', 'create', '--model', model.id, '--layers', '1', '--replacement', 'NONE', '--calibration', pathToFileURL(tooShort).href, '--seq-len', '64', '--watch', '--json');
     expect(run.status).toBe(1);
-    expect(JSON.parse(run.stdout)).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/no usable sample/) });
+    const failed = JSON.parse(run.stdout);
+    // the worker's engine code (BAD_INPUT) arrives as the schema's ErrorCode
+    expect(failed).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/no usable sample/), errorCode: 'BAD_USER_INPUT' });
     expect(run.stderr).toMatch(/streamline: plan \S+ FAILED: .*no usable sample/);
+
+    // retried: a new QUEUED plan with the same settings (it will fail the same way: cancelled here)
+    const retried = await json('plans', 'retry', failed.id);
+    expect(retried).toMatchObject({ status: 'QUEUED', errorCode: null, model: { id: model.id } });
+    expect(retried.id).not.toBe(failed.id);
+    expect((await json('plans', 'show', retried.id)).config).toEqual((await json('plans', 'show', failed.id)).config);
+    await streamline('plans', 'cancel', retried.id);
   });
 
   it('answers errors with one line on stderr and a non-zero status', async () => {

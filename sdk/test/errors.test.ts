@@ -2,20 +2,24 @@
  * Each of the gateway's error codes arrives as its typed class, carrying the server's message; transport
  * failures are NetworkErrors; idempotent queries are retried and mutations are not; timeouts hold.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { buildSchema, GraphQLEnumType } from 'graphql';
+import ts from 'typescript';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BadUserInputError,
   ConflictError,
+  ERROR_CLASS_BY_CODE,
   errorFromResponse,
   ForbiddenError,
   InternalError,
   NetworkError,
   NotFoundError,
+  PlanFailedError,
   StreamlineClient,
   StreamlineError,
   UnauthenticatedError,
@@ -48,6 +52,7 @@ describe.runIf(runWithShared)('errors from a live gateway', () => {
     expect(cancelMissing).toBeInstanceOf(NotFoundError);
     expect(cancelMissing.serverError?.extensions?.code).toBe('NOT_FOUND');
     expect(await rejection(client.model('nope'))).toBeInstanceOf(NotFoundError);
+    expect(await rejection(client.retryPlan('nope'))).toBeInstanceOf(NotFoundError);
   });
 
   it('BAD_USER_INPUT: both layersToPrune and targetSparsity, with the field named', async () => {
@@ -77,6 +82,31 @@ describe.runIf(runWithShared)('errors from a live gateway', () => {
     const error = await rejection(handle.cancel());
     expect(error).toBeInstanceOf(ConflictError);
     expect(error.message).toMatch(/SUCCEEDED/);
+    // only FAILED and CANCELLED plans are retried
+    const retry = await rejection(client.retryPlan(handle.id));
+    expect(retry).toBeInstanceOf(ConflictError);
+    expect(retry.message).toMatch(/SUCCEEDED/);
+  });
+});
+
+describe.runIf(runWithShared)('a plan that fails on its worker, and its retry', () => {
+  const live = useGateway({ workers: 1 });
+
+  it('rejects wait() with PlanFailedError carrying the plan’s ErrorCode; retryPlan queues the same settings again', async () => {
+    const client = live.client();
+    const model = await client.registerModel({ name: 'stories', source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI });
+    const tooShort = join(live.dataDir, 'too-short.txt');
+    writeFileSync(tooShort, 'Once upon a time.'); // text, but not one window of 64 tokens: the engine refuses it (BAD_INPUT)
+    const handle = await client.prune({ modelId: model.id, layersToPrune: 1, replacement: 'NONE', calibration: { source: pathToFileURL(tooShort).href, seqLen: 64 } });
+    const failed = await rejection(handle.wait());
+    expect(failed).toBeInstanceOf(PlanFailedError);
+    expect(failed).toMatchObject({ code: 'PLAN_FAILED', status: 'FAILED', errorCode: 'BAD_USER_INPUT', reason: expect.stringMatching(/no usable sample/) });
+
+    const retried = await client.retryPlan(handle.id);
+    expect(retried).toMatchObject({ status: 'QUEUED', errorCode: null, model: { id: model.id } });
+    expect(retried.id).not.toBe(handle.id);
+    expect((await client.plan(retried.id)).config).toEqual((await client.plan(handle.id)).config);
+    await client.cancelPlan(retried.id).catch(() => undefined); // it would fail the same way
   });
 });
 
@@ -113,6 +143,76 @@ describe('error classes by code', () => {
     expect(error).toBeInstanceOf(ErrorClass);
     expect(error.message).toBe(`the server says ${code}`);
   });
+});
+
+/** The values of the schema's ErrorCode enum, read from the checked-in schema.graphql the SDK is generated from. */
+const SCHEMA_ERROR_CODES = (buildSchema(readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8')).getType('ErrorCode') as GraphQLEnumType)
+  .getValues()
+  .map((value) => value.value as string);
+
+describe('the class map covers the schema’s ErrorCode enum', () => {
+  it('maps every value of the enum, and nothing else, to a class carrying that code', () => {
+    expect(SCHEMA_ERROR_CODES.length).toBeGreaterThan(0);
+    expect(Object.keys(ERROR_CLASS_BY_CODE).sort()).toEqual([...SCHEMA_ERROR_CODES].sort());
+    for (const code of SCHEMA_ERROR_CODES) {
+      const error = errorFromResponse([{ message: `the server says ${code}`, extensions: { code } }]);
+      expect(error).toBeInstanceOf(ERROR_CLASS_BY_CODE[code as keyof typeof ERROR_CLASS_BY_CODE]);
+      expect(error.code).toBe(code);
+      if (code !== 'INTERNAL') expect(error).not.toBeInstanceOf(InternalError);
+    }
+    // inherited properties are not codes
+    expect(errorFromResponse([{ message: 'm', extensions: { code: 'constructor' } }])).toBeInstanceOf(InternalError);
+  });
+
+  /**
+   * Type-checks sdk/src/errors.ts (and what it imports) with the TypeScript compiler, serving edited
+   * copies of some files from memory: the diagnostics in errors.ts, as text.
+   */
+  function typeErrorsOfErrorsTs(edits: Record<string, (source: string) => string>): string[] {
+    const errorsFile = fileURLToPath(new URL('../src/errors.ts', import.meta.url));
+    const generatedFile = fileURLToPath(new URL('../src/generated/graphql.ts', import.meta.url));
+    const files: Record<string, string> = { errors: errorsFile, generated: generatedFile };
+    const options: ts.CompilerOptions = {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      target: ts.ScriptTarget.ES2022,
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      lib: ['lib.es2023.d.ts'],
+      types: [],
+    };
+    const host = ts.createCompilerHost(options);
+    const readFile = host.readFile.bind(host);
+    host.readFile = (name) => {
+      const text = readFile(name);
+      const edited = Object.entries(files).find(([, path]) => path === resolve(name))?.[0];
+      return text !== undefined && edited && edits[edited] ? edits[edited](text) : text;
+    };
+    const program = ts.createProgram({ rootNames: [errorsFile], options, host });
+    return ts
+      .getPreEmitDiagnostics(program)
+      .filter((d) => d.file && resolve(d.file.fileName) === errorsFile)
+      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  }
+
+  it('does not compile when a code of the enum is not mapped (TypeScript compiler on errors.ts)', () => {
+    expect(typeErrorsOfErrorsTs({})).toEqual([]);
+    // a copy of the map with CONFLICT left out
+    const withoutConflict = (source: string) => {
+      const edited = source.replace(/^ {2}CONFLICT: ConflictError,\n/m, '');
+      expect(edited).not.toBe(source);
+      return edited;
+    };
+    expect(typeErrorsOfErrorsTs({ errors: withoutConflict }).join('\n')).toMatch(/CONFLICT/);
+    // the gateway adds a code: codegen puts it in the generated ErrorCode union, and errors.ts no longer compiles
+    const withNewCode = (source: string) => {
+      const edited = source.replace(/^export type ErrorCode =\n/m, "export type ErrorCode =\n  | 'BRAND_NEW_CODE'\n");
+      expect(edited).not.toBe(source);
+      return edited;
+    };
+    expect(typeErrorsOfErrorsTs({ generated: withNewCode }).join('\n')).toMatch(/BRAND_NEW_CODE/);
+  }, 60_000);
 });
 
 describe('the HTTP transport', () => {

@@ -123,6 +123,15 @@ export const COMMANDS: Record<string, Command> = {
       return print(ctx, plan, () => planView(plan));
     },
   },
+  'plans retry': {
+    usage: 'plans retry PLAN_ID [--watch]   (a new plan with the settings of a FAILED or CANCELLED one)',
+    options: { watch: { type: 'boolean' } },
+    async run(ctx) {
+      const plan = await ctx.client.retryPlan(id(ctx, 'PLAN_ID'));
+      if (ctx.values.watch) return watch(ctx, plan.id);
+      return print(ctx, plan, () => planView(plan));
+    },
+  },
   'plans downloads': {
     usage: 'plans downloads PLAN_ID [--expires SECONDS]   (pre-signed URLs of an output in S3; default 3600 s, at most 7 days)',
     options: { expires: { type: 'string' } },

@@ -16,7 +16,7 @@ export function modelView(model: ModelWithPlans): string {
     `  source        ${model.source}`,
     ...(model.tokenizer ? [`  tokenizer     ${model.tokenizer}`] : []),
     `  architecture  ${model.architecture ?? '—'}, ${count(model.numLayers)} layers, hidden size ${count(model.hiddenSize)}, ${count(model.numParameters)} parameters`,
-    ...(model.error ? [`  error         ${model.error}`] : []),
+    ...(model.error ? [`  error         ${model.errorCode ? `${model.errorCode}: ` : ''}${model.error}`] : []),
   ];
   if (model.plans.length) lines.push('', plansTable(model.plans));
   return lines.join('\n');
@@ -38,7 +38,7 @@ export function planView(plan: Plan | PlanSummary): string {
     `  removed layers  ${layers(plan.removedLayers)} (0-based)`,
     `  parameters      ${count(plan.originalParameters)} → ${count(plan.prunedParameters)}`,
     ...(plan.outputUri ? [`  output          ${plan.outputUri}`] : []),
-    ...(plan.error ? [`  error           ${plan.error}`] : []),
+    ...(plan.error ? [`  error           ${plan.errorCode ? `${plan.errorCode}: ` : ''}${plan.error}`] : []),
   ];
   return lines.join('\n');
 }

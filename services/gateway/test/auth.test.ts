@@ -45,6 +45,7 @@ const PUBLIC_OPERATIONS = [
   `mutation { deleteModel(id: "x") }`,
   `mutation { createPruningPlan(input: { modelId: "x", layersToPrune: 1 }) { id } }`,
   `mutation { cancelPlan(id: "x") { id } }`,
+  `mutation { retryPlan(id: "x") { id } }`,
   `mutation { createTenant(name: "t") { id } }`,
   `mutation { createApiToken(tenantId: "default") { token } }`,
   '{ apiTokens { id } }',

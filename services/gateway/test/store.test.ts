@@ -1,5 +1,6 @@
 /** The persistence layer on both databases: the same suite against SQLite and a real PostgreSQL. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode } from '../src/errors.js';
 import { ImportanceStore } from '../src/importance/importance.store.js';
 import { ImportanceMetric } from '../src/importance/importance.type.js';
 import { ModelStore, type NewModel } from '../src/models/model.store.js';
@@ -100,11 +101,27 @@ describe.each(backends)('store on $name', (backend) => {
     const plan = await plans.insert(planFor(model.id));
     expect(plan.errorCode).toBeNull();
     const message = 'tensor model.layers.3.mlp.down_proj.weight holds NaN/infinite values';
-    const failed = await plans.transition(plan.id, [PlanStatus.QUEUED], PlanStatus.FAILED, { error: message, errorCode: 'INVALID_WEIGHTS' });
+    const failed = await plans.transition(plan.id, [PlanStatus.QUEUED], PlanStatus.FAILED, { error: message, errorCode: ErrorCode.INVALID_WEIGHTS });
     expect(failed).toMatchObject({ status: PlanStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
-    expect(await models.markFailed(model.id, 'INVALID_WEIGHTS', message)).toMatchObject({ status: ModelStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
+    expect(await models.markFailed(model.id, ErrorCode.INVALID_WEIGHTS, message)).toMatchObject({ status: ModelStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
     expect(await models.get(model.id)).toMatchObject({ status: ModelStatus.FAILED, error: message, errorCode: 'INVALID_WEIGHTS' });
-    expect(await models.markFailed('missing', 'INVALID_WEIGHTS', message)).toBeNull();
+    expect(await models.markFailed('missing', ErrorCode.INVALID_WEIGHTS, message)).toBeNull();
+  });
+
+  it('reads stored error codes outside the ErrorCode enum as one of its values: engine codes mapped, others INTERNAL', async () => {
+    const { models, plans } = stores(database);
+    const model = await models.insert(MODEL);
+    const read = async (stored: string | null) => {
+      const plan = await plans.insert(planFor(model.id));
+      await database.db.updateTable('plans').set({ status: PlanStatus.FAILED, error_code: stored }).where('id', '=', plan.id).execute();
+      await database.db.updateTable('models').set({ error_code: stored }).where('id', '=', model.id).execute();
+      return [(await plans.get(plan.id))!.errorCode, (await models.get(model.id))!.errorCode];
+    };
+    expect(await read('QUOTA_EXCEEDED')).toEqual([ErrorCode.QUOTA_EXCEEDED, ErrorCode.QUOTA_EXCEEDED]);
+    expect(await read('CORRUPT_FILE')).toEqual([ErrorCode.BAD_USER_INPUT, ErrorCode.BAD_USER_INPUT]);
+    expect(await read('STORAGE')).toEqual([ErrorCode.INTERNAL, ErrorCode.INTERNAL]);
+    expect(await read('no such code')).toEqual([ErrorCode.INTERNAL, ErrorCode.INTERNAL]);
+    expect(await read(null)).toEqual([null, null]);
   });
 
   it('numbers progress events 1, 2, 3 … per plan, also when appended concurrently', async () => {

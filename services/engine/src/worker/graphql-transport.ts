@@ -54,7 +54,7 @@ export class GraphqlWorkerTransport implements WorkerTransport {
   }
 
   async fail(planId: string, message: string, code?: EngineErrorCode): Promise<void> {
-    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!, $code: String) { failPlan(planId: $planId, workerId: $workerId, error: $error, code: $code) }', {
+    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!, $code: EngineErrorCode) { failPlan(planId: $planId, workerId: $workerId, error: $error, code: $code) }', {
       planId,
       error: message,
       code: code ?? null,

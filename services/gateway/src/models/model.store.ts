@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Selectable } from 'kysely';
+import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
 import { creationTime, isoNow, parseJson } from '../store/columns.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
@@ -66,7 +67,7 @@ export class ModelStore {
   }
 
   /** Marks the model FAILED with an error and its code (e.g. INVALID_WEIGHTS found while a plan read its weights). */
-  async markFailed(id: string, code: string, error: string): Promise<Model | null> {
+  async markFailed(id: string, code: ErrorCode, error: string): Promise<Model | null> {
     const row = await this.db
       .updateTable('models')
       .set({ status: ModelStatus.FAILED, error, error_code: code, updated_at: isoNow() })
@@ -91,7 +92,7 @@ function toModel(row: Selectable<ModelsTable>): Model {
     tokenizer: row.tokenizer,
     status: row.status as ModelStatus,
     error: row.error,
-    errorCode: row.error_code,
+    errorCode: storedErrorCode(row.error_code),
     architecture: row.architecture,
     numLayers: row.num_layers,
     hiddenSize: row.hidden_size,

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, SafeIntScalar } from '../scalars.js';
 
 export enum ModelStatus {
@@ -42,11 +43,11 @@ export class Model {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
-  @Field(() => String, {
+  @Field(() => ErrorCode, {
     nullable: true,
     description: 'The error code of a FAILED model, e.g. INVALID_WEIGHTS (a tensor holds NaN or infinite values: plans on it are refused with this code).',
   })
-  errorCode!: string | null;
+  errorCode!: ErrorCode | null;
 
   @Field(() => String, { nullable: true, description: 'Hugging Face model_type, e.g. llama, mistral, qwen2, opt.' })
   architecture!: string | null;

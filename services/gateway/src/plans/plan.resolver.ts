@@ -42,6 +42,14 @@ export class PlanResolver {
     return this.plansService.cancel(id, requireClient(ctx).tenantId);
   }
 
+  @Mutation(() => PruningPlan, {
+    description:
+      'Queue a new plan with the settings of a FAILED or CANCELLED plan, on the same model, checked as a new plan is (the model READY, its files reachable, the queue quota); CONFLICT for any other status. The old plan stays as it was.',
+  })
+  retryPlan(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<PruningPlan> {
+    return this.plansService.retry(id, requireClient(ctx).tenantId);
+  }
+
   @Subscription(() => PruningPlan, {
     description: "Changes of one plan; a finished plan is sent once; completes after the plan's final status.",
     subscribe: ({ args, context }) => {

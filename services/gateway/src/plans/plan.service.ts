@@ -2,12 +2,13 @@ import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
 import { LiveQueue, withCleanup } from '../events/live-queue.js';
 import type { ModelService } from '../models/model.service.js';
-import { ModelStatus } from '../models/model.type.js';
+import type { ModelInfo } from '../engine.js';
+import { ModelStatus, type Model } from '../models/model.type.js';
 import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
-import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanConfig } from './plan.config.js';
+import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanConfig, type PlanConfig } from './plan.config.js';
 import type { PlanWorkCleanup } from './plan.cleanup.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
@@ -16,6 +17,8 @@ import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
 
 export const DEFAULT_EVENTS_LIMIT = 100;
 export const MAX_EVENTS_LIMIT = 1000;
+/** The plans retryPlan accepts: ended without an output. */
+export const RETRYABLE_STATUSES: ReadonlySet<PlanStatus> = new Set([PlanStatus.FAILED, PlanStatus.CANCELLED]);
 
 export interface PlanServiceOptions {
   readonly defaultCalibrationSource: string | null;
@@ -37,16 +40,51 @@ export class PlanService {
 
   /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
   async create(input: CreatePruningPlanInput, tenantId: string): Promise<PruningPlan> {
-    const model = await this.models.require(input.modelId, 'input.modelId', tenantId);
-    if (model.status === ModelStatus.FAILED && model.errorCode === ErrorCode.INVALID_WEIGHTS) {
-      throw new GatewayError(ErrorCode.INVALID_WEIGHTS, `input.modelId: model ${model.id} is FAILED: ${model.error}; register corrected weights as a new model`, { field: 'input.modelId' });
-    }
-    if (model.status !== ModelStatus.READY) throw conflict(`input.modelId: model ${model.id} is ${model.status}; plans need a READY model`);
-    // Inspected again (config and headers only): the source may have changed since it was registered.
-    // A plan output registered with fromPlan is the gateway's own location; every other source is the tenant's, confined.
-    const info = await this.sources.inspectModel(`model ${model.id} source`, model.source, { trusted: model.inspection?.fromPlan !== undefined });
+    const model = await this.requirePlannable(input.modelId, 'input.modelId', tenantId);
+    const info = await this.inspect(model);
     const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
     const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource, bounds: limits.bounds });
+    return this.enqueue(model, config, info);
+  }
+
+  /**
+   * A new QUEUED plan with the stored settings of one of the tenant's FAILED or CANCELLED plans, on the
+   * same model (another tenant's plan is NOT_FOUND). Checked as a new plan is: the model must still be
+   * there and READY (INVALID_WEIGHTS when it failed with those), its source and the data files must
+   * still be within reach, and the tenant's queue quota applies. A queued, running or succeeded plan is
+   * a CONFLICT. The failed plan stays as it was.
+   */
+  async retry(id: string, tenantId: string): Promise<PruningPlan> {
+    const failed = await this.require(id, 'id', tenantId);
+    if (!RETRYABLE_STATUSES.has(failed.status)) {
+      throw conflict(`id: plan ${id} is ${failed.status}; only ${[...RETRYABLE_STATUSES].join(' or ')} plans can be retried`);
+    }
+    const model = await this.requirePlannable(failed.modelId, 'id', tenantId);
+    const info = await this.inspect(model);
+    // The stored config is what resolvePlanConfig made when the plan was created (the same cast as the
+    // worker service's; a parsed plan contract will replace both).
+    return this.enqueue(model, failed.config as unknown as PlanConfig, info);
+  }
+
+  /** The tenant's model, READY for plans; `field` names the argument that led to it. */
+  private async requirePlannable(modelId: string, field: string, tenantId: string): Promise<Model> {
+    const model = await this.models.require(modelId, field, tenantId);
+    if (model.status === ModelStatus.FAILED && model.errorCode === ErrorCode.INVALID_WEIGHTS) {
+      throw new GatewayError(ErrorCode.INVALID_WEIGHTS, `${field}: model ${model.id} is FAILED: ${model.error}; register corrected weights as a new model`, { field });
+    }
+    if (model.status !== ModelStatus.READY) throw conflict(`${field}: model ${model.id} is ${model.status}; plans need a READY model`);
+    return model;
+  }
+
+  /** The model inspected again (config and headers only): the source may have changed since it was registered. */
+  private inspect(model: Model): Promise<ModelInfo> {
+    // A plan output registered with fromPlan is the gateway's own location; every other source is the tenant's, confined.
+    return this.sources.inspectModel(`model ${model.id} source`, model.source, { trusted: model.inspection?.fromPlan !== undefined });
+  }
+
+  /** Checks the plan's data files where they are now, then queues it within the tenant's quota. */
+  private async enqueue(model: Model, config: PlanConfig, info: ModelInfo): Promise<PruningPlan> {
+    const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
     for (const dataset of planDatasets(config)) {
       // The operator's default calibration set is not confined (STREAMLINE_DEFAULT_CALIBRATION).
       const trusted = dataset.field === 'input.calibration.source' && dataset.uri === this.options.defaultCalibrationSource;

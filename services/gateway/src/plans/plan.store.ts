@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
 import { creationTime, dateOrNull, isoNow, parseJson } from '../store/columns.js';
 import type { PlansTable } from '../store/tables.js';
@@ -27,8 +28,8 @@ export interface PlanOutcome {
   readonly outputUri?: string | null;
   readonly prunedParameters?: number | null;
   readonly error?: string | null;
-  /** The gateway's ErrorCode of `error`. */
-  readonly errorCode?: string | null;
+  /** The gateway's code of `error`. */
+  readonly errorCode?: ErrorCode | null;
 }
 
 export class PlanStore {
@@ -199,7 +200,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     originalParameters: row.original_parameters,
     prunedParameters: row.pruned_parameters,
     error: row.error,
-    errorCode: row.error_code,
+    errorCode: storedErrorCode(row.error_code),
     createdAt: new Date(row.created_at),
     startedAt: dateOrNull(row.started_at),
     finishedAt: dateOrNull(row.finished_at),

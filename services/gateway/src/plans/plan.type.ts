@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
 
 export enum PlanStatus {
@@ -86,8 +87,12 @@ export class PruningPlan {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
-  @Field(() => String, { nullable: true, description: 'The error code of a FAILED plan when the engine gave one, e.g. INVALID_WEIGHTS (the model is FAILED too).' })
-  errorCode!: string | null;
+  @Field(() => ErrorCode, {
+    nullable: true,
+    description:
+      "Why a FAILED plan failed: the engine's code mapped onto the gateway's (INVALID_WEIGHTS: the model is FAILED too; BAD_USER_INPUT: a data file or setting the engine refused; INTERNAL: anything else). Null unless FAILED (and on plans that failed before codes were recorded).",
+  })
+  errorCode!: ErrorCode | null;
 
   @Field(() => DateTimeScalar)
   createdAt!: Date;

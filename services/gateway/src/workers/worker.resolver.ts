@@ -10,7 +10,7 @@ import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import { JSONScalar } from '../scalars.js';
 import type { WorkerService, WorkerResult } from './worker.service.js';
 import { WorkerProgressInput } from './worker.input.js';
-import { HeartbeatResult, WorkerClaim } from './worker.type.js';
+import { EngineErrorCodeEnum, HeartbeatResult, WorkerClaim } from './worker.type.js';
 
 @Resolver()
 export class WorkerResolver {
@@ -56,7 +56,8 @@ export class WorkerResolver {
     @Arg('workerId', () => String) workerId: string,
     @Arg('error', () => String) error: string,
     @Ctx() ctx: GatewayContext,
-    @Arg('code', () => String, { nullable: true, description: `The engine's error code, one of ${ENGINE_ERROR_CODES.join(', ')}; INVALID_WEIGHTS marks the model FAILED too.` }) code?: string | null,
+    @Arg('code', () => EngineErrorCodeEnum, { nullable: true, description: "The engine's error code, recorded as the plan's errorCode (mapped onto ErrorCode; none: INTERNAL); INVALID_WEIGHTS marks the model FAILED too." })
+    code?: EngineErrorCode | null,
   ) {
     requireWorker(ctx);
     await this.workers.fail(planId, workerId, error, parseFailureCode(code));
@@ -71,7 +72,7 @@ export class WorkerResolver {
   }
 }
 
-/** The worker's `code` checked at runtime against the engine's one list of codes. */
+/** The worker's `code` checked again at the boundary against the engine's one list of codes (GraphQL has checked it against the enum). */
 function parseFailureCode(code: string | null | undefined): EngineErrorCode | undefined {
   if (code == null) return undefined;
   const parsed = parseEngineErrorCode(code);

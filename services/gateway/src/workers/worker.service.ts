@@ -151,13 +151,14 @@ export class WorkerService {
   }
 
   /**
-   * The plan FAILED with the worker's message and, when it gave one, the engine's code mapped onto the
-   * gateway's. INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes FAILED with the
-   * same error, its other queued plans fail with it, and new plans on it are refused.
+   * The plan FAILED with the worker's message and the engine's code mapped onto the gateway's (INTERNAL
+   * when the worker gave none). INVALID_WEIGHTS is the model's fault, not the plan's: the model becomes
+   * FAILED with the same error, its other queued plans fail with it, and new plans on it are refused.
    */
   async fail(planId: string, workerId: string, message: string, engineCode?: EngineErrorCode): Promise<PruningPlan> {
     const plan = await this.requireHolder(planId, workerId);
-    const errorCode = engineCode === undefined ? null : errorCodeOfEngine(engineCode);
+    // A failure without a code is an error the engine did not anticipate.
+    const errorCode = engineCode === undefined ? ErrorCode.INTERNAL : errorCodeOfEngine(engineCode);
     if (errorCode === ErrorCode.INVALID_WEIGHTS) return this.failWithInvalidWeights(plan, message);
     return this.plans.finish(planId, PlanStatus.FAILED, { error: message, errorCode });
   }

@@ -1,6 +1,19 @@
 import 'reflect-metadata';
-import { Field, ID, ObjectType } from 'type-graphql';
+import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { ENGINE_ERROR_CODES, type EngineErrorCode } from '../engine.js';
 import { JSONScalar } from '../scalars.js';
+
+/**
+ * The engine's error codes as a GraphQL enum, made from the engine's one list (ENGINE_ERROR_CODES): the
+ * type of `failPlan(code:)`. Workers send the engine's code; the gateway maps it onto its own ErrorCode
+ * (errors.ts) when it records the failure. Not the client-facing ErrorCode: the engine knows nothing of
+ * the gateway.
+ */
+export const EngineErrorCodeEnum = Object.fromEntries(ENGINE_ERROR_CODES.map((code) => [code, code])) as { readonly [K in EngineErrorCode]: K };
+registerEnumType(EngineErrorCodeEnum, {
+  name: 'EngineErrorCode',
+  description: "Why the engine refused or failed (a worker's failPlan); the gateway records it as the plan's ErrorCode.",
+});
 
 @ObjectType({ description: 'A plan leased to a worker, with its config in the engine\'s shape (local paths).' })
 export class WorkerClaim {
