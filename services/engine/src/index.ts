@@ -10,7 +10,8 @@ export { inspectModel, loadModel, type LoadedModel, type ModelInfo } from './mod
 export { createRuntime, type RuntimeOptions } from './runtime/create-runtime.js';
 export { makeBatch, type ForwardRequest, type ForwardResult, type ForwardRuntime, type TokenBatch } from './runtime/runtime.js';
 export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
-export { loadCalibrationSamples } from './data/calibration.js';
+export { loadCalibrationSamples, readDataSamples } from './data/calibration.js';
+export { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource, type CalibrationSource, type WindowCount } from './data/held-out.js';
 export { computeImportance, parseBlockSizes, type ImportanceProfile, type ImportanceProgress } from './importance.js';
 export { generate, type Generation } from './generate.js';
 export { prune, DEFAULT_RUN, DEFAULT_TRAINING, type PruneOptions, type PruneSummary } from './pruning/prune.js';
