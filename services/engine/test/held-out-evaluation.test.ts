@@ -144,6 +144,19 @@ describe.skipIf(!hasShared)('a plan on stories260K with a held-out evaluation fi
     expect(onCopy).toMatchObject({ file: copy, windows: 2, seqLen: 64, skippedCalibrationWindows: 4 });
   });
 
+  it('skips the quick perplexity check, rather than failing after the work, when calibration used up its file', async () => {
+    const tokenizer = await loadTokenizer(STORIES_TOKENIZER);
+    const windows = (await countHeldOutWindows(heldOut, tokenizer, { seqLen: 32, wanted: 100, vocabSize: 512 })).available;
+    const messages: string[] = [];
+    const outcome = await runPlan(
+      { model: { path: STORIES_BIN, tokenizer: STORIES_TOKENIZER }, layersToPrune: 1, replacement: 'NONE', dryRun: false, calibration: { path: heldOut, samples: windows, seqLen: 32 }, training },
+      { workDir: join(work, 'plan-work-3'), outDir: join(work, 'plan-out-3'), onEvent: (e) => messages.push(e.message) },
+    );
+    if (outcome.dryRun) throw new Error('expected a pruning run');
+    expect(outcome.summary.evaluation).toBeNull();
+    expect(messages).toContain('no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
+  });
+
   it('refuses before any work an evaluation file with no window at its seq-len', async () => {
     const events: string[] = [];
     await expect(
