@@ -9,9 +9,12 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { countHeldOutWindows, loadTokenizer } from '@streamline/engine';
+import { countHeldOutWindows, inspectModel, loadTokenizer } from '@streamline/engine';
 import type { RunningGateway } from '../src/server.js';
-import { countWindowsInThreads } from '../src/models/model-inspection.js';
+import { countWindowsInThreads, ThreadStopped } from '../src/models/model-inspection.js';
+import type { Model } from '../src/models/model.type.js';
+import type { PlanConfig } from '../src/plans/plan.config.js';
+import { checkEvaluationWindows } from '../src/plans/plan.windows.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { CREATE, waitForStatus } from './fixtures/workers.js';
@@ -82,6 +85,20 @@ describe.runIf(runWithShared)('held-out evaluation texts', () => {
     const short = heldOutFile('thread.txt', 250);
     const count = await countWindowsInThreads()({ file: short, tokenizer: TOKENIZER, seqLen: 32, wanted: 100, vocabSize: 512, calibration: { path: TINYSTORIES, windows: 32, seqLen: 32 } });
     expect(count).toEqual({ windows: await windowsOf(short, 32), skipped: 0, available: await windowsOf(short, 32) });
+  });
+
+  it('leaves to the engine what it cannot count here: a count stopped at its deadline, an s3:// text', async () => {
+    const short = heldOutFile('stopped.txt', 250);
+    const stopped = countWindowsInThreads({ timeoutMs: 1 });
+    await expect(stopped({ file: short, tokenizer: TOKENIZER, seqLen: 32, wanted: 100, vocabSize: 512, calibration: null })).rejects.toBeInstanceOf(ThreadStopped);
+    const model = { source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI } as Model;
+    const info = inspectModel(fileURLToPath(STORIES_URI));
+    const config = (source: string) =>
+      ({ calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 32 }, evaluation: { perplexity: [{ source, samples: 1000, seqLen: 32 }], tasks: [], limit: null } }) as unknown as PlanConfig;
+    await expect(checkEvaluationWindows(config(pathToFileURL(short).href), model, info, stopped)).resolves.toBeUndefined();
+    await expect(checkEvaluationWindows(config('s3://bucket/held-out.txt'), model, info, countWindowsInThreads())).resolves.toBeUndefined();
+    // The same text counted to the end is refused.
+    await expect(checkEvaluationWindows(config(pathToFileURL(short).href), model, info, countWindowsInThreads())).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
   });
 
   it('runs a plan calibrated on TinyStories and evaluated on a distinct held-out file to SUCCEEDED, with perplexity on that file at the seq-len asked', async () => {
