@@ -81,6 +81,19 @@ describe.runIf(runWithShared)('held-out evaluation texts', () => {
     expect(accepted.status).toBe('QUEUED');
   });
 
+  it('counts a .jsonl text by records, and refuses one that does not parse without quoting it', async () => {
+    const ids = join(dir, 'ids.jsonl');
+    writeFileSync(ids, Array.from({ length: 3 }, (_, i) => JSON.stringify({ input_ids: [1, 10 + i, 20, 30] })).join('\n'));
+    const calibration = { source: TINYSTORIES_URI, samples: 8, seqLen: 32 };
+    const refused = await failure(gateway.url, CREATE, plan(calibration, [{ source: pathToFileURL(ids).href, samples: 4, seqLen: 32 }]));
+    expect(refused).toMatchObject({ code: 'BAD_USER_INPUT', message: expect.stringMatching(/^input\.evaluation\.perplexity\[0\]\.source: .* yields 3 windows of 32 tokens; 4 are needed/) });
+    expect((await data(gateway.url, CREATE, plan(calibration, [{ source: pathToFileURL(ids).href, samples: 3, seqLen: 32 }]))).createPruningPlan.status).toBe('QUEUED');
+    const broken = join(dir, 'broken.jsonl');
+    writeFileSync(broken, '{"text": "secret words"\n');
+    const unreadable = await failure(gateway.url, CREATE, plan(calibration, [{ source: pathToFileURL(broken).href, samples: 1, seqLen: 32 }]));
+    expect(unreadable).toMatchObject({ code: 'BAD_USER_INPUT', message: `input.evaluation.perplexity[0].source: ${JSON.stringify(pathToFileURL(broken).href)} cannot be read as evaluation text: a line is not valid JSON` });
+  });
+
   it('counts in an inspection thread, answering what the engine counts in-process', async () => {
     const short = heldOutFile('thread.txt', 250);
     const count = await countWindowsInThreads()({ file: short, tokenizer: TOKENIZER, seqLen: 32, wanted: 100, vocabSize: 512, calibration: { path: TINYSTORIES, windows: 32, seqLen: 32 } });
