@@ -15,6 +15,8 @@ export type { ArchitectureFamily, ModelConfig } from './models/architecture.js';
 export { SUPPORTED_MODEL_TYPES, familyFor } from './models/families/index.js';
 export { inspectModel, type ModelInfo } from './models/model.js';
 export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
+export { readDataSamples } from './data/calibration.js';
+export { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource, type CalibrationSource, type WindowCount } from './data/held-out.js';
 export { DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from './pruning/defaults.js';
 export { blockSizeForSparsity } from './pruning/block-choice.js';
 export { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-kinds.js';

@@ -19,16 +19,27 @@ export interface CalibrationOptions {
 }
 
 export async function loadCalibrationSamples(path: string, tokenizer: Tokenizer | null, options: CalibrationOptions): Promise<number[][]> {
+  const { samples, tokens } = await readDataSamples(path, tokenizer, options);
+  if (samples.length > 0) return samples;
+  if (tokens !== null && tokens > 0) {
+    throw new EngineError('BAD_INPUT', `data file ${path} has no usable sample: ${tokens} tokens, fewer than one window of seq-len ${options.seqLen}`);
+  }
+  throw noTextSamples(path);
+}
+
+/**
+ * The first `samples` samples of a data file, cut as `loadCalibrationSamples` cuts them, but none at all
+ * is an answer rather than an error (for counting windows); `tokens` is the length of a .txt file's token
+ * stream when it ended before `samples` windows (null otherwise).
+ */
+export async function readDataSamples(path: string, tokenizer: Tokenizer | null, options: CalibrationOptions): Promise<{ samples: number[][]; tokens: number | null }> {
   const { samples, seqLen } = options;
   if (!(Number.isInteger(samples) && samples >= 1)) throw new EngineError('BAD_INPUT', `samples must be a positive integer, got ${samples}`);
   if (!(Number.isInteger(seqLen) && seqLen >= 1)) throw new EngineError('BAD_INPUT', `seq-len must be a positive integer, got ${seqLen}`);
   if (!existsSync(path) || !statSync(path).isFile()) throw new EngineError('NOT_FOUND', `data file not found: ${path}`);
-  let result: number[][];
-  if (path.endsWith('.jsonl')) result = await readJsonl(path, tokenizer, options);
-  else if (path.endsWith('.txt')) result = readTextWindows(path, requireTokenizer(tokenizer, path), options);
-  else throw new EngineError('BAD_INPUT', `data file ${path} must end in .txt or .jsonl`);
-  if (result.length === 0) throw noTextSamples(path);
-  return result;
+  if (path.endsWith('.jsonl')) return { samples: await readJsonl(path, tokenizer, options), tokens: null };
+  if (path.endsWith('.txt')) return readTextWindows(path, requireTokenizer(tokenizer, path), options);
+  throw new EngineError('BAD_INPUT', `data file ${path} must end in .txt or .jsonl`);
 }
 
 /** An empty or all-blank file: refused, rather than "calibrated" on BOS tokens alone. */
@@ -42,24 +53,21 @@ function requireTokenizer(tokenizer: Tokenizer | null, path: string): Tokenizer 
 }
 
 /** Reads a growing prefix of the text until it yields enough windows (or the file ends). */
-function readTextWindows(path: string, tokenizer: Tokenizer, { samples, seqLen }: CalibrationOptions): number[][] {
+function readTextWindows(path: string, tokenizer: Tokenizer, { samples, seqLen }: CalibrationOptions): { samples: number[][]; tokens: number | null } {
   const fileSize = statSync(path).size;
   const needed = samples * seqLen;
   let prefixBytes = Math.min(fileSize, Math.max(64 * 1024, needed * 8));
   for (;;) {
     const complete = prefixBytes >= fileSize;
     const text = readPrefix(path, prefixBytes, complete);
-    if (complete && text.trim() === '') throw noTextSamples(path);
+    if (complete && text.trim() === '') return { samples: [], tokens: 0 };
     let ids = tokenizer.encode(text, { bos: true });
     // The last few tokens of a cut prefix may merge differently once more text follows; drop them.
     if (!complete) ids = ids.slice(0, Math.max(0, ids.length - 16));
     if (ids.length >= needed || complete) {
       const windows: number[][] = [];
       for (let start = 0; start + seqLen <= ids.length && windows.length < samples; start += seqLen) windows.push(ids.slice(start, start + seqLen));
-      if (windows.length === 0) {
-        throw new EngineError('BAD_INPUT', `data file ${path} has no usable sample: ${ids.length} tokens, fewer than one window of seq-len ${seqLen}`);
-      }
-      return windows;
+      return { samples: windows, tokens: windows.length < samples ? ids.length : null };
     }
     prefixBytes = Math.min(fileSize, prefixBytes * 2);
   }

@@ -13,6 +13,7 @@ import { createRuntime, type RuntimeOptions } from '../runtime/create-runtime.js
 import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import type { EvaluationText } from '../plan-bounds.js';
+import { heldOutStart, type CalibrationSource } from '../data/held-out.js';
 import { checkMultipleChoiceTask, scoreMultipleChoice, type MultipleChoiceResult } from './multiple-choice.js';
 import { computePerplexity, loadTextWindows, type PerplexityResult } from './perplexity.js';
 import { checkTokenIds } from './sequence-nll.js';
@@ -47,13 +48,14 @@ export interface EvaluateOptions {
   readonly seqLen?: number;
   /** Held-out windows per text file; default 64. */
   readonly textWindows?: number;
-  /** Windows skipped at the start of each text file (the calibration ones); default 32. */
-  readonly skipWindows?: number;
   /**
-   * Length of the skipped windows (the calibration seq-len), so that a text with shorter windows skips
-   * at least as many tokens; default each text's own seq-len.
+   * The calibration the evaluated model was pruned with. A text that IS this file (same bytes, by
+   * sha256, whatever its path) skips the calibration windows; every other text is held out from its
+   * first window. Given, it replaces `skipWindows`.
    */
-  readonly skipSeqLen?: number;
+  readonly calibration?: CalibrationSource;
+  /** Without `calibration`: windows skipped at the start of every text file; default 32. */
+  readonly skipWindows?: number;
   /** Sequences per forward pass; default 8 perplexity windows, 16 multiple-choice sequences. */
   readonly batchSize?: number;
   /** Time each model's forward pass; default true when there is a pruned model. */
@@ -78,6 +80,12 @@ export interface PerplexityFigures {
 export interface PerplexityReport {
   readonly file: string;
   readonly windows: number;
+  /**
+   * Windows of this text's seq-len skipped at its start: the calibration ones when the text is the
+   * calibration source, 0 for a distinct (held-out) file; `skipWindows` for every text when no
+   * calibration was given.
+   */
+  readonly skippedCalibrationWindows: number;
   /** Tokens per window. */
   readonly seqLen: number;
   /** Predicted tokens (windows × (seqLen − 1)). */
@@ -133,6 +141,10 @@ export interface EvaluationReport {
   readonly models: { readonly original: ModelSummary; readonly pruned?: ModelSummary };
   /** The runtime the forward passes ran on. */
   readonly backend: string;
+  /**
+   * `skipWindows`: with a calibration, its windows (skipped only in the calibration file itself, see each
+   * text's `skippedCalibrationWindows`); without one, the windows skipped at the start of every text.
+   */
   readonly settings: { readonly seqLen: number; readonly textWindows: number; readonly skipWindows: number; readonly limit: number | null };
   readonly perplexity: PerplexityReport[];
   readonly tasks: TaskReport[];
@@ -141,7 +153,7 @@ export interface EvaluationReport {
   readonly latency?: LatencyReport;
 }
 
-const DEFAULT_SEQ_LEN = 256;
+export const DEFAULT_EVALUATION_SEQ_LEN = 256;
 const DEFAULT_TEXT_WINDOWS = 64;
 const DEFAULT_SKIP_WINDOWS = 32;
 const LATENCY_BATCH = { batchSize: 4, seqLen: 128, passes: 5 };
@@ -162,7 +174,7 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
     throw new EngineError('BAD_INPUT', `the pruned model's vocabulary (${pruned.config.vocabSize}) differs from the original's (${vocabSize}); they must share one tokenizer`);
   }
   const maxPositions = Math.min(original.config.maxPositionEmbeddings, pruned?.config.maxPositionEmbeddings ?? Infinity);
-  const seqLen = options.seqLen ?? Math.min(DEFAULT_SEQ_LEN, maxPositions);
+  const seqLen = options.seqLen ?? Math.min(DEFAULT_EVALUATION_SEQ_LEN, maxPositions);
   if (!(Number.isInteger(seqLen) && seqLen >= 2 && seqLen <= maxPositions)) {
     throw new EngineError('BAD_INPUT', `seq-len must be an integer from 2 to ${maxPositions} (the models' context), got ${seqLen}`);
   }
@@ -176,9 +188,12 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
       throw new EngineError('BAD_INPUT', `texts[${i}].seqLen must be an integer from 2 to ${maxPositions} (the models' context), got ${specSeqLen}`);
     }
     if (!(Number.isInteger(specWindows) && specWindows >= 1)) throw new EngineError('BAD_INPUT', `texts[${i}].samples must be a positive integer, got ${specWindows}`);
-    const skip = Math.max(skipWindows, Math.ceil((skipWindows * (options.skipSeqLen ?? specSeqLen)) / specSeqLen));
-    return { path: spec.path, seqLen: specSeqLen, windows: specWindows, skipWindows: skip };
+    return { path: spec.path, seqLen: specSeqLen, windows: specWindows, skipWindows };
   });
+  // With the calibration known, only the calibration file itself skips its calibration windows.
+  if (options.calibration) {
+    for (const spec of textSpecs) spec.skipWindows = await heldOutStart(spec.path, spec.seqLen, options.calibration);
+  }
   const texts = textSpecs.map((spec) => spec.path);
 
   // Read and check every input before any model runs: a bad task file should not cost a model's run.
@@ -231,13 +246,13 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
 
   const originalScores = await scoreModel(original, 'original');
   const prunedScores = pruned ? await scoreModel(pruned, 'pruned') : undefined;
-  const settings = { seqLen, textWindows, skipWindows, limit: options.limit ?? null };
+  const settings = { seqLen, textWindows, skipWindows: options.calibration ? options.calibration.windows : skipWindows, limit: options.limit ?? null };
   return buildReport(options, textSpecs, originalScores, prunedScores, settings, windowsPerText, latencyBatch);
 }
 
 function buildReport(
   options: EvaluateOptions,
-  textSpecs: readonly { readonly path: string; readonly seqLen: number }[],
+  textSpecs: readonly { readonly path: string; readonly seqLen: number; readonly skipWindows: number }[],
   originalScores: ModelScores,
   prunedScores: ModelScores | undefined,
   settings: EvaluationReport['settings'],
@@ -247,9 +262,10 @@ function buildReport(
   const summary = (model: LoadedModel): ModelSummary => ({ path: model.path, numParameters: model.numParameters, numLayers: model.config.numLayers });
   const figures = (result: PerplexityResult): PerplexityFigures => ({ perplexity: result.perplexity, meanNll: result.meanNll });
 
-  const perplexity: PerplexityReport[] = textSpecs.map(({ path: file, seqLen }, t) => ({
+  const perplexity: PerplexityReport[] = textSpecs.map(({ path: file, seqLen, skipWindows }, t) => ({
     file,
     windows: windowsPerText[t].length,
+    skippedCalibrationWindows: skipWindows,
     seqLen,
     tokens: originalScores.perplexity[t].tokens,
     original: figures(originalScores.perplexity[t]),

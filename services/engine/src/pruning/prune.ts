@@ -8,15 +8,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
-import { loadCalibrationSamples } from '../data/calibration.js';
-import { evaluateModels, type EvaluationReport } from '../evaluation/evaluate.js';
+import { loadCalibrationSamples, readDataSamples } from '../data/calibration.js';
+import { countHeldOutWindows, type CalibrationSource } from '../data/held-out.js';
+import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport } from '../evaluation/evaluate.js';
 import type { EvaluationText } from '../plan-bounds.js';
-import { computePerplexity, loadTextWindows } from '../evaluation/perplexity.js';
+import { computePerplexity } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
 import { inspectModel, loadModel } from '../models/model.js';
 import { createRuntime } from '../runtime/create-runtime.js';
 import type { RuntimeName } from '../runtime/runtime.js';
-import { loadTokenizer } from '../tokenizers/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
 import { assemblePrunedModel, exportPrunedModel, prunedLoadedModel } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
 import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
@@ -122,6 +123,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const tokenizerPath = options.tokenizerPath ?? info.tokenizerPath;
   const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
   const data = await loadCalibrationSamples(options.dataPath, tokenizer, { samples, seqLen, vocabSize: config.vocabSize });
+  await checkEvaluationTexts(options, tokenizer, { path: options.dataPath, windows: data.length, seqLen }, config.maxPositionEmbeddings, config.vocabSize);
   report('LOADING', `${data.length} calibration samples of ≤${seqLen} tokens; loading weights`);
   const model = loadModel(info.path);
   const runtime = await createRuntime(model, { runtime: options.runtime });
@@ -199,9 +201,13 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
 
     let evaluation: PruneSummary['evaluation'] = null;
     const evalWindows = options.evalWindows ?? 16;
-    if (evalWindows > 0 && options.dataPath.endsWith('.txt')) {
-      report('EVALUATING', `perplexity on ${evalWindows} held-out windows after the calibration ones`);
-      const windows = await loadTextWindows(options.dataPath, tokenizer, { seqLen, windows: evalWindows, skipWindows: data.length, vocabSize: config.vocabSize });
+    const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
+    const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, seqLen, evalWindows, data.length, config.vocabSize) : [];
+    // A calibration file that calibration used up has no held-out windows: the quick check is skipped
+    // (evaluation stays null) rather than failing a plan that has already trained.
+    if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
+    if (windows.length > 0) {
+      report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
       const original = await computePerplexity(runtime, windows, { batchSize, signal: options.signal });
       const prunedRuntime = await createRuntime(prunedModel, { runtime: options.runtime });
       try {
@@ -225,8 +231,8 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
         texts,
         tasks,
         limit,
-        skipWindows: data.length,
-        skipSeqLen: seqLen,
+        // Only a text that is the calibration file (by content) skips the calibration windows.
+        calibration: { path: options.dataPath, windows: data.length, seqLen, sha256: dataHash },
         runtime: { runtime: options.runtime },
         signal: options.signal,
         onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),
@@ -281,6 +287,32 @@ function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction:
   for (const [name, value] of positiveIntegers) if (!(Number.isInteger(value) && value >= 1)) throw new EngineError('BAD_INPUT', `${name} must be a positive integer, got ${value}`);
   const rates: [string, number][] = [['lr', training.learningRate], ['min-lr', training.minLearningRate], ['weight-decay', training.weightDecay], ['grad-clip', training.gradClip]];
   for (const [name, value] of rates) if (!(Number.isFinite(value) && value >= 0)) throw new EngineError('BAD_INPUT', `${name} must be a non-negative number, got ${value}`);
+}
+
+/**
+ * Before any work: every evaluation text has at least one window left at its seq-len after the
+ * calibration windows (skipped only in the calibration file itself) — the evaluation would otherwise
+ * fail after training. The gateway checks the full window count at plan creation.
+ */
+async function checkEvaluationTexts(options: PruneOptions, tokenizer: Tokenizer | null, calibration: CalibrationSource, maxPositions: number, vocabSize: number): Promise<void> {
+  const texts = options.evaluation?.texts ?? [];
+  if (texts.length === 0 || !tokenizer) return; // no tokenizer: the evaluation says so
+  for (const [i, text] of texts.entries()) {
+    const spec = typeof text === 'string' ? { path: text } : text;
+    const seqLen = spec.seqLen ?? Math.min(DEFAULT_EVALUATION_SEQ_LEN, maxPositions);
+    if (!(Number.isInteger(seqLen) && seqLen >= 2)) continue; // the evaluation names the bad setting
+    const count = await countHeldOutWindows(spec.path, tokenizer, { seqLen, wanted: 1, vocabSize, calibration });
+    if (count.available === 0) {
+      const after = count.skipped > 0 ? `, none left after the ${count.skipped} calibration windows (it is the calibration file)` : '';
+      throw new EngineError('BAD_INPUT', `evaluation text ${i} (${spec.path}) yields ${count.windows} windows of ${seqLen} tokens${after}; it needs at least one`);
+    }
+  }
+}
+
+/** Up to `windows` windows of the calibration text after the `skip` calibration ones; none when the file ends first. */
+async function heldOutCalibrationWindows(path: string, tokenizer: Tokenizer | null, seqLen: number, windows: number, skip: number, vocabSize: number): Promise<number[][]> {
+  const { samples } = await readDataSamples(path, tokenizer, { samples: skip + windows, seqLen, vocabSize });
+  return samples.slice(skip);
 }
 
 function hash(value: unknown): string {

@@ -1,15 +1,24 @@
 /**
- * Runs in a worker thread (entered through inspect-thread.js): inspects the local model at
- * `workerData.path` with the engine and posts what it found, or the error it met, as plain data. The
- * architecture family (functions) stays behind: the gateway looks it up again by model type.
+ * Runs in a worker thread (entered through inspect-thread.js) and posts its answer, or the error it met,
+ * as plain data:
+ * - `{ path }`: inspects the local model there with the engine. The architecture family (functions)
+ *   stays behind: the gateway looks it up again by model type.
+ * - `{ op: 'countWindows', … }`: counts a local text's evaluation windows as the engine's evaluation
+ *   cuts them.
+ * Both use the engine's light entry (through ../engine.ts): no tensor library is loaded in the gateway.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { EngineError, inspectModel } from '../engine.js';
-import type { ThreadAnswer } from './model-inspection.js';
+import { countHeldOutWindows, EngineError, inspectModel, loadTokenizer } from '../engine.js';
+import type { ThreadAnswer, ThreadRequest } from './model-inspection.js';
 
-function answer(): ThreadAnswer {
+async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
   try {
-    const { family, ...info } = inspectModel((workerData as { path: string }).path);
+    if (request.op === 'countWindows') {
+      const tokenizer = request.tokenizer === null ? null : await loadTokenizer(request.tokenizer);
+      const count = await countHeldOutWindows(request.file, tokenizer, { seqLen: request.seqLen, wanted: request.wanted, vocabSize: request.vocabSize, calibration: request.calibration });
+      return { ok: true, count };
+    }
+    const { family, ...info } = inspectModel(request.path);
     return { ok: true, info: { ...info, modelType: family.modelType } };
   } catch (error) {
     if (error instanceof EngineError) return { ok: false, engineCode: error.code, message: error.message };
@@ -18,4 +27,4 @@ function answer(): ThreadAnswer {
   }
 }
 
-parentPort!.postMessage(answer());
+parentPort!.postMessage(await answer(workerData as ThreadRequest));

@@ -4,16 +4,41 @@
  * stall every request. Each inspection runs in a worker thread of its own, with a deadline
  * (STREAMLINE_INSPECT_TIMEOUT_MS, default 10 s) after which the thread is terminated and the caller
  * told so, a heap limit as a backstop, and at most two at a time; the event loop only waits for a message.
+ * The same threads count the evaluation windows of a plan's local text files at creation (tokenizing
+ * them is as synchronous as reading headers): `countWindowsInThreads`.
  */
 import { Worker } from 'node:worker_threads';
 import { EngineError, familyFor, type EngineErrorCode, type ModelInfo } from '../engine.js';
+import type { WindowCount } from '../engine.js';
 
 export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
 
-/** What a thread posts back: ModelInfo without its family (functions do not cross threads), or the error. */
+/** What a thread is asked: inspect a model (`{ path }`, the original form), or count a text's windows. */
+export type ThreadRequest = { op?: 'inspect'; path: string } | ({ op: 'countWindows' } & WindowCountRequest);
+
+/**
+ * Evaluation windows of one local text file at its seq-len, read as the engine's evaluation reads it:
+ * after the calibration windows when the file is the calibration file (same sha256), else from its first.
+ */
+export interface WindowCountRequest {
+  readonly file: string;
+  /** A llama2.c .bin or tokenizer.json; null: none known (a .jsonl of input_ids needs none). */
+  readonly tokenizer: string | null;
+  readonly seqLen: number;
+  /** Windows wanted: the count stops there. */
+  readonly wanted: number;
+  readonly vocabSize: number;
+  /** The plan's local calibration file, samples and seq-len; null when it is not local. */
+  readonly calibration: { readonly path: string; readonly windows: number; readonly seqLen: number } | null;
+}
+
+export type CountWindows = (request: WindowCountRequest) => Promise<WindowCount>;
+
+/** What a thread posts back: ModelInfo without its family (functions do not cross threads), a window count, or the error. */
 export type ThreadAnswer =
   | { ok: true; info: Omit<ModelInfo, 'family'> & { modelType: string } }
+  | { ok: true; count: WindowCount }
   | { ok: false; engineCode?: EngineErrorCode; errnoCode?: string; message: string };
 
 export interface ThreadInspectionOptions {
@@ -45,9 +70,38 @@ export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: 
   };
 }
 
-function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Promise<ModelInfo> {
+/**
+ * A CountWindows that counts in worker threads with a deadline (default 10 s) and a heap limit (default
+ * 1536 MB). The caller bounds the file's size first (see plan.windows.ts); a count past the deadline or
+ * the heap limit is a WindowCountStopped error, which the caller may treat as "not checked here".
+ */
+export function countWindowsInThreads(options: ThreadInspectionOptions = {}): CountWindows {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
+  const slots = new Slots(options.concurrency ?? 2);
+  return async (request) => {
+    const release = await slots.acquire();
+    try {
+      const answer = await runInThread({ op: 'countWindows', ...request }, timeoutMs, options.maxHeapMb ?? 1536, 'counting the evaluation windows');
+      if (!('count' in answer)) throw new Error('the window-counting thread answered something else');
+      return answer.count;
+    } finally {
+      release();
+    }
+  };
+}
+
+/** A thread's work stopped by its deadline or its heap limit (not an answer about the input). */
+export class ThreadStopped extends EngineError {}
+
+async function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Promise<ModelInfo> {
+  const answer = await runInThread({ path }, timeoutMs, maxHeapMb, 'inspecting the model');
+  if (!('info' in answer)) throw new Error('the model inspection thread answered something else');
+  return withFamily(answer.info);
+}
+
+function runInThread(request: ThreadRequest, timeoutMs: number, maxHeapMb: number, what: string): Promise<Extract<ThreadAnswer, { ok: true }>> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(THREAD_ENTRY, { workerData: { path }, resourceLimits: { maxOldGenerationSizeMb: maxHeapMb } });
+    const worker = new Worker(THREAD_ENTRY, { workerData: request, resourceLimits: { maxOldGenerationSizeMb: maxHeapMb } });
     let settled = false;
     const settle = (outcome: () => void) => {
       if (settled) return;
@@ -57,19 +111,19 @@ function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Pr
       void worker.terminate();
     };
     const timer = setTimeout(
-      () => settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`))),
+      () => settle(() => reject(new ThreadStopped('BAD_INPUT', `${what} took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`))),
       timeoutMs,
     );
-    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve(withFamily(answer.info)) : reject(threadError(answer)))));
+    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve(answer) : reject(threadError(answer)))));
     worker.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') settle(() => reject(new EngineError('BAD_INPUT', `inspecting the model needed more than ${maxHeapMb} MB of memory and was stopped`)));
+      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') settle(() => reject(new ThreadStopped('BAD_INPUT', `${what} needed more than ${maxHeapMb} MB of memory and was stopped`)));
       else settle(() => reject(error));
     });
-    worker.once('exit', (code) => settle(() => reject(new Error(`the model inspection thread exited (${code}) without an answer`))));
+    worker.once('exit', (code) => settle(() => reject(new Error(`the thread ${what} exited (${code}) without an answer`))));
   });
 }
 
-function withFamily({ modelType, ...info }: Extract<ThreadAnswer, { ok: true }>['info']): ModelInfo {
+function withFamily({ modelType, ...info }: Extract<ThreadAnswer, { info: unknown }>['info']): ModelInfo {
   return { ...info, family: familyFor(modelType) };
 }
 

@@ -10,6 +10,8 @@ import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
 import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanConfig, type PlanConfig } from './plan.config.js';
 import type { PlanWorkCleanup } from './plan.cleanup.js';
+import { countWindowsInThreads, type CountWindows } from '../models/model-inspection.js';
+import { checkEvaluationWindows } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanOutcome, PlanStore } from './plan.store.js';
@@ -26,9 +28,13 @@ export interface PlanServiceOptions {
   readonly limits?: PlanLimits;
   /** Removes the work a plan cancelled while queued left behind (see plan.cleanup.ts). */
   readonly cleanup?: PlanWorkCleanup;
+  /** Counts evaluation windows at creation; default: in worker threads (see plan.windows.ts). */
+  readonly countWindows?: CountWindows;
 }
 
 export class PlanService {
+  private readonly countWindows: CountWindows;
+
   constructor(
     private readonly store: PlanStore,
     private readonly progress: ProgressStore,
@@ -36,7 +42,9 @@ export class PlanService {
     private readonly bus: PlanEventBus,
     private readonly sources: SourceService,
     private readonly options: PlanServiceOptions,
-  ) {}
+  ) {
+    this.countWindows = options.countWindows ?? countWindowsInThreads();
+  }
 
   /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
   async create(input: CreatePruningPlanInput, tenantId: string): Promise<PruningPlan> {
@@ -91,6 +99,8 @@ export class PlanService {
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
       checkHasTextSamples(dataset.field, dataset.uri);
     }
+    // Each local perplexity text yields the windows it asks for (off the event loop; see plan.windows.ts).
+    await checkEvaluationWindows(config, model, info, this.countWindows);
     const inserted = await this.store.insertWithinQuota({
       modelId: model.id,
       tenantId: model.tenantId,
