@@ -79,7 +79,12 @@ export function deadline(timeoutMs: number): RequestHandler {
         if (timer) clearTimeout(timer);
         if (controller.signal.aborted) return;
         controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, message));
-        if (!res.headersSent) sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
+        if (!res.headersSent) {
+          // The stopped execution may still try to answer on this connection: the client must not
+          // reuse it for its next request (it would see the socket closed under it).
+          res.setHeader('Connection', 'close');
+          sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
+        }
       };
       timer = setTimeout(expire, timeoutMs);
       deadlineChecks.set(controller.signal, () => {
