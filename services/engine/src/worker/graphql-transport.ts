@@ -8,7 +8,7 @@
 import type { EngineErrorCode } from '../errors.js';
 import type { PlanConfig, PlanEvent } from '../plan-runner.js';
 import { BeatDocument, ClaimDocument, CompleteDocument, FailDocument, ReleaseDocument, ReportDocument, type TypedDocumentString } from './generated/graphql.js';
-import type { ClaimedPlan, EventBatch, PlanResult, WorkerTransport } from './worker.js';
+import { PlanContractMismatch, type ClaimedPlan, type EventBatch, type PlanResult, type WorkerTransport } from './worker.js';
 
 export interface GraphqlTransportOptions {
   /** The gateway's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
@@ -24,7 +24,11 @@ export class GraphqlWorkerTransport implements WorkerTransport {
   constructor(private readonly options: GraphqlTransportOptions) {}
 
   async claim(): Promise<ClaimedPlan | null> {
-    const { claimPlan } = await this.request(ClaimDocument, {});
+    const { claimPlan } = await this.request(ClaimDocument, {}).catch((error: Error) => {
+      // A gateway from before contract versions refuses the whole query (nothing was claimed).
+      if (error.message.includes('Cannot query field "contractVersion"')) throw new PlanContractMismatch(null, null);
+      throw error;
+    });
     // The config is checked by the worker only once contractVersion says it can be read (runWorker).
     return claimPlan && { planId: claimPlan.planId, config: claimPlan.config as PlanConfig, contractVersion: claimPlan.contractVersion };
   }

@@ -42,14 +42,20 @@ export interface ClaimedPlan {
  * non-zero exit locally) and its image can be upgraded.
  */
 export class PlanContractMismatch extends Error {
+  /**
+   * `planId`: the plan claimed and released (null: none was claimed); `gatewayVersion`: the version the
+   * gateway sent (null: a gateway older than contract versions, whose schema has no contractVersion).
+   */
   constructor(
-    readonly planId: string,
-    readonly gatewayVersion: number,
+    readonly planId: string | null,
+    readonly gatewayVersion: number | null,
   ) {
-    super(
-      `this worker speaks plan contract ${PLAN_CONTRACT_VERSION}, the gateway sends ${gatewayVersion} (plan ${planId}, released): ` +
-        `${gatewayVersion > PLAN_CONTRACT_VERSION ? 'upgrade the worker image' : 'the gateway is older than this worker: deploy a worker image matching the gateway'}`,
-    );
+    const released = planId === null ? '' : ` (plan ${planId}, released)`;
+    const advice =
+      gatewayVersion !== null && gatewayVersion > PLAN_CONTRACT_VERSION
+        ? 'upgrade the worker image'
+        : 'the gateway is older than this worker: deploy a worker image matching the gateway';
+    super(`this worker speaks plan contract ${PLAN_CONTRACT_VERSION}, the gateway sends ${gatewayVersion ?? 'none'}${released}: ${advice}`);
     this.name = 'PlanContractMismatch';
   }
 }
@@ -149,6 +155,10 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     try {
       claimed = await transport.claim();
     } catch (error) {
+      if (error instanceof PlanContractMismatch) {
+        log(error.message);
+        throw error;
+      }
       log(`claim failed: ${(error as Error).message}`);
     }
     if (!claimed) {
