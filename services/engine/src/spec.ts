@@ -9,6 +9,7 @@
  * are in the full entry point, src/index.ts, which re-exports this one.
  */
 export { EngineError, ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from './errors.js';
+export { PLAN_CONTRACT_VERSION } from './plan-contract-version.js';
 export type { StorageDtype } from './formats/dtype.js';
 export type { HostTensor } from './formats/host-tensor.js';
 export type { ArchitectureFamily, ModelConfig } from './models/architecture.js';

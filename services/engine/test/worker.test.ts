@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
-import { runWorker } from '../src/worker/worker.js';
+import { PLAN_CONTRACT_VERSION } from '../src/spec.js';
+import { PlanContractMismatch, runWorker } from '../src/worker/worker.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 
@@ -109,5 +110,41 @@ describe('engine worker', () => {
     const summary = transport.finished.get('r')!.result!.outcome;
     expect(summary.dryRun).toBe(false);
     if (!summary.dryRun) expect(summary.summary.training!.resumedFromStep).toBeGreaterThanOrEqual(10);
+  });
+
+  it('releases a plan of another contract version unread, says which side to upgrade, and stops', async () => {
+    const transport = new QueueTransport();
+    // A config this worker would misread: it must not run, so no field of it may matter.
+    transport.queue.push({ planId: 'newer', config: { renamedEverything: true } as unknown as PlanConfig, contractVersion: PLAN_CONTRACT_VERSION + 1 });
+    transport.queue.push({ planId: 'next', config: plan() });
+    const lines: string[] = [];
+    const controller = new AbortController();
+    transport.onEvent = () => controller.abort(); // only a worker that ran something gets here (the test then fails, not hangs)
+    const worker = runWorker({ transport, dataDir: join(work, 'd-contract'), signal: controller.signal, pollMs: 20, heartbeatMs: 20, log: (line) => lines.push(line) });
+    const stopped = await worker.then(
+      () => null,
+      (error: unknown) => error,
+    );
+    controller.abort();
+    expect(stopped).toBeInstanceOf(PlanContractMismatch);
+    const message = `this worker speaks plan contract ${PLAN_CONTRACT_VERSION}, the gateway sends ${PLAN_CONTRACT_VERSION + 1} (plan newer, released): upgrade the worker image`;
+    expect((stopped as Error).message).toBe(message);
+    expect(lines).toContain(message);
+    expect(transport.released).toEqual(['newer']);
+    expect(transport.events.has('newer')).toBe(false);
+    expect(transport.finished.has('newer')).toBe(false);
+    expect(existsSync(join(work, 'd-contract', 'work', 'newer'))).toBe(false);
+    // It stopped instead of claiming on (the next claim would likely be the same plan again).
+    expect(transport.claims).toBe(1);
+  });
+
+  it('names the gateway as the older side when it sends an older contract version', async () => {
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'older', config: plan(), contractVersion: PLAN_CONTRACT_VERSION - 1 });
+    const controller = new AbortController();
+    transport.onEvent = () => controller.abort();
+    const error = await runWorker({ transport, dataDir: join(work, 'd-contract-old'), signal: controller.signal, pollMs: 20 }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/the gateway sends 0 \(plan older, released\): the gateway is older than this worker/);
+    expect(transport.released).toEqual(['older']);
   });
 });

@@ -10,6 +10,7 @@ export {
   ENGINE_ERROR_CODES,
   parseEngineErrorCode,
   type EngineErrorCode,
+  PLAN_CONTRACT_VERSION,
   SUPPORTED_MODEL_TYPES,
   familyFor,
   inspectModel,

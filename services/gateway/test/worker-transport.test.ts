@@ -7,6 +7,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { GraphqlWorkerTransport } from '../../engine/src/worker/graphql-transport.js';
+import { PLAN_CONTRACT_VERSION } from '../src/engine.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
@@ -56,6 +57,7 @@ describe.runIf(runWithShared)('the worker transport', () => {
       const transport = new GraphqlWorkerTransport({ url: proxy.url, token: 'transport-test-token', workerId: 'w1' });
       const claimed = await transport.claim();
       expect(claimed?.planId).toBe(createPruningPlan.id);
+      expect(claimed?.contractVersion).toBe(PLAN_CONTRACT_VERSION);
       const events = [1, 2, 3].map((step) => ({ stage: 'TRAINING' as const, progress: step / 10, step, message: `step ${step}` }));
       await transport.report(createPruningPlan.id, events, { run: 'run-1', firstIndex: 1 });
       expect(proxy.broken()).toBe(1);

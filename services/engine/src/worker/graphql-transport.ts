@@ -1,11 +1,14 @@
 /**
  * The worker side of the gateway's worker API: GraphQL over HTTP with the worker token as a Bearer
  * token. The gateway answers a claim with the plan's config already in the engine's shape (local
- * paths); progress, results and failures go back as mutations.
+ * paths) and the plan contract version it is written in; progress, results and failures go back as
+ * mutations. The documents are operations/worker.graphql, typed by codegen from schema.graphql into
+ * generated/graphql.ts (`npm run codegen -w services/engine`) and sent as their source text.
  */
 import type { EngineErrorCode } from '../errors.js';
-import type { PlanEvent } from '../plan-runner.js';
-import type { ClaimedPlan, EventBatch, PlanResult, WorkerTransport } from './worker.js';
+import type { PlanConfig, PlanEvent } from '../plan-runner.js';
+import { BeatDocument, ClaimDocument, CompleteDocument, FailDocument, ReleaseDocument, ReportDocument, type TypedDocumentString } from './generated/graphql.js';
+import { PlanContractMismatch, type ClaimedPlan, type EventBatch, type PlanResult, type WorkerTransport } from './worker.js';
 
 export interface GraphqlTransportOptions {
   /** The gateway's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
@@ -21,48 +24,36 @@ export class GraphqlWorkerTransport implements WorkerTransport {
   constructor(private readonly options: GraphqlTransportOptions) {}
 
   async claim(): Promise<ClaimedPlan | null> {
-    const data = await this.request<{ claimPlan: { planId: string; config: ClaimedPlan['config'] } | null }>(
-      'mutation Claim($workerId: String!) { claimPlan(workerId: $workerId) { planId config } }',
-      {},
-    );
-    return data.claimPlan;
+    const { claimPlan } = await this.request(ClaimDocument, {}).catch((error: Error) => {
+      // A gateway from before contract versions refuses the whole query (nothing was claimed).
+      if (error.message.includes('Cannot query field "contractVersion"')) throw new PlanContractMismatch(null, null);
+      throw error;
+    });
+    // The config is checked by the worker only once contractVersion says it can be read (runWorker).
+    return claimPlan && { planId: claimPlan.planId, config: claimPlan.config as PlanConfig, contractVersion: claimPlan.contractVersion };
   }
 
   async heartbeat(planId: string): Promise<{ cancelled: boolean; ended: boolean }> {
-    const data = await this.request<{ heartbeat: { cancelled: boolean; ended: boolean } }>(
-      'mutation Beat($planId: ID!, $workerId: String!) { heartbeat(planId: $planId, workerId: $workerId) { cancelled ended } }',
-      { planId },
-      true,
-    );
-    return data.heartbeat;
+    const { heartbeat } = await this.request(BeatDocument, { planId }, true);
+    return heartbeat;
   }
 
   /** Numbered by `batch`, so a resend after a dropped connection is safe: the gateway skips what it has. */
   async report(planId: string, events: readonly PlanEvent[], batch: EventBatch): Promise<void> {
-    await this.request(
-      'mutation Report($planId: ID!, $workerId: String!, $events: [WorkerProgressInput!]!, $run: String, $firstIndex: Int) { reportProgress(planId: $planId, workerId: $workerId, events: $events, run: $run, firstIndex: $firstIndex) }',
-      { planId, events: events.map((e) => ({ ...e, validationLoss: e.validationLoss ?? null })), run: batch.run, firstIndex: batch.firstIndex },
-      true,
-    );
+    const progress = events.map((e) => ({ ...e, validationLoss: e.validationLoss ?? null }));
+    await this.request(ReportDocument, { planId, events: progress, run: batch.run, firstIndex: batch.firstIndex }, true);
   }
 
   async complete(planId: string, result: PlanResult): Promise<void> {
-    await this.request('mutation Complete($planId: ID!, $workerId: String!, $result: JSON!) { completePlan(planId: $planId, workerId: $workerId, result: $result) }', {
-      planId,
-      result,
-    });
+    await this.request(CompleteDocument, { planId, result });
   }
 
   async fail(planId: string, message: string, code?: EngineErrorCode): Promise<void> {
-    await this.request('mutation Fail($planId: ID!, $workerId: String!, $error: String!, $code: EngineErrorCode) { failPlan(planId: $planId, workerId: $workerId, error: $error, code: $code) }', {
-      planId,
-      error: message,
-      code: code ?? null,
-    });
+    await this.request(FailDocument, { planId, error: message, code: code ?? null });
   }
 
   async release(planId: string): Promise<void> {
-    await this.request('mutation Release($planId: ID!, $workerId: String!) { releasePlan(planId: $planId, workerId: $workerId) }', { planId });
+    await this.request(ReleaseDocument, { planId });
   }
 
   /**
@@ -72,7 +63,8 @@ export class GraphqlWorkerTransport implements WorkerTransport {
    * A connection dropped mid-request is ambiguous and is retried only for `idempotent` requests (heartbeats,
    * and progress batches, which the gateway stores once however often they are sent).
    */
-  private async request<T>(query: string, variables: Record<string, unknown>, idempotent = false): Promise<T> {
+  private async request<T, V extends { workerId: string }>(document: TypedDocumentString<T, V>, variables: Omit<V, 'workerId'>, idempotent = false): Promise<T> {
+    const query = document.toString();
     const deadline = Date.now() + (this.options.unavailableRetryMs ?? 120_000);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -85,7 +77,7 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     }
   }
 
-  private async send<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+  private async send<T>(query: string, variables: object): Promise<T> {
     let response: Response;
     try {
       response = await fetch(this.options.url, {

@@ -8,12 +8,17 @@
  *                            S3 access, for STREAMLINE_STORAGE and s3:// inputs; HF_TOKEN, HF_ENDPOINT for hf://
  *   STREAMLINE_WORKER_ID     default: hostname-pid
  * SIGTERM or SIGINT: the running plan checkpoints, its lease is released, and the process exits.
+ * A claim written in another plan contract version than this worker's is released unrun, and the process
+ * exits with status 3 and a message saying which side to upgrade (see PlanContractMismatch).
  */
 import { hostname } from 'node:os';
 import { EngineError } from '../errors.js';
 import { openObjectStore, type ObjectStore } from '../storage/object-store.js';
 import { GraphqlWorkerTransport } from './graphql-transport.js';
-import { runWorker } from './worker.js';
+import { PlanContractMismatch, runWorker } from './worker.js';
+
+/** The exit status of a worker that met a plan in another plan contract version. */
+export const EXIT_CONTRACT_MISMATCH = 3;
 
 export async function main(): Promise<number> {
   const token = process.env.STREAMLINE_WORKER_TOKEN;
@@ -36,14 +41,21 @@ export async function main(): Promise<number> {
     return 1;
   }
   log(`started; checkpoints and outputs in ${store.uri}`);
-  await runWorker({
-    transport: new GraphqlWorkerTransport({ url: process.env.STREAMLINE_GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', token, workerId }),
-    dataDir,
-    signal: stop.signal,
-    log,
-    store,
-    storageEnv: process.env,
-  });
+  try {
+    await runWorker({
+      transport: new GraphqlWorkerTransport({ url: process.env.STREAMLINE_GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', token, workerId }),
+      dataDir,
+      signal: stop.signal,
+      log,
+      store,
+      storageEnv: process.env,
+    });
+  } catch (error) {
+    if (!(error instanceof PlanContractMismatch)) throw error;
+    store.destroy?.();
+    process.stderr.write(`streamline-worker: ${error.message}\n`);
+    return EXIT_CONTRACT_MISMATCH;
+  }
   store.destroy?.();
   log('stopped');
   return 0;

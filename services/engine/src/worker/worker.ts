@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError, type EngineErrorCode } from '../errors.js';
+import { PLAN_CONTRACT_VERSION } from '../plan-contract-version.js';
 import { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome } from '../plan-runner.js';
 import type { PruneSummary } from '../pruning/prune.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
@@ -29,6 +30,34 @@ export interface EventBatch {
 export interface ClaimedPlan {
   readonly planId: string;
   readonly config: PlanConfig;
+  /** The plan contract version `config` is written in; this worker runs only PLAN_CONTRACT_VERSION. */
+  readonly contractVersion: number;
+}
+
+/**
+ * A claimed plan written in another plan contract version than this worker's: the worker released it
+ * (it may misread such a config) and stops. Stopping, rather than polling on, is deliberate: the next
+ * claim would most likely be the same plan again, so a polling worker would only claim and release it in
+ * a loop while newer workers wait; an exited worker is visible (CrashLoopBackOff on Kubernetes, a
+ * non-zero exit locally) and its image can be upgraded.
+ */
+export class PlanContractMismatch extends Error {
+  /**
+   * `planId`: the plan claimed and released (null: none was claimed); `gatewayVersion`: the version the
+   * gateway sent (null: a gateway older than contract versions, whose schema has no contractVersion).
+   */
+  constructor(
+    readonly planId: string | null,
+    readonly gatewayVersion: number | null,
+  ) {
+    const released = planId === null ? '' : ` (plan ${planId}, released)`;
+    const advice =
+      gatewayVersion !== null && gatewayVersion > PLAN_CONTRACT_VERSION
+        ? 'upgrade the worker image'
+        : 'the gateway is older than this worker: deploy a worker image matching the gateway';
+    super(`this worker speaks plan contract ${PLAN_CONTRACT_VERSION}, the gateway sends ${gatewayVersion ?? 'none'}${released}: ${advice}`);
+    this.name = 'PlanContractMismatch';
+  }
 }
 
 export interface PlanResult {
@@ -114,6 +143,10 @@ async function discardPlanWork(planId: string, workDir: string, store: ObjectSto
   await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
 }
 
+/**
+ * Claims and runs plans until `signal` fires. Rejects with PlanContractMismatch, after releasing the
+ * plan, when a claim carries another plan contract version than PLAN_CONTRACT_VERSION.
+ */
 export async function runWorker(options: WorkerOptions): Promise<void> {
   const { transport, signal } = options;
   const log = options.log ?? (() => {});
@@ -122,11 +155,22 @@ export async function runWorker(options: WorkerOptions): Promise<void> {
     try {
       claimed = await transport.claim();
     } catch (error) {
+      if (error instanceof PlanContractMismatch) {
+        log(error.message);
+        throw error;
+      }
       log(`claim failed: ${(error as Error).message}`);
     }
     if (!claimed) {
       await sleep(options.pollMs ?? 1000, signal);
       continue;
+    }
+    if (claimed.contractVersion !== PLAN_CONTRACT_VERSION) {
+      const mismatch = new PlanContractMismatch(claimed.planId, claimed.contractVersion);
+      log(mismatch.message);
+      // Before anything reads the config; released as soon as possible, so another worker can take it.
+      await transport.release(claimed.planId).catch((e) => log(`release failed for ${claimed.planId}: ${(e as Error).message}`));
+      throw mismatch;
     }
     await runClaimedPlan(claimed, options, log);
   }

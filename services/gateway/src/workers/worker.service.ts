@@ -6,7 +6,7 @@
  */
 import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
-import type { EngineErrorCode } from '../engine.js';
+import { PLAN_CONTRACT_VERSION, type EngineErrorCode } from '../engine.js';
 import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
@@ -77,14 +77,14 @@ export class WorkerService {
     this.maxRunningPerTenant = options.maxRunningPerTenant;
   }
 
-  async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown> } | null> {
+  async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown>; contractVersion: number } | null> {
     const plan = await this.leases.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
     const planConfig = plan.config as unknown as PlanConfig;
     const config = engineConfig(planConfig, model.source, model.tokenizer);
-    return { planId: plan.id, config: { ...config, fileAccess: this.planFileAccess(planConfig, model) } };
+    return { planId: plan.id, config: { ...config, fileAccess: this.planFileAccess(planConfig, model) }, contractVersion: PLAN_CONTRACT_VERSION };
   }
 
   async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {

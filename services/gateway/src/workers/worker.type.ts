@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Field, ID, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { ENGINE_ERROR_CODES, type EngineErrorCode } from '../engine.js';
 import { JSONScalar } from '../scalars.js';
 
@@ -22,6 +22,11 @@ export class WorkerClaim {
 
   @Field(() => JSONScalar)
   config!: Record<string, unknown>;
+
+  @Field(() => Int, {
+    description: "The plan contract version the config is written in (the engine's PLAN_CONTRACT_VERSION); a worker of another version releases the plan instead of running it.",
+  })
+  contractVersion!: number;
 }
 
 @ObjectType()
