@@ -10,7 +10,7 @@ import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { createTestSchema, hasPostgres } from './fixtures/postgres.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker } from './fixtures/claim.js';
 
 describe('gateway server', () => {
   const gateways = useGateways();
@@ -121,7 +121,7 @@ describe('gateway server', () => {
       await stream.waitFor(1);
       await second.services.progress.appendProgress(planId, { stage: PlanStage.TRAINING, progress: 0.5 });
       await stream.waitFor(2);
-      await second.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+      await completeAsWorker(second.services, planId);
       expect(await stream.completed).toEqual([3, 4]);
     } finally {
       await client.dispose();
