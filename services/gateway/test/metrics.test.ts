@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { ReplacementKind } from '../src/plans/plan.type.js';
 import type { GatewayOptions, RunningGateway } from '../src/server.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { completeAsWorker } from './fixtures/claim.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ImportanceMetric } from '../src/importance/importance.type.js';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, sharedUri, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';

@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';

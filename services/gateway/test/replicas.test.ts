@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, hasPostgres, TEST_DATABASE_URL, type TestSchema } from './fixtures/postgres.js';

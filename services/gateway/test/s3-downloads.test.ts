@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishOutputs } from '../../engine/src/storage/output-publisher.js';
 import { S3_SECRET_KEY, startS3Server, type S3Server } from '../../engine/test/fixtures/s3-server.js';
 import { StreamlineClient } from '../../../sdk/src/index.js';
-import { PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';

@@ -11,7 +11,7 @@ import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStage, ReplacementKind } from '../src/plans/plan.type.js';
 import { ProgressService } from '../src/progress/progress.service.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
 import type { ProgressEvent } from '../src/progress/progress.type.js';

@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import { readConfigFile } from '../src/config-file.js';
 import { settingsFromEnv } from '../src/settings.js';
 import { SQLITE_FILE } from '../src/store/database.js';
