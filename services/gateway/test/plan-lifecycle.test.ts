@@ -7,14 +7,18 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
+import { createGatewayPubSub, inProcessPlanEventBus } from '../src/events/plan-events.js';
+import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanLifecycle, PLAN_TRANSITIONS, PlanWrite } from '../src/plans/plan.lifecycle.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
 import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
+import { WorkerService } from '../src/workers/worker.service.js';
 import { storeBackends } from './fixtures/store-backends.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
+import { completeAsWorker, failAsWorker } from './fixtures/claim.js';
 
 const planFor = (modelId: string): NewPlan => ({
   modelId,
@@ -144,5 +148,35 @@ describe.each(storeBackends('plan lifecycle'))('plan lifecycle on $name', (backe
     expect(await plans.holder(id)).toBeNull();
     expect(await lifecycle.cancel(id)).toBeNull();
     expect(await lifecycle.cancel('missing')).toBeNull();
+  });
+
+  it('answers CONFLICT to workers.complete and workers.fail from a worker whose lease was taken over between its holder check and its write, and stores none of its results', async () => {
+    const services = createServices(database.db, { bus: inProcessPlanEventBus(createGatewayPubSub()) });
+    const id = await planIn(PlanStatus.RUNNING);
+    // The worker service's holder check (a read) answers HOLDER; right after it, where a slow request or
+    // a paused process would let it happen, the lease runs out and another worker claims the plan.
+    let takeOver = true;
+    class TakenOverAfterRead extends PlanStore {
+      override async holder(planId: string): Promise<string | null> {
+        const holder = await super.holder(planId);
+        if (takeOver) {
+          takeOver = false;
+          await database.db.updateTable('plans').set({ lease_expires_at: inPast() }).where('id', '=', planId).execute();
+          expect(await lifecycle.claimNext('w2', LEASE_MS)).toMatchObject({ id: planId });
+        }
+        return holder;
+      }
+    }
+    const workers = new WorkerService(lifecycle, new TakenOverAfterRead(database.db), services.plans, services.progress, services.models, services.importance, services.stability);
+    await expect(completeAsWorker({ ...services, workers }, id, { outputUri: 'file:///stale' }, HOLDER)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await plans.get(id)).toMatchObject({ status: PlanStatus.RUNNING, outputUri: null });
+    expect(await services.stability.forPlan(id)).toBeNull(); // the refused finish stored no report
+    takeOver = true;
+    await database.db.updateTable('plans').set({ worker_id: HOLDER, lease_expires_at: inFuture() }).where('id', '=', id).execute();
+    await expect(failAsWorker({ ...services, workers }, id, 'late', HOLDER)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await plans.get(id)).toMatchObject({ status: PlanStatus.RUNNING, error: null });
+    // the worker that holds it now finishes it, with its report
+    expect(await completeAsWorker(services, id, { outputUri: 'file:///out' }, 'w2')).toMatchObject({ status: PlanStatus.SUCCEEDED, outputUri: 'file:///out' });
+    expect(await services.stability.forPlan(id)).not.toBeNull();
   });
 });

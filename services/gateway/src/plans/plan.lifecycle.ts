@@ -130,14 +130,29 @@ export class PlanLifecycle {
   /**
    * SUCCEED or FAIL by the holder: ends the plan with what it produced, only while `workerId` holds a
    * live lease on it, in the same statement — a worker whose lease ran out or was taken over gets null.
+   * `alongside` writes the plan's results (reports) in the same transaction, after the guarded UPDATE
+   * applied and only then: a refused finish leaves nothing behind, and readers see the status and the
+   * results together. It must write through the executor it is given.
    */
-  finishByHolder(planId: string, workerId: string, status: PlanStatus.SUCCEEDED | PlanStatus.FAILED, outcome: PlanOutcome = {}): Promise<PruningPlan | null> {
-    const now = isoNow();
-    return this.updateHeld(status === PlanStatus.SUCCEEDED ? PlanWrite.SUCCEED : PlanWrite.FAIL, planId, workerId, {
+  async finishByHolder(
+    planId: string,
+    workerId: string,
+    status: PlanStatus.SUCCEEDED | PlanStatus.FAILED,
+    outcome: PlanOutcome = {},
+    alongside?: (trx: Db) => Promise<void>,
+  ): Promise<PruningPlan | null> {
+    const write = status === PlanStatus.SUCCEEDED ? PlanWrite.SUCCEED : PlanWrite.FAIL;
+    const changes: Updateable<PlansTable> = {
       status,
-      ...finalColumns(now),
+      ...finalColumns(isoNow()),
       ...outcomeColumns(outcome),
       ...(status === PlanStatus.SUCCEEDED ? { progress: 1, stage: 'DONE' } : {}),
+    };
+    if (!alongside) return updateHeld(this.db, write, planId, workerId, changes);
+    return this.db.transaction().execute(async (trx) => {
+      const finished = await updateHeld(trx, write, planId, workerId, changes);
+      if (finished) await alongside(trx);
+      return finished;
     });
   }
 
@@ -168,19 +183,23 @@ export class PlanLifecycle {
     return row ? toPlan(row) : null;
   }
 
-  /** A write guarded by PLAN_TRANSITIONS[write].from and by `workerId` holding a live lease. */
-  private async updateHeld(write: PlanWrite, planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
-    const row = await this.db
-      .updateTable('plans')
-      .set(changes)
-      .where('id', '=', planId)
-      .where('status', 'in', [...PLAN_TRANSITIONS[write].from])
-      .where('worker_id', '=', workerId)
-      .where('lease_expires_at', '>', isoNow())
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toPlan(row) : null;
+  private updateHeld(write: PlanWrite, planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
+    return updateHeld(this.db, write, planId, workerId, changes);
   }
+}
+
+/** A write guarded by PLAN_TRANSITIONS[write].from and by `workerId` holding a live lease, in one UPDATE. */
+async function updateHeld(db: Kysely<Tables>, write: PlanWrite, planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
+  const row = await db
+    .updateTable('plans')
+    .set(changes)
+    .where('id', '=', planId)
+    .where('status', 'in', [...PLAN_TRANSITIONS[write].from])
+    .where('worker_id', '=', workerId)
+    .where('lease_expires_at', '>', isoNow())
+    .returningAll()
+    .executeTakeFirst();
+  return row ? toPlan(row) : null;
 }
 
 /**

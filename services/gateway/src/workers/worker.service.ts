@@ -17,6 +17,7 @@ import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
 import { workerPathOf } from '../sources/source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
+import type { Db } from '../store/database.js';
 import { checkInteger } from '../validation.js';
 import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
 import type { PlanOutcome, PlanStore } from '../plans/plan.store.js';
@@ -113,15 +114,9 @@ export class WorkerService {
     // would answer INTERNAL wherever a score is read. Such a model is as unusable as one holding NaN.
     const nonFinite = nonFiniteResult(result);
     if (nonFinite) return this.failWithInvalidWeights(plan, workerId, `the model's forward pass produced NaN/infinite values (${nonFinite}); its weights overflow float32`);
-    if (outcome.dryRun) {
-      await this.storeProfile(plan, outcome.profile);
-      return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null });
-    }
+    // The reports are written in the finishing UPDATE's transaction, only when it applied (see finishByHolder).
+    if (outcome.dryRun) return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
     const { summary } = outcome;
-    if (summary.importance) {
-      const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
-      await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores });
-    }
     const quick = summary.evaluation;
     // The full evaluation's texts, else the prune run's quick check on held-out calibration windows.
     const evaluated = (summary.report?.perplexity ?? []).map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }));
@@ -137,19 +132,25 @@ export class WorkerService {
       agreement: t.agreement ?? 1,
       stability: t.stability ?? 1,
     }));
-    await this.stability.save({
-      planId,
-      perplexity,
-      tasks,
-      hiddenStateCosine: summary.hiddenStateCosine,
-      parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
-    });
+    const saveReports = async (trx: Db) => {
+      if (summary.importance) {
+        const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
+        await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores }, trx);
+      }
+      await this.stability.save({
+        planId,
+        perplexity,
+        tasks,
+        hiddenStateCosine: summary.hiddenStateCosine,
+        parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
+      }, trx);
+    };
     return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, {
       startLayer: summary.block.start,
       removedLayers: summary.removedLayers,
       outputUri: result.outputUri,
       prunedParameters: summary.numParameters.after,
-    });
+    }, saveReports);
   }
 
   /**
@@ -180,9 +181,16 @@ export class WorkerService {
   /**
    * Ends the plan, in one UPDATE guarded by this worker's live lease: a worker whose lease ran out or was
    * taken over (even between requireHolder's read and this write) gets CONFLICT, and the plan is untouched.
+   * `saveReports` writes the results in the same transaction, only when the UPDATE applied.
    */
-  private async finishByHolder(planId: string, workerId: string, status: PlanStatus.SUCCEEDED | PlanStatus.FAILED, outcome: PlanOutcome): Promise<PruningPlan> {
-    const finished = await this.lifecycle.finishByHolder(planId, workerId, status, outcome);
+  private async finishByHolder(
+    planId: string,
+    workerId: string,
+    status: PlanStatus.SUCCEEDED | PlanStatus.FAILED,
+    outcome: PlanOutcome,
+    saveReports?: (trx: Db) => Promise<void>,
+  ): Promise<PruningPlan> {
+    const finished = await this.lifecycle.finishByHolder(planId, workerId, status, outcome, saveReports);
     if (!finished) {
       const current = await this.plans.require(planId, 'planId');
       throw conflict(`plan ${planId} is ${current.status} and no longer under a live lease of worker ${workerId}; it cannot become ${status}`);
@@ -215,11 +223,11 @@ export class WorkerService {
     return plan;
   }
 
-  private async storeProfile(plan: PruningPlan, profile: EngineProfile): Promise<void> {
+  private async storeProfile(plan: PruningPlan, profile: EngineProfile, trx: Db): Promise<void> {
     const base = { modelId: plan.modelId, planId: plan.id, samples: profile.samples, seqLen: profile.seqLen };
-    for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores });
-    for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores });
-    await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence });
+    for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores }, trx);
+    for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores }, trx);
+    await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence }, trx);
   }
 }
 
