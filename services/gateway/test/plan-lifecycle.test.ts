@@ -115,7 +115,10 @@ describe.each(storeBackends('plan lifecycle'))('plan lifecycle on $name', (backe
     expect(await lifecycle.finishByHolder(id, HOLDER, PlanStatus.FAILED, { error: 'late' })).toBeNull();
     expect(await lifecycle.renew(id, HOLDER, LEASE_MS)).toBeNull();
     expect(await lifecycle.release(id, HOLDER)).toBeNull();
-    expect(await plans.get(id)).toMatchObject({ status: PlanStatus.RUNNING, outputUri: null, error: null });
+    const progress = new ProgressStore(database.db);
+    expect(await progress.append(id, { stage: PlanStage.TRAINING, progress: 0.9 }, undefined, HOLDER)).toBeNull();
+    expect(await plans.get(id)).toMatchObject({ status: PlanStatus.RUNNING, outputUri: null, error: null, progress: 0 });
+    expect(await progress.append(id, { stage: PlanStage.TRAINING, progress: 0.5 }, undefined, 'w2')).toMatchObject({ event: { seq: 1 }, plan: { progress: 0.5 } });
     expect(await plans.holder(id)).toBe('w2');
     // the new holder finishes it
     expect(await lifecycle.finishByHolder(id, 'w2', PlanStatus.SUCCEEDED, { outputUri: 'file:///out' })).toMatchObject({ status: PlanStatus.SUCCEEDED, outputUri: 'file:///out', progress: 1 });

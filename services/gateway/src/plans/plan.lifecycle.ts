@@ -43,7 +43,7 @@ export enum PlanWrite {
   FAIL_QUEUED = 'FAIL_QUEUED',
   /** A user cancels a plan that has not ended; a running plan's worker learns of it at its next heartbeat. */
   CANCEL = 'CANCEL',
-  /** A worker's progress event moves the plan's stage and progress (status unchanged). */
+  /** A progress event moves the plan's stage and progress (status unchanged); a worker's only under its live lease on the RUNNING plan. */
   PROGRESS = 'PROGRESS',
 }
 
@@ -205,16 +205,17 @@ async function updateHeld(db: Kysely<Tables>, write: PlanWrite, planId: string, 
 /**
  * PROGRESS, inside the caller's transaction (ProgressStore.append, which stores the event in the same
  * one): moves the stage and progress of a plan that has not ended and bumps its event sequence; the
- * plan's row as it became, or undefined when it has ended or is missing.
+ * plan's row as it became, or undefined when it has ended or is missing. With `holder` (a worker's
+ * report), only while that worker holds a live lease on the RUNNING plan, in the same UPDATE.
  */
-export function advanceProgress(trx: Kysely<Tables>, planId: string, stage: PlanStage, progress: number, now: string) {
-  return trx
+export function advanceProgress(trx: Kysely<Tables>, planId: string, stage: PlanStage, progress: number, now: string, holder?: string) {
+  let update = trx
     .updateTable('plans')
     .set((eb) => ({ last_seq: eb('last_seq', '+', 1), stage, progress, updated_at: now }))
     .where('id', '=', planId)
-    .where('status', 'in', [...PLAN_TRANSITIONS.PROGRESS.from])
-    .returningAll()
-    .executeTakeFirst();
+    .where('status', 'in', [...PLAN_TRANSITIONS.PROGRESS.from]);
+  if (holder !== undefined) update = update.where('status', '=', PlanStatus.RUNNING).where('worker_id', '=', holder).where('lease_expires_at', '>', now);
+  return update.returningAll().executeTakeFirst();
 }
 
 function outcomeColumns(outcome: PlanOutcome): Updateable<PlansTable> {

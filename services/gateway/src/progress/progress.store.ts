@@ -18,14 +18,15 @@ export class ProgressStore {
    * PlanLifecycle's advanceProgress, made in this transaction). The sequence number
    * comes from bumping `plans.last_seq` in the same transaction: the row update serialises concurrent
    * appends on both SQLite and PostgreSQL, so numbers are gap-free and never reused.
-   * Returns null when the plan does not exist or has already finished, and 'duplicate' when `origin`
+   * With `holder`, only while that worker holds a live lease on the plan (see advanceProgress).
+   * Returns null when the plan does not exist, has already finished or (with `holder`) is not held, and 'duplicate' when `origin`
    * says the event is one of its run that is already stored (checked after the row update, which holds
    * the plan's row until commit, so two copies of a batch in flight at once still store it once).
    */
-  async append(planId: string, report: ProgressReport, origin?: EventOrigin): Promise<{ event: ProgressEvent; plan: PruningPlan } | null | 'duplicate'> {
+  async append(planId: string, report: ProgressReport, origin?: EventOrigin, holder?: string): Promise<{ event: ProgressEvent; plan: PruningPlan } | null | 'duplicate'> {
     const appended = this.db.transaction().execute(async (trx) => {
       const now = isoNow();
-      const planRow = await advanceProgress(trx, planId, report.stage, report.progress, now);
+      const planRow = await advanceProgress(trx, planId, report.stage, report.progress, now, holder);
       if (!planRow) return null;
       if (origin) {
         const latest = await trx.selectFrom('progress_events').select(['payload']).where('plan_id', '=', planId).orderBy('seq', 'desc').limit(1).executeTakeFirst();

@@ -103,7 +103,7 @@ export class WorkerService {
     await this.requireHolder(planId, workerId);
     if (batch) checkInteger('firstIndex', batch.firstIndex, 1);
     for (const [i, event] of events.entries()) {
-      await this.progress.appendProgress(planId, event, batch ? { run: batch.run, index: batch.firstIndex + i } : undefined);
+      await this.progress.appendProgress(planId, event, batch ? { run: batch.run, index: batch.firstIndex + i } : undefined, workerId);
     }
   }
 
