@@ -99,6 +99,24 @@ describe.each(storeBackends('plan lifecycle'))('plan lifecycle on $name', (backe
     expect(after!.status).toBe(to === 'unchanged' ? from : to);
   });
 
+  /** The holder's writes, made by another worker: refused from every status. */
+  const byOthers: Partial<Record<PlanWrite, (id: string) => Promise<unknown>>> = {
+    [PlanWrite.RENEW]: (id) => lifecycle.renew(id, 'w9', LEASE_MS),
+    [PlanWrite.RELEASE]: (id) => lifecycle.release(id, 'w9'),
+    [PlanWrite.SUCCEED]: (id) => lifecycle.finishByHolder(id, 'w9', PlanStatus.SUCCEEDED),
+    [PlanWrite.FAIL]: (id) => lifecycle.finishByHolder(id, 'w9', PlanStatus.FAILED, { error: 'not mine' }),
+  };
+
+  it.each(Object.values(PlanWrite).filter((write) => PLAN_TRANSITIONS[write].byHolder))('refuses %s by a worker that does not hold the lease', async (write) => {
+    expect(byOthers[write]).toBeDefined();
+    for (const from of Object.values(PlanStatus)) {
+      const id = await planIn(from);
+      const before = await plans.get(id);
+      expect(await byOthers[write]!(id)).toBeNull();
+      expect(await plans.get(id)).toEqual(before);
+    }
+  });
+
   it('refuses every write out of a final status', async () => {
     for (const from of [PlanStatus.SUCCEEDED, PlanStatus.FAILED, PlanStatus.CANCELLED]) {
       for (const write of Object.values(PlanWrite)) expect(PLAN_TRANSITIONS[write].from).not.toContain(from);
