@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
+import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { PlanStore } from '../src/plans/plan.store.js';
 import { PlanStage, ReplacementKind } from '../src/plans/plan.type.js';
 import { ProgressService } from '../src/progress/progress.service.js';
@@ -18,7 +19,6 @@ import type { ProgressEvent } from '../src/progress/progress.type.js';
 import type { Services } from '../src/context.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
-import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { completeAsWorker } from './fixtures/claim.js';
 
 /** Holds the first replay read, either before it queries or after it has its rows. */

@@ -11,7 +11,9 @@ import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
 import type { PlanConfig } from '../plans/plan.config.js';
+import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
 import type { PlanService } from '../plans/plan.service.js';
+import type { PlanOutcome, PlanStore } from '../plans/plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
@@ -19,8 +21,6 @@ import { workerPathOf } from '../sources/source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
 import type { Db } from '../store/database.js';
 import { checkInteger } from '../validation.js';
-import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
-import type { PlanOutcome, PlanStore } from '../plans/plan.store.js';
 
 export interface WorkerServiceOptions {
   /** How long a claim or heartbeat keeps a plan; default 30 s. */
