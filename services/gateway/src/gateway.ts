@@ -21,6 +21,7 @@ import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.j
 import type { PlanEventBus } from './events/plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
+import { PlanLifecycle } from './plans/plan.lifecycle.js';
 import { PlanStore } from './plans/plan.store.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
 import { PlanWorkCleanup } from './plans/plan.cleanup.js';
@@ -33,7 +34,6 @@ import { StabilityStore } from './stability/stability.store.js';
 import type { Db } from './store/database.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 import { WorkerService } from './workers/worker.service.js';
-import { LeaseStore } from './workers/worker.store.js';
 
 export interface ServiceOptions {
   readonly bus: PlanEventBus;
@@ -63,6 +63,7 @@ export interface ServiceOptions {
 export function createServices(db: Db, options: ServiceOptions): Services {
   const inspect = options.inspectModel ?? inspectInThreads();
   const planStore = new PlanStore(db);
+  const lifecycle = new PlanLifecycle(db);
   const progressStore = new ProgressStore(db);
   const sources = new SourceService(inspect, {
     storage: options.storage,
@@ -71,7 +72,7 @@ export function createServices(db: Db, options: ServiceOptions): Services {
     deniedDirs: deniedSourceDirs(options.sources?.dataDir, options.storage),
   });
   const models = new ModelService(new ModelStore(db), planStore, sources);
-  const plans = new PlanService(planStore, progressStore, models, options.bus, sources, {
+  const plans = new PlanService(planStore, lifecycle, progressStore, models, options.bus, sources, {
     defaultCalibrationSource: options.defaultCalibrationSource ?? null,
     limits: options.planLimits ?? DEFAULT_PLAN_LIMITS,
     cleanup: options.dataDir === undefined ? undefined : new PlanWorkCleanup({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv }),
@@ -79,7 +80,7 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
-  const workers = new WorkerService(new LeaseStore(db), plans, progress, models, importance, stability, {
+  const workers = new WorkerService(lifecycle, planStore, plans, progress, models, importance, stability, {
     leaseMs: options.leaseMs,
     fileAccess: { roots: sources.policy.fileRoots ?? [], denied: sources.deniedDirs, defaultCalibrationSource: options.defaultCalibrationSource ?? null },
     maxRunningPerTenant: (options.planLimits ?? DEFAULT_PLAN_LIMITS).maxRunningPerTenant,

@@ -5,9 +5,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { ReplacementKind } from '../src/plans/plan.type.js';
 import type { GatewayOptions, RunningGateway } from '../src/server.js';
-import { LeaseStore } from '../src/workers/worker.store.js';
+import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
+import { completeAsWorker } from './fixtures/claim.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
@@ -76,7 +77,7 @@ describe.each(backends)('metrics on $name', (backend) => {
     expect(sample(text, 'streamline_queue_depth')).toBe(3);
 
     // two workers lease a plan each (the leases the worker API's claimPlan takes); one plan is cancelled
-    const leases = new LeaseStore(gateway.database.db);
+    const leases = new PlanLifecycle(gateway.database.db);
     const claimed = [(await leases.claimNext('w1', 60_000))?.id, (await leases.claimNext('w2', 60_000))?.id];
     expect(claimed).toEqual([first, second]);
     await gateway.services.plans.cancel(third);
@@ -89,7 +90,7 @@ describe.each(backends)('metrics on $name', (backend) => {
 
     // a lease that has run out holds no worker; a finished plan neither
     await gateway.database.db.updateTable('plans').set({ lease_expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', first).execute();
-    await gateway.services.plans.finish(second, PlanStatus.SUCCEEDED);
+    await completeAsWorker(gateway.services, second, {}, 'w2');
     text = await scrape(gateway);
     expect(sample(text, 'streamline_workers')).toBe(0);
     expect(sample(text, 'streamline_plans', { status: 'SUCCEEDED' })).toBe(1);

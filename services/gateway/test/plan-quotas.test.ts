@@ -8,7 +8,7 @@ import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
 import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
 import { openDatabase, type Database } from '../src/store/database.js';
-import { LeaseStore } from '../src/workers/worker.store.js';
+import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { storeBackends } from './fixtures/store-backends.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
 
@@ -74,7 +74,7 @@ describe.each(backends)('plan quotas and claim order on $name', (backend) => {
     expect(await plans.insertWithinQuota(planFor(modelId, 'b'), 3)).toHaveProperty('plan');
     // A plan that leaves the queue frees a place.
     const [first] = await plans.list({ tenantId: 'a' });
-    await plans.transition(first.id, [PlanStatus.QUEUED], PlanStatus.CANCELLED);
+    expect(await new PlanLifecycle(database.db).cancel(first.id)).not.toBeNull();
     expect(await plans.insertWithinQuota(planFor(modelId, 'a'), 3)).toHaveProperty('plan');
   });
 
@@ -87,7 +87,7 @@ describe.each(backends)('plan quotas and claim order on $name', (backend) => {
   });
 
   it('serves tenants round-robin: with A holding many queued plans, B’s new plan is claimed next', async () => {
-    const leases = new LeaseStore(database.db);
+    const leases = new PlanLifecycle(database.db);
     await freshModel();
     const a = await queue('a', 6);
     expect((await leases.claimNext('w1', 60_000))!.id).toBe(a[0]);
@@ -108,7 +108,7 @@ describe.each(backends)('plan quotas and claim order on $name', (backend) => {
   });
 
   it('skips a tenant at its running limit; its plans wait and are claimed once one ends', async () => {
-    const leases = new LeaseStore(database.db);
+    const leases = new PlanLifecycle(database.db);
     const plans = new PlanStore(database.db);
     await freshModel();
     const a = await queue('a', 4);
@@ -117,7 +117,7 @@ describe.each(backends)('plan quotas and claim order on $name', (backend) => {
     expect(await leases.claimNext('w3', 60_000, 2)).toBeNull();
     const [b] = await queue('b', 1);
     expect((await leases.claimNext('w3', 60_000, 2))!.id).toBe(b);
-    await plans.transition(a[0], [PlanStatus.RUNNING], PlanStatus.SUCCEEDED);
+    expect(await leases.finishByHolder(a[0], 'w1', PlanStatus.SUCCEEDED)).not.toBeNull();
     expect((await leases.claimNext('w4', 60_000, 2))!.id).toBe(a[2]);
     // A lease that ran out (its worker died) frees the place too, and that plan is claimable again.
     await database.db.updateTable('plans').set({ lease_expires_at: new Date(Date.now() - 1000).toISOString() }).where('id', '=', a[1]).execute();
@@ -128,7 +128,7 @@ describe.each(backends)('plan quotas and claim order on $name', (backend) => {
   it('holds the running limit when 8 claims race (on two connections with PostgreSQL)', async () => {
     await freshModel();
     await queue('a', 6);
-    const stores = [new LeaseStore(database.db), new LeaseStore(replica.db)];
+    const stores = [new PlanLifecycle(database.db), new PlanLifecycle(replica.db)];
     const claimed = await Promise.all(Array.from({ length: 8 }, (_, i) => stores[i % 2].claimNext(`w${i}`, 60_000, 3)));
     expect(claimed.filter((plan) => plan !== null)).toHaveLength(3);
     const running = await database.db.selectFrom('plans').select(['id']).where('status', '=', PlanStatus.RUNNING).execute();

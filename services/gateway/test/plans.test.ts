@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ImportanceMetric } from '../src/importance/importance.type.js';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, sharedUri, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker } from './fixtures/claim.js';
 
 const CREATE = /* GraphQL */ `
   mutation ($input: CreatePruningPlanInput!) {
@@ -201,7 +201,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
 
     const succeeded = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
     await claimAsWorker(gateway.services, succeeded.id);
-    await gateway.services.plans.finish(succeeded.id, PlanStatus.SUCCEEDED, { startLayer: 2, removedLayers: [2, 3], outputUri: 'file:///tmp/out' });
+    await completeAsWorker(gateway.services, succeeded.id, { startLayer: 2, removedLayers: [2, 3], outputUri: 'file:///tmp/out' });
     const late = await failure(gateway.url, CANCEL, { id: succeeded.id });
     expect(late.code).toBe('CONFLICT');
     expect(late.message).toContain('SUCCEEDED');

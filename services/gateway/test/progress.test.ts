@@ -4,12 +4,12 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Client } from 'graphql-ws';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker, failAsWorker } from './fixtures/claim.js';
 
 const PROGRESS = /* GraphQL */ `
   subscription ($planId: ID!, $afterSeq: Int) {
@@ -46,7 +46,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
     expect((await stream.waitFor(2)).map((e) => e.seq)).toEqual([2, 3]);
     for (const step of range(4, 6)) await append(step);
     await stream.waitFor(5);
-    await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+    await completeAsWorker(gateway.services, planId);
     const events = await stream.completed;
     expect(events.map((e) => e.seq)).toEqual([2, 3, 4, 5, 6]);
     expect(events[0]).toMatchObject({ planId, stage: 'TRAINING', progress: 0.002, step: 2, message: 'step 2' });
@@ -78,7 +78,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
       }),
     }));
     await producer;
-    await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+    await completeAsWorker(gateway.services, planId);
     for (const { afterSeq, stream } of streams) expect(await stream.completed).toEqual(range(afterSeq + 1, appended));
     expect(appended).toBeGreaterThanOrEqual(150);
   });
@@ -86,7 +86,7 @@ describe.skipIf(!runWithShared)('plan progress', () => {
   it('replays a finished plan’s events and completes at once', async () => {
     await claimAsWorker(gateway.services, planId);
     for (const step of range(1, 4)) await append(step);
-    await gateway.services.plans.finish(planId, PlanStatus.FAILED, { error: 'out of memory' });
+    await failAsWorker(gateway.services, planId, 'out of memory');
     const stream = subscribe(client, PROGRESS, { planId }, (d) => d.planProgress.seq);
     expect(await stream.completed).toEqual([1, 2, 3, 4]);
     await expect(append(5)).rejects.toMatchObject({ code: 'CONFLICT' });

@@ -6,13 +6,13 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, hasPostgres, TEST_DATABASE_URL, type TestSchema } from './fixtures/postgres.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker } from './fixtures/claim.js';
 
 const PROGRESS = 'subscription ($planId: ID!, $afterSeq: Int) { planProgress(planId: $planId, afterSeq: $afterSeq) { seq step } }';
 const UPDATED = 'subscription ($planId: ID!) { planUpdated(planId: $planId) { id status } }';
@@ -64,7 +64,7 @@ describe.runIf(runWithShared && hasPostgres('gateway replicas'))('gateway replic
       await progress.waitFor(2); // the replay: seq 2 and 3, so the live part has begun
       for (const step of range(4, 40)) await append(first, step);
       await progress.waitFor(39);
-      await first.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+      await completeAsWorker(first.services, planId);
       expect(await progress.completed).toEqual(range(2, 40));
       expect((await updates.completed).at(-1)).toBe('SUCCEEDED');
     } finally {
@@ -87,7 +87,7 @@ describe.runIf(runWithShared && hasPostgres('gateway replicas'))('gateway replic
       expect(rowCount).toBe(2);
       await until(async () => (await readyz(second)) === 503, 'the replica to report the connection down');
       for (const step of range(2, 5)) await append(first, step);
-      await first.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+      await completeAsWorker(first.services, planId);
       expect(await progress.completed).toEqual(range(1, 5));
       await until(async () => (await readyz(second)) === 200, 'the replica to reconnect');
     } finally {

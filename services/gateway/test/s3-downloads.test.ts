@@ -13,11 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishOutputs } from '../../engine/src/storage/output-publisher.js';
 import { S3_SECRET_KEY, startS3Server, type S3Server } from '../../engine/test/fixtures/s3-server.js';
 import { StreamlineClient } from '../../../sdk/src/index.js';
-import { PlanStatus } from '../src/plans/plan.type.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker } from './fixtures/claim.js';
 
 const gateways = useGateways();
 const CLI = join(import.meta.dirname, '../../../sdk/bin/streamline.js');
@@ -65,7 +64,7 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
     for (const [name, content] of Object.entries(files)) writeFileSync(join(staged, name), content);
     const outputUri = await publishOutputs(s3.store(BUCKET, 'sl'), `outputs/${planId}/`, staged);
     await claimAsWorker(gateway.services, planId);
-    await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri });
+    await completeAsWorker(gateway.services, planId, { outputUri });
 
     const before = Date.now();
     const { plan } = await data(gateway.url, DOWNLOADS, { id: planId, seconds: 600 });
@@ -123,7 +122,7 @@ describe.runIf(runWithShared)('pre-signed output downloads', () => {
     const gateway = await gateways.start();
     const planId = await queuedPlan(gateway);
     await claimAsWorker(gateway.services, planId);
-    await gateway.services.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: `file://${scratch}/outputs/${planId}` });
+    await completeAsWorker(gateway.services, planId, { outputUri: `file://${scratch}/outputs/${planId}` });
     expect((await data(gateway.url, DOWNLOADS, { id: planId })).plan.downloads).toBeNull();
     const cli = await streamline(gateway, 'plans', 'downloads', planId);
     expect(cli.status).toBe(0);

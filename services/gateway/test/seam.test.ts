@@ -10,15 +10,16 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
+import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStage, ReplacementKind } from '../src/plans/plan.type.js';
 import { ProgressService } from '../src/progress/progress.service.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
 import type { ProgressEvent } from '../src/progress/progress.type.js';
 import type { Services } from '../src/context.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { STORED_MODEL } from './fixtures/stored-model.js';
-import { LeaseStore } from '../src/workers/worker.store.js';
+import { completeAsWorker } from './fixtures/claim.js';
 
 /** Holds the first replay read, either before it queries or after it has its rows. */
 class GatedProgressStore extends ProgressStore {
@@ -74,7 +75,7 @@ describe('planProgress seam', () => {
     });
     planId = plan.id;
     // RUNNING through the lease, as a worker's claim takes it (the plan's config is not this test's business)
-    expect((await new LeaseStore(database.db).claimNext('seam-worker', 60_000))?.id).toBe(planId);
+    expect((await new PlanLifecycle(database.db).claimNext('seam-worker', 60_000))?.id).toBe(planId);
   });
   afterEach(async () => {
     await database.close();
@@ -104,7 +105,7 @@ describe('planProgress seam', () => {
     gated.open();
     await new Promise((resolve) => setTimeout(resolve, 10));
     await append(6);
-    await services.plans.finish(planId, PlanStatus.SUCCEEDED);
+    await completeAsWorker(services, planId, {}, 'seam-worker');
     expect(await collected).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
@@ -116,7 +117,7 @@ describe('planProgress seam', () => {
     // an event stored without its notification (as when one replica's NOTIFY is lost)
     await new ProgressStore(database.db).append(planId, { stage: PlanStage.TRAINING, progress: 0.02, step: 2 });
     await append(3);
-    await services.plans.finish(planId, PlanStatus.SUCCEEDED);
+    await completeAsWorker(services, planId, {}, 'seam-worker');
     expect(await collected).toEqual([1, 2, 3]);
   });
 

@@ -2,7 +2,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import { readConfigFile } from '../src/config-file.js';
 import { settingsFromEnv } from '../src/settings.js';
 import { SQLITE_FILE } from '../src/store/database.js';
@@ -10,7 +10,7 @@ import { data, failure, graphql, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { createTestSchema, hasPostgres } from './fixtures/postgres.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';
-import { claimAsWorker } from './fixtures/claim.js';
+import { claimAsWorker, completeAsWorker } from './fixtures/claim.js';
 
 describe('gateway server', () => {
   const gateways = useGateways();
@@ -121,7 +121,7 @@ describe('gateway server', () => {
       await stream.waitFor(1);
       await second.services.progress.appendProgress(planId, { stage: PlanStage.TRAINING, progress: 0.5 });
       await stream.waitFor(2);
-      await second.services.plans.finish(planId, PlanStatus.SUCCEEDED);
+      await completeAsWorker(second.services, planId);
       expect(await stream.completed).toEqual([3, 4]);
     } finally {
       await client.dispose();

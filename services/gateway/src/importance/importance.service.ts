@@ -1,12 +1,14 @@
 import type { PruningPlan } from '../plans/plan.type.js';
+import type { Db } from '../store/database.js';
 import type { ImportanceStore, NewImportanceProfile } from './importance.store.js';
 import { ImportanceMetric, type BlockScore, type LayerImportance } from './importance.type.js';
 
 export class ImportanceService {
   constructor(private readonly store: ImportanceStore) {}
 
-  save(profile: NewImportanceProfile): Promise<LayerImportance> {
-    return this.store.insert(profile);
+  /** `executor`: a transaction to write in (a finishing plan's). */
+  save(profile: NewImportanceProfile, executor?: Db): Promise<LayerImportance> {
+    return this.store.insert(profile, executor);
   }
 
   forModel(modelId: string): Promise<LayerImportance[]> {

@@ -18,8 +18,9 @@ export interface NewImportanceProfile {
 export class ImportanceStore {
   constructor(private readonly db: Db) {}
 
-  async insert(profile: NewImportanceProfile): Promise<LayerImportance> {
-    const row = await this.db
+  /** `executor`: a transaction to write in (a finishing plan's, see PlanLifecycle.finishByHolder). */
+  async insert(profile: NewImportanceProfile, executor: Db = this.db): Promise<LayerImportance> {
+    const row = await executor
       .insertInto('importance_profiles')
       .values({
         id: randomUUID(),

@@ -14,7 +14,8 @@ import { countWindowsInThreads, type CountWindows } from '../models/model-inspec
 import { checkEvaluationWindows } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
-import type { PlanOutcome, PlanStore } from './plan.store.js';
+import type { PlanLifecycle } from './plan.lifecycle.js';
+import type { PlanStore } from './plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from './plan.type.js';
 
 export const DEFAULT_EVENTS_LIMIT = 100;
@@ -37,6 +38,7 @@ export class PlanService {
 
   constructor(
     private readonly store: PlanStore,
+    private readonly lifecycle: PlanLifecycle,
     private readonly progress: ProgressStore,
     private readonly models: ModelService,
     private readonly bus: PlanEventBus,
@@ -143,19 +145,21 @@ export class PlanService {
   async cancel(id: string, tenantId?: string): Promise<PruningPlan> {
     if (tenantId !== undefined && !(await this.store.get(id, tenantId))) throw notFound('plan', id);
     // A queued plan has no worker to clean up after it (it may hold work from before a release).
-    const queued = await this.store.transition(id, [PlanStatus.QUEUED], PlanStatus.CANCELLED);
+    const queued = await this.lifecycle.cancel(id, [PlanStatus.QUEUED]);
     if (queued) {
       this.publish(queued);
       await this.options.cleanup?.discard(id);
       return queued;
     }
     // A running plan's worker learns of it at its next heartbeat, stops, and removes the plan's work.
-    return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], PlanStatus.CANCELLED);
-  }
-
-  /** Ends a queued or running plan with SUCCEEDED or FAILED and what it produced. */
-  finish(id: string, status: PlanStatus.SUCCEEDED | PlanStatus.FAILED, outcome: PlanOutcome = {}): Promise<PruningPlan> {
-    return this.transition(id, [PlanStatus.QUEUED, PlanStatus.RUNNING], status, outcome);
+    const cancelled = await this.lifecycle.cancel(id);
+    if (!cancelled) {
+      const current = await this.store.get(id);
+      if (!current) throw notFound('plan', id);
+      throw conflict(`plan ${id} is ${current.status}; only QUEUED or RUNNING plans can become CANCELLED`);
+    }
+    this.publish(cancelled);
+    return cancelled;
   }
 
   /** Stored progress events: after `after` (exclusive) when given, else the latest ones; oldest first. */
@@ -197,16 +201,5 @@ export class PlanService {
 
   publish(plan: PruningPlan): void {
     this.bus.publish(plan.id, { kind: 'plan', plan });
-  }
-
-  private async transition(id: string, from: PlanStatus[], to: PlanStatus, outcome?: PlanOutcome): Promise<PruningPlan> {
-    const plan = await this.store.transition(id, from, to, outcome);
-    if (!plan) {
-      const current = await this.store.get(id);
-      if (!current) throw notFound('plan', id);
-      throw conflict(`plan ${id} is ${current.status}; only ${from.join(' or ')} plans can become ${to}`);
-    }
-    this.publish(plan);
-    return plan;
   }
 }

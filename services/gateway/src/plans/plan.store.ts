@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
-import { creationTime, dateOrNull, isoNow, parseJson } from '../store/columns.js';
+import { creationTime, dateOrNull, parseJson } from '../store/columns.js';
 import type { PlansTable } from '../store/tables.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import type { Tables } from '../store/tables.js';
@@ -32,6 +32,7 @@ export interface PlanOutcome {
   readonly errorCode?: ErrorCode | null;
 }
 
+/** Plans' rows: inserts (QUEUED by construction) and reads. Every later write is PlanLifecycle's (plan.lifecycle.ts). */
 export class PlanStore {
   constructor(private readonly db: Db) {}
 
@@ -96,33 +97,10 @@ export class PlanStore {
     return Number(row.count);
   }
 
-  /**
-   * Moves a plan to `to` only while its status is one of `from`, in one statement, so that two callers
-   * racing (a cancel and a worker finishing) cannot both win. Returns null when the plan was elsewhere.
-   */
-  async transition(id: string, from: readonly PlanStatus[], to: PlanStatus, outcome: PlanOutcome = {}): Promise<PruningPlan | null> {
-    const now = isoNow();
-    const final = to === PlanStatus.SUCCEEDED || to === PlanStatus.FAILED || to === PlanStatus.CANCELLED;
-    const row = await this.db
-      .updateTable('plans')
-      .set({
-        status: to,
-        updated_at: now,
-        ...(to === PlanStatus.RUNNING ? { started_at: now } : {}),
-        ...(final ? { finished_at: now, worker_id: null, lease_expires_at: null } : {}),
-        ...(outcome.startLayer !== undefined ? { start_layer: outcome.startLayer } : {}),
-        ...(outcome.removedLayers !== undefined ? { removed_layers: JSON.stringify(outcome.removedLayers) } : {}),
-        ...(outcome.outputUri !== undefined ? { output_uri: outcome.outputUri } : {}),
-        ...(outcome.prunedParameters !== undefined ? { pruned_parameters: outcome.prunedParameters } : {}),
-        ...(outcome.error !== undefined ? { error: outcome.error } : {}),
-        ...(outcome.errorCode !== undefined ? { error_code: outcome.errorCode } : {}),
-        ...(to === PlanStatus.SUCCEEDED ? { progress: 1, stage: 'DONE' } : {}),
-      })
-      .where('id', '=', id)
-      .where('status', 'in', [...from])
-      .returningAll()
-      .executeTakeFirst();
-    return row ? toPlan(row) : null;
+  /** The worker holding the plan's lease, if any. */
+  async holder(planId: string): Promise<string | null> {
+    const row = await this.db.selectFrom('plans').select(['worker_id']).where('id', '=', planId).executeTakeFirst();
+    return row?.worker_id ?? null;
   }
 }
 

@@ -3,7 +3,7 @@ import { LiveQueue, withCleanup } from '../events/live-queue.js';
 import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { PlanService } from '../plans/plan.service.js';
 import type { PlanStore } from '../plans/plan.store.js';
-import { FINAL_STATUSES, PlanStage } from '../plans/plan.type.js';
+import { FINAL_STATUSES, PlanStage, PlanStatus } from '../plans/plan.type.js';
 import { checkInteger, checkNumber } from '../validation.js';
 import type { ProgressStore } from './progress.store.js';
 import type { EventOrigin, ProgressEvent, ProgressReport } from './progress.type.js';
@@ -21,17 +21,19 @@ export class ProgressService {
 
   /**
    * Stores the plan's next event (seq assigned in the store's transaction), then publishes it and the
-   * plan. With `origin`, an event its run already stored is skipped: null.
+   * plan. With `origin`, an event its run already stored is skipped: null. With `holder` (a worker's
+   * report), only while that worker holds a live lease on the plan, checked in the store's UPDATE.
    */
-  async appendProgress(planId: string, report: ProgressReport, origin?: EventOrigin): Promise<ProgressEvent | null> {
+  async appendProgress(planId: string, report: ProgressReport, origin?: EventOrigin, holder?: string): Promise<ProgressEvent | null> {
     if (!Object.values(PlanStage).includes(report.stage)) {
       throw badInput('stage', `${JSON.stringify(report.stage)} is not one of ${Object.values(PlanStage).join(', ')}`);
     }
     checkNumber('progress', report.progress, { min: 0, max: 1 });
-    const stored = await this.store.append(planId, report, origin);
+    const stored = await this.store.append(planId, report, origin, holder);
     if (stored === 'duplicate') return null;
     if (!stored) {
       const plan = await this.plans.require(planId, 'planId');
+      if (holder !== undefined && plan.status === PlanStatus.RUNNING) throw conflict(`plan ${planId} is no longer under a live lease of worker ${holder}; its progress is not its to report`);
       throw conflict(`plan ${planId} is ${plan.status}; progress can only be added to QUEUED or RUNNING plans`);
     }
     this.bus.publish(planId, { kind: 'progress', event: stored.event });

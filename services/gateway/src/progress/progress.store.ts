@@ -3,7 +3,8 @@ import type { Db } from '../store/database.js';
 import { isoNow, parseJson } from '../store/columns.js';
 import type { ProgressEventsTable } from '../store/tables.js';
 import { toPlan } from '../plans/plan.store.js';
-import { PlanStatus, type PruningPlan } from '../plans/plan.type.js';
+import { advanceProgress } from '../plans/plan.lifecycle.js';
+import type { PruningPlan } from '../plans/plan.type.js';
 import type { EventOrigin, ProgressEvent, ProgressReport } from './progress.type.js';
 
 /** Thrown inside append's transaction to roll it back: the event is already stored. */
@@ -13,23 +14,19 @@ export class ProgressStore {
   constructor(private readonly db: Db) {}
 
   /**
-   * Stores the plan's next event and moves the plan's stage and progress with it. The sequence number
+   * Stores the plan's next event and moves the plan's stage and progress with it (the plan's write is
+   * PlanLifecycle's advanceProgress, made in this transaction). The sequence number
    * comes from bumping `plans.last_seq` in the same transaction: the row update serialises concurrent
    * appends on both SQLite and PostgreSQL, so numbers are gap-free and never reused.
-   * Returns null when the plan does not exist or has already finished, and 'duplicate' when `origin`
+   * With `holder`, only while that worker holds a live lease on the plan (see advanceProgress).
+   * Returns null when the plan does not exist, has already finished or (with `holder`) is not held, and 'duplicate' when `origin`
    * says the event is one of its run that is already stored (checked after the row update, which holds
    * the plan's row until commit, so two copies of a batch in flight at once still store it once).
    */
-  async append(planId: string, report: ProgressReport, origin?: EventOrigin): Promise<{ event: ProgressEvent; plan: PruningPlan } | null | 'duplicate'> {
+  async append(planId: string, report: ProgressReport, origin?: EventOrigin, holder?: string): Promise<{ event: ProgressEvent; plan: PruningPlan } | null | 'duplicate'> {
     const appended = this.db.transaction().execute(async (trx) => {
       const now = isoNow();
-      const planRow = await trx
-        .updateTable('plans')
-        .set((eb) => ({ last_seq: eb('last_seq', '+', 1), stage: report.stage, progress: report.progress, updated_at: now }))
-        .where('id', '=', planId)
-        .where('status', 'in', [PlanStatus.QUEUED, PlanStatus.RUNNING])
-        .returningAll()
-        .executeTakeFirst();
+      const planRow = await advanceProgress(trx, planId, report.stage, report.progress, now, holder);
       if (!planRow) return null;
       if (origin) {
         const latest = await trx.selectFrom('progress_events').select(['payload']).where('plan_id', '=', planId).orderBy('seq', 'desc').limit(1).executeTakeFirst();

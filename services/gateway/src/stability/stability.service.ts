@@ -1,11 +1,13 @@
+import type { Db } from '../store/database.js';
 import type { NewStabilityReport, StabilityStore } from './stability.store.js';
 import type { StabilityReport } from './stability.type.js';
 
 export class StabilityService {
   constructor(private readonly store: StabilityStore) {}
 
-  save(report: NewStabilityReport): Promise<StabilityReport> {
-    return this.store.insert(report);
+  /** `executor`: a transaction to write in (a finishing plan's). */
+  save(report: NewStabilityReport, executor?: Db): Promise<StabilityReport> {
+    return this.store.insert(report, executor);
   }
 
   forPlan(planId: string): Promise<StabilityReport | null> {

@@ -16,10 +16,13 @@ export interface NewStabilityReport {
 export class StabilityStore {
   constructor(private readonly db: Db) {}
 
-  /** Stores a plan's report; `stability` is the mean of the tasks' stability, null without tasks. */
-  async insert(report: NewStabilityReport): Promise<StabilityReport> {
+  /**
+   * Stores a plan's report; `stability` is the mean of the tasks' stability, null without tasks.
+   * `executor`: a transaction to write in (a finishing plan's, see PlanLifecycle.finishByHolder).
+   */
+  async insert(report: NewStabilityReport, executor: Db = this.db): Promise<StabilityReport> {
     const stability = report.tasks.length === 0 ? null : report.tasks.reduce((sum, t) => sum + t.stability, 0) / report.tasks.length;
-    const row = await this.db
+    const row = await executor
       .insertInto('stability_reports')
       .values({
         id: randomUUID(),

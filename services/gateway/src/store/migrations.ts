@@ -161,7 +161,7 @@ const apiTokenLifecycle: Migration = {
 
 /**
  * When each plan was last claimed by a worker: claims serve the tenant whose most recent claim is the
- * oldest first (round-robin across tenants; see workers/worker.store.ts). An index for the per-tenant
+ * oldest first (round-robin across tenants; see plans/plan.lifecycle.ts). An index for the per-tenant
  * counts that quotas and claims make.
  */
 const planClaims: Migration = {

@@ -11,14 +11,16 @@ import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
 import type { PlanConfig } from '../plans/plan.config.js';
+import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
 import type { PlanService } from '../plans/plan.service.js';
+import type { PlanOutcome, PlanStore } from '../plans/plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
 import { workerPathOf } from '../sources/source-uri.js';
 import type { StabilityService } from '../stability/stability.service.js';
+import type { Db } from '../store/database.js';
 import { checkInteger } from '../validation.js';
-import type { LeaseStore } from './worker.store.js';
 
 export interface WorkerServiceOptions {
   /** How long a claim or heartbeat keeps a plan; default 30 s. */
@@ -64,7 +66,8 @@ export class WorkerService {
   private readonly maxRunningPerTenant: number | undefined;
 
   constructor(
-    private readonly leases: LeaseStore,
+    private readonly lifecycle: PlanLifecycle,
+    private readonly planStore: PlanStore,
     private readonly plans: PlanService,
     private readonly progress: ProgressService,
     private readonly models: ModelService,
@@ -78,7 +81,7 @@ export class WorkerService {
   }
 
   async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown>; contractVersion: number } | null> {
-    const plan = await this.leases.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
+    const plan = await this.lifecycle.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
@@ -89,7 +92,7 @@ export class WorkerService {
 
   async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {
     // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
-    if ((await this.leases.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
+    if ((await this.lifecycle.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
     // Only an ended plan's work may be thrown away: one that another worker now holds resumes from it.
     const plan = await this.plans.get(planId, undefined);
     return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status) };
@@ -100,7 +103,7 @@ export class WorkerService {
     await this.requireHolder(planId, workerId);
     if (batch) checkInteger('firstIndex', batch.firstIndex, 1);
     for (const [i, event] of events.entries()) {
-      await this.progress.appendProgress(planId, event, batch ? { run: batch.run, index: batch.firstIndex + i } : undefined);
+      await this.progress.appendProgress(planId, event, batch ? { run: batch.run, index: batch.firstIndex + i } : undefined, workerId);
     }
   }
 
@@ -110,16 +113,10 @@ export class WorkerService {
     // Finite weights can still overflow float32 in the forward pass; NaN arrives here as null (JSON) and
     // would answer INTERNAL wherever a score is read. Such a model is as unusable as one holding NaN.
     const nonFinite = nonFiniteResult(result);
-    if (nonFinite) return this.failWithInvalidWeights(plan, `the model's forward pass produced NaN/infinite values (${nonFinite}); its weights overflow float32`);
-    if (outcome.dryRun) {
-      await this.storeProfile(plan, outcome.profile);
-      return this.plans.finish(planId, PlanStatus.SUCCEEDED, { outputUri: null });
-    }
+    if (nonFinite) return this.failWithInvalidWeights(plan, workerId, `the model's forward pass produced NaN/infinite values (${nonFinite}); its weights overflow float32`);
+    // The reports are written in the finishing UPDATE's transaction, only when it applied (see finishByHolder).
+    if (outcome.dryRun) return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
     const { summary } = outcome;
-    if (summary.importance) {
-      const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
-      await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores });
-    }
     const quick = summary.evaluation;
     // The full evaluation's texts, else the prune run's quick check on held-out calibration windows.
     const evaluated = (summary.report?.perplexity ?? []).map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }));
@@ -135,19 +132,25 @@ export class WorkerService {
       agreement: t.agreement ?? 1,
       stability: t.stability ?? 1,
     }));
-    await this.stability.save({
-      planId,
-      perplexity,
-      tasks,
-      hiddenStateCosine: summary.hiddenStateCosine,
-      parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
-    });
-    return this.plans.finish(planId, PlanStatus.SUCCEEDED, {
+    const saveReports = async (trx: Db) => {
+      if (summary.importance) {
+        const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
+        await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores }, trx);
+      }
+      await this.stability.save({
+        planId,
+        perplexity,
+        tasks,
+        hiddenStateCosine: summary.hiddenStateCosine,
+        parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
+      }, trx);
+    };
+    return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, {
       startLayer: summary.block.start,
       removedLayers: summary.removedLayers,
       outputUri: result.outputUri,
       prunedParameters: summary.numParameters.after,
-    });
+    }, saveReports);
   }
 
   /**
@@ -159,23 +162,45 @@ export class WorkerService {
     const plan = await this.requireHolder(planId, workerId);
     // A failure without a code is an error the engine did not anticipate.
     const errorCode = engineCode === undefined ? ErrorCode.INTERNAL : errorCodeOfEngine(engineCode);
-    if (errorCode === ErrorCode.INVALID_WEIGHTS) return this.failWithInvalidWeights(plan, message);
-    return this.plans.finish(planId, PlanStatus.FAILED, { error: message, errorCode });
+    if (errorCode === ErrorCode.INVALID_WEIGHTS) return this.failWithInvalidWeights(plan, workerId, message);
+    return this.finishByHolder(planId, workerId, PlanStatus.FAILED, { error: message, errorCode });
   }
 
   /** The plan and the model FAILED with INVALID_WEIGHTS; the model's other queued plans too. */
-  private async failWithInvalidWeights(plan: PruningPlan, message: string): Promise<PruningPlan> {
+  private async failWithInvalidWeights(plan: PruningPlan, workerId: string, message: string): Promise<PruningPlan> {
     const errorCode = ErrorCode.INVALID_WEIGHTS;
-    const failed = await this.plans.finish(plan.id, PlanStatus.FAILED, { error: message, errorCode });
+    const failed = await this.finishByHolder(plan.id, workerId, PlanStatus.FAILED, { error: message, errorCode });
     await this.models.markFailed(plan.modelId, errorCode, message);
     for (const queued of await this.plans.list({ modelId: plan.modelId, status: PlanStatus.QUEUED })) {
-      await this.plans.finish(queued.id, PlanStatus.FAILED, { error: message, errorCode }).catch(() => undefined); // claimed or cancelled meanwhile
+      const other = await this.lifecycle.failQueued(queued.id, message, errorCode); // null: claimed or cancelled meanwhile
+      if (other) this.plans.publish(other);
     }
     return failed;
   }
 
+  /**
+   * Ends the plan, in one UPDATE guarded by this worker's live lease: a worker whose lease ran out or was
+   * taken over (even between requireHolder's read and this write) gets CONFLICT, and the plan is untouched.
+   * `saveReports` writes the results in the same transaction, only when the UPDATE applied.
+   */
+  private async finishByHolder(
+    planId: string,
+    workerId: string,
+    status: PlanStatus.SUCCEEDED | PlanStatus.FAILED,
+    outcome: PlanOutcome,
+    saveReports?: (trx: Db) => Promise<void>,
+  ): Promise<PruningPlan> {
+    const finished = await this.lifecycle.finishByHolder(planId, workerId, status, outcome, saveReports);
+    if (!finished) {
+      const current = await this.plans.require(planId, 'planId');
+      throw conflict(`plan ${planId} is ${current.status} and no longer under a live lease of worker ${workerId}; it cannot become ${status}`);
+    }
+    this.plans.publish(finished);
+    return finished;
+  }
+
   async release(planId: string, workerId: string): Promise<void> {
-    const plan = await this.leases.release(planId, workerId);
+    const plan = await this.lifecycle.release(planId, workerId);
     if (plan) this.plans.publish(plan);
   }
 
@@ -191,18 +216,18 @@ export class WorkerService {
 
   private async requireHolder(planId: string, workerId: string): Promise<PruningPlan> {
     const plan = await this.plans.require(planId, 'planId');
-    const holder = await this.leases.holder(planId);
+    const holder = await this.planStore.holder(planId);
     if (plan.status !== PlanStatus.RUNNING || holder !== workerId) {
       throw conflict(`plan ${planId} is ${plan.status}${holder ? ` and leased to ${holder}` : ''}, not running under worker ${workerId}`);
     }
     return plan;
   }
 
-  private async storeProfile(plan: PruningPlan, profile: EngineProfile): Promise<void> {
+  private async storeProfile(plan: PruningPlan, profile: EngineProfile, trx: Db): Promise<void> {
     const base = { modelId: plan.modelId, planId: plan.id, samples: profile.samples, seqLen: profile.seqLen };
-    for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores });
-    for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores });
-    await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence });
+    for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores }, trx);
+    for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores }, trx);
+    await this.importance.save({ ...base, metric: ImportanceMetric.BLOCK_INFLUENCE, blockSize: 1, startScores: profile.blockInfluence }, trx);
   }
 }
 
