@@ -1,7 +1,7 @@
 /**
  * The plan lifecycle in the store, on both databases: every write of PLAN_TRANSITIONS applies from the
  * statuses its row names and is refused from every other one (final statuses stay final); a worker's
- * writes apply only under its own live lease — a worker whose lease ran out and was taken over cannot
+ * writes apply only while it holds the plan — a worker whose lease ran out and was taken over cannot
  * finish the plan, even when it read the plan as its own just before (the race is made deterministic by
  * writing with the stale holder directly); and claim, renew, release and cancel still do their work.
  */
@@ -142,12 +142,13 @@ describe.each(storeBackends('plan lifecycle'))('plan lifecycle on $name', (backe
     expect(await lifecycle.finishByHolder(id, 'w2', PlanStatus.SUCCEEDED, { outputUri: 'file:///out' })).toMatchObject({ status: PlanStatus.SUCCEEDED, outputUri: 'file:///out', progress: 1 });
   });
 
-  it('refuses a holder write once the lease has run out, even before anyone else claims the plan', async () => {
+  it('keeps a plan with its holder when the lease ran out but nobody claimed it: a late heartbeat renews it', async () => {
     const id = await planIn(PlanStatus.RUNNING);
     await database.db.updateTable('plans').set({ lease_expires_at: inPast() }).where('id', '=', id).execute();
-    expect(await lifecycle.finishByHolder(id, HOLDER, PlanStatus.SUCCEEDED)).toBeNull();
-    expect(await lifecycle.renew(id, HOLDER, LEASE_MS)).toBeNull();
-    expect(await plans.get(id)).toMatchObject({ status: PlanStatus.RUNNING });
+    expect(await lifecycle.renew(id, 'w2', LEASE_MS)).toBeNull(); // still not another worker's
+    expect(await lifecycle.renew(id, HOLDER, LEASE_MS)).toMatchObject({ id, status: PlanStatus.RUNNING });
+    expect(await lifecycle.claimNext('w2', LEASE_MS)).toBeNull(); // renewed: held again
+    expect(await lifecycle.finishByHolder(id, HOLDER, PlanStatus.SUCCEEDED)).toMatchObject({ id, status: PlanStatus.SUCCEEDED });
   });
 
   it('claims, renews, releases and cancels', async () => {

@@ -3,7 +3,7 @@
  * (rows are created by PlanStore's inserts, which are QUEUED by construction; reads stay in the stores).
  *
  * Each write is ONE guarded UPDATE whose WHERE clause is the row of PLAN_TRANSITIONS it performs (the
- * statuses it leaves from and, for a worker's writes, that the worker holds a live lease), and each
+ * statuses it leaves from and, for a worker's writes, that the worker holds the plan), and each
  * answers the plan as it became, or null when the guard did not hold — so two callers racing (a cancel
  * and a worker finishing, two workers claiming, a worker whose lease was taken over finishing) cannot
  * both win, and no caller reads first and writes after.
@@ -43,7 +43,7 @@ export enum PlanWrite {
   FAIL_QUEUED = 'FAIL_QUEUED',
   /** A user cancels a plan that has not ended; a running plan's worker learns of it at its next heartbeat. */
   CANCEL = 'CANCEL',
-  /** A progress event moves the plan's stage and progress (status unchanged); a worker's only under its live lease on the RUNNING plan. */
+  /** A progress event moves the plan's stage and progress (status unchanged); a worker's only while it holds the RUNNING plan. */
   PROGRESS = 'PROGRESS',
 }
 
@@ -128,8 +128,8 @@ export class PlanLifecycle {
   }
 
   /**
-   * SUCCEED or FAIL by the holder: ends the plan with what it produced, only while `workerId` holds a
-   * live lease on it, in the same statement — a worker whose lease ran out or was taken over gets null.
+   * SUCCEED or FAIL by the holder: ends the plan with what it produced, only while `workerId` holds
+   * it, in the same statement — a worker whose plan was taken over by another gets null.
    * `alongside` writes the plan's results (reports) in the same transaction, after the guarded UPDATE
    * applied and only then: a refused finish leaves nothing behind, and readers see the status and the
    * results together. It must write through the executor it is given.
@@ -188,7 +188,12 @@ export class PlanLifecycle {
   }
 }
 
-/** A write guarded by PLAN_TRANSITIONS[write].from and by `workerId` holding a live lease, in one UPDATE. */
+/**
+ * A write guarded by PLAN_TRANSITIONS[write].from and by `workerId` holding the plan, in one UPDATE. A
+ * lease that ran out while nobody claimed the plan is still the holder's (a late heartbeat on a loaded
+ * machine must not restart the plan); once another worker claims it, worker_id changes and the old
+ * holder's writes are refused.
+ */
 async function updateHeld(db: Kysely<Tables>, write: PlanWrite, planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
   const row = await db
     .updateTable('plans')
@@ -196,7 +201,6 @@ async function updateHeld(db: Kysely<Tables>, write: PlanWrite, planId: string, 
     .where('id', '=', planId)
     .where('status', 'in', [...PLAN_TRANSITIONS[write].from])
     .where('worker_id', '=', workerId)
-    .where('lease_expires_at', '>', isoNow())
     .returningAll()
     .executeTakeFirst();
   return row ? toPlan(row) : null;
@@ -214,7 +218,7 @@ export function advanceProgress(trx: Kysely<Tables>, planId: string, stage: Plan
     .set((eb) => ({ last_seq: eb('last_seq', '+', 1), stage, progress, updated_at: now }))
     .where('id', '=', planId)
     .where('status', 'in', [...PLAN_TRANSITIONS.PROGRESS.from]);
-  if (holder !== undefined) update = update.where('status', '=', PlanStatus.RUNNING).where('worker_id', '=', holder).where('lease_expires_at', '>', now);
+  if (holder !== undefined) update = update.where('status', '=', PlanStatus.RUNNING).where('worker_id', '=', holder);
   return update.returningAll().executeTakeFirst();
 }
 
