@@ -12,24 +12,15 @@ import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanLifecycle, PLAN_TRANSITIONS, PlanWrite } from '../src/plans/plan.lifecycle.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
-import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
 import { WorkerService } from '../src/workers/worker.service.js';
 import { storeBackends } from './fixtures/store-backends.js';
-import { STORED_MODEL } from './fixtures/stored-model.js';
+import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 import { completeAsWorker, failAsWorker } from './fixtures/claim.js';
 
-const planFor = (modelId: string): NewPlan => ({
-  modelId,
-  layersToPrune: 2,
-  targetSparsity: null,
-  startLayer: null,
-  replacement: ReplacementKind.LAYER,
-  dryRun: false,
-  config: {},
-  originalParameters: 260032,
-});
+const planFor = (modelId: string): NewPlan => storedPlanFor(modelId);
 
 const HOLDER = 'w1';
 const LEASE_MS = 60_000;

@@ -6,23 +6,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
-import { PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStatus } from '../src/plans/plan.type.js';
 import { openDatabase, type Database } from '../src/store/database.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { storeBackends } from './fixtures/store-backends.js';
-import { STORED_MODEL } from './fixtures/stored-model.js';
+import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 
-const planFor = (modelId: string, tenantId: string): NewPlan => ({
-  modelId,
-  tenantId,
-  layersToPrune: 2,
-  targetSparsity: null,
-  startLayer: null,
-  replacement: ReplacementKind.LAYER,
-  dryRun: false,
-  config: {},
-  originalParameters: 260032,
-});
+const planFor = (modelId: string, tenantId: string): NewPlan => storedPlanFor(modelId, { tenantId });
 
 const backends = storeBackends('plan quotas');
 

@@ -12,13 +12,13 @@ import { ModelStore } from '../src/models/model.store.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { PlanStage, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStage } from '../src/plans/plan.type.js';
 import { ProgressService } from '../src/progress/progress.service.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
 import type { ProgressEvent } from '../src/progress/progress.type.js';
 import type { Services } from '../src/context.js';
 import { openDatabase, type Database } from '../src/store/database.js';
-import { STORED_MODEL } from './fixtures/stored-model.js';
+import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 import { completeAsWorker } from './fixtures/claim.js';
 
 /** Holds the first replay read, either before it queries or after it has its rows. */
@@ -63,16 +63,7 @@ describe('planProgress seam', () => {
     bus = inProcessPlanEventBus(createGatewayPubSub());
     services = createServices(database.db, { bus });
     const model = await new ModelStore(database.db).insert(STORED_MODEL);
-    const plan = await new PlanStore(database.db).insert({
-      modelId: model.id,
-      layersToPrune: 2,
-      targetSparsity: null,
-      startLayer: null,
-      replacement: ReplacementKind.LAYER,
-      dryRun: false,
-      config: {},
-      originalParameters: 260032,
-    });
+    const plan = await new PlanStore(database.db).insert(storedPlanFor(model.id));
     planId = plan.id;
     // RUNNING through the lease, as a worker's claim takes it (the plan's config is not this test's business)
     expect((await new PlanLifecycle(database.db).claimNext('seam-worker', 60_000))?.id).toBe(planId);

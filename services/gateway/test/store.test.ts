@@ -7,26 +7,17 @@ import { ModelStore, type NewModel } from '../src/models/model.store.js';
 import { ModelStatus } from '../src/models/model.type.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { PlanStore, type NewPlan } from '../src/plans/plan.store.js';
-import { PlanStage, PlanStatus, ReplacementKind } from '../src/plans/plan.type.js';
+import { PlanStage, PlanStatus } from '../src/plans/plan.type.js';
 import { ProgressStore } from '../src/progress/progress.store.js';
 import { StabilityStore } from '../src/stability/stability.store.js';
 import { openDatabase, type Database, type DatabaseOptions } from '../src/store/database.js';
 import { storeBackends } from './fixtures/store-backends.js';
-import { STORED_MODEL } from './fixtures/stored-model.js';
+import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 
 // beyond 32 bits: must come back as the same number from both databases
 const MODEL: NewModel = { ...STORED_MODEL, numParameters: 2 ** 53 - 1 };
 
-const planFor = (modelId: string): NewPlan => ({
-  modelId,
-  layersToPrune: 2,
-  targetSparsity: null,
-  startLayer: null,
-  replacement: ReplacementKind.LAYER,
-  dryRun: false,
-  config: { calibration: { samples: 32 } },
-  originalParameters: 260032,
-});
+const planFor = (modelId: string): NewPlan => storedPlanFor(modelId, { config: { calibration: { samples: 32 } } });
 
 const backends = storeBackends('store');
 
