@@ -115,15 +115,21 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
+  // The probes answer anyone: they say what is down in fixed words, and the detail goes to the log.
   app.get('/readyz', async (_req, res) => {
     try {
       await database.ping();
-      // Without its LISTEN connection a replica would serve subscriptions that miss other replicas' events.
-      if (replicaBus && !replicaBus.listening()) throw new Error('plan events: the PostgreSQL LISTEN connection is down (reconnecting)');
-      res.status(200).json({ status: 'ready', database: database.dialect });
     } catch (error) {
-      res.status(503).json({ status: 'unavailable', database: database.dialect, error: (error as Error).message });
+      log(`readyz: the database does not answer: ${(error as Error).message}`);
+      res.status(503).json({ status: 'unavailable', database: database.dialect, error: 'the database does not answer' });
+      return;
     }
+    // Without its LISTEN connection a replica would serve subscriptions that miss other replicas' events.
+    if (replicaBus && !replicaBus.listening()) {
+      res.status(503).json({ status: 'unavailable', database: database.dialect, error: 'plan events: the PostgreSQL LISTEN connection is down (reconnecting)' });
+      return;
+    }
+    res.status(200).json({ status: 'ready', database: database.dialect });
   });
   // Counts only (no tenant's data), like the probes: for a Prometheus scraper, without a token.
   app.get('/metrics', async (_req, res) => {
@@ -131,7 +137,8 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
       const body = await metrics.registry.metrics();
       res.status(200).type(metrics.registry.contentType).send(body);
     } catch (error) {
-      res.status(503).type('text/plain').send(`metrics unavailable: ${(error as Error).message}\n`);
+      log(`metrics: ${(error as Error).message}`);
+      res.status(503).type('text/plain').send('metrics unavailable (see the gateway log)\n');
     }
   });
   app.use(

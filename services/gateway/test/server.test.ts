@@ -26,7 +26,10 @@ describe('gateway server', () => {
     expect(await ready.json()).toEqual({ status: 'ready', database: 'sqlite' });
 
     await gateway.database.close();
-    expect((await fetch(`${base}/readyz`)).status).toBe(503);
+    const down = await fetch(`${base}/readyz`);
+    expect(down.status).toBe(503);
+    // fixed words for anyone who asks; the driver's own message goes to the log
+    expect(await down.json()).toEqual({ status: 'unavailable', database: 'sqlite', error: 'the database does not answer' });
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 
