@@ -6,6 +6,7 @@
  * the main ones are operator settings (STREAMLINE_PLAN_MAX_*), read the same way by both.
  */
 import { EngineError } from './errors.js';
+import type { PlanConfig } from './plan-runner.js';
 
 export interface PlanBounds {
   /** Calibration windows, and training samples. */
@@ -72,24 +73,13 @@ export function planBoundsFromEnv(env: NodeJS.ProcessEnv = process.env): PlanBou
 /** One text for perplexity: a path, or a path with its own window count and length. */
 export type EvaluationText = string | { readonly path: string; readonly samples?: number | null; readonly seqLen?: number | null };
 
-/** The settings `checkPlanBounds` reads (a subset of the plan runner's PlanConfig). */
-export interface BoundedPlanSettings {
-  readonly calibration: { readonly samples: number; readonly seqLen: number };
-  readonly training: {
-    readonly samples?: number | null;
-    readonly epochs?: number | null;
-    readonly minSteps?: number | null;
-    readonly batchSize: number;
-    readonly learningRate: number;
-    readonly minLearningRate: number;
-    readonly weightDecay: number;
-    readonly warmupRatio?: number | null;
-    readonly gradientAccumulation: number;
-    readonly maxGradNorm: number;
-    readonly validationFraction: number;
-  };
-  readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
-}
+/**
+ * The settings `checkPlanBounds` reads: the plan runner's own PlanConfig (a type-only import: nothing of
+ * the runner is loaded here), plus the training `samples` the gateway's stored settings carry.
+ */
+export type BoundedPlanSettings = Pick<PlanConfig, 'calibration' | 'evaluation'> & {
+  readonly training: PlanConfig['training'] & { readonly samples?: number | null };
+};
 
 /**
  * Refuses (BAD_INPUT naming the setting, its value and the bound) a plan beyond the bounds. Sequence

@@ -17,6 +17,7 @@ import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../src/runtime/runtime.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
+import { charTokenizer } from './fixtures/char-tokenizer.js';
 import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 
@@ -36,19 +37,6 @@ function writeFile(name: string, text: string): string {
   return path;
 }
 
-/**
- * A character-level tokenizer for the tiny random models (vocabulary 64): BOS = 1, then one id per
- * character, folded into 3..63. Enough to exercise scoring without the shared data.
- */
-const charTokenizer: Tokenizer = {
-  kind: 'llama2c',
-  vocabSize: 64,
-  bosId: 1,
-  eosId: 2,
-  encode: (text, options = {}) => [...(options.bos === false ? [] : [1]), ...Array.from(text, (char) => 3 + (char.codePointAt(0)! % 61))],
-  decode: () => '',
-  decodeNext: () => '',
-};
 
 /** -log softmax(row)[target], written the direct way (fine for small logits). */
 function directNll(row: readonly number[], target: number): number {

@@ -13,7 +13,8 @@ import { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource } fr
 import { evaluateModels } from '../src/evaluation/evaluate.js';
 import { loadModel } from '../src/models/model.js';
 import { runPlan, type PlanConfig } from '../src/plan-runner.js';
-import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
+import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
+import { charTokenizer } from './fixtures/char-tokenizer.js';
 import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
@@ -26,16 +27,6 @@ function writeFile(name: string, text: string): string {
   return path;
 }
 
-/** One id per character, folded into 3..63, BOS = 1 (as in evaluation.test.ts). */
-const charTokenizer: Tokenizer = {
-  kind: 'llama2c',
-  vocabSize: 64,
-  bosId: 1,
-  eosId: 2,
-  encode: (text, options = {}) => [...(options.bos === false ? [] : [1]), ...Array.from(text, (char) => 3 + (char.codePointAt(0)! % 61))],
-  decode: () => '',
-  decodeNext: () => '',
-};
 
 describe('which windows of a text are held out', () => {
   const calibrationText = 'the quick brown fox jumps over the lazy dog. '.repeat(40); // 1801 tokens with BOS

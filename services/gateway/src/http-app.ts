@@ -53,7 +53,7 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
     return { ...baseContext, authorization: value, principal: await services.auth.principal(value) };
   };
-  const metrics = createMetrics({ db: database.db, localWorkers: () => [...settings.localWorkers()] });
+  const metrics = createMetrics({ db: database.db, localWorkers: settings.localWorkers });
   // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
   const schema = takeTurns(await buildGatewaySchema(infra.pubSub));
   const formatError = createErrorFormatter(schema, log);
