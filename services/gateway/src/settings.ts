@@ -7,6 +7,7 @@ import type { GatewayOptions } from './server.js';
 import { workerTokensSetting } from './auth/auth.settings.js';
 import { sourcePolicyFromEnv } from './sources/source.settings.js';
 import { planLimitsFromEnv } from './plans/plan.limits.js';
+import { nonNegativeInteger } from './env-integers.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
@@ -54,12 +55,4 @@ function authSetting(raw: string | undefined): 'on' | 'off' {
   if (raw === undefined || raw === '' || raw === 'on') return 'on';
   if (raw === 'off') return 'off';
   throw new Error(`STREAMLINE_AUTH=${JSON.stringify(raw)} is not "on" or "off" (auth is on unless it is exactly "off")`);
-}
-
-function nonNegativeInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${name}=${JSON.stringify(raw)} is not a non-negative integer`);
-  return value;
 }

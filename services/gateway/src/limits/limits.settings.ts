@@ -4,6 +4,7 @@
  * default that admits every document the SDK sends; invalid values stop the start with a message that
  * names the variable.
  */
+import { nonNegativeInteger, positiveInteger } from '../env-integers.js';
 
 export interface GatewayLimits {
   /** STREAMLINE_QUERY_MAX_DEPTH: deepest selection of an operation, fragments followed. Default 10. */
@@ -60,20 +61,6 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayLimi
     landingPage: !production,
     corsOrigins: corsOrigins(env.STREAMLINE_CORS_ORIGINS),
   };
-}
-
-function nonNegativeInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const value = Number(raw);
-  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(value)) throw new Error(`${name}=${JSON.stringify(raw)} is not a non-negative integer`);
-  return value;
-}
-
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const value = nonNegativeInteger(env, name, fallback);
-  if (value < 1) throw new Error(`${name}=${JSON.stringify(env[name])} is not a positive integer (at least 1)`);
-  return value;
 }
 
 function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {

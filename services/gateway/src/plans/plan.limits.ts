@@ -10,6 +10,7 @@
  *   gradient accumulation, evaluation texts, windows, tasks and items.
  */
 import { DEFAULT_PLAN_BOUNDS, planBoundsFromEnv, type PlanBounds } from '../engine.js';
+import { positiveInteger } from '../env-integers.js';
 
 export interface PlanLimits {
   readonly maxQueuedPerTenant: number;
@@ -25,12 +26,4 @@ export function planLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): PlanLim
     maxRunningPerTenant: positiveInteger(env, 'STREAMLINE_TENANT_MAX_RUNNING', DEFAULT_PLAN_LIMITS.maxRunningPerTenant),
     bounds: planBoundsFromEnv(env),
   };
-}
-
-function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name}=${JSON.stringify(raw)} is not a positive integer`);
-  return value;
 }
