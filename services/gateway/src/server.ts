@@ -12,7 +12,7 @@ import type { GatewayLimits } from './limits/limits.settings.js';
 import type { InspectModel } from './models/model.service.js';
 import type { SourcePolicy } from './sources/source.settings.js';
 import type { Database } from './store/database.js';
-import { startLocalWorkers, stopWorker, workerStorageEnv, type LocalWorker } from './workers/local-workers.js';
+import { startLocalWorkers, stopGracefully, workerStorageEnv, type LocalWorker } from './workers/local-workers.js';
 import type { ChildProcess } from 'node:child_process';
 
 export { GRAPHQL_PATH };
@@ -109,7 +109,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
       closing ??= (async () => {
         try {
           // Workers first: a stopping worker checkpoints and releases its plan through this gateway.
-          await Promise.all(workers.map((worker) => stopWorker(worker)));
+          await Promise.all(workers.map((worker) => stopGracefully(worker)));
           await app.close();
         } finally {
           await infra.close();

@@ -43,8 +43,8 @@ export function workerStorageEnv(storage: string | undefined, env: NodeJS.Proces
   return storage ? { ...shared, STREAMLINE_STORAGE: storage } : shared;
 }
 
-/** SIGTERM, then SIGKILL if the worker has not checkpointed and exited within the grace period. */
-export async function stopWorker(child: ChildProcess, graceMs = 60_000): Promise<void> {
+/** SIGTERM, then SIGKILL if the process (a worker checkpointing, a gateway draining) has not exited within the grace period. */
+export async function stopGracefully(child: ChildProcess, graceMs = 60_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   child.kill('SIGTERM');
