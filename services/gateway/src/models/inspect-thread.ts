@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { countHeldOutWindows, EngineError, inspectModel, loadTokenizer } from '../engine.js';
-import type { ThreadAnswer, ThreadRequest } from './model-inspection.js';
+import { THREAD_READY, type ThreadAnswer, type ThreadRequest } from './model-inspection.js';
 
 async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
   try {
@@ -27,4 +27,5 @@ async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
   }
 }
 
+parentPort!.postMessage(THREAD_READY);
 parentPort!.postMessage(await answer(workerData as ThreadRequest));

@@ -12,6 +12,13 @@ import { EngineError, familyFor, type EngineErrorCode, type ModelInfo } from '..
 import type { WindowCount } from '../engine.js';
 
 export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
+/**
+ * How long a thread may take to load its code before the deadline above starts. Loading is the same
+ * for every input (under tsx it compiles the engine's TypeScript, seconds on a busy machine), so it
+ * must not count against the tenant's deadline; it is bounded apart so that a thread that never
+ * starts still ends.
+ */
+const THREAD_START_TIMEOUT_MS = 120_000;
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
 
 /** What a thread is asked: inspect a model (`{ path }`, the original form), or count a text's windows. */
@@ -35,6 +42,9 @@ export interface WindowCountRequest {
 
 export type CountWindows = (request: WindowCountRequest) => Promise<WindowCount>;
 
+/** What a thread posts first, once its code is loaded: the work's deadline starts then. */
+export const THREAD_READY = 'ready';
+
 /** What a thread posts back: ModelInfo without its family (functions do not cross threads), a window count, or the error. */
 export type ThreadAnswer =
   | { ok: true; info: Omit<ModelInfo, 'family'> & { modelType: string } }
@@ -42,7 +52,7 @@ export type ThreadAnswer =
   | { ok: false; engineCode?: EngineErrorCode; errnoCode?: string; message: string };
 
 export interface ThreadInspectionOptions {
-  /** Deadline per inspection, from the thread's start; default 10 s. */
+  /** Deadline per inspection, from the moment the thread has loaded its code; default 10 s. */
   readonly timeoutMs?: number;
   /**
    * Heap limit of an inspection thread; default 1536 MB. A backstop only: the engine's own limits keep
@@ -110,11 +120,17 @@ function runInThread(request: ThreadRequest, timeoutMs: number, maxHeapMb: numbe
       outcome();
       void worker.terminate();
     };
-    const timer = setTimeout(
-      () => settle(() => reject(new ThreadStopped('BAD_INPUT', `${what} took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`))),
-      timeoutMs,
-    );
-    worker.once('message', (answer: ThreadAnswer) => settle(() => (answer.ok ? resolve(answer) : reject(threadError(answer)))));
+    const stopAfter = (ms: number, message: string) =>
+      setTimeout(() => settle(() => reject(new ThreadStopped('BAD_INPUT', message))), ms);
+    let timer = stopAfter(THREAD_START_TIMEOUT_MS, `the thread ${what} did not start within ${THREAD_START_TIMEOUT_MS} ms and was stopped`);
+    worker.on('message', (message: ThreadAnswer | typeof THREAD_READY) => {
+      if (message === THREAD_READY) {
+        clearTimeout(timer);
+        timer = stopAfter(timeoutMs, `${what} took longer than ${timeoutMs} ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped`);
+        return;
+      }
+      settle(() => (message.ok ? resolve(message) : reject(threadError(message))));
+    });
     worker.once('error', (error: NodeJS.ErrnoException) => {
       if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') settle(() => reject(new ThreadStopped('BAD_INPUT', `${what} needed more than ${maxHeapMb} MB of memory and was stopped`)));
       else settle(() => reject(error));
