@@ -183,6 +183,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
             settings: training,
             signal: options.signal,
             onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
+            onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
             onProgress: (p) =>
               report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, p),
           }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan

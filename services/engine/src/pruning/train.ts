@@ -6,22 +6,20 @@
  * Every `checkpointEvery` optimizer steps, at each epoch's end and when cancelled, the whole state
  * (weights, optimizer moments, step, position in the epoch's order, best weights, loss history) is
  * written to `dir/checkpoint`; a run started with the same directory and settings resumes from it and
- * ends with the same weights as an uninterrupted run.
+ * ends with the same weights as an uninterrupted run — on either trainer (../training/trainer.ts: ONNX
+ * Runtime graphs by default, TensorFlow.js as the portable one), since both keep the same state.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, throwIfCancelled } from '../errors.js';
-import type { HostTensor } from '../formats/host-tensor.js';
+import { transpose2d, type HostTensor } from '../formats/host-tensor.js';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import type { LoadedModel } from '../models/model.js';
-import { layerContext } from '../runtime/tfjs/decoder-layer.js';
-import { tfjsForTraining } from '../runtime/tfjs/training.js';
 import { mulberry32 } from '../random.js';
-import { AdamW } from './adamw.js';
+import { createTrainer, type HostBatch, type ReplacementTrainer, type TrainerName, type TrainerState } from '../training/trainer.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import type { PairReader } from './hidden-state-pairs.js';
-import { replacementForward, type TrainedKind } from './replacement.js';
+import type { TrainedKind } from './replacement.js';
 
 export interface TrainingSettings {
   /** Default: as many as it takes to make at least `minSteps` optimizer steps. */
@@ -83,6 +81,12 @@ export interface TrainingJob {
   /** Called right after each checkpoint is written, with the directory that holds it (until the next one replaces it). */
   readonly onCheckpoint?: (step: number, checkpointDir: string) => void;
   readonly signal?: AbortSignal;
+  /** Default: STREAMLINE_TRAINER, else onnx when its binding loads, else tfjs. */
+  readonly trainer?: TrainerName;
+  /** Native threads; default: STREAMLINE_THREADS, else the CPU quota, else the cores. */
+  readonly threads?: number;
+  /** Called once the trainer is ready, with what it runs on (`onnxruntime cpu, 2 threads`). */
+  readonly onStart?: (trainer: string) => void;
 }
 
 interface TrainingState {
@@ -106,7 +110,6 @@ export function learningRateAt(step: number, totalSteps: number, warmupSteps: nu
 }
 
 export async function trainReplacement(job: TrainingJob): Promise<TrainingResult> {
-  await tfjsForTraining();
   const { model, pairs, settings } = job;
   const train = pairs.indices('train');
   const validation = pairs.indices('val');
@@ -117,10 +120,10 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   const totalSteps = epochs * stepsPerEpoch;
   const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round((settings.warmupRatio ?? DEFAULT_WARMUP_RATIO) * totalSteps));
 
-  // Matrices train as [in, out] (fast on wasm) and go back to [out, in] on the way out.
-  const params = new Map<string, tf.Variable>();
-  for (const [name, t] of job.initial) params.set(name, tf.variable(toTraining(t), true));
-  const optimizer = new AdamW(params, settings);
+  // Matrices train as [in, out] and go back to [out, in] on the way out.
+  const initial = new Map([...job.initial].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
+  const trainer = await createTrainer({ kind: job.kind, model, initial, optimizer: settings, trainer: job.trainer, threads: job.threads });
+  job.onStart?.(trainer.description);
   let best: Map<string, HostTensor> | null = null;
   let state: TrainingState = {
     key: job.key,
@@ -134,14 +137,17 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
     bestEpoch: -1,
     optimizerStep: 0,
   };
-  const resumed = loadCheckpoint(job.dir, job.key, params, optimizer);
+  const resumed = await loadCheckpoint(job.dir, job.key, trainer);
   if (resumed) {
     state = resumed.state;
     best = resumed.best;
   }
   const resumedFromStep = resumed ? state.step : null;
+  const save = async () => {
+    saveCheckpoint(job.dir, state, await trainer.state(), best);
+    job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
+  };
 
-  const weight = (name: string) => params.get(name)!;
   const started = performance.now();
   let tokensSeen = 0;
   try {
@@ -150,35 +156,21 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
       while (state.position < microBatches) {
         // One optimizer step: up to gradAccum micro-batches, gradients averaged.
         const group = Math.min(settings.gradAccum, microBatches - state.position);
-        const summed = new Map<string, tf.Tensor>();
         let lossSum = 0;
         for (let i = 0; i < group; i++) {
           throwIfCancelled(job.signal, 'training');
           const first = (state.position + i) * settings.batchSize;
           const batch = loadBatch(pairs, order.slice(first, first + settings.batchSize));
-          const { value, grads } = tf.variableGrads(() => tf.tidy(() => mseLoss(job.kind, model, batch, weight)), [...params.values()]);
-          lossSum += value.dataSync()[0];
-          value.dispose();
-          for (const [name, p] of params) {
-            const g = grads[p.name];
-            const previous = summed.get(name);
-            summed.set(name, previous ? tf.add(previous, g) : tf.clone(g));
-            previous?.dispose();
-            g.dispose();
-          }
-          batch.dispose();
+          lossSum += await trainer.accumulate(batch);
           tokensSeen += batch.tokens;
         }
-        const averaged = new Map([...summed].map(([name, g]) => [name, tf.div(g, group)]));
-        summed.forEach((g) => g.dispose());
         const learningRate = learningRateAt(state.step, totalSteps, warmupSteps, settings.learningRate, settings.minLearningRate);
-        optimizer.apply(averaged, learningRate);
-        averaged.forEach((g) => g.dispose());
+        await trainer.step(group, learningRate);
         state.step += 1;
         state.position += group;
         state.epochLossSum += lossSum;
         state.epochLossCount += group;
-        state.optimizerStep = optimizer.step;
+        state.optimizerStep += 1;
         job.onProgress?.({
           step: state.step,
           totalSteps,
@@ -191,54 +183,35 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
         });
         // tfjs on wasm computes synchronously: let timers (lease heartbeats) and I/O (progress reports) run.
         await new Promise((resolve) => setImmediate(resolve));
-        if (state.step % settings.checkpointEvery === 0 && state.position < microBatches) {
-          saveCheckpoint(job.dir, state, params, optimizer, best);
-          job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
-        }
+        if (state.step % settings.checkpointEvery === 0 && state.position < microBatches) await save();
       }
       // End of epoch: validate, keep the best weights.
-      const { loss: validationLoss, cosine: validationCosine } = validation.length > 0 ? validate(job.kind, model, pairs, validation, settings.batchSize, weight) : { loss: null, cosine: null };
+      const { loss: validationLoss, cosine: validationCosine } =
+        validation.length > 0 ? await validate(trainer, pairs, validation, settings.batchSize, model.config.hiddenSize) : { loss: null, cosine: null };
       state.history.push({ epoch: state.epoch + 1, trainLoss: state.epochLossSum / state.epochLossCount, validationLoss, validationCosine });
       if (validationLoss === null || state.bestValidationLoss === null || validationLoss < state.bestValidationLoss) {
         state.bestValidationLoss = validationLoss;
         state.bestEpoch = state.epoch + 1;
-        best = snapshot(params);
+        best = toHuggingFace(await trainer.params());
       }
       state.epoch += 1;
       state.position = 0;
       state.epochLossSum = 0;
       state.epochLossCount = 0;
-      saveCheckpoint(job.dir, state, params, optimizer, best);
-      job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
+      await save();
     }
-    return { params: best ?? snapshot(params), epochs: state.history, steps: state.step, bestEpoch: state.bestEpoch, resumedFromStep };
+    return { params: best ?? toHuggingFace(await trainer.params()), epochs: state.history, steps: state.step, bestEpoch: state.bestEpoch, resumedFromStep };
   } catch (error) {
     // Cancelled (a cancelled plan, a worker told to stop): the state is at an optimizer-step boundary —
     // a half-accumulated step is simply dropped — so save it and lose nothing.
-    if (error instanceof EngineError && error.code === 'CANCELLED') {
-      saveCheckpoint(job.dir, state, params, optimizer, best);
-      job.onCheckpoint?.(state.step, join(job.dir, 'checkpoint'));
-    }
+    if (error instanceof EngineError && error.code === 'CANCELLED') await save();
     throw error;
   } finally {
-    params.forEach((p) => p.dispose());
-    optimizer.dispose();
+    await trainer.dispose();
   }
 }
 
-interface Batch {
-  inputs: tf.Tensor;
-  targets: tf.Tensor;
-  /** [B, T, 1]: 1 for real tokens. */
-  mask: tf.Tensor;
-  attentionMask: Uint8Array;
-  batchSize: number;
-  seqLen: number;
-  tokens: number;
-  dispose(): void;
-}
-
-function loadBatch(pairs: PairReader, indices: number[]): Batch {
+function loadBatch(pairs: PairReader, indices: number[]): HostBatch {
   const sequences = indices.map((i) => pairs.read(i));
   const d = pairs.manifest.hiddenSize;
   const B = sequences.length;
@@ -251,50 +224,21 @@ function loadBatch(pairs: PairReader, indices: number[]): Batch {
     targets.set(s.targets, b * T * d);
     attentionMask.fill(1, b * T, b * T + s.length);
   });
-  const tensors = {
-    inputs: tf.tensor3d(inputs, [B, T, d]),
-    targets: tf.tensor3d(targets, [B, T, d]),
-    mask: tf.tensor3d(Float32Array.from(attentionMask), [B, T, 1]),
-  };
-  return {
-    ...tensors,
-    attentionMask,
-    batchSize: B,
-    seqLen: T,
-    tokens: sequences.reduce((n, s) => n + s.length, 0),
-    dispose: () => Object.values(tensors).forEach((t) => t.dispose()),
-  };
+  return { inputs, targets, attentionMask, batchSize: B, seqLen: T, tokens: sequences.reduce((n, s) => n + s.length, 0) };
 }
 
-function predict(kind: TrainedKind, model: LoadedModel, batch: Batch, weight: (name: string) => tf.Tensor): tf.Tensor {
-  const ctx = layerContext(model.config, model.family, batch);
-  return replacementForward(kind, batch.inputs, weight, ctx);
-}
-
-/** Mean squared error over real tokens and hidden dimensions. */
-function mseLoss(kind: TrainedKind, model: LoadedModel, batch: Batch, weight: (name: string) => tf.Tensor): tf.Scalar {
-  const error = tf.mul(tf.squaredDifference(predict(kind, model, batch, weight), batch.targets), batch.mask);
-  return tf.div(tf.sum(error), batch.tokens * model.config.hiddenSize) as tf.Scalar;
-}
-
-function validate(kind: TrainedKind, model: LoadedModel, pairs: PairReader, indices: number[], batchSize: number, weight: (name: string) => tf.Tensor) {
+async function validate(trainer: ReplacementTrainer, pairs: PairReader, indices: number[], batchSize: number, hiddenSize: number) {
   let errorSum = 0;
   let cosineSum = 0;
   let tokens = 0;
   for (let first = 0; first < indices.length; first += batchSize) {
     const batch = loadBatch(pairs, indices.slice(first, first + batchSize));
-    const [error, cosine] = tf.tidy(() => {
-      const output = predict(kind, model, batch, weight);
-      const squared = tf.sum(tf.mul(tf.squaredDifference(output, batch.targets), batch.mask));
-      const cosines = tf.div(tf.sum(tf.mul(output, batch.targets), -1, true), tf.maximum(tf.mul(tf.norm(output, 'euclidean', -1, true), tf.norm(batch.targets, 'euclidean', -1, true)), 1e-12));
-      return [squared.dataSync()[0], tf.sum(tf.mul(cosines, batch.mask)).dataSync()[0]];
-    });
-    errorSum += error;
-    cosineSum += cosine;
+    const sums = await trainer.evaluate(batch);
+    errorSum += sums.squaredError;
+    cosineSum += sums.cosineSum;
     tokens += batch.tokens;
-    batch.dispose();
   }
-  return { loss: errorSum / (tokens * model.config.hiddenSize), cosine: cosineSum / tokens };
+  return { loss: errorSum / (tokens * hiddenSize), cosine: cosineSum / tokens };
 }
 
 /** Deterministic Fisher–Yates shuffle. */
@@ -308,51 +252,36 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
   return result;
 }
 
-function toTraining(t: HostTensor): tf.Tensor {
-  const tensor = tf.tensor(t.data, [...t.shape], 'float32');
-  if (t.shape.length !== 2) return tensor;
-  const transposed = tf.transpose(tensor);
-  tensor.dispose();
-  return transposed;
-}
-
-function toHost(t: tf.Tensor): HostTensor {
-  const host = t.rank === 2 ? tf.tidy(() => tf.transpose(t)) : t;
-  const result = { shape: host.shape, data: host.dataSync() as Float32Array };
-  if (host !== t) host.dispose();
-  return { shape: [...result.shape], data: Float32Array.from(result.data) };
-}
-
-function snapshot(params: ReadonlyMap<string, tf.Variable>): Map<string, HostTensor> {
-  return new Map([...params].map(([name, p]) => [name, toHost(p)]));
+/** Trained layout ([in, out] matrices) → Hugging Face layout ([out, in]). */
+function toHuggingFace(params: Map<string, HostTensor>): Map<string, HostTensor> {
+  return new Map([...params].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
 }
 
 // Checkpoints: dir/checkpoint/{state.json, tensors.safetensors}, replaced through checkpoint.tmp so a
-// crash mid-write leaves the previous checkpoint intact.
-function saveCheckpoint(dir: string, state: TrainingState, params: ReadonlyMap<string, tf.Variable>, optimizer: AdamW, best: Map<string, HostTensor> | null): void {
+// crash mid-write leaves the previous checkpoint intact. Tensors are stored exactly as trained (matrices
+// [in, out]) by either trainer; only this module reads them.
+function saveCheckpoint(dir: string, state: TrainingState, trained: TrainerState, best: Map<string, HostTensor> | null): void {
   const tmp = join(dir, 'checkpoint.tmp');
   const final = join(dir, 'checkpoint');
   const old = join(dir, 'checkpoint.old');
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  // Stored exactly as trained (matrices [in, out]); only this module reads them.
-  const raw = (t: tf.Tensor): HostTensor => ({ shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) });
   const tensors = [];
-  for (const [name, p] of params) {
-    tensors.push({ name: `param.${name}`, tensor: raw(p) });
-    tensors.push({ name: `m.${name}`, tensor: raw(optimizer.firstMoments.get(name)!) });
-    tensors.push({ name: `v.${name}`, tensor: raw(optimizer.secondMoments.get(name)!) });
+  for (const [name, p] of trained.params) {
+    tensors.push({ name: `param.${name}`, tensor: p });
+    tensors.push({ name: `m.${name}`, tensor: trained.firstMoments.get(name)! });
+    tensors.push({ name: `v.${name}`, tensor: trained.secondMoments.get(name)! });
   }
   for (const [name, t] of best ?? []) tensors.push({ name: `best.${name}`, tensor: t });
   writeSafetensors(join(tmp, 'tensors.safetensors'), tensors, 'F32');
-  writeFileSync(join(tmp, 'state.json'), JSON.stringify(state));
+  writeFileSync(join(tmp, 'state.json'), JSON.stringify({ ...state, optimizerStep: trained.step }));
   rmSync(old, { recursive: true, force: true });
   if (existsSync(final)) renameSync(final, old);
   renameSync(tmp, final);
   rmSync(old, { recursive: true, force: true });
 }
 
-function loadCheckpoint(dir: string, key: string, params: Map<string, tf.Variable>, optimizer: AdamW): { state: TrainingState; best: Map<string, HostTensor> | null } | null {
+async function loadCheckpoint(dir: string, key: string, trainer: ReplacementTrainer): Promise<{ state: TrainingState; best: Map<string, HostTensor> | null } | null> {
   // A crash between the two renames leaves only checkpoint.old.
   const found = [join(dir, 'checkpoint'), join(dir, 'checkpoint.old')].find((path) => existsSync(join(path, 'state.json')) && existsSync(join(path, 'tensors.safetensors')));
   if (!found) return null;
@@ -365,22 +294,10 @@ function loadCheckpoint(dir: string, key: string, params: Map<string, tf.Variabl
   if (state.key !== key) return null;
   const file = SafetensorsFile.open(join(found, 'tensors.safetensors'));
   try {
-    const read = (name: string) => {
-      const t = file.read(name);
-      return tf.tensor(t.data, [...t.shape], 'float32');
-    };
-    for (const [name, p] of params) {
-      const value = read(`param.${name}`);
-      p.assign(value);
-      value.dispose();
-      optimizer.firstMoments.get(name)!.dispose();
-      optimizer.secondMoments.get(name)!.dispose();
-      optimizer.firstMoments.set(name, read(`m.${name}`));
-      optimizer.secondMoments.set(name, read(`v.${name}`));
-    }
-    optimizer.step = state.optimizerStep;
-    let best: Map<string, HostTensor> | null = null;
-    if (file.has(`best.${[...params.keys()][0]}`)) best = new Map([...params.keys()].map((name) => [name, file.read(`best.${name}`)]));
+    const names = [...(await trainer.params()).keys()];
+    const read = (prefix: string) => new Map(names.map((name) => [name, file.read(`${prefix}.${name}`)]));
+    await trainer.restore({ params: read('param'), firstMoments: read('m'), secondMoments: read('v'), step: state.optimizerStep });
+    const best = file.has(`best.${names[0]}`) ? read('best') : null;
     return { state, best };
   } finally {
     file.close();

@@ -9,6 +9,11 @@ const { onnx } = onnxProto;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
+const DOUBLE = onnx.TensorProto.DataType.DOUBLE;
+
+/** Element types of graph inputs, outputs and scalars (double: the float64 gradient checks). */
+export type ElemType = 'float' | 'double' | 'int64';
+const ELEM_TYPES = { float: FLOAT, double: DOUBLE, int64: INT64 } as const;
 
 export type Dim = number | string;
 
@@ -29,14 +34,14 @@ export class OnnxGraph {
 
   constructor(private readonly external: ExternalWeights | null = null) {}
 
-  input(name: string, elemType: 'float' | 'int64', dims: Dim[]): string {
-    this.inputs.push(valueInfo(name, elemType === 'float' ? FLOAT : INT64, dims));
+  input(name: string, elemType: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, ELEM_TYPES[elemType], dims));
     return name;
   }
 
-  output(value: string, name: string, dims: Dim[]): void {
+  output(value: string, name: string, dims: Dim[], elemType: ElemType = 'float'): void {
     this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `${name}_identity` });
-    this.outputs.push(valueInfo(name, FLOAT, dims));
+    this.outputs.push(valueInfo(name, ELEM_TYPES[elemType], dims));
   }
 
   /** A float32 initializer (copied or written out now, so the caller may drop `data`). */
@@ -73,9 +78,9 @@ export class OnnxGraph {
     return name;
   }
 
-  scalar(value: number): string {
-    const name = `const_f32_${this.counter++}`;
-    this.initializers.push({ name, dims: [], dataType: FLOAT, floatData: [value] });
+  scalar(value: number, elemType: 'float' | 'double' = 'float'): string {
+    const name = `const_${elemType === 'float' ? 'f32' : 'f64'}_${this.counter++}`;
+    this.initializers.push(elemType === 'float' ? { name, dims: [], dataType: FLOAT, floatData: [value] } : { name, dims: [], dataType: DOUBLE, doubleData: [value] });
     return name;
   }
 

@@ -1,0 +1,203 @@
+/**
+ * The native trainer: a replacement's forward + backward pass (with gradient accumulation) and the AdamW
+ * update run as ONNX graphs (training-graphs.ts) in ONNX Runtime — MLAS on the CPU with the thread count
+ * from ../../runtime/threads.ts, or the CUDA provider on GPU pods.
+ *
+ * Parameters, AdamW moments and the gradient accumulator live in float32 buffers owned here for the whole
+ * run; each session writes its outputs into pre-allocated buffers (ping-pong pairs, swapped after each
+ * run), so a step allocates nothing and copies nothing besides the batch itself. With the CUDA provider
+ * the same buffers are host memory that ORT copies to the device per run (the graphs are the same; keeping
+ * the state on the device needs IO binding to device tensors, which onnxruntime-node does not expose for
+ * CUDA — untested here, no GPU on this machine).
+ */
+import * as ort from 'onnxruntime-node';
+import { EngineError } from '../../errors.js';
+import type { HostTensor } from '../../formats/host-tensor.js';
+import { attentionBias, ropeTables } from '../../runtime/attention-inputs.js';
+import { defaultProvider } from '../../runtime/onnx/onnx-forward.js';
+import type { TokenBatch } from '../../runtime/runtime.js';
+import { defaultThreads } from '../../runtime/threads.js';
+import type { HostBatch, ReplacementTrainer, TrainerOptions, TrainerState } from '../trainer.js';
+import { buildAdamWGraph, buildEvaluateGraph, buildStepGraph, type ReplacementGraphSpec } from './training-graphs.js';
+
+/** A buffer pair: `current` is read by the next run, `next` receives its output; swap() after the run. */
+class PingPong {
+  current: Float32Array;
+  next: Float32Array;
+  constructor(size: number, initial?: Float32Array) {
+    this.current = initial ? Float32Array.from(initial) : new Float32Array(size);
+    this.next = new Float32Array(size);
+  }
+  swap(): void {
+    [this.current, this.next] = [this.next, this.current];
+  }
+}
+
+export class OnnxReplacementTrainer implements ReplacementTrainer {
+  readonly description: string;
+  private readonly names: string[];
+  private readonly paramBuffers = new Map<string, PingPong>();
+  private readonly firstMoments = new Map<string, PingPong>();
+  private readonly secondMoments = new Map<string, PingPong>();
+  private readonly accumulated = new Map<string, PingPong>();
+  private microBatches = 0;
+  private optimizerStep = 0;
+  private readonly ropeCache = new Map<number, { cos: ort.Tensor; sin: ort.Tensor }>();
+
+  private constructor(
+    private readonly options: TrainerOptions,
+    private readonly shapes: Map<string, readonly number[]>,
+    private readonly stepSession: ort.InferenceSession,
+    private readonly evaluateSession: ort.InferenceSession,
+    private readonly adamSession: ort.InferenceSession,
+    provider: string,
+    threads: number,
+  ) {
+    this.description = `onnxruntime ${provider}, ${threads} thread${threads === 1 ? '' : 's'}`;
+    this.names = [...shapes.keys()];
+    for (const [name, t] of options.initial) {
+      const size = t.data.length;
+      this.paramBuffers.set(name, new PingPong(size, t.data));
+      this.firstMoments.set(name, new PingPong(size));
+      this.secondMoments.set(name, new PingPong(size));
+      this.accumulated.set(name, new PingPong(size));
+    }
+  }
+
+  static async create(options: TrainerOptions): Promise<OnnxReplacementTrainer> {
+    const provider = process.env.STREAMLINE_ONNX_PROVIDER ?? defaultProvider();
+    if (provider !== 'cpu' && provider !== 'cuda') {
+      throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
+    }
+    const threads = options.threads ?? defaultThreads();
+    const shapes = new Map([...options.initial].map(([name, t]) => [name, [...t.shape]] as const));
+    const spec: ReplacementGraphSpec = { kind: options.kind, model: options.model, shapes };
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      logSeverityLevel: 3,
+    };
+    const [step, evaluate, adam] = await Promise.all([
+      ort.InferenceSession.create(buildStepGraph(spec), sessionOptions),
+      ort.InferenceSession.create(buildEvaluateGraph(spec), sessionOptions),
+      ort.InferenceSession.create(buildAdamWGraph(shapes, options.optimizer), sessionOptions),
+    ]);
+    return new OnnxReplacementTrainer(options, shapes, step, evaluate, adam, provider, threads);
+  }
+
+  private tensor(name: string, data: Float32Array): ort.Tensor {
+    return new ort.Tensor('float32', data, this.shapes.get(name) as number[]);
+  }
+
+  private batchFeeds(batch: HostBatch): Record<string, ort.Tensor> {
+    const { config, family } = this.options.model;
+    const { batchSize: B, seqLen: T } = batch;
+    const d = config.hiddenSize;
+    const feeds: Record<string, ort.Tensor> = {
+      x: new ort.Tensor('float32', batch.inputs, [B, T, d]),
+      target: new ort.Tensor('float32', batch.targets, [B, T, d]),
+      mask: new ort.Tensor('float32', Float32Array.from(batch.attentionMask), [B, T, 1]),
+    };
+    if (this.options.kind !== 'FFN') {
+      feeds.attention_bias = new ort.Tensor('float32', attentionBias(batch as unknown as TokenBatch, config.slidingWindow), [B, 1, T, T]);
+      if (family.positions === 'rope') {
+        let rope = this.ropeCache.get(T);
+        if (!rope) {
+          const tables = ropeTables(config, T);
+          rope = { cos: new ort.Tensor('float32', tables.cos, [T, config.headDim]), sin: new ort.Tensor('float32', tables.sin, [T, config.headDim]) };
+          this.ropeCache.set(T, rope);
+        }
+        feeds.rope_cos = rope.cos;
+        feeds.rope_sin = rope.sin;
+      }
+    }
+    for (const name of this.names) feeds[`param.${name}`] = this.tensor(name, this.paramBuffers.get(name)!.current);
+    return feeds;
+  }
+
+  async accumulate(batch: HostBatch): Promise<number> {
+    const feeds = this.batchFeeds(batch);
+    feeds.loss_scale = new ort.Tensor('float32', Float32Array.of(1 / (batch.tokens * this.options.model.config.hiddenSize)), []);
+    const fetches: Record<string, ort.Tensor | null> = { loss: null };
+    for (const name of this.names) {
+      const buffers = this.accumulated.get(name)!;
+      if (this.microBatches === 0) buffers.current.fill(0);
+      feeds[`acc.${name}`] = this.tensor(name, buffers.current);
+      fetches[`grad.${name}`] = this.tensor(name, buffers.next);
+    }
+    const results = await this.stepSession.run(feeds, fetches);
+    this.accumulated.forEach((buffers) => buffers.swap());
+    this.microBatches += 1;
+    return (results.loss.data as Float32Array)[0];
+  }
+
+  async step(microBatches: number, learningRate: number): Promise<void> {
+    if (this.microBatches === 0) throw new Error('AdamW step without an accumulated gradient');
+    this.optimizerStep += 1;
+    const beta1 = this.options.optimizer.beta1 ?? 0.9;
+    const beta2 = this.options.optimizer.beta2 ?? 0.999;
+    const scalar = (value: number) => new ort.Tensor('float32', Float32Array.of(value), []);
+    const feeds: Record<string, ort.Tensor> = {
+      grad_scale: scalar(1 / microBatches),
+      lr: scalar(learningRate),
+      correction1: scalar(1 - beta1 ** this.optimizerStep),
+      correction2: scalar(1 - beta2 ** this.optimizerStep),
+    };
+    const fetches: Record<string, ort.Tensor | null> = { grad_norm: null };
+    for (const name of this.names) {
+      const [p, m, v] = [this.paramBuffers.get(name)!, this.firstMoments.get(name)!, this.secondMoments.get(name)!];
+      feeds[`grad.${name}`] = this.tensor(name, this.accumulated.get(name)!.current);
+      feeds[`param.${name}`] = this.tensor(name, p.current);
+      feeds[`m.${name}`] = this.tensor(name, m.current);
+      feeds[`v.${name}`] = this.tensor(name, v.current);
+      fetches[`param_out.${name}`] = this.tensor(name, p.next);
+      fetches[`m_out.${name}`] = this.tensor(name, m.next);
+      fetches[`v_out.${name}`] = this.tensor(name, v.next);
+    }
+    await this.adamSession.run(feeds, fetches);
+    for (const name of this.names) {
+      this.paramBuffers.get(name)!.swap();
+      this.firstMoments.get(name)!.swap();
+      this.secondMoments.get(name)!.swap();
+    }
+    this.microBatches = 0;
+  }
+
+  /** The accumulated gradient sum so far (tests compare it with TensorFlow.js autodiff). */
+  accumulatedGradients(): Map<string, Float32Array> {
+    return new Map(this.names.map((name) => [name, Float32Array.from(this.accumulated.get(name)!.current)]));
+  }
+
+  async evaluate(batch: HostBatch): Promise<{ squaredError: number; cosineSum: number }> {
+    const results = await this.evaluateSession.run(this.batchFeeds(batch));
+    return { squaredError: (results.squared_error.data as Float32Array)[0], cosineSum: (results.cosine_sum.data as Float32Array)[0] };
+  }
+
+  private copyOut(buffers: Map<string, PingPong>): Map<string, HostTensor> {
+    return new Map(this.names.map((name) => [name, { shape: [...this.shapes.get(name)!], data: Float32Array.from(buffers.get(name)!.current) }]));
+  }
+
+  async params(): Promise<Map<string, HostTensor>> {
+    return this.copyOut(this.paramBuffers);
+  }
+
+  async state(): Promise<TrainerState> {
+    return { params: this.copyOut(this.paramBuffers), firstMoments: this.copyOut(this.firstMoments), secondMoments: this.copyOut(this.secondMoments), step: this.optimizerStep };
+  }
+
+  async restore(state: TrainerState): Promise<void> {
+    for (const name of this.names) {
+      this.paramBuffers.get(name)!.current.set(state.params.get(name)!.data);
+      this.firstMoments.get(name)!.current.set(state.firstMoments.get(name)!.data);
+      this.secondMoments.get(name)!.current.set(state.secondMoments.get(name)!.data);
+    }
+    this.optimizerStep = state.step;
+    this.microBatches = 0;
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.stepSession.release(), this.evaluateSession.release(), this.adamSession.release()]);
+  }
+}

