@@ -4,17 +4,24 @@
  * the AdamW graph equals ../src/pruning/adamw.ts; a run resumed on the other trainer ends where an
  * uninterrupted one does.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
+import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
+import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
+import { createRuntime } from '../src/runtime/create-runtime.js';
+import { cgroupCpuQuota, defaultThreads } from '../src/runtime/threads.js';
 import { attentionBias, ropeTables } from '../src/runtime/attention-inputs.js';
 import type { TokenBatch } from '../src/runtime/runtime.js';
 import { OnnxReplacementTrainer } from '../src/training/onnx/onnx-trainer.js';
 import { buildStepGraph } from '../src/training/onnx/training-graphs.js';
 import { TfjsReplacementTrainer } from '../src/training/tfjs-trainer.js';
-import type { HostBatch } from '../src/training/trainer.js';
+import { createTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
 import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
 
 const FAMILIES = Object.keys(TINY_CONFIGS);
@@ -141,5 +148,82 @@ describe.each(FAMILIES)('%s: ONNX training graphs', (family) => {
       expect(Math.abs(numeric - exact) / scale, `${family} ${kind} ${name}`).toBeLessThan(1e-7);
     }
     await session.release();
+  });
+});
+
+describe('the two trainers together', () => {
+  const work = mkdtempSync(join(tmpdir(), 'streamline-onnx-training-'));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  let counter = 0;
+  const fresh = (name: string) => join(work, `${name}-${counter++}`);
+  const settings: TrainingSettings = { minSteps: 10, batchSize: 2, gradAccum: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradClip: 1, seed: 3, checkpointEvery: 2 };
+
+  async function setup() {
+    const model = loadModel(writeTinyModel('llama', { seed: 5 }));
+    const runtime = await createRuntime(model, { runtime: 'onnx' });
+    const random = seededRandom(4);
+    const samples = Array.from({ length: 10 }, (_, i) => Array.from({ length: 6 + (i % 3) }, () => Math.floor((random() + 1) * 32)));
+    const dir = fresh('pairs');
+    // A block of two layers, so the replacement (initialised from the first) starts with a real error to
+    // reduce: with one layer it starts exact, and Adam turns rounding noise into lr-sized steps.
+    const manifest = await collectHiddenStatePairs(runtime, samples, { dir, key: 'k', block: { start: 1, size: 2 }, hiddenSize: 32, dtype: 'F32', validation: new Set([0, 5]), batchSize: 4 });
+    await runtime.dispose();
+    return { model, pairs: new PairReader(dir, manifest) };
+  }
+
+  it.each([
+    ['tfjs', 'onnx'],
+    ['onnx', 'tfjs'],
+  ] as [TrainerName, TrainerName][])('a LAYER run started on %s and resumed on %s ends within 1%% of the loss of an uninterrupted run', async (first, second) => {
+    const { model, pairs } = await setup();
+    const job = (trainer: TrainerName, dir: string, signal?: AbortSignal, onStep?: (step: number) => void) =>
+      trainReplacement({ kind: 'LAYER', model, initial: initialParameters('LAYER', model, 1, 3), pairs, dir, key: 'same', settings, signal, trainer, onProgress: (p) => onStep?.(p.step) });
+    const uninterrupted = await job(second, fresh('train'));
+    const dir = fresh('train');
+    const controller = new AbortController();
+    await expect(job(first, dir, controller.signal, (step) => step === 5 && controller.abort())).rejects.toThrow(/training was cancelled/);
+    const resumed = await job(second, dir);
+    expect(resumed.resumedFromStep).toBe(5);
+    expect(resumed.steps).toBe(uninterrupted.steps);
+    const last = (r: typeof resumed) => r.epochs.at(-1)!;
+    expect(Math.abs(last(resumed).trainLoss - last(uninterrupted).trainLoss) / last(uninterrupted).trainLoss).toBeLessThan(0.01);
+    expect(Math.abs(last(resumed).validationLoss! - last(uninterrupted).validationLoss!) / last(uninterrupted).validationLoss!).toBeLessThan(0.01);
+    pairs.close();
+  });
+
+  it('AdamW steps agree: the ONNX graph and adamw.ts from the same gradients', async () => {
+    // Llama (no key bias: its near-zero gradient would make Adam's normalised steps compare noise with noise).
+    const model = loadModel(writeTinyModel('llama'));
+    const initial = trainedInitial('LAYER', model);
+    const options = { kind: 'LAYER' as const, model, initial, optimizer: { weightDecay: 0.1, gradClip: 0.05 }, threads: 1 };
+    const trainers = [await createTrainer({ ...options, trainer: 'onnx' }), await createTrainer({ ...options, trainer: 'tfjs' })];
+    expect(trainers[0].description).toBe('onnxruntime cpu, 1 thread');
+    expect(trainers[1].description).toMatch(/^tensorflow\.js /);
+    for (const trainer of trainers) {
+      for (const step of [1, 2, 3]) {
+        await trainer.accumulate(randomBatch(model.config.hiddenSize, 10 + step));
+        await trainer.accumulate(randomBatch(model.config.hiddenSize, 20 + step));
+        await trainer.step(2, 1e-2 * step); // the clip (0.05) is active: these gradients are larger
+      }
+    }
+    const [onnx, tfjs] = await Promise.all(trainers.map((t) => t.state()));
+    expect(onnx.step).toBe(3);
+    for (const [name, p] of tfjs.params) {
+      expect(relativeError(onnx.params.get(name)!.data, p.data), name).toBeLessThan(1e-5);
+      expect(relativeError(onnx.firstMoments.get(name)!.data, tfjs.firstMoments.get(name)!.data), name).toBeLessThan(1e-4);
+      expect(relativeError(onnx.secondMoments.get(name)!.data, tfjs.secondMoments.get(name)!.data), name).toBeLessThan(1e-4);
+    }
+    await Promise.all(trainers.map((t) => t.dispose()));
+  });
+
+  it('takes its thread count from STREAMLINE_THREADS, else the cgroup CPU quota, else the cores', () => {
+    const cpuMax = join(work, 'cpu.max');
+    writeFileSync(cpuMax, '150000 100000\n');
+    expect(cgroupCpuQuota(cpuMax)).toBe(1.5);
+    expect(defaultThreads({}, cpuMax)).toBe(Math.min(2, defaultThreads({}, join(work, 'absent'))));
+    writeFileSync(cpuMax, 'max 100000\n');
+    expect(cgroupCpuQuota(cpuMax)).toBeNull();
+    expect(defaultThreads({ STREAMLINE_THREADS: '3' }, cpuMax)).toBe(3);
+    expect(() => defaultThreads({ STREAMLINE_THREADS: '1.5' }, cpuMax)).toThrow(/STREAMLINE_THREADS=1.5 is not a thread count/);
   });
 });
