@@ -1,0 +1,278 @@
+/**
+ * Replacement-training throughput, side by side in one run: the engine's trainers (onnx: forward, backward
+ * and AdamW as ONNX Runtime graphs; tfjs: TensorFlow.js autodiff) and plain PyTorch
+ * (bench/torch_training_reference.py, best of 1 and 2 threads) on the same replacement, the same
+ * hidden-state pairs, batch 8, AdamW — steady state: 3 warm-up steps, then timed steps with no validation
+ * or checkpoints. Each measurement runs in a fresh process, whose peak RSS is reported.
+ *
+ *   stories260K (d 64, 8 heads, 4 KV heads), 256-token windows of TinyStories, block 2–3
+ *   random 8-layer Llama (d 512, 8 heads, 4 KV heads, FFN 1376) — the shape bench/hidden-states.bench.ts
+ *   generates — 128-token windows of random ids, block 3–4
+ *   [7B-shaped LAYER row: to come from the large-models bench's model generator (issue 14); see SEVEN_B]
+ *
+ *   npm run bench:training -w services/engine      (from the repository root; not part of CI)
+ *
+ * Engine and PyTorch rows alternate, and the whole table is measured ROUNDS times (best kept): the cores
+ * here are shared, so note `uptime` beside the figures.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
+import { writeHfFolder } from '../src/formats/hf-folder.js';
+import { writeSafetensors } from '../src/formats/safetensors.js';
+import { familyFor } from '../src/models/families/index.js';
+import { loadModel, type LoadedModel } from '../src/models/model.js';
+import { expectedWeightShapes } from '../src/models/weight-shapes.js';
+import { loadTextWindows } from '../src/evaluation/perplexity.js';
+import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
+import { createRuntime } from '../src/runtime/create-runtime.js';
+import { makeBatch } from '../src/runtime/runtime.js';
+import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
+import { createTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
+import { mulberry32 } from '../src/random.js';
+
+const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
+const BATCH = 8;
+const WINDOWS = 32;
+const WARMUP = 3;
+const STEPS = { onnx: 10, tfjs: 3, torch: 10 } as const;
+const ROUNDS = Number(process.env.ROUNDS ?? 2);
+const OPTIMIZER = { learningRate: 2e-4, weightDecay: 1e-3, gradClip: 5 };
+const KINDS: TrainedKind[] = (process.env.KINDS?.split(',') as TrainedKind[] | undefined) ?? ['FFN', 'SWIGLU', 'LAYER'];
+
+const D512 = {
+  model_type: 'llama',
+  hidden_size: 512,
+  num_hidden_layers: 8,
+  num_attention_heads: 8,
+  num_key_value_heads: 4,
+  intermediate_size: 1376,
+  vocab_size: 32000,
+  max_position_embeddings: 2048,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: false,
+};
+
+interface Workload {
+  readonly label: string;
+  readonly modelPath: string;
+  readonly seqLen: number;
+  readonly start: number;
+  readonly size: number;
+  readonly windows: (model: LoadedModel) => Promise<number[][]>;
+}
+
+/** The 7B-shaped LAYER row belongs here once the large-models bench's generator lands (issue 14): one
+ * workload over its 8-layer bf16 Llama-2-7B-shaped model, KINDS = ['LAYER'], tfjs column "does not fit". */
+const SEVEN_B: Workload | null = null;
+
+function uniform(seed: number): () => number {
+  const next = mulberry32(seed);
+  return () => 2 * next() - 1;
+}
+
+function writeRandomLlama(dir: string): void {
+  const family = familyFor('llama');
+  const next = uniform(42);
+  const weights = new Map<string, HostTensor>();
+  for (const [name, shape] of expectedWeightShapes(family, family.parseConfig(D512, 'F32'))) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    const isNorm = shape.length === 1;
+    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.0346 * next(); // uniform with std 0.02
+    weights.set(name, { shape, data });
+  }
+  writeHfFolder(dir, { config: D512, weights, dtype: 'F32' });
+}
+
+/** Pairs (h[s], h[s+n]) of every window, [N, T, d] each, written for both sides. */
+async function preparePairs(work: Workload, dir: string): Promise<void> {
+  const model = loadModel(work.modelPath);
+  const ids = await work.windows(model);
+  const runtime = await createRuntime(model, { runtime: 'onnx' });
+  const d = model.config.hiddenSize;
+  const inputs = new Float32Array(WINDOWS * work.seqLen * d);
+  const targets = new Float32Array(WINDOWS * work.seqLen * d);
+  for (let first = 0; first < WINDOWS; first += BATCH) {
+    const result = await runtime.forward(makeBatch(ids.slice(first, first + BATCH)), { hiddenStates: true });
+    inputs.set(result.hiddenStates![work.start].data, first * work.seqLen * d);
+    targets.set(result.hiddenStates![work.start + work.size].data, first * work.seqLen * d);
+  }
+  await runtime.dispose();
+  writeFileSync(join(dir, 'inputs.f32'), new Uint8Array(inputs.buffer));
+  writeFileSync(join(dir, 'targets.f32'), new Uint8Array(targets.buffer));
+  const { config } = model;
+  const meta = {
+    windows: WINDOWS,
+    seqLen: work.seqLen,
+    hiddenSize: d,
+    batchSize: BATCH,
+    heads: config.numAttentionHeads,
+    kvHeads: config.numKeyValueHeads,
+    headDim: config.headDim,
+    normEps: config.normEps,
+    ropeTheta: config.ropeTheta,
+    ...OPTIMIZER,
+  };
+  writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
+  for (const kind of KINDS) {
+    const initial = initialParameters(kind, model, work.start, 1);
+    writeSafetensors(join(dir, `init-${kind}.safetensors`), [...initial].map(([name, tensor]) => ({ name, tensor })), 'F32');
+  }
+}
+
+interface Measurement {
+  tokensPerSecond: number;
+  maxRssMiB: number;
+  firstLoss: number;
+  description: string;
+}
+
+/** Child mode: train `kind` with `trainer` on the prepared pairs; print one JSON line. */
+async function child(dir: string, modelPath: string, kind: TrainedKind, trainer: TrainerName): Promise<void> {
+  const model = loadModel(modelPath);
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+  const { SafetensorsFile } = await import('../src/formats/safetensors.js');
+  const file = SafetensorsFile.open(join(dir, `init-${kind}.safetensors`));
+  const initial = new Map<string, HostTensor>();
+  for (const name of initialParameters(kind, model, 0, 1).keys()) {
+    const t = file.read(name);
+    initial.set(name, t.shape.length === 2 ? transpose2d(t) : t);
+  }
+  file.close();
+  const read = (name: string) => new Float32Array(readFileSync(join(dir, name)).buffer.slice(0));
+  const inputs = read('inputs.f32');
+  const targets = read('targets.f32');
+  const { seqLen: T, hiddenSize: d } = meta;
+  const batches: HostBatch[] = [];
+  for (let first = 0; first + BATCH <= WINDOWS; first += BATCH) {
+    const range = [first * T * d, (first + BATCH) * T * d] as const;
+    batches.push({ inputs: inputs.slice(...range), targets: targets.slice(...range), attentionMask: new Uint8Array(BATCH * T).fill(1), batchSize: BATCH, seqLen: T, tokens: BATCH * T });
+  }
+  const engine = await createTrainer({ kind, model, initial, optimizer: OPTIMIZER, trainer });
+  const steps = STEPS[trainer];
+  let firstLoss = NaN;
+  let started = 0;
+  for (let step = 0; step < WARMUP + steps; step++) {
+    if (step === WARMUP) started = performance.now();
+    const loss = await engine.accumulate(batches[step % batches.length]);
+    if (step === 0) firstLoss = loss;
+    await engine.step(1, OPTIMIZER.learningRate);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await engine.dispose();
+  const result: Measurement = { tokensPerSecond: (steps * BATCH * T) / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, firstLoss, description: engine.description };
+  process.stdout.write(JSON.stringify(result));
+}
+
+function engine(dir: string, modelPath: string, kind: TrainedKind, trainer: TrainerName): Measurement | string {
+  const self = fileURLToPath(import.meta.url);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', dir, modelPath, kind, trainer], { encoding: 'utf8' });
+  if (result.status !== 0) return `failed: ${(result.stderr || '').trim().split('\n').slice(-3).join(' ')}`;
+  return JSON.parse(result.stdout.trim().split('\n').pop()!);
+}
+
+function torch(dir: string, kind: TrainedKind): Measurement | string {
+  const script = fileURLToPath(new URL('./torch_training_reference.py', import.meta.url));
+  // Debian's python3-torch installs for /usr/bin/python3, which may not be the python3 first on PATH.
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    const linked = join(dir, `init.safetensors`);
+    rmSync(linked, { force: true });
+    writeFileSync(linked, readFileSync(join(dir, `init-${kind}.safetensors`)));
+    const result = spawnSync(python, [script, dir, kind, String(STEPS.torch), String(WARMUP), '1', '2'], { encoding: 'utf8' });
+    if (result.error || result.stderr?.includes('No module named')) continue;
+    if (result.status !== 0) return `failed: ${result.stderr.trim().split('\n').pop()}`;
+    const out = JSON.parse(result.stdout.trim().split('\n').pop()!);
+    return { tokensPerSecond: out.best.tokensPerSecond, maxRssMiB: out.maxRssMiB, firstLoss: out.best.losses[0], description: `torch ${out.torch}, ${out.best.threads} thread${out.best.threads === 1 ? '' : 's'}` };
+  }
+  return 'not available (install Debian python3-torch)';
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === '--child') return child(args[1], args[2], args[3] as TrainedKind, args[4] as TrainerName);
+
+  const root = mkdtempSync(join(tmpdir(), 'streamline-bench-training-'));
+  const randomDir = join(root, 'd512');
+  mkdirSync(randomDir);
+  writeRandomLlama(randomDir);
+  const stories = join(shared, 'models/stories260K/stories260K.bin');
+  const workloads: Workload[] = [];
+  if (existsSync(stories)) {
+    workloads.push({
+      label: 'stories260K (d 64), 256-token windows',
+      modelPath: stories,
+      seqLen: 256,
+      start: 2,
+      size: 2,
+      windows: async (model) => {
+        const tokenizer = await loadTokenizer(join(shared, 'models/stories260K/tok512.bin'));
+        return loadTextWindows(join(shared, 'data/text/tinystories_val_excerpt.txt'), tokenizer, { seqLen: 256, windows: WINDOWS, skipWindows: 0, vocabSize: model.config.vocabSize });
+      },
+    });
+  } else {
+    console.log(`(stories260K rows skipped: ${stories} not found)`);
+  }
+  workloads.push({
+    label: 'random 8-layer Llama (d 512, FFN 1376), 128-token windows',
+    modelPath: randomDir,
+    seqLen: 128,
+    start: 3,
+    size: 2,
+    windows: async () => {
+      const next = uniform(7);
+      return Array.from({ length: WINDOWS }, () => Array.from({ length: 128 }, () => Math.floor((next() + 1) * 16000)));
+    },
+  });
+  if (SEVEN_B) workloads.push(SEVEN_B);
+
+  const git = (() => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    } catch {
+      return '?';
+    }
+  })();
+  console.log(`replacement training, steady state (${WARMUP} warm-up steps, then ${STEPS.onnx} timed steps; tfjs ${STEPS.tfjs}), batch ${BATCH}, AdamW lr ${OPTIMIZER.learningRate}`);
+  console.log(`commit ${git}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}; best of ${ROUNDS} rounds (tfjs: 1)`);
+  try {
+    for (const work of workloads) {
+      const dir = join(root, work.label.replace(/[^a-z0-9]+/gi, '-'));
+      mkdirSync(dir);
+      await preparePairs(work, dir);
+      console.log(`\n${work.label}, block ${work.start}–${work.start + work.size - 1}`);
+      const descriptions = new Set<string>();
+      console.log(`  ${'kind'.padEnd(7)} ${'engine onnx'.padStart(14)} ${'engine tfjs'.padStart(14)} ${'pytorch'.padStart(14)} ${'onnx/pytorch'.padStart(13)}   peak RSS onnx / tfjs / pytorch   first loss onnx / pytorch`);
+      for (const kind of KINDS) {
+        const best: Record<'onnx' | 'tfjs' | 'torch', Measurement | string | null> = { onnx: null, tfjs: null, torch: null };
+        const keep = (key: keyof typeof best, m: Measurement | string) => {
+          const previous = best[key];
+          if (typeof m === 'string') best[key] = previous ?? m;
+          else if (!previous || typeof previous === 'string' || m.tokensPerSecond > previous.tokensPerSecond) best[key] = m;
+        };
+        for (let round = 0; round < ROUNDS; round++) {
+          keep('onnx', engine(dir, work.modelPath, kind, 'onnx'));
+          keep('torch', torch(dir, kind));
+          if (round === 0) keep('tfjs', work === SEVEN_B ? 'does not fit' : engine(dir, work.modelPath, kind, 'tfjs'));
+        }
+        const rate = (m: Measurement | string | null) => (m && typeof m !== 'string' ? `${Math.round(m.tokensPerSecond)} tok/s` : (m ?? '—'));
+        const rss = (m: Measurement | string | null) => (m && typeof m !== 'string' ? `${Math.round(m.maxRssMiB)}` : '—');
+        const ratio = typeof best.onnx === 'object' && typeof best.torch === 'object' && best.onnx && best.torch ? (best.onnx.tokensPerSecond / best.torch.tokensPerSecond).toFixed(2) : '—';
+        const loss = (m: Measurement | string | null) => (m && typeof m !== 'string' ? m.firstLoss.toExponential(4) : '—');
+        console.log(
+          `  ${kind.padEnd(7)} ${rate(best.onnx).padStart(14)} ${rate(best.tfjs).padStart(14)} ${rate(best.torch).padStart(14)} ${ratio.padStart(13)}   ${`${rss(best.onnx)} / ${rss(best.tfjs)} / ${rss(best.torch)} MiB`.padEnd(30)}   ${loss(best.onnx)} / ${loss(best.torch)}`,
+        );
+        for (const m of Object.values(best)) if (typeof m === 'string') console.log(`          ${m}`);
+        for (const m of Object.values(best)) if (m && typeof m !== 'string') descriptions.add(m.description);
+      }
+      console.log(`  (${[...descriptions].join('; ')})`);
+    }
+    console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
