@@ -191,14 +191,14 @@ describe('the two trainers together', () => {
     pairs.close();
   });
 
-  it('AdamW steps agree: the ONNX graph and adamw.ts from the same gradients', async () => {
+  it('AdamW steps agree: the ONNX trainer (host loop and graph) and adamw.ts from the same gradients', async () => {
     // Llama (no key bias: its near-zero gradient would make Adam's normalised steps compare noise with noise).
     const model = loadModel(writeTinyModel('llama'));
     const initial = trainedInitial('LAYER', model);
     const options = { kind: 'LAYER' as const, model, initial, optimizer: { weightDecay: 0.1, gradClip: 0.05 }, threads: 1 };
-    const trainers = [await createTrainer({ ...options, trainer: 'onnx' }), await createTrainer({ ...options, trainer: 'tfjs' })];
+    const trainers = [await createTrainer({ ...options, trainer: 'onnx' }), await OnnxReplacementTrainer.create(options, 'graph'), await createTrainer({ ...options, trainer: 'tfjs' })];
     expect(trainers[0].description).toBe('onnxruntime cpu, 1 thread');
-    expect(trainers[1].description).toMatch(/^tensorflow\.js /);
+    expect(trainers[2].description).toMatch(/^tensorflow\.js /);
     for (const trainer of trainers) {
       for (const step of [1, 2, 3]) {
         await trainer.accumulate(randomBatch(model.config.hiddenSize, 10 + step));
@@ -206,9 +206,9 @@ describe('the two trainers together', () => {
         await trainer.step(2, 1e-2 * step); // the clip (0.05) is active: these gradients are larger
       }
     }
-    const [onnx, tfjs] = await Promise.all(trainers.map((t) => t.state()));
-    expect(onnx.step).toBe(3);
-    for (const [name, p] of tfjs.params) {
+    const [host, graph, tfjs] = await Promise.all(trainers.map((t) => t.state()));
+    for (const onnx of [host, graph]) expect(onnx.step).toBe(3);
+    for (const onnx of [host, graph]) for (const [name, p] of tfjs.params) {
       expect(relativeError(onnx.params.get(name)!.data, p.data), name).toBeLessThan(1e-5);
       expect(relativeError(onnx.firstMoments.get(name)!.data, tfjs.firstMoments.get(name)!.data), name).toBeLessThan(1e-4);
       expect(relativeError(onnx.secondMoments.get(name)!.data, tfjs.secondMoments.get(name)!.data), name).toBeLessThan(1e-4);

@@ -49,7 +49,8 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
     private readonly shapes: Map<string, readonly number[]>,
     private readonly stepSession: ort.InferenceSession,
     private readonly evaluateSession: ort.InferenceSession,
-    private readonly adamSession: ort.InferenceSession,
+    /** null: AdamW runs on the host (one fused pass per tensor; on the CPU this beats ~20 elementwise kernels). */
+    private readonly adamSession: ort.InferenceSession | null,
     provider: string,
     threads: number,
   ) {
@@ -64,7 +65,12 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
     }
   }
 
-  static async create(options: TrainerOptions): Promise<OnnxReplacementTrainer> {
+  /**
+   * `adamw`: where the optimizer step runs — `host` (default on the CPU provider: a fused loop over the
+   * buffers, memory-bound either way and ~5× faster than the graph's separate kernels) or `graph` (default
+   * on CUDA, where the state would otherwise cross the bus every step).
+   */
+  static async create(options: TrainerOptions, adamw?: 'host' | 'graph'): Promise<OnnxReplacementTrainer> {
     const provider = process.env.STREAMLINE_ONNX_PROVIDER ?? defaultProvider();
     if (provider !== 'cpu' && provider !== 'cuda') {
       throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
@@ -79,10 +85,11 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
       interOpNumThreads: 1,
       logSeverityLevel: 3,
     };
+    const optimizerInGraph = (adamw ?? (provider === 'cpu' ? 'host' : 'graph')) === 'graph';
     const [step, evaluate, adam] = await Promise.all([
       ort.InferenceSession.create(buildStepGraph(spec), sessionOptions),
       ort.InferenceSession.create(buildEvaluateGraph(spec), sessionOptions),
-      ort.InferenceSession.create(buildAdamWGraph(shapes, options.optimizer), sessionOptions),
+      optimizerInGraph ? ort.InferenceSession.create(buildAdamWGraph(shapes, options.optimizer), sessionOptions) : null,
     ]);
     return new OnnxReplacementTrainer(options, shapes, step, evaluate, adam, provider, threads);
   }
@@ -138,12 +145,19 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
     this.optimizerStep += 1;
     const beta1 = this.options.optimizer.beta1 ?? 0.9;
     const beta2 = this.options.optimizer.beta2 ?? 0.999;
+    const correction1 = 1 - beta1 ** this.optimizerStep;
+    const correction2 = 1 - beta2 ** this.optimizerStep;
+    if (!this.adamSession) {
+      this.hostAdamW(microBatches, learningRate, beta1, beta2, correction1, correction2);
+      this.microBatches = 0;
+      return;
+    }
     const scalar = (value: number) => new ort.Tensor('float32', Float32Array.of(value), []);
     const feeds: Record<string, ort.Tensor> = {
       grad_scale: scalar(1 / microBatches),
       lr: scalar(learningRate),
-      correction1: scalar(1 - beta1 ** this.optimizerStep),
-      correction2: scalar(1 - beta2 ** this.optimizerStep),
+      correction1: scalar(correction1),
+      correction2: scalar(correction2),
     };
     const fetches: Record<string, ort.Tensor | null> = { grad_norm: null };
     for (const name of this.names) {
@@ -163,6 +177,37 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
       this.secondMoments.get(name)!.swap();
     }
     this.microBatches = 0;
+  }
+
+  /** AdamW as ../../pruning/adamw.ts computes it (clip by the global norm of the averaged gradient), in place. */
+  private hostAdamW(microBatches: number, learningRate: number, beta1: number, beta2: number, correction1: number, correction2: number): void {
+    const { weightDecay, gradClip } = this.options.optimizer;
+    const epsilon = this.options.optimizer.epsilon ?? 1e-8;
+    let squares = 0;
+    for (const name of this.names) {
+      const g = this.accumulated.get(name)!.current;
+      for (let i = 0; i < g.length; i++) squares += g[i] * g[i];
+    }
+    const norm = Math.sqrt(squares) / microBatches;
+    const clipScale = gradClip > 0 && norm > gradClip ? gradClip / (norm + 1e-6) : 1;
+    const gradScale = clipScale / microBatches;
+    const decay = 1 - learningRate * weightDecay;
+    const stepSize = learningRate / correction1;
+    const rootCorrection2 = Math.sqrt(correction2);
+    for (const name of this.names) {
+      const g = this.accumulated.get(name)!.current;
+      const p = this.paramBuffers.get(name)!.current;
+      const m = this.firstMoments.get(name)!.current;
+      const v = this.secondMoments.get(name)!.current;
+      for (let i = 0; i < g.length; i++) {
+        const grad = g[i] * gradScale;
+        const mi = beta1 * m[i] + (1 - beta1) * grad;
+        const vi = beta2 * v[i] + (1 - beta2) * grad * grad;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / rootCorrection2 + epsilon);
+      }
+    }
   }
 
   /** The accumulated gradient sum so far (tests compare it with TensorFlow.js autodiff). */
@@ -198,6 +243,6 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.stepSession.release(), this.evaluateSession.release(), this.adamSession.release()]);
+    await Promise.all([this.stepSession.release(), this.evaluateSession.release(), this.adamSession?.release()]);
   }
 }
