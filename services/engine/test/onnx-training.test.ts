@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
+import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
@@ -188,6 +189,19 @@ describe('the two trainers together', () => {
     const last = (r: typeof resumed) => r.epochs.at(-1)!;
     expect(Math.abs(last(resumed).trainLoss - last(uninterrupted).trainLoss) / last(uninterrupted).trainLoss).toBeLessThan(0.01);
     expect(Math.abs(last(resumed).validationLoss! - last(uninterrupted).validationLoss!) / last(uninterrupted).validationLoss!).toBeLessThan(0.01);
+    pairs.close();
+  });
+
+  it('LINEAR: the closed-form fit is the same with its products in ONNX Runtime and in TensorFlow.js', async () => {
+    const { pairs } = await setup();
+    const described: string[] = [];
+    const onnx = await fitLinearReplacement(pairs, 1e-4, undefined, { trainer: 'onnx', onStart: (d) => described.push(d) });
+    const tfjs = await fitLinearReplacement(pairs, 1e-4, undefined, { trainer: 'tfjs', onStart: (d) => described.push(d) });
+    expect(described[0]).toMatch(/^onnxruntime cpu, \d+ threads?$/);
+    expect(described[1]).toMatch(/^tensorflow\.js /);
+    for (const [name, t] of tfjs.weights) expect(relativeError(onnx.weights.get(name)!.data, t.data), name).toBeLessThan(1e-4);
+    expect(onnx.trainLoss).toBeCloseTo(tfjs.trainLoss, 6);
+    expect(onnx.validationCosine!).toBeCloseTo(tfjs.validationCosine!, 5);
     pairs.close();
   });
 

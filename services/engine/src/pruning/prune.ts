@@ -166,7 +166,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       try {
         if (kind === 'LINEAR') {
           report('TRAINING', 'fitting the linear map in closed form');
-          const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal);
+          const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
           replacementWeights = fit.weights;
           trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
         } else {
