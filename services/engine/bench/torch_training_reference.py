@@ -84,6 +84,32 @@ class Replacement(torch.nn.Module):
         return self.mlp(self.attention(x))
 
 
+def linear_fit(x, y, ridge, chunk=4096):
+    """LINEAR as the engine fits it: normal equations of [x, 1] (products in float32 over 4096-row chunks,
+    sums in float64), ridge relative to the trace on the weights only, Cholesky solve in float64; returns
+    the training MSE of the fit."""
+    n, d = x.shape
+    gram = torch.zeros(d + 1, d + 1, dtype=torch.float64)
+    cross = torch.zeros(d + 1, d, dtype=torch.float64)
+    for i in range(0, n, chunk):
+        xs, ys = x[i : i + chunk], y[i : i + chunk]
+        gram[:d, :d] += (xs.T @ xs).double()
+        s = xs.sum(0).double()
+        gram[:d, d] += s
+        gram[d, :d] += s
+        gram[d, d] += xs.shape[0]
+        cross[:d] += (xs.T @ ys).double()
+        cross[d] += ys.sum(0).double()
+    lam = ridge * torch.diagonal(gram)[:d].sum() / d
+    gram[range(d), range(d)] += lam
+    solution = torch.cholesky_solve(cross, torch.linalg.cholesky(gram))
+    w, b = solution[:d].float(), solution[d].float()
+    err = 0.0
+    for i in range(0, n, chunk):
+        err += float(((x[i : i + chunk] @ w + b - y[i : i + chunk]) ** 2).sum())
+    return err / (n * d)
+
+
 def main():
     work, kind, steps, warmup = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     thread_counts = [int(t) for t in sys.argv[5:]] or [1]
@@ -93,7 +119,15 @@ def main():
     targets = torch.frombuffer(bytearray(open(os.path.join(work, "targets.f32"), "rb").read()), dtype=torch.float32).reshape(N, T, d)
     batches = [(inputs[i : i + B], targets[i : i + B]) for i in range(0, N - B + 1, B)]
     results = []
-    for threads in thread_counts:
+    if kind == "LINEAR":
+        for threads in thread_counts:
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            loss = linear_fit(inputs.reshape(-1, d), targets.reshape(-1, d), 1e-4)
+            seconds = time.perf_counter() - start
+            results.append({"threads": threads, "seconds": seconds, "tokensPerSecond": N * T / seconds, "losses": [loss]})
+        steps = 0
+    for threads in thread_counts if kind != "LINEAR" else []:
         torch.set_num_threads(threads)
         torch.manual_seed(0)
         model = Replacement(kind, meta, read_safetensors(os.path.join(work, "init.safetensors")))

@@ -3,7 +3,9 @@
  * and AdamW as ONNX Runtime graphs; tfjs: TensorFlow.js autodiff) and plain PyTorch
  * (bench/torch_training_reference.py, best of 1 and 2 threads) on the same replacement, the same
  * hidden-state pairs, batch 8, AdamW — steady state: 3 warm-up steps, then timed steps with no validation
- * or checkpoints. Each measurement runs in a fresh process, whose peak RSS is reported.
+ * or checkpoints. LINEAR's row is the whole closed-form fit (normal equations, float64 Cholesky solve,
+ * loss pass) over the 32 windows, its "first loss" the fit's training MSE. Each measurement runs in a
+ * fresh process, whose peak RSS is reported.
  *
  *   stories260K (d 64, 8 heads, 4 KV heads), 256-token windows of TinyStories, block 2–3
  *   random 8-layer Llama (d 512, 8 heads, 4 KV heads, FFN 1376) — the shape bench/hidden-states.bench.ts
@@ -27,6 +29,8 @@ import { familyFor } from '../src/models/families/index.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { expectedWeightShapes } from '../src/models/weight-shapes.js';
 import { loadTextWindows } from '../src/evaluation/perplexity.js';
+import type { PairReader } from '../src/pruning/hidden-state-pairs.js';
+import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
@@ -41,7 +45,8 @@ const WARMUP = 3;
 const STEPS = { onnx: 10, tfjs: 3, torch: 10 } as const;
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const OPTIMIZER = { learningRate: 2e-4, weightDecay: 1e-3, gradClip: 5 };
-const KINDS: TrainedKind[] = (process.env.KINDS?.split(',') as TrainedKind[] | undefined) ?? ['FFN', 'SWIGLU', 'LAYER'];
+type BenchKind = TrainedKind | 'LINEAR';
+const KINDS: BenchKind[] = (process.env.KINDS?.split(',') as BenchKind[] | undefined) ?? ['LINEAR', 'FFN', 'SWIGLU', 'LAYER'];
 
 const D512 = {
   model_type: 'llama',
@@ -118,6 +123,7 @@ async function preparePairs(work: Workload, dir: string): Promise<void> {
   };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));
   for (const kind of KINDS) {
+    if (kind === 'LINEAR') continue;
     const initial = initialParameters(kind, model, work.start, 1);
     writeSafetensors(join(dir, `init-${kind}.safetensors`), [...initial].map(([name, tensor]) => ({ name, tensor })), 'F32');
   }
@@ -131,9 +137,10 @@ interface Measurement {
 }
 
 /** Child mode: train `kind` with `trainer` on the prepared pairs; print one JSON line. */
-async function child(dir: string, modelPath: string, kind: TrainedKind, trainer: TrainerName): Promise<void> {
+async function child(dir: string, modelPath: string, kind: BenchKind, trainer: TrainerName): Promise<void> {
   const model = loadModel(modelPath);
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+  if (kind === 'LINEAR') return linearChild(dir, meta, trainer);
   const { SafetensorsFile } = await import('../src/formats/safetensors.js');
   const file = SafetensorsFile.open(join(dir, `init-${kind}.safetensors`));
   const initial = new Map<string, HostTensor>();
@@ -167,20 +174,38 @@ async function child(dir: string, modelPath: string, kind: TrainedKind, trainer:
   process.stdout.write(JSON.stringify(result));
 }
 
-function engine(dir: string, modelPath: string, kind: TrainedKind, trainer: TrainerName): Measurement | string {
+/** LINEAR: the whole closed-form fit (products, float64 solve, loss pass) over every window; no warm-up. */
+async function linearChild(dir: string, meta: { seqLen: number; hiddenSize: number }, trainer: TrainerName): Promise<void> {
+  const { seqLen: T, hiddenSize: d } = meta;
+  const inputs = new Float32Array(readFileSync(join(dir, 'inputs.f32')).buffer.slice(0));
+  const targets = new Float32Array(readFileSync(join(dir, 'targets.f32')).buffer.slice(0));
+  const pairs = {
+    manifest: { hiddenSize: d },
+    indices: (split: string) => (split === 'train' ? Array.from({ length: WINDOWS }, (_, i) => i) : []),
+    read: (i: number) => ({ inputs: inputs.subarray(i * T * d, (i + 1) * T * d), targets: targets.subarray(i * T * d, (i + 1) * T * d), length: T }),
+  } as unknown as PairReader;
+  let description = '';
+  const started = performance.now();
+  const fit = await fitLinearReplacement(pairs, 1e-4, undefined, { trainer, onStart: (text) => (description = text) });
+  const seconds = (performance.now() - started) / 1000;
+  const result: Measurement = { tokensPerSecond: (WINDOWS * T) / seconds, maxRssMiB: process.resourceUsage().maxRSS / 1024, firstLoss: fit.trainLoss, description };
+  process.stdout.write(JSON.stringify(result));
+}
+
+function engine(dir: string, modelPath: string, kind: BenchKind, trainer: TrainerName): Measurement | string {
   const self = fileURLToPath(import.meta.url);
   const result = spawnSync(process.execPath, ['--import', 'tsx', self, '--child', dir, modelPath, kind, trainer], { encoding: 'utf8' });
   if (result.status !== 0) return `failed: ${(result.stderr || '').trim().split('\n').slice(-3).join(' ')}`;
   return JSON.parse(result.stdout.trim().split('\n').pop()!);
 }
 
-function torch(dir: string, kind: TrainedKind): Measurement | string {
+function torch(dir: string, kind: BenchKind): Measurement | string {
   const script = fileURLToPath(new URL('./torch_training_reference.py', import.meta.url));
   // Debian's python3-torch installs for /usr/bin/python3, which may not be the python3 first on PATH.
   for (const python of ['/usr/bin/python3', 'python3']) {
     const linked = join(dir, `init.safetensors`);
     rmSync(linked, { force: true });
-    writeFileSync(linked, readFileSync(join(dir, `init-${kind}.safetensors`)));
+    if (kind !== 'LINEAR') writeFileSync(linked, readFileSync(join(dir, `init-${kind}.safetensors`)));
     const result = spawnSync(python, [script, dir, kind, String(STEPS.torch), String(WARMUP), '1', '2'], { encoding: 'utf8' });
     if (result.error || result.stderr?.includes('No module named')) continue;
     if (result.status !== 0) return `failed: ${result.stderr.trim().split('\n').pop()}`;
@@ -192,7 +217,7 @@ function torch(dir: string, kind: TrainedKind): Measurement | string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--child') return child(args[1], args[2], args[3] as TrainedKind, args[4] as TrainerName);
+  if (args[0] === '--child') return child(args[1], args[2], args[3] as BenchKind, args[4] as TrainerName);
 
   const root = mkdtempSync(join(tmpdir(), 'streamline-bench-training-'));
   const randomDir = join(root, 'd512');

@@ -27,6 +27,8 @@ interface Products {
   readonly description: string;
   normalEquations(x: Float32Array, y: Float32Array, rows: number): Promise<NormalEquationChunk>;
   residualSums(x: Float32Array, y: Float32Array, rows: number, weight: Float32Array, bias: Float32Array): Promise<{ squaredError: number; cosineSum: number }>;
+  /** Solves gram · A = cross in float64 (default: solveCholesky on the host). */
+  solve?(gram: Float64Array, cross: Float64Array, n: number, m: number): Promise<Float64Array>;
   dispose(): Promise<void>;
 }
 
@@ -58,7 +60,7 @@ export async function fitLinearReplacement(pairs: PairReader, ridge: number, sig
     const lambda = (ridge * trace) / d;
     for (let i = 0; i < d; i++) gram[i * n + i] += lambda;
 
-    const solution = solveCholesky(gram, cross, n, d); // A [n, d]: rows 0..d-1 = Wᵀ, row d = b
+    const solution = products.solve ? await products.solve(gram, cross, n, d) : solveCholesky(gram, cross, n, d); // A [n, d]: rows 0..d-1 = Wᵀ, row d = b
     const weight = new Float32Array(d * d);
     for (let i = 0; i < d; i++) for (let o = 0; o < d; o++) weight[o * d + i] = solution[i * d + o];
     const bias = Float32Array.from(solution.subarray(d * d, d * d + d));
@@ -152,21 +154,66 @@ async function createProducts(d: number, trainer: TrainerName | undefined): Prom
   };
 }
 
-/** Solves M A = B for symmetric positive-definite M [n, n] and B [n, m]. */
-export function solveCholesky(matrix: Float64Array, rhs: Float64Array, n: number, m: number): Float64Array {
+/** The lower Cholesky factor L (M = L Lᵀ) of a symmetric positive-definite M [n, n], in float64. */
+export function choleskyFactor(matrix: Float64Array, n: number): Float64Array {
   const L = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
+    const rowI = L.subarray(i * n, i * n + n);
     for (let j = 0; j <= i; j++) {
-      let sum = matrix[i * n + j];
-      for (let k = 0; k < j; k++) sum -= L[i * n + k] * L[j * n + k];
+      const sum = matrix[i * n + j] - dot(rowI, L.subarray(j * n, j * n + n), j);
       if (i === j) {
         if (sum <= 0) throw new EngineError('BAD_INPUT', 'the LINEAR fit is singular (hidden states do not span the space); use more calibration samples or a larger ridge');
-        L[i * n + i] = Math.sqrt(sum);
+        rowI[i] = Math.sqrt(sum);
       } else {
-        L[i * n + j] = sum / L[j * n + j];
+        rowI[j] = sum / L[j * n + j];
       }
     }
   }
+  return L;
+}
+
+/** Σ_{k<length} a[k]·b[k], four partial sums (V8 keeps them in registers; about twice a plain loop). */
+function dot(a: Float64Array, b: Float64Array, length: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = 0;
+  for (; k + 3 < length; k += 4) {
+    s0 += a[k] * b[k];
+    s1 += a[k + 1] * b[k + 1];
+    s2 += a[k + 2] * b[k + 2];
+    s3 += a[k + 3] * b[k + 3];
+  }
+  for (; k < length; k++) s0 += a[k] * b[k];
+  return s0 + s1 + s2 + s3;
+}
+
+/** L⁻¹ of a lower-triangular L [n, n] (row by row: row i = (eᵢ − Σ_{k<i} L[i,k] · row k) / L[i,i]). */
+export function invertLowerTriangular(L: Float64Array, n: number): Float64Array {
+  // Column-oriented on Lᵀ's rows would stride; instead X = L⁻¹ solves L X = I row by row:
+  // X[i, c] = (δ_ic − Σ_{c≤k<i} L[i,k] X[k,c]) / L[i,i]. Computed as its transpose Y = Xᵀ so the inner
+  // sum runs along contiguous rows of L and Y: Y[c, i] = (δ_ic − Σ_k L[i,k] Y[c,k]) / L[i,i].
+  const Y = new Float64Array(n * n);
+  for (let c = 0; c < n; c++) {
+    const rowC = Y.subarray(c * n, c * n + n);
+    rowC[c] = 1 / L[c * n + c];
+    for (let i = c + 1; i < n; i++) {
+      const rowL = L.subarray(i * n, i * n + n);
+      let sum = 0;
+      for (let k = c; k < i; k++) sum += rowL[k] * rowC[k];
+      rowC[i] = -sum / rowL[i];
+    }
+  }
+  // Y = (L⁻¹)ᵀ; transpose back.
+  const inverse = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c <= r; c++) inverse[r * n + c] = Y[c * n + r];
+  return inverse;
+}
+
+/** Solves M A = B for symmetric positive-definite M [n, n] and B [n, m]. */
+export function solveCholesky(matrix: Float64Array, rhs: Float64Array, n: number, m: number): Float64Array {
+  const L = choleskyFactor(matrix, n);
   // Substitution for all m columns at once, row by row: the inner loops run along contiguous rows.
   const solution = Float64Array.from(rhs);
   for (let i = 0; i < n; i++) {
