@@ -5,7 +5,7 @@
  * cannot encode messages over 2 GiB) they are written once to a side file that ORT reads directly.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
@@ -13,13 +13,14 @@ import { EngineError } from '../../errors.js';
 import type { LoadedModel } from '../../models/model.js';
 import { attentionBias, ropeTables } from '../attention-inputs.js';
 import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
+import { defaultThreads } from '../threads.js';
 import { buildDecoderGraph } from './decoder-graph.js';
 import type { ExternalWeights } from './onnx-graph.js';
 
 export const EXTERNAL_DATA_BYTES = 1.5 * 1024 ** 3;
 
 export interface OnnxForwardOptions {
-  /** Intra-op threads; default: every core. */
+  /** Intra-op threads; default: STREAMLINE_THREADS, else the cgroup CPU quota, else every core (../threads.ts). */
   readonly threads?: number;
   /** 'cpu' or 'cuda'; default: STREAMLINE_ONNX_PROVIDER, else cuda when its provider library is installed. */
   readonly provider?: string;
@@ -38,7 +39,7 @@ export class OnnxForward implements ForwardRuntime {
     private readonly model: LoadedModel,
     private readonly options: OnnxForwardOptions = {},
     private readonly provider = options.provider ?? defaultProvider(),
-    private readonly threads = options.threads ?? availableParallelism(),
+    private readonly threads = options.threads ?? defaultThreads(),
   ) {
     if (provider !== 'cpu' && provider !== 'cuda') {
       throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
@@ -84,6 +85,9 @@ export class OnnxForward implements ForwardRuntime {
       intraOpNumThreads: this.threads,
       interOpNumThreads: 1,
       logSeverityLevel: 3, // errors only: ORT's optimizer notes are not the user's business
+      // Idle pool threads sleep rather than spin: between runs the host sums cosines and builds the next
+      // batch, and on a shared machine spinning threads took the cores it needed.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     };
     const weightBytes = [...this.model.weights.values()].reduce((sum, t) => sum + t.data.byteLength, 0);
     if (weightBytes > (this.options.externalDataBytes ?? EXTERNAL_DATA_BYTES)) {
