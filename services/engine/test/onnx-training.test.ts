@@ -13,6 +13,7 @@ import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
+import { prune, type PruneEvent } from '../src/pruning/prune.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
@@ -228,6 +229,29 @@ describe('the two trainers together', () => {
       expect(relativeError(onnx.secondMoments.get(name)!.data, tfjs.secondMoments.get(name)!.data), name).toBeLessThan(1e-4);
     }
     await Promise.all(trainers.map((t) => t.dispose()));
+  });
+
+  it.each(['LAYER', 'LINEAR'] as const)('a %s prune names its trainer and threads in its first TRAINING event', async (replacement) => {
+    const data = fresh('data') + '.jsonl';
+    const random = seededRandom(99);
+    writeFileSync(data, Array.from({ length: 6 }, () => JSON.stringify({ input_ids: Array.from({ length: 10 }, () => Math.floor((random() + 1) * 32)) })).join('\n') + '\n');
+    const events: PruneEvent[] = [];
+    await prune({
+      modelPath: writeTinyModel('llama'),
+      dataPath: data,
+      workDir: fresh('work'),
+      outDir: fresh('out'),
+      layers: 1,
+      replacement,
+      samples: 6,
+      seqLen: 10,
+      batchSize: 2,
+      training: { minSteps: 2, checkpointEvery: 2 },
+      onProgress: (event) => events.push(event),
+    });
+    const training = events.filter((e) => e.stage === 'TRAINING');
+    expect(training.find((e) => e.message.startsWith('training: '))!.message).toMatch(/^training: onnxruntime cpu, \d+ threads?$/);
+    if (replacement === 'LAYER') expect(training[0].message).toMatch(/^training: onnxruntime cpu/);
   });
 
   it('takes its thread count from STREAMLINE_THREADS, else the cgroup CPU quota, else the cores', () => {
