@@ -12,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
-import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
+import { fitLinearReplacement, solveCholesky } from '../src/pruning/linear-fit.js';
+import { blockedCholeskySolve, Float64Gemm } from '../src/training/onnx/blocked-cholesky.js';
 import { prune, type PruneEvent } from '../src/pruning/prune.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
@@ -204,6 +205,24 @@ describe('the two trainers together', () => {
     expect(onnx.trainLoss).toBeCloseTo(tfjs.trainLoss, 6);
     expect(onnx.validationCosine!).toBeCloseTo(tfjs.validationCosine!, 5);
     pairs.close();
+  });
+
+  it('solves the normal equations by blocked Cholesky with ONNX GEMMs as the host Cholesky does', async () => {
+    const random = seededRandom(31);
+    const n = 70; // 4 blocks of 16, the last one short
+    const m = 9;
+    const factor = Float64Array.from({ length: n * n }, () => random());
+    const matrix = new Float64Array(n * n); // FᵀF + n·I: symmetric positive definite
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let sum = i === j ? n : 0;
+      for (let k = 0; k < n; k++) sum += factor[k * n + i] * factor[k * n + j];
+      matrix[i * n + j] = sum;
+    }
+    const rhs = Float64Array.from({ length: n * m }, () => random());
+    const gemm = new Float64Gemm({ intraOpNumThreads: 1 });
+    const blocked = await blockedCholeskySolve(matrix, rhs, n, m, gemm, 16);
+    await gemm.dispose();
+    expect(relativeError(blocked, solveCholesky(matrix, rhs, n, m))).toBeLessThan(1e-12);
   });
 
   it('AdamW steps agree: the ONNX trainer (host loop and graph) and adamw.ts from the same gradients', async () => {

@@ -5,10 +5,10 @@
  * on every allowed core; the caller sums chunks in float64.
  */
 import * as ort from 'onnxruntime-node';
-import { choleskyFactor, invertLowerTriangular } from '../../pruning/linear-fit.js';
 import { OnnxGraph } from '../../runtime/onnx/onnx-graph.js';
 import { defaultProvider } from '../../runtime/onnx/onnx-forward.js';
 import { defaultThreads } from '../../runtime/threads.js';
+import { blockedCholeskySolve, Float64Gemm } from './blocked-cholesky.js';
 
 export interface NormalEquationChunk {
   /** [d, d] XᵀX */
@@ -26,7 +26,7 @@ export class OnnxLeastSquares {
   private constructor(
     private readonly products: ort.InferenceSession,
     private readonly residuals: ort.InferenceSession,
-    private readonly substitution: ort.InferenceSession,
+    private readonly gemm: Float64Gemm,
     private readonly d: number,
     provider: string,
     threads: number,
@@ -60,28 +60,16 @@ export class OnnxLeastSquares {
     const cosines = r.op('Div', [r.op('ReduceSum', [r.op('Mul', [predicted, ry]), last], { keepdims: 0 }), r.op('Max', [r.op('Mul', [length(predicted), length(ry)]), r.scalar(1e-12)])]);
     r.output(r.op('ReduceSum', [cosines], { keepdims: 0 }), 'cosine_sum', []);
 
-    // A = L⁻ᵀ (L⁻¹ B): the two triangular solves as float64 GEMMs.
-    const s = new OnnxGraph();
-    const inverse = s.input('inverse_factor', 'double', ['n', 'n']);
-    const rhs = s.input('rhs', 'double', ['n', 'm']);
-    s.output(s.op('Gemm', [inverse, s.op('MatMul', [inverse, rhs])], { transA: 1 }), 'solution', ['n', 'm'], 'double');
-
-    const [products, residuals, substitution] = await Promise.all([
+    const [products, residuals] = await Promise.all([
       ort.InferenceSession.create(p.encode('normal-equations', 17), options),
       ort.InferenceSession.create(r.encode('linear-residuals', 17), options),
-      ort.InferenceSession.create(s.encode('triangular-solves', 17), options),
     ]);
-    return new OnnxLeastSquares(products, residuals, substitution, d, provider, threads);
+    return new OnnxLeastSquares(products, residuals, new Float64Gemm(options), d, provider, threads);
   }
 
-  /**
-   * gram · A = cross for the ridge-regularised normal equations: the Cholesky factor and its inverse on the
-   * host (n³/3 multiply-adds), the solves — n²·m each, the bulk for d ≥ 512 — as two float64 GEMMs.
-   */
+  /** gram · A = cross for the ridge-regularised normal equations, in float64: blocked Cholesky, GEMMs in ORT. */
   async solve(gram: Float64Array, cross: Float64Array, n: number, m: number): Promise<Float64Array> {
-    const inverse = invertLowerTriangular(choleskyFactor(gram, n), n);
-    const out = await this.substitution.run({ inverse_factor: new ort.Tensor('float64', inverse, [n, n]), rhs: new ort.Tensor('float64', cross, [n, m]) });
-    return out.solution.data as Float64Array;
+    return blockedCholeskySolve(gram, cross, n, m, this.gemm);
   }
 
   async normalEquations(x: Float32Array, y: Float32Array, rows: number): Promise<NormalEquationChunk> {
@@ -103,6 +91,6 @@ export class OnnxLeastSquares {
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.products.release(), this.residuals.release(), this.substitution.release()]);
+    await Promise.all([this.products.release(), this.residuals.release(), this.gemm.dispose()]);
   }
 }
