@@ -122,7 +122,7 @@ async function createProducts(d: number, trainer: TrainerName | undefined): Prom
     } catch (error) {
       if (trainer === 'onnx') throw error;
     }
-    if (module) return module.OnnxLeastSquares.create(d);
+    if (module) return module.OnnxLeastSquares.shared(d);
   }
   const backend = await tfjsForTraining();
   return {

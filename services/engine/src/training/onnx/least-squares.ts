@@ -34,9 +34,32 @@ export class OnnxLeastSquares {
     this.description = `onnxruntime ${provider}, ${threads} thread${threads === 1 ? '' : 's'}`;
   }
 
-  static async create(d: number, threads = defaultThreads()): Promise<OnnxLeastSquares> {
+  /**
+   * One per width, thread count and provider for the process: the graphs hold no weights and the
+   * sessions no memory arena, so keeping them costs little and spares each fit ~8 session creations.
+   */
+  static shared(d: number, threads = defaultThreads()): Promise<OnnxLeastSquares> {
     const provider = process.env.STREAMLINE_ONNX_PROVIDER ?? defaultProvider();
-    const options: ort.InferenceSession.SessionOptions = { executionProviders: [provider], graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, logSeverityLevel: 3, extra: { session: { intra_op: { allow_spinning: '0' } } } };
+    const key = `${d}:${threads}:${provider}`;
+    let found = cache.get(key);
+    if (!found) {
+      found = OnnxLeastSquares.create(d, threads, provider);
+      cache.set(key, found);
+      found.catch(() => cache.delete(key));
+    }
+    return found;
+  }
+
+  private static async create(d: number, threads: number, provider: string): Promise<OnnxLeastSquares> {
+    const options: ort.InferenceSession.SessionOptions = {
+      executionProviders: [provider],
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      logSeverityLevel: 3,
+      enableCpuMemArena: false,
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    };
 
     const p = new OnnxGraph();
     const x = p.input('x', 'float', ['rows', d]);
@@ -90,7 +113,22 @@ export class OnnxLeastSquares {
     return { squaredError: (out.squared_error.data as Float32Array)[0], cosineSum: (out.cosine_sum.data as Float32Array)[0] };
   }
 
-  async dispose(): Promise<void> {
+  /** Frees the sessions (releaseLeastSquaresSessions does it for the shared ones). */
+  async release(): Promise<void> {
     await Promise.all([this.products.release(), this.residuals.release(), this.gemm.dispose()]);
+  }
+
+  /** Shared sessions stay for the next fit. */
+  async dispose(): Promise<void> {}
+}
+
+const cache = new Map<string, Promise<OnnxLeastSquares>>();
+
+export async function releaseLeastSquaresSessions(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  for (const found of all) {
+    const ls = await found.catch(() => null);
+    if (ls) await ls.release();
   }
 }
