@@ -36,7 +36,7 @@ const USAGE = `usage: streamline-engine <command> [options]
              [--pairs-dtype f32|f16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
              [--work-dir DIR] --out DIR
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
-environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda`;
+environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N`;
 
 const OPTIONS = {
   model: { type: 'string' },
