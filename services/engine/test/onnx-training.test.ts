@@ -23,6 +23,9 @@ import { attentionBias, ropeTables } from '../src/runtime/attention-inputs.js';
 import type { TokenBatch } from '../src/runtime/runtime.js';
 import { OnnxReplacementTrainer } from '../src/training/onnx/onnx-trainer.js';
 import { buildStepGraph } from '../src/training/onnx/training-graphs.js';
+import { DiffGraph } from '../src/training/onnx/diff-graph.js';
+import { attentionInputs, decoderLayer, lmHead } from '../src/training/onnx/decoder-ops.js';
+import { layerWeightName, type LayerPart } from '../src/models/architecture.js';
 import { TfjsReplacementTrainer } from '../src/training/tfjs-trainer.js';
 import { createTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
 import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
@@ -282,5 +285,109 @@ describe('the two trainers together', () => {
     expect(cgroupCpuQuota(cpuMax)).toBeNull();
     expect(defaultThreads({ STREAMLINE_THREADS: '3' }, cpuMax)).toBe(3);
     expect(() => defaultThreads({ STREAMLINE_THREADS: '1.5' }, cpuMax)).toThrow(/STREAMLINE_THREADS=1.5 is not a thread count/);
+  });
+});
+
+it('GELU (erf) gradient equals TensorFlow.js autodiff (float32; ORT has no float64 Erf)', async () => {
+  const tf = await import('@tensorflow/tfjs-core');
+  await (await import('../src/runtime/tfjs/training.js')).tfjsForTraining();
+  const N = 64;
+  const dg = new DiffGraph('float');
+  const x = dg.input('x', [N, 1], { grad: true });
+  const target = dg.input('target', [N, 1]);
+  const mask = dg.input('mask', [N, 1]);
+  const scale = dg.input('scale', []);
+  const loss = dg.maskedSquaredError(dg.gelu(x), target, mask, scale);
+  dg.g.output(dg.gradients(loss, [x]).get(x)!, 'grad', [N, 1]);
+  const session = await ort.InferenceSession.create(dg.g.encode('gelu-check', 17));
+  const random = seededRandom(51);
+  const xs = Float32Array.from({ length: N }, () => 3 * random());
+  const ts = Float32Array.from({ length: N }, () => random());
+  const out = await session.run({
+    x: new ort.Tensor('float32', xs, [N, 1]),
+    target: new ort.Tensor('float32', ts, [N, 1]),
+    mask: new ort.Tensor('float32', new Float32Array(N).fill(1), [N, 1]),
+    scale: new ort.Tensor('float32', Float32Array.of(1 / N), []),
+  });
+  const expected = tf.grad((v: import('@tensorflow/tfjs-core').Tensor) => tf.div(tf.sum(tf.square(tf.sub(tf.mul(tf.mul(v, 0.5), tf.add(1, tf.erf(tf.mul(v, Math.SQRT1_2)))), tf.tensor2d(ts, [N, 1])))), N))(tf.tensor2d(xs, [N, 1]));
+  expect(relativeError(out.grad.data as Float32Array, expected.dataSync())).toBeLessThan(1e-4);
+  await session.release();
+});
+
+describe('the backward library beyond replacements (healing: frozen layers, head, cross-entropy, KL)', () => {
+  it.each(['crossEntropy', 'kl'] as const)('%s: d loss / d hidden state through a frozen layer, the final norm and the LM head equals finite differences (float64)', async (objective) => {
+    const model = loadModel(writeTinyModel('qwen2'));
+    const { config, family } = model;
+    const d = config.hiddenSize;
+    const V = config.vocabSize;
+    const B = 2;
+    const T = 5;
+    const dg = new DiffGraph('double');
+    const hidden = dg.input('hidden', [B, T, d], { grad: true });
+    const feeds: Record<string, ort.Tensor> = {};
+    const f64 = (data: ArrayLike<number>, dims: number[]) => new ort.Tensor('float64', Float64Array.from(data), dims);
+    // Frozen weights: plain (non-trainable) inputs, matrices as [in, out].
+    const weight = (name: string) => {
+      if (!feeds[name]) {
+        const t = model.weights.get(name)!;
+        const value = t.shape.length === 2 ? transpose2d(t) : t;
+        dg.input(name, [...value.shape]);
+        feeds[name] = f64(value.data, [...value.shape]);
+      }
+      return name;
+    };
+    const ctx = { config, family, ...attentionInputs(dg, config, family) };
+    const layer = (part: LayerPart, kind: 'weight' | 'bias' = 'weight') => weight(layerWeightName(family, 1, part, kind));
+    const y = decoderLayer(dg, hidden, layer, ctx);
+    const headName = config.tieWordEmbeddings ? family.weights.embedTokens : family.weights.lmHead;
+    const logits = dg.reshape(lmHead(dg, y, ctx, weight(`${family.weights.finalNorm}.weight`), null, weight(headName)), [-1, V]);
+    const rowWeight = dg.input('row_weight', [B * T]);
+    const scale = dg.input('scale', []);
+    let loss: string;
+    if (objective === 'kl') {
+      const teacher = dg.input('teacher', [B * T, V]);
+      loss = dg.klDivergence(logits, teacher, rowWeight, scale);
+    } else {
+      const labels = dg.g.input('labels', 'int64', [B * T]);
+      loss = dg.crossEntropy(logits, labels, rowWeight, scale, V);
+    }
+    const grad = dg.gradients(loss, [hidden]).get(hidden)!;
+    dg.g.output(loss, 'loss', [], 'double');
+    dg.g.output(grad, 'grad', [B, T, d], 'double');
+    const session = await ort.InferenceSession.create(dg.g.encode('healing-check', 17), { intraOpNumThreads: 1 });
+
+    const random = seededRandom(41);
+    const mask = new Uint8Array(B * T).fill(1);
+    mask[B * T - 1] = 0; // one padding position, weighted 0
+    Object.assign(feeds, {
+      attention_bias: f64(attentionBias({ batchSize: B, seqLen: T, attentionMask: mask } as unknown as TokenBatch, config.slidingWindow), [B, 1, T, T]),
+      rope_cos: f64(ropeTables(config, T).cos, [T, config.headDim]),
+      rope_sin: f64(ropeTables(config, T).sin, [T, config.headDim]),
+      row_weight: f64(mask, [B * T]),
+      scale: f64([1 / (B * T - 1)], []),
+    });
+    if (objective === 'kl') {
+      const teacher = new Float64Array(B * T * V);
+      for (let r = 0; r < B * T; r++) {
+        const row = Array.from({ length: V }, () => 2 * random());
+        const max = Math.max(...row);
+        const logSum = Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0)) + max;
+        row.forEach((v, i) => (teacher[r * V + i] = v - logSum));
+      }
+      feeds.teacher = new ort.Tensor('float64', teacher, [B * T, V]);
+    } else {
+      feeds.labels = new ort.Tensor('int64', BigInt64Array.from({ length: B * T }, () => BigInt(Math.floor((random() + 1) * (V / 2)))), [B * T]);
+    }
+    const base = Float64Array.from({ length: B * T * d }, () => random());
+    const run = async (h: Float64Array) => session.run({ ...feeds, hidden: new ort.Tensor('float64', h, [B, T, d]) });
+    const analytic = (await run(base)).grad.data as Float64Array;
+    const direction = Float64Array.from(base, () => random());
+    const epsilon = 1e-6;
+    const at = async (sign: number) => ((await run(base.map((v, i) => v + sign * epsilon * direction[i]))).loss.data as Float64Array)[0];
+    const numeric = ((await at(1)) - (await at(-1))) / (2 * epsilon);
+    const exact = analytic.reduce((sum, g, i) => sum + g * direction[i], 0);
+    const scaleOf = Math.sqrt(analytic.reduce((s2, g) => s2 + g * g, 0) * direction.reduce((s2, u) => s2 + u * u, 0));
+    expect(Math.abs(numeric - exact) / scaleOf).toBeLessThan(1e-7);
+    await session.release();
   });
 });

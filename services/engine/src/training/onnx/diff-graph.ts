@@ -180,7 +180,7 @@ export class DiffGraph {
     return y;
   }
 
-  /** Exact (erf) GELU. */
+  /** Exact (erf) GELU. Float32 only on ORT's CPU provider (it has no float64 Erf). */
   gelu(x: string): string {
     const half = this.scalar(0.5);
     const one = this.scalar(1);
@@ -321,9 +321,11 @@ export class DiffGraph {
     return this.g.op('ReduceSum', [this.g.op('Reshape', [t, this.g.int64([-1, dim])]), this.g.int64([0])], { keepdims: 0 });
   }
 
+  /** [N] int64 → [N, vocab] of 0/1 (ORT's CPU OneHot has no float64 kernel, so Equal against 0..vocab-1). */
   private oneHot(labels: string, vocab: number): string {
-    const values = this.g.op('Concat', [this.g.op('Unsqueeze', [this.scalar(0), this.g.int64([0])]), this.g.op('Unsqueeze', [this.scalar(1), this.g.int64([0])])], { axis: 0 });
-    return this.g.op('OneHot', [labels, this.g.int64([vocab]), values], { axis: -1 });
+    const ids = this.g.int64(Array.from({ length: vocab }, (_, i) => i));
+    const equal = this.g.op('Equal', [this.g.op('Unsqueeze', [labels, this.g.int64([-1])]), ids]);
+    return this.g.op('Cast', [equal], { to: this.elem === 'float' ? 1 : 11 });
   }
 }
 
