@@ -27,7 +27,7 @@ import { DiffGraph } from '../src/training/onnx/diff-graph.js';
 import { attentionInputs, decoderLayer, lmHead } from '../src/training/onnx/decoder-ops.js';
 import { layerWeightName, type LayerPart } from '../src/models/architecture.js';
 import { TfjsReplacementTrainer } from '../src/training/tfjs-trainer.js';
-import { createTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
+import { createTrainer, requestedTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
 import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
 
 const FAMILIES = Object.keys(TINY_CONFIGS);
@@ -285,6 +285,9 @@ describe('the two trainers together', () => {
     expect(cgroupCpuQuota(cpuMax)).toBeNull();
     expect(defaultThreads({ STREAMLINE_THREADS: '3' }, cpuMax)).toBe(3);
     expect(() => defaultThreads({ STREAMLINE_THREADS: '1.5' }, cpuMax)).toThrow(/STREAMLINE_THREADS=1.5 is not a thread count/);
+    expect(requestedTrainer('tfjs')).toBe('tfjs');
+    expect(requestedTrainer(undefined)).toBeUndefined();
+    expect(() => requestedTrainer('torch')).toThrow(/STREAMLINE_TRAINER=torch is not a trainer; accepted: onnx, tfjs/);
   });
 });
 

@@ -126,7 +126,7 @@ async function createProducts(d: number, trainer: TrainerName | undefined): Prom
   }
   const backend = await tfjsForTraining();
   return {
-    description: `tensorflow.js ${backend}`,
+    description: `tensorflow.js ${backend}${backend === 'wasm' ? ', 1 thread' : ''}`,
     async normalEquations(x, y, rows) {
       return tf.tidy(() => {
         const xs = tf.tensor2d(x.subarray(0, rows * d), [rows, d]);
