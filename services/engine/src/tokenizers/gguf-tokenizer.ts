@@ -1,0 +1,166 @@
+/**
+ * The tokenizer a GGUF file carries in its metadata (`tokenizer.ggml.*`), read from the header alone:
+ *
+ * - `gpt2` (byte-level BPE: GPT-2, SmolLM, Llama 3, Qwen2 …): tokens, merges and token types become a
+ *   Hugging Face tokenizer.json — BPE model, the pre-tokenizer that `tokenizer.ggml.pre` names (a table
+ *   below, with llama.cpp's regular expressions; any other name is refused), ByteLevel decoder, and the
+ *   control, user-defined and unknown tokens as added tokens (llama.cpp matches them in text when it
+ *   parses special tokens) — run by the engine's HfTokenizer (@huggingface/tokenizers).
+ * - `llama` (SentencePiece BPE with scores, Llama 1/2 and Mistral vocabularies): tokens with `▁` read as
+ *   spaces and their scores become the llama2.c tokenizer, which encodes as SentencePiece does (a dummy
+ *   prefix space, merges by best score, byte fallback to `<0xXX>`). It needs <unk>, BOS, EOS at 0, 1, 2
+ *   and the 256 byte tokens at 3..258, as every Llama vocabulary has them.
+ */
+import { EngineError } from '../errors.js';
+import { CONFIG_BOUNDS } from '../models/families/config-fields.js';
+import { GgufFile, type GgufValue } from '../formats/gguf.js';
+import { HfTokenizer } from './hf-tokenizer.js';
+import { Llama2cTokenizer } from './llama2c-tokenizer.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/** llama.cpp's token types (llama_token_type). */
+const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
+
+const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
+const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
+
+interface PreTokenization {
+  readonly preTokenizer: Record<string, unknown>;
+  /** llama.cpp looks a whole pre-token up in the vocabulary before merging (Llama 3). */
+  readonly ignoreMerges: boolean;
+}
+
+/**
+ * `tokenizer.ggml.pre` → the Hugging Face pre-tokenizer doing what llama.cpp's regular expressions for
+ * it do (llama-vocab.cpp). SmolLM's is its tokenizer.json's: digits one by one, then GPT-2's expression.
+ */
+const PRE_TOKENIZERS: Readonly<Record<string, PreTokenization>> = {
+  default: { preTokenizer: byteLevel(true), ignoreMerges: false },
+  gpt2: { preTokenizer: byteLevel(true), ignoreMerges: false },
+  smollm: { preTokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }, ignoreMerges: false },
+  starcoder: { preTokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }, ignoreMerges: false },
+  'llama-bpe': { preTokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] }, ignoreMerges: true },
+  llama3: { preTokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] }, ignoreMerges: true },
+  qwen2: { preTokenizer: { type: 'Sequence', pretokenizers: [split(QWEN2_REGEX), byteLevel(false)] }, ignoreMerges: false },
+};
+void GPT2_REGEX; // the expression ByteLevel's use_regex applies, kept here for reference
+
+/** Loads the tokenizer in a GGUF file's metadata. */
+export function readGgufTokenizer(path: string): Tokenizer {
+  const file = GgufFile.open(path);
+  try {
+    return ggufTokenizer(file);
+  } finally {
+    file.close();
+  }
+}
+
+export function ggufTokenizer(file: GgufFile): Tokenizer {
+  const source = file.path;
+  const model = file.get('tokenizer.ggml.model');
+  if (model === undefined) throw new EngineError('BAD_INPUT', `${source} holds no tokenizer (no tokenizer.ggml.model in its metadata); pass one`);
+  const tokens = stringArray(file, 'tokenizer.ggml.tokens');
+  if (tokens.length === 0 || tokens.length > CONFIG_BOUNDS.vocab_size) {
+    throw new EngineError('CORRUPT_FILE', `${source}: tokenizer.ggml.tokens holds ${tokens.length} tokens; expected 1 to ${CONFIG_BOUNDS.vocab_size}`);
+  }
+  if (model === 'gpt2') return byteLevelBpe(file, tokens);
+  if (model === 'llama') return sentencePiece(file, tokens);
+  const shown = typeof model === 'string' && model.length <= 40 ? JSON.stringify(model) : 'that';
+  throw new EngineError('UNSUPPORTED_MODEL', `${source}: GGUF tokenizer model ${shown} is not supported; supported: gpt2 (byte-level BPE), llama (SentencePiece)`);
+}
+
+function stringArray(file: GgufFile, key: string): string[] {
+  const value = file.get(key);
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string')) {
+    throw new EngineError('CORRUPT_FILE', `${file.path}: GGUF metadata ${key} must be an array of strings`);
+  }
+  return value as string[];
+}
+
+function numberArray(file: GgufFile, key: string, length: number): number[] | null {
+  const value: GgufValue | undefined = file.get(key);
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || value.length !== length || !value.every((item) => typeof item === 'number')) {
+    throw new EngineError('CORRUPT_FILE', `${file.path}: GGUF metadata ${key} must be an array of ${length} numbers, one per token`);
+  }
+  return value as number[];
+}
+
+function tokenId(file: GgufFile, key: string, vocabSize: number): number | null {
+  const value = file.get(key);
+  if (value === undefined) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= vocabSize) {
+    throw new EngineError('CORRUPT_FILE', `${file.path}: GGUF metadata ${key} must be a token id from 0 to ${vocabSize - 1}, got ${typeof value === 'number' ? value : typeof value}`);
+  }
+  return value;
+}
+
+function byteLevelBpe(file: GgufFile, tokens: string[]): Tokenizer {
+  const source = file.path;
+  const pre = file.get('tokenizer.ggml.pre') ?? 'default';
+  const preTokenization = typeof pre === 'string' && Object.hasOwn(PRE_TOKENIZERS, pre) ? PRE_TOKENIZERS[pre] : undefined;
+  if (!preTokenization) {
+    const shown = typeof pre === 'string' && pre.length <= 40 ? JSON.stringify(pre) : 'that';
+    throw new EngineError('UNSUPPORTED_MODEL', `${source}: GGUF pre-tokenizer ${shown} (tokenizer.ggml.pre) is not supported; supported: ${Object.keys(PRE_TOKENIZERS).join(', ')}`);
+  }
+  const merges = stringArray(file, 'tokenizer.ggml.merges');
+  const types = numberArray(file, 'tokenizer.ggml.token_type', tokens.length);
+  const vocab = Object.fromEntries(tokens.map((token, id) => [token, id] as const));
+  if (Object.keys(vocab).length !== tokens.length) throw new EngineError('CORRUPT_FILE', `${source}: tokenizer.ggml.tokens holds the same token twice`);
+  const addedTokens: Record<string, unknown>[] = [];
+  if (types) {
+    types.forEach((type, id) => {
+      if (type === TOKEN_TYPE.control || type === TOKEN_TYPE.unknown || type === TOKEN_TYPE.userDefined) {
+        addedTokens.push({ id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: type !== TOKEN_TYPE.userDefined });
+      }
+    });
+  }
+  const tokenizerJson = {
+    version: '1.0',
+    added_tokens: addedTokens,
+    normalizer: null,
+    pre_tokenizer: preTokenization.preTokenizer,
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: preTokenization.ignoreMerges, vocab, merges },
+  };
+  const bos = tokenId(file, 'tokenizer.ggml.bos_token_id', tokens.length);
+  const eos = tokenId(file, 'tokenizer.ggml.eos_token_id', tokens.length);
+  const addBos = file.get('tokenizer.ggml.add_bos_token');
+  const config = {
+    ...(bos !== null ? { bos_token: tokens[bos] } : {}),
+    ...(eos !== null ? { eos_token: tokens[eos] } : {}),
+    // llama.cpp adds BOS to a BPE vocabulary only when the file asks
+    add_bos_token: typeof addBos === 'boolean' ? addBos : false,
+    add_eos_token: file.get('tokenizer.ggml.add_eos_token') === true,
+  };
+  return new HfTokenizer(tokenizerJson, config, `the tokenizer in ${source}`);
+}
+
+const BYTE_TOKEN_OFFSET = 3;
+
+function sentencePiece(file: GgufFile, tokens: string[]): Tokenizer {
+  const source = file.path;
+  const scores = numberArray(file, 'tokenizer.ggml.scores', tokens.length);
+  if (!scores) throw new EngineError('CORRUPT_FILE', `${source}: a llama (SentencePiece) vocabulary needs tokenizer.ggml.scores`);
+  const ids = [tokenId(file, 'tokenizer.ggml.bos_token_id', tokens.length) ?? 1, tokenId(file, 'tokenizer.ggml.eos_token_id', tokens.length) ?? 2];
+  const byteTokensInPlace = tokens.length >= BYTE_TOKEN_OFFSET + 256 && Array.from({ length: 256 }, (_, b) => tokens[BYTE_TOKEN_OFFSET + b] === `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`).every(Boolean);
+  if (ids[0] !== 1 || ids[1] !== 2 || !byteTokensInPlace) {
+    throw new EngineError('UNSUPPORTED_MODEL', `${source}: the engine reads llama (SentencePiece) vocabularies with BOS 1, EOS 2 and the byte tokens <0x00>..<0xFF> at ids 3..258`);
+  }
+  if (file.get('tokenizer.ggml.add_space_prefix') === false) {
+    throw new EngineError('UNSUPPORTED_MODEL', `${source}: a llama (SentencePiece) vocabulary without the dummy prefix space (tokenizer.ggml.add_space_prefix false) is not supported`);
+  }
+  // The llama2.c tokenizer holds each piece as its UTF-8 bytes, one char per byte, with spaces for ▁.
+  let maxTokenLength = 1;
+  const pieces = tokens.map((token) => {
+    const bytes = Buffer.from(token.replaceAll('\u2581', ' '), 'utf8');
+    maxTokenLength = Math.max(maxTokenLength, bytes.length);
+    return bytes.toString('latin1');
+  });
+  return new Llama2cTokenizer(pieces, Float32Array.from(scores), maxTokenLength, `the tokenizer in ${source}`);
+}
