@@ -12,14 +12,17 @@ usage:
   python3 gguf_reference.py dequant MODEL.gguf OUT_DIR
       gguf-py's dequantization of every tensor of MODEL.gguf into OUT_DIR/dequant.f32, indexed by
       OUT_DIR/dequant.json ({name, type, shape, offset (in floats), count}).
-  python3 gguf_reference.py tokenize MODEL.gguf TEXTS.json
+  python3 gguf_reference.py tokenize MODEL.gguf TEXTS.json OUT.json
       ids of each text from llama.cpp (llama-cpp-python, vocab only, special tokens parsed) and from a
       Hugging Face `tokenizers` BPE built from the GGUF's tokens and merges with SmolLM2's pre-tokenizer;
-      prints one JSON line {llama_cpp: [[ids]...], hf_tokenizers: [[ids]...]} (a side is null when its
-      package is missing).
+      writes {llama_cpp: [[ids]...], hf_tokenizers: [[ids]...]} (a side is null when its package is
+      missing). (llama.cpp prints to stdout, hence a file.)
+  python3 gguf_reference.py f32-copy MODEL.gguf OUT.gguf
+      the same model with every tensor dequantized to F32 by gguf-py (metadata copied), so that llama.cpp
+      computes in float32 as the engine does.
   python3 gguf_reference.py logits MODEL.gguf IDS.json OUT.f32
-      llama.cpp's logits at every position of each id sequence (n_ctx 512, one thread per core, no BOS
-      added: the ids are used as given), written as float32 one sequence after another.
+      llama.cpp's logits at every position of each id sequence (n_ctx 512, float32 KV cache, one thread
+      per core, no BOS added: the ids are used as given), written as float32 one sequence after another.
 """
 import json
 import os
@@ -93,12 +96,32 @@ def dequant(model, out_dir):
         json.dump({"tensors": index}, f)
 
 
+def f32_copy(model, out_path):
+    import gguf
+    reader = gguf.GGUFReader(model)
+    writer = gguf.GGUFWriter(out_path, arch=None)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF.") or key == "general.file_type":
+            continue
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, field.contents(), vtype, sub_type)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    for t in reader.tensors:
+        values = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        writer.add_tensor(t.name, values.reshape([int(n) for n in reversed(t.shape)]))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def field_value(reader, key):
     field = reader.fields[key]
     return field.contents()
 
 
-def tokenize(model, texts_path):
+def tokenize(model, texts_path, out_path):
     with open(texts_path) as f:
         texts = json.load(f)
     result = {"llama_cpp": None, "hf_tokenizers": None}
@@ -125,14 +148,16 @@ def tokenize(model, texts_path):
         result["hf_tokenizers"] = [tok.encode(t, add_special_tokens=False).ids for t in texts]
     except ImportError:
         pass
-    print(json.dumps(result))
+    with open(out_path, "w") as f:
+        json.dump(result, f)
 
 
 def logits(model, ids_path, out_path):
     from llama_cpp import Llama
     with open(ids_path) as f:
         sequences = json.load(f)
-    llm = Llama(model_path=model, n_ctx=512, logits_all=True, n_threads=os.cpu_count(), verbose=False)
+    # type_k/type_v 0 = GGML_TYPE_F32: a float32 KV cache (llama.cpp's default is float16)
+    llm = Llama(model_path=model, n_ctx=512, logits_all=True, n_threads=os.cpu_count(), type_k=0, type_v=0, verbose=False)
     with open(out_path, "wb") as f:
         for ids in sequences:
             llm.reset()
@@ -142,4 +167,4 @@ def logits(model, ids_path, out_path):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"fixture": fixture, "dequant": dequant, "tokenize": tokenize, "logits": logits}[command](*args)
+    {"fixture": fixture, "dequant": dequant, "f32-copy": f32_copy, "tokenize": tokenize, "logits": logits}[command](*args)
