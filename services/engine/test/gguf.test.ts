@@ -4,6 +4,7 @@
  * mapping (a tiny Llama written as llama.cpp's converter writes it loads to the same weights and logits
  * as its Hugging Face folder) and the tokenizers built from GGUF metadata.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -277,6 +278,28 @@ describe('GGUF Llama models', () => {
     const error = engineError(() => inspectModel(writeGguf(ggufBytes(kvs, tensors))));
     expect(error.code).toBe('UNSUPPORTED_MODEL');
     expect(error.message).toMatch(/GGUF tensor blk.1.ffn_down.weight is stored as GGML type IQ4_XS; the engine reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K/);
+  });
+});
+
+describe('GGUF through the engine CLI', () => {
+  const bin = fileURLToPath(new URL('../bin/streamline-engine.js', import.meta.url));
+  const cli = (...args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, [bin, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+    });
+
+  it('inspects a GGUF model', async () => {
+    const { code, stdout } = await cli('inspect', '--model', writeGguf(llamaGguf(TINY_LLAMA, tinyWeights('llama', TINY_LLAMA, 3), 'F16')));
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ architecture: 'llama', format: 'gguf', numLayers: 3, dtype: 'F16', tokenizer: null });
+  });
+
+  it('answers a hostile GGUF with one line on stderr', async () => {
+    const { code, stdout, stderr } = await cli('inspect', '--model', writeGguf(ggufBytes([], [], { tensorCount: 1_000_000n })));
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/is not a valid GGUF file: tensor_count 1000000 cannot fit/);
   });
 });
 

@@ -4,9 +4,11 @@
  * there (a failure under CI=true). The references are llama.cpp's (bench/gguf-reference.bench.ts
  * compares dequantization, tokenization and logits in full).
  */
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testModelPath } from '../../../testing/test-models.js';
 import { loadCalibrationSamples } from '../src/data/calibration.js';
@@ -76,6 +78,12 @@ describe.skipIf(SMOLLM2 === null)('SmolLM2-135M-Instruct (GGUF Q4_1)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('is inspected by the engine CLI, tokenizer included', () => {
+    const bin = fileURLToPath(new URL('../bin/streamline-engine.js', import.meta.url));
+    const summary = JSON.parse(execFileSync(process.execPath, [bin, 'inspect', '--model', path], { encoding: 'utf8' }));
+    expect(summary).toMatchObject({ architecture: 'llama', format: 'gguf', numLayers: 30, numParameters: 134_515_008, tieWordEmbeddings: true, tokenizer: { kind: 'huggingface', vocabSize: 49152 } });
   });
 
   it("tokenizes as llama.cpp does, chat markers included, without BOS (the file's add_bos_token is false)", () => {
