@@ -18,6 +18,7 @@ import { inspectModel, loadModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
+import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { ggufBytes, llamaGguf, f32Data, type GgufKv, type GgufTensorToWrite } from './fixtures/gguf-writer.js';
 import { hasShared, sharedPath } from './fixtures/shared.js';
@@ -326,6 +327,11 @@ describe.skipIf(!hasShared)('GGUF tokenizers', () => {
     }
     const story = readFileSync(sharedPath('data/text/tinystories_val_excerpt.txt'), 'utf8').slice(0, 3000);
     expect(tokenizer.encode(story)).toEqual(llama2.encode(story));
+
+    // exported beside a pruned model as a llama2.c tokenizer.bin: the same file the vocabulary came from
+    const files = ggufTokenizerFiles(writeGguf(ggufBytes(kvs, [])));
+    expect(Object.keys(files)).toEqual(['tokenizer.bin']);
+    expect(Buffer.compare(Buffer.from(files['tokenizer.bin']), readFileSync(sharedPath('models/llama2-tokenizer/tokenizer.bin')))).toBe(0);
   });
 
   it('a gpt2 (byte-level BPE) vocabulary: special tokens, digits one by one, an unknown pre-tokenizer refused', async () => {
@@ -343,6 +349,12 @@ describe.skipIf(!hasShared)('GGUF tokenizers', () => {
       );
     const tokenizer = await loadTokenizer(writeGguf(bytes('smollm')));
     expect(tokenizer.encode('ab ab12<|end|>')).toEqual([3, 7, 4, 5, 0]);
+    // exported beside a pruned model as tokenizer.json + tokenizer_config.json
+    const dir = mkdtempSync(join(scratch, 'tokenizer-'));
+    for (const [name, content] of Object.entries(ggufTokenizerFiles(writeGguf(bytes('smollm'))))) writeFileSync(join(dir, name), content);
+    const exported = await loadTokenizer(dir);
+    expect(exported.encode('ab ab12<|end|>')).toEqual([3, 7, 4, 5, 0]);
+    expect(exported.eosId).toBe(0);
     expect(tokenizer.decode([3, 7, 4, 5])).toBe('ab ab12');
     expect(tokenizer.eosId).toBe(0);
     await expect(loadTokenizer(writeGguf(bytes('mystery')))).rejects.toThrow(/GGUF pre-tokenizer "mystery" \(tokenizer.ggml.pre\) is not supported; supported: default, gpt2, smollm/);

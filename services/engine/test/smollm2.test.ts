@@ -18,6 +18,7 @@ import { computeImportance } from '../src/importance.js';
 import { inspectModel, loadModel, type LoadedModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import type { ForwardRuntime } from '../src/runtime/runtime.js';
+import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
 import { hasShared, sharedPath } from './fixtures/shared.js';
 
@@ -90,6 +91,19 @@ describe.skipIf(SMOLLM2 === null)('SmolLM2-135M-Instruct (GGUF Q4_1)', () => {
     expect(tokenizer.encode('The capital of France is')).toEqual([504, 3575, 282, 4649, 314]);
     expect(tokenizer.encode('<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n')).toEqual([1, 4093, 198, 1780, 314, 216, 34, 27, 34, 47, 2, 198, 1, 520, 9531, 198]);
     expect(tokenizer.decode(tokenizer.encode('Ünïcödé 日本語 🚀 x**2'))).toBe('Ünïcödé 日本語 🚀 x**2');
+  });
+
+  it('exports its tokenizer as tokenizer.json + tokenizer_config.json that encode the same', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streamline-smollm2-'));
+    try {
+      for (const [name, content] of Object.entries(ggufTokenizerFiles(path))) writeFileSync(join(dir, name), content);
+      const exported = await loadTokenizer(dir);
+      const text = '<|im_start|>user\nWhat is 2+2?<|im_end|>\n Ünïcödé 日本語 🚀 x**2 12345';
+      expect(exported.encode(text)).toEqual(tokenizer.encode(text));
+      expect([exported.bosId, exported.eosId]).toEqual([tokenizer.bosId, tokenizer.eosId]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('greedy-generates sensibly', async () => {

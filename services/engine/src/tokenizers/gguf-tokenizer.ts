@@ -100,6 +100,12 @@ function tokenId(file: GgufFile, key: string, vocabSize: number): number | null 
 }
 
 function byteLevelBpe(file: GgufFile, tokens: string[]): Tokenizer {
+  const { tokenizerJson, config } = byteLevelBpeFiles(file, tokens);
+  return new HfTokenizer(tokenizerJson, config, `the tokenizer in ${file.path}`);
+}
+
+/** tokenizer.json and tokenizer_config.json of a gpt2 vocabulary, as transformers would write them. */
+function byteLevelBpeFiles(file: GgufFile, tokens: string[]): { tokenizerJson: Record<string, unknown>; config: Record<string, unknown> } {
   const source = file.path;
   const pre = file.get('tokenizer.ggml.pre') ?? 'default';
   const preTokenization = typeof pre === 'string' && Object.hasOwn(PRE_TOKENIZERS, pre) ? PRE_TOKENIZERS[pre] : undefined;
@@ -138,12 +144,18 @@ function byteLevelBpe(file: GgufFile, tokens: string[]): Tokenizer {
     add_bos_token: typeof addBos === 'boolean' ? addBos : false,
     add_eos_token: file.get('tokenizer.ggml.add_eos_token') === true,
   };
-  return new HfTokenizer(tokenizerJson, config, `the tokenizer in ${source}`);
+  return { tokenizerJson, config };
 }
 
 const BYTE_TOKEN_OFFSET = 3;
 
 function sentencePiece(file: GgufFile, tokens: string[]): Tokenizer {
+  const { pieces, scores, maxTokenLength } = sentencePiecePieces(file, tokens);
+  return new Llama2cTokenizer(pieces, scores, maxTokenLength, `the tokenizer in ${file.path}`);
+}
+
+/** A llama vocabulary as the llama2.c tokenizer holds it: UTF-8 bytes as binary strings, ▁ as space. */
+function sentencePiecePieces(file: GgufFile, tokens: string[]): { pieces: string[]; scores: Float32Array; maxTokenLength: number } {
   const source = file.path;
   const scores = numberArray(file, 'tokenizer.ggml.scores', tokens.length);
   if (!scores) throw new EngineError('CORRUPT_FILE', `${source}: a llama (SentencePiece) vocabulary needs tokenizer.ggml.scores`);
@@ -162,5 +174,41 @@ function sentencePiece(file: GgufFile, tokens: string[]): Tokenizer {
     maxTokenLength = Math.max(maxTokenLength, bytes.length);
     return bytes.toString('latin1');
   });
-  return new Llama2cTokenizer(pieces, Float32Array.from(scores), maxTokenLength, `the tokenizer in ${source}`);
+  return { pieces, scores: Float32Array.from(scores), maxTokenLength };
+}
+
+/**
+ * The tokenizer of a GGUF file as files for a Hugging Face-layout export: `tokenizer.json` and
+ * `tokenizer_config.json` for a gpt2 vocabulary, a llama2.c `tokenizer.bin` for a llama one (both load
+ * with loadTokenizer and encode as the GGUF's own tokenizer does).
+ */
+export function ggufTokenizerFiles(path: string): Record<string, Uint8Array> {
+  const file = GgufFile.open(path);
+  try {
+    ggufTokenizer(file); // refuses what it cannot read, with the same errors
+    const tokens = stringArray(file, 'tokenizer.ggml.tokens');
+    if (file.get('tokenizer.ggml.model') === 'gpt2') {
+      const { tokenizerJson, config } = byteLevelBpeFiles(file, tokens);
+      const json = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 2)}\n`);
+      return { 'tokenizer.json': json(tokenizerJson), 'tokenizer_config.json': json(config) };
+    }
+    const { pieces, scores, maxTokenLength } = sentencePiecePieces(file, tokens);
+    const parts: Buffer[] = [int32(maxTokenLength)];
+    pieces.forEach((piece, id) => {
+      const bytes = Buffer.from(piece, 'latin1');
+      const header = Buffer.alloc(8);
+      header.writeFloatLE(scores[id], 0);
+      header.writeInt32LE(bytes.length, 4);
+      parts.push(header, bytes);
+    });
+    return { 'tokenizer.bin': Buffer.concat(parts) };
+  } finally {
+    file.close();
+  }
+}
+
+function int32(value: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(value);
+  return b;
 }
