@@ -3,7 +3,9 @@
  * fetched by `npm run fetch:test-models`):
  *   1. dequantization of every tensor against llama.cpp's gguf-py (`gguf.quants.dequantize`);
  *   2. tokenization against llama.cpp itself (llama-cpp-python, special tokens parsed) and against a
- *      Hugging Face `tokenizers` BPE built from the same vocabulary and merges;
+ *      Hugging Face `tokenizers` BPE built from the same vocabulary and merges; the same vocabulary under
+ *      each other pre-tokenizer the engine implements, against llama.cpp; and the Llama-2 SentencePiece
+ *      vocabulary (../shared) as a GGUF `llama` vocabulary, against llama.cpp;
  *   3. next-token logits at every position of a few prompts against llama.cpp's CPU backend, on the
  *      original Q4_1 file and on an F32 copy (every tensor dequantized by gguf-py), where llama.cpp
  *      computes in float32 as the engine does.
@@ -28,6 +30,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testModelPath } from '../../../testing/test-models.js';
 import { GgufFile } from '../src/formats/gguf.js';
+import { ggufBytes, type GgufKv } from '../test/fixtures/gguf-writer.js';
+import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
 import { loadModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
@@ -48,7 +52,12 @@ const TEXTS = [
   '',
   ' leading space and trailing ',
   '<|endoftext|>after',
+  "IT'S 1234567 O'Neil's   \n \n\tX YOU'LL",
+  'Wow!!! ... ?? (a+b)*c = 42;\r\n next\u00a0line',
 ];
+
+/** Pre-tokenizers of the table in src/tokenizers/gguf-tokenizer.ts, each checked against llama.cpp on SmolLM2's vocabulary. */
+const PRE_VARIANTS = ['default', 'gpt-2', 'starcoder', 'llama-bpe', 'dbrx', 'qwen2'];
 
 const PROMPTS = [
   'The capital of France is',
@@ -109,25 +118,72 @@ function dequantization(py: string, gguf: string, scratch: string): void {
   if ([...byType.values()].some((s) => s.unequal > 0)) process.exitCode = 1;
 }
 
-async function tokenization(py: string, gguf: string, scratch: string): Promise<void> {
-  writeFileSync(join(scratch, 'texts.json'), JSON.stringify(TEXTS));
+type TokenReference = { llama_cpp: number[][] | null; hf_tokenizers: number[][] | null };
+
+function referenceTokens(py: string, gguf: string, texts: string[], scratch: string): TokenReference {
+  writeFileSync(join(scratch, 'texts.json'), JSON.stringify(texts));
   run(py, [SCRIPT, 'tokenize', gguf, join(scratch, 'texts.json'), join(scratch, 'tokens.json')]);
-  const reference: { llama_cpp: number[][] | null; hf_tokenizers: number[][] | null } = JSON.parse(readFileSync(join(scratch, 'tokens.json'), 'utf8'));
+  return JSON.parse(readFileSync(join(scratch, 'tokens.json'), 'utf8'));
+}
+
+function compareTokens(label: string, engine: number[][], reference: number[][] | null): void {
+  if (reference === null) {
+    console.log(`   ${label}: not available`);
+    return;
+  }
+  const same = engine.filter((e, i) => JSON.stringify(e) === JSON.stringify(reference[i])).length;
+  console.log(`   ${label}: ${same}/${engine.length} texts identical (${engine.flat().length} tokens)`);
+  engine.forEach((e, i) => {
+    if (JSON.stringify(e) !== JSON.stringify(reference[i])) console.log(`     text ${i}: engine ${JSON.stringify(e)} reference ${JSON.stringify(reference[i])}`);
+  });
+  if (same !== engine.length) process.exitCode = 1;
+}
+
+async function tokenization(py: string, gguf: string, scratch: string): Promise<void> {
   const tokenizer = await loadTokenizer(gguf);
   const engine = TEXTS.map((text) => tokenizer.encode(text, { bos: false }));
-  console.log(`2. tokenization of ${TEXTS.length} texts (${engine.flat().length} tokens; special tokens, digits, Unicode, emoji, code):`);
-  for (const [name, ids] of [['llama.cpp (llama-cpp-python)', reference.llama_cpp], ['HF tokenizers (same vocab/merges)', reference.hf_tokenizers]] as const) {
-    if (ids === null) {
-      console.log(`   ${name}: not available`);
-      continue;
-    }
-    const same = engine.filter((e, i) => JSON.stringify(e) === JSON.stringify(ids[i])).length;
-    console.log(`   vs ${name}: ${same}/${TEXTS.length} texts identical`);
-    engine.forEach((e, i) => {
-      if (JSON.stringify(e) !== JSON.stringify(ids[i])) console.log(`     text ${i}: engine ${JSON.stringify(e)} reference ${JSON.stringify(ids[i])}`);
-    });
-    if (same !== TEXTS.length) process.exitCode = 1;
+  console.log(`2. tokenization of ${TEXTS.length} texts (special tokens, digits, contractions, Unicode, emoji, code, \\r\\n, NBSP):`);
+  const reference = referenceTokens(py, gguf, TEXTS, scratch);
+  compareTokens('SmolLM2 (gpt2, pre smollm) vs llama.cpp (llama-cpp-python)', engine, reference.llama_cpp);
+  compareTokens('SmolLM2 (gpt2, pre smollm) vs HF tokenizers (same vocab/merges)', engine, reference.hf_tokenizers);
+
+  for (const pre of PRE_VARIANTS) {
+    const variant = join(scratch, `pre-${pre}.gguf`);
+    run(py, [SCRIPT, 'pre-variant', gguf, pre, variant]);
+    const variantTokenizer = await loadTokenizer(variant);
+    compareTokens(`SmolLM2's vocabulary with pre ${pre} vs llama.cpp`, TEXTS.map((text) => variantTokenizer.encode(text, { bos: false })), referenceTokens(py, variant, TEXTS, scratch).llama_cpp);
   }
+
+  // The Llama-2 SentencePiece vocabulary (../shared) as a GGUF llama vocabulary
+  const sharedBin = fileURLToPath(new URL('../../../../shared/models/llama2-tokenizer/tokenizer.bin', import.meta.url));
+  if (!existsSync(sharedBin)) {
+    console.log('   Llama-2 SentencePiece vocabulary: ../shared absent, not checked');
+    return;
+  }
+  const llama2 = Llama2cTokenizer.fromBytes(readFileSync(sharedBin), sharedBin);
+  const tokens = llama2.pieces.map((piece) => Buffer.from(piece, 'latin1').toString('utf8').replaceAll(' ', '\u2581'));
+  const kvs: GgufKv[] = [
+    ['general.architecture', 'STRING', 'llama'],
+    ['llama.block_count', 'UINT32', 1],
+    ['llama.context_length', 'UINT32', 4096],
+    ['llama.embedding_length', 'UINT32', 64],
+    ['llama.feed_forward_length', 'UINT32', 128],
+    ['llama.attention.head_count', 'UINT32', 8],
+    ['llama.attention.layer_norm_rms_epsilon', 'FLOAT32', 1e-5],
+    ['tokenizer.ggml.model', 'STRING', 'llama'],
+    ['tokenizer.ggml.tokens', 'ARRAY', tokens, 'STRING'],
+    ['tokenizer.ggml.scores', 'ARRAY', Array.from(llama2.scores), 'FLOAT32'],
+    ['tokenizer.ggml.token_type', 'ARRAY', tokens.map((_, id) => (id === 0 ? 2 : id <= 2 ? 3 : id < 259 ? 6 : 1)), 'INT32'],
+    ['tokenizer.ggml.bos_token_id', 'UINT32', 1],
+    ['tokenizer.ggml.eos_token_id', 'UINT32', 2],
+    ['tokenizer.ggml.unknown_token_id', 'UINT32', 0],
+  ];
+  const spm = join(scratch, 'llama2-vocab.gguf');
+  writeFileSync(spm, ggufBytes(kvs, []));
+  const spmTokenizer = await loadTokenizer(spm);
+  const story = fileURLToPath(new URL('../../../../shared/data/text/tinystories_val_excerpt.txt', import.meta.url));
+  const spmTexts = [...TEXTS.filter((text) => !text.includes('<|')), readFileSync(story, 'utf8').slice(0, 4000)];
+  compareTokens('Llama-2 SentencePiece vocabulary (llama) vs llama.cpp', spmTexts.map((text) => spmTokenizer.encode(text, { bos: false })), referenceTokens(py, spm, spmTexts, scratch).llama_cpp);
 }
 
 async function logits(py: string, gguf: string, scratch: string): Promise<void> {

@@ -12,6 +12,9 @@ usage:
   python3 gguf_reference.py dequant MODEL.gguf OUT_DIR
       gguf-py's dequantization of every tensor of MODEL.gguf into OUT_DIR/dequant.f32, indexed by
       OUT_DIR/dequant.json ({name, type, shape, offset (in floats), count}).
+  python3 gguf_reference.py pre-variant MODEL.gguf PRE OUT.gguf
+      MODEL.gguf's metadata alone (no tensors) with tokenizer.ggml.pre set to PRE: the same vocabulary
+      under another pre-tokenizer, for llama.cpp (vocab only) and the engine to tokenize.
   python3 gguf_reference.py tokenize MODEL.gguf TEXTS.json OUT.json
       ids of each text from llama.cpp (llama-cpp-python, vocab only, special tokens parsed) and from a
       Hugging Face `tokenizers` BPE built from the GGUF's tokens and merges with SmolLM2's pre-tokenizer;
@@ -116,6 +119,22 @@ def f32_copy(model, out_path):
     writer.close()
 
 
+def pre_variant(model, pre, out_path):
+    import gguf
+    reader = gguf.GGUFReader(model)
+    writer = gguf.GGUFWriter(out_path, arch=None)
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(key, pre if key == "tokenizer.ggml.pre" else field.contents(), vtype, sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
 def field_value(reader, key):
     field = reader.fields[key]
     return field.contents()
@@ -135,6 +154,8 @@ def tokenize(model, texts_path, out_path):
         import gguf
         from tokenizers import Tokenizer, models, pre_tokenizers, decoders, AddedToken
         reader = gguf.GGUFReader(model)
+        if field_value(reader, "tokenizer.ggml.model") != "gpt2" or field_value(reader, "tokenizer.ggml.pre") != "smollm":
+            raise ImportError("the HF tokenizers reference is built for SmolLM2's vocabulary only")
         tokens = field_value(reader, "tokenizer.ggml.tokens")
         merges = field_value(reader, "tokenizer.ggml.merges")
         types = field_value(reader, "tokenizer.ggml.token_type")
@@ -167,4 +188,4 @@ def logits(model, ids_path, out_path):
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"fixture": fixture, "dequant": dequant, "f32-copy": f32_copy, "tokenize": tokenize, "logits": logits}[command](*args)
+    {"fixture": fixture, "dequant": dequant, "f32-copy": f32_copy, "pre-variant": pre_variant, "tokenize": tokenize, "logits": logits}[command](*args)

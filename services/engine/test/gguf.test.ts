@@ -357,7 +357,7 @@ describe.skipIf(!hasShared)('GGUF tokenizers', () => {
     expect(exported.eosId).toBe(0);
     expect(tokenizer.decode([3, 7, 4, 5])).toBe('ab ab12');
     expect(tokenizer.eosId).toBe(0);
-    await expect(loadTokenizer(writeGguf(bytes('mystery')))).rejects.toThrow(/GGUF pre-tokenizer "mystery" \(tokenizer.ggml.pre\) is not supported; supported: default, gpt2, smollm/);
+    await expect(loadTokenizer(writeGguf(bytes('mystery')))).rejects.toThrow(/GGUF pre-tokenizer "mystery" \(tokenizer.ggml.pre\) is not supported; supported: default, gpt-2, phi-2, mpt, olmo, smollm/);
   });
 
   it('a GGUF without a vocabulary is no tokenizer', async () => {

@@ -3,7 +3,8 @@
  *
  * - `gpt2` (byte-level BPE: GPT-2, SmolLM, Llama 3, Qwen2 …): tokens, merges and token types become a
  *   Hugging Face tokenizer.json — BPE model, the pre-tokenizer that `tokenizer.ggml.pre` names (a table
- *   below, with llama.cpp's regular expressions; any other name is refused), ByteLevel decoder, and the
+ *   below of llama.cpp's regular expressions, as Split pre-tokenizers; any other name is refused;
+ *   absent means llama.cpp's `default`), ByteLevel decoder, and the
  *   control, user-defined and unknown tokens as added tokens (llama.cpp matches them in text when it
  *   parses special tokens) — run by the engine's HfTokenizer (@huggingface/tokenizers).
  * - `llama` (SentencePiece BPE with scores, Llama 1/2 and Mistral vocabularies): tokens with `▁` read as
@@ -21,33 +22,62 @@ import type { Tokenizer } from './tokenizer.js';
 /** llama.cpp's token types (llama_token_type). */
 const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
 
-const GPT2_REGEX = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
-const LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
-const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
+// llama.cpp's regular expressions (src/llama-vocab.cpp, llm_tokenizer_bpe), applied one after another,
+// each splitting the pieces the previous one left (matches and the text between them both kept).
+const GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)";
+const LLAMA3 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2 = "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 interface PreTokenization {
-  readonly preTokenizer: Record<string, unknown>;
+  /** llama.cpp's expressions for this pre-tokenizer, in order. */
+  readonly regexes: readonly string[];
   /** llama.cpp looks a whole pre-token up in the vocabulary before merging (Llama 3). */
-  readonly ignoreMerges: boolean;
+  readonly ignoreMerges?: boolean;
+  /** add_bos when the file does not say (tokenizer.ggml.add_bos_token). */
+  readonly addBos?: boolean;
 }
 
+const DEFAULT: PreTokenization = { regexes: ['[\\p{P}\\$\\+<=>\\^~\\|]+', GPT2, '\\p{N}+', '[0-9][0-9][0-9]'] };
+const GPT2_STYLE: PreTokenization = { regexes: [GPT2] };
+const DIGITS_THEN_GPT2: PreTokenization = { regexes: ['\\p{N}', GPT2] };
+const LLAMA3_STYLE: PreTokenization = { regexes: [LLAMA3], ignoreMerges: true, addBos: true };
+const QWEN2_STYLE: PreTokenization = { regexes: [QWEN2] };
+
 /**
- * `tokenizer.ggml.pre` → the Hugging Face pre-tokenizer doing what llama.cpp's regular expressions for
- * it do (llama-vocab.cpp). SmolLM's is its tokenizer.json's: digits one by one, then GPT-2's expression.
+ * `tokenizer.ggml.pre` → llama.cpp's pre-tokenization for it (the names llama.cpp maps to each type).
+ * Each is checked against llama.cpp on SmolLM2's vocabulary by bench/gguf-reference.bench.ts.
  */
 const PRE_TOKENIZERS: Readonly<Record<string, PreTokenization>> = {
-  default: { preTokenizer: byteLevel(true), ignoreMerges: false },
-  gpt2: { preTokenizer: byteLevel(true), ignoreMerges: false },
-  smollm: { preTokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }, ignoreMerges: false },
-  starcoder: { preTokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }, ignoreMerges: false },
-  'llama-bpe': { preTokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] }, ignoreMerges: true },
-  llama3: { preTokenizer: { type: 'Sequence', pretokenizers: [split(LLAMA3_REGEX), byteLevel(false)] }, ignoreMerges: true },
-  qwen2: { preTokenizer: { type: 'Sequence', pretokenizers: [split(QWEN2_REGEX), byteLevel(false)] }, ignoreMerges: false },
+  default: DEFAULT,
+  'gpt-2': GPT2_STYLE,
+  'phi-2': GPT2_STYLE,
+  mpt: GPT2_STYLE,
+  olmo: GPT2_STYLE,
+  smollm: DIGITS_THEN_GPT2,
+  starcoder: DIGITS_THEN_GPT2,
+  refact: DIGITS_THEN_GPT2,
+  'command-r': DIGITS_THEN_GPT2,
+  codeshell: DIGITS_THEN_GPT2,
+  exaone: DIGITS_THEN_GPT2,
+  'minerva-7b': DIGITS_THEN_GPT2,
+  llama3: LLAMA3_STYLE,
+  'llama-v3': LLAMA3_STYLE,
+  'llama-bpe': LLAMA3_STYLE,
+  falcon3: LLAMA3_STYLE,
+  pixtral: LLAMA3_STYLE,
+  dbrx: { regexes: [LLAMA3] },
+  'smaug-bpe': { regexes: [LLAMA3] },
+  qwen2: QWEN2_STYLE,
+  'deepseek-r1-qwen': QWEN2_STYLE,
+  stablelm2: QWEN2_STYLE,
+  megrez: QWEN2_STYLE,
 };
-void GPT2_REGEX; // the expression ByteLevel's use_regex applies, kept here for reference
+
+/** The Hugging Face pre-tokenizer doing what llama.cpp does: its expressions as isolating splits, then the byte-level mapping. */
+function hfPreTokenizer(pre: PreTokenization): Record<string, unknown> {
+  const splits = pre.regexes.map((regex) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false }));
+  return { type: 'Sequence', pretokenizers: [...splits, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
+}
 
 /** Loads the tokenizer in a GGUF file's metadata. */
 export function readGgufTokenizer(path: string): Tokenizer {
@@ -129,10 +159,10 @@ function byteLevelBpeFiles(file: GgufFile, tokens: string[]): { tokenizerJson: R
     version: '1.0',
     added_tokens: addedTokens,
     normalizer: null,
-    pre_tokenizer: preTokenization.preTokenizer,
+    pre_tokenizer: hfPreTokenizer(preTokenization),
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: preTokenization.ignoreMerges, vocab, merges },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: preTokenization.ignoreMerges ?? false, vocab, merges },
   };
   const bos = tokenId(file, 'tokenizer.ggml.bos_token_id', tokens.length);
   const eos = tokenId(file, 'tokenizer.ggml.eos_token_id', tokens.length);
@@ -140,8 +170,8 @@ function byteLevelBpeFiles(file: GgufFile, tokens: string[]): { tokenizerJson: R
   const config = {
     ...(bos !== null ? { bos_token: tokens[bos] } : {}),
     ...(eos !== null ? { eos_token: tokens[eos] } : {}),
-    // llama.cpp adds BOS to a BPE vocabulary only when the file asks
-    add_bos_token: typeof addBos === 'boolean' ? addBos : false,
+    // as llama.cpp: the file's add_bos_token, else the pre-tokenizer's default (Llama 3 adds BOS)
+    add_bos_token: typeof addBos === 'boolean' ? addBos : (preTokenization.addBos ?? false),
     add_eos_token: file.get('tokenizer.ggml.add_eos_token') === true,
   };
   return { tokenizerJson, config };
