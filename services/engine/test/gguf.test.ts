@@ -267,6 +267,20 @@ describe('GGUF Llama models', () => {
     expect(error.message).toMatch(message);
   });
 
+  it('refuses NaN weights (a Q8_0 block whose scale is NaN) with INVALID_WEIGHTS on load', () => {
+    const path = edited((_, t) => {
+      const i = t.findIndex((x) => x.name === 'blk.1.attn_v.weight');
+      const data = new Uint8Array((t[i].data.length / 4 / 32) * 34);
+      data[0] = 0x00;
+      data[1] = 0x7e; // float16 NaN as the first block's scale
+      t[i] = { ...t[i], type: 'Q8_0', data };
+    });
+    expect(inspectModel(path).format).toBe('gguf'); // headers carry no values
+    const error = engineError(() => loadModel(path));
+    expect(error.code).toBe('INVALID_WEIGHTS');
+    expect(error.message).toMatch(/model.layers.1.self_attn.v_proj.weight holds NaN/);
+  });
+
   it('refuses a quantization it cannot read by name at inspection, before reading any tensor', () => {
     const wide = { ...TINY_LLAMA, intermediate_size: 256 };
     const w = tinyWeights('llama', wide, 4);
