@@ -13,9 +13,8 @@ import { familyFor } from '../models/families/index.js';
 import { expectedWeightShapes } from '../models/weight-shapes.js';
 import type { StorageDtype } from './dtype.js';
 import { GgufFile, type GgufValue } from './gguf.js';
-import { checkDequantizable } from './gguf-quants.js';
+import { checkDequantizable, dequantize, type GgmlType } from './gguf-quants.js';
 import type { HostTensor } from './host-tensor.js';
-import { permuteInterleavedToRotateHalf } from './llama2c-checkpoint.js';
 
 /** Rows of q/k that llama.cpp stores interleaved for its RoPE (by attention heads or by KV heads). */
 type Permutation = 'attention-heads' | 'kv-heads' | null;
@@ -216,6 +215,25 @@ export function describeGguf(file: GgufFile): GgufModelDescription {
   return { family, config: { ...config, dtype }, hfConfig: { ...hfConfig, torch_dtype: TORCH_DTYPE[dtype] }, tensorTypes };
 }
 
+/**
+ * Undoes llama.cpp's convert_hf_to_gguf permutation of q/k rows (the inverse of its `permute`): within
+ * each head, GGUF row 2i + p (RoPE pair i, part p) is Hugging Face row p·headSize/2 + i. Rows are moved
+ * as `rowBytes` opaque bytes, so this works on float32 data and on quantized blocks alike.
+ */
+export function permuteInterleavedRowsToRotateHalf(bytes: Uint8Array, heads: number, headSize: number, rowBytes: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  const half = headSize / 2;
+  for (let head = 0; head < heads; head++) {
+    for (let i = 0; i < half; i++) {
+      for (let part = 0; part < 2; part++) {
+        const from = (head * headSize + 2 * i + part) * rowBytes;
+        out.set(bytes.subarray(from, from + rowBytes), (head * headSize + part * half + i) * rowBytes);
+      }
+    }
+  }
+  return out;
+}
+
 const TORCH_DTYPE: Record<StorageDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** Reads the weights of a GGUF model one at a time, by Hugging Face name, as float32. */
@@ -247,16 +265,29 @@ export class GgufWeights {
     return [...expectedWeightShapes(this.description.family, this.description.config).keys()];
   }
 
-  /** One weight by its Hugging Face name, dequantized; q/k rows back in Hugging Face's rotate-half order. */
+  /** One weight by its Hugging Face name, dequantized to float32; q/k rows in Hugging Face's rotate-half order. */
   read(hfName: string): HostTensor {
+    const stored = this.readStored(hfName);
+    return { shape: stored.shape, data: dequantize(stored.type, stored.bytes, stored.shape.reduce((a, b) => a * b, 1), `tensor ${hfName} of ${this.file.path}`) };
+  }
+
+  /**
+   * One weight by its Hugging Face name as stored — its GGML type's blocks, not dequantized — with q/k
+   * rows already in Hugging Face's order (a row is a whole number of blocks, so rows move as bytes). For
+   * holding weights in their stored size until they are used: `dequantize(type, bytes, elements)`.
+   */
+  readStored(hfName: string): { readonly shape: readonly number[]; readonly type: GgmlType; readonly bytes: Uint8Array } {
     const mapping = this.mappings.get(hfName);
     if (!mapping || !this.file.has(mapping.ggufName)) throw new EngineError('NOT_FOUND', `tensor ${hfName} is not in ${this.file.path}`);
-    const tensor = this.file.read(mapping.ggufName);
-    if (mapping.permutation === null) return tensor;
+    const info = this.file.tensor(mapping.ggufName);
+    checkDequantizable(info.type, `tensor ${mapping.ggufName} of ${this.file.path}`);
+    const bytes = this.file.readRaw(mapping.ggufName);
+    if (mapping.permutation === null) return { shape: info.shape, type: info.type, bytes };
     const { config } = this.description;
     const heads = mapping.permutation === 'attention-heads' ? config.numAttentionHeads : config.numKeyValueHeads;
-    const [rows, cols] = tensor.shape;
-    return { shape: tensor.shape, data: permuteInterleavedToRotateHalf(tensor.data, heads, rows / heads, cols) };
+    const [rows, cols] = info.shape;
+    const rowBytes = (cols / info.type.blockSize) * info.type.blockBytes;
+    return { shape: info.shape, type: info.type, bytes: permuteInterleavedRowsToRotateHalf(bytes, heads, rows / heads, rowBytes) };
   }
 
   close(): void {
