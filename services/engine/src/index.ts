@@ -12,7 +12,7 @@ export { loadCalibrationSamples } from './data/calibration.js';
 export { computeImportance, parseBlockSizes, type ImportanceProfile, type ImportanceProgress } from './importance.js';
 export { generate, type Generation } from './generate.js';
 export { prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
-export { runPlan, stageProgress, type PlanConfig, type PlanFileAccess, type PlanEvent, type PlanOutcome, type PlanStage } from './plan-runner.js';
+export { runPlan, stageProgress, type LocalPlan } from './plan-runner.js';
 export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js';
 export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage/model-cache.js';
 export { openHfSource } from './storage/hf-source.js';
