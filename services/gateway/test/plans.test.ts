@@ -54,6 +54,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       model: { id: modelId, name: 'stories260K' },
     });
     expect(created.config).toEqual({
+      version: 2,
       layersToPrune: 2,
       targetSparsity: null,
       estimatedSparsity: null,
@@ -62,7 +63,6 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       dryRun: false,
       calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 128 },
       training: {
-        samples: 32,
         epochs: null,
         minSteps: 300,
         batchSize: 8,
@@ -98,7 +98,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
         replacement: 'SWIGLU',
         dryRun: true,
         calibration: { source: TINYSTORIES_URI, samples: 16, seqLen: 256 },
-        training: { epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0 },
+        training: { samples: 16, epochs: 4, minSteps: 40, checkpointEvery: 5, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0 },
         evaluation: { perplexity: [{ source: TINYSTORIES_URI }], limit: 10 },
       }),
     );
@@ -107,7 +107,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       startLayer: 2,
       dryRun: true,
       calibration: { samples: 16, seqLen: 256 },
-      training: { samples: 16, epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0, weightDecay: 1e-3 },
+      training: { epochs: 4, minSteps: 40, checkpointEvery: 5, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0, weightDecay: 1e-3 },
       evaluation: { perplexity: [{ source: TINYSTORIES_URI, samples: 64, seqLen: 256 }], tasks: [], limit: 10 },
     });
   });
@@ -144,6 +144,9 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     ['zero epochs', { layersToPrune: 2, training: { epochs: 0 } }, 'input.training.epochs', 'integer from 1 to 1000'],
     ['a non-positive gradient norm', { layersToPrune: 2, training: { maxGradNorm: 0 } }, 'input.training.maxGradNorm', '(0, 1000000]'],
     ['a negative seed', { layersToPrune: 2, training: { seed: -3 } }, 'input.training.seed', 'integer ≥ 0'],
+    ['training samples other than the calibration windows', { layersToPrune: 2, training: { samples: 8 } }, 'input.training.samples', 'differs from input.calibration.samples (32)'],
+    ['zero minimum steps', { layersToPrune: 2, training: { minSteps: 0 } }, 'input.training.minSteps', 'integer from 1 to'],
+    ['zero steps between checkpoints', { layersToPrune: 2, training: { checkpointEvery: 0 } }, 'input.training.checkpointEvery', 'integer from 1 to'],
     ['a task that is not JSONL', { layersToPrune: 2, evaluation: { tasks: [TINYSTORIES_URI] } }, 'input.evaluation.tasks[0]', '.jsonl'],
     ['a zero evaluation limit', { layersToPrune: 2, evaluation: { limit: 0 } }, 'input.evaluation.limit', 'integer from 1 to 10000'],
   ])('answers %s with BAD_USER_INPUT naming the field', async (_what, input, field, expected) => {
