@@ -161,7 +161,7 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
   const perplexity =
     texts.length > 0 || !quick
       ? texts
-      : [{ dataset: 'calibration data (held-out windows)', tokens: quick.windows * quick.seqLen, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
+      : [{ dataset: 'calibration data (held-out windows)', tokens: quick.tokens, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
   return {
     block: { start: summary.block.start, size: summary.block.size },
     removedLayers: summary.removedLayers,

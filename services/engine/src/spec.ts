@@ -17,6 +17,7 @@ export { SUPPORTED_MODEL_TYPES, familyFor } from './models/families/index.js';
 export { inspectModel, type ModelInfo } from './models/model.js';
 export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 export { readDataSamples } from './data/calibration.js';
+export { checkMultipleChoiceTask } from './evaluation/multiple-choice.js';
 export { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource, type CalibrationSource, type WindowCount } from './data/held-out.js';
 export { DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from './pruning/defaults.js';
 export { blockSizeForSparsity } from './pruning/block-choice.js';

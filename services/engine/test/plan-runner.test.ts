@@ -74,6 +74,7 @@ describe('plan runner', () => {
     const manifest = JSON.parse(readFileSync(join(outDir, 'streamline.json'), 'utf8'));
     expect(manifest.evaluation).toMatchObject({ seqLen: 32, perplexityOriginal: row.original, perplexityPruned: row.pruned });
     expect(manifest.evaluation.windows).toBeGreaterThan(0);
+    expect(row.tokens).toBe(manifest.evaluation.windows * 31); // predicted tokens: each 32-token window predicts 31
     expect(row.pruned).toBeGreaterThan(row.original);
   });
 

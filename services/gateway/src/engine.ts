@@ -14,6 +14,7 @@ export {
   inspectModel,
   loadTokenizer,
   countHeldOutWindows,
+  checkMultipleChoiceTask,
   type WindowCount,
   inspectRemoteModel,
   openObjectStore,

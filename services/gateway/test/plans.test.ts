@@ -189,6 +189,31 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     expect(createPruningPlan.config.calibration.source).toBe(pathToFileURL(file).href);
   });
 
+  it('reads local task files at creation: a malformed one is BAD_USER_INPUT naming the field, the line and the rule, never the content', async () => {
+    const task = (name: string, text: string) => {
+      const file = join(gateways.tempDir(), name);
+      writeFileSync(file, text);
+      return pathToFileURL(file).href;
+    };
+    const good = '{"query": "The sky is", "choices": [" blue", " green"], "gold": 0}\n';
+    const cases: [string, string][] = [
+      [task('broken.jsonl', `${good}{"query": "secret-token-9f3a", \n`), 'line 2: not valid JSON'],
+      [task('gold.jsonl', `${good}${good}{"query": "q", "choices": ["a", "b"], "gold": "secret-token-9f3a"}\n`), 'line 3: the answer ("gold" or "label") must be an integer index into the choices'],
+      [task('shape.jsonl', '{"question": "secret-token-9f3a"}\n'), 'line 1: an item needs {"query", "choices", "gold"} or {"ctx", "endings", "label"}'],
+      [task('array.jsonl', `${good}["secret-token-9f3a"]\n`), 'line 2: not a JSON object'],
+    ];
+    const fine = task('fine.jsonl', good);
+    for (const [uri, problem] of cases) {
+      const { message, code } = await refuse({ layersToPrune: 2, evaluation: { tasks: [fine, uri] } });
+      expect(code).toBe('BAD_USER_INPUT');
+      expect(message).toBe(`input.evaluation.tasks[1]: ${JSON.stringify(uri)} is not a multiple-choice task file: ${problem}`);
+      expect(message).not.toContain('secret-token');
+    }
+    // Only the items the plan scores are read: a file whose bad line lies past the limit is accepted.
+    const { createPruningPlan } = await data(gateway.url, CREATE, plan({ layersToPrune: 2, evaluation: { tasks: [cases[1][0]], limit: 2 } }));
+    expect(createPruningPlan.config.evaluation).toMatchObject({ tasks: [cases[1][0]], limit: 2 });
+  });
+
   it('cancels queued and running plans, and refuses to cancel finished ones with CONFLICT', async () => {
     const queued = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
     const cancelled = (await data(gateway.url, CANCEL, { id: queued.id })).cancelPlan;

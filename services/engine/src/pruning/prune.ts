@@ -89,7 +89,7 @@ export interface PruneSummary {
   readonly sparsity: number;
   readonly importance: BlockScores | null;
   readonly training: { readonly steps: number; readonly bestEpoch: number; readonly resumedFromStep: number | null; readonly epochs: EpochRecord[] } | null;
-  readonly evaluation: { readonly windows: number; readonly seqLen: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
+  readonly evaluation: { readonly windows: number; readonly seqLen: number; /** Predicted tokens. */ readonly tokens: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
   /** Mean cosine of the replacement's output and the original block's output on held-out (validation) samples. */
   readonly hiddenStateCosine: number | null;
   /** The full evaluation, when texts or tasks were given. */
@@ -213,7 +213,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       const prunedRuntime = await createRuntime(prunedModel, { runtime: options.runtime });
       try {
         const after = await computePerplexity(prunedRuntime, windows, { batchSize, signal: options.signal });
-        evaluation = { windows: windows.length, seqLen, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
+        evaluation = { windows: windows.length, seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
       } finally {
         await prunedRuntime.dispose();
       }

@@ -106,7 +106,6 @@ export interface WorkerOptions {
 export const outputPrefix = (planId: string) => `outputs/${planId}/`;
 export const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
 
-/** The importance profile and the stability report beside the model, as files of their own. */
 /** The plan's result beside the checkpoint (streamline.json holds the engine's full report). */
 function writeReports(outDir: string, pruned: PrunedResult): void {
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;

@@ -10,7 +10,8 @@ import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
 import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanSpec } from './plan.config.js';
 import type { PlanWorkCleanup } from './plan.cleanup.js';
-import { countWindowsInThreads, type CountWindows } from '../models/model-inspection.js';
+import { checkTasksInThreads, countWindowsInThreads, type CheckTask, type CountWindows } from '../models/model-inspection.js';
+import { checkTaskFiles } from './plan.tasks.js';
 import { checkEvaluationWindows } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
@@ -31,10 +32,13 @@ export interface PlanServiceOptions {
   readonly cleanup?: PlanWorkCleanup;
   /** Counts evaluation windows at creation; default: in worker threads (see plan.windows.ts). */
   readonly countWindows?: CountWindows;
+  /** Reads task files at creation; default in the inspection threads. */
+  readonly checkTask?: CheckTask;
 }
 
 export class PlanService {
   private readonly countWindows: CountWindows;
+  private readonly checkTask: CheckTask;
 
   constructor(
     private readonly store: PlanStore,
@@ -46,6 +50,7 @@ export class PlanService {
     private readonly options: PlanServiceOptions,
   ) {
     this.countWindows = options.countWindows ?? countWindowsInThreads();
+    this.checkTask = options.checkTask ?? checkTasksInThreads();
   }
 
   /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
@@ -102,6 +107,8 @@ export class PlanService {
     }
     // Each local perplexity text yields the windows it asks for (off the event loop; see plan.windows.ts).
     await checkEvaluationWindows(spec, model, info, this.countWindows);
+    // Each local task file parses, up to the items the plan scores (see plan.tasks.ts).
+    await checkTaskFiles(spec, limits.bounds.maxEvaluationItems, this.checkTask);
     const inserted = await this.store.insertWithinQuota({ modelId: model.id, tenantId: model.tenantId, spec, originalParameters: info.numParameters }, limits.maxQueuedPerTenant);
     if ('refused' in inserted) {
       throw new GatewayError(
