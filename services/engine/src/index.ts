@@ -17,3 +17,4 @@ export { evaluateModels, type EvaluationReport } from './evaluation/evaluate.js'
 export { fetchModel, type FetchedModel, type FetchModelOptions } from './storage/model-cache.js';
 export { openHfSource } from './storage/hf-source.js';
 export { fetchFile, type FetchedFile } from './storage/file-cache.js';
+export { S3ObjectStore } from './storage/s3-store.js';

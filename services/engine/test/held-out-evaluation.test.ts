@@ -17,7 +17,7 @@ import { runPlan } from '../src/plan-runner.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { charTokenizer } from './fixtures/char-tokenizer.js';
 import { testLocalPlan } from './fixtures/plan-spec.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-held-out-'));
@@ -101,7 +101,7 @@ describe('which windows of a text are held out', () => {
   });
 });
 
-describe.skipIf(!hasShared)('a plan on stories260K with a held-out evaluation file', () => {
+describe.skipIf(!runWithShared)('a plan on stories260K with a held-out evaluation file', () => {
   const tinyStories = sharedPath('data/text/tinystories_val_excerpt.txt');
   const text = readFileSync(tinyStories, 'utf8');
   // A few hundred characters from the excerpt's second half: a handful of 32-token windows, fewer than

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { PlanEvent, TrainingSpec } from '../src/contract/index.js';
 import { runPlan, stageProgress } from '../src/plan-runner.js';
 import { testLocalPlan } from './fixtures/plan-spec.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-plan-'));
@@ -53,7 +53,7 @@ describe('plan runner', () => {
     expectRisingProgress(events);
   });
 
-  it.skipIf(!hasShared)('reports the quick held-out check on the calibration text as the perplexity when no evaluation text was given', async () => {
+  it.skipIf(!runWithShared)('reports the quick held-out check on the calibration text as the perplexity when no evaluation text was given', async () => {
     const outDir = join(work, 'o3');
     const outcome = await runPlan(
       await testLocalPlan({
@@ -78,7 +78,7 @@ describe('plan runner', () => {
     expect(row.pruned).toBeGreaterThan(row.original);
   });
 
-  it.skipIf(!hasShared)('stops a dry run after profiling every block size', async () => {
+  it.skipIf(!runWithShared)('stops a dry run after profiling every block size', async () => {
     const events: PlanEvent[] = [];
     const outcome = await runPlan(
       await testLocalPlan({ model: STORIES_BIN, layersToPrune: 2, replacement: 'LAYER', dryRun: true, calibration: { source: sharedPath('data/text/tinystories_val_excerpt.txt'), samples: 4, seqLen: 64 }, training }),

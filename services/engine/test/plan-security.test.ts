@@ -16,7 +16,7 @@ import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { runWorker } from '../src/worker/worker.js';
 import { testAssignment, testLocalPlan, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-plan-security-'));
@@ -83,7 +83,7 @@ describe('plan bounds in the engine', () => {
   });
 });
 
-describe.runIf(hasShared)('data files with no text', () => {
+describe.runIf(runWithShared)('data files with no text', () => {
   const stories = (calibrationPath: string): TestPlan => ({
     model: STORIES_BIN,
     tokenizer: STORIES_TOKENIZER,

@@ -23,7 +23,7 @@ import { readObject, type ObjectStore } from '../src/storage/object-store.js';
 import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/storage/output-publisher.js';
 import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
 import { runWorker } from '../src/worker/worker.js';
-import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from './fixtures/s3-server.js';
+import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '@streamline/testing/s3-server';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 import { testAssignment, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
