@@ -28,7 +28,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, c
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testModelPath } from '../../../testing/test-models.js';
+import { testModelPath } from '@streamline/testing/test-models';
 import { GgufFile } from '../src/formats/gguf.js';
 import { ggufBytes, type GgufKv } from '../test/fixtures/gguf-writer.js';
 import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';

@@ -21,7 +21,7 @@ import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
 import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { ggufBytes, llamaGguf, f32Data, type GgufKv, type GgufTensorToWrite } from './fixtures/gguf-writer.js';
-import { hasShared, sharedPath } from './fixtures/shared.js';
+import { runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { tinyWeights } from './fixtures/tiny-models.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/gguf/', import.meta.url));
@@ -318,7 +318,7 @@ describe('GGUF through the engine CLI', () => {
   });
 });
 
-describe.skipIf(!hasShared)('GGUF tokenizers', () => {
+describe.skipIf(!runWithShared)('GGUF tokenizers', () => {
   it('a llama (SentencePiece) vocabulary encodes as the llama2.c tokenizer it came from, and as llama2.c test.c expects', async () => {
     const llama2 = (await loadTokenizer(sharedPath('models/llama2-tokenizer/tokenizer.bin'))) as Llama2cTokenizer;
     const tokens = llama2.pieces.map((piece) => Buffer.from(piece, 'latin1').toString('utf8').replaceAll(' ', '\u2581'));

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testModelPath } from '../../../testing/test-models.js';
+import { testModelPath } from '@streamline/testing/test-models';
 import { loadCalibrationSamples } from '../src/data/calibration.js';
 import { GgufFile } from '../src/formats/gguf.js';
 import { generate } from '../src/generate.js';
@@ -20,7 +20,7 @@ import { createRuntime } from '../src/runtime/create-runtime.js';
 import type { ForwardRuntime } from '../src/runtime/runtime.js';
 import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
-import { hasShared, sharedPath } from './fixtures/shared.js';
+import { runWithShared, sharedPath } from '@streamline/testing/shared-data';
 
 const SMOLLM2 = testModelPath('smollm2');
 
@@ -113,7 +113,7 @@ describe.skipIf(SMOLLM2 === null)('SmolLM2-135M-Instruct (GGUF Q4_1)', () => {
     expect(chat.text).toMatch(/Rome/);
   });
 
-  it.skipIf(!hasShared)('profiles block importance over its 30 layers', async () => {
+  it.skipIf(!runWithShared)('profiles block importance over its 30 layers', async () => {
     const samples = await loadCalibrationSamples(sharedPath('data/text/tinystories_val_excerpt.txt'), tokenizer, { samples: 4, seqLen: 64, vocabSize: 49152 });
     const profile = await computeImportance(runtime, 30, samples, 64, { blockSizes: [1, 7, 30], batchSize: 4 });
     expect(profile.blocks.map((b) => [b.blockSize, b.scores.length])).toEqual([[1, 30], [7, 24], [30, 1]]);
