@@ -254,7 +254,7 @@ describe('GGUF Llama models', () => {
   it.each<[string, (kvs: GgufKv[], tensors: GgufTensorToWrite[]) => void, string, RegExp]>([
     ['another architecture', (kvs) => setKv(kvs, 'general.architecture', 'STRING', 'gemma'), 'UNSUPPORTED_MODEL', /GGUF architecture "gemma" is not supported; supported: llama/],
     ['a tensor the mapping does not know (Llama 3.1 rope_freqs.weight)', (_, t) => t.push({ name: 'rope_freqs.weight', shape: [4], type: 'F32', data: f32Data(new Float32Array(4)) }), 'UNSUPPORTED_MODEL', /GGUF tensor "rope_freqs.weight" has no counterpart in the engine's llama model/],
-    ['a missing tensor', (_, t) => t.splice(t.findIndex((x) => x.name === 'blk.2.attn_norm.weight'), 1), 'CORRUPT_FILE', /missing GGUF tensor blk.2.attn_norm.weight \(expected shape \[32\]\)/],
+    ['a missing tensor', (_, t) => t.splice(t.findIndex((x) => x.name === 'blk.2.attn_norm.weight'), 1), 'CORRUPT_FILE', /missing tensor blk.2.attn_norm.weight \(GGUF; expected shape \[32\]\)/],
     ['a misshapen tensor', (_, t) => t.splice(t.findIndex((x) => x.name === 'blk.0.ffn_up.weight'), 1, { name: 'blk.0.ffn_up.weight', shape: [32, 64], type: 'F32', data: new Uint8Array(32 * 64 * 4) }), 'CORRUPT_FILE', /GGUF tensor blk.0.ffn_up.weight has shape \[32, 64\] but the metadata implies \[64, 32\]/],
     ['a metadata size missing', (kvs) => kvs.splice(kvs.findIndex(([k]) => k === 'llama.embedding_length'), 1), 'CORRUPT_FILE', /GGUF metadata llama.embedding_length must be a non-negative integer, got nothing/],
     ['a metadata size of the wrong type', (kvs) => setKv(kvs, 'llama.block_count', 'STRING', '3'), 'CORRUPT_FILE', /GGUF metadata llama.block_count must be a non-negative integer, got a string/],

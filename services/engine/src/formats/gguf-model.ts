@@ -200,7 +200,7 @@ export function describeGguf(file: GgufFile): GgufModelDescription {
   for (const [hfName, shape] of expectedWeightShapes(family, config)) {
     const { ggufName } = mappings.get(hfName)!;
     const info = file.tensors.get(ggufName);
-    if (!info) throw new EngineError('CORRUPT_FILE', `${file.path}: missing GGUF tensor ${ggufName} (expected shape [${shape.join(', ')}])`);
+    if (!info) throw new EngineError('CORRUPT_FILE', `${file.path}: missing tensor ${ggufName} (GGUF; expected shape [${shape.join(', ')}])`);
     if (info.shape.join() !== shape.join()) {
       throw new EngineError('CORRUPT_FILE', `${file.path}: GGUF tensor ${ggufName} has shape [${info.shape.join(', ')}] but the metadata implies [${shape.join(', ')}]`);
     }
