@@ -64,11 +64,18 @@ describe('GGUF container', () => {
       ['f64', 'FLOAT64', 1e-300],
       ['arr', 'ARRAY', ['x', 'ÿ€'], 'STRING'],
       ['ints', 'ARRAY', [1, 2, 3], 'INT32'],
+      ['bytes', 'ARRAY', [0, 255, 7], 'UINT8'],
+      ['floats', 'ARRAY', [0.5, -2], 'FLOAT32'],
+      ['flags', 'ARRAY', [true, false], 'BOOL'],
+      ['nested', 'ARRAY', [['STRING', ['a']], ['UINT16', [7, 8]]], 'ARRAY'],
     ];
     const file = GgufFile.open(writeGguf(ggufBytes(kvs, [VECTOR])));
     try {
       expect(file.version).toBe(3);
-      expect(Object.fromEntries([...file.metadata].map(([k, v]) => [k, v.value]))).toEqual(Object.fromEntries(kvs.map(([k, , v]) => [k, v])));
+      // arrays of numbers come back as typed arrays
+      const typed: Record<string, unknown> = { ints: Int32Array.of(1, 2, 3), bytes: Uint8Array.of(0, 255, 7), floats: Float32Array.of(0.5, -2), flags: Uint8Array.of(1, 0), nested: [['a'], Uint16Array.of(7, 8)] };
+      const expected = Object.fromEntries(kvs.map(([k, , v]) => [k, typed[k] ?? v]));
+      expect(Object.fromEntries([...file.metadata].map(([k, v]) => [k, v.value]))).toEqual(expected);
       expect(file.metadata.get('arr')).toMatchObject({ type: 'ARRAY', itemType: 'STRING' });
       const t = file.read('v');
       expect(t.shape).toEqual([2, 32]);
@@ -135,6 +142,12 @@ describe('GGUF container', () => {
         b.writeUInt32LE(99, 24 + 8 + 1);
         return b;
       })(), /the value type of metadata "k" is 99; GGUF value types are 0 to 12/],
+      ['arrays nested 3 deep', ggufBytes([['k', 'ARRAY', [['ARRAY', [['UINT8', [1]]]]], 'ARRAY']], []), /metadata "k" nests arrays more than 2 deep/],
+      ['a bool array holding 2', (() => {
+        const b = ggufBytes([['k', 'ARRAY', [true, true], 'BOOL']], []);
+        b.writeUInt8(2, 24 + 8 + 1 + 4 + 4 + 8 + 1); // the second bool
+        return b;
+      })(), /metadata "k" is an array of bools holding a value other than 0 and 1/],
       ['a duplicate key', ggufBytes([['k', 'UINT32', 1], ['k', 'UINT32', 2]], []), /metadata key "k" appears twice/],
       ['a bool that is 7', (() => {
         const b = ggufBytes([['k', 'BOOL', true]], []);

@@ -40,8 +40,29 @@ export const GGUF_VALUE_TYPES = ['UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', '
 export type GgufValueType = (typeof GGUF_VALUE_TYPES)[number];
 const FIXED_SIZE: Partial<Record<GgufValueType, number>> = { UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, UINT32: 4, INT32: 4, FLOAT32: 4, BOOL: 1, UINT64: 8, INT64: 8, FLOAT64: 8 };
 
-/** A metadata value: 64-bit integers beyond 2^53 stay bigint; arrays are plain arrays. */
-export type GgufValue = number | bigint | boolean | string | GgufValue[];
+/** An array of fixed-size numbers, read in one copy (BOOL arrays as 0/1 bytes). */
+export type GgufNumericArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Float64Array | BigUint64Array | BigInt64Array;
+
+/**
+ * A metadata value: 64-bit integers beyond 2^53 stay bigint; arrays of numbers are typed arrays (a
+ * 64 MiB header of one-byte numbers would otherwise become 64 million boxed JavaScript values); arrays
+ * of strings and of arrays are plain arrays.
+ */
+export type GgufValue = number | bigint | boolean | string | GgufNumericArray | GgufValue[];
+
+const TYPED_ARRAY: Partial<Record<GgufValueType, new (length: number) => GgufNumericArray>> = {
+  UINT8: Uint8Array,
+  INT8: Int8Array,
+  UINT16: Uint16Array,
+  INT16: Int16Array,
+  UINT32: Uint32Array,
+  INT32: Int32Array,
+  FLOAT32: Float32Array,
+  BOOL: Uint8Array,
+  UINT64: BigUint64Array,
+  INT64: BigInt64Array,
+  FLOAT64: Float64Array,
+};
 
 export interface GgufMetadataEntry {
   readonly type: GgufValueType;
@@ -178,6 +199,16 @@ class HeaderCursor {
     const minItemBytes = FIXED_SIZE[itemType] ?? (itemType === 'STRING' ? 8 : 12);
     if (count * minItemBytes > this.remaining) {
       throw this.corrupt(`${what} claims ${count} elements of ${itemType}, more than the ${this.remaining} bytes left in the header can hold`);
+    }
+    const Typed = TYPED_ARRAY[itemType];
+    if (Typed) {
+      // one copy of the little-endian bytes (the platforms Node runs on are little-endian)
+      const bytes = count * minItemBytes;
+      const at = this.take(bytes, what);
+      const array = new Typed(count);
+      new Uint8Array(array.buffer).set(this.buffer.subarray(at, at + bytes));
+      if (itemType === 'BOOL' && (array as Uint8Array).some((b) => b > 1)) throw this.corrupt(`${what} is an array of bools holding a value other than 0 and 1`);
+      return array;
     }
     const items: GgufValue[] = new Array(count);
     for (let i = 0; i < count; i++) items[i] = this.value(itemType, what, depth + 1);

@@ -111,13 +111,14 @@ function stringArray(file: GgufFile, key: string): string[] {
   return value as string[];
 }
 
-function numberArray(file: GgufFile, key: string, length: number): number[] | null {
+function numberArray(file: GgufFile, key: string, length: number): ArrayLike<number> | null {
   const value: GgufValue | undefined = file.get(key);
   if (value === undefined) return null;
-  if (!Array.isArray(value) || value.length !== length || !value.every((item) => typeof item === 'number')) {
+  const numeric = ArrayBuffer.isView(value) && !(value instanceof BigInt64Array || value instanceof BigUint64Array);
+  if (!numeric || (value as ArrayLike<number>).length !== length) {
     throw new EngineError('CORRUPT_FILE', `${file.path}: GGUF metadata ${key} must be an array of ${length} numbers, one per token`);
   }
-  return value as number[];
+  return value as ArrayLike<number>;
 }
 
 function tokenId(file: GgufFile, key: string, vocabSize: number): number | null {
@@ -148,12 +149,11 @@ function byteLevelBpeFiles(file: GgufFile, tokens: string[]): { tokenizerJson: R
   const vocab = Object.fromEntries(tokens.map((token, id) => [token, id] as const));
   if (Object.keys(vocab).length !== tokens.length) throw new EngineError('CORRUPT_FILE', `${source}: tokenizer.ggml.tokens holds the same token twice`);
   const addedTokens: Record<string, unknown>[] = [];
-  if (types) {
-    types.forEach((type, id) => {
-      if (type === TOKEN_TYPE.control || type === TOKEN_TYPE.unknown || type === TOKEN_TYPE.userDefined) {
-        addedTokens.push({ id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: type !== TOKEN_TYPE.userDefined });
-      }
-    });
+  for (let id = 0; types && id < types.length; id++) {
+    const type = types[id];
+    if (type === TOKEN_TYPE.control || type === TOKEN_TYPE.unknown || type === TOKEN_TYPE.userDefined) {
+      addedTokens.push({ id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: type !== TOKEN_TYPE.userDefined });
+    }
   }
   const tokenizerJson = {
     version: '1.0',
