@@ -9,7 +9,8 @@
  * row-major shape is `ne` reversed: a linear weight [out, in], as Hugging Face keeps it.
  *
  * Reading is safe on hostile files: the header is read in bounded chunks (at most `maxHeaderBytes`,
- * default 64 MiB — a 128k-token vocabulary with its merges takes a few MB), every count and length is
+ * default 64 MiB — a 128k-token vocabulary with its merges takes a few MB), at most 65,536 tensors and
+ * 65,536 metadata keys, arrays of numbers as typed arrays, every count and length is
  * checked against the bytes left before anything is allocated from it, and every tensor's extent against
  * the file. Errors name the offending field and value, never other content of the file. Opening reads only
  * the header; tensors are read one at a time, on demand, with positioned reads (`readRaw`, `read`).
@@ -34,6 +35,12 @@ const READ_CHUNK = 1 << 20;
 /** The format's limit on a key; tensor names are far shorter (ggml's GGML_MAX_NAME is 64). */
 const MAX_KEY_BYTES = 65535;
 const MAX_TENSOR_NAME_BYTES = 255;
+/**
+ * Real files have tens of metadata keys and at most a few thousand tensors (Llama-3.1-405B: 1,138); a
+ * header of millions of tiny entries would take seconds and gigabytes to hold, so both counts are capped.
+ */
+export const MAX_GGUF_TENSORS = 65_536;
+export const MAX_GGUF_METADATA_KEYS = 65_536;
 
 /** GGUF metadata value types (gguf_type). */
 export const GGUF_VALUE_TYPES = ['UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', 'INT32', 'FLOAT32', 'BOOL', 'STRING', 'ARRAY', 'UINT64', 'INT64', 'FLOAT64'] as const;
@@ -331,6 +338,8 @@ function readHeader(cursor: HeaderCursor): { version: number; metadata: Map<stri
   }
   const tensorCount = cursor.u64('tensor_count');
   const kvCount = cursor.u64('metadata_kv_count');
+  if (kvCount > MAX_GGUF_METADATA_KEYS) throw cursor.corrupt(`metadata_kv_count ${kvCount} is more than the ${MAX_GGUF_METADATA_KEYS} metadata keys accepted`);
+  if (tensorCount > MAX_GGUF_TENSORS) throw cursor.corrupt(`tensor_count ${tensorCount} is more than the ${MAX_GGUF_TENSORS} tensors accepted`);
   // the smallest metadata entry is 8 (key length) + 4 (type) + 1 bytes; the smallest tensor info 8 + 4 + 8 + 4 + 8
   if (kvCount * 13 > cursor.remaining) throw cursor.corrupt(`metadata_kv_count ${kvCount} cannot fit in the ${cursor.remaining} bytes left for the header`);
   if (tensorCount * 32 > cursor.remaining) throw cursor.corrupt(`tensor_count ${tensorCount} cannot fit in the ${cursor.remaining} bytes left for the header`);
