@@ -10,7 +10,8 @@
  *
  * Reading is safe on hostile files: the header is read in bounded chunks (at most `maxHeaderBytes`,
  * default 64 MiB — a 128k-token vocabulary with its merges takes a few MB), at most 65,536 tensors and
- * 65,536 metadata keys, arrays of numbers as typed arrays, every count and length is
+ * 65,536 metadata keys, arrays of numbers as typed arrays, at most 2,097,152 strings in an array, no
+ * arrays of arrays, every count and length is
  * checked against the bytes left before anything is allocated from it, and every tensor's extent against
  * the file. Errors name the offending field and value, never other content of the file. Opening reads only
  * the header; tensors are read one at a time, on demand, with positioned reads (`readRaw`, `read`).
@@ -29,8 +30,13 @@ export const MAX_GGUF_HEADER_BYTES = 64 * 1024 * 1024;
 const DEFAULT_ALIGNMENT = 32;
 /** ggml's GGML_MAX_DIMS. */
 const MAX_DIMS = 4;
-/** Arrays of arrays are allowed by the format; deeper nesting is refused. */
-const MAX_ARRAY_DEPTH = 2;
+/**
+ * Arrays of arrays are allowed by the format but written by no converter (llama.cpp's own reader refuses
+ * them), and millions of empty inner arrays would each be an object: refused.
+ */
+const MAX_ARRAY_DEPTH = 1;
+/** Strings in one array: a vocabulary's tokens or merges (a 262k vocabulary, a few 100k merges); each string is an object. */
+export const MAX_GGUF_STRING_ARRAY = 2_097_152;
 const READ_CHUNK = 1 << 20;
 /** The format's limit on a key; tensor names are far shorter (ggml's GGML_MAX_NAME is 64). */
 const MAX_KEY_BYTES = 65535;
@@ -200,9 +206,10 @@ class HeaderCursor {
     }
     if (type === 'STRING') return this.string(what);
     // ARRAY: element type, u64 count, elements
-    if (depth >= MAX_ARRAY_DEPTH) throw this.corrupt(`${what} nests arrays more than ${MAX_ARRAY_DEPTH} deep`);
+    if (depth >= MAX_ARRAY_DEPTH) throw this.corrupt(`${what} is an array of arrays, which is not accepted`);
     const itemType = this.valueType(`the element type of ${what}`);
     const count = this.u64(`the element count of ${what}`);
+    if (itemType === 'STRING' && count > MAX_GGUF_STRING_ARRAY) throw this.corrupt(`${what} holds ${count} strings, more than the ${MAX_GGUF_STRING_ARRAY} accepted in one array`);
     const minItemBytes = FIXED_SIZE[itemType] ?? (itemType === 'STRING' ? 8 : 12);
     if (count * minItemBytes > this.remaining) {
       throw this.corrupt(`${what} claims ${count} elements of ${itemType}, more than the ${this.remaining} bytes left in the header can hold`);
