@@ -19,6 +19,11 @@ export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
  * starts still ends.
  */
 const THREAD_START_TIMEOUT_MS = 120_000;
+/**
+ * Beside this file: in src/, inspect-thread.js is a bootstrap that registers tsx and loads
+ * inspect-thread.ts; in a build (dist/), inspect-thread.js is inspect-thread.ts compiled, plain JS.
+ * The thread inherits this process's node flags (--conditions=streamline-dist in a build).
+ */
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
 
 /** What a thread is asked: inspect a model (`{ path }`, the original form), count a text's windows, or read a task file through. */
