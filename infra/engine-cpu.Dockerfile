@@ -17,14 +17,27 @@ COPY package.json package-lock.json .npmrc ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
+COPY testing/package.json testing/
 # Only the engine's dependencies. onnxruntime-node's CPU binaries are inside its npm package; the
 # committed .npmrc (onnxruntime-node-install=skip) stops the CUDA provider download. The wasm files of
 # @tensorflow/tfjs-backend-wasm are inside its package too.
 RUN npm ci --omit=dev --no-audit --no-fund -w services/engine \
  && npm cache clean --force
-# Sources run as TypeScript through tsx; services/engine/tsconfig.json extends tsconfig.base.json.
+
+# ---- build: the TypeScript compiled with tsc (npm run build), into each workspace's dist/ ------------
+# The whole lockfile's tree with its development dependencies (typescript, @types), without install
+# scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY services/engine/package.json services/engine/
+COPY services/gateway/package.json services/gateway/
+COPY sdk/package.json sdk/
+COPY testing/package.json testing/
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine
+RUN npm run build -w services/engine
 
 # ---- runtime -----------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -37,7 +50,9 @@ RUN apt-get update \
  && mkdir -p /var/lib/streamline \
  && chown streamline:streamline /var/lib/streamline
 WORKDIR /app
+# Production node_modules and the manifests from deps, the compiled engine from build.
 COPY --from=deps /app /app
+COPY --from=build /app/services/engine/dist services/engine/dist
 COPY infra/healthcheck.mjs infra/healthcheck.mjs
 ENV NODE_ENV=production \
     STREAMLINE_DATA_DIR=/var/lib/streamline \
@@ -46,10 +61,10 @@ ENV NODE_ENV=production \
 USER 10001:10001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "/app/infra/healthcheck.mjs", "worker"]
-# tsx takes its compiler options from the tsconfig.json of the working directory, so the worker
-# starts in its workspace, as the engine's npm scripts do.
+# The build of the worker, with node (no tsx). Its name ends like the bin's, which is what
+# infra/healthcheck.mjs looks for.
 WORKDIR /app/services/engine
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # On SIGTERM the worker checkpoints, releases its lease and exits (Kubernetes waits up to
 # terminationGracePeriodSeconds for that).
-CMD ["node", "bin/streamline-worker.js"]
+CMD ["node", "--conditions=streamline-dist", "dist/streamline-worker.js"]

@@ -49,6 +49,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
+COPY testing/package.json testing/
 # The committed .npmrc says onnxruntime-node-install=skip (no downloads on machines without internet).
 # Here the install must fetch the CUDA 12 provider (libonnxruntime_providers_cuda.so): the environment
 # overrides the project .npmrc, and onnxruntime-node's install script reads ONNXRUNTIME_NODE_INSTALL
@@ -63,9 +64,21 @@ RUN npm ci --omit=dev --no-audit --no-fund -w services/engine \
 RUN npm install --omit=dev --no-save --no-audit --no-fund -w services/engine @tensorflow/tfjs-node-gpu@4.22.0 \
  && test -d node_modules/@tensorflow/tfjs-node-gpu/deps/lib \
  && npm cache clean --force
-# Sources run as TypeScript through tsx; services/engine/tsconfig.json extends tsconfig.base.json.
+
+# ---- build: the TypeScript compiled with tsc (npm run build), into each workspace's dist/ ------------
+# The whole lockfile's tree with its development dependencies (typescript, @types), without install
+# scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY services/engine/package.json services/engine/
+COPY services/gateway/package.json services/gateway/
+COPY sdk/package.json sdk/
+COPY testing/package.json testing/
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine
+RUN npm run build -w services/engine
 
 # ---- runtime -----------------------------------------------------------------------------------------
 FROM base AS runtime
@@ -75,7 +88,9 @@ RUN groupadd --system --gid 10001 streamline \
  && mkdir -p /var/lib/streamline \
  && chown streamline:streamline /var/lib/streamline
 WORKDIR /app
+# Production node_modules and the manifests from deps, the compiled engine from build.
 COPY --from=deps /app /app
+COPY --from=build /app/services/engine/dist services/engine/dist
 COPY infra/healthcheck.mjs infra/healthcheck.mjs
 # STREAMLINE_ONNX_PROVIDER / STREAMLINE_BACKEND: select the GPU paths explicitly instead of by
 # detection (a missing package is then an error, not a silent CPU fallback; TensorFlow itself still
@@ -91,8 +106,8 @@ ENV NODE_ENV=production \
 USER 10001:10001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "/app/infra/healthcheck.mjs", "worker"]
-# tsx takes its compiler options from the tsconfig.json of the working directory, so the worker
-# starts in its workspace, as the engine's npm scripts do.
+# The build of the worker, with node (no tsx). Its name ends like the bin's, which is what
+# infra/healthcheck.mjs looks for.
 WORKDIR /app/services/engine
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "bin/streamline-worker.js"]
+CMD ["node", "--conditions=streamline-dist", "dist/streamline-worker.js"]

@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
 # The Streamline gateway (GraphQL API, queue, persistence). Build from the repository root:
 #   docker build -f infra/gateway.Dockerfile -t streamline-gateway:dev .
-# The gateway imports the engine's light entry point (@streamline/engine/spec: model inspection, plan
-# settings, storage), so both workspaces go in, but not the engine's tensor libraries: the gateway never
-# loads them (services/gateway/test/no-tensor-libraries.test.ts) and runs no local workers here.
+# The image runs the build (tsc, into dist/) with node, no tsx. The gateway imports the engine's light
+# entry point (@streamline/engine/spec: model inspection, plan settings, storage), so both workspaces
+# go in, but not the engine's tensor libraries: the gateway never loads them
+# (services/gateway/test/no-tensor-libraries.test.ts) and runs no local workers here.
 
 # The Node release the project is tested on.
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
@@ -21,6 +22,7 @@ COPY package.json package-lock.json .npmrc ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
+COPY testing/package.json testing/
 # --omit=dev: no vitest, typescript, @types, kubernetes-models. The committed .npmrc keeps
 # onnxruntime-node from downloading its CUDA provider. Then ONNX Runtime and TensorFlow.js go again
 # (--no-save: package.json and the lockfile stay as they are), with the packages only they need:
@@ -30,10 +32,22 @@ RUN npm ci --omit=dev --no-audit --no-fund -w services/gateway -w services/engin
       onnxruntime-node onnx-proto @tensorflow/tfjs @tensorflow/tfjs-core @tensorflow/tfjs-converter \
       @tensorflow/tfjs-backend-cpu @tensorflow/tfjs-backend-wasm \
  && npm cache clean --force
-# Sources run as TypeScript through tsx; the workspaces' tsconfig.json extend tsconfig.base.json.
+
+# ---- build: the TypeScript compiled with tsc (npm run build), into each workspace's dist/ ------------
+# The whole lockfile's tree with its development dependencies (typescript, @types), without install
+# scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+COPY services/engine/package.json services/engine/
+COPY services/gateway/package.json services/gateway/
+COPY sdk/package.json sdk/
+COPY testing/package.json testing/
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine
 COPY services/gateway services/gateway
+RUN npm run build -w services/engine -w services/gateway
 
 # ---- runtime -----------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -48,8 +62,11 @@ RUN apt-get update \
  && mkdir -p /var/lib/streamline \
  && chown streamline:streamline /var/lib/streamline
 WORKDIR /app
-# Application files stay owned by root: the process can read them, not change them.
+# Application files stay owned by root: the process can read them, not change them. Production
+# node_modules and the manifests (the engine's exports map) from deps, the compiled code from build.
 COPY --from=deps /app /app
+COPY --from=build /app/services/engine/dist services/engine/dist
+COPY --from=build /app/services/gateway/dist services/gateway/dist
 COPY infra/healthcheck.mjs infra/healthcheck.mjs
 ENV NODE_ENV=production \
     PORT=4000 \
@@ -59,8 +76,8 @@ USER 10001:10001
 EXPOSE 4000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "/app/infra/healthcheck.mjs", "http"]
-# tsx takes its compiler options (decorators, for the gateway) from the tsconfig.json of the working
-# directory, so the process starts in its workspace, as `npm start -w services/gateway` does.
+# --conditions=streamline-dist: '@streamline/engine/spec' resolves to the engine's dist/ (its default
+# export is the TypeScript source, for development and tests). reflect-metadata loads first in the entry.
 WORKDIR /app/services/gateway
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "bin/streamline-gateway.js"]
+CMD ["node", "--conditions=streamline-dist", "dist/streamline-gateway.js"]

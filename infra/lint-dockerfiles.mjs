@@ -10,7 +10,9 @@
 //   - COPY, not ADD [DL3020]; absolute WORKDIR [DL3000]; no `cd` in RUN [DL3003]; no sudo [DL3004]
 //   - apt-get: update and install in the same RUN, -y, --no-install-recommends, lists removed
 //     [DL3009, DL3014, DL3015]; no `curl … | sh`
-//   - npm: `npm ci`/`npm install` with --omit=dev; packages installed by name pinned to a version [DL3016]
+//   - npm: `npm ci`/`npm install` with --omit=dev, except in a build stage that the final image is not
+//     built on, from which the final stages copy only build output (dist/ folders), never node_modules;
+//     packages installed by name pinned to a version [DL3016]
 //   - every COPY source (not --from a stage) exists in the repository and is not excluded by the
 //     root .dockerignore
 //
@@ -198,7 +200,18 @@ export function lintDockerfile(file, { repoRoot = REPO_ROOT } = {}) {
     if (/IMAGE$/.test(name) && value !== undefined && !isPinned(value)) report(1, `ARG ${name}=${value} is not pinned`);
   }
 
+  // The final stage and the stages it is built on (FROM): what the image holds.
+  const final = stages[stages.length - 1];
+  const chain = [];
+  for (let stage = final; stage; stage = stage.fromStage === null ? undefined : stages.find((candidate) => candidate.name === stage.fromStage)) {
+    chain.push(stage);
+  }
+  const inImage = new Set(chain.map((stage) => stage.name));
+  /** Stages outside the image that install development dependencies (or are built on one that does). */
+  const devStages = new Set();
+
   for (const stage of stages) {
+    if (stage.fromStage !== null && devStages.has(stage.fromStage) && !inImage.has(stage.name)) devStages.add(stage.name);
     for (const { line, keyword, args } of stage.instructions) {
       if (keyword === 'ADD') report(line, 'ADD: use COPY (ADD fetches URLs and unpacks archives implicitly)');
       if (keyword === 'WORKDIR' && !args.startsWith('/')) report(line, `WORKDIR ${args} is not absolute`);
@@ -224,7 +237,9 @@ export function lintDockerfile(file, { repoRoot = REPO_ROOT } = {}) {
           if (!/rm -rf \/var\/lib\/apt\/lists/.test(args)) report(line, 'apt-get install without removing /var/lib/apt/lists in the same RUN');
         }
         if (/^npm\s+(ci|install|i)\b/.test(command)) {
-          if (!/--omit=dev\b/.test(command)) report(line, `${command.split(/\s+/).slice(0, 2).join(' ')} without --omit=dev`);
+          const withDev = !/--omit=dev\b/.test(command);
+          if (withDev && inImage.has(stage.name)) report(line, `${command.split(/\s+/).slice(0, 2).join(' ')} without --omit=dev`);
+          else if (withDev) devStages.add(stage.name);
           const packages = command
             .split(/\s+/)
             .slice(2)
@@ -240,12 +255,18 @@ export function lintDockerfile(file, { repoRoot = REPO_ROOT } = {}) {
     }
   }
 
-  const final = stages[stages.length - 1];
   if (final) {
-    const chain = [final];
-    for (let stage = final; stage.fromStage !== null; ) {
-      stage = stages.find((candidate) => candidate.name === stage.fromStage);
-      chain.push(stage);
+    for (const stage of chain) {
+      for (const { line, keyword, args } of stage.instructions) {
+        const from = keyword === 'COPY' ? /--from=(\S+)/.exec(args)?.[1] : undefined;
+        if (from === undefined || !devStages.has(from)) continue;
+        const sources = args.split(/\s+/).filter((part) => !part.startsWith('--')).slice(0, -1);
+        for (const source of sources) {
+          if (!/(^|\/)dist\/?$/.test(source)) {
+            report(line, `COPY --from=${from} ${source}: stage ${from} has development dependencies; copy only build output (a dist/ folder)`);
+          }
+        }
+      }
     }
     for (const stage of chain) {
       for (const { line, keyword, args } of stage.instructions) {

@@ -742,14 +742,38 @@ describe('infra/*.Dockerfile', () => {
     }
   });
 
+  it('accepts development dependencies only in a build stage whose dist/ folders alone reach the image', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'streamline-lint-'));
+    try {
+      const file = join(dir, 'build.Dockerfile');
+      const lines = (copy: string) => [
+        'FROM node:20.20.2-bookworm-slim AS build',
+        'RUN npm ci --ignore-scripts',
+        'FROM node:20.20.2-bookworm-slim AS runtime',
+        copy,
+        'USER 10001:10001',
+        'HEALTHCHECK CMD ["node", "-e", "0"]',
+        'CMD ["node", "dist/main.js"]',
+      ].join('\n');
+      const problems = (text: string) => {
+        writeFileSync(file, text);
+        return lintDockerfile(file, { repoRoot: dir }).map((problem: string) => problem.replace(/^[^:]+:\d+: /, ''));
+      };
+      expect(problems(lines('COPY --from=build /app/services/engine/dist services/engine/dist'))).toEqual([]);
+      expect(problems(lines('COPY --from=build /app /app'))).toEqual(['COPY --from=build /app: stage build has development dependencies; copy only build output (a dist/ folder)']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('each image runs as the UID the Kubernetes pods name, starts its entry point under tini, and checks its health', () => {
     const manifests = parseObjects(['gateway-deployment.yaml', 'worker-deployment.yaml'].map((file) => readFileSync(join(ROOT, 'k8s/base', file), 'utf8')).join('\n---\n'), 'k8s/base');
     const runAsUser = new Set(manifests.map((object) => podSpecOf(object).securityContext.runAsUser));
     expect([...runAsUser]).toEqual([10001]);
     const expected = {
-      gateway: { workdir: '/app/services/gateway', cmd: ['node', 'bin/streamline-gateway.js'], health: 'http' },
-      'engine-cpu': { workdir: '/app/services/engine', cmd: ['node', 'bin/streamline-worker.js'], health: 'worker' },
-      'engine-gpu': { workdir: '/app/services/engine', cmd: ['node', 'bin/streamline-worker.js'], health: 'worker' },
+      gateway: { workdir: '/app/services/gateway', cmd: ['node', '--conditions=streamline-dist', 'dist/streamline-gateway.js'], health: 'http' },
+      'engine-cpu': { workdir: '/app/services/engine', cmd: ['node', '--conditions=streamline-dist', 'dist/streamline-worker.js'], health: 'worker' },
+      'engine-gpu': { workdir: '/app/services/engine', cmd: ['node', '--conditions=streamline-dist', 'dist/streamline-worker.js'], health: 'worker' },
     } as const;
     for (const [name, want] of Object.entries(expected)) {
       const image = finalStage(join(ROOT, 'infra', `${name}.Dockerfile`));

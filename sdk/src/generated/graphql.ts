@@ -105,11 +105,17 @@ export type Role =
 
 export type TrainingInput = {
   batchSize?: number | null | undefined;
+  /** Optimizer steps between resumable checkpoints; default 50. */
+  checkpointEvery?: number | null | undefined;
+  /** Epochs; default as many as it takes to make at least minSteps optimizer steps. */
   epochs?: number | null | undefined;
   gradientAccumulation?: number | null | undefined;
   learningRate?: number | null | undefined;
   maxGradNorm?: number | null | undefined;
   minLearningRate?: number | null | undefined;
+  /** Optimizer steps to reach when epochs is not given; default 300. */
+  minSteps?: number | null | undefined;
+  /** @deprecated Training uses the calibration windows (calibration.samples), less the validation share; a value other than calibration.samples is refused. */
   samples?: number | null | undefined;
   seed?: number | null | undefined;
   validationFraction?: number | null | undefined;

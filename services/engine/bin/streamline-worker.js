@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), like bin/streamline-engine.js.
+// Runs the TypeScript sources directly (tsx), like bin/streamline-engine.js. The images run the build
+// of the same entry instead: node --conditions=streamline-dist dist/streamline-worker.js.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/worker/main.ts');
-process.exitCode = await main();
+await import('../src/streamline-worker.ts');

@@ -6,7 +6,7 @@
  * the main ones are operator settings (STREAMLINE_PLAN_MAX_*), read the same way by both.
  */
 import { EngineError } from './errors.js';
-import type { PlanConfig } from './plan-runner.js';
+import type { PlanSpec } from './contract/plan-spec.js';
 
 export interface PlanBounds {
   /** Calibration windows, and training samples. */
@@ -70,22 +70,12 @@ export function planBoundsFromEnv(env: NodeJS.ProcessEnv = process.env): PlanBou
   return bounds as unknown as PlanBounds;
 }
 
-/** One text for perplexity: a path, or a path with its own window count and length. */
-export type EvaluationText = string | { readonly path: string; readonly samples?: number | null; readonly seqLen?: number | null };
-
-/**
- * The settings `checkPlanBounds` reads: the plan runner's own PlanConfig (a type-only import: nothing of
- * the runner is loaded here), plus the training `samples` the gateway's stored settings carry.
- */
-export type BoundedPlanSettings = Pick<PlanConfig, 'calibration' | 'evaluation'> & {
-  readonly training: PlanConfig['training'] & { readonly samples?: number | null };
-};
-
 /**
  * Refuses (BAD_INPUT naming the setting, its value and the bound) a plan beyond the bounds. Sequence
- * lengths are checked against the model's context where the model is read.
+ * lengths are checked against the model's context where the model is read. The spec's parser has
+ * already checked each field's type and natural range; these are the operator's limits.
  */
-export function checkPlanBounds(config: BoundedPlanSettings, bounds: PlanBounds = DEFAULT_PLAN_BOUNDS): void {
+export function checkPlanBounds(spec: PlanSpec, bounds: PlanBounds = DEFAULT_PLAN_BOUNDS): void {
   const integer = (name: string, value: number | null | undefined, min: number, max: number) => {
     if (value === undefined || value === null) return;
     if (!(Number.isInteger(value) && value >= min && value <= max)) throw new EngineError('BAD_INPUT', `${name} ${value} is out of range; expected an integer from ${min} to ${max}`);
@@ -94,10 +84,9 @@ export function checkPlanBounds(config: BoundedPlanSettings, bounds: PlanBounds 
     if (value === undefined || value === null) return;
     if (!(Number.isFinite(value) && ok(value))) throw new EngineError('BAD_INPUT', `${name} ${value} is out of range; expected ${range}`);
   };
-  const t = config.training;
-  integer('calibration.samples', config.calibration.samples, 1, bounds.maxSamples);
-  integer('calibration.seqLen', config.calibration.seqLen, 2, Number.MAX_SAFE_INTEGER);
-  integer('training.samples', t.samples, 1, bounds.maxSamples);
+  const t = spec.training;
+  integer('calibration.samples', spec.calibration.samples, 1, bounds.maxSamples);
+  integer('calibration.seqLen', spec.calibration.seqLen, 2, Number.MAX_SAFE_INTEGER);
   integer('training.epochs', t.epochs, 1, bounds.maxEpochs);
   integer('training.minSteps', t.minSteps, 1, bounds.maxSteps);
   integer('training.batchSize', t.batchSize, 1, bounds.maxBatchSize);
@@ -108,14 +97,12 @@ export function checkPlanBounds(config: BoundedPlanSettings, bounds: PlanBounds 
   number('training.warmupRatio', t.warmupRatio, 'a number in [0, 1)', (v) => v >= 0 && v < 1);
   number('training.maxGradNorm', t.maxGradNorm, `a number in (0, ${bounds.maxGradNorm}]`, (v) => v > 0 && v <= bounds.maxGradNorm);
   number('training.validationFraction', t.validationFraction, 'a number in [0, 1)', (v) => v >= 0 && v < 1);
-  const texts = config.evaluation?.texts ?? [];
-  const tasks = config.evaluation?.tasks ?? [];
-  integer('evaluation.texts (count)', texts.length, 0, bounds.maxEvaluationTexts);
+  const { perplexity, tasks, limit } = spec.evaluation;
+  integer('evaluation.perplexity (count)', perplexity.length, 0, bounds.maxEvaluationTexts);
   integer('evaluation.tasks (count)', tasks.length, 0, bounds.maxEvaluationTasks);
-  texts.forEach((text, i) => {
-    if (typeof text === 'string') return;
-    integer(`evaluation.texts[${i}].samples`, text.samples, 1, bounds.maxEvaluationWindows);
-    integer(`evaluation.texts[${i}].seqLen`, text.seqLen, 2, Number.MAX_SAFE_INTEGER);
+  perplexity.forEach((text, i) => {
+    integer(`evaluation.perplexity[${i}].samples`, text.samples, 1, bounds.maxEvaluationWindows);
+    integer(`evaluation.perplexity[${i}].seqLen`, text.seqLen, 2, Number.MAX_SAFE_INTEGER);
   });
-  integer('evaluation.limit', config.evaluation?.limit, 1, bounds.maxEvaluationItems);
+  integer('evaluation.limit', limit, 1, bounds.maxEvaluationItems);
 }

@@ -1,77 +1,31 @@
 /**
- * A pruning plan as the gateway stores it, run by the engine: the bridge between the API's plan config
- * and `prune` / `computeImportance`. It turns the engine's stages into plan stages with an overall
+ * A plan as the gateway resolved it (contract/plan-spec.ts), run by the engine: the bridge between the
+ * plan contract and `prune` / `computeImportance`, and the one place where a spec's settings become
+ * the engine's options and the engine's summary becomes the contract's result (which perplexities are
+ * the plan's, what a task's stability is). It turns the engine's stages into plan stages with an overall
  * progress fraction (0..1), which workers post as progress events. A dry run profiles every block size
  * and stops; nothing is trained or written.
  */
+import type { PlanEvent } from './contract/plan-event.js';
+import type { ImportanceProfileResult, PlanOutcome, PrunedResult } from './contract/plan-result.js';
+import type { PlanSpec } from './contract/plan-spec.js';
+import type { PlanStage } from './contract/plan-stage.js';
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
-import { checkPlanBounds, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
+import { checkPlanBounds, planBoundsFromEnv, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { inspectModel, loadModel } from './models/model.js';
-import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
-import type { ReplacementKind } from './pruning/replacement-kinds.js';
+import { prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { loadTokenizer } from './tokenizers/tokenizer.js';
 
-export type PlanStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'UPLOADING' | 'DONE';
-
-/**
- * The plan's `config`, defaults filled in (the gateway writes it). runPlan reads local paths; the worker
- * first turns s3:// and hf:// URIs in `model.path`, `model.tokenizer`, `calibration.path` and
- * `evaluation` into local copies (see worker/plan-inputs.ts).
- */
-export interface PlanConfig {
-  readonly model: { readonly path: string; readonly tokenizer?: string | null };
-  readonly layersToPrune?: number | null;
-  readonly targetSparsity?: number | null;
-  readonly startLayer?: number | null;
-  readonly replacement: ReplacementKind;
-  readonly dryRun: boolean;
-  readonly calibration: { readonly path: string; readonly samples: number; readonly seqLen: number };
-  readonly training: {
-    readonly epochs?: number | null;
-    readonly batchSize: number;
-    readonly learningRate: number;
-    readonly minLearningRate: number;
-    readonly weightDecay: number;
-    readonly warmupRatio?: number | null;
-    readonly gradientAccumulation: number;
-    readonly maxGradNorm: number;
-    readonly validationFraction: number;
-    readonly seed: number;
-    readonly minSteps?: number | null;
-    readonly checkpointEvery?: number | null;
-  };
-  /** Texts for perplexity: paths, or paths with their own window count (`samples`) and `seqLen`. */
-  readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number | null } | null;
-  /**
-   * Set by the gateway: local inputs must lie under `roots` (real paths) and outside `denied`, checked
-   * again by the worker when it opens them; `unconfined` lists the paths the operator vouches for (its
-   * default calibration set, a tenant's own plan output). Absent (the engine CLI): no confinement.
-   */
-  readonly fileAccess?: PlanFileAccess | null;
+/** A spec with its inputs made local (see worker/plan-inputs.ts). */
+export interface LocalPlan {
+  readonly spec: PlanSpec;
+  readonly model: { readonly path: string; readonly tokenizer: string | null };
+  /** Each dataset and task source of the spec (a URI) → the local file that holds it. */
+  readonly files: ReadonlyMap<string, string>;
 }
-
-export interface PlanFileAccess {
-  readonly roots: readonly string[];
-  readonly denied: readonly string[];
-  readonly unconfined: readonly string[];
-}
-
-export interface PlanEvent {
-  readonly stage: PlanStage;
-  readonly progress: number;
-  readonly message: string;
-  readonly step?: number;
-  readonly totalSteps?: number;
-  readonly loss?: number;
-  readonly validationLoss?: number | null;
-  readonly learningRate?: number;
-  readonly tokensPerSecond?: number;
-}
-
-export type PlanOutcome = { readonly dryRun: true; readonly profile: ImportanceProfile } | { readonly dryRun: false; readonly summary: PruneSummary };
 
 /** Where each stage starts on the plan's 0..1 progress scale (training takes the largest share). */
 const STAGE_START: Record<PlanStage, number> = {
@@ -106,32 +60,33 @@ export interface RunPlanOptions {
   readonly bounds?: PlanBounds;
 }
 
-export async function runPlan(config: PlanConfig, options: RunPlanOptions): Promise<PlanOutcome> {
+export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise<PlanOutcome> {
   const { onEvent, signal } = options;
+  const { spec } = plan;
   const bounds = options.bounds ?? planBoundsFromEnv();
-  checkPlanBounds(config, bounds);
-  if (config.dryRun) return { dryRun: true, profile: await profileEveryBlockSize(config, onEvent, signal) };
-  const t = config.training;
+  checkPlanBounds(spec, bounds);
+  if (spec.dryRun) return { dryRun: true, profile: profileResult(await profileEveryBlockSize(plan, onEvent, signal)) };
+  const t = spec.training;
+  const evaluation = spec.evaluation;
   const summary = await prune({
-    modelPath: config.model.path,
-    tokenizerPath: config.model.tokenizer ?? undefined,
-    dataPath: config.calibration.path,
+    modelPath: plan.model.path,
+    tokenizerPath: plan.model.tokenizer ?? undefined,
+    dataPath: localFile(plan, spec.calibration.source),
     workDir: options.workDir,
     outDir: options.outDir,
-    layers: config.layersToPrune ?? undefined,
-    targetSparsity: config.targetSparsity ?? undefined,
-    start: config.startLayer ?? undefined,
-    replacement: config.replacement,
-    samples: config.calibration.samples,
-    seqLen: config.calibration.seqLen,
+    layers: spec.layersToPrune,
+    start: spec.startLayer ?? undefined,
+    replacement: spec.replacement,
+    samples: spec.calibration.samples,
+    seqLen: spec.calibration.seqLen,
     batchSize: t.batchSize,
     valFraction: t.validationFraction,
     seed: t.seed,
     training: {
       ...(t.epochs ? { epochs: t.epochs } : {}),
-      ...(t.minSteps ? { minSteps: t.minSteps } : {}),
-      ...(t.checkpointEvery ? { checkpointEvery: t.checkpointEvery } : {}),
-      ...(t.warmupRatio != null ? { warmupRatio: t.warmupRatio } : {}),
+      minSteps: t.minSteps,
+      checkpointEvery: t.checkpointEvery,
+      warmupRatio: t.warmupRatio,
       learningRate: t.learningRate,
       minLearningRate: t.minLearningRate,
       weightDecay: t.weightDecay,
@@ -139,17 +94,20 @@ export async function runPlan(config: PlanConfig, options: RunPlanOptions): Prom
       gradClip: t.maxGradNorm,
     },
     // No limit given: every item of each task, up to the bound on items.
-    evaluation: config.evaluation ? { texts: config.evaluation.texts, tasks: config.evaluation.tasks, limit: config.evaluation.limit ?? bounds.maxEvaluationItems } : undefined,
+    evaluation: {
+      texts: evaluation.perplexity.map((text) => ({ path: localFile(plan, text.source), samples: text.samples, seqLen: text.seqLen })),
+      tasks: evaluation.tasks.map((task) => localFile(plan, task)),
+      limit: evaluation.limit ?? bounds.maxEvaluationItems,
+    },
     signal,
     checkpoints: options.checkpoints,
     modelFingerprint: options.modelFingerprint,
     modelUri: options.modelUri,
     onProgress: (event) => {
-      const stage = planStage(event.stage);
       const training = event.training;
       onEvent({
-        stage,
-        progress: stageProgress(stage, training ? training.step / training.totalSteps : 0),
+        stage: event.stage,
+        progress: stageProgress(event.stage, training ? training.step / training.totalSteps : 0),
         message: event.message,
         ...(training && {
           step: training.step,
@@ -162,27 +120,83 @@ export async function runPlan(config: PlanConfig, options: RunPlanOptions): Prom
       });
     },
   });
-  return { dryRun: false, summary };
+  return { dryRun: false, pruned: prunedResult(spec, summary) };
 }
 
-/** The engine's EXPORTING is the plan's UPLOADING: writing the output where the plan says. */
-function planStage(stage: PruneStage): PlanStage {
-  return stage === 'EXPORTING' ? 'UPLOADING' : stage;
+function localFile(plan: LocalPlan, source: string): string {
+  const path = plan.files.get(source);
+  if (path === undefined) throw new Error(`no local copy of ${source} was made for this plan`);
+  return path;
 }
 
-async function profileEveryBlockSize(config: PlanConfig, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
-  onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${config.model.path}` });
-  const info = inspectModel(config.model.path);
-  const { seqLen, samples } = config.calibration;
+function profileResult(profile: ImportanceProfile): ImportanceProfileResult {
+  const scores = ({ blockSize, scores }: { blockSize: number; scores: number[] }) => ({ blockSize, scores });
+  return {
+    samples: profile.samples,
+    seqLen: profile.seqLen,
+    blocks: profile.blocks.map(scores),
+    angularDistance: profile.angularDistance.map(scores),
+    blockInfluence: profile.blockInfluence,
+  };
+}
+
+/**
+ * The plan's result from the engine's summary. Perplexity: the full evaluation's texts (named by the
+ * spec's sources, in its order), else the prune's quick check on held-out calibration windows. A plan
+ * always evaluates the pruned model beside the original, so every pruned figure is there.
+ */
+function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
+  const report = summary.report;
+  const quick = summary.evaluation;
+  const pruned = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`the evaluation has no pruned-model figure for ${what}`);
+    return value;
+  };
+  const texts = (report?.perplexity ?? []).map((p, i) => ({
+    dataset: spec.evaluation.perplexity[i]?.source ?? p.file,
+    tokens: p.tokens,
+    original: p.original.perplexity,
+    pruned: pruned(p.pruned, p.file).perplexity,
+  }));
+  const perplexity =
+    texts.length > 0 || !quick
+      ? texts
+      : [{ dataset: 'calibration data (held-out windows)', tokens: quick.tokens, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
+  return {
+    block: { start: summary.block.start, size: summary.block.size },
+    removedLayers: summary.removedLayers,
+    numParameters: { before: summary.numParameters.before, after: summary.numParameters.after },
+    importance: summary.importance && { blockSize: summary.importance.blockSize, scores: summary.importance.scores },
+    training: summary.training && { steps: summary.training.steps, resumedFromStep: summary.training.resumedFromStep },
+    stability: {
+      perplexity,
+      tasks: (report?.tasks ?? []).map((t) => ({
+        task: t.task,
+        samples: t.numItems,
+        accuracyOriginal: t.accuracyOriginal,
+        accuracyPruned: pruned(t.accuracyPruned, t.task),
+        agreement: pruned(t.agreement, t.task),
+        stability: pruned(t.stability, t.task),
+      })),
+      hiddenStateCosine: summary.hiddenStateCosine,
+    },
+  };
+}
+
+async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
+  const { spec } = plan;
+  onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${plan.model.path}` });
+  const info = inspectModel(plan.model.path);
+  const { seqLen, samples } = spec.calibration;
   if (seqLen > info.config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
-  const tokenizerPath = config.model.tokenizer ?? info.tokenizerPath;
+  const tokenizerPath = plan.model.tokenizer ?? info.tokenizerPath;
   const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
-  const data = await loadCalibrationSamples(config.calibration.path, tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
+  const data = await loadCalibrationSamples(localFile(plan, spec.calibration.source), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
   const runtime = await createRuntime(loadModel(info.path));
   try {
     onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING'), message: `dry run: scoring every block size on ${runtime.description}` });
     return await computeImportance(runtime, info.config.numLayers, data, seqLen, {
-      batchSize: config.training.batchSize,
+      batchSize: spec.training.batchSize,
       signal,
       onProgress: (p) => onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING', p.samplesDone / p.samples), message: `${p.samplesDone}/${p.samples} samples` }),
     });

@@ -9,7 +9,7 @@
  * are in the full entry point, src/index.ts, which re-exports this one.
  */
 export { EngineError, ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from './errors.js';
-export { PLAN_CONTRACT_VERSION } from './plan-contract-version.js';
+export * from './contract/index.js';
 export type { StorageDtype } from './formats/dtype.js';
 export type { HostTensor } from './formats/host-tensor.js';
 export type { ArchitectureFamily, ModelConfig } from './models/architecture.js';
@@ -17,11 +17,12 @@ export { SUPPORTED_MODEL_TYPES, familyFor } from './models/families/index.js';
 export { inspectModel, type ModelInfo } from './models/model.js';
 export { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 export { readDataSamples } from './data/calibration.js';
+export { checkMultipleChoiceTask } from './evaluation/multiple-choice.js';
 export { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource, type CalibrationSource, type WindowCount } from './data/held-out.js';
 export { DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from './pruning/defaults.js';
 export { blockSizeForSparsity } from './pruning/block-choice.js';
-export { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './pruning/replacement-kinds.js';
-export { checkPlanBounds, DEFAULT_PLAN_BOUNDS, PLAN_BOUND_SETTINGS, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
+export { checkReplacementFits } from './pruning/replacement-kinds.js';
+export { checkPlanBounds, DEFAULT_PLAN_BOUNDS, PLAN_BOUND_SETTINGS, planBoundsFromEnv, type PlanBounds } from './plan-bounds.js';
 export {
   openObjectStore,
   parseStorageUri,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const BIN = fileURLToPath(new URL('../bin/streamline-engine.js', import.meta.url));
@@ -33,7 +33,7 @@ async function expectFailure(args: string[], pattern: RegExp): Promise<void> {
   expect(stderr).toMatch(pattern);
 }
 
-describe.skipIf(!hasShared)('on stories260K', () => {
+describe.skipIf(!runWithShared)('on stories260K', () => {
   it('inspects the model', async () => {
     const { code, stdout } = await cli('inspect', '--model', STORIES_BIN);
     expect(code).toBe(0);

@@ -18,7 +18,7 @@ import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../src/runtime/runtime.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
 import { charTokenizer } from './fixtures/char-tokenizer.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-eval-'));
@@ -310,7 +310,7 @@ describe('evaluateModels on tiny random models', () => {
   });
 });
 
-describe.skipIf(!hasShared)('on stories260K', () => {
+describe.skipIf(!runWithShared)('on stories260K', () => {
   let stories: LoadedModel;
   let tokenizer: Tokenizer;
   let runtime: ForwardRuntime;

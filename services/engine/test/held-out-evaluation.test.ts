@@ -12,10 +12,12 @@ import { loadCalibrationSamples } from '../src/data/calibration.js';
 import { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource } from '../src/data/held-out.js';
 import { evaluateModels } from '../src/evaluation/evaluate.js';
 import { loadModel } from '../src/models/model.js';
-import { runPlan, type PlanConfig } from '../src/plan-runner.js';
+import type { TrainingSpec } from '../src/contract/index.js';
+import { runPlan } from '../src/plan-runner.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { charTokenizer } from './fixtures/char-tokenizer.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { testLocalPlan } from './fixtures/plan-spec.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-held-out-'));
@@ -99,7 +101,7 @@ describe('which windows of a text are held out', () => {
   });
 });
 
-describe.skipIf(!hasShared)('a plan on stories260K with a held-out evaluation file', () => {
+describe.skipIf(!runWithShared)('a plan on stories260K with a held-out evaluation file', () => {
   const tinyStories = sharedPath('data/text/tinystories_val_excerpt.txt');
   const text = readFileSync(tinyStories, 'utf8');
   // A few hundred characters from the excerpt's second half: a handful of 32-token windows, fewer than
@@ -108,43 +110,60 @@ describe.skipIf(!hasShared)('a plan on stories260K with a held-out evaluation fi
   const heldOut = writeFile('held-out-stories.txt', secondHalf.slice(secondHalf.indexOf('\n') + 1).slice(0, 250));
   const copy = join(work, 'tinystories-copy.txt');
   copyFileSync(tinyStories, copy);
-  const training: PlanConfig['training'] = { batchSize: 4, learningRate: 1e-3, minLearningRate: 1e-4, weightDecay: 0, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0, seed: 0 };
+  const training: Partial<TrainingSpec> = { batchSize: 4, learningRate: 1e-3, minLearningRate: 1e-4, weightDecay: 0, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0, seed: 0 };
 
   it('succeeds and reports perplexity on the held-out file at the seq-len and window count asked; the copy skips the calibration windows', async () => {
     const tokenizer = await loadTokenizer(STORIES_TOKENIZER);
     const windows = (await countHeldOutWindows(heldOut, tokenizer, { seqLen: 32, wanted: 100, vocabSize: 512 })).available;
     expect(windows).toBeGreaterThanOrEqual(2);
     expect(windows).toBeLessThan(8);
+    const outDir = join(work, 'plan-out');
     const outcome = await runPlan(
-      {
-        model: { path: STORIES_BIN, tokenizer: STORIES_TOKENIZER },
+      await testLocalPlan({
+        model: STORIES_BIN,
+        tokenizer: STORIES_TOKENIZER,
         layersToPrune: 1,
         replacement: 'NONE',
-        dryRun: false,
-        calibration: { path: tinyStories, samples: 8, seqLen: 32 },
+        calibration: { source: tinyStories, samples: 8, seqLen: 32 },
         training,
-        evaluation: { texts: [{ path: heldOut, samples: windows, seqLen: 32 }, { path: copy, samples: 2, seqLen: 64 }] },
-      },
-      { workDir: join(work, 'plan-work'), outDir: join(work, 'plan-out'), onEvent: () => {} },
+        evaluation: {
+          perplexity: [
+            { source: heldOut, samples: windows, seqLen: 32 },
+            { source: copy, samples: 2, seqLen: 64 },
+          ],
+        },
+      }),
+      { workDir: join(work, 'plan-work'), outDir, onEvent: () => {} },
     );
     if (outcome.dryRun) throw new Error('expected a pruning run');
-    const [onHeldOut, onCopy] = outcome.summary.report!.perplexity;
-    expect(onHeldOut).toMatchObject({ file: heldOut, windows, seqLen: 32, tokens: windows * 31, skippedCalibrationWindows: 0 });
-    expect(onHeldOut.pruned!.perplexity).toBeGreaterThan(1);
+    const [onHeldOut, onCopy] = outcome.pruned.stability.perplexity;
+    expect(outcome.pruned.stability.perplexity).toHaveLength(2);
+    expect(onHeldOut).toMatchObject({ dataset: heldOut, tokens: windows * 31 });
+    expect(onHeldOut.pruned).toBeGreaterThan(1);
+    expect(onCopy).toMatchObject({ dataset: copy, tokens: 2 * 63 });
+    // Windows, seq-len and skipped calibration windows are in the engine's full report (streamline.json).
+    const manifest = JSON.parse(readFileSync(join(outDir, 'streamline.json'), 'utf8'));
+    const [heldOutReport, copyReport] = manifest.evaluation.report.perplexity;
+    expect(heldOutReport).toMatchObject({ file: heldOut, windows, seqLen: 32, tokens: windows * 31, skippedCalibrationWindows: 0 });
+    expect(heldOutReport.pruned.perplexity).toBe(onHeldOut.pruned);
     // 8 calibration windows of 32 tokens are 4 windows of 64.
-    expect(onCopy).toMatchObject({ file: copy, windows: 2, seqLen: 64, skippedCalibrationWindows: 4 });
+    expect(copyReport).toMatchObject({ file: copy, windows: 2, seqLen: 64, skippedCalibrationWindows: 4 });
   });
 
   it('skips the quick perplexity check, rather than failing after the work, when calibration used up its file', async () => {
     const tokenizer = await loadTokenizer(STORIES_TOKENIZER);
     const windows = (await countHeldOutWindows(heldOut, tokenizer, { seqLen: 32, wanted: 100, vocabSize: 512 })).available;
     const messages: string[] = [];
+    const outDir = join(work, 'plan-out-3');
     const outcome = await runPlan(
-      { model: { path: STORIES_BIN, tokenizer: STORIES_TOKENIZER }, layersToPrune: 1, replacement: 'NONE', dryRun: false, calibration: { path: heldOut, samples: windows, seqLen: 32 }, training },
-      { workDir: join(work, 'plan-work-3'), outDir: join(work, 'plan-out-3'), onEvent: (e) => messages.push(e.message) },
+      await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, layersToPrune: 1, replacement: 'NONE', calibration: { source: heldOut, samples: windows, seqLen: 32 }, training }),
+      { workDir: join(work, 'plan-work-3'), outDir, onEvent: (e) => messages.push(e.message) },
     );
     if (outcome.dryRun) throw new Error('expected a pruning run');
-    expect(outcome.summary.evaluation).toBeNull();
+    // No evaluation texts and no quick check: no perplexity at all (not the held-out calibration row).
+    expect(outcome.pruned.stability.perplexity).toEqual([]);
+    const manifest = JSON.parse(readFileSync(join(outDir, 'streamline.json'), 'utf8'));
+    expect(manifest.evaluation).not.toHaveProperty('perplexityPruned');
     expect(messages).toContain('no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
   });
 
@@ -152,15 +171,15 @@ describe.skipIf(!hasShared)('a plan on stories260K with a held-out evaluation fi
     const events: string[] = [];
     await expect(
       runPlan(
-        {
-          model: { path: STORIES_BIN, tokenizer: STORIES_TOKENIZER },
+        await testLocalPlan({
+          model: STORIES_BIN,
+          tokenizer: STORIES_TOKENIZER,
           layersToPrune: 1,
           replacement: 'NONE',
-          dryRun: false,
-          calibration: { path: tinyStories, samples: 8, seqLen: 32 },
+          calibration: { source: tinyStories, samples: 8, seqLen: 32 },
           training,
-          evaluation: { texts: [{ path: heldOut, samples: 1, seqLen: 512 }] },
-        },
+          evaluation: { perplexity: [{ source: heldOut, samples: 1, seqLen: 512 }] },
+        }),
         { workDir: join(work, 'plan-work-2'), outDir: join(work, 'plan-out-2'), onEvent: (e) => events.push(e.stage) },
       ),
     ).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/evaluation text 0 .* yields 0 windows of 512 tokens; it needs at least one/) });

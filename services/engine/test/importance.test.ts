@@ -7,7 +7,7 @@ import { computeImportance, ImportanceAccumulator, parseBlockSizes } from '../sr
 import { loadModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, hasShared, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 
 const dirs: string[] = [];
@@ -112,7 +112,7 @@ describe('accumulation', () => {
   });
 });
 
-describe.skipIf(!hasShared)('importance of stories260K on TinyStories', () => {
+describe.skipIf(!runWithShared)('importance of stories260K on TinyStories', () => {
   it('picks layers 2–3 as the most redundant pair, on both runtimes alike', async () => {
     const model = loadModel(STORIES_BIN);
     const tokenizer = await loadTokenizer(STORIES_TOKENIZER);
@@ -151,7 +151,7 @@ describe('calibration data', () => {
     if (tokenizer) expect(samples[2]).toEqual([1, 403, 407, 261]);
   });
 
-  it.skipIf(!hasShared)('cuts text into consecutive windows of one BOS-led stream', async () => {
+  it.skipIf(!runWithShared)('cuts text into consecutive windows of one BOS-led stream', async () => {
     const tokenizer = await loadTokenizer(STORIES_TOKENIZER);
     const text = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park.\n'.repeat(40);
     const stream = tokenizer.encode(text, { bos: true });

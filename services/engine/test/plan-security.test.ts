@@ -4,24 +4,26 @@
  * samples and seq-len honoured, and a cancelled or failed plan's work (directory and stored
  * checkpoints) removed — but not that of a plan another worker now holds.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCalibrationSamples } from '../src/data/calibration.js';
-import { runPlan, type PlanConfig, type PlanEvent } from '../src/plan-runner.js';
+import { PLAN_DEFAULTS, type PlanEvent, type TrainingSpec } from '../src/contract/index.js';
+import { runPlan } from '../src/plan-runner.js';
 import { LocalObjectStore } from '../src/storage/local-store.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { runWorker } from '../src/worker/worker.js';
+import { testAssignment, testLocalPlan, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-plan-security-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const TINYSTORIES = sharedPath('data/text/tinystories_val_excerpt.txt');
 
-const training: PlanConfig['training'] = {
+const training: Partial<TrainingSpec> = {
   batchSize: 1,
   learningRate: 1e-2,
   minLearningRate: 1e-3,
@@ -40,14 +42,14 @@ function idsFile(): string {
   return path;
 }
 
-function tinyPlan(overrides: Partial<PlanConfig> = {}): PlanConfig {
-  return { model: { path: writeTinyModel('llama') }, layersToPrune: 1, replacement: 'LAYER', dryRun: false, calibration: { path: idsFile(), samples: 6, seqLen: 8 }, training, ...overrides };
+function tinyPlan(overrides: Partial<TestPlan> = {}): TestPlan {
+  return { model: writeTinyModel('llama'), layersToPrune: 1, replacement: 'LAYER', dryRun: false, calibration: { source: idsFile(), samples: 6, seqLen: 8 }, training, ...overrides };
 }
 
-const run = (config: PlanConfig, name: string) => runPlan(config, { workDir: join(work, `w-${name}`), outDir: join(work, `o-${name}`), onEvent: () => {} });
+const run = async (plan: TestPlan, name: string) => runPlan(await testLocalPlan(plan), { workDir: join(work, `w-${name}`), outDir: join(work, `o-${name}`), onEvent: () => {} });
 
 describe('plan bounds in the engine', () => {
-  const refused: [string, (p: PlanConfig) => PlanConfig, RegExp][] = [
+  const refused: [string, (p: TestPlan) => TestPlan, RegExp][] = [
     ['calibration samples', (p) => ({ ...p, calibration: { ...p.calibration, samples: 10_000_000 } }), /calibration\.samples 10000000 is out of range; expected an integer from 1 to 4096/],
     ['epochs', (p) => ({ ...p, training: { ...p.training, epochs: 2147483647 } }), /training\.epochs 2147483647 is out of range; expected an integer from 1 to 1000/],
     ['min steps', (p) => ({ ...p, training: { ...p.training, minSteps: 10_000_000 } }), /training\.minSteps 10000000 is out of range/],
@@ -59,14 +61,18 @@ describe('plan bounds in the engine', () => {
     ['weight decay', (p) => ({ ...p, training: { ...p.training, weightDecay: 50 } }), /training\.weightDecay 50 is out of range/],
     ['validation fraction', (p) => ({ ...p, training: { ...p.training, validationFraction: 1 } }), /training\.validationFraction 1 is out of range; expected a number in \[0, 1\)/],
     ['grad clip', (p) => ({ ...p, training: { ...p.training, maxGradNorm: Infinity } }), /training\.maxGradNorm Infinity is out of range/],
-    ['evaluation texts', (p) => ({ ...p, evaluation: { texts: Array.from({ length: 17 }, () => p.calibration.path) } }), /evaluation\.texts \(count\) 17 is out of range; expected an integer from 0 to 16/],
-    ['evaluation windows', (p) => ({ ...p, evaluation: { texts: [{ path: p.calibration.path, samples: 1_000_000 }] } }), /evaluation\.texts\[0\]\.samples 1000000 is out of range/],
-    ['evaluation tasks', (p) => ({ ...p, evaluation: { tasks: Array.from({ length: 17 }, () => p.calibration.path) } }), /evaluation\.tasks \(count\) 17 is out of range/],
-    ['evaluation items', (p) => ({ ...p, evaluation: { tasks: [p.calibration.path], limit: 1_000_000 } }), /evaluation\.limit 1000000 is out of range/],
+    [
+      'evaluation texts',
+      (p) => ({ ...p, evaluation: { perplexity: Array.from({ length: 17 }, () => ({ source: p.calibration.source, ...PLAN_DEFAULTS.evaluationText })) } }),
+      /evaluation\.perplexity \(count\) 17 is out of range; expected an integer from 0 to 16/,
+    ],
+    ['evaluation windows', (p) => ({ ...p, evaluation: { perplexity: [{ source: p.calibration.source, samples: 1_000_000, seqLen: 8 }] } }), /evaluation\.perplexity\[0\]\.samples 1000000 is out of range/],
+    ['evaluation tasks', (p) => ({ ...p, evaluation: { tasks: Array.from({ length: 17 }, () => p.calibration.source) } }), /evaluation\.tasks \(count\) 17 is out of range/],
+    ['evaluation items', (p) => ({ ...p, evaluation: { tasks: [p.calibration.source], limit: 1_000_000 } }), /evaluation\.limit 1000000 is out of range/],
   ];
   it.each(refused)('refuses %s before reading anything', async (name, change, message) => {
     const workDir = join(work, `bound-${name.replace(/\W/g, '-')}`);
-    await expect(runPlan(change(tinyPlan()), { workDir, outDir: join(workDir, 'out'), onEvent: () => {} })).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(message) });
+    await expect(runPlan(await testLocalPlan(change(tinyPlan())), { workDir, outDir: join(workDir, 'out'), onEvent: () => {} })).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(message) });
     expect(existsSync(workDir)).toBe(false);
   });
 
@@ -77,13 +83,14 @@ describe('plan bounds in the engine', () => {
   });
 });
 
-describe.runIf(hasShared)('data files with no text', () => {
-  const stories = (calibrationPath: string): PlanConfig => ({
-    model: { path: STORIES_BIN, tokenizer: STORIES_TOKENIZER },
+describe.runIf(runWithShared)('data files with no text', () => {
+  const stories = (calibrationPath: string): TestPlan => ({
+    model: STORIES_BIN,
+    tokenizer: STORIES_TOKENIZER,
     layersToPrune: 1,
     replacement: 'NONE',
     dryRun: false,
-    calibration: { path: calibrationPath, samples: 4, seqLen: 32 },
+    calibration: { source: calibrationPath, samples: 4, seqLen: 32 },
     training,
   });
 
@@ -109,9 +116,9 @@ describe.runIf(hasShared)('data files with no text', () => {
       {
         ...stories(TINYSTORIES),
         evaluation: {
-          texts: [
-            { path: TINYSTORIES, samples: 3, seqLen: 32 },
-            { path: TINYSTORIES, samples: 2, seqLen: 48 },
+          perplexity: [
+            { source: TINYSTORIES, samples: 3, seqLen: 32 },
+            { source: TINYSTORIES, samples: 2, seqLen: 48 },
           ],
         },
       },
@@ -119,7 +126,13 @@ describe.runIf(hasShared)('data files with no text', () => {
     );
     expect(outcome.dryRun).toBe(false);
     if (outcome.dryRun) return;
-    const report = outcome.summary.report!.perplexity;
+    expect(outcome.pruned.stability.perplexity.map((p) => ({ dataset: p.dataset, tokens: p.tokens }))).toEqual([
+      { dataset: TINYSTORIES, tokens: 3 * 31 },
+      { dataset: TINYSTORIES, tokens: 2 * 47 },
+    ]);
+    // Windows and seq-len per text are in the engine's full report (streamline.json).
+    const manifest = JSON.parse(readFileSync(join(work, 'o-perplexity', 'streamline.json'), 'utf8'));
+    const report: { windows: number; seqLen: number; tokens: number }[] = manifest.evaluation.report.perplexity;
     expect(report.map((p) => ({ windows: p.windows, seqLen: p.seqLen, tokens: p.tokens }))).toEqual([
       { windows: 3, seqLen: 32, tokens: 3 * 31 },
       { windows: 2, seqLen: 48, tokens: 2 * 47 },
@@ -152,7 +165,7 @@ describe('a cancelled or failed plan’s work is removed', () => {
     const dataDir = join(work, 'cancel-data');
     const storeDir = join(work, 'cancel-store');
     mkdirSync(storeDir, { recursive: true });
-    transport.queue.push({ planId: 'c1', config: tinyPlan({ training: { ...training, minSteps: 5000, checkpointEvery: 2 } }) });
+    transport.queue.push({ planId: 'c1', config: testAssignment(tinyPlan({ training: { ...training, minSteps: 5000, checkpointEvery: 2 } })) });
     let claimsWhenCancelled = Infinity;
     let checkpointed: string[] = [];
     await workUntil(
@@ -177,7 +190,7 @@ describe('a cancelled or failed plan’s work is removed', () => {
   it('removes a failed plan’s work directory', async () => {
     const transport = new QueueTransport();
     const dataDir = join(work, 'fail-data');
-    transport.queue.push({ planId: 'f1', config: tinyPlan({ layersToPrune: 3 }) });
+    transport.queue.push({ planId: 'f1', config: testAssignment(tinyPlan({ layersToPrune: 3 })) });
     await workUntil(transport, dataDir, () => transport.finished.has('f1'));
     expect(transport.finished.get('f1')!.error).toMatch(/a block must remove/);
     await new Promise((r) => setTimeout(r, 100));
@@ -192,7 +205,7 @@ describe('a cancelled or failed plan’s work is removed', () => {
     }
     const transport = new Refusing();
     const dataDir = join(work, 'refused-data');
-    transport.queue.push({ planId: 'f2', config: tinyPlan({ layersToPrune: 3 }) });
+    transport.queue.push({ planId: 'f2', config: testAssignment(tinyPlan({ layersToPrune: 3 })) });
     await workUntil(transport, dataDir, () => transport.claims > 1);
     expect(existsSync(join(dataDir, 'work', 'f2'))).toBe(true);
   });
@@ -200,7 +213,7 @@ describe('a cancelled or failed plan’s work is removed', () => {
   it('removes a succeeded plan’s work directory once its outputs are published', async () => {
     const transport = new QueueTransport();
     const dataDir = join(work, 'done-data');
-    transport.queue.push({ planId: 's1', config: tinyPlan() });
+    transport.queue.push({ planId: 's1', config: testAssignment(tinyPlan()) });
     await workUntil(transport, dataDir, () => transport.finished.has('s1'));
     expect(transport.finished.get('s1')!.result!.outputUri).toMatch(/outputs\/s1$/);
     await new Promise((r) => setTimeout(r, 100));
@@ -216,7 +229,7 @@ describe('a cancelled or failed plan’s work is removed', () => {
     }
     const transport = new LostLease();
     const dataDir = join(work, 'lost-data');
-    transport.queue.push({ planId: 'l1', config: tinyPlan({ training: { ...training, minSteps: 5000, checkpointEvery: 2 } }) });
+    transport.queue.push({ planId: 'l1', config: testAssignment(tinyPlan({ training: { ...training, minSteps: 5000, checkpointEvery: 2 } })) });
     let claimsWhenLost = Infinity;
     await workUntil(transport, dataDir, () => transport.claims > claimsWhenLost, cancelOnStep(transport, 8, () => (claimsWhenLost = transport.claims)));
     expect(existsSync(join(dataDir, 'work', 'l1'))).toBe(true);

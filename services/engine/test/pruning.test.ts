@@ -19,7 +19,7 @@ import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-pruning-'));
@@ -226,7 +226,7 @@ describe('training', () => {
   });
 });
 
-describe.skipIf(!hasShared)('stories260K: pruning 2 layers', () => {
+describe.skipIf(!runWithShared)('stories260K: pruning 2 layers', () => {
   const data = sharedPath('data/text/tinystories_val_excerpt.txt');
   const results: Record<string, number> = {};
   const run = (replacement: PruneOptions['replacement'], extra: Partial<PruneOptions> = {}) =>

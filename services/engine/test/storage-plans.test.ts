@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
 import { inspectModel, loadModel } from '../src/models/model.js';
-import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
+import type { PlanEvent } from '../src/contract/index.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { initialParameters } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
@@ -23,8 +23,9 @@ import { readObject, type ObjectStore } from '../src/storage/object-store.js';
 import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/storage/output-publisher.js';
 import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
 import { runWorker } from '../src/worker/worker.js';
-import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from './fixtures/s3-server.js';
+import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '@streamline/testing/s3-server';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
+import { testAssignment, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 import { engineFailure } from './fixtures/failures.js';
 
@@ -229,12 +230,12 @@ async function work_(transport: QueueTransport, dataDir: string, store: ObjectSt
 describe('engine worker with S3 storage', () => {
   it('runs a plan from s3:// inputs, resumes it on another disk from the stored checkpoint, and publishes the same weights as an uninterrupted run', async () => {
     const inputs = await uploadInputs('plans-in');
-    const plan: PlanConfig = {
-      model: { path: inputs.model },
+    const plan: TestPlan = {
+      model: inputs.model,
       layersToPrune: 1,
       replacement: 'SWIGLU',
       dryRun: false,
-      calibration: { path: inputs.data, samples: 8, seqLen: 8 },
+      calibration: { source: inputs.data, samples: 8, seqLen: 8 },
       training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 1500, checkpointEvery: 4 },
     };
     // minSteps: long enough (seconds) that training is still running when the worker's progress batch
@@ -242,7 +243,7 @@ describe('engine worker with S3 storage', () => {
     const store = s3.store(BUCKET, 'run', log);
 
     const reference = new QueueTransport();
-    reference.queue.push({ planId: 'ref', config: plan });
+    reference.queue.push({ planId: 'ref', config: testAssignment(plan) });
     const cacheDisk = fresh('disk');
     await work_(reference, cacheDisk, store, () => reference.finished.has('ref'));
     const done = reference.finished.get('ref')!;
@@ -261,7 +262,7 @@ describe('engine worker with S3 storage', () => {
 
     // A second plan of the same model on the same disk reuses the cached inputs.
     const again = new QueueTransport();
-    again.queue.push({ planId: 'again', config: { ...plan, replacement: 'NONE' } });
+    again.queue.push({ planId: 'again', config: testAssignment({ ...plan, replacement: 'NONE' }) });
     await work_(again, cacheDisk, store, () => again.finished.has('again'));
     const messages = again.events.get('again')!.map((e) => e.message);
     expect(messages).toContain(`using the cached copy of ${inputs.model}/`);
@@ -269,17 +270,17 @@ describe('engine worker with S3 storage', () => {
 
     // Stopped mid-training on one disk, resumed on another.
     const transport = new QueueTransport();
-    transport.queue.push({ planId: 'p', config: plan });
+    transport.queue.push({ planId: 'p', config: testAssignment(plan) });
     await work_(transport, fresh('disk'), store, () => false, (stop, e) => {
       if (e.step !== undefined && e.step >= 10) stop();
     });
     expect(transport.released).toEqual(['p']);
     const checkpoints = await new StoredCheckpoints(store, { prefix: 'plans/p/checkpoints/' }).list();
     expect(checkpoints[0].manifest.step).toBeGreaterThanOrEqual(10);
-    transport.queue.push({ planId: 'p', config: plan });
+    transport.queue.push({ planId: 'p', config: testAssignment(plan) });
     await work_(transport, fresh('disk'), store, () => transport.finished.has('p'));
     const resumed = transport.finished.get('p')!.result!;
-    expect(resumed.outcome.dryRun === false && resumed.outcome.summary.training!.resumedFromStep).toBe(checkpoints[0].manifest.step);
+    expect(resumed.outcome.dryRun === false && resumed.outcome.pruned.training!.resumedFromStep).toBe(checkpoints[0].manifest.step);
     const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
     expect(await sha('p')).toBe(await sha('ref'));
   });

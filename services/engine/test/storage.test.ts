@@ -19,7 +19,7 @@ import { CACHE_MANIFEST, fetchModel } from '../src/storage/model-cache.js';
 import { openObjectStore, readObject, type ObjectStore } from '../src/storage/object-store.js';
 import { S3ObjectStore } from '../src/storage/s3-store.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
-import { startHub, stopHubs } from './fixtures/hub-server.js';
+import { startHub, stopHubs } from '@streamline/testing/hub-server';
 import { engineFailure } from './fixtures/failures.js';
 
 const require = createRequire(import.meta.url);

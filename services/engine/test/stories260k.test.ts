@@ -13,7 +13,7 @@ import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime, type RuntimeName } from '../src/runtime/runtime.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
-import { hasShared, sharedPath, STORIES_BIN, STORIES_TOKENIZER } from './fixtures/shared.js';
+import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 
 const readJson = (relative: string) => JSON.parse(readFileSync(sharedPath(relative), 'utf8'));
 const readFloats = (relative: string) => {
@@ -21,7 +21,7 @@ const readFloats = (relative: string) => {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 };
 
-describe.skipIf(!hasShared).each<RuntimeName>(['onnx', 'tfjs'])('stories260K on %s', (runtimeName) => {
+describe.skipIf(!runWithShared).each<RuntimeName>(['onnx', 'tfjs'])('stories260K on %s', (runtimeName) => {
   let model: LoadedModel;
   let tokenizer: Tokenizer;
   let runtime: ForwardRuntime;
@@ -89,7 +89,7 @@ describe.skipIf(!hasShared).each<RuntimeName>(['onnx', 'tfjs'])('stories260K on 
   });
 });
 
-describe.skipIf(!hasShared)('llama2.c → Hugging Face conversion', () => {
+describe.skipIf(!runWithShared)('llama2.c → Hugging Face conversion', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'streamline-convert-'));

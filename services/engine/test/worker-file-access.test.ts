@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
-import type { PlanConfig, PlanFileAccess } from '../src/plan-runner.js';
+import type { FileAccess, PlanAssignment } from '../src/contract/index.js';
 import { checkConfinedModel, checkConfinedPath } from '../src/storage/file-confinement.js';
 import { localizePlanInputs } from '../src/worker/plan-inputs.js';
 import { runWorker } from '../src/worker/worker.js';
+import { testAssignment } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
@@ -40,22 +41,22 @@ function modelUnderRoot(name: string): string {
   return dir;
 }
 
-function plan(model: string, calibration: string, fileAccess: PlanFileAccess | null): PlanConfig {
-  return {
-    model: { path: model },
+function plan(model: string, calibration: string, fileAccess: FileAccess | null): PlanAssignment {
+  return testAssignment({
+    model,
     layersToPrune: 1,
     replacement: 'LAYER',
     dryRun: false,
-    calibration: { path: calibration, samples: 6, seqLen: 8 },
+    calibration: { source: calibration, samples: 6, seqLen: 8 },
     training: { batchSize: 1, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.2, seed: 0, minSteps: 5, checkpointEvery: 1000 },
     fileAccess,
-  };
+  });
 }
 
-const ACCESS: PlanFileAccess = { roots: [root], denied: [], unconfined: [] };
-const localize = (config: PlanConfig, dataDir = join(work, 'worker-data')) => localizePlanInputs(config, { cacheDir: join(dataDir, 'cache'), denied: [dataDir] });
+const ACCESS: FileAccess = { roots: [root], denied: [], unconfined: [] };
+const localize = (assignment: PlanAssignment, dataDir = join(work, 'worker-data')) => localizePlanInputs(assignment, { cacheDir: join(dataDir, 'cache'), denied: [dataDir] });
 
-async function refused(config: PlanConfig, dataDir?: string): Promise<EngineError> {
+async function refused(config: PlanAssignment, dataDir?: string): Promise<EngineError> {
   const error = await localize(config, dataDir).then(
     () => null,
     (e: unknown) => e,
@@ -71,7 +72,7 @@ describe('worker: local plan inputs re-checked at open time', () => {
     // the gateway's check, when the plan was created
     expect(checkConfinedPath(data, ACCESS).status).toBe('inside');
     expect(checkConfinedModel(model, ACCESS).status).toBe('inside');
-    expect((await localize(plan(model, data, ACCESS))).config.calibration.path).toBe(data);
+    expect((await localize(plan(model, data, ACCESS))).plan.files.get(data)).toBe(data);
     // then the file is swapped for a symlink pointing outside
     rmSync(data);
     symlinkSync(secret, data);
@@ -105,8 +106,8 @@ describe('worker: local plan inputs re-checked at open time', () => {
 
   it('lets through what the gateway vouches for (unconfined) and plans without fileAccess (the engine CLI)', async () => {
     const model = modelUnderRoot('model-d');
-    expect((await localize(plan(model, secret, { ...ACCESS, unconfined: [secret] }))).config.calibration.path).toBe(secret);
-    expect((await localize(plan(model, secret, null))).config.calibration.path).toBe(secret);
+    expect((await localize(plan(model, secret, { ...ACCESS, unconfined: [secret] }))).plan.files.get(secret)).toBe(secret);
+    expect((await localize(plan(model, secret, null))).plan.files.get(secret)).toBe(secret);
   });
 
   it('fails the plan with a clear message and keeps serving: the next plan succeeds', async () => {

@@ -8,27 +8,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { PlanConfig, PlanEvent } from '../src/plan-runner.js';
+import type { PlanAssignment, PlanEvent, TrainingSpec } from '../src/contract/index.js';
 import { PLAN_CONTRACT_VERSION } from '../src/spec.js';
 import { PlanContractMismatch, runWorker } from '../src/worker/worker.js';
+import { testAssignment, type TestPlan } from './fixtures/plan-spec.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-worker-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function plan(overrides: Partial<PlanConfig> = {}): PlanConfig {
+const training: Partial<TrainingSpec> = { batchSize: 1, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.2, seed: 0, minSteps: 40, checkpointEvery: 1000 };
+
+function plan(overrides: Partial<TestPlan> = {}): PlanAssignment {
   const data = join(work, `ids-${Math.random()}.jsonl`);
   writeFileSync(data, Array.from({ length: 6 }, (_, i) => JSON.stringify({ input_ids: [1, 2 + i, 7, 9, 11, 3, 5, 8] })).join('\n'));
-  return {
-    model: { path: writeTinyModel('llama') },
+  return testAssignment({
+    model: writeTinyModel('llama'),
     layersToPrune: 1,
     replacement: 'LAYER',
     dryRun: false,
-    calibration: { path: data, samples: 6, seqLen: 8 },
-    training: { batchSize: 1, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.2, seed: 0, minSteps: 40, checkpointEvery: 1000 },
+    calibration: { source: data, samples: 6, seqLen: 8 },
+    training,
     ...overrides,
-  };
+  });
 }
 
 /** Runs a worker until `until` holds, then stops it. */
@@ -65,7 +68,7 @@ describe('engine worker', () => {
   it('fails a plan on a model with a NaN weight with INVALID_WEIGHTS, naming the tensor, before anything is produced', async () => {
     const transport = new QueueTransport();
     const nan = writeTinyModel('llama', { edit: (weights) => void (weights.get('model.layers.2.self_attn.v_proj.weight')!.data[3] = Number.NaN) });
-    transport.queue.push({ planId: 'nan', config: plan({ model: { path: nan } }) });
+    transport.queue.push({ planId: 'nan', config: plan({ model: nan }) });
     await workUntil(transport, join(work, 'd-nan'), () => transport.finished.has('nan'));
     const failure = transport.finished.get('nan')!;
     expect(failure.code).toBe('INVALID_WEIGHTS');
@@ -75,7 +78,7 @@ describe('engine worker', () => {
 
   it('stops a plan cancelled through its heartbeat, then goes back to the queue', async () => {
     const transport = new QueueTransport();
-    transport.queue.push({ planId: 'c', config: plan({ training: { ...plan().training, minSteps: 5000 } }) });
+    transport.queue.push({ planId: 'c', config: plan({ training: { ...training, minSteps: 5000 } }) });
     let claimsWhenCancelled = Infinity;
     await workUntil(
       transport,
@@ -96,7 +99,7 @@ describe('engine worker', () => {
 
   it('on stop, checkpoints and releases the plan; the next worker resumes it from the checkpoint', async () => {
     const transport = new QueueTransport();
-    const config = plan({ training: { ...plan().training, minSteps: 300 } });
+    const config = plan({ training: { ...training, minSteps: 300 } });
     transport.queue.push({ planId: 'r', config });
     const dataDir = join(work, 'd4');
     await workUntil(transport, dataDir, () => false, (stop, _id, e) => {
@@ -109,13 +112,25 @@ describe('engine worker', () => {
     await workUntil(transport, dataDir, () => transport.finished.has('r'));
     const summary = transport.finished.get('r')!.result!.outcome;
     expect(summary.dryRun).toBe(false);
-    if (!summary.dryRun) expect(summary.summary.training!.resumedFromStep).toBeGreaterThanOrEqual(10);
+    if (!summary.dryRun) expect(summary.pruned.training!.resumedFromStep).toBeGreaterThanOrEqual(10);
+  });
+
+  it('fails a plan whose config does not fit the plan contract, naming the field, and keeps serving', async () => {
+    const transport = new QueueTransport();
+    const { model: _model, ...withoutModel } = plan();
+    transport.queue.push({ planId: 'malformed', config: withoutModel }, { planId: 'fine', config: plan() });
+    await workUntil(transport, join(work, 'd-malformed'), () => transport.finished.has('fine'));
+    const failure = transport.finished.get('malformed')!;
+    expect(failure.code).toBe('BAD_INPUT');
+    expect(failure.error).toMatch(/^the claimed plan's config does not fit the plan contract: model: /);
+    expect(transport.events.get('malformed') ?? []).toEqual([]);
+    expect(transport.finished.get('fine')!.error).toBeUndefined();
   });
 
   it('releases a plan of another contract version unread, says which side to upgrade, and stops', async () => {
     const transport = new QueueTransport();
     // A config this worker would misread: it must not run, so no field of it may matter.
-    transport.queue.push({ planId: 'newer', config: { renamedEverything: true } as unknown as PlanConfig, contractVersion: PLAN_CONTRACT_VERSION + 1 });
+    transport.queue.push({ planId: 'newer', config: { renamedEverything: true }, contractVersion: PLAN_CONTRACT_VERSION + 1 });
     transport.queue.push({ planId: 'next', config: plan() });
     const lines: string[] = [];
     const controller = new AbortController();
@@ -144,7 +159,7 @@ describe('engine worker', () => {
     const controller = new AbortController();
     transport.onEvent = () => controller.abort();
     const error = await runWorker({ transport, dataDir: join(work, 'd-contract-old'), signal: controller.signal, pollMs: 20 }).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(/the gateway sends 0 \(plan older, released\): the gateway is older than this worker/);
+    expect((error as Error).message).toContain(`the gateway sends ${PLAN_CONTRACT_VERSION - 1} (plan older, released): the gateway is older than this worker`);
     expect(transport.released).toEqual(['older']);
   });
 });

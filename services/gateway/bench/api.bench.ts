@@ -18,7 +18,7 @@ import { pathToFileURL, fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import pg from 'pg';
-import { provideTestPostgres } from '../../../testing/postgres-server.js';
+import { provideTestPostgres } from '@streamline/testing/postgres-server';
 import WebSocket from 'ws';
 import { startGateway, type RunningGateway } from '../src/server.js';
 

@@ -1,16 +1,10 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly (tsx), like the engine's CLI. reflect-metadata must load before
-// any decorated class. The gateway's tsconfig is named explicitly: tsx would otherwise look in the
-// working directory, and the decorators need its settings wherever the command is run from.
-import 'reflect-metadata';
+// Runs the TypeScript sources directly (tsx), like the engine's CLI. The gateway's tsconfig is named
+// explicitly: tsx would otherwise look in the working directory, and the decorators need its settings
+// wherever the command is run from. The image runs the build of the same entry instead:
+// node --conditions=streamline-dist dist/streamline-gateway.js.
 import { fileURLToPath } from 'node:url';
 import { register } from 'tsx/esm/api';
 
 register({ tsconfig: fileURLToPath(new URL('../tsconfig.json', import.meta.url)) });
-const { main } = await import('../src/main.ts');
-try {
-  await main();
-} catch (error) {
-  console.error(`streamline gateway: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-}
+await import('../src/streamline-gateway.ts');

@@ -3,8 +3,6 @@
  * (`@streamline/engine/spec`): the gateway never loads ONNX Runtime or TensorFlow.js
  * (test/no-tensor-libraries.test.ts checks a running gateway).
  */
-import { DEFAULT_RUN as ENGINE_RUN, DEFAULT_WARMUP_RATIO } from '@streamline/engine/spec';
-
 export {
   EngineError,
   ENGINE_ERROR_CODES,
@@ -16,6 +14,7 @@ export {
   inspectModel,
   loadTokenizer,
   countHeldOutWindows,
+  checkMultipleChoiceTask,
   type WindowCount,
   inspectRemoteModel,
   openObjectStore,
@@ -26,17 +25,30 @@ export {
   checkConfinedPath,
   blockSizeForSparsity,
   checkReplacementFits,
-  DEFAULT_TRAINING,
   DEFAULT_PLAN_BOUNDS,
   planBoundsFromEnv,
   MAX_PRESIGN_SECONDS,
   presignOutputs,
   type ModelInfo,
   type PlanBounds,
+  // The plan contract (services/engine/src/contract): one definition on both sides.
+  PLAN_DEFAULTS,
+  enumObject,
+  PLAN_SPEC_VERSION,
+  PLAN_STAGES,
+  PlanStage,
+  REPLACEMENT_KINDS,
+  ReplacementKind,
+  parsePlanSpec,
+  parsePlanResult,
+  parsePlanResultWire,
+  planSpecSources,
+  type DatasetSpec,
+  type EvaluationSpec,
+  type FileAccess,
+  type PlanAssignment,
+  type PlanResult,
+  type PlanResultWire,
+  type PlanSpec,
+  type TrainingSpec,
 } from '@streamline/engine/spec';
-
-/** The engine's defaults for what `prune` takes outside its training settings, in the API's names. */
-export const DEFAULT_CALIBRATION = { samples: ENGINE_RUN.samples, seqLen: ENGINE_RUN.seqLen } as const;
-export const DEFAULT_RUN = { batchSize: ENGINE_RUN.batchSize, validationFraction: ENGINE_RUN.valFraction, seed: ENGINE_RUN.seed, warmupRatio: DEFAULT_WARMUP_RATIO } as const;
-/** The engine's evaluation defaults: 64 windows of min(256, context) tokens. */
-export const DEFAULT_EVALUATION_WINDOWS = { samples: 64, seqLen: 256 } as const;

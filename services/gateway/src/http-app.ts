@@ -86,6 +86,9 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     schema,
     // stack traces go to the log (INTERNAL errors), never to clients
     includeStacktraceInErrorResponses: false,
+    // The gateway's own close (main.ts) drains the workers, the WebSocket server and Apollo in order;
+    // Apollo's handler would stop itself and re-raise SIGTERM, cutting that short (exit 143).
+    stopOnTerminationSignals: false,
     formatError: (formatted, error) => formatError(withQueryLimitCode(formatted, error), error),
     parseOptions: { maxTokens: limits.maxTokens },
     validationRules: [queryLimits],

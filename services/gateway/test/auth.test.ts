@@ -298,6 +298,18 @@ describe.each(backends)('auth on $name', (backend) => {
     });
   });
 
+  /** A plan's settings as the first gateway stored them (upgraded to a PlanSpec by migration 0006). */
+  const CONFIG_BEFORE_TENANTS = {
+    layersToPrune: 1,
+    targetSparsity: null,
+    startLayer: null,
+    replacement: 'NONE',
+    dryRun: false,
+    calibration: { source: 'file:///old/calibration.txt', samples: 32, seqLen: 128 },
+    training: { samples: 32, epochs: null, batchSize: 8, learningRate: 2e-4, minLearningRate: 5e-5, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.1, seed: 0 },
+    evaluation: { perplexity: [], tasks: [], limit: null },
+  };
+
   it('upgrades a database from before tenants: its models and plans belong to the default tenant', async () => {
     const storage = await backend.storage();
     const db = storage.databaseUrl
@@ -309,7 +321,7 @@ describe.each(backends)('auth on $name', (backend) => {
       await db.insertInto('models').values({ id: 'old-model', name: 'old', source: 'file:///old', status: 'READY', created_at: now, updated_at: now }).execute();
       await db
         .insertInto('plans')
-        .values({ id: 'old-plan', model_id: 'old-model', status: 'SUCCEEDED', layers_to_prune: 1, replacement: 'NONE', config: '{}', created_at: now, updated_at: now })
+        .values({ id: 'old-plan', model_id: 'old-model', status: 'SUCCEEDED', layers_to_prune: 1, replacement: 'NONE', config: JSON.stringify(CONFIG_BEFORE_TENANTS), created_at: now, updated_at: now })
         .execute();
     } finally {
       await db.destroy();

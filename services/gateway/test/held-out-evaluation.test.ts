@@ -13,10 +13,10 @@ import { countHeldOutWindows, inspectModel, loadTokenizer } from '@streamline/en
 import type { RunningGateway } from '../src/server.js';
 import { countWindowsInThreads, ThreadStopped } from '../src/models/model-inspection.js';
 import type { Model } from '../src/models/model.type.js';
-import type { PlanConfig } from '../src/plans/plan.config.js';
 import { checkEvaluationWindows } from '../src/plans/plan.windows.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
+import { storedSpec } from './fixtures/stored-model.js';
 import { CREATE, waitForStatus } from './fixtures/workers.js';
 
 const REGISTER = 'mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id } }';
@@ -107,7 +107,7 @@ describe.runIf(runWithShared)('held-out evaluation texts', () => {
     const model = { source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI } as Model;
     const info = inspectModel(fileURLToPath(STORIES_URI));
     const config = (source: string) =>
-      ({ calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 32 }, evaluation: { perplexity: [{ source, samples: 1000, seqLen: 32 }], tasks: [], limit: null } }) as unknown as PlanConfig;
+      storedSpec({ calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 32 }, evaluation: { perplexity: [{ source, samples: 1000, seqLen: 32 }], tasks: [], limit: null } });
     await expect(checkEvaluationWindows(config(pathToFileURL(short).href), model, info, stopped)).resolves.toBeUndefined();
     await expect(checkEvaluationWindows(config('s3://bucket/held-out.txt'), model, info, countWindowsInThreads())).resolves.toBeUndefined();
     // The same text counted to the end is refused.
@@ -132,7 +132,7 @@ describe.runIf(runWithShared)('held-out evaluation texts', () => {
     expect(done.error).toBeNull();
     expect(done.status).toBe('SUCCEEDED');
     expect(done.stability.perplexity).toHaveLength(1);
-    expect(done.stability.perplexity[0].dataset).toBe(heldOut);
+    expect(done.stability.perplexity[0].dataset).toBe(pathToFileURL(heldOut).href); // the source as the plan gave it
     expect(done.stability.perplexity[0].original).toBeGreaterThan(1);
     // The output's manifest carries the engine's report: that file's windows at the seq-len asked, none skipped.
     const manifest = JSON.parse(readFileSync(join(fileURLToPath(done.outputUri), 'streamline.json'), 'utf8'));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLlama2cCheckpoint, writeHfFolder } from '@streamline/engine';
-import { startHub, stopHubs, type Hub } from '../../engine/test/fixtures/hub-server.js';
+import { startHub, stopHubs, type Hub } from '@streamline/testing/hub-server';
 import { data, failure, graphql, TEST_SOURCES, useGateways } from './fixtures/gateway.js';
 
 /** hf:// sources need STREAMLINE_HF=on. */

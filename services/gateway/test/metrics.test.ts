@@ -5,13 +5,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanStore } from '../src/plans/plan.store.js';
-import { ReplacementKind } from '../src/plans/plan.type.js';
 import type { GatewayOptions, RunningGateway } from '../src/server.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { completeAsWorker } from './fixtures/claim.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';
 import { createTestSchema, ifPostgres, type TestSchema } from './fixtures/postgres.js';
-import { STORED_MODEL } from './fixtures/stored-model.js';
+import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 
 const gateways = useGateways();
 
@@ -40,7 +39,7 @@ async function seed(gateway: RunningGateway, plans: number): Promise<string[]> {
   const store = new PlanStore(gateway.database.db);
   const ids: string[] = [];
   for (let i = 0; i < plans; i++) {
-    const plan = await store.insert({ modelId: model.id, layersToPrune: 1, targetSparsity: null, startLayer: null, replacement: ReplacementKind.NONE, dryRun: false, config: {}, originalParameters: 260032 });
+    const plan = await store.insert(storedPlanFor(model.id, { layersToPrune: 1, replacement: 'NONE' }));
     ids.push(plan.id);
   }
   return ids;

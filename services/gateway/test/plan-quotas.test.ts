@@ -12,7 +12,7 @@ import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { storeBackends } from './fixtures/store-backends.js';
 import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 
-const planFor = (modelId: string, tenantId: string): NewPlan => storedPlanFor(modelId, { tenantId });
+const planFor = (modelId: string, tenantId: string): NewPlan => ({ ...storedPlanFor(modelId), tenantId });
 
 const backends = storeBackends('plan quotas');
 

@@ -54,6 +54,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       model: { id: modelId, name: 'stories260K' },
     });
     expect(created.config).toEqual({
+      version: 2,
       layersToPrune: 2,
       targetSparsity: null,
       estimatedSparsity: null,
@@ -62,7 +63,6 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       dryRun: false,
       calibration: { source: TINYSTORIES_URI, samples: 32, seqLen: 128 },
       training: {
-        samples: 32,
         epochs: null,
         minSteps: 300,
         batchSize: 8,
@@ -98,7 +98,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
         replacement: 'SWIGLU',
         dryRun: true,
         calibration: { source: TINYSTORIES_URI, samples: 16, seqLen: 256 },
-        training: { epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0 },
+        training: { samples: 16, epochs: 4, minSteps: 40, checkpointEvery: 5, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0 },
         evaluation: { perplexity: [{ source: TINYSTORIES_URI }], limit: 10 },
       }),
     );
@@ -107,7 +107,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
       startLayer: 2,
       dryRun: true,
       calibration: { samples: 16, seqLen: 256 },
-      training: { samples: 16, epochs: 4, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0, weightDecay: 1e-3 },
+      training: { epochs: 4, minSteps: 40, checkpointEvery: 5, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4, seed: 7, validationFraction: 0, weightDecay: 1e-3 },
       evaluation: { perplexity: [{ source: TINYSTORIES_URI, samples: 64, seqLen: 256 }], tasks: [], limit: 10 },
     });
   });
@@ -144,6 +144,9 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     ['zero epochs', { layersToPrune: 2, training: { epochs: 0 } }, 'input.training.epochs', 'integer from 1 to 1000'],
     ['a non-positive gradient norm', { layersToPrune: 2, training: { maxGradNorm: 0 } }, 'input.training.maxGradNorm', '(0, 1000000]'],
     ['a negative seed', { layersToPrune: 2, training: { seed: -3 } }, 'input.training.seed', 'integer ≥ 0'],
+    ['training samples other than the calibration windows', { layersToPrune: 2, training: { samples: 8 } }, 'input.training.samples', 'differs from input.calibration.samples (32)'],
+    ['zero minimum steps', { layersToPrune: 2, training: { minSteps: 0 } }, 'input.training.minSteps', 'integer from 1 to'],
+    ['zero steps between checkpoints', { layersToPrune: 2, training: { checkpointEvery: 0 } }, 'input.training.checkpointEvery', 'integer from 1 to'],
     ['a task that is not JSONL', { layersToPrune: 2, evaluation: { tasks: [TINYSTORIES_URI] } }, 'input.evaluation.tasks[0]', '.jsonl'],
     ['a zero evaluation limit', { layersToPrune: 2, evaluation: { limit: 0 } }, 'input.evaluation.limit', 'integer from 1 to 10000'],
   ])('answers %s with BAD_USER_INPUT naming the field', async (_what, input, field, expected) => {
@@ -184,6 +187,31 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     writeFileSync(file, '{"text": "Once upon a time"}\n');
     const { createPruningPlan } = await data(gateway.url, CREATE, plan({ layersToPrune: 1, calibration: { source: pathToFileURL(file).href } }));
     expect(createPruningPlan.config.calibration.source).toBe(pathToFileURL(file).href);
+  });
+
+  it('reads local task files at creation: a malformed one is BAD_USER_INPUT naming the field, the line and the rule, never the content', async () => {
+    const task = (name: string, text: string) => {
+      const file = join(gateways.tempDir(), name);
+      writeFileSync(file, text);
+      return pathToFileURL(file).href;
+    };
+    const good = '{"query": "The sky is", "choices": [" blue", " green"], "gold": 0}\n';
+    const cases: [string, string][] = [
+      [task('broken.jsonl', `${good}{"query": "secret-token-9f3a", \n`), 'line 2: not valid JSON'],
+      [task('gold.jsonl', `${good}${good}{"query": "q", "choices": ["a", "b"], "gold": "secret-token-9f3a"}\n`), 'line 3: the answer ("gold" or "label") must be an integer index into the choices'],
+      [task('shape.jsonl', '{"question": "secret-token-9f3a"}\n'), 'line 1: an item needs {"query", "choices", "gold"} or {"ctx", "endings", "label"}'],
+      [task('array.jsonl', `${good}["secret-token-9f3a"]\n`), 'line 2: not a JSON object'],
+    ];
+    const fine = task('fine.jsonl', good);
+    for (const [uri, problem] of cases) {
+      const { message, code } = await refuse({ layersToPrune: 2, evaluation: { tasks: [fine, uri] } });
+      expect(code).toBe('BAD_USER_INPUT');
+      expect(message).toBe(`input.evaluation.tasks[1]: ${JSON.stringify(uri)} is not a multiple-choice task file: ${problem}`);
+      expect(message).not.toContain('secret-token');
+    }
+    // Only the items the plan scores are read: a file whose bad line lies past the limit is accepted.
+    const { createPruningPlan } = await data(gateway.url, CREATE, plan({ layersToPrune: 2, evaluation: { tasks: [cases[1][0]], limit: 2 } }));
+    expect(createPruningPlan.config.evaluation).toMatchObject({ tasks: [cases[1][0]], limit: 2 });
   });
 
   it('cancels queued and running plans, and refuses to cancel finished ones with CONFLICT', async () => {

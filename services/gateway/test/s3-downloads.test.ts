@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishOutputs } from '../../engine/src/storage/output-publisher.js';
-import { S3_SECRET_KEY, startS3Server, type S3Server } from '../../engine/test/fixtures/s3-server.js';
+import { S3_SECRET_KEY, startS3Server, type S3Server } from '@streamline/testing/s3-server';
 import { StreamlineClient } from '../../../sdk/src/index.js';
 import type { RunningGateway } from '../src/server.js';
 import { data, failure, useGateways } from './fixtures/gateway.js';

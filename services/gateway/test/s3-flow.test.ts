@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchModel, loadModel, readLlama2cCheckpoint, readObject, writeHfFolder, type ObjectStore, type OutputManifest } from '@streamline/engine';
-import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '../../engine/test/fixtures/s3-server.js';
+import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '@streamline/testing/s3-server';
 import { graphql, TEST_SOURCES, useGateways, type GraphQLResponse } from './fixtures/gateway.js';
 import { runWithShared, SHARED } from './fixtures/shared.js';
 import { connect, subscribe } from './fixtures/subscriptions.js';

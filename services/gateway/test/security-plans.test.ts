@@ -9,7 +9,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertHealthy, processGraphql, useGatewayProcess } from './fixtures/gateway-process.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
@@ -126,7 +126,7 @@ describe.runIf(runWithShared)('plan attacks against a gateway process', () => {
     const second = await claim('w2');
     expect(second!.planId).toBe(planIds.b[0]); // not A's next one, though A's four are older
     // …and its perplexity text's samples and seq-len reach the engine.
-    expect(second!.config.evaluation.texts).toEqual([{ path: fileURLToPath(TINYSTORIES_URI), samples: 5, seqLen: 48 }]);
+    expect(second!.config.spec.evaluation.perplexity).toEqual([{ source: TINYSTORIES_URI, samples: 5, seqLen: 48 }]);
     expect((await claim('w3'))!.planId).toBe(planIds.a[1]);
     await assertHealthy(gw.current);
   });

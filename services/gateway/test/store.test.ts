@@ -17,7 +17,7 @@ import { STORED_MODEL, storedPlanFor } from './fixtures/stored-model.js';
 // beyond 32 bits: must come back as the same number from both databases
 const MODEL: NewModel = { ...STORED_MODEL, numParameters: 2 ** 53 - 1 };
 
-const planFor = (modelId: string): NewPlan => storedPlanFor(modelId, { config: { calibration: { samples: 32 } } });
+const planFor = (modelId: string): NewPlan => storedPlanFor(modelId);
 
 const backends = storeBackends('store');
 

@@ -12,12 +12,14 @@ import type { LoadedModel } from '../models/model.js';
 import { createRuntime, type RuntimeOptions } from '../runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import type { EvaluationText } from '../plan-bounds.js';
 import { heldOutStart, type CalibrationSource } from '../data/held-out.js';
 import { checkMultipleChoiceTask, scoreMultipleChoice, type MultipleChoiceResult } from './multiple-choice.js';
 import { computePerplexity, loadTextWindows, type PerplexityResult } from './perplexity.js';
 import { checkTokenIds } from './sequence-nll.js';
 import { computeAgreement, computeStability, stabilityEffectiveItems } from './stability.js';
+import { DEFAULT_EVALUATION_SEQ_LEN, DEFAULT_SKIP_WINDOWS, DEFAULT_TEXT_WINDOWS } from './defaults.js';
+
+export { DEFAULT_EVALUATION_SEQ_LEN } from './defaults.js';
 
 export type EvaluatedModel = 'original' | 'pruned';
 
@@ -30,6 +32,9 @@ export interface EvaluationProgress {
   readonly done: number;
   readonly total: number;
 }
+
+/** One text for perplexity: a path, or a path with its own window count and length. */
+export type EvaluationText = string | { readonly path: string; readonly samples?: number | null; readonly seqLen?: number | null };
 
 export interface EvaluateOptions {
   readonly original: LoadedModel;
@@ -153,9 +158,6 @@ export interface EvaluationReport {
   readonly latency?: LatencyReport;
 }
 
-export const DEFAULT_EVALUATION_SEQ_LEN = 256;
-const DEFAULT_TEXT_WINDOWS = 64;
-const DEFAULT_SKIP_WINDOWS = 32;
 const LATENCY_BATCH = { batchSize: 4, seqLen: 128, passes: 5 };
 
 /** Everything one model produced. */

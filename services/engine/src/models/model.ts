@@ -1,13 +1,16 @@
 /**
  * Loading a model from disk: a Hugging Face folder (config.json + model.safetensors, or sharded with
- * model.safetensors.index.json) or a llama2.c `.bin` checkpoint. `inspectModel` reads only the config and
- * the safetensors headers; `loadModel` also reads every weight, widened to float32, checked against the
+ * model.safetensors.index.json), a llama2.c `.bin` checkpoint, or a GGUF file (recognised by its magic;
+ * see ../formats/gguf-model.ts). `inspectModel` reads only the config and the safetensors (or GGUF)
+ * headers; `loadModel` also reads every weight, widened (or dequantized) to float32, checked against the
  * shapes the config implies.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
+import { GgufFile } from '../formats/gguf.js';
+import { describeGguf, GgufWeights } from '../formats/gguf-model.js';
 import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { llama2cHfConfig, readLlama2cCheckpoint, readLlama2cHeader } from '../formats/llama2c-checkpoint.js';
 import { MAX_HEADER_BYTES, SafetensorsFile } from '../formats/safetensors.js';
@@ -16,7 +19,7 @@ import { familyFor } from './families/index.js';
 import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
 import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-kinds.js';
 
-export type ModelFormat = 'huggingface' | 'llama2c';
+export type ModelFormat = 'huggingface' | 'llama2c' | 'gguf';
 
 export interface ModelInfo {
   readonly path: string;
@@ -26,7 +29,7 @@ export interface ModelInfo {
   /** The Hugging Face config.json (converted, for llama2.c checkpoints); exports start from it. */
   readonly hfConfig: Record<string, unknown>;
   readonly numParameters: number;
-  /** A tokenizer found beside the weights, when there is one. */
+  /** A tokenizer found beside the weights, when there is one (for GGUF: the file itself, when its metadata holds one). */
   readonly tokenizerPath: string | null;
 }
 
@@ -42,6 +45,7 @@ const SHARD_INDEX = 'model.safetensors.index.json';
 /** Reads what a model is without reading its weights. */
 export function inspectModel(path: string): ModelInfo {
   if (!existsSync(path)) throw new EngineError('NOT_FOUND', `model not found: ${path}`);
+  if (statSync(path).isFile() && GgufFile.isGguf(path)) return inspectGguf(path);
   if (statSync(path).isFile() && basename(path) !== 'config.json') {
     const header = readLlama2cHeader(path);
     const hfConfig = llama2cHfConfig(header);
@@ -71,6 +75,13 @@ export function loadModel(path: string): LoadedModel {
   const weights = new Map<string, HostTensor>();
   if (info.format === 'llama2c') {
     for (const [name, tensor] of readLlama2cCheckpoint(path).weights) weights.set(name, checkFiniteWeights(name, tensor));
+  } else if (info.format === 'gguf') {
+    const gguf = GgufWeights.open(info.path);
+    try {
+      for (const name of expected.keys()) weights.set(name, checkFiniteWeights(name, gguf.read(name)));
+    } finally {
+      gguf.close();
+    }
   } else {
     const { files, close } = openSafetensors(info.path);
     try {
@@ -91,6 +102,18 @@ export function loadModel(path: string): LoadedModel {
     }
   }
   return { ...info, weights, replacement };
+}
+
+/** A GGUF file: its header only (metadata and tensor infos), never its tensor data. */
+function inspectGguf(path: string): ModelInfo {
+  const file = GgufFile.open(path);
+  try {
+    const { family, config, hfConfig } = describeGguf(file);
+    const tokenizerPath = file.get('tokenizer.ggml.model') !== undefined ? path : null;
+    return { path, format: 'gguf', family, config, hfConfig, numParameters: countParameters(family, config), tokenizerPath };
+  } finally {
+    file.close();
+  }
 }
 
 function insertedModuleParameters(dir: string, numLayers: number): number {

@@ -15,6 +15,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { GgufFile } from '../formats/gguf.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import { writeHfFolder } from '../formats/hf-folder.js';
 import { writeSafetensors } from '../formats/safetensors.js';
@@ -23,6 +24,7 @@ import type { LoadedModel } from '../models/model.js';
 import type { Block } from './block-choice.js';
 import { relativeName } from './replacement.js';
 import { INSERTED_TENSOR_NAMES, type InsertedModule, type ReplacementKind } from './replacement-kinds.js';
+import { ggufTokenizerFiles } from '../tokenizers/gguf-tokenizer.js';
 
 export const MANIFEST_FILE = 'streamline.json';
 export const REPLACEMENT_FILE = 'replacement.safetensors';
@@ -108,7 +110,10 @@ export function exportPrunedModel(outDir: string, source: LoadedModel, pruned: P
     if (source.format === 'huggingface') {
       for (const file of TOKENIZER_FILES) if (existsSync(join(source.path, file))) copyFileSync(join(source.path, file), join(tmp, file));
     }
-    if (tokenizerPath && !existsSync(join(tmp, basename(tokenizerPath)))) {
+    if (tokenizerPath && GgufFile.isGguf(tokenizerPath)) {
+      // a GGUF model's tokenizer is in its metadata: written out as tokenizer files, not the whole model
+      for (const [name, bytes] of Object.entries(ggufTokenizerFiles(tokenizerPath))) writeFileSync(join(tmp, name), bytes);
+    } else if (tokenizerPath && !existsSync(join(tmp, basename(tokenizerPath)))) {
       copyFileSync(tokenizerPath, join(tmp, tokenizerPath.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin'));
     }
     const replacement = pruned.inserted ? { kind: pruned.inserted.kind, position: pruned.inserted.position, file: REPLACEMENT_FILE } : null;

@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { loadCalibrationSamples, readDataSamples } from '../data/calibration.js';
 import { countHeldOutWindows, type CalibrationSource } from '../data/held-out.js';
-import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport } from '../evaluation/evaluate.js';
-import type { EvaluationText } from '../plan-bounds.js';
+import type { PlanStage } from '../contract/plan-stage.js';
+import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport, type EvaluationText } from '../evaluation/evaluate.js';
 import { computePerplexity } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
 import { inspectModel, loadModel } from '../models/model.js';
@@ -29,7 +29,8 @@ import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, ty
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
 import { sha256OfFile } from '../storage/integrity.js';
 
-export type PruneStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'EXPORTING';
+/** The plan stages a prune goes through (all but DONE, which is the plan's). */
+export type PruneStage = Exclude<PlanStage, 'DONE'>;
 
 export interface PruneEvent {
   readonly stage: PruneStage;
@@ -88,7 +89,7 @@ export interface PruneSummary {
   readonly sparsity: number;
   readonly importance: BlockScores | null;
   readonly training: { readonly steps: number; readonly bestEpoch: number; readonly resumedFromStep: number | null; readonly epochs: EpochRecord[] } | null;
-  readonly evaluation: { readonly windows: number; readonly seqLen: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
+  readonly evaluation: { readonly windows: number; readonly seqLen: number; /** Predicted tokens. */ readonly tokens: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
   /** Mean cosine of the replacement's output and the original block's output on held-out (validation) samples. */
   readonly hiddenStateCosine: number | null;
   /** The full evaluation, when texts or tasks were given. */
@@ -213,7 +214,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       const prunedRuntime = await createRuntime(prunedModel, { runtime: options.runtime });
       try {
         const after = await computePerplexity(prunedRuntime, windows, { batchSize, signal: options.signal });
-        evaluation = { windows: windows.length, seqLen, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
+        evaluation = { windows: windows.length, seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
       } finally {
         await prunedRuntime.dispose();
       }
@@ -257,7 +258,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
       report: fullReport,
       seconds: (performance.now() - started) / 1000,
     };
-    report('EXPORTING', `writing ${options.outDir}`);
+    report('UPLOADING', `writing ${options.outDir}`);
     exportPrunedModel(options.outDir, model, pruned, tokenizerPath, {
       format: 'streamline-pruned-model/1',
       source: { path: resolve(info.path), ...(options.modelUri ? { uri: options.modelUri } : {}), format: info.format, modelType: config.modelType, numLayers: config.numLayers, numParameters: model.numParameters, dtype: config.dtype },

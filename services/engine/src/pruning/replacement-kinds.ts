@@ -1,5 +1,5 @@
 /**
- * The replacement kinds as data: their names, the tensors an inserted (non-layer) replacement is saved
+ * The replacement kinds (named in contract/replacement-kind.ts) as data: the tensors an inserted (non-layer) replacement is saved
  * with, and which families can express each. No tensor library here, so the gateway can check a plan
  * against them (replacement-forward.ts and replacement.ts hold the forward passes and training).
  */
@@ -7,8 +7,9 @@ import { EngineError } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import type { ArchitectureFamily } from '../models/architecture.js';
 
-export const REPLACEMENT_KINDS = ['NONE', 'LINEAR', 'FFN', 'SWIGLU', 'LAYER'] as const;
-export type ReplacementKind = (typeof REPLACEMENT_KINDS)[number];
+import type { ReplacementKind } from '../contract/replacement-kind.js';
+
+export { REPLACEMENT_KINDS, ReplacementKind } from '../contract/replacement-kind.js';
 
 /** Kinds saved in the engine's extension format, inserted before decoder layer `position`. */
 export type InsertedKind = 'LINEAR' | 'FFN';

@@ -1,10 +1,13 @@
 /**
- * The engine's tokenizers: llama2.c `.bin` vocabularies (encoded exactly as llama2.c's run.c does) and
- * Hugging Face `tokenizer.json` files (through @huggingface/tokenizers), behind one interface.
+ * The engine's tokenizers: llama2.c `.bin` vocabularies (encoded exactly as llama2.c's run.c does),
+ * Hugging Face `tokenizer.json` files (through @huggingface/tokenizers) and the vocabulary in a GGUF
+ * file's metadata (gguf-tokenizer.ts), behind one interface.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { GgufFile } from '../formats/gguf.js';
+import { readGgufTokenizer } from './gguf-tokenizer.js';
 import { readHfTokenizer } from './hf-tokenizer.js';
 import { Llama2cTokenizer } from './llama2c-tokenizer.js';
 
@@ -22,7 +25,8 @@ export interface Tokenizer {
 }
 
 /**
- * Loads a llama2.c tokenizer `.bin`, a `tokenizer.json`, or a directory holding `tokenizer.json`.
+ * Loads a llama2.c tokenizer `.bin`, a `tokenizer.json`, a directory holding `tokenizer.json`, or a GGUF
+ * model file (recognised by its magic), whose metadata carries its vocabulary.
  * With a tokenizer.json, a `tokenizer_config.json` beside it (if any) supplies bos/eos/add_bos_token.
  */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
@@ -40,11 +44,12 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
     return readHfTokenizer(jsonPath, join(path, 'tokenizer_config.json'));
   }
 
+  if (GgufFile.isGguf(path)) return readGgufTokenizer(path);
   if (path.endsWith('.bin')) return Llama2cTokenizer.fromBytes(await readFile(path), path);
   if (path.endsWith('.json')) {
     // only an HF-layout tokenizer.json has a tokenizer_config.json beside it that belongs to it
     const configPath = basename(path) === 'tokenizer.json' ? join(dirname(path), 'tokenizer_config.json') : undefined;
     return readHfTokenizer(path, configPath);
   }
-  throw new EngineError('BAD_INPUT', `${path} is neither a llama2.c tokenizer (.bin) nor a tokenizer.json (nor a directory holding one)`);
+  throw new EngineError('BAD_INPUT', `${path} is neither a llama2.c tokenizer (.bin), a tokenizer.json (nor a directory holding one), nor a GGUF file`);
 }

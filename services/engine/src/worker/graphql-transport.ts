@@ -1,14 +1,15 @@
 /**
  * The worker side of the gateway's worker API: GraphQL over HTTP with the worker token as a Bearer
- * token. The gateway answers a claim with the plan's config already in the engine's shape (local
- * paths) and the plan contract version it is written in; progress, results and failures go back as
+ * token. The gateway answers a claim with the plan's assignment (its spec, model and file access: see
+ * contract/plan-assignment.ts) and the plan contract version it is written in; progress, results and failures go back as
  * mutations. The documents are operations/worker.graphql, typed by codegen from schema.graphql into
  * generated/graphql.ts (`npm run codegen -w services/engine`) and sent as their source text.
  */
 import type { EngineErrorCode } from '../errors.js';
-import type { PlanConfig, PlanEvent } from '../plan-runner.js';
+import type { PlanEvent } from '../contract/plan-event.js';
+import type { PlanResult } from '../contract/plan-result.js';
 import { BeatDocument, ClaimDocument, CompleteDocument, FailDocument, ReleaseDocument, ReportDocument, type TypedDocumentString } from './generated/graphql.js';
-import { PlanContractMismatch, type ClaimedPlan, type EventBatch, type PlanResult, type WorkerTransport } from './worker.js';
+import { PlanContractMismatch, type ClaimedPlan, type EventBatch, type WorkerTransport } from './worker.js';
 
 export interface GraphqlTransportOptions {
   /** The gateway's GraphQL endpoint, e.g. http://127.0.0.1:4000/graphql. */
@@ -30,7 +31,7 @@ export class GraphqlWorkerTransport implements WorkerTransport {
       throw error;
     });
     // The config is checked by the worker only once contractVersion says it can be read (runWorker).
-    return claimPlan && { planId: claimPlan.planId, config: claimPlan.config as PlanConfig, contractVersion: claimPlan.contractVersion };
+    return claimPlan && { planId: claimPlan.planId, config: claimPlan.config, contractVersion: claimPlan.contractVersion };
   }
 
   async heartbeat(planId: string): Promise<{ cancelled: boolean; ended: boolean }> {

@@ -9,7 +9,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineError } from '../errors.js';
-import type { PlanConfig, PlanFileAccess } from '../plan-runner.js';
+import type { FileAccess, PlanAssignment } from '../contract/plan-assignment.js';
+import { planSpecSources } from '../contract/plan-spec.js';
+import type { LocalPlan } from '../plan-runner.js';
 import { checkConfinedModel, checkConfinedPath } from '../storage/file-confinement.js';
 import { fetchFile, isRemoteUri } from '../storage/file-cache.js';
 import { fetchModel } from '../storage/model-cache.js';
@@ -17,8 +19,8 @@ import type { StorageSettings } from '../storage/object-store.js';
 import { modelFolderUri } from '../storage/remote-inspect.js';
 
 export interface LocalPlanInputs {
-  /** The same config, every path local. */
-  readonly config: PlanConfig;
+  /** The spec with the model's path and a local file for each of its sources. */
+  readonly plan: LocalPlan;
   /** Set when the model was fetched: its source URI and the files' versions (stable across machines). */
   readonly modelFingerprint?: string;
   readonly modelUri?: string;
@@ -38,7 +40,7 @@ export interface LocalizeOptions {
  * Refuses a local input whose real path is (now) outside the plan's roots or inside a denied directory;
  * `model` also checks the files the engine reads beside a model. Paths the gateway vouches for pass.
  */
-export function checkLocalInput(what: string, path: string, access: PlanFileAccess | null | undefined, options: { model?: boolean; denied?: readonly string[] } = {}): void {
+export function checkLocalInput(what: string, path: string, access: FileAccess | null | undefined, options: { model?: boolean; denied?: readonly string[] } = {}): void {
   if (!access || access.unconfined.includes(path)) return;
   const confinement = { roots: access.roots, denied: [...access.denied, ...(options.denied ?? [])] };
   const checked = options.model ? checkConfinedModel(path, confinement) : checkConfinedPath(path, confinement);
@@ -50,48 +52,42 @@ export function checkLocalInput(what: string, path: string, access: PlanFileAcce
   }
 }
 
-export async function localizePlanInputs(config: PlanConfig, options: LocalizeOptions): Promise<LocalPlanInputs> {
+export async function localizePlanInputs(assignment: PlanAssignment, options: LocalizeOptions): Promise<LocalPlanInputs> {
   const note = options.onFetch ?? (() => {});
-  const access = config.fileAccess;
+  const access = assignment.fileAccess;
   const local = (what: string, uri: string, model = false): string => {
     const path = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
     checkLocalInput(what, path, access, { model, denied: options.denied });
     return path;
   };
-  const file = (what: string) => async (uri: string): Promise<string> => {
+  const file = async (what: string, uri: string): Promise<string> => {
     if (!isRemoteUri(uri)) return local(what, uri);
     const fetched = await fetchFile(uri, join(options.cacheDir, 'files'), { settings: options.settings });
     note(`${fetched.downloaded ? 'downloaded' : 'using the cached copy of'} ${uri}`);
     return fetched.path;
   };
 
-  let model = config.model;
+  const source = assignment.model.source;
+  let modelPath: string;
   let modelFingerprint: string | undefined;
   let modelUri: string | undefined;
-  if (isRemoteUri(config.model.path)) {
-    modelUri = modelFolderUri(config.model.path);
+  if (isRemoteUri(source)) {
+    modelUri = modelFolderUri(source);
     note(`fetching the model from ${modelUri}`);
     const fetched = await fetchModel(modelUri, join(options.cacheDir, 'models'), undefined, { settings: options.settings });
     note(fetched.downloaded.length > 0 ? `downloaded ${fetched.downloaded.length} model files from ${modelUri}` : `using the cached copy of ${modelUri}`);
     const versions = fetched.files.map((f) => `${f.name}:${f.size}:${f.etag}`).join('\n');
     modelFingerprint = createHash('sha256').update(`${modelUri}\n${versions}`).digest('hex');
-    model = { ...model, path: fetched.path };
+    modelPath = fetched.path;
   } else {
-    model = { ...model, path: local('the model', config.model.path, true) };
+    modelPath = local('the model', source, true);
   }
-  if (model.tokenizer) model = { ...model, tokenizer: await file('the tokenizer')(model.tokenizer) };
+  const tokenizer = assignment.model.tokenizer === null ? null : await file('the tokenizer', assignment.model.tokenizer);
 
-  const calibration = { ...config.calibration, path: await file('the calibration set')(config.calibration.path) };
-  const evaluation = config.evaluation
-    ? {
-        ...config.evaluation,
-        texts:
-          config.evaluation.texts &&
-          (await Promise.all(
-            config.evaluation.texts.map(async (text) => (typeof text === 'string' ? file('the evaluation text')(text) : { ...text, path: await file('the evaluation text')(text.path) })),
-          )),
-        tasks: config.evaluation.tasks && (await Promise.all(config.evaluation.tasks.map(file('the task file')))),
-      }
-    : config.evaluation;
-  return { config: { ...config, model, calibration, evaluation }, modelFingerprint, modelUri };
+  const files = new Map<string, string>();
+  for (const input of planSpecSources(assignment.spec)) {
+    const what = input.field === 'calibration.source' ? 'the calibration set' : input.kind === 'text' ? 'the evaluation text' : 'the task file';
+    if (!files.has(input.source)) files.set(input.source, await file(what, input.source));
+  }
+  return { plan: { spec: assignment.spec, model: { path: modelPath, tokenizer }, files }, modelFingerprint, modelUri };
 }

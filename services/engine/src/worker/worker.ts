@@ -12,9 +12,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EngineError, type EngineErrorCode } from '../errors.js';
+import { parsePlanAssignment } from '../contract/plan-assignment.js';
+import type { PlanEvent } from '../contract/plan-event.js';
+import type { PlanResult, PrunedResult } from '../contract/plan-result.js';
 import { PLAN_CONTRACT_VERSION } from '../plan-contract-version.js';
-import { runPlan, stageProgress, type PlanConfig, type PlanEvent, type PlanOutcome } from '../plan-runner.js';
-import type { PruneSummary } from '../pruning/prune.js';
+import { runPlan, stageProgress } from '../plan-runner.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
 import { LocalObjectStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -29,7 +31,8 @@ export interface EventBatch {
 
 export interface ClaimedPlan {
   readonly planId: string;
-  readonly config: PlanConfig;
+  /** A PlanAssignment in the contract version below: parsed only once that version is this worker's. */
+  readonly config: unknown;
   /** The plan contract version `config` is written in; this worker runs only PLAN_CONTRACT_VERSION. */
   readonly contractVersion: number;
 }
@@ -58,11 +61,6 @@ export class PlanContractMismatch extends Error {
     super(`this worker speaks plan contract ${PLAN_CONTRACT_VERSION}, the gateway sends ${gatewayVersion ?? 'none'}${released}: ${advice}`);
     this.name = 'PlanContractMismatch';
   }
-}
-
-export interface PlanResult {
-  readonly outputUri: string | null;
-  readonly outcome: PlanOutcome;
 }
 
 export interface WorkerTransport {
@@ -108,14 +106,11 @@ export interface WorkerOptions {
 export const outputPrefix = (planId: string) => `outputs/${planId}/`;
 export const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
 
-/** The importance profile and the stability report beside the model, as files of their own. */
-function writeReports(outDir: string, summary: PruneSummary): void {
+/** The plan's result beside the checkpoint (streamline.json holds the engine's full report). */
+function writeReports(outDir: string, pruned: PrunedResult): void {
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
-  writeFileSync(join(outDir, 'importance.json'), json({ block: summary.block, removedLayers: summary.removedLayers, importance: summary.importance }));
-  writeFileSync(
-    join(outDir, 'stability.json'),
-    json({ hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, evaluation: summary.evaluation, report: summary.report }),
-  );
+  writeFileSync(join(outDir, 'importance.json'), json({ block: pruned.block, removedLayers: pruned.removedLayers, importance: pruned.importance }));
+  writeFileSync(join(outDir, 'stability.json'), json({ ...pruned.stability, numParameters: pruned.numParameters }));
 }
 
 async function deletePrefix(store: ObjectStore, prefix: string): Promise<void> {
@@ -238,14 +233,15 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
         void flush();
       }
     };
-    const inputs = await localizePlanInputs(config, {
+    const assignment = parsePlanAssignment(config);
+    const inputs = await localizePlanInputs(assignment, {
       cacheDir: join(options.dataDir, 'cache'),
       denied: [resolve(options.dataDir)],
       settings: { env: options.storageEnv, log },
       onFetch: (message) => onEvent({ stage: 'LOADING', progress: 0, message }),
     });
-    const checkpoints = config.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
-    const outcome = await runPlan(inputs.config, {
+    const checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
+    const outcome = await runPlan(inputs.plan, {
       workDir,
       outDir,
       signal: plan.signal,
@@ -256,13 +252,14 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     });
     let published: string | null = null;
     if (!outcome.dryRun) {
-      writeReports(outDir, outcome.summary);
+      writeReports(outDir, outcome.pruned);
       onEvent({ stage: 'UPLOADING', progress: stageProgress('UPLOADING', 0.5), message: `publishing the outputs to ${outputUri(store, outputPrefix(planId))}` });
       published = await publishOutputs(store, outputPrefix(planId), outDir, log);
       if (checkpoints) await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
     }
     await flush();
-    await transport.complete(planId, { outputUri: published, outcome });
+    const result: PlanResult = { outputUri: published, outcome };
+    await transport.complete(planId, result);
     log(`plan ${planId} done`);
     // The outputs are published; the hidden-state pairs and checkpoints are of no further use.
     rmWorkDir(planId, workDir, log);

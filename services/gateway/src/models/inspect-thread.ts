@@ -5,10 +5,12 @@
  *   stays behind: the gateway looks it up again by model type.
  * - `{ op: 'countWindows', … }`: counts a local text's evaluation windows as the engine's evaluation
  *   cuts them.
- * Both use the engine's light entry (through ../engine.ts): no tensor library is loaded in the gateway.
+ * - `{ op: 'checkTask', … }`: reads a local multiple-choice task file through, as the engine's evaluation
+ *   reads it, and answers its item count.
+ * All use the engine's light entry (through ../engine.ts): no tensor library is loaded in the gateway.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { countHeldOutWindows, EngineError, inspectModel, loadTokenizer } from '../engine.js';
+import { checkMultipleChoiceTask, countHeldOutWindows, EngineError, inspectModel, loadTokenizer } from '../engine.js';
 import { THREAD_READY, type ThreadAnswer, type ThreadRequest } from './model-inspection.js';
 
 async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
@@ -18,6 +20,7 @@ async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
       const count = await countHeldOutWindows(request.file, tokenizer, { seqLen: request.seqLen, wanted: request.wanted, vocabSize: request.vocabSize, calibration: request.calibration });
       return { ok: true, count };
     }
+    if (request.op === 'checkTask') return { ok: true, items: await checkMultipleChoiceTask(request.file, request.limit) };
     const { family, ...info } = inspectModel(request.path);
     return { ok: true, info: { ...info, modelType: family.modelType } };
   } catch (error) {

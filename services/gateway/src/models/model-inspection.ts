@@ -19,10 +19,24 @@ export const DEFAULT_INSPECT_TIMEOUT_MS = 10_000;
  * starts still ends.
  */
 const THREAD_START_TIMEOUT_MS = 120_000;
+/**
+ * Beside this file: in src/, inspect-thread.js is a bootstrap that registers tsx and loads
+ * inspect-thread.ts; in a build (dist/), inspect-thread.js is inspect-thread.ts compiled, plain JS.
+ * The thread inherits this process's node flags (--conditions=streamline-dist in a build).
+ */
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
 
-/** What a thread is asked: inspect a model (`{ path }`, the original form), or count a text's windows. */
-export type ThreadRequest = { op?: 'inspect'; path: string } | ({ op: 'countWindows' } & WindowCountRequest);
+/** What a thread is asked: inspect a model (`{ path }`, the original form), count a text's windows, or read a task file through. */
+export type ThreadRequest = { op?: 'inspect'; path: string } | ({ op: 'countWindows' } & WindowCountRequest) | ({ op: 'checkTask' } & TaskCheckRequest);
+
+/** A local multiple-choice task file, read as the engine's evaluation reads it, up to `limit` items. */
+export interface TaskCheckRequest {
+  readonly file: string;
+  readonly limit: number;
+}
+
+/** Resolves with the number of items read; rejects with the engine's error for a malformed file. */
+export type CheckTask = (request: TaskCheckRequest) => Promise<number>;
 
 /**
  * Evaluation windows of one local text file at its seq-len, read as the engine's evaluation reads it:
@@ -49,6 +63,7 @@ export const THREAD_READY = 'ready';
 export type ThreadAnswer =
   | { ok: true; info: Omit<ModelInfo, 'family'> & { modelType: string } }
   | { ok: true; count: WindowCount }
+  | { ok: true; items: number }
   | { ok: false; engineCode?: EngineErrorCode; errnoCode?: string; message: string };
 
 export interface ThreadInspectionOptions {
@@ -94,6 +109,25 @@ export function countWindowsInThreads(options: ThreadInspectionOptions = {}): Co
       const answer = await runInThread({ op: 'countWindows', ...request }, timeoutMs, options.maxHeapMb ?? 1536, 'counting the evaluation windows');
       if (!('count' in answer)) throw new Error('the window-counting thread answered something else');
       return answer.count;
+    } finally {
+      release();
+    }
+  };
+}
+
+/**
+ * A CheckTask that reads task files in worker threads, with the same deadline and heap limit as the
+ * others; a read past them is a ThreadStopped error (the caller may treat it as "not checked here").
+ */
+export function checkTasksInThreads(options: ThreadInspectionOptions = {}): CheckTask {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
+  const slots = new Slots(options.concurrency ?? 2);
+  return async (request) => {
+    const release = await slots.acquire();
+    try {
+      const answer = await runInThread({ op: 'checkTask', ...request }, timeoutMs, options.maxHeapMb ?? 1536, 'reading the task file');
+      if (!('items' in answer)) throw new Error('the task-checking thread answered something else');
+      return answer.items;
     } finally {
       release();
     }

@@ -1,70 +1,36 @@
 /**
- * Turns a CreatePruningPlanInput into the plan's stored settings: every field checked against the model
- * it prunes, every default filled in (the engine's own defaults), so that `PruningPlan.config` says
- * exactly what a worker will run.
+ * Turns a CreatePruningPlanInput into the plan's spec (the plan contract's PlanSpec, in the API's own
+ * names): every field checked against the model it prunes, every default filled in (the engine's own
+ * defaults), so that `PruningPlan.config` says exactly what a worker will run.
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { badInput } from '../errors.js';
 import {
   blockSizeForSparsity,
   checkReplacementFits,
-  DEFAULT_CALIBRATION,
-  DEFAULT_EVALUATION_WINDOWS,
   DEFAULT_PLAN_BOUNDS,
-  DEFAULT_RUN,
-  DEFAULT_TRAINING,
   EngineError,
+  PLAN_DEFAULTS,
+  PLAN_SPEC_VERSION,
+  planSpecSources,
+  REPLACEMENT_KINDS,
+  ReplacementKind,
+  type DatasetSpec,
+  type EvaluationSpec,
   type ModelInfo,
   type PlanBounds,
+  type PlanSpec,
+  type TrainingSpec,
 } from '../engine.js';
 import type { Model } from '../models/model.type.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';
 import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, TrainingInput } from './plan.input.js';
-import { ReplacementKind } from './plan.type.js';
 
 export const DATASET_SCHEMES = ['file://', 's3://'] as const;
 const TEXT_EXTENSIONS = ['.txt', '.jsonl'] as const;
 
-export interface DatasetConfig {
-  readonly source: string;
-  readonly samples: number;
-  readonly seqLen: number;
-}
-
-export interface PlanConfig {
-  readonly layersToPrune: number;
-  readonly targetSparsity: number | null;
-  /** The sparsity the chosen block size gives (before any replacement is inserted), when the target was given. */
-  readonly estimatedSparsity: number | null;
-  readonly startLayer: number | null;
-  readonly replacement: ReplacementKind;
-  readonly dryRun: boolean;
-  readonly calibration: DatasetConfig;
-  readonly training: {
-    readonly samples: number;
-    /** null: as many epochs as it takes to make at least `minSteps` optimizer steps. */
-    readonly epochs: number | null;
-    readonly minSteps: number;
-    readonly batchSize: number;
-    readonly learningRate: number;
-    readonly minLearningRate: number;
-    readonly weightDecay: number;
-    readonly warmupRatio: number;
-    readonly gradientAccumulation: number;
-    readonly maxGradNorm: number;
-    readonly validationFraction: number;
-    readonly seed: number;
-    readonly checkpointEvery: number;
-  };
-  readonly evaluation: {
-    readonly perplexity: DatasetConfig[];
-    readonly tasks: string[];
-    readonly limit: number | null;
-  };
-}
-
-export interface PlanConfigContext {
+export interface PlanSpecContext {
   readonly model: Model;
   /** The model inspected again now (config only): block arithmetic and replacement checks need its family. */
   readonly info: ModelInfo;
@@ -74,14 +40,14 @@ export interface PlanConfigContext {
   readonly bounds?: PlanBounds;
 }
 
-export function resolvePlanConfig(input: CreatePruningPlanInput, context: PlanConfigContext): PlanConfig {
+export function resolvePlanSpec(input: CreatePruningPlanInput, context: PlanSpecContext): PlanSpec {
   const { info } = context;
   const bounds = context.bounds ?? DEFAULT_PLAN_BOUNDS;
   const numLayers = info.config.numLayers;
   const contextLength = info.config.maxPositionEmbeddings;
   const replacement = input.replacement ?? ReplacementKind.LAYER;
-  if (!Object.values(ReplacementKind).includes(replacement)) {
-    throw badInput('input.replacement', `${JSON.stringify(replacement)} is not one of ${Object.values(ReplacementKind).join(', ')}`);
+  if (!REPLACEMENT_KINDS.includes(replacement)) {
+    throw badInput('input.replacement', `${JSON.stringify(replacement)} is not one of ${REPLACEMENT_KINDS.join(', ')}`);
   }
   try {
     checkReplacementFits(replacement, info.family);
@@ -129,9 +95,10 @@ export function resolvePlanConfig(input: CreatePruningPlanInput, context: PlanCo
   if (!calibrationInput) {
     throw badInput('input.calibration', 'required: this gateway has no default calibration dataset (give input.calibration.source, a file:// URI of a .txt or .jsonl file)');
   }
-  const calibration = resolveDataset('input.calibration', calibrationInput, DEFAULT_CALIBRATION, contextLength, bounds.maxSamples);
+  const calibration = resolveDataset('input.calibration', calibrationInput, PLAN_DEFAULTS.calibration, contextLength, bounds.maxSamples);
 
   return {
+    version: PLAN_SPEC_VERSION,
     layersToPrune,
     targetSparsity: hasSparsity ? input.targetSparsity! : null,
     estimatedSparsity,
@@ -150,7 +117,7 @@ function resolveDataset(
   defaults: { samples: number; seqLen: number },
   contextLength: number,
   maxSamples: number,
-): DatasetConfig {
+): DatasetSpec {
   checkDataSource(`${field}.source`, input.source, TEXT_EXTENSIONS);
   return {
     source: input.source,
@@ -221,41 +188,47 @@ function hasTextSamples(path: string): boolean {
   });
 }
 
-/** Every dataset of the plan, with the input field each came from. */
-export function planDatasets(config: PlanConfig): { field: string; uri: string; extensions: readonly string[] }[] {
-  const all = [
-    { field: 'input.calibration.source', uri: config.calibration.source, extensions: TEXT_EXTENSIONS },
-    ...config.evaluation.perplexity.map((d, i) => ({ field: `input.evaluation.perplexity[${i}].source`, uri: d.source, extensions: TEXT_EXTENSIONS })),
-    ...config.evaluation.tasks.map((uri, i) => ({ field: `input.evaluation.tasks[${i}]`, uri, extensions: ['.jsonl'] as const })),
-  ];
-  return all;
+/** Every dataset and task file of the spec, with the input field each came from and the extensions it may have. */
+export function planDatasets(spec: PlanSpec): { field: string; uri: string; extensions: readonly string[] }[] {
+  return planSpecSources(spec).map((source) => ({
+    field: `input.${source.field}`,
+    uri: source.source,
+    extensions: source.kind === 'task' ? ['.jsonl'] : TEXT_EXTENSIONS,
+  }));
 }
 
-function resolveTraining(input: TrainingInput, calibration: DatasetConfig, bounds: PlanBounds): PlanConfig['training'] {
+function resolveTraining(input: TrainingInput, calibration: DatasetSpec, bounds: PlanBounds): TrainingSpec {
   const field = (name: string) => `input.training.${name}`;
-  const learningRate = checkNumber(field('learningRate'), input.learningRate ?? DEFAULT_TRAINING.learningRate, { min: 0, minExclusive: true, max: bounds.maxLearningRate });
-  const minLearningRate = checkNumber(field('minLearningRate'), input.minLearningRate ?? Math.min(DEFAULT_TRAINING.minLearningRate, learningRate), {
+  const defaults = PLAN_DEFAULTS.training;
+  // Training uses every calibration window not held out for validation; a different count was never honoured.
+  if (input.samples !== undefined && input.samples !== null) {
+    const samples = checkInteger(field('samples'), input.samples, 1, bounds.maxSamples);
+    if (samples !== calibration.samples) {
+      throw badInput(field('samples'), `${samples} differs from input.calibration.samples (${calibration.samples}): training uses the calibration windows (less the validation share); set input.calibration.samples instead`);
+    }
+  }
+  const learningRate = checkNumber(field('learningRate'), input.learningRate ?? defaults.learningRate, { min: 0, minExclusive: true, max: bounds.maxLearningRate });
+  const minLearningRate = checkNumber(field('minLearningRate'), input.minLearningRate ?? Math.min(defaults.minLearningRate, learningRate), {
     min: 0,
     max: learningRate,
   });
   return {
-    samples: checkInteger(field('samples'), input.samples ?? calibration.samples, 1, bounds.maxSamples),
     epochs: input.epochs === undefined || input.epochs === null ? null : checkInteger(field('epochs'), input.epochs, 1, bounds.maxEpochs),
-    minSteps: Math.min(DEFAULT_TRAINING.minSteps, bounds.maxSteps),
-    batchSize: checkInteger(field('batchSize'), input.batchSize ?? Math.min(DEFAULT_RUN.batchSize, bounds.maxBatchSize), 1, bounds.maxBatchSize),
+    minSteps: checkInteger(field('minSteps'), input.minSteps ?? Math.min(defaults.minSteps, bounds.maxSteps), 1, bounds.maxSteps),
+    batchSize: checkInteger(field('batchSize'), input.batchSize ?? Math.min(defaults.batchSize, bounds.maxBatchSize), 1, bounds.maxBatchSize),
     learningRate,
     minLearningRate,
-    weightDecay: checkNumber(field('weightDecay'), input.weightDecay ?? DEFAULT_TRAINING.weightDecay, { min: 0, max: bounds.maxWeightDecay }),
-    warmupRatio: checkNumber(field('warmupRatio'), input.warmupRatio ?? DEFAULT_RUN.warmupRatio, { min: 0, max: 1, maxExclusive: true }),
-    gradientAccumulation: checkInteger(field('gradientAccumulation'), input.gradientAccumulation ?? DEFAULT_TRAINING.gradAccum, 1, bounds.maxGradientAccumulation),
-    maxGradNorm: checkNumber(field('maxGradNorm'), input.maxGradNorm ?? DEFAULT_TRAINING.gradClip, { min: 0, minExclusive: true, max: bounds.maxGradNorm }),
-    validationFraction: checkNumber(field('validationFraction'), input.validationFraction ?? DEFAULT_RUN.validationFraction, { min: 0, max: 1, maxExclusive: true }),
-    seed: checkInteger(field('seed'), input.seed ?? DEFAULT_RUN.seed, 0),
-    checkpointEvery: DEFAULT_TRAINING.checkpointEvery,
+    weightDecay: checkNumber(field('weightDecay'), input.weightDecay ?? defaults.weightDecay, { min: 0, max: bounds.maxWeightDecay }),
+    warmupRatio: checkNumber(field('warmupRatio'), input.warmupRatio ?? defaults.warmupRatio, { min: 0, max: 1, maxExclusive: true }),
+    gradientAccumulation: checkInteger(field('gradientAccumulation'), input.gradientAccumulation ?? defaults.gradientAccumulation, 1, bounds.maxGradientAccumulation),
+    maxGradNorm: checkNumber(field('maxGradNorm'), input.maxGradNorm ?? defaults.maxGradNorm, { min: 0, minExclusive: true, max: bounds.maxGradNorm }),
+    validationFraction: checkNumber(field('validationFraction'), input.validationFraction ?? defaults.validationFraction, { min: 0, max: 1, maxExclusive: true }),
+    seed: checkInteger(field('seed'), input.seed ?? defaults.seed, 0),
+    checkpointEvery: checkInteger(field('checkpointEvery'), input.checkpointEvery ?? defaults.checkpointEvery, 1, bounds.maxSteps),
   };
 }
 
-function resolveEvaluation(input: EvaluationInput, contextLength: number, bounds: PlanBounds): PlanConfig['evaluation'] {
+function resolveEvaluation(input: EvaluationInput, contextLength: number, bounds: PlanBounds): EvaluationSpec {
   const texts = input.perplexity ?? [];
   const tasks = input.tasks ?? [];
   if (texts.length > bounds.maxEvaluationTexts) {
@@ -265,7 +238,7 @@ function resolveEvaluation(input: EvaluationInput, contextLength: number, bounds
     throw badInput('input.evaluation.tasks', `${tasks.length} tasks is out of range; expected at most ${bounds.maxEvaluationTasks}`);
   }
   const perplexity = texts.map((dataset, i) =>
-    resolveDataset(`input.evaluation.perplexity[${i}]`, dataset, DEFAULT_EVALUATION_WINDOWS, contextLength, bounds.maxEvaluationWindows),
+    resolveDataset(`input.evaluation.perplexity[${i}]`, dataset, PLAN_DEFAULTS.evaluationText, contextLength, bounds.maxEvaluationWindows),
   );
   tasks.forEach((task, i) => checkDataSource(`input.evaluation.tasks[${i}]`, task, ['.jsonl']));
   const limit = input.limit === undefined || input.limit === null ? null : checkInteger('input.evaluation.limit', input.limit, 1, bounds.maxEvaluationItems);

@@ -16,11 +16,20 @@ export class DatasetInput {
 
 @InputType()
 export class TrainingInput {
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, {
+    nullable: true,
+    deprecationReason: 'Training uses the calibration windows (calibration.samples), less the validation share; a value other than calibration.samples is refused.',
+  })
   samples?: number | null;
 
-  @Field(() => Int, { nullable: true })
+  @Field(() => Int, { nullable: true, description: 'Epochs; default as many as it takes to make at least minSteps optimizer steps.' })
   epochs?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Optimizer steps to reach when epochs is not given; default 300.' })
+  minSteps?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Optimizer steps between resumable checkpoints; default 50.' })
+  checkpointEvery?: number | null;
 
   @Field(() => Int, { nullable: true })
   batchSize?: number | null;

@@ -24,7 +24,7 @@ import { sql, type Kysely, type Updateable } from 'kysely';
 import { isoNow } from '../store/columns.js';
 import type { Db } from '../store/database.js';
 import type { PlansTable, Tables } from '../store/tables.js';
-import { lockTenantPlans, toPlan, type PlanOutcome } from './plan.store.js';
+import { lockTenantPlans, toPlan, type FinishRecord } from './plan.store.js';
 import { PlanStatus, type PlanStage, type PruningPlan } from './plan.type.js';
 
 /** The writes a plan's status can take; each names who makes it. */
@@ -138,7 +138,7 @@ export class PlanLifecycle {
     planId: string,
     workerId: string,
     status: PlanStatus.SUCCEEDED | PlanStatus.FAILED,
-    outcome: PlanOutcome = {},
+    outcome: FinishRecord = {},
     alongside?: (trx: Db) => Promise<void>,
   ): Promise<PruningPlan | null> {
     const write = status === PlanStatus.SUCCEEDED ? PlanWrite.SUCCEED : PlanWrite.FAIL;
@@ -157,7 +157,7 @@ export class PlanLifecycle {
   }
 
   /** FAIL_QUEUED: fails a plan no worker has taken; null when it is not QUEUED (claimed or cancelled meanwhile). */
-  async failQueued(planId: string, error: string, errorCode: PlanOutcome['errorCode']): Promise<PruningPlan | null> {
+  async failQueued(planId: string, error: string, errorCode: FinishRecord['errorCode']): Promise<PruningPlan | null> {
     const now = isoNow();
     const row = await this.db
       .updateTable('plans')
@@ -222,7 +222,7 @@ export function advanceProgress(trx: Kysely<Tables>, planId: string, stage: Plan
   return update.returningAll().executeTakeFirst();
 }
 
-function outcomeColumns(outcome: PlanOutcome): Updateable<PlansTable> {
+function outcomeColumns(outcome: FinishRecord): Updateable<PlansTable> {
   return {
     ...(outcome.startLayer !== undefined ? { start_layer: outcome.startLayer } : {}),
     ...(outcome.removedLayers !== undefined ? { removed_layers: JSON.stringify(outcome.removedLayers) } : {}),

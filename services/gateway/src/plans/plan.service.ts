@@ -2,15 +2,16 @@ import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
 import { LiveQueue, withCleanup } from '../events/live-queue.js';
 import type { ModelService } from '../models/model.service.js';
-import type { ModelInfo } from '../engine.js';
+import type { ModelInfo, PlanSpec } from '../engine.js';
 import { ModelStatus, type Model } from '../models/model.type.js';
 import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { ProgressStore } from '../progress/progress.store.js';
 import type { ProgressEvent } from '../progress/progress.type.js';
 import { checkInteger } from '../validation.js';
-import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanConfig, type PlanConfig } from './plan.config.js';
+import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanSpec } from './plan.config.js';
 import type { PlanWorkCleanup } from './plan.cleanup.js';
-import { countWindowsInThreads, type CountWindows } from '../models/model-inspection.js';
+import { checkTasksInThreads, countWindowsInThreads, type CheckTask, type CountWindows } from '../models/model-inspection.js';
+import { checkTaskFiles } from './plan.tasks.js';
 import { checkEvaluationWindows } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
@@ -31,10 +32,13 @@ export interface PlanServiceOptions {
   readonly cleanup?: PlanWorkCleanup;
   /** Counts evaluation windows at creation; default: in worker threads (see plan.windows.ts). */
   readonly countWindows?: CountWindows;
+  /** Reads task files at creation; default in the inspection threads. */
+  readonly checkTask?: CheckTask;
 }
 
 export class PlanService {
   private readonly countWindows: CountWindows;
+  private readonly checkTask: CheckTask;
 
   constructor(
     private readonly store: PlanStore,
@@ -46,6 +50,7 @@ export class PlanService {
     private readonly options: PlanServiceOptions,
   ) {
     this.countWindows = options.countWindows ?? countWindowsInThreads();
+    this.checkTask = options.checkTask ?? checkTasksInThreads();
   }
 
   /** A plan of one of the tenant's models (another tenant's model is NOT_FOUND, as if absent). */
@@ -53,8 +58,8 @@ export class PlanService {
     const model = await this.requirePlannable(input.modelId, 'input.modelId', tenantId);
     const info = await this.inspect(model);
     const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
-    const config = resolvePlanConfig(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource, bounds: limits.bounds });
-    return this.enqueue(model, config, info);
+    const spec = resolvePlanSpec(input, { model, info, defaultCalibrationSource: this.options.defaultCalibrationSource, bounds: limits.bounds });
+    return this.enqueue(model, spec, info);
   }
 
   /**
@@ -71,9 +76,8 @@ export class PlanService {
     }
     const model = await this.requirePlannable(failed.modelId, 'id', tenantId);
     const info = await this.inspect(model);
-    // The stored config is what resolvePlanConfig made when the plan was created (the same cast as the
-    // worker service's; a parsed plan contract will replace both).
-    return this.enqueue(model, failed.config as unknown as PlanConfig, info);
+    // The stored spec, parsed when the plan was read: the same settings, checked against today's files.
+    return this.enqueue(model, failed.config, info);
   }
 
   /** The tenant's model, READY for plans; `field` names the argument that led to it. */
@@ -93,27 +97,19 @@ export class PlanService {
   }
 
   /** Checks the plan's data files where they are now, then queues it within the tenant's quota. */
-  private async enqueue(model: Model, config: PlanConfig, info: ModelInfo): Promise<PruningPlan> {
+  private async enqueue(model: Model, spec: PlanSpec, info: ModelInfo): Promise<PruningPlan> {
     const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
-    for (const dataset of planDatasets(config)) {
+    for (const dataset of planDatasets(spec)) {
       // The operator's default calibration set is not confined (STREAMLINE_DEFAULT_CALIBRATION).
       const trusted = dataset.field === 'input.calibration.source' && dataset.uri === this.options.defaultCalibrationSource;
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
       checkHasTextSamples(dataset.field, dataset.uri);
     }
     // Each local perplexity text yields the windows it asks for (off the event loop; see plan.windows.ts).
-    await checkEvaluationWindows(config, model, info, this.countWindows);
-    const inserted = await this.store.insertWithinQuota({
-      modelId: model.id,
-      tenantId: model.tenantId,
-      layersToPrune: config.layersToPrune,
-      targetSparsity: config.targetSparsity,
-      startLayer: config.startLayer,
-      replacement: config.replacement,
-      dryRun: config.dryRun,
-      config: { ...config },
-      originalParameters: info.numParameters,
-    }, limits.maxQueuedPerTenant);
+    await checkEvaluationWindows(spec, model, info, this.countWindows);
+    // Each local task file parses, up to the items the plan scores (see plan.tasks.ts).
+    await checkTaskFiles(spec, limits.bounds.maxEvaluationItems, this.checkTask);
+    const inserted = await this.store.insertWithinQuota({ modelId: model.id, tenantId: model.tenantId, spec, originalParameters: info.numParameters }, limits.maxQueuedPerTenant);
     if ('refused' in inserted) {
       throw new GatewayError(
         ErrorCode.QUOTA_EXCEEDED,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { parsePlanSpec, type PlanSpec } from '../engine.js';
 import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
 import { creationTime, dateOrNull, parseJson } from '../store/columns.js';
@@ -10,19 +11,15 @@ import { PlanStatus, type PlanStage, type PruningPlan, type ReplacementKind } fr
 
 export interface NewPlan {
   readonly modelId: string;
-  readonly layersToPrune: number;
-  readonly targetSparsity: number | null;
-  readonly startLayer: number | null;
-  readonly replacement: ReplacementKind;
-  readonly dryRun: boolean;
-  readonly config: Record<string, unknown>;
+  /** Stored as the plan's config; its block, replacement and dry-run settings also fill their columns. */
+  readonly spec: PlanSpec;
   readonly originalParameters: number | null;
   /** Owner (the model's tenant); the default tenant when absent. */
   readonly tenantId?: string;
 }
 
 /** What finishing a plan records besides its final status. */
-export interface PlanOutcome {
+export interface FinishRecord {
   readonly startLayer?: number | null;
   readonly removedLayers?: number[];
   readonly outputUri?: string | null;
@@ -114,13 +111,13 @@ async function insertPlan(db: Kysely<Tables>, plan: NewPlan): Promise<PruningPla
       status: PlanStatus.QUEUED,
       stage: null,
       progress: 0,
-      layers_to_prune: plan.layersToPrune,
-      target_sparsity: plan.targetSparsity,
-      start_layer: plan.startLayer,
+      layers_to_prune: plan.spec.layersToPrune,
+      target_sparsity: plan.spec.targetSparsity,
+      start_layer: plan.spec.startLayer,
       removed_layers: '[]',
-      replacement: plan.replacement,
-      dry_run: plan.dryRun ? 1 : 0,
-      config: JSON.stringify(plan.config),
+      replacement: plan.spec.replacement,
+      dry_run: plan.spec.dryRun ? 1 : 0,
+      config: JSON.stringify(plan.spec),
       output_uri: null,
       error: null,
       error_code: null,
@@ -173,7 +170,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     removedLayers: parseJson<number[]>(row.removed_layers),
     replacement: row.replacement as ReplacementKind,
     dryRun: row.dry_run === 1,
-    config: parseJson<Record<string, unknown>>(row.config),
+    config: parsePlanSpec(parseJson<unknown>(row.config), `the stored spec of plan ${row.id}`),
     outputUri: row.output_uri,
     originalParameters: row.original_parameters,
     prunedParameters: row.pruned_parameters,

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { PlanStage, ReplacementKind, type PlanSpec } from '../engine.js';
 import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
 
@@ -14,25 +15,9 @@ registerEnumType(PlanStatus, { name: 'PlanStatus' });
 
 export const FINAL_STATUSES: ReadonlySet<PlanStatus> = new Set([PlanStatus.SUCCEEDED, PlanStatus.FAILED, PlanStatus.CANCELLED]);
 
-export enum PlanStage {
-  LOADING = 'LOADING',
-  PROFILING = 'PROFILING',
-  COLLECTING = 'COLLECTING',
-  TRAINING = 'TRAINING',
-  ASSEMBLING = 'ASSEMBLING',
-  EVALUATING = 'EVALUATING',
-  UPLOADING = 'UPLOADING',
-  DONE = 'DONE',
-}
+// Declared once in the plan contract (services/engine/src/contract); registered here for the schema.
+export { PlanStage, ReplacementKind };
 registerEnumType(PlanStage, { name: 'PlanStage' });
-
-export enum ReplacementKind {
-  NONE = 'NONE',
-  LINEAR = 'LINEAR',
-  FFN = 'FFN',
-  SWIGLU = 'SWIGLU',
-  LAYER = 'LAYER',
-}
 registerEnumType(ReplacementKind, { name: 'ReplacementKind' });
 
 @ObjectType()
@@ -72,8 +57,11 @@ export class PruningPlan {
   @Field(() => Boolean, { description: 'Profile every block size and estimate sizes, then stop.' })
   dryRun!: boolean;
 
-  @Field(() => JSONScalar, { description: 'Everything the plan ran with, defaults filled in (training, calibration, evaluation settings).' })
-  config!: Record<string, unknown>;
+  @Field(() => JSONScalar, {
+    description:
+      "The plan's spec: everything it runs with, defaults filled in, in this API's names (calibration, training and evaluation settings; `version` says the spec's shape).",
+  })
+  config!: PlanSpec;
 
   @Field(() => String, { nullable: true, description: 'Where the pruned checkpoint was written (a file:// or s3:// URI); null until done.' })
   outputUri!: string | null;

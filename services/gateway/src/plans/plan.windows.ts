@@ -12,18 +12,18 @@
  */
 import { statSync } from 'node:fs';
 import { badInput } from '../errors.js';
-import { EngineError, type ModelInfo } from '../engine.js';
+import { EngineError, type ModelInfo, type PlanSpec } from '../engine.js';
 import type { Model } from '../models/model.type.js';
 import { ThreadStopped, type CountWindows } from '../models/model-inspection.js';
 import { parseSourceUri, type SourceLocation } from '../sources/source-uri.js';
-import { DATASET_SCHEMES, type PlanConfig } from './plan.config.js';
+import { DATASET_SCHEMES } from './plan.config.js';
 
 /** Local evaluation texts up to this size are counted at creation; larger ones are left to the engine. */
 export const MAX_COUNTED_BYTES = 64 * 1024 * 1024;
 
-export async function checkEvaluationWindows(config: PlanConfig, model: Model, info: ModelInfo, countWindows: CountWindows): Promise<void> {
-  const calibration = localFile('input.calibration.source', config.calibration.source);
-  for (const [i, text] of config.evaluation.perplexity.entries()) {
+export async function checkEvaluationWindows(spec: PlanSpec, model: Model, info: ModelInfo, countWindows: CountWindows): Promise<void> {
+  const calibration = localFile('input.calibration.source', spec.calibration.source);
+  for (const [i, text] of spec.evaluation.perplexity.entries()) {
     const field = `input.evaluation.perplexity[${i}].source`;
     const file = localFile(field, text.source);
     if (file === null || sizeOf(file) > MAX_COUNTED_BYTES) continue;
@@ -37,7 +37,7 @@ export async function checkEvaluationWindows(config: PlanConfig, model: Model, i
         seqLen: text.seqLen,
         wanted: text.samples,
         vocabSize: info.config.vocabSize,
-        calibration: calibration === null ? null : { path: calibration, windows: config.calibration.samples, seqLen: config.calibration.seqLen },
+        calibration: calibration === null ? null : { path: calibration, windows: spec.calibration.samples, seqLen: spec.calibration.seqLen },
       });
     } catch (error) {
       if (error instanceof ThreadStopped) continue; // past the deadline or the heap limit: the engine checks at run time

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
 import pg from 'pg';
-import { migrateToLatest } from './migrations.js';
+import { migrateToLatest, MIGRATIONS } from './migrations.js';
 import type { Tables } from './tables.js';
 
 export type Db = Kysely<Tables>;
@@ -32,10 +32,11 @@ export interface Database {
 export const SQLITE_FILE = 'streamline.db';
 const INT8_OID = 20;
 
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+/** `migrations`: the schema history to bring the database to; all of it unless a test opens one at an older version. */
+export async function openDatabase(options: DatabaseOptions, migrations = MIGRATIONS): Promise<Database> {
   const database = options.databaseUrl ? openPostgres(options.databaseUrl) : openSqlite(options.dataDir ?? '.streamline');
   try {
-    await migrateToLatest(database.db);
+    await migrateToLatest(database.db, migrations);
   } catch (error) {
     await database.close();
     throw error;

@@ -3,6 +3,8 @@
  * and PostgreSQL. Append new migrations; never edit one that has been released.
  */
 import { Migrator, PostgresAdapter, sql, type Kysely, type Migration } from 'kysely';
+import { parsePlanSpec } from '../engine.js';
+import { upgradeStoredConfigToV2 } from './plan-spec-v2.js';
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
@@ -190,12 +192,30 @@ const errorCodes: Migration = {
   },
 };
 
+/**
+ * Every plan's config becomes a PlanSpec of version 2 (the plan contract): `version` added,
+ * `training.samples` dropped, fields older rows lack filled in (see plan-spec-v2.ts). Each row is checked
+ * with the contract's parser as the gateway will read it; one that does not fit stops the migration
+ * (naming the plan); the upgrade leaves a version-2 spec as it is, so a rerun after a fix goes on.
+ */
+const planSpecV2: Migration = {
+  async up(db: Kysely<any>) {
+    const rows: { id: string; config: string }[] = await db.selectFrom('plans').select(['id', 'config']).execute();
+    for (const row of rows) {
+      const spec = upgradeStoredConfigToV2(JSON.parse(row.config));
+      parsePlanSpec(spec, `the stored config of plan ${row.id}, upgraded to PlanSpec version 2,`);
+      await db.updateTable('plans').set({ config: JSON.stringify(spec) }).where('id', '=', row.id).execute();
+    }
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_tenants': tenants,
   '0003_api_token_lifecycle': apiTokenLifecycle,
   '0004_plan_claims': planClaims,
   '0005_error_codes': errorCodes,
+  '0006_plan_spec_v2': planSpecV2,
 };
 
 export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {

@@ -16,12 +16,12 @@ export function startLocalWorkers(
   count: number,
   settings: { url: string; workerToken: string; dataDir: string; log: (message: string) => void; storage: NodeJS.ProcessEnv },
 ): LocalWorker[] {
-  const engineRoot = dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json'));
+  const entry = workerEntry();
   return Array.from({ length: count }, (_, i) => {
     const id = `local-${process.pid}-${i + 1}`;
     // workers get the worker token, never the first admin token
     const { STREAMLINE_ADMIN_TOKEN: _adminToken, STREAMLINE_STORAGE: _storage, ...inherited } = process.env;
-    const child = spawn(process.execPath, [join(engineRoot, 'bin', 'streamline-worker.js')], {
+    const child = spawn(process.execPath, entry, {
       env: {
         ...inherited,
         ...settings.storage,
@@ -35,6 +35,17 @@ export function startLocalWorkers(
     child.on('exit', (code, signal) => settings.log(`local worker ${i + 1} exited (${signal ?? code})`));
     return { id, process: child };
   });
+}
+
+/**
+ * The node arguments that start an engine worker the way this gateway runs. From TypeScript (tsx): the
+ * engine's bin, which registers tsx itself. Built (this file is dist/workers/local-workers.js): the
+ * engine's build, with this process's node flags (--conditions=streamline-dist among them), no tsx.
+ */
+function workerEntry(): string[] {
+  const engineRoot = dirname(createRequire(import.meta.url).resolve('@streamline/engine/package.json'));
+  if (import.meta.url.endsWith('.ts')) return [join(engineRoot, 'bin', 'streamline-worker.js')];
+  return [...process.execArgv, join(engineRoot, 'dist', 'streamline-worker.js')];
 }
 
 /** The storage settings local workers share with this gateway: STREAMLINE_STORAGE and the S3/Hugging Face variables. */

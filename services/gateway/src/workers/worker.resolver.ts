@@ -8,7 +8,7 @@ import type { GatewayContext } from '../context.js';
 import { ENGINE_ERROR_CODES, parseEngineErrorCode, type EngineErrorCode } from '../engine.js';
 import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import { JSONScalar } from '../scalars.js';
-import type { WorkerService, WorkerResult } from './worker.service.js';
+import type { WorkerService } from './worker.service.js';
 import { WorkerProgressInput } from './worker.input.js';
 import { EngineErrorCodeEnum, HeartbeatResult, WorkerClaim } from './worker.type.js';
 
@@ -43,8 +43,8 @@ export class WorkerResolver {
     return true;
   }
 
-  @Mutation(() => Boolean, { description: "Worker only: the plan succeeded; result is the engine's outcome and the output URI." })
-  async completePlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Arg('result', () => JSONScalar) result: WorkerResult, @Ctx() ctx: GatewayContext) {
+  @Mutation(() => Boolean, { description: "Worker only: the plan succeeded; result is a PlanResult of the plan contract (the output URI and the outcome), checked by its parser." })
+  async completePlan(@Arg('planId', () => ID) planId: string, @Arg('workerId', () => String) workerId: string, @Arg('result', () => JSONScalar) result: unknown, @Ctx() ctx: GatewayContext) {
     requireWorker(ctx);
     await this.workers.complete(planId, workerId, result);
     return true;

@@ -6,14 +6,13 @@
  */
 import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
-import { PLAN_CONTRACT_VERSION, type EngineErrorCode } from '../engine.js';
-import { conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
+import { EngineError, parsePlanResult, parsePlanResultWire, PLAN_CONTRACT_VERSION, type EngineErrorCode, type FileAccess, type PlanAssignment, type PlanResult, type PlanResultWire, type PlanSpec } from '../engine.js';
+import { badInput, conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
-import type { PlanConfig } from '../plans/plan.config.js';
 import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
 import type { PlanService } from '../plans/plan.service.js';
-import type { PlanOutcome, PlanStore } from '../plans/plan.store.js';
+import type { FinishRecord, PlanStore } from '../plans/plan.store.js';
 import { FINAL_STATUSES, PlanStatus, type PruningPlan } from '../plans/plan.type.js';
 import type { ProgressService } from '../progress/progress.service.js';
 import type { ProgressReport } from '../progress/progress.type.js';
@@ -33,32 +32,6 @@ export interface WorkerServiceOptions {
   /** STREAMLINE_TENANT_MAX_RUNNING: a tenant with this many running plans has its queued ones skipped; default no limit. */
   readonly maxRunningPerTenant?: number;
 }
-
-/** The engine's importance profile and prune summary, as much of them as the gateway keeps. */
-interface BlockScores {
-  blockSize: number;
-  scores: number[];
-}
-interface EngineProfile {
-  samples: number;
-  seqLen: number;
-  blocks: BlockScores[];
-  angularDistance: BlockScores[];
-  blockInfluence: number[];
-}
-interface EngineSummary {
-  block: { start: number; size: number };
-  removedLayers: number[];
-  numParameters: { before: number; after: number };
-  importance: BlockScores | null;
-  hiddenStateCosine: number | null;
-  evaluation: { windows: number; seqLen: number; perplexityOriginal: number; perplexityPruned: number } | null;
-  report: {
-    perplexity: { file: string; tokens: number; original: { perplexity: number }; pruned?: { perplexity: number } }[];
-    tasks: { task: string; numItems: number; accuracyOriginal: number; accuracyPruned?: number; agreement?: number; stability?: number }[];
-  } | null;
-}
-export type WorkerResult = { outputUri: string | null; outcome: { dryRun: true; profile: EngineProfile } | { dryRun: false; summary: EngineSummary } };
 
 export class WorkerService {
   private readonly leaseMs: number;
@@ -80,14 +53,18 @@ export class WorkerService {
     this.maxRunningPerTenant = options.maxRunningPerTenant;
   }
 
-  async claim(workerId: string): Promise<{ planId: string; config: Record<string, unknown>; contractVersion: number } | null> {
+  /** The next plan, leased to this worker, with what it runs on: its spec, its model's sources and the files it may open. */
+  async claim(workerId: string): Promise<{ planId: string; config: PlanAssignment; contractVersion: number } | null> {
     const plan = await this.lifecycle.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
     const model = await this.models.require(plan.modelId, 'modelId');
-    const planConfig = plan.config as unknown as PlanConfig;
-    const config = engineConfig(planConfig, model.source, model.tokenizer);
-    return { planId: plan.id, config: { ...config, fileAccess: this.planFileAccess(planConfig, model) }, contractVersion: PLAN_CONTRACT_VERSION };
+    const config: PlanAssignment = {
+      spec: plan.config,
+      model: { source: model.source, tokenizer: model.tokenizer },
+      fileAccess: this.planFileAccess(plan.config, model),
+    };
+    return { planId: plan.id, config, contractVersion: PLAN_CONTRACT_VERSION };
   }
 
   async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {
@@ -107,49 +84,40 @@ export class WorkerService {
     }
   }
 
-  async complete(planId: string, workerId: string, result: WorkerResult): Promise<PruningPlan> {
+  /**
+   * The plan SUCCEEDED with the worker's result (checked by the contract's parser: a malformed one is
+   * BAD_USER_INPUT and the plan stays RUNNING), its reports stored in the same transaction.
+   */
+  async complete(planId: string, workerId: string, value: unknown): Promise<PruningPlan> {
     const plan = await this.requireHolder(planId, workerId);
-    const { outcome } = result;
+    const wire = parseResult(() => parsePlanResultWire(value));
     // Finite weights can still overflow float32 in the forward pass; NaN arrives here as null (JSON) and
     // would answer INTERNAL wherever a score is read. Such a model is as unusable as one holding NaN.
-    const nonFinite = nonFiniteResult(result);
+    const nonFinite = nonFiniteResult(wire);
     if (nonFinite) return this.failWithInvalidWeights(plan, workerId, `the model's forward pass produced NaN/infinite values (${nonFinite}); its weights overflow float32`);
+    const result = parseResult(() => parsePlanResult(wire));
+    const { outcome } = result;
     // The reports are written in the finishing UPDATE's transaction, only when it applied (see finishByHolder).
     if (outcome.dryRun) return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
-    const { summary } = outcome;
-    const quick = summary.evaluation;
-    // The full evaluation's texts, else the prune run's quick check on held-out calibration windows.
-    const evaluated = (summary.report?.perplexity ?? []).map((p) => ({ dataset: p.file, tokens: p.tokens, original: p.original.perplexity, pruned: p.pruned?.perplexity ?? p.original.perplexity }));
-    const perplexity =
-      evaluated.length > 0 || !quick
-        ? evaluated
-        : [{ dataset: 'calibration data (held-out windows)', tokens: quick.windows * quick.seqLen, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
-    const tasks = (summary.report?.tasks ?? []).map((t) => ({
-      task: t.task,
-      samples: t.numItems,
-      accuracyOriginal: t.accuracyOriginal,
-      accuracyPruned: t.accuracyPruned ?? t.accuracyOriginal,
-      agreement: t.agreement ?? 1,
-      stability: t.stability ?? 1,
-    }));
+    const { pruned } = outcome;
     const saveReports = async (trx: Db) => {
-      if (summary.importance) {
-        const { samples, seqLen } = (plan.config as unknown as PlanConfig).calibration;
-        await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: summary.importance.blockSize, samples, seqLen, startScores: summary.importance.scores }, trx);
+      if (pruned.importance) {
+        const { samples, seqLen } = plan.config.calibration;
+        await this.importance.save({ modelId: plan.modelId, planId, metric: ImportanceMetric.COSINE, blockSize: pruned.importance.blockSize, samples, seqLen, startScores: pruned.importance.scores }, trx);
       }
       await this.stability.save({
         planId,
-        perplexity,
-        tasks,
-        hiddenStateCosine: summary.hiddenStateCosine,
-        parameterReduction: 1 - summary.numParameters.after / summary.numParameters.before,
+        perplexity: pruned.stability.perplexity,
+        tasks: pruned.stability.tasks,
+        hiddenStateCosine: pruned.stability.hiddenStateCosine,
+        parameterReduction: 1 - pruned.numParameters.after / pruned.numParameters.before,
       }, trx);
     };
     return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, {
-      startLayer: summary.block.start,
-      removedLayers: summary.removedLayers,
+      startLayer: pruned.block.start,
+      removedLayers: pruned.removedLayers,
       outputUri: result.outputUri,
-      prunedParameters: summary.numParameters.after,
+      prunedParameters: pruned.numParameters.after,
     }, saveReports);
   }
 
@@ -187,7 +155,7 @@ export class WorkerService {
     planId: string,
     workerId: string,
     status: PlanStatus.SUCCEEDED | PlanStatus.FAILED,
-    outcome: PlanOutcome,
+    outcome: FinishRecord,
     saveReports?: (trx: Db) => Promise<void>,
   ): Promise<PruningPlan> {
     const finished = await this.lifecycle.finishByHolder(planId, workerId, status, outcome, saveReports);
@@ -205,13 +173,13 @@ export class WorkerService {
   }
 
   /** What the worker checks local inputs against; the paths the gateway vouches for are `unconfined`. */
-  private planFileAccess(config: PlanConfig, model: Model): Record<string, unknown> | null {
+  private planFileAccess(spec: PlanSpec, model: Model): FileAccess | null {
     if (!this.fileAccess) return null;
     const { roots, denied, defaultCalibrationSource } = this.fileAccess;
     const unconfined: string[] = [];
-    if (defaultCalibrationSource !== null && config.calibration.source === defaultCalibrationSource) unconfined.push(workerPathOf('calibration.source', defaultCalibrationSource));
+    if (defaultCalibrationSource !== null && spec.calibration.source === defaultCalibrationSource) unconfined.push(workerPathOf('calibration.source', defaultCalibrationSource));
     if (model.inspection?.fromPlan) unconfined.push(workerPathOf('model.source', model.source));
-    return { roots, denied, unconfined };
+    return { roots: [...roots], denied: [...denied], unconfined };
   }
 
   private async requireHolder(planId: string, workerId: string): Promise<PruningPlan> {
@@ -223,7 +191,7 @@ export class WorkerService {
     return plan;
   }
 
-  private async storeProfile(plan: PruningPlan, profile: EngineProfile, trx: Db): Promise<void> {
+  private async storeProfile(plan: PruningPlan, profile: Extract<PlanResult['outcome'], { dryRun: true }>['profile'], trx: Db): Promise<void> {
     const base = { modelId: plan.modelId, planId: plan.id, samples: profile.samples, seqLen: profile.seqLen };
     for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores }, trx);
     for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores }, trx);
@@ -235,46 +203,32 @@ export class WorkerService {
  * Where a worker's result holds a number that is not finite (NaN and ±Infinity arrive as null through
  * JSON), among those the gateway stores as non-null scores; null when there is none.
  */
-function nonFiniteResult({ outcome }: WorkerResult): string | null {
+function nonFiniteResult({ outcome }: PlanResultWire): string | null {
   const finite = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
   const checks: [string, unknown[]][] = [];
   if (outcome.dryRun) {
     const { profile } = outcome;
-    for (const block of profile.blocks ?? []) checks.push([`importance scores of block size ${block.blockSize}`, block.scores]);
-    for (const block of profile.angularDistance ?? []) checks.push([`angular distances of block size ${block.blockSize}`, block.scores]);
-    checks.push(['block influence', profile.blockInfluence ?? []]);
+    for (const block of profile.blocks) checks.push([`importance scores of block size ${block.blockSize}`, block.scores]);
+    for (const block of profile.angularDistance) checks.push([`angular distances of block size ${block.blockSize}`, block.scores]);
+    checks.push(['block influence', profile.blockInfluence]);
   } else {
-    const { summary } = outcome;
-    if (summary.importance) checks.push([`importance scores of block size ${summary.importance.blockSize}`, summary.importance.scores]);
-    if (summary.evaluation) checks.push(['held-out perplexity', [summary.evaluation.perplexityOriginal, summary.evaluation.perplexityPruned]]);
-    for (const p of summary.report?.perplexity ?? []) checks.push([`perplexity on ${p.file}`, [p.original.perplexity, ...(p.pruned ? [p.pruned.perplexity] : [])]]);
-    for (const t of summary.report?.tasks ?? []) {
-      checks.push([`task ${t.task}`, [t.accuracyOriginal, t.accuracyPruned, t.agreement, t.stability].filter((value) => value !== undefined)]);
-    }
-    checks.push(['parameter counts', [summary.numParameters.before, summary.numParameters.after]]);
+    const { pruned } = outcome;
+    if (pruned.importance) checks.push([`importance scores of block size ${pruned.importance.blockSize}`, pruned.importance.scores]);
+    for (const p of pruned.stability.perplexity) checks.push([`perplexity on ${p.dataset}`, [p.original, p.pruned]]);
+    for (const t of pruned.stability.tasks) checks.push([`task ${t.task}`, [t.accuracyOriginal, t.accuracyPruned, t.agreement, t.stability]]);
+    if (pruned.stability.hiddenStateCosine !== null) checks.push(['hidden-state cosine', [pruned.stability.hiddenStateCosine]]);
+    checks.push(['parameter counts', [pruned.numParameters.before, pruned.numParameters.after]]);
   }
-  const bad = checks.find(([, values]) => !Array.isArray(values) || !values.every(finite));
+  const bad = checks.find(([, values]) => !values.every(finite));
   return bad ? bad[0] : null;
 }
 
-/**
- * The stored plan config in the engine's shape (see services/engine/src/plan-runner.ts): file:// URIs as
- * local paths; s3:// and hf:// URIs as they are, for the worker to fetch into its cache.
- */
-function engineConfig(config: PlanConfig, modelSource: string, tokenizer: string | null): Record<string, unknown> {
-  return {
-    model: { path: workerPathOf('model.source', modelSource), tokenizer: tokenizer ? workerPathOf('model.tokenizer', tokenizer) : null },
-    layersToPrune: config.layersToPrune,
-    startLayer: config.startLayer,
-    replacement: config.replacement,
-    dryRun: config.dryRun,
-    calibration: { path: workerPathOf('calibration.source', config.calibration.source), samples: config.calibration.samples, seqLen: config.calibration.seqLen },
-    training: config.training,
-    evaluation: {
-      // Each text with its own window count and length (older stored configs may lack them: the engine's defaults).
-      texts: config.evaluation.perplexity.map((d) => ({ path: workerPathOf('evaluation.perplexity.source', d.source), samples: d.samples ?? null, seqLen: d.seqLen ?? null })),
-      tasks: config.evaluation.tasks.map((t) => workerPathOf('evaluation.tasks', t)),
-      limit: config.evaluation.limit,
-    },
-  };
+/** A result that does not fit the contract is the worker's input error, not the gateway's. */
+function parseResult<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof EngineError) throw badInput('result', error.message);
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Field, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { ENGINE_ERROR_CODES, type EngineErrorCode } from '../engine.js';
+import { ENGINE_ERROR_CODES, enumObject, type PlanAssignment } from '../engine.js';
 import { JSONScalar } from '../scalars.js';
 
 /**
@@ -9,19 +9,19 @@ import { JSONScalar } from '../scalars.js';
  * (errors.ts) when it records the failure. Not the client-facing ErrorCode: the engine knows nothing of
  * the gateway.
  */
-export const EngineErrorCodeEnum = Object.fromEntries(ENGINE_ERROR_CODES.map((code) => [code, code])) as { readonly [K in EngineErrorCode]: K };
+export const EngineErrorCodeEnum = enumObject(ENGINE_ERROR_CODES);
 registerEnumType(EngineErrorCodeEnum, {
   name: 'EngineErrorCode',
   description: "Why the engine refused or failed (a worker's failPlan); the gateway records it as the plan's ErrorCode.",
 });
 
-@ObjectType({ description: 'A plan leased to a worker, with its config in the engine\'s shape (local paths).' })
+@ObjectType({ description: 'A plan leased to a worker, with what it runs on.' })
 export class WorkerClaim {
   @Field(() => ID)
   planId!: string;
 
-  @Field(() => JSONScalar)
-  config!: Record<string, unknown>;
+  @Field(() => JSONScalar, { description: "A PlanAssignment of the plan contract: the plan's spec, its model's source URIs and the local files it may open." })
+  config!: PlanAssignment;
 
   @Field(() => Int, {
     description: "The plan contract version the config is written in (the engine's PLAN_CONTRACT_VERSION); a worker of another version releases the plan instead of running it.",
