@@ -99,7 +99,9 @@ describe('engine worker', () => {
 
   it('on stop, checkpoints and releases the plan; the next worker resumes it from the checkpoint', async () => {
     const transport = new QueueTransport();
-    const config = plan({ training: { ...training, minSteps: 300 } });
+    // Enough steps that the stop (sent when step 10's event arrives) lands mid-training: the ONNX
+    // trainer runs this tiny model's 300 steps before the event batch carrying step 10 is delivered.
+    const config = plan({ training: { ...training, minSteps: 3000 } });
     transport.queue.push({ planId: 'r', config });
     const dataDir = join(work, 'd4');
     await workUntil(transport, dataDir, () => false, (stop, _id, e) => {
