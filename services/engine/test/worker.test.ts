@@ -35,10 +35,10 @@ function plan(overrides: Partial<TestPlan> = {}): PlanAssignment {
 }
 
 /** Runs a worker until `until` holds, then stops it. */
-async function workUntil(transport: QueueTransport, dataDir: string, until: () => boolean, onEvent?: (stop: () => void, planId: string, e: PlanEvent) => void) {
+async function workUntil(transport: QueueTransport, dataDir: string, until: () => boolean, onEvent?: (stop: () => void, planId: string, e: PlanEvent) => void, log?: (line: string) => void) {
   const controller = new AbortController();
   transport.onEvent = (planId, e) => onEvent?.(() => controller.abort(), planId, e);
-  const worker = runWorker({ transport, dataDir, signal: controller.signal, pollMs: 20, heartbeatMs: 20 });
+  const worker = runWorker({ transport, dataDir, signal: controller.signal, pollMs: 20, heartbeatMs: 20, log });
   while (!until() && !controller.signal.aborted) await new Promise((r) => setTimeout(r, 20));
   controller.abort();
   await worker;
@@ -48,7 +48,11 @@ describe('engine worker', () => {
   it('runs a claimed plan to completion, reporting ordered progress and a file:// output', async () => {
     const transport = new QueueTransport();
     transport.queue.push({ planId: 'p1', config: plan() });
-    await workUntil(transport, join(work, 'd1'), () => transport.finished.has('p1'));
+    const lines: string[] = [];
+    await workUntil(transport, join(work, 'd1'), () => transport.finished.has('p1'), undefined, (line) => lines.push(line));
+    // The trainer and its threads, in the worker's log and in the first TRAINING event.
+    expect(lines).toContainEqual(expect.stringMatching(/^plan p1 training: (onnxruntime cpu, \d+ threads?|tensorflow\.js \w+)/));
+    expect(transport.events.get('p1')!.find((e) => e.stage === 'TRAINING')!.message).toMatch(/^training: /);
     const { result } = transport.finished.get('p1')!;
     expect(result!.outputUri).toMatch(/^file:\/\/.*outputs\/p1$/);
     expect(existsSync(join(fileURLToPath(result!.outputUri!), 'streamline.json'))).toBe(true);

@@ -226,6 +226,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   try {
     let lastFlush = 0;
     const onEvent = (event: PlanEvent) => {
+      // The trainer and its threads, as the engine names them (`training: onnxruntime cpu, 2 threads`).
+      if (event.stage === 'TRAINING' && event.message.startsWith('training: ')) log(`plan ${planId} ${event.message}`);
       pending.push(event);
       const stageChanged = pending.length > 1 && pending[pending.length - 2].stage !== event.stage;
       if (stageChanged || Date.now() - lastFlush > 500) {
