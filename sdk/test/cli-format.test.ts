@@ -82,6 +82,17 @@ describe('ProgressLine', () => {
     expect(written.every((text) => text.endsWith('\n') && !text.includes('\r'))).toBe(true);
     expect(written.map((text) => /LOADING|step \d/.exec(text)?.[0])).toEqual(['LOADING', 'step 1', 'step 3']);
   });
+
+  it("shows a fast stage's last state before the next stage's first line", () => {
+    const { written, stream: log } = stream(false);
+    const line = new ProgressLine(log);
+    line.update(event(1, 'TRAINING', 0.3, { message: 'training: onnxruntime cpu, 2 threads' }));
+    line.update(event(2, 'TRAINING', 0.5, { step: 150, totalSteps: 300, loss: 0.4 })); // within a second: held back
+    line.update(event(3, 'TRAINING', 0.85, { step: 300, totalSteps: 300, loss: 0.2 }));
+    line.update(event(4, 'ASSEMBLING', 0.85));
+    line.finish();
+    expect(written.map((text) => /ASSEMBLING|step \d+/.exec(text)?.[0] ?? 'TRAINING')).toEqual(['TRAINING', 'step 300', 'ASSEMBLING']);
+  });
 });
 
 describe('format', () => {

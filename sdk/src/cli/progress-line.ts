@@ -1,6 +1,7 @@
 /**
  * Progress on stderr: on a terminal, one line rewritten in place (bar, stage, step, loss, ETA); in a
- * log or pipe, plain lines — one per stage change and at most one a second otherwise.
+ * log or pipe, plain lines — one per stage change (after the last state of the stage before) and at
+ * most one a second otherwise.
  */
 import type { ProgressEvent } from '../types.js';
 import { duration, fixed } from './format.js';
@@ -25,7 +26,10 @@ export class ProgressLine {
       return;
     }
     const now = Date.now();
-    if (event.stage !== this.lastStage || now - this.lastLineAt >= 1000) {
+    const stageChanged = event.stage !== this.lastStage;
+    // A stage's last state is shown before the next stage's first (a fast stage's steps all fall within a second).
+    if (stageChanged && this.pending) this.stream.write(`${this.pending}\n`);
+    if (stageChanged || now - this.lastLineAt >= 1000) {
       this.stream.write(`${text}\n`);
       this.lastLineAt = now;
       this.pending = null;
