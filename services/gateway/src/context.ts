@@ -6,6 +6,7 @@ import type { ContainerType } from 'type-graphql';
 import type { AuthService } from './auth/auth.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
+import type { RequestLoaders } from './loaders.js';
 import type { ImportanceService } from './importance/importance.service.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
@@ -34,6 +35,8 @@ export interface GatewayContext {
   readonly workerToken: string | null;
   /** Who sent the request, from `authorization`: a tenant's API token, the worker token, or nobody. */
   readonly principal: Principal;
+  /** Batched loads of nested fields for this request or operation (loaders.ts). */
+  readonly loaders: RequestLoaders;
   /** HTTP requests: aborted at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away. */
   readonly signal?: AbortSignal;
 }

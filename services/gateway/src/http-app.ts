@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
@@ -19,10 +19,11 @@ import { ErrorCode } from './errors.js';
 import { createResolverContainer } from './gateway.js';
 import type { Infrastructure } from './infrastructure.js';
 import { takeTurns } from './limits/fair-execution.js';
-import { cors, deadline, deadlinePlugin, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
+import { checkDeadline, cors, deadline, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
 import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
 import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
 import { websocketGuards } from './limits/ws-guards.js';
+import { RequestLoaders } from './loaders.js';
 import { createMetrics } from './metrics.js';
 import { buildGatewaySchema } from './schema.js';
 import type { LocalWorker } from './workers/local-workers.js';
@@ -51,11 +52,11 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   const baseContext = { services, container: createResolverContainer(services), workerToken: infra.workerToken };
   const contextFor = async (authorization: unknown): Promise<GatewayContext> => {
     const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
-    return { ...baseContext, authorization: value, principal: await services.auth.principal(value) };
+    return { ...baseContext, authorization: value, principal: await services.auth.principal(value), loaders: new RequestLoaders(services) };
   };
   const metrics = createMetrics({ db: database.db, localWorkers: settings.localWorkers });
   // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
-  const schema = takeTurns(await buildGatewaySchema(infra.pubSub));
+  const schema = takeTurns(await buildGatewaySchema(infra.pubSub), undefined, (context) => checkDeadline(context as GatewayContext));
   const formatError = createErrorFormatter(schema, log);
   const limits = settings.limits ?? limitsFromEnv({ NODE_ENV: process.env.NODE_ENV });
   const queryLimits = queryLimitsRule(limits);
@@ -94,7 +95,8 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     hideSchemaDetailsFromClientErrors: !limits.introspection,
     plugins: [
       ...(limits.landingPage ? [] : [ApolloServerPluginLandingPageDisabled()]),
-      deadlinePlugin<GatewayContext>(),
+      // no cache hints are set anywhere; Apollo's default cache-control plugin would instrument every field
+      ApolloServerPluginCacheControlDisabled(),
       metrics.apolloPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {

@@ -8,7 +8,7 @@ import type { Services } from './context.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type GatewayPubSub } from './events/plan-events.js';
 import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './events/postgres-plan-events.js';
 import { createServices } from './gateway.js';
-import { PlanStore } from './plans/plan.store.js';
+import { PlanCache, PlanStore } from './plans/plan.store.js';
 import { ProgressStore } from './progress/progress.store.js';
 import type { GatewayOptions } from './server.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -39,6 +39,7 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
   try {
     const pubSub = createGatewayPubSub();
     const localBus = inProcessPlanEventBus(pubSub);
+    const planCache = new PlanCache(options.planCacheMs);
     // With PostgreSQL there may be other replicas: their subscribers hear this one's plans, and back.
     if (database.dialect === 'postgres') {
       replicaBus = await startPostgresPlanEventBus({
@@ -48,6 +49,8 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
         plans: new PlanStore(database.db),
         progress: new ProgressStore(database.db),
         log,
+        onRemoteChange: (planId) => planCache.forget(planId),
+        onListening: (listening) => planCache.setTrusted(listening),
       });
     }
     const workerTokens = acceptedWorkerTokens(options);
@@ -65,6 +68,8 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
       sources: { policy: options.sources, dataDir: resolve(options.dataDir ?? './.streamline') },
       planLimits: options.planLimits,
       dataDir: options.dataDir,
+      planCache,
+      tokenCacheMs: options.tokenCacheMs,
     });
     const adminToken = await bootstrapAdminToken(services, auth, options.adminToken, log);
     return { database, pubSub, replicaBus, services, auth, workerToken, adminToken, close };

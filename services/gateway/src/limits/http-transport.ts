@@ -93,7 +93,8 @@ export function deadline(timeoutMs: number): RequestHandler {
     }
     res.once('close', () => {
       if (timer) clearTimeout(timer);
-      if (!controller.signal.aborted) controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was closed before it finished'));
+      // A response sent whole has nothing left to stop: no abort (and no error object) per request.
+      if (!controller.signal.aborted && !res.writableFinished) controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was closed before it finished'));
     });
     next();
   };
@@ -104,7 +105,19 @@ export function requestSignal(res: Response): AbortSignal | undefined {
   return res.locals.signal as AbortSignal | undefined;
 }
 
-/** Stops resolving fields of a request whose signal is aborted: each further field fails at once. */
+/**
+ * Throws when the request's signal is aborted (or its deadline has just passed): each further field of
+ * a stopped request fails at once. Called as every field starts (takeTurns' field hook, in http-app.ts),
+ * which is cheaper than an Apollo willResolveField plugin: that one makes Apollo instrument every field.
+ */
+export function checkDeadline(context: { readonly signal?: AbortSignal } | null | undefined): void {
+  const signal = context?.signal;
+  if (!signal) return;
+  if (!signal.aborted) deadlineChecks.get(signal)?.();
+  if (signal.aborted) throw signal.reason instanceof GatewayError ? signal.reason : new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was stopped');
+}
+
+/** checkDeadline as an Apollo plugin, for a schema that is not wrapped by takeTurns. */
 export function deadlinePlugin<TContext extends { readonly signal?: AbortSignal }>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
@@ -112,9 +125,7 @@ export function deadlinePlugin<TContext extends { readonly signal?: AbortSignal 
         async executionDidStart() {
           return {
             willResolveField({ contextValue }) {
-              const signal = contextValue.signal;
-              if (signal && !signal.aborted) deadlineChecks.get(signal)?.();
-              if (signal?.aborted) throw signal.reason instanceof GatewayError ? signal.reason : new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was stopped');
+              checkDeadline(contextValue);
             },
           };
         },

@@ -158,6 +158,20 @@ export class PlanService {
     return cancelled;
   }
 
+  /** DataLoader batches: plans by id, plans of each model, events of each plan (as `events`). */
+  getMany(ids: readonly string[]): Promise<Map<string, PruningPlan>> {
+    return this.store.getMany(ids);
+  }
+
+  listByModels(modelIds: readonly string[]): Promise<Map<string, PruningPlan[]>> {
+    return this.store.listByModels(modelIds);
+  }
+
+  eventsOfMany(planIds: readonly string[], after: number | null | undefined, limit: number | null | undefined): Promise<Map<string, ProgressEvent[]>> {
+    const count = checkInteger('limit', limit ?? DEFAULT_EVENTS_LIMIT, 1, MAX_EVENTS_LIMIT);
+    return this.progress.listMany(planIds, after === undefined || after === null ? null : checkInteger('after', after, 0), count);
+  }
+
   /** Stored progress events: after `after` (exclusive) when given, else the latest ones; oldest first. */
   async events(planId: string, after: number | null | undefined, limit: number | null | undefined): Promise<ProgressEvent[]> {
     const count = checkInteger('limit', limit ?? DEFAULT_EVENTS_LIMIT, 1, MAX_EVENTS_LIMIT);
@@ -195,7 +209,9 @@ export class PlanService {
     });
   }
 
+  /** Every change of a plan on this replica comes here: the cached copy is forgotten, then subscribers (and other replicas) are told. */
   publish(plan: PruningPlan): void {
+    this.store.cache?.forget(plan.id);
     this.bus.publish(plan.id, { kind: 'plan', plan });
   }
 }

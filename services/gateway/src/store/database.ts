@@ -54,11 +54,46 @@ function openSqlite(dataDir: string): Database {
         connection.pragma('journal_mode = WAL');
         connection.pragma('foreign_keys = ON'); // off by default in SQLite; the schema's cascades need it
         connection.pragma('busy_timeout = 5000');
-        return Promise.resolve(connection);
+        return Promise.resolve(withStatementCache(connection));
       },
     }),
   });
   return wrap(db, 'sqlite', `sqlite ${file}`);
+}
+
+/** Prepared statements kept per SQL text (Kysely's driver prepares each query anew): at most this many. */
+export const SQLITE_STATEMENT_CACHE = 256;
+
+/**
+ * The connection as Kysely's SQLite driver sees it (it calls `prepare` and `close` only), with its
+ * prepared statements reused by SQL text: the queries are generated from a fixed set of builders, so a
+ * few dozen texts cover everything, and preparing was the largest single cost of a `plan(id)` read.
+ * The least recently used statement is dropped past SQLITE_STATEMENT_CACHE; a statement still being
+ * iterated (a streamed query) is never handed out twice: a fresh one is prepared instead.
+ */
+export function withStatementCache(connection: SQLite.Database, size = SQLITE_STATEMENT_CACHE): SQLite.Database {
+  const statements = new Map<string, SQLite.Statement>();
+  const prepare = (source: string): SQLite.Statement => {
+    const cached = statements.get(source);
+    if (cached && !cached.busy) {
+      statements.delete(source);
+      statements.set(source, cached);
+      return cached;
+    }
+    const statement = connection.prepare(source);
+    if (!cached) {
+      statements.set(source, statement);
+      if (statements.size > size) statements.delete(statements.keys().next().value!);
+    }
+    return statement;
+  };
+  return new Proxy(connection, {
+    get(target, property) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 function openPostgres(url: string): Database {
