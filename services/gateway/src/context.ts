@@ -25,6 +25,15 @@ export interface Services {
   readonly downloads: DownloadService;
 }
 
+/**
+ * A subscription holds at most `maxBuffered` messages its client has not taken yet; past that the client
+ * is too slow to follow, and `overflow` disconnects it, saying how to resume (`afterSeq`).
+ */
+export interface Backpressure {
+  readonly maxBuffered: number;
+  overflow(resume: string): void;
+}
+
 export interface GatewayContext {
   readonly services: Services;
   /** Hands type-graphql this gateway's resolver instances. */
@@ -37,6 +46,8 @@ export interface GatewayContext {
   readonly principal: Principal;
   /** Batched loads of nested fields for this request or operation (loaders.ts). */
   readonly loaders: RequestLoaders;
+  /** graphql-ws operations: how much a subscription may hold for a client that reads too slowly, and what then. */
+  readonly backpressure?: Backpressure;
   /** HTTP requests: aborted at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away. */
   readonly signal?: AbortSignal;
 }

@@ -19,6 +19,8 @@ export interface Infrastructure {
   /** The PostgreSQL LISTEN/NOTIFY bus; null on SQLite (one process, events stay in it). */
   readonly replicaBus: PostgresPlanEventBus | null;
   readonly services: Services;
+  /** Plans read by id, shared by the services and told of other replicas' changes by the bus. */
+  readonly planCache: PlanCache;
   readonly auth: 'on' | 'off';
   /** The token local workers are given (the first accepted one). */
   readonly workerToken: string;
@@ -38,7 +40,7 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
   };
   try {
     const pubSub = createGatewayPubSub();
-    const localBus = inProcessPlanEventBus(pubSub);
+    const localBus = inProcessPlanEventBus(log);
     const planCache = new PlanCache(options.planCacheMs);
     // With PostgreSQL there may be other replicas: their subscribers hear this one's plans, and back.
     if (database.dialect === 'postgres') {
@@ -72,7 +74,7 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
       tokenCacheMs: options.tokenCacheMs,
     });
     const adminToken = await bootstrapAdminToken(services, auth, options.adminToken, log);
-    return { database, pubSub, replicaBus, services, auth, workerToken, adminToken, close };
+    return { database, pubSub, replicaBus, services, planCache, auth, workerToken, adminToken, close };
   } catch (error) {
     await close();
     throw error;

@@ -11,20 +11,35 @@
 import DataLoader from 'dataloader';
 import type { Services } from './context.js';
 import { ErrorCode, GatewayError } from './errors.js';
+import { checkDeadline } from './limits/http-transport.js';
+import { SLICE_MS } from './limits/fair-execution.js';
 import type { LayerImportance } from './importance/importance.type.js';
 import type { Model } from './models/model.type.js';
 import type { PruningPlan } from './plans/plan.type.js';
 import type { ProgressEvent } from './progress/progress.type.js';
 import type { StabilityReport } from './stability/stability.type.js';
 
-const BATCH = { cache: false } as const;
+/** Keys per query at most: a huge response is read in bounded queries, with other requests served between them. */
+export const MAX_BATCH = 500;
+const BATCH = { cache: false, maxBatchSize: MAX_BATCH } as const;
 
-/** A loader whose batch function answers a map; keys it lacks get `missing(key)`. */
-function mapLoader<V>(load: (keys: readonly string[]) => Promise<Map<string, V>>, missing: (key: string) => V | Error): DataLoader<string, V> {
-  return new DataLoader<string, V>(async (keys) => {
-    const found = await load(keys);
-    return keys.map((key) => (found.has(key) ? found.get(key)! : missing(key)));
-  }, BATCH);
+/** When the current run of batches began without a turn of the event loop; null: none since the last turn. */
+let busySince: number | null = null;
+
+/**
+ * Resolves at once unless batches have run for SLICE_MS without a break (SQLite answers synchronously,
+ * so a response of thousands of rows would otherwise be read in microtasks, holding every other request
+ * up); then on a later turn of the event loop, as fair-execution.ts does for fields.
+ */
+async function takeTurn(): Promise<void> {
+  const now = performance.now();
+  if (busySince === null) {
+    busySince = now;
+    setImmediate(() => (busySince = null));
+    return;
+  }
+  if (now - busySince < SLICE_MS) return;
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 export class RequestLoaders {
@@ -35,30 +50,44 @@ export class RequestLoaders {
   private stabilityOfPlanLoader?: DataLoader<string, StabilityReport | null>;
   private readonly eventLoaders = new Map<string, DataLoader<string, ProgressEvent[]>>();
 
-  constructor(private readonly services: Services) {}
+  /** `signal`: the request's deadline (HTTP); a batch after it is refused as the fields are (checkDeadline). */
+  constructor(
+    private readonly services: Services,
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  /** A loader whose batch function answers a map; keys it lacks get `missing(key)`. */
+  private mapLoader<V>(load: (keys: readonly string[]) => Promise<Map<string, V>>, missing: (key: string) => V | Error): DataLoader<string, V> {
+    return new DataLoader<string, V>(async (keys) => {
+      await takeTurn();
+      checkDeadline({ signal: this.signal });
+      const found = await load([...new Set(keys)]);
+      return keys.map((key) => (found.has(key) ? found.get(key)! : missing(key)));
+    }, BATCH);
+  }
 
   /** A plan's model (NOT_FOUND, as before, should it be gone). */
   get model(): DataLoader<string, Model> {
-    return (this.modelLoader ??= mapLoader(
+    return (this.modelLoader ??= this.mapLoader(
       (ids) => this.services.models.getMany(ids),
       (id) => new GatewayError(ErrorCode.NOT_FOUND, `modelId: model ${JSON.stringify(id)} not found`, { field: 'modelId' }),
     ));
   }
 
   get plansOfModel(): DataLoader<string, PruningPlan[]> {
-    return (this.plansOfModelLoader ??= mapLoader((ids) => this.services.plans.listByModels(ids), () => []));
+    return (this.plansOfModelLoader ??= this.mapLoader((ids) => this.services.plans.listByModels(ids), () => []));
   }
 
   get importanceOfModel(): DataLoader<string, LayerImportance[]> {
-    return (this.importanceOfModelLoader ??= mapLoader((ids) => this.services.importance.forModels(ids), () => []));
+    return (this.importanceOfModelLoader ??= this.mapLoader((ids) => this.services.importance.forModels(ids), () => []));
   }
 
   get profilesOfPlan(): DataLoader<string, LayerImportance[]> {
-    return (this.profilesOfPlanLoader ??= mapLoader((ids) => this.services.importance.forPlans(ids), () => []));
+    return (this.profilesOfPlanLoader ??= this.mapLoader((ids) => this.services.importance.forPlans(ids), () => []));
   }
 
   get stabilityOfPlan(): DataLoader<string, StabilityReport | null> {
-    return (this.stabilityOfPlanLoader ??= mapLoader((ids) => this.services.stability.forPlans(ids), () => null));
+    return (this.stabilityOfPlanLoader ??= this.mapLoader((ids) => this.services.stability.forPlans(ids), () => null));
   }
 
   /** A plan's events with these arguments; plans asked with the same `after` and `limit` share a query. */
@@ -66,7 +95,7 @@ export class RequestLoaders {
     const key = `${after ?? ''}/${limit ?? ''}`;
     let loader = this.eventLoaders.get(key);
     if (!loader) {
-      loader = mapLoader((ids) => this.services.plans.eventsOfMany(ids, after, limit), () => []);
+      loader = this.mapLoader((ids) => this.services.plans.eventsOfMany(ids, after, limit), () => []);
       this.eventLoaders.set(key, loader);
     }
     return loader;

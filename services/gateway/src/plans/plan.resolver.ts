@@ -54,7 +54,7 @@ export class PlanResolver {
     description: "Changes of one plan; a finished plan is sent once; completes after the plan's final status.",
     subscribe: ({ args, context }) => {
       const ctx = context as GatewayContext;
-      return ctx.services.plans.updates(args.planId as string, requireClient(ctx).tenantId);
+      return ctx.services.plans.updates(args.planId as string, requireClient(ctx).tenantId, ctx.backpressure);
     },
   })
   planUpdated(@Root() plan: PruningPlan, @Arg('planId', () => ID) _planId: string): PruningPlan {

@@ -1,3 +1,4 @@
+import type { Backpressure } from '../context.js';
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
 import { LiveQueue, withCleanup } from '../events/live-queue.js';
@@ -37,6 +38,8 @@ export interface PlanServiceOptions {
 }
 
 export class PlanService {
+  /** planUpdated streams open now, and those ended because their client was too slow (for /metrics). */
+  readonly streams = { open: 0, slowDisconnects: 0 };
   private readonly countWindows: CountWindows;
   private readonly checkTask: CheckTask;
 
@@ -183,9 +186,14 @@ export class PlanService {
    * Changes of one plan, as they happen. A plan that has already finished is sent once; the stream
    * completes after a final status.
    */
-  async updates(planId: string, tenantId?: string): Promise<AsyncIterableIterator<PruningPlan>> {
+  async updates(planId: string, tenantId?: string, backpressure?: Backpressure): Promise<AsyncIterableIterator<PruningPlan>> {
     await this.require(planId, 'planId', tenantId);
-    const live = new LiveQueue<PlanMessage>();
+    let overflowed = false;
+    const live = new LiveQueue<PlanMessage>(backpressure?.maxBuffered, () => {
+      overflowed = true;
+      this.streams.slowDisconnects++;
+      backpressure?.overflow('SLOW_SUBSCRIBER: subscribe to planUpdated again');
+    });
     const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
     const store = this.store;
     async function* changes(): AsyncGenerator<PruningPlan> {
@@ -197,13 +205,18 @@ export class PlanService {
       }
       for (;;) {
         const message = await live.next();
-        if (message === null) return;
+        if (message === null) {
+          if (overflowed) throw new GatewayError(ErrorCode.QUOTA_EXCEEDED, 'the subscriber read too slowly: more than STREAMLINE_WS_MAX_BUFFERED_EVENTS messages waited for it', { limit: 'STREAMLINE_WS_MAX_BUFFERED_EVENTS' });
+          return;
+        }
         if (message.kind !== 'plan') continue;
         yield message.plan;
         if (FINAL_STATUSES.has(message.plan.status)) return;
       }
     }
+    this.streams.open++;
     return withCleanup(changes(), () => {
+      this.streams.open--;
       unsubscribe();
       live.close();
     });

@@ -235,6 +235,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     id: row.id,
     modelId: row.model_id,
     tenantId: row.tenant_id,
+    lastSeq: row.last_seq,
     status: row.status as PlanStatus,
     stage: row.stage as PlanStage | null,
     progress: row.progress,
