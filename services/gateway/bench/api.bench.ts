@@ -64,7 +64,9 @@ function startProcess(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp): 
 }
 
 async function gql(url: string, query: string, variables: Record<string, unknown> = {}, token = ADMIN_TOKEN) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  const request = () => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query, variables }) });
+  // a kept-alive connection the server closed while idle fails once; a new one is opened for the retry
+  const response = await request().catch(request);
   const body = (await response.json()) as { data?: any; errors?: unknown[] };
   if (body.errors) throw new Error(JSON.stringify(body.errors));
   return body.data;

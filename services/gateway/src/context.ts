@@ -7,6 +7,7 @@ import type { AuthService } from './auth/auth.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
 import type { RequestLoaders } from './loaders.js';
+import type { RequestDeadline } from './limits/http-transport.js';
 import type { ImportanceService } from './importance/importance.service.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
@@ -48,6 +49,6 @@ export interface GatewayContext {
   readonly loaders: RequestLoaders;
   /** graphql-ws operations: how much a subscription may hold for a client that reads too slowly, and what then. */
   readonly backpressure?: Backpressure;
-  /** HTTP requests: aborted at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away. */
-  readonly signal?: AbortSignal;
+  /** HTTP requests: stopped at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away; `deadline.signal` is its AbortSignal. */
+  readonly deadline?: RequestDeadline;
 }

@@ -19,7 +19,7 @@ import { ErrorCode } from './errors.js';
 import { createResolverContainer } from './gateway.js';
 import type { Infrastructure } from './infrastructure.js';
 import { takeTurns } from './limits/fair-execution.js';
-import { checkDeadline, cors, deadline, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
+import { checkDeadline, cors, deadline, graphqlRequestGuard, jsonErrors, notFound, requestDeadline, type RequestDeadline } from './limits/http-transport.js';
 import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
 import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
 import { disconnectSlowSubscriber, websocketGuards } from './limits/ws-guards.js';
@@ -51,9 +51,9 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   const { services, database, replicaBus } = infra;
   const { log } = settings;
   const baseContext = { services, container: createResolverContainer(services), workerToken: infra.workerToken };
-  const contextFor = async (authorization: unknown, signal?: AbortSignal): Promise<GatewayContext> => {
+  const contextFor = async (authorization: unknown, deadline?: RequestDeadline): Promise<GatewayContext> => {
     const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
-    return { ...baseContext, authorization: value, principal: await services.auth.principal(value), loaders: new RequestLoaders(services, signal), signal };
+    return { ...baseContext, authorization: value, principal: await services.auth.principal(value), loaders: new RequestLoaders(services, deadline), deadline };
   };
   const metrics = createMetrics({
     db: database.db,
@@ -166,7 +166,7 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     deadline(limits.requestTimeoutMs),
     graphqlRequestGuard(),
     express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(req.headers.authorization, requestSignal(res)) }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(req.headers.authorization, requestDeadline(res)) }),
   );
   app.use(notFound());
   app.use(jsonErrors(log, '1 MB (1048576 bytes)'));

@@ -32,7 +32,7 @@ export interface Infrastructure {
 export async function startInfrastructure(options: GatewayOptions, log: (message: string) => void): Promise<Infrastructure> {
   const auth = options.auth ?? 'on';
   if (auth !== 'on' && auth !== 'off') throw new Error(`auth must be 'on' or 'off', not ${JSON.stringify(auth)}`);
-  const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+  const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, onQuery: options.onQuery });
   let replicaBus: PostgresPlanEventBus | null = null;
   const close = async () => {
     await replicaBus?.close();

@@ -11,7 +11,7 @@
 import DataLoader from 'dataloader';
 import type { Services } from './context.js';
 import { ErrorCode, GatewayError } from './errors.js';
-import { checkDeadline } from './limits/http-transport.js';
+import type { RequestDeadline } from './limits/http-transport.js';
 import { SLICE_MS } from './limits/fair-execution.js';
 import type { LayerImportance } from './importance/importance.type.js';
 import type { Model } from './models/model.type.js';
@@ -50,17 +50,17 @@ export class RequestLoaders {
   private stabilityOfPlanLoader?: DataLoader<string, StabilityReport | null>;
   private readonly eventLoaders = new Map<string, DataLoader<string, ProgressEvent[]>>();
 
-  /** `signal`: the request's deadline (HTTP); a batch after it is refused as the fields are (checkDeadline). */
+  /** `deadline`: the request's (HTTP); a batch after it is refused as the fields are (checkDeadline). */
   constructor(
     private readonly services: Services,
-    private readonly signal?: AbortSignal,
+    private readonly deadline?: RequestDeadline,
   ) {}
 
   /** A loader whose batch function answers a map; keys it lacks get `missing(key)`. */
   private mapLoader<V>(load: (keys: readonly string[]) => Promise<Map<string, V>>, missing: (key: string) => V | Error): DataLoader<string, V> {
     return new DataLoader<string, V>(async (keys) => {
       await takeTurn();
-      checkDeadline({ signal: this.signal });
+      this.deadline?.check();
       const found = await load([...new Set(keys)]);
       return keys.map((key) => (found.has(key) ? found.get(key)! : missing(key)));
     }, BATCH);

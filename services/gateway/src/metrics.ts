@@ -138,16 +138,23 @@ export function createMetrics({ db, localWorkers, caches = {}, subscriptions }: 
     registers: [registry],
   });
 
+  // one child per operation type, so that an observation does not hash its labels
+  const byOperation = new Map<string, ReturnType<typeof duration.labels>>();
+  const observe = (operation: string, seconds: number) => {
+    let child = byOperation.get(operation);
+    if (!child) byOperation.set(operation, (child = duration.labels({ operation })));
+    child.observe(seconds);
+  };
   const apolloPlugin: ApolloServerPlugin = {
     async requestDidStart() {
-      const stop = duration.startTimer();
+      const started = performance.now();
       let operation = 'unknown';
       return {
         async didResolveOperation({ operation: resolved }) {
           operation = resolved?.operation ?? 'unknown';
         },
         async willSendResponse() {
-          stop({ operation });
+          observe(operation, (performance.now() - started) / 1000);
         },
       };
     },

@@ -68,6 +68,8 @@ export interface GatewayOptions {
    * here or announced by another replica (PostgreSQL NOTIFY) are seen at once; this bounds the rest.
    */
   readonly planCacheMs?: number;
+  /** Told the SQL of every query the gateway sends (tests count queries with it). */
+  readonly onQuery?: (sql: string) => void;
   /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
   readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
 }

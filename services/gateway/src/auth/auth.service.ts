@@ -85,6 +85,12 @@ export class AuthService {
    * created on another replica works here at once.
    */
   readonly tokens: ExpiringCache<string, StoredToken | null>;
+  /**
+   * The token hash of each Authorization value recently found to be a stored API token (never a worker
+   * token): a repeat request skips parsing and hashing. Its row still comes from `tokens`, so forgetting
+   * a token there (revocation) takes effect for these too.
+   */
+  private readonly hashes: ExpiringCache<string, string>;
 
   constructor(
     private readonly store: AuthStore,
@@ -94,6 +100,7 @@ export class AuthService {
     this.workerTokenDigests = [...new Set(accepted)].map(digest);
     this.audit = options.audit ?? stdoutAudit;
     this.tokens = new ExpiringCache({ ttlMs: options.tokenCacheMs ?? TOKEN_CACHE_MS, maxEntries: TOKEN_CACHE_ENTRIES });
+    this.hashes = new ExpiringCache({ ttlMs: options.tokenCacheMs ?? TOKEN_CACHE_MS, maxEntries: TOKEN_CACHE_ENTRIES });
   }
 
   get enabled(): boolean {
@@ -115,22 +122,28 @@ export class AuthService {
   async principal(authorization: string | null): Promise<Principal> {
     const off = !this.enabled;
     if (!authorization) return off ? LOCAL_ADMIN : { kind: 'anonymous' };
-    const token = bearerToken(authorization);
-    if (token === null) return off ? LOCAL_ADMIN : { kind: 'unknown' };
-    const presented = digest(token);
-    if (this.isWorkerDigest(presented)) return { kind: 'worker' };
-    // looked up by its SHA-256: the comparison happens on hashes in the database's index
-    const tokenHash = presented.toString('hex');
+    let tokenHash = this.hashes.enabled ? this.hashes.get(authorization) : undefined;
+    const remembered = tokenHash !== undefined;
+    if (tokenHash === undefined) {
+      const token = bearerToken(authorization);
+      if (token === null) return off ? LOCAL_ADMIN : { kind: 'unknown' };
+      const presented = digest(token);
+      if (this.isWorkerDigest(presented)) return { kind: 'worker' };
+      // looked up by its SHA-256: the comparison happens on hashes in the database's index
+      tokenHash = presented.toString('hex');
+    }
+    const hash = tokenHash;
     let loaded = false;
     const stored = await this.tokens.load(
-      tokenHash,
+      hash,
       () => {
         loaded = true;
-        return this.store.tokenByHash(tokenHash);
+        return this.store.tokenByHash(hash);
       },
       (found) => found !== null,
     );
     if (!stored) return off ? LOCAL_ADMIN : { kind: 'unknown' };
+    if (!remembered) this.hashes.set(authorization, hash);
     const now = new Date();
     if (stored.revokedAt !== null) {
       return off ? LOCAL_ADMIN : { kind: 'unknown', message: `the API token ${stored.id} was revoked at ${stored.revokedAt.toISOString()}; ask an admin for a new one` };

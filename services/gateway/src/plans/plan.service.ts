@@ -1,3 +1,4 @@
+import type { CacheCounts } from '../caching.js';
 import type { Backpressure } from '../context.js';
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
@@ -159,6 +160,11 @@ export class PlanService {
     }
     this.publish(cancelled);
     return cancelled;
+  }
+
+  /** The plan cache's hits and misses (null without a cache). */
+  cacheCounts(): CacheCounts | null {
+    return this.store.cache?.entries.counts ?? null;
   }
 
   /** DataLoader batches: plans by id, plans of each model, events of each plan (as `events`). */

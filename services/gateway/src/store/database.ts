@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql, SqliteDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest, MIGRATIONS } from './migrations.js';
 import type { Tables } from './tables.js';
@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   readonly databaseUrl?: string;
   /** Directory holding `streamline.db` (created when missing). */
   readonly dataDir?: string;
+  /** Told the SQL of every query sent (Kysely's log hook): tests count queries with it. */
+  readonly onQuery?: (sql: string) => void;
 }
 
 export interface Database {
@@ -34,7 +36,8 @@ const INT8_OID = 20;
 
 /** `migrations`: the schema history to bring the database to; all of it unless a test opens one at an older version. */
 export async function openDatabase(options: DatabaseOptions, migrations = MIGRATIONS): Promise<Database> {
-  const database = options.databaseUrl ? openPostgres(options.databaseUrl) : openSqlite(options.dataDir ?? '.streamline');
+  const log = options.onQuery ? queryLog(options.onQuery) : undefined;
+  const database = options.databaseUrl ? openPostgres(options.databaseUrl, log) : openSqlite(options.dataDir ?? '.streamline', log);
   try {
     await migrateToLatest(database.db, migrations);
   } catch (error) {
@@ -44,7 +47,13 @@ export async function openDatabase(options: DatabaseOptions, migrations = MIGRAT
   return database;
 }
 
-function openSqlite(dataDir: string): Database {
+function queryLog(onQuery: (sql: string) => void): KyselyConfig['log'] {
+  return (event) => {
+    if (event.level === 'query') onQuery(event.query.sql);
+  };
+}
+
+function openSqlite(dataDir: string, log?: KyselyConfig['log']): Database {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, SQLITE_FILE);
   const db = new Kysely<Tables>({
@@ -57,6 +66,7 @@ function openSqlite(dataDir: string): Database {
         return Promise.resolve(withStatementCache(connection));
       },
     }),
+    log,
   });
   return wrap(db, 'sqlite', `sqlite ${file}`);
 }
@@ -96,13 +106,13 @@ export function withStatementCache(connection: SQLite.Database, size = SQLITE_ST
   });
 }
 
-function openPostgres(url: string): Database {
+function openPostgres(url: string, log?: KyselyConfig['log']): Database {
   const pool = new pg.Pool({
     connectionString: url,
     // bigint columns hold parameter counts, which stay below 2^53: numbers, not pg's default strings
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   });
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log });
   const redacted = (() => {
     try {
       const parsed = new URL(url);
