@@ -25,9 +25,9 @@ let finished = false;
 const finish = async () => {
   if (finished) return;
   finished = true;
-  process.stdout.write(`${JSON.stringify({ received, errors })}\n`);
   await Promise.all(clients.map((client) => client.dispose()));
-  process.exit(0);
+  // exit only once the (large) line has been written out: a pipe is written asynchronously
+  process.stdout.write(`${JSON.stringify({ received, errors })}\n`, () => process.exit(0));
 };
 
 for (let i = 0; i < count; i++) {
@@ -43,7 +43,7 @@ for (let i = 0; i < count; i++) {
         const at = now();
         const seq = (result.data as { planProgress: { seq: number } } | undefined)?.planProgress.seq;
         if (seq === undefined) return;
-        (received[seq] ??= []).push(at);
+        (received[seq] ??= []).push(Math.round(at * 10) / 10);
       },
       error: () => {
         errors++;
