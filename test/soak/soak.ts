@@ -10,7 +10,7 @@
  *   for 200 subscribers per tenant) and 4 engine worker processes of its own on loopback;
  * - 5 tenants (createTenant, createApiToken), each with the stories260K model and 10 plans within its
  *   quotas (queued ≤ STREAMLINE_TENANT_MAX_QUEUED, running ≤ STREAMLINE_TENANT_MAX_RUNNING): tiny dry
- *   runs and short trainings (LINEAR, FFN, NONE) on 4–8 calibration windows of 32 tokens;
+ *   runs, LINEAR fits and short trainings (FFN, SWIGLU: 600 steps) on 8–16 windows of 64 tokens;
  * - 1,000 logical subscribers (20 per plan, each on its tenant's token) attaching over the first
  *   seconds, each dropping its connection at random and resuming with `afterSeq` = the last seq it saw;
  * - one worker SIGKILLed while it holds a plan (its lease runs out; another resumes the plan), and the
@@ -75,6 +75,14 @@ const port = await freePort();
 const url = `http://127.0.0.1:${port}/graphql`;
 const wsUrl = `ws://127.0.0.1:${port}/graphql`;
 const children = new Set<ChildProcess>();
+// stopped early (Ctrl-C): nothing it started outlives it
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 
 // ---------------------------------------------------------------- processes
 
@@ -215,6 +223,7 @@ function attach(sub: Logical): void {
         if (ended) return;
         sub.done = true;
         ended = true;
+        if (sub.client === client) sub.client = null;
         void client.dispose();
       },
     },
@@ -269,31 +278,31 @@ try {
   }
 
   // 50 plans: tiny dry runs and short trainings, round-robin across tenants, all within the quotas
+  // (a training reports one event per step: about 600 events each; measured here, 300 FFN steps take about 6 s alone)
   const kinds = [
-    (modelId: string) => ({ modelId, layersToPrune: 1, dryRun: true, calibration: { source: TEXT, samples: 4, seqLen: 32 } }),
-    (modelId: string) => ({ modelId, layersToPrune: 1, replacement: 'LINEAR', calibration: { source: TEXT, samples: 4, seqLen: 32 } }),
-    (modelId: string) => ({ modelId, layersToPrune: 2, replacement: 'FFN', calibration: { source: TEXT, samples: 8, seqLen: 32 }, training: { minSteps: 20, batchSize: 4, checkpointEvery: 5 } }),
-    (modelId: string) => ({ modelId, layersToPrune: 1, replacement: 'NONE', calibration: { source: TEXT, samples: 4, seqLen: 32 } }),
+    (modelId: string) => ({ modelId, layersToPrune: 1, dryRun: true, calibration: { source: TEXT, samples: 8, seqLen: 64 } }),
+    (modelId: string) => ({ modelId, layersToPrune: 2, replacement: 'FFN', calibration: { source: TEXT, samples: 16, seqLen: 64 }, training: { minSteps: 600, batchSize: 4, checkpointEvery: 50 } }),
+    (modelId: string) => ({ modelId, layersToPrune: 1, replacement: 'LINEAR', calibration: { source: TEXT, samples: 8, seqLen: 64 } }),
+    (modelId: string) => ({ modelId, layersToPrune: 2, replacement: 'SWIGLU', calibration: { source: TEXT, samples: 16, seqLen: 64 }, training: { minSteps: 600, batchSize: 4, checkpointEvery: 50 } }),
   ];
   const plans: { id: string; tenant: number }[] = [];
   for (let i = 0; i < PLANS_PER_TENANT; i++) {
     for (let t = 0; t < TENANTS; t++) {
       const input = kinds[(i + t) % kinds.length](tenants[t].modelId);
       const { createPruningPlan } = await gql(`mutation ($input: CreatePruningPlanInput!) { createPruningPlan(input: $input) { id } }`, { input }, tenants[t].token);
-      plans.push({ id: createPruningPlan.id, tenant: t });
+      const plan = { id: createPruningPlan.id as string, tenant: t };
+      plans.push(plan);
+      // its subscribers attach over the next 3 s (some while it is queued, some while it runs)
+      for (let s = 0; s < SUBSCRIBERS_PER_PLAN; s++) {
+        const sub: Logical = { planId: plan.id, tenant: plan.tenant, token: tenants[plan.tenant].token, seqs: [], foreign: 0, duplicates: 0, attempts: 0, done: false, client: null, attemptStartedAt: 0 };
+        subscribers.push(sub);
+        setTimeout(() => attach(sub), Math.random() * 3_000);
+      }
+      churnTimer ??= churn();
     }
   }
   const plansCreatedAt = performance.now();
-  say(`${plans.length} plans created`);
-
-  // 1,000 logical subscribers attaching over the next seconds
-  for (const plan of plans) {
-    for (let s = 0; s < SUBSCRIBERS_PER_PLAN; s++) {
-      subscribers.push({ planId: plan.id, tenant: plan.tenant, token: tenants[plan.tenant].token, seqs: [], foreign: 0, duplicates: 0, attempts: 0, done: false, client: null, attemptStartedAt: 0 });
-    }
-  }
-  subscribers.forEach((sub, i) => setTimeout(() => attach(sub), (i / subscribers.length) * 10_000));
-  churnTimer = churn();
+  say(`${plans.length} plans created, ${subscribers.length} logical subscribers attaching`);
 
   // another tenant's plan is as if absent
   const probe = await new Promise<string>((resolve) => {

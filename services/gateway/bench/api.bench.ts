@@ -6,7 +6,7 @@
  *     in the same run, interleaved (bare, gateway, bare, gateway), with wrk (`-t2 -c64 -d10s`; Debian's
  *     `wrk` package). Without wrk, a Node client in this process stands in (it says so);
  *  2. the delivery lag of progress events to 1,000 `planProgress` subscribers (graphql-ws, in a process
- *     of their own: bench/subscriber-fleet.ts) at 20 events/s: time from a worker's `reportProgress`
+ *     of their own: bench/subscriber-fleet.ts) at 20 events/s (reports on a fixed schedule): time from a worker's `reportProgress`
  *     call to each subscriber's receipt;
  *  3. the same across two gateway replicas on one PostgreSQL database (BENCH_DATABASE_URL, default a
  *     throwaway server from the installed binaries; skipped with a message when there is none): events
@@ -33,6 +33,8 @@ const ROUNDS = 2;
 const SUBSCRIBERS = 1000;
 const EVENTS_PER_SECOND = 20;
 const EVENTS = 100;
+/** Subscriber processes (the 1,000 subscribers split between them, so that their own reading adds less lag). */
+const FLEETS = 2;
 const QUERY = 'query($id: ID!) { plan(id: $id) { id status progress removedLayers } }';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -179,13 +181,17 @@ async function comparePlanQuery(gatewayUrl: string, planId: string): Promise<voi
 /** A worker claims `planId` through `posterUrl` and reports EVENTS events at EVENTS_PER_SECOND; SUBSCRIBERS watch it on `watcherWsUrl`. */
 async function measureDelivery(posterUrl: string, watcherWsUrl: string, planId: string, label: string, subscriptionsOpen: () => Promise<number>): Promise<string> {
   await gql(posterUrl, 'mutation { claimPlan(workerId: "bench") { planId } }', {}, WORKER_TOKEN);
-  const fleet = spawn(process.execPath, ['--import', 'tsx', join(here, 'subscriber-fleet.ts')], {
-    env: { ...process.env, WS_URL: watcherWsUrl, TOKEN: ADMIN_TOKEN, PLAN_ID: planId, SUBSCRIBERS: String(SUBSCRIBERS) },
-    stdio: ['pipe', 'pipe', 'inherit'],
+  const fleets = Array.from({ length: FLEETS }, (_, i) => {
+    const count = Math.floor(SUBSCRIBERS / FLEETS) + (i < SUBSCRIBERS % FLEETS ? 1 : 0);
+    const fleet = spawn(process.execPath, ['--import', 'tsx', join(here, 'subscriber-fleet.ts')], {
+      env: { ...process.env, WS_URL: watcherWsUrl, TOKEN: ADMIN_TOKEN, PLAN_ID: planId, SUBSCRIBERS: String(count) },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    children.push(fleet);
+    const state = { fleet, output: '' };
+    fleet.stdout!.setEncoding('utf8').on('data', (chunk: string) => (state.output += chunk));
+    return state;
   });
-  children.push(fleet);
-  let output = '';
-  fleet.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   const waitUntil = async (check: () => boolean | Promise<boolean>, what: string, ms: number) => {
     const deadline = performance.now() + ms;
     while (!(await check())) {
@@ -193,26 +199,34 @@ async function measureDelivery(posterUrl: string, watcherWsUrl: string, planId: 
       await new Promise((r) => setTimeout(r, 50));
     }
   };
-  await waitUntil(() => output.includes('subscribed'), 'the subscribers to connect', 60_000);
+  await waitUntil(() => fleets.every((f) => f.output.includes('subscribed')), 'the subscribers to connect', 60_000);
   // every subscription has reached the server (its /metrics says so)
   await waitUntil(async () => (await subscriptionsOpen()) >= SUBSCRIBERS, 'the subscriptions to open', 60_000);
+  // One report every 1/EVENTS_PER_SECOND s on a fixed schedule, each event numbered by its step; a
+  // report is not held back by the previous one's answer (as a worker's would not be by a slow network).
   const sentAt = new Map<number, number>();
   const started = performance.now();
-  for (let seq = 1; seq <= EVENTS; seq++) {
-    const due = started + ((seq - 1) * 1000) / EVENTS_PER_SECOND;
-    const wait = due - performance.now();
+  const reports: Promise<unknown>[] = [];
+  for (let step = 1; step <= EVENTS; step++) {
+    const wait = started + ((step - 1) * 1000) / EVENTS_PER_SECOND - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    sentAt.set(seq, performance.timeOrigin + performance.now());
-    await gql(posterUrl, `mutation($events: [WorkerProgressInput!]!) { reportProgress(planId: "${planId}", workerId: "bench", events: $events) }`, { events: [{ stage: 'TRAINING', progress: seq / (EVENTS + 1), step: seq }] }, WORKER_TOKEN);
+    sentAt.set(step, performance.timeOrigin + performance.now());
+    reports.push(gql(posterUrl, `mutation($events: [WorkerProgressInput!]!) { reportProgress(planId: "${planId}", workerId: "bench", events: $events) }`, { events: [{ stage: 'TRAINING', progress: step / (EVENTS + 1), step }] }, WORKER_TOKEN));
   }
+  await Promise.all(reports);
   const rate = EVENTS / ((performance.now() - started) / 1000);
   await new Promise((r) => setTimeout(r, 2000));
-  fleet.stdin!.end();
-  await new Promise((r) => fleet.once('exit', r));
-  const result = JSON.parse(output.split('\n').find((line) => line.startsWith('{'))!) as { received: Record<string, number[]>; errors: number };
   const lags: number[] = [];
-  for (const [seq, times] of Object.entries(result.received)) for (const at of times) lags.push(at - sentAt.get(Number(seq))!);
+  let errors = 0;
+  for (const { fleet } of fleets) fleet.stdin!.end();
+  for (const state of fleets) {
+    await new Promise((r) => (state.fleet.exitCode !== null ? r(null) : state.fleet.once('exit', r)));
+    const result = JSON.parse(state.output.split('\n').find((line) => line.startsWith('{'))!) as { received: Record<string, number[]>; errors: number };
+    errors += result.errors;
+    for (const [step, times] of Object.entries(result.received)) for (const at of times) lags.push(at - sentAt.get(Number(step))!);
+  }
   lags.sort((a, b) => a - b);
+  const result = { errors };
   return `${label}, ${EVENTS} events at ${rate.toFixed(1)}/s: ${lags.length}/${SUBSCRIBERS * EVENTS} delivered${result.errors ? ` (${result.errors} errors)` : ''}; lag p50 ${percentile(lags, 50).toFixed(1)} ms, p95 ${percentile(lags, 95).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms, max ${lags.at(-1)!.toFixed(1)} ms (target p99 < 100 ms)`;
 }
 
@@ -276,7 +290,7 @@ try {
   await comparePlanQuery(gatewayUrl, planId);
 
   // 2. Progress delivery lag to 1,000 subscribers at 20 events/s.
-  console.log(await measureDelivery(gatewayUrl, gatewayUrl.replace('http://', 'ws://'), planId, `progress delivery to ${SUBSCRIBERS} subscribers (gateway process, subscribers in another)`, () => openSubscriptions(gatewayUrl.replace(/\/graphql$/, '/metrics'))));
+  console.log(await measureDelivery(gatewayUrl, gatewayUrl.replace('http://', 'ws://'), planId, `progress delivery to ${SUBSCRIBERS} subscribers (gateway process, subscribers in ${FLEETS} others)`, () => openSubscriptions(gatewayUrl.replace(/\/graphql$/, '/metrics'))));
   gatewayProcess.kill('SIGINT');
   await new Promise((r) => gatewayProcess.once('exit', r));
 

@@ -2,9 +2,9 @@
  * The bench's subscribers, in a process of their own (so that their parsing does not slow the gateway
  * being measured, as wrk's requests don't): SUBSCRIBERS graphql-ws clients on WS_URL, each subscribed to
  * `planProgress(planId: PLAN_ID)`, each receipt timed on the wall clock (performance.timeOrigin +
- * performance.now(), comparable across processes on one machine). Prints `subscribed` once every
- * client has its connection_ack, and at the end (stdin closed, or every stream completed) one JSON line:
- * `{ received: { [seq]: [receipt times] }, errors }`.
+ * performance.now(), comparable across processes on one machine), by the event's `step` (which the
+ * bench numbers 1, 2, …). Prints `subscribed` once every client has its connection_ack, and at the end
+ * (stdin closed, or every stream completed) one JSON line: `{ received: { [step]: [receipt times] }, errors }`.
  */
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -37,13 +37,13 @@ for (let i = 0; i < count; i++) {
     if (++acknowledged === count) process.stdout.write('subscribed\n');
   });
   client.subscribe(
-    { query: 'subscription($planId: ID!) { planProgress(planId: $planId) { seq } }', variables: { planId } },
+    { query: 'subscription($planId: ID!) { planProgress(planId: $planId) { seq step } }', variables: { planId } },
     {
       next: (result) => {
         const at = now();
-        const seq = (result.data as { planProgress: { seq: number } } | undefined)?.planProgress.seq;
-        if (seq === undefined) return;
-        (received[seq] ??= []).push(Math.round(at * 10) / 10);
+        const step = (result.data as { planProgress: { step: number | null } } | undefined)?.planProgress.step;
+        if (step === undefined || step === null) return;
+        (received[step] ??= []).push(Math.round(at * 10) / 10);
       },
       error: () => {
         errors++;

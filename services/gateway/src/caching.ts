@@ -67,6 +67,12 @@ export class ExpiringCache<K, V> {
     if (!this.enabled) return read();
     const cached = this.get(key);
     if (cached !== undefined) return cached;
+    return this.fill(key, read, keep);
+  }
+
+  /** After get() missed: `read()`'s answer (shared with a read of the key already under way), kept unless the key was forgotten meanwhile. */
+  async fill(key: K, read: () => Promise<V>, keep: (value: V) => boolean = () => true): Promise<V> {
+    if (!this.enabled) return read();
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
     const generation = this.generations.get(key) ?? 0;

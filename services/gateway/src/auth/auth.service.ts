@@ -134,7 +134,9 @@ export class AuthService {
     }
     const hash = tokenHash;
     let loaded = false;
-    const stored = await this.tokens.load(
+    // the usual case answers without a promise of its own: the row is cached
+    const cached = this.tokens.enabled ? this.tokens.get(hash) : undefined;
+    const stored = cached !== undefined ? cached : await this.tokens.fill(
       hash,
       () => {
         loaded = true;
