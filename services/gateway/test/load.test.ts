@@ -176,6 +176,8 @@ describe.runIf(runWithShared)('a subscriber that stops reading', () => {
       const metrics = await (await fetch(gateway.url.replace('/graphql', '/metrics'))).text();
       expect(metrics).toMatch(/streamline_slow_subscribers_disconnected_total 1/);
       expect(metrics).toMatch(/streamline_subscriptions\{kind="planProgress"\} 1/);
+      expect(metrics).toMatch(/streamline_cache_requests_total\{cache="token",result="hit"\} [1-9]/);
+      expect(metrics).toMatch(/streamline_cache_hit_ratio\{cache="plan"\} 0?\.?\d/);
     } finally {
       await client.dispose();
     }
