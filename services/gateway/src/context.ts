@@ -6,6 +6,8 @@ import type { ContainerType } from 'type-graphql';
 import type { AuthService } from './auth/auth.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
+import type { RequestLoaders } from './loaders.js';
+import type { RequestDeadline } from './limits/http-transport.js';
 import type { ImportanceService } from './importance/importance.service.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
@@ -24,6 +26,15 @@ export interface Services {
   readonly downloads: DownloadService;
 }
 
+/**
+ * A subscription holds at most `maxBuffered` messages its client has not taken yet; past that the client
+ * is too slow to follow, and `overflow` disconnects it, saying how to resume (`afterSeq`).
+ */
+export interface Backpressure {
+  readonly maxBuffered: number;
+  overflow(resume: string): void;
+}
+
 export interface GatewayContext {
   readonly services: Services;
   /** Hands type-graphql this gateway's resolver instances. */
@@ -34,6 +45,10 @@ export interface GatewayContext {
   readonly workerToken: string | null;
   /** Who sent the request, from `authorization`: a tenant's API token, the worker token, or nobody. */
   readonly principal: Principal;
-  /** HTTP requests: aborted at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away. */
-  readonly signal?: AbortSignal;
+  /** Batched loads of nested fields for this request or operation (loaders.ts). */
+  readonly loaders: RequestLoaders;
+  /** graphql-ws operations: how much a subscription may hold for a client that reads too slowly, and what then. */
+  readonly backpressure?: Backpressure;
+  /** HTTP requests: stopped at the request's deadline (STREAMLINE_REQUEST_TIMEOUT_MS) or when the client goes away; `deadline.signal` is its AbortSignal. */
+  readonly deadline?: RequestDeadline;
 }

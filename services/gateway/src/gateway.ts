@@ -22,7 +22,7 @@ import type { PlanEventBus } from './events/plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanLifecycle } from './plans/plan.lifecycle.js';
-import { PlanStore } from './plans/plan.store.js';
+import { PlanCache, PlanStore } from './plans/plan.store.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
 import { PlanWorkCleanup } from './plans/plan.cleanup.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
@@ -58,11 +58,15 @@ export interface ServiceOptions {
   readonly planLimits?: PlanLimits;
   /** The data directory (local workers' work directories), for cleaning up after plans cancelled while queued. */
   readonly dataDir?: string;
+  /** Plans read by id, kept between requests (see PlanCache); default a new one with PLAN_CACHE_MS. */
+  readonly planCache?: PlanCache;
+  /** How long a looked-up API token is trusted (AuthOptions.tokenCacheMs). */
+  readonly tokenCacheMs?: number;
 }
 
 export function createServices(db: Db, options: ServiceOptions): Services {
   const inspect = options.inspectModel ?? inspectInThreads();
-  const planStore = new PlanStore(db);
+  const planStore = new PlanStore(db, options.planCache ?? new PlanCache());
   const lifecycle = new PlanLifecycle(db);
   const progressStore = new ProgressStore(db);
   const sources = new SourceService(inspect, {
@@ -85,7 +89,7 @@ export function createServices(db: Db, options: ServiceOptions): Services {
     fileAccess: { roots: sources.policy.fileRoots ?? [], denied: sources.deniedDirs, defaultCalibrationSource: options.defaultCalibrationSource ?? null },
     maxRunningPerTenant: (options.planLimits ?? DEFAULT_PLAN_LIMITS).maxRunningPerTenant,
   });
-  const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens });
+  const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens, tokenCacheMs: options.tokenCacheMs });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   return { models, plans, progress, importance, stability, workers, auth, downloads };
 }

@@ -7,22 +7,24 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { GatewayContext } from './context.js';
+import type { Backpressure, GatewayContext } from './context.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
 import { createResolverContainer } from './gateway.js';
 import type { Infrastructure } from './infrastructure.js';
 import { takeTurns } from './limits/fair-execution.js';
-import { cors, deadline, deadlinePlugin, graphqlRequestGuard, jsonErrors, notFound, requestSignal } from './limits/http-transport.js';
+import { checkDeadline, cors, deadline, graphqlRequestGuard, jsonErrors, notFound, requestDeadline, type RequestDeadline } from './limits/http-transport.js';
 import { limitsFromEnv, type GatewayLimits } from './limits/limits.settings.js';
 import { queryLimitsRule, withoutSuggestions, withQueryLimitCode } from './limits/query-limits.js';
-import { websocketGuards } from './limits/ws-guards.js';
+import { disconnectSlowSubscriber, websocketGuards } from './limits/ws-guards.js';
+import { subscribeSharingExecutions } from './events/shared-execution.js';
+import { RequestLoaders } from './loaders.js';
 import { createMetrics } from './metrics.js';
 import { buildGatewaySchema } from './schema.js';
 import type { LocalWorker } from './workers/local-workers.js';
@@ -49,13 +51,21 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   const { services, database, replicaBus } = infra;
   const { log } = settings;
   const baseContext = { services, container: createResolverContainer(services), workerToken: infra.workerToken };
-  const contextFor = async (authorization: unknown): Promise<GatewayContext> => {
+  const contextFor = async (authorization: unknown, deadline?: RequestDeadline): Promise<GatewayContext> => {
     const value = typeof authorization === 'string' && authorization !== '' ? authorization : null;
-    return { ...baseContext, authorization: value, principal: await services.auth.principal(value) };
+    return { ...baseContext, authorization: value, principal: await services.auth.principal(value), loaders: new RequestLoaders(services, deadline), deadline };
   };
-  const metrics = createMetrics({ db: database.db, localWorkers: settings.localWorkers });
+  const metrics = createMetrics({
+    db: database.db,
+    localWorkers: settings.localWorkers,
+    caches: { token: services.auth.tokens.counts, plan: infra.planCache.entries.counts },
+    subscriptions: () => ({
+      open: { planProgress: services.progress.streams.open, planUpdated: services.plans.streams.open },
+      slowDisconnects: services.progress.streams.slowDisconnects + services.plans.streams.slowDisconnects,
+    }),
+  });
   // long executions take turns with other requests (Apollo's field instrumentation wraps around this)
-  const schema = takeTurns(await buildGatewaySchema(infra.pubSub));
+  const schema = takeTurns(await buildGatewaySchema(infra.pubSub), undefined, (context) => checkDeadline(context as GatewayContext));
   const formatError = createErrorFormatter(schema, log);
   const limits = settings.limits ?? limitsFromEnv({ NODE_ENV: process.env.NODE_ENV });
   const queryLimits = queryLimitsRule(limits);
@@ -69,13 +79,22 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   const wsCleanup = useServer<Record<string, unknown>, { socket: WebSocket }>(
     {
       schema,
+      // each event runs once per distinct operation of a tenant, not once per subscriber
+      subscribe: subscribeSharingExecutions((context) => {
+        const principal = (context as GatewayContext).principal;
+        return principal.kind === 'client' ? principal.tenantId : null;
+      }),
       ...websocketGuards({
         schema,
         limits,
         rules: [...specifiedRules, queryLimits, ...(limits.introspection ? [] : [NoSchemaIntrospectionCustomRule])],
         principal: (authorization) => services.auth.principal(authorization),
       }),
-      context: (ctx) => contextFor(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization),
+      context: async (ctx) => {
+        const socket = ctx.extra.socket;
+        const backpressure: Backpressure = { maxBuffered: limits.maxBufferedEvents, overflow: (resume) => disconnectSlowSubscriber(socket, resume) };
+        return { ...(await contextFor(ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization)), backpressure };
+      },
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError({ ...error.toJSON(), message: hideSchema(error.message) }, error, ErrorCode.BAD_USER_INPUT)),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((error: GraphQLError) => formatError(error.toJSON(), error)) } : undefined,
@@ -97,7 +116,8 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     hideSchemaDetailsFromClientErrors: !limits.introspection,
     plugins: [
       ...(limits.landingPage ? [] : [ApolloServerPluginLandingPageDisabled()]),
-      deadlinePlugin<GatewayContext>(),
+      // no cache hints are set anywhere; Apollo's default cache-control plugin would instrument every field
+      ApolloServerPluginCacheControlDisabled(),
       metrics.apolloPlugin,
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       {
@@ -149,7 +169,7 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     deadline(limits.requestTimeoutMs),
     graphqlRequestGuard(),
     express.json({ limit: '1mb' }),
-    expressMiddleware(apollo, { context: async ({ req, res }) => ({ ...(await contextFor(req.headers.authorization)), signal: requestSignal(res) }) }),
+    expressMiddleware(apollo, { context: ({ req, res }) => contextFor(req.headers.authorization, requestDeadline(res)) }),
   );
   app.use(notFound());
   app.use(jsonErrors(log, '1 MB (1048576 bytes)'));

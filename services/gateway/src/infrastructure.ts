@@ -8,7 +8,7 @@ import type { Services } from './context.js';
 import { createGatewayPubSub, inProcessPlanEventBus, type GatewayPubSub } from './events/plan-events.js';
 import { startPostgresPlanEventBus, type PostgresPlanEventBus } from './events/postgres-plan-events.js';
 import { createServices } from './gateway.js';
-import { PlanStore } from './plans/plan.store.js';
+import { PlanCache, PlanStore } from './plans/plan.store.js';
 import { ProgressStore } from './progress/progress.store.js';
 import type { GatewayOptions } from './server.js';
 import { openDatabase, type Database } from './store/database.js';
@@ -19,6 +19,8 @@ export interface Infrastructure {
   /** The PostgreSQL LISTEN/NOTIFY bus; null on SQLite (one process, events stay in it). */
   readonly replicaBus: PostgresPlanEventBus | null;
   readonly services: Services;
+  /** Plans read by id, shared by the services and told of other replicas' changes by the bus. */
+  readonly planCache: PlanCache;
   readonly auth: 'on' | 'off';
   /** The token local workers are given (the first accepted one). */
   readonly workerToken: string;
@@ -30,7 +32,7 @@ export interface Infrastructure {
 export async function startInfrastructure(options: GatewayOptions, log: (message: string) => void): Promise<Infrastructure> {
   const auth = options.auth ?? 'on';
   if (auth !== 'on' && auth !== 'off') throw new Error(`auth must be 'on' or 'off', not ${JSON.stringify(auth)}`);
-  const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl });
+  const database = await openDatabase({ dataDir: options.dataDir, databaseUrl: options.databaseUrl, onQuery: options.onQuery });
   let replicaBus: PostgresPlanEventBus | null = null;
   const close = async () => {
     await replicaBus?.close();
@@ -38,7 +40,8 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
   };
   try {
     const pubSub = createGatewayPubSub();
-    const localBus = inProcessPlanEventBus(pubSub);
+    const localBus = inProcessPlanEventBus(log);
+    const planCache = new PlanCache(options.planCacheMs);
     // With PostgreSQL there may be other replicas: their subscribers hear this one's plans, and back.
     if (database.dialect === 'postgres') {
       replicaBus = await startPostgresPlanEventBus({
@@ -48,6 +51,8 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
         plans: new PlanStore(database.db),
         progress: new ProgressStore(database.db),
         log,
+        onRemoteChange: (planId) => planCache.forget(planId),
+        onListening: (listening) => planCache.setTrusted(listening),
       });
     }
     const workerTokens = acceptedWorkerTokens(options);
@@ -65,9 +70,11 @@ export async function startInfrastructure(options: GatewayOptions, log: (message
       sources: { policy: options.sources, dataDir: resolve(options.dataDir ?? './.streamline') },
       planLimits: options.planLimits,
       dataDir: options.dataDir,
+      planCache,
+      tokenCacheMs: options.tokenCacheMs,
     });
     const adminToken = await bootstrapAdminToken(services, auth, options.adminToken, log);
-    return { database, pubSub, replicaBus, services, auth, workerToken, adminToken, close };
+    return { database, pubSub, replicaBus, services, planCache, auth, workerToken, adminToken, close };
   } catch (error) {
     await close();
     throw error;

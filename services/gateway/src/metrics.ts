@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheCounts } from './caching.js';
 import { PlanStatus } from './plans/plan.type.js';
 import { isoNow } from './store/columns.js';
 import type { Db } from './store/database.js';
@@ -20,10 +21,63 @@ export interface MetricsSources {
   readonly db: Db;
   /** The local engine worker processes; those alive count as workers. */
   readonly localWorkers: () => readonly { readonly id: string; readonly process: ChildProcess }[];
+  /** The read caches' hit and miss counts, by cache name (`token`, `plan`). */
+  readonly caches?: Readonly<Record<string, CacheCounts>>;
+  /** Subscriptions open on this gateway by kind, and those disconnected for reading too slowly. */
+  readonly subscriptions?: () => { readonly open: Readonly<Record<string, number>>; readonly slowDisconnects: number };
 }
 
-export function createMetrics({ db, localWorkers }: MetricsSources): GatewayMetrics {
+export function createMetrics({ db, localWorkers, caches = {}, subscriptions }: MetricsSources): GatewayMetrics {
   const registry = new Registry();
+
+  new Counter({
+    name: 'streamline_cache_requests_total',
+    help: 'Reads of the gateway\'s caches (token: API tokens; plan: plans by id), by result (hit or miss); hit rate = hit / (hit + miss).',
+    labelNames: ['cache', 'result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cache, counts] of Object.entries(caches)) {
+        this.inc({ cache, result: 'hit' }, counts.hits);
+        this.inc({ cache, result: 'miss' }, counts.misses);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'streamline_cache_hit_ratio',
+    help: 'Hits over all reads of each cache since the gateway started (0 before any read).',
+    labelNames: ['cache'] as const,
+    registers: [registry],
+    collect() {
+      for (const [cache, counts] of Object.entries(caches)) {
+        const total = counts.hits + counts.misses;
+        this.set({ cache }, total === 0 ? 0 : counts.hits / total);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'streamline_subscriptions',
+    help: 'Subscriptions open on this gateway (graphql-ws), by kind (planProgress, planUpdated).',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      if (!subscriptions) return;
+      for (const [kind, open] of Object.entries(subscriptions().open)) this.set({ kind }, open);
+    },
+  });
+
+  new Counter({
+    name: 'streamline_slow_subscribers_disconnected_total',
+    help: 'Subscriptions ended because their client read more slowly than events came (STREAMLINE_WS_MAX_BUFFERED_EVENTS).',
+    registers: [registry],
+    collect() {
+      if (!subscriptions) return;
+      this.reset();
+      this.inc(subscriptions().slowDisconnects);
+    },
+  });
 
   new Gauge({
     name: 'streamline_plans',
@@ -84,16 +138,23 @@ export function createMetrics({ db, localWorkers }: MetricsSources): GatewayMetr
     registers: [registry],
   });
 
+  // one child per operation type, so that an observation does not hash its labels
+  const byOperation = new Map<string, ReturnType<typeof duration.labels>>();
+  const observe = (operation: string, seconds: number) => {
+    let child = byOperation.get(operation);
+    if (!child) byOperation.set(operation, (child = duration.labels({ operation })));
+    child.observe(seconds);
+  };
   const apolloPlugin: ApolloServerPlugin = {
     async requestDidStart() {
-      const stop = duration.startTimer();
+      const started = performance.now();
       let operation = 'unknown';
       return {
         async didResolveOperation({ operation: resolved }) {
           operation = resolved?.operation ?? 'unknown';
         },
         async willSendResponse() {
-          stop({ operation });
+          observe(operation, (performance.now() - started) / 1000);
         },
       };
     },

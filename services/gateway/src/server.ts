@@ -58,6 +58,18 @@ export interface GatewayOptions {
   readonly sources?: SourcePolicy;
   /** Query limits, request deadline, WebSocket quotas, introspection and CORS (limits/limits.settings.ts). Default: limitsFromEnv({ NODE_ENV }). */
   readonly limits?: GatewayLimits;
+  /**
+   * STREAMLINE_TOKEN_CACHE_MS: how long an API token looked up in the store is trusted (default 5000; 0
+   * off). A token revoked on another replica is refused here within this.
+   */
+  readonly tokenCacheMs?: number;
+  /**
+   * STREAMLINE_PLAN_CACHE_MS: the longest a plan read by id is kept (default 5000; 0 off). Changes made
+   * here or announced by another replica (PostgreSQL NOTIFY) are seen at once; this bounds the rest.
+   */
+  readonly planCacheMs?: number;
+  /** Told the SQL of every query the gateway sends (tests count queries with it). */
+  readonly onQuery?: (sql: string) => void;
   /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
   readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
 }

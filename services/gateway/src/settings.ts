@@ -8,6 +8,8 @@ import { workerTokensSetting } from './auth/auth.settings.js';
 import { sourcePolicyFromEnv } from './sources/source.settings.js';
 import { planLimitsFromEnv } from './plans/plan.limits.js';
 import { nonNegativeInteger } from './env-integers.js';
+import { TOKEN_CACHE_MS } from './auth/auth.service.js';
+import { PLAN_CACHE_MS } from './plans/plan.store.js';
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOptions {
   const port = env.PORT === undefined || env.PORT === '' ? 4000 : Number(env.PORT);
@@ -32,6 +34,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     limits: limitsFromEnv(env),
     planLimits: planLimitsFromEnv(env),
     inspectModel: inspectModelFromEnv(env),
+    tokenCacheMs: nonNegativeInteger(env, 'STREAMLINE_TOKEN_CACHE_MS', TOKEN_CACHE_MS),
+    planCacheMs: nonNegativeInteger(env, 'STREAMLINE_PLAN_CACHE_MS', PLAN_CACHE_MS),
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../src/errors.js';
-import { createGatewayPubSub, inProcessPlanEventBus } from '../src/events/plan-events.js';
+import { inProcessPlanEventBus } from '../src/events/plan-events.js';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
 import { PlanLifecycle, PLAN_TRANSITIONS, PlanWrite } from '../src/plans/plan.lifecycle.js';
@@ -164,7 +164,7 @@ describe.each(storeBackends('plan lifecycle'))('plan lifecycle on $name', (backe
   });
 
   it('answers CONFLICT to workers.complete and workers.fail from a worker whose lease was taken over between its holder check and its write, and stores none of its results', async () => {
-    const services = createServices(database.db, { bus: inProcessPlanEventBus(createGatewayPubSub()) });
+    const services = createServices(database.db, { bus: inProcessPlanEventBus() });
     const id = await planIn(PlanStatus.RUNNING);
     // The worker service's holder check (a read) answers HOLDER; right after it, where a slow request or
     // a paused process would let it happen, the lease runs out and another worker claims the plan.

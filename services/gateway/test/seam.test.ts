@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServices } from '../src/gateway.js';
 import { ModelStore } from '../src/models/model.store.js';
-import { createGatewayPubSub, inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
+import { inProcessPlanEventBus, type PlanEventBus } from '../src/events/plan-events.js';
 import { PlanLifecycle } from '../src/plans/plan.lifecycle.js';
 import { PlanStore } from '../src/plans/plan.store.js';
 import { PlanStage } from '../src/plans/plan.type.js';
@@ -60,7 +60,7 @@ describe('planProgress seam', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'streamline-seam-'));
     database = await openDatabase({ dataDir: dir });
-    bus = inProcessPlanEventBus(createGatewayPubSub());
+    bus = inProcessPlanEventBus();
     services = createServices(database.db, { bus });
     const model = await new ModelStore(database.db).insert(STORED_MODEL);
     const plan = await new PlanStore(database.db).insert(storedPlanFor(model.id));

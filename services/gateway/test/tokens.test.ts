@@ -58,19 +58,42 @@ describe.each(backends)('API tokens on $name', (backend) => {
     databases.push(database);
     const audit: AuditEvent[] = [];
     const store = new AuthStore(database.db);
-    const auth = new AuthService(store, { auth: 'on', workerToken: null, audit: (event) => audit.push(event) });
+    // no token cache: these tests are about what the store records on each lookup
+    const auth = new AuthService(store, { auth: 'on', workerToken: null, audit: (event) => audit.push(event), tokenCacheMs: 0 });
     return { database, store, auth, audit };
   }
 
-  it('refuses a token revoked through one replica on another at once', async () => {
+  it('refuses a token revoked through one replica on another at once when tokens are not cached (STREAMLINE_TOKEN_CACHE_MS=0)', async () => {
     const storage = await backend.storage();
-    const one = await gateways.start({ ...storage, adminToken: ADMIN });
-    const two = await gateways.start({ ...storage, adminToken: ADMIN });
+    const one = await gateways.start({ ...storage, adminToken: ADMIN, tokenCacheMs: 0 });
+    const two = await gateways.start({ ...storage, adminToken: ADMIN, tokenCacheMs: 0 });
     const { createApiToken } = await data(one.url, CREATE_TOKEN, { tenantId: DEFAULT_TENANT_ID, role: 'MEMBER' }, { token: ADMIN });
     expect((await data(two.url, '{ viewer { role } }', {}, { token: createApiToken.token })).viewer.role).toBe('MEMBER');
     await data(one.url, REVOKE, { id: createApiToken.id }, { token: ADMIN });
     expect(await failure(two.url, '{ viewer { role } }', {}, { token: createApiToken.token })).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
     expect(await failure(one.url, '{ viewer { role } }', {}, { token: createApiToken.token })).toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
+  it('refuses a revoked token at once on the replica that revoked it, and on every other within the token cache time', async () => {
+    const storage = await backend.storage();
+    const cacheMs = 1_500;
+    const one = await gateways.start({ ...storage, adminToken: ADMIN, tokenCacheMs: cacheMs });
+    const two = await gateways.start({ ...storage, adminToken: ADMIN, tokenCacheMs: cacheMs });
+    const { createApiToken } = await data(one.url, CREATE_TOKEN, { tenantId: DEFAULT_TENANT_ID, role: 'MEMBER' }, { token: ADMIN });
+    const viewer = '{ viewer { role } }';
+    // both replicas have looked the token up (and cached it) before it is revoked
+    expect((await data(one.url, viewer, {}, { token: createApiToken.token })).viewer.role).toBe('MEMBER');
+    expect((await data(two.url, viewer, {}, { token: createApiToken.token })).viewer.role).toBe('MEMBER');
+    const cachedBy = performance.now();
+    expect(two.services.auth.tokens.size).toBeGreaterThan(0);
+    await data(one.url, REVOKE, { id: createApiToken.id }, { token: ADMIN });
+    // the replica that revoked it forgets it at once
+    expect(await failure(one.url, viewer, {}, { token: createApiToken.token })).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
+    // the other may serve it from its cache until the bound, never after
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, cachedBy + cacheMs - performance.now()) + 10));
+    expect(await failure(two.url, viewer, {}, { token: createApiToken.token })).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('revoked') });
+    const counts = two.services.auth.tokens.counts;
+    expect(counts.hits + counts.misses).toBeGreaterThan(0);
   });
 
   it('writes lastUsedAt at most once a minute and audits the first use once, across replicas', async () => {

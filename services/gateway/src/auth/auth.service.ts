@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ExpiringCache } from '../caching.js';
 import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import { DEFAULT_TENANT_ID } from '../store/migrations.js';
 import { checkNonEmpty } from '../validation.js';
@@ -57,7 +58,18 @@ export interface AuthOptions {
   readonly workerTokens?: readonly string[];
   /** Where audit lines go; default stdout. */
   readonly audit?: AuditSink;
+  /**
+   * How long a token looked up in the store is trusted without looking again (STREAMLINE_TOKEN_CACHE_MS,
+   * default TOKEN_CACHE_MS; 0: every request reads the store). It bounds how long a token revoked on
+   * another replica keeps working here; on the replica that revoked it, it is refused at once.
+   */
+  readonly tokenCacheMs?: number;
 }
+
+/** Default of AuthOptions.tokenCacheMs: a revocation reaches every replica within this. */
+export const TOKEN_CACHE_MS = 5_000;
+/** Tokens cached per gateway (the most recently looked up). */
+const TOKEN_CACHE_ENTRIES = 10_000;
 
 const LOCAL_ADMIN: ClientPrincipal = { kind: 'client', tenantId: DEFAULT_TENANT_ID, role: Role.ADMIN };
 
@@ -67,6 +79,18 @@ export class AuthService {
   private readonly audit: AuditSink;
   /** When each expired token was last audited here, so that a client retrying in a loop logs one line a minute. */
   private readonly expiredAudited = new Map<string, number>();
+  /**
+   * Stored tokens by hash, as read from the store (revoked and expired ones included: those are
+   * checked on every request against the cached row). Unknown tokens are never cached, so a token
+   * created on another replica works here at once.
+   */
+  readonly tokens: ExpiringCache<string, StoredToken | null>;
+  /**
+   * The token hash of each Authorization value recently found to be a stored API token (never a worker
+   * token): a repeat request skips parsing and hashing. Its row still comes from `tokens`, so forgetting
+   * a token there (revocation) takes effect for these too.
+   */
+  private readonly hashes: ExpiringCache<string, string>;
 
   constructor(
     private readonly store: AuthStore,
@@ -75,6 +99,8 @@ export class AuthService {
     const accepted = [...(options.workerTokens ?? []), ...(options.workerToken !== null ? [options.workerToken] : [])];
     this.workerTokenDigests = [...new Set(accepted)].map(digest);
     this.audit = options.audit ?? stdoutAudit;
+    this.tokens = new ExpiringCache({ ttlMs: options.tokenCacheMs ?? TOKEN_CACHE_MS, maxEntries: TOKEN_CACHE_ENTRIES });
+    this.hashes = new ExpiringCache({ ttlMs: options.tokenCacheMs ?? TOKEN_CACHE_MS, maxEntries: TOKEN_CACHE_ENTRIES });
   }
 
   get enabled(): boolean {
@@ -83,7 +109,10 @@ export class AuthService {
 
   /** Whether `token` is one of the accepted worker tokens; every one is compared in constant time. */
   isWorkerToken(token: string): boolean {
-    const presented = digest(token);
+    return this.isWorkerDigest(digest(token));
+  }
+
+  private isWorkerDigest(presented: Buffer): boolean {
     let match = false;
     for (const accepted of this.workerTokenDigests) match = timingSafeEqual(presented, accepted) || match;
     return match;
@@ -93,12 +122,30 @@ export class AuthService {
   async principal(authorization: string | null): Promise<Principal> {
     const off = !this.enabled;
     if (!authorization) return off ? LOCAL_ADMIN : { kind: 'anonymous' };
-    const token = bearerToken(authorization);
-    if (token === null) return off ? LOCAL_ADMIN : { kind: 'unknown' };
-    if (this.isWorkerToken(token)) return { kind: 'worker' };
-    // looked up by its SHA-256: the comparison happens on hashes in the database's index
-    const stored = await this.store.tokenByHash(hashToken(token));
+    let tokenHash = this.hashes.enabled ? this.hashes.get(authorization) : undefined;
+    const remembered = tokenHash !== undefined;
+    if (tokenHash === undefined) {
+      const token = bearerToken(authorization);
+      if (token === null) return off ? LOCAL_ADMIN : { kind: 'unknown' };
+      const presented = digest(token);
+      if (this.isWorkerDigest(presented)) return { kind: 'worker' };
+      // looked up by its SHA-256: the comparison happens on hashes in the database's index
+      tokenHash = presented.toString('hex');
+    }
+    const hash = tokenHash;
+    let loaded = false;
+    // the usual case answers without a promise of its own: the row is cached
+    const cached = this.tokens.enabled ? this.tokens.get(hash) : undefined;
+    const stored = cached !== undefined ? cached : await this.tokens.fill(
+      hash,
+      () => {
+        loaded = true;
+        return this.store.tokenByHash(hash);
+      },
+      (found) => found !== null,
+    );
     if (!stored) return off ? LOCAL_ADMIN : { kind: 'unknown' };
+    if (!remembered) this.hashes.set(authorization, hash);
     const now = new Date();
     if (stored.revokedAt !== null) {
       return off ? LOCAL_ADMIN : { kind: 'unknown', message: `the API token ${stored.id} was revoked at ${stored.revokedAt.toISOString()}; ask an admin for a new one` };
@@ -107,7 +154,8 @@ export class AuthService {
       this.auditExpired(stored, now);
       return off ? LOCAL_ADMIN : { kind: 'unknown', message: `the API token ${stored.id} expired at ${stored.expiresAt.toISOString()}; ask an admin for a new one` };
     }
-    await this.recordUse(stored, now);
+    // lastUsedAt is kept to the minute: the store is told when the row is read, not on each request
+    if (loaded) await this.recordUse(stored, now);
     return { kind: 'client', tenantId: stored.tenantId, role: stored.role, tokenId: stored.id };
   }
 
@@ -139,7 +187,10 @@ export class AuthService {
       }
       if (stored.revokedAt !== null) return { token: given, created: false, revoked: true };
       if (stored.origin !== ApiTokenOrigin.ENVIRONMENT) await this.store.setOrigin(stored.id, ApiTokenOrigin.ENVIRONMENT);
-      for (const replaced of await this.store.revokeStartTokensBefore(stored, new Date())) this.emit('token.revoked', replaced, 'environment');
+      for (const replaced of await this.store.revokeStartTokensBefore(stored, new Date())) {
+        this.tokens.forgetWhere((cached) => cached?.id === replaced.id);
+        this.emit('token.revoked', replaced, 'environment');
+      }
       return { token: given, created: false };
     }
     if (await this.store.hasToken(FIRST_ADMIN_TOKEN_ID)) return null;
@@ -181,7 +232,8 @@ export class AuthService {
 
   /**
    * Admins: revokes a token of their own tenant (default tenant's admins: of any tenant); refused at
-   * once, on every replica (each request looks its token up in the shared database). Revoking a revoked
+   * once on this replica, and on every other within tokenCacheMs (each caches tokens it looked up in
+   * the shared database for that long, then reads them again). Revoking a revoked
    * token answers it unchanged. The default tenant's last usable admin token cannot be revoked (CONFLICT):
    * that would lock the operator out; create another admin token first.
    */
@@ -193,6 +245,8 @@ export class AuthService {
     const tenant = await this.store.tenant(target.tenantId);
     if (!tenant) throw new GatewayError(ErrorCode.NOT_FOUND, `id: API token ${JSON.stringify(id)} not found`, { field: 'id' });
     const revoked = await this.store.revoke(id, new Date(), true);
+    // refused here from now on; other replicas stop accepting it within tokenCacheMs
+    this.tokens.forgetWhere((cached) => cached?.id === id);
     if (revoked === 'last-admin') {
       throw new GatewayError(
         ErrorCode.CONFLICT,

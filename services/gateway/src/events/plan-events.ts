@@ -26,28 +26,39 @@ export function createGatewayPubSub() {
   return createPubSub<{ plan: [planId: string, message: PlanMessage] }>({ eventTarget });
 }
 
-export function inProcessPlanEventBus(pubSub: GatewayPubSub): PlanEventBus {
+/**
+ * This process's subscribers by plan: a publish calls each listener of the plan directly (one loop,
+ * no per-subscriber queue or promise), so one event reaches a thousand subscribers of a plan for the
+ * cost of a thousand pushes onto their own bounded queues (live-queue.ts). A listener that throws is
+ * logged and skipped; the others still hear the message.
+ */
+export function inProcessPlanEventBus(log: (message: string) => void = console.error): PlanEventBus & { subscribers(): number } {
+  const listeners = new Map<string, Set<(message: PlanMessage) => void>>();
+  let count = 0;
   return {
     publish(planId, message) {
-      pubSub.publish('plan', planId, message);
+      const watching = listeners.get(planId);
+      if (!watching) return;
+      for (const listener of [...watching]) {
+        try {
+          listener(message);
+        } catch (error) {
+          log(`plan events: a subscriber of plan ${planId} failed: ${(error as Error).message}`);
+        }
+      }
     },
     subscribe(planId, listener) {
-      // The pubsub's repeater adds its event listener on the first next(); calling it here, synchronously,
-      // is what makes the subscription start now rather than when someone first reads from it.
-      const iterator = pubSub.subscribe('plan', planId)[Symbol.asyncIterator]();
-      let closed = false;
-      const pump = async () => {
-        for (;;) {
-          const result = await iterator.next();
-          if (result.done || closed) return;
-          listener(result.value);
-        }
-      };
-      void pump();
+      let watching = listeners.get(planId);
+      if (!watching) listeners.set(planId, (watching = new Set()));
+      const own = (message: PlanMessage) => listener(message);
+      watching.add(own);
+      count++;
       return () => {
-        closed = true;
-        void iterator.return?.();
+        if (!watching.delete(own)) return;
+        count--;
+        if (watching.size === 0 && listeners.get(planId) === watching) listeners.delete(planId);
       };
     },
+    subscribers: () => count,
   };
 }

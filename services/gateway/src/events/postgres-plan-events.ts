@@ -37,6 +37,13 @@ export interface PostgresPlanEventBusOptions {
   readonly log: (message: string) => void;
   /** Longest wait between reconnection attempts; default 10 s. */
   readonly maxReconnectDelayMs?: number;
+  /**
+   * Told of every notice from another replica (any plan, watched or not) as it arrives, before
+   * anything is read: the plan cache forgets the plan.
+   */
+  readonly onRemoteChange?: (planId: string) => void;
+  /** Told when notices stop being heard (false: the LISTEN connection is down) and when they are again (true). */
+  readonly onListening?: (listening: boolean) => void;
 }
 
 export interface PostgresPlanEventBus extends PlanEventBus {
@@ -94,7 +101,9 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
       log(`plan events: ignored a malformed notification on ${channel}`);
       return;
     }
-    if (notice.origin === origin || !watchers.has(notice.planId)) return;
+    if (notice.origin === origin) return;
+    options.onRemoteChange?.(notice.planId);
+    if (!watchers.has(notice.planId)) return;
     deliverRemote(notice);
   };
 
@@ -126,6 +135,7 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
     if (which !== client || closed) return;
     client = null;
     up = false;
+    options.onListening?.(false);
     which.removeAllListeners();
     which.on('error', () => {});
     void which.end().catch(() => {});
@@ -143,6 +153,7 @@ export async function startPostgresPlanEventBus(options: PostgresPlanEventBusOpt
         await connect();
         if (up) {
           log('plan events: LISTEN connection restored');
+          options.onListening?.(true);
           resync();
         }
       } catch (error) {

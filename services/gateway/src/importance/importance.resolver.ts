@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { FieldResolver, Resolver, Root } from 'type-graphql';
+import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import type { GatewayContext } from '../context.js';
 import { ModelService } from '../models/model.service.js';
 import { Model } from '../models/model.type.js';
 import { ImportanceService } from './importance.service.js';
@@ -13,8 +14,8 @@ export class ImportanceResolver {
   ) {}
 
   @FieldResolver(() => Model)
-  model(@Root() profile: LayerImportance): Promise<Model> {
-    return this.modelsService.require(profile.modelId, 'modelId');
+  model(@Root() profile: LayerImportance, @Ctx() ctx: GatewayContext): Promise<Model> {
+    return ctx.loaders.model.load(profile.modelId);
   }
 
   @FieldResolver(() => [BlockScore], { description: 'One entry per possible start layer s = 0 .. numLayers - blockSize.' })

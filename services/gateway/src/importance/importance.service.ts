@@ -19,6 +19,20 @@ export class ImportanceService {
     return this.store.listByPlan(planId);
   }
 
+  /** DataLoader batches: profiles of each model, of each plan. */
+  forModels(modelIds: readonly string[]): Promise<Map<string, LayerImportance[]>> {
+    return this.store.listByModels(modelIds);
+  }
+
+  forPlans(planIds: readonly string[]): Promise<Map<string, LayerImportance[]>> {
+    return this.store.listByPlans(planIds);
+  }
+
+  /** The cosine profile for the block size `plan` pruned, among its profiles. */
+  prunedBlockOf(plan: PruningPlan, profiles: readonly LayerImportance[]): LayerImportance | null {
+    return profiles.find((p) => p.blockSize === plan.layersToPrune && p.metric === ImportanceMetric.COSINE) ?? null;
+  }
+
   /** The plan's cosine profile for the block size it pruned. */
   async forPrunedBlock(plan: PruningPlan): Promise<LayerImportance | null> {
     const profiles = await this.store.listByPlan(plan.id);

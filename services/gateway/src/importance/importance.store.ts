@@ -43,6 +43,24 @@ export class ImportanceStore {
     return rows.map(toProfile);
   }
 
+  /** Profiles of each model (DataLoader batches), in one query. */
+  async listByModels(modelIds: readonly string[]): Promise<Map<string, LayerImportance[]>> {
+    const byModel = new Map<string, LayerImportance[]>(modelIds.map((id) => [id, []]));
+    if (modelIds.length === 0) return byModel;
+    const rows = await this.db.selectFrom('importance_profiles').selectAll().where('model_id', 'in', [...modelIds]).orderBy('created_at').orderBy('block_size').execute();
+    for (const row of rows) byModel.get(row.model_id)?.push(toProfile(row));
+    return byModel;
+  }
+
+  /** Profiles of each plan (DataLoader batches), in one query. */
+  async listByPlans(planIds: readonly string[]): Promise<Map<string, LayerImportance[]>> {
+    const byPlan = new Map<string, LayerImportance[]>(planIds.map((id) => [id, []]));
+    if (planIds.length === 0) return byPlan;
+    const rows = await this.db.selectFrom('importance_profiles').selectAll().where('plan_id', 'in', [...planIds]).orderBy('block_size').orderBy('metric').execute();
+    for (const row of rows) byPlan.get(row.plan_id!)?.push(toProfile(row));
+    return byPlan;
+  }
+
   async listByPlan(planId: string): Promise<LayerImportance[]> {
     const rows = await this.db.selectFrom('importance_profiles').selectAll().where('plan_id', '=', planId).orderBy('block_size').orderBy('metric').execute();
     return rows.map(toProfile);

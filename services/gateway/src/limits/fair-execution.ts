@@ -13,8 +13,11 @@ export const SLICE_MS = 20;
 
 const WRAPPED = Symbol('streamline.takesTurns');
 
-/** Wraps every field resolver of `schema` in place, once (Apollo's instrumentation, added at its first request, wraps around it). */
-export function takeTurns(schema: GraphQLSchema, sliceMs = SLICE_MS): GraphQLSchema {
+/**
+ * Wraps every field resolver of `schema` in place, once (Apollo's instrumentation, added at its first request, wraps around it).
+ * `beforeField` runs as each field starts, with the request's context (the deadline check; it may throw).
+ */
+export function takeTurns(schema: GraphQLSchema, sliceMs = SLICE_MS, beforeField?: (context: unknown) => void): GraphQLSchema {
   // when the current run of field resolutions began; null: none since the last turn of the loop
   let sliceStartedAt: number | null = null;
   let queue: (() => void)[] = [];
@@ -53,12 +56,14 @@ export function takeTurns(schema: GraphQLSchema, sliceMs = SLICE_MS): GraphQLSch
       const resolve: GraphQLFieldResolver<unknown, unknown> & { [WRAPPED]?: true } = field.resolve ?? defaultFieldResolver;
       if (resolve[WRAPPED]) continue;
       const wrapped: GraphQLFieldResolver<unknown, unknown> & { [WRAPPED]?: true } = (source, args, context, info) => {
+        beforeField?.(context);
         const now = performance.now();
         if (sliceStartedAt === null) startSlice(now);
         if (now - sliceStartedAt! < sliceMs) return resolve(source, args, context, info);
         return new Promise((settle, fail) =>
           later(() => {
             try {
+              beforeField?.(context);
               settle(resolve(source, args, context, info));
             } catch (error) {
               fail(error);

@@ -38,6 +38,9 @@ export function cors(origins: readonly string[]): RequestHandler {
   };
 }
 
+/** The usual Content-Type of a JSON body, recognised without type-is's parse (the fast path of the check below). */
+const JSON_CONTENT_TYPE = /^application\/json\s*(?:;|$)/i;
+
 /** GraphQL over HTTP here is GET or POST (a JSON body); anything else is refused as JSON. */
 export function graphqlRequestGuard(): RequestHandler {
   return (req, res, next) => {
@@ -46,7 +49,7 @@ export function graphqlRequestGuard(): RequestHandler {
       sendJsonError(res, 405, ErrorCode.BAD_USER_INPUT, `${req.method} is not supported here: send GraphQL requests as POST (Content-Type: application/json) or GET`);
       return;
     }
-    if (req.method === 'POST' && !req.is('application/json')) {
+    if (req.method === 'POST' && !JSON_CONTENT_TYPE.test(req.headers['content-type'] ?? '') && !req.is('application/json')) {
       sendJsonError(res, 415, ErrorCode.BAD_USER_INPUT, `Content-Type ${JSON.stringify(req.headers['content-type'] ?? '')} is not accepted: send a JSON body with Content-Type: application/json`);
       return;
     }
@@ -54,67 +57,104 @@ export function graphqlRequestGuard(): RequestHandler {
   };
 }
 
-/** Per request signal: aborts it (and answers DEADLINE_EXCEEDED) when its deadline has passed. */
-const deadlineChecks = new WeakMap<AbortSignal, () => void>();
+/**
+ * One request's deadline: stopped (with its reason) when the deadline passes or the client goes away.
+ * Its AbortSignal is made only when something asks for it; checking it is a clock comparison.
+ */
+export class RequestDeadline {
+  private controller: AbortController | null = null;
+  private reason: GatewayError | null = null;
+
+  constructor(
+    /** performance.now() past which the request is stopped; Infinity: no deadline. */
+    readonly expiresAt: number,
+    private readonly onExpired: () => void,
+  ) {}
+
+  get stopped(): boolean {
+    return this.reason !== null;
+  }
+
+  /** Aborted when the request is stopped. */
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController();
+    if (this.reason && !this.controller.signal.aborted) this.controller.abort(this.reason);
+    return this.controller.signal;
+  }
+
+  stop(reason: GatewayError): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+
+  /** Throws the reason once the request is stopped, or once its deadline has passed (then it stops it). */
+  check(): void {
+    if (!this.reason && performance.now() >= this.expiresAt) this.onExpired();
+    if (this.reason) throw this.reason;
+  }
+}
 
 /**
  * A request still running `timeoutMs` after it arrived is answered DEADLINE_EXCEEDED (503), and its
- * AbortSignal (`res.locals.signal`, handed to resolvers as `context.signal`) is aborted, which stops the
- * rest of its execution (see deadlinePlugin). The signal is also aborted when the client goes away.
- * 0 turns the deadline off (the signal still follows the client).
+ * RequestDeadline (`res.locals.deadline`, handed to resolvers as `context.deadline`) is stopped, which
+ * stops the rest of its execution (checkDeadline, as each field starts). It is also stopped when the
+ * client goes away. 0 turns the deadline off (it still follows the client).
  *
  * A timer alone is not enough: an execution that only ever waits on promises that are already
  * resolved (synchronous SQLite under async drivers) keeps the event loop in microtasks, and no timer
- * fires until it ends. So deadlinePlugin also compares the clock as each field starts.
+ * fires until it ends. So checkDeadline also compares the clock as each field starts.
  */
 export function deadline(timeoutMs: number): RequestHandler {
+  const message = `the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=${timeoutMs} and was stopped`;
   return (_req, res, next) => {
-    const controller = new AbortController();
-    res.locals.signal = controller.signal;
     let timer: NodeJS.Timeout | null = null;
-    if (timeoutMs > 0) {
-      const expiresAt = performance.now() + timeoutMs;
-      const message = `the request ran longer than STREAMLINE_REQUEST_TIMEOUT_MS=${timeoutMs} and was stopped`;
-      const expire = () => {
-        if (timer) clearTimeout(timer);
-        if (controller.signal.aborted) return;
-        controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, message));
-        if (!res.headersSent) {
-          // The stopped execution may still try to answer on this connection: the client must not
-          // reuse it for its next request (it would see the socket closed under it).
-          res.setHeader('Connection', 'close');
-          sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
-        }
-      };
-      timer = setTimeout(expire, timeoutMs);
-      deadlineChecks.set(controller.signal, () => {
-        if (performance.now() >= expiresAt) expire();
-      });
-    }
+    const expire = () => {
+      if (timer) clearTimeout(timer);
+      if (state.stopped) return;
+      state.stop(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, message));
+      if (!res.headersSent) {
+        // The stopped execution may still try to answer on this connection: the client must not
+        // reuse it for its next request (it would see the socket closed under it).
+        res.setHeader('Connection', 'close');
+        sendJsonError(res, 503, ErrorCode.DEADLINE_EXCEEDED, message);
+      }
+    };
+    const state = new RequestDeadline(timeoutMs > 0 ? performance.now() + timeoutMs : Number.POSITIVE_INFINITY, expire);
+    res.locals.deadline = state;
+    if (timeoutMs > 0) timer = setTimeout(expire, timeoutMs);
     res.once('close', () => {
       if (timer) clearTimeout(timer);
-      if (!controller.signal.aborted) controller.abort(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was closed before it finished'));
+      // A response sent whole has nothing left to stop: no error object per request.
+      if (!state.stopped && !res.writableFinished) state.stop(new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was closed before it finished'));
     });
     next();
   };
 }
 
-/** The request's deadline signal (see `deadline`), for the GraphQL context. */
-export function requestSignal(res: Response): AbortSignal | undefined {
-  return res.locals.signal as AbortSignal | undefined;
+/** The request's deadline (see `deadline`), for the GraphQL context. */
+export function requestDeadline(res: Response): RequestDeadline | undefined {
+  return res.locals.deadline as RequestDeadline | undefined;
 }
 
-/** Stops resolving fields of a request whose signal is aborted: each further field fails at once. */
-export function deadlinePlugin<TContext extends { readonly signal?: AbortSignal }>(): ApolloServerPlugin<TContext> {
+/**
+ * Throws when the request is stopped (or its deadline has just passed): each further field of a stopped
+ * request fails at once. Called as every field starts (takeTurns' field hook, in http-app.ts), which is
+ * cheaper than an Apollo willResolveField plugin: that one makes Apollo instrument every field.
+ */
+export function checkDeadline(context: { readonly deadline?: RequestDeadline } | null | undefined): void {
+  context?.deadline?.check();
+}
+
+/** checkDeadline as an Apollo plugin, for a schema that is not wrapped by takeTurns. */
+export function deadlinePlugin<TContext extends { readonly deadline?: RequestDeadline }>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
       return {
         async executionDidStart() {
           return {
             willResolveField({ contextValue }) {
-              const signal = contextValue.signal;
-              if (signal && !signal.aborted) deadlineChecks.get(signal)?.();
-              if (signal?.aborted) throw signal.reason instanceof GatewayError ? signal.reason : new GatewayError(ErrorCode.DEADLINE_EXCEEDED, 'the request was stopped');
+              checkDeadline(contextValue);
             },
           };
         },

@@ -21,6 +21,12 @@ export interface GatewayLimits {
   readonly maxConnectionsPerTenant: number;
   /** STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT: active subscriptions of one tenant, all connections together. Default 200. */
   readonly maxSubscriptionsPerTenant: number;
+  /**
+   * STREAMLINE_WS_MAX_BUFFERED_EVENTS: messages one subscription may hold for a client that reads more
+   * slowly than they come; past it the connection is closed (4413, the reason says the afterSeq to
+   * resume from). Default 1000.
+   */
+  readonly maxBufferedEvents: number;
   /** STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS: how long a graphql-ws connection may stay open without a connection_init message (then 4408). Default 10000. */
   readonly connectionInitWaitMs: number;
   /**
@@ -43,6 +49,7 @@ export const DEFAULT_LIMITS = {
   maxConnectionsPerTenant: 50,
   maxSubscriptionsPerTenant: 200,
   connectionInitWaitMs: 10_000,
+  maxBufferedEvents: 1_000,
 } as const;
 
 /** The limits and transport policy the environment asks for (defaults for what it does not set). */
@@ -57,6 +64,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayLimi
     maxConnectionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', DEFAULT_LIMITS.maxConnectionsPerTenant),
     maxSubscriptionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', DEFAULT_LIMITS.maxSubscriptionsPerTenant),
     connectionInitWaitMs: positiveInteger(env, 'STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS', DEFAULT_LIMITS.connectionInitWaitMs),
+    maxBufferedEvents: positiveInteger(env, 'STREAMLINE_WS_MAX_BUFFERED_EVENTS', DEFAULT_LIMITS.maxBufferedEvents),
     introspection: onOff(env, 'STREAMLINE_INTROSPECTION', !production),
     landingPage: !production,
     corsOrigins: corsOrigins(env.STREAMLINE_CORS_ORIGINS),

@@ -19,11 +19,27 @@ import type { Principal } from '../auth/principal.js';
 import { ErrorCode, GatewayError } from '../errors.js';
 import type { GatewayLimits } from './limits.settings.js';
 import { parseWithinLimits } from './query-limits.js';
+import { rememberDocumentText } from '../events/shared-execution.js';
 
 export const CLOSE_UNAUTHORIZED = 4401;
 export const CLOSE_FORBIDDEN = 4403;
 /** Too many connections for the tenant (like HTTP 429). */
 export const CLOSE_TOO_MANY_CONNECTIONS = 4429;
+/** The client read too slowly: a subscription's buffer (STREAMLINE_WS_MAX_BUFFERED_EVENTS) overflowed; the reason says how to resume. */
+export const CLOSE_SLOW_SUBSCRIBER = 4413;
+/** How long a slow subscriber's close handshake may take before its socket is destroyed. */
+const SLOW_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Disconnects a client whose subscription overflowed: a close frame with the reason (which says how to
+ * resume), then, since a client that does not read may never answer it, the socket destroyed shortly
+ * after, dropping whatever was still buffered for it.
+ */
+export function disconnectSlowSubscriber(socket: WebSocket, reason: string): void {
+  if (socket.readyState === socket.CLOSED) return;
+  socket.close(CLOSE_SLOW_SUBSCRIBER, reason.slice(0, 120));
+  setTimeout(() => socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+}
 
 type Extra = { readonly socket: WebSocket };
 type Hooks = Required<Pick<ServerOptions<Record<string, unknown>, Extra>, 'onConnect' | 'onSubscribe' | 'onComplete' | 'onClose'>> & {
@@ -98,6 +114,7 @@ export function websocketGuards(options: {
       }
       const errors = validate(schema, document, rules);
       if (errors.length > 0) return errors;
+      rememberDocumentText(document, payload.query);
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GatewayError(ErrorCode.BAD_USER_INPUT, 'operationName: no single operation of that name in the document')];
       if (operation.operation === 'subscription') {

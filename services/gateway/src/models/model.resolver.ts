@@ -39,8 +39,8 @@ export class ModelResolver {
   }
 
   @FieldResolver(() => [LayerImportance])
-  importance(@Root() model: Model): Promise<LayerImportance[]> {
-    return this.importanceService.forModel(model.id);
+  importance(@Root() model: Model, @Ctx() ctx: GatewayContext): Promise<LayerImportance[]> {
+    return ctx.loaders.importanceOfModel.load(model.id);
   }
 
   @FieldResolver(() => ID, { nullable: true, description: 'The plan whose output this model is, when it was registered with fromPlan.' })
@@ -49,7 +49,7 @@ export class ModelResolver {
   }
 
   @FieldResolver(() => [PruningPlan])
-  plans(@Root() model: Model): Promise<PruningPlan[]> {
-    return this.plansService.list({ modelId: model.id });
+  plans(@Root() model: Model, @Ctx() ctx: GatewayContext): Promise<PruningPlan[]> {
+    return ctx.loaders.plansOfModel.load(model.id);
   }
 }

@@ -107,11 +107,19 @@ export class ModelService {
   }
 
   /** Deletes a model with its finished plans; refused while a plan of it is queued or running. */
+  /** Models by id (DataLoader batches). */
+  getMany(ids: readonly string[]): Promise<Map<string, Model>> {
+    return this.store.getMany(ids);
+  }
+
   async delete(id: string, tenantId: string | undefined): Promise<boolean> {
     const model = await this.store.get(id, tenantId);
     if (!model) throw notFound('model', id);
     const active = await this.plans.countActive(id);
     if (active > 0) throw conflict(`model ${JSON.stringify(id)} has ${active} queued or running plan(s); cancel them before deleting it`);
-    return this.store.delete(id);
+    const deleted = await this.store.delete(id);
+    // its plans went with it (on other replicas, within their plan cache's time-to-live)
+    this.plans.cache?.forgetModel(id);
+    return deleted;
   }
 }

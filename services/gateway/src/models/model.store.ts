@@ -58,6 +58,13 @@ export class ModelStore {
     return row ? toModel(row) : null;
   }
 
+  /** Models by id (DataLoader batches), in one query; absent ones are missing from the map. */
+  async getMany(ids: readonly string[]): Promise<Map<string, Model>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.db.selectFrom('models').selectAll().where('id', 'in', [...ids]).execute();
+    return new Map(rows.map((row) => [row.id, toModel(row)]));
+  }
+
   /** Every model; with `tenantId`, that tenant's. */
   async list(tenantId?: string): Promise<Model[]> {
     let query = this.db.selectFrom('models').selectAll();

@@ -54,7 +54,7 @@ export class PlanResolver {
     description: "Changes of one plan; a finished plan is sent once; completes after the plan's final status.",
     subscribe: ({ args, context }) => {
       const ctx = context as GatewayContext;
-      return ctx.services.plans.updates(args.planId as string, requireClient(ctx).tenantId);
+      return ctx.services.plans.updates(args.planId as string, requireClient(ctx).tenantId, ctx.backpressure);
     },
   })
   planUpdated(@Root() plan: PruningPlan, @Arg('planId', () => ID) _planId: string): PruningPlan {
@@ -62,8 +62,8 @@ export class PlanResolver {
   }
 
   @FieldResolver(() => Model)
-  async model(@Root() plan: PruningPlan): Promise<Model> {
-    return this.modelsService.require(plan.modelId, 'modelId');
+  model(@Root() plan: PruningPlan, @Ctx() ctx: GatewayContext): Promise<Model> {
+    return ctx.loaders.model.load(plan.modelId);
   }
 
   @FieldResolver(() => [ProgressEvent], { description: 'Latest progress events, oldest first; `after` is an exclusive sequence number.' })
@@ -71,22 +71,23 @@ export class PlanResolver {
     @Root() plan: PruningPlan,
     @Arg('after', () => Int, { nullable: true }) after?: number | null,
     @Arg('limit', () => Int, { nullable: true }) limit?: number | null,
+    @Ctx() ctx?: GatewayContext,
   ): Promise<ProgressEvent[]> {
-    return this.plansService.events(plan.id, after, limit);
+    return ctx!.loaders.events(after, limit).load(plan.id);
   }
 
   @FieldResolver(() => LayerImportance, { nullable: true, description: 'Importance profile for the block size that was pruned.' })
-  importance(@Root() plan: PruningPlan): Promise<LayerImportance | null> {
-    return this.importanceService.forPrunedBlock(plan);
+  async importance(@Root() plan: PruningPlan, @Ctx() ctx: GatewayContext): Promise<LayerImportance | null> {
+    return this.importanceService.prunedBlockOf(plan, await ctx.loaders.profilesOfPlan.load(plan.id));
   }
 
   @FieldResolver(() => [LayerImportance], { description: 'Every block size the plan profiled (all of them for a dry run).' })
-  profiles(@Root() plan: PruningPlan): Promise<LayerImportance[]> {
-    return this.importanceService.forPlan(plan.id);
+  profiles(@Root() plan: PruningPlan, @Ctx() ctx: GatewayContext): Promise<LayerImportance[]> {
+    return ctx.loaders.profilesOfPlan.load(plan.id);
   }
 
   @FieldResolver(() => StabilityReport, { nullable: true })
-  stability(@Root() plan: PruningPlan): Promise<StabilityReport | null> {
-    return this.stabilityService.forPlan(plan.id);
+  stability(@Root() plan: PruningPlan, @Ctx() ctx: GatewayContext): Promise<StabilityReport | null> {
+    return ctx.loaders.stabilityOfPlan.load(plan.id);
   }
 }

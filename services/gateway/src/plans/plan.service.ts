@@ -1,3 +1,5 @@
+import type { CacheCounts } from '../caching.js';
+import type { Backpressure } from '../context.js';
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
 import type { SourceService } from '../sources/source.service.js';
 import { LiveQueue, withCleanup } from '../events/live-queue.js';
@@ -37,6 +39,8 @@ export interface PlanServiceOptions {
 }
 
 export class PlanService {
+  /** planUpdated streams open now, and those ended because their client was too slow (for /metrics). */
+  readonly streams = { open: 0, slowDisconnects: 0 };
   private readonly countWindows: CountWindows;
   private readonly checkTask: CheckTask;
 
@@ -158,6 +162,25 @@ export class PlanService {
     return cancelled;
   }
 
+  /** The plan cache's hits and misses (null without a cache). */
+  cacheCounts(): CacheCounts | null {
+    return this.store.cache?.entries.counts ?? null;
+  }
+
+  /** DataLoader batches: plans by id, plans of each model, events of each plan (as `events`). */
+  getMany(ids: readonly string[]): Promise<Map<string, PruningPlan>> {
+    return this.store.getMany(ids);
+  }
+
+  listByModels(modelIds: readonly string[]): Promise<Map<string, PruningPlan[]>> {
+    return this.store.listByModels(modelIds);
+  }
+
+  eventsOfMany(planIds: readonly string[], after: number | null | undefined, limit: number | null | undefined): Promise<Map<string, ProgressEvent[]>> {
+    const count = checkInteger('limit', limit ?? DEFAULT_EVENTS_LIMIT, 1, MAX_EVENTS_LIMIT);
+    return this.progress.listMany(planIds, after === undefined || after === null ? null : checkInteger('after', after, 0), count);
+  }
+
   /** Stored progress events: after `after` (exclusive) when given, else the latest ones; oldest first. */
   async events(planId: string, after: number | null | undefined, limit: number | null | undefined): Promise<ProgressEvent[]> {
     const count = checkInteger('limit', limit ?? DEFAULT_EVENTS_LIMIT, 1, MAX_EVENTS_LIMIT);
@@ -169,9 +192,14 @@ export class PlanService {
    * Changes of one plan, as they happen. A plan that has already finished is sent once; the stream
    * completes after a final status.
    */
-  async updates(planId: string, tenantId?: string): Promise<AsyncIterableIterator<PruningPlan>> {
+  async updates(planId: string, tenantId?: string, backpressure?: Backpressure): Promise<AsyncIterableIterator<PruningPlan>> {
     await this.require(planId, 'planId', tenantId);
-    const live = new LiveQueue<PlanMessage>();
+    let overflowed = false;
+    const live = new LiveQueue<PlanMessage>(backpressure?.maxBuffered, () => {
+      overflowed = true;
+      this.streams.slowDisconnects++;
+      backpressure?.overflow('SLOW_SUBSCRIBER: subscribe to planUpdated again');
+    });
     const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
     const store = this.store;
     async function* changes(): AsyncGenerator<PruningPlan> {
@@ -183,19 +211,26 @@ export class PlanService {
       }
       for (;;) {
         const message = await live.next();
-        if (message === null) return;
+        if (message === null) {
+          if (overflowed) throw new GatewayError(ErrorCode.QUOTA_EXCEEDED, 'the subscriber read too slowly: more than STREAMLINE_WS_MAX_BUFFERED_EVENTS messages waited for it', { limit: 'STREAMLINE_WS_MAX_BUFFERED_EVENTS' });
+          return;
+        }
         if (message.kind !== 'plan') continue;
         yield message.plan;
         if (FINAL_STATUSES.has(message.plan.status)) return;
       }
     }
+    this.streams.open++;
     return withCleanup(changes(), () => {
+      this.streams.open--;
       unsubscribe();
       live.close();
     });
   }
 
+  /** Every change of a plan on this replica comes here: the cached copy is forgotten, then subscribers (and other replicas) are told. */
   publish(plan: PruningPlan): void {
+    this.store.cache?.forget(plan.id);
     this.bus.publish(plan.id, { kind: 'plan', plan });
   }
 }

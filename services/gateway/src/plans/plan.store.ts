@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { ExpiringCache } from '../caching.js';
 import { parsePlanSpec, type PlanSpec } from '../engine.js';
 import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
@@ -29,9 +30,56 @@ export interface FinishRecord {
   readonly errorCode?: ErrorCode | null;
 }
 
+/** Default of STREAMLINE_PLAN_CACHE_MS: the longest a cached plan is served without reading it again. */
+export const PLAN_CACHE_MS = 5_000;
+const PLAN_CACHE_ENTRIES = 10_000;
+
+/**
+ * Plans read by id, parsed (the stored spec's zod parse included), kept for `ttlMs`. Consistency:
+ * - on this replica, every write of a plan goes through PlanService.publish (or a deletion), which
+ *   forgets it first: the writer's next read is its own write (read-your-writes);
+ * - across replicas on PostgreSQL, every publish is a NOTIFY, and each replica forgets the plan when
+ *   the notice arrives (milliseconds; events/postgres-plan-events.ts), before it reads it again;
+ * - while the LISTEN connection is down, notices are lost: the cache is emptied and bypassed until it
+ *   is back (`trusted`);
+ * - `ttlMs` bounds anything else (a write no notice told of) — the safety net, not the mechanism.
+ */
+export class PlanCache {
+  readonly entries: ExpiringCache<string, PruningPlan | null>;
+  private bypassed = false;
+
+  constructor(ttlMs = PLAN_CACHE_MS) {
+    this.entries = new ExpiringCache({ ttlMs, maxEntries: PLAN_CACHE_ENTRIES });
+  }
+
+  /** The plan changed (or is gone): the next read goes to the store. */
+  forget(planId: string): void {
+    this.entries.forget(planId);
+  }
+
+  forgetModel(modelId: string): void {
+    this.entries.forgetWhere((plan) => plan?.modelId === modelId);
+  }
+
+  /** Whether changes are being heard (false while the cross-replica bus is down): empties and bypasses the cache. */
+  setTrusted(trusted: boolean): void {
+    this.bypassed = !trusted;
+    this.entries.clear();
+  }
+
+  load(planId: string, read: () => Promise<PruningPlan | null>): Promise<PruningPlan | null> {
+    if (this.bypassed) return read();
+    return this.entries.load(planId, read, (plan) => plan !== null);
+  }
+}
+
 /** Plans' rows: inserts (QUEUED by construction) and reads. Every later write is PlanLifecycle's (plan.lifecycle.ts). */
 export class PlanStore {
-  constructor(private readonly db: Db) {}
+  /** `cache` (the gateway's): plans read by id are kept there; see PlanCache for when they are forgotten. */
+  constructor(
+    private readonly db: Db,
+    readonly cache?: PlanCache,
+  ) {}
 
   insert(plan: NewPlan): Promise<PruningPlan> {
     return insertPlan(this.db, plan);
@@ -69,10 +117,36 @@ export class PlanStore {
 
   /** The plan; with `tenantId`, only when that tenant owns it. */
   async get(id: string, tenantId?: string): Promise<PruningPlan | null> {
-    let query = this.db.selectFrom('plans').selectAll().where('id', '=', id);
-    if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
-    const row = await query.executeTakeFirst();
+    const plan = this.cache ? await this.cache.load(id, () => this.read(id)) : await this.read(id);
+    return plan && (tenantId === undefined || plan.tenantId === tenantId) ? plan : null;
+  }
+
+  /** The plan as stored now, never from the cache (what a notice from another replica refers to). */
+  async read(id: string): Promise<PruningPlan | null> {
+    const row = await this.db.selectFrom('plans').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toPlan(row) : null;
+  }
+
+  /** Plans by id (DataLoader batches), in one query; absent ones are missing from the map. */
+  async getMany(ids: readonly string[]): Promise<Map<string, PruningPlan>> {
+    const found = new Map<string, PruningPlan>();
+    const missing: string[] = [];
+    for (const id of ids) {
+      const cached = this.cache?.entries.get(id);
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length > 0) for (const row of await this.db.selectFrom('plans').selectAll().where('id', 'in', missing).execute()) found.set(row.id, toPlan(row));
+    return found;
+  }
+
+  /** Plans of each model (DataLoader batches), oldest first, in one query. */
+  async listByModels(modelIds: readonly string[]): Promise<Map<string, PruningPlan[]>> {
+    const byModel = new Map<string, PruningPlan[]>(modelIds.map((id) => [id, []]));
+    if (modelIds.length === 0) return byModel;
+    const rows = await this.db.selectFrom('plans').selectAll().where('model_id', 'in', [...modelIds]).orderBy('created_at').orderBy('id').execute();
+    for (const row of rows) byModel.get(row.model_id)?.push(toPlan(row));
+    return byModel;
   }
 
   async list(filter: { status?: PlanStatus | null; modelId?: string; tenantId?: string } = {}): Promise<PruningPlan[]> {
@@ -161,6 +235,7 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     id: row.id,
     modelId: row.model_id,
     tenantId: row.tenant_id,
+    lastSeq: row.last_seq,
     status: row.status as PlanStatus,
     stage: row.stage as PlanStage | null,
     progress: row.progress,

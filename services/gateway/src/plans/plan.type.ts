@@ -30,6 +30,9 @@ export class PruningPlan {
   /** The owning tenant (not exposed: a tenant only ever sees its own). */
   tenantId!: string;
 
+  /** The seq of the plan's latest progress event, 0 before any (not exposed: progress streams use it to skip a read). */
+  lastSeq!: number;
+
   @Field(() => PlanStatus)
   status!: PlanStatus;
 

@@ -10,7 +10,7 @@ export class ProgressResolver {
     description: 'Progress of one plan; replays events after `afterSeq` first, then streams live ones; completes when the plan ends.',
     subscribe: ({ args, context }) => {
       const ctx = context as GatewayContext;
-      return ctx.services.progress.openStream(args.planId as string, args.afterSeq as number | null | undefined, requireClient(ctx).tenantId);
+      return ctx.services.progress.openStream(args.planId as string, args.afterSeq as number | null | undefined, requireClient(ctx).tenantId, ctx.backpressure);
     },
   })
   planProgress(

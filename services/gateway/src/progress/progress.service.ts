@@ -1,4 +1,5 @@
-import { badInput, conflict } from '../errors.js';
+import type { Backpressure } from '../context.js';
+import { badInput, conflict, ErrorCode, GatewayError } from '../errors.js';
 import { LiveQueue, withCleanup } from '../events/live-queue.js';
 import type { PlanEventBus, PlanMessage } from '../events/plan-events.js';
 import type { PlanService } from '../plans/plan.service.js';
@@ -12,6 +13,9 @@ import type { EventOrigin, ProgressEvent, ProgressReport } from './progress.type
 const REPLAY_PAGE = 500;
 
 export class ProgressService {
+  /** planProgress streams open now, and those ended because their client was too slow (for /metrics). */
+  readonly streams = { open: 0, slowDisconnects: 0 };
+
   constructor(
     private readonly store: ProgressStore,
     private readonly planStore: PlanStore,
@@ -47,19 +51,31 @@ export class ProgressService {
    * from the store; live events that arrive during the replay wait in a queue, and those the replay
    * already delivered (seq ≤ the last one sent) are dropped.
    */
-  async openStream(planId: string, afterSeq: number | null | undefined, tenantId?: string): Promise<AsyncIterableIterator<ProgressEvent>> {
+  async openStream(planId: string, afterSeq: number | null | undefined, tenantId?: string, backpressure?: Backpressure): Promise<AsyncIterableIterator<ProgressEvent>> {
     const after = checkInteger('afterSeq', afterSeq ?? 0, 0);
     await this.plans.require(planId, 'planId', tenantId);
-    const live = new LiveQueue<PlanMessage>();
+    // the seq last handed to the client, for the resume hint when it is too slow
+    const position = { lastSeq: after, overflowed: false };
+    const live = new LiveQueue<PlanMessage>(backpressure?.maxBuffered, () => {
+      position.overflowed = true;
+      this.streams.slowDisconnects++;
+      backpressure?.overflow(`SLOW_SUBSCRIBER: resume planProgress with afterSeq=${position.lastSeq}`);
+    });
     const unsubscribe = this.bus.subscribe(planId, (message) => live.push(message));
-    return withCleanup(this.replayThenLive(planId, after, live), () => {
+    this.streams.open++;
+    return withCleanup(this.replayThenLive(planId, position, live), () => {
+      this.streams.open--;
       unsubscribe();
       live.close();
     });
   }
 
-  private async *replayThenLive(planId: string, afterSeq: number, live: LiveQueue<PlanMessage>): AsyncGenerator<ProgressEvent> {
-    let lastSeq = afterSeq;
+  private async *replayThenLive(planId: string, position: { lastSeq: number; overflowed: boolean }, live: LiveQueue<PlanMessage>): AsyncGenerator<ProgressEvent> {
+    let lastSeq = position.lastSeq;
+    const sent = (seq: number) => {
+      lastSeq = seq;
+      position.lastSeq = seq;
+    };
     // Read the status before the events: appends are refused once a plan has ended, so when it has
     // ended here, the replay that follows holds every event it will ever have.
     const plan = await this.planStore.get(planId);
@@ -67,30 +83,42 @@ export class ProgressService {
     const stored = (after: number) => this.pagesAfter(planId, after);
     for await (const event of stored(lastSeq)) {
       yield event;
-      lastSeq = event.seq;
+      sent(event.seq);
     }
     if (FINAL_STATUSES.has(plan.status)) return;
 
     for (;;) {
       const message = await live.next();
-      if (message === null) return;
+      if (message === null) {
+        if (position.overflowed) {
+          throw new GatewayError(ErrorCode.QUOTA_EXCEEDED, `the subscriber read too slowly: more than STREAMLINE_WS_MAX_BUFFERED_EVENTS events waited for it; resume with afterSeq=${lastSeq}`, {
+            limit: 'STREAMLINE_WS_MAX_BUFFERED_EVENTS',
+            afterSeq: lastSeq,
+          });
+        }
+        return;
+      }
       if (message.kind === 'progress') {
         const { event } = message;
         if (event.seq <= lastSeq) continue;
         if (event.seq === lastSeq + 1) {
           yield event;
-          lastSeq = event.seq;
+          sent(event.seq);
           continue;
         }
         // A gap (a notification lost or reordered between replicas): the store has every event.
         for await (const missing of stored(lastSeq)) {
           yield missing;
-          lastSeq = missing.seq;
+          sent(missing.seq);
         }
       } else if (FINAL_STATUSES.has(message.plan.status)) {
-        for await (const last of stored(lastSeq)) {
-          yield last;
-          lastSeq = last.seq;
+        // The final plan says how many events it has: read the store only when some were not delivered
+        // live (so a thousand subscribers of a plan that ends cost no read each).
+        if (!(message.plan.lastSeq <= lastSeq)) {
+          for await (const last of stored(lastSeq)) {
+            yield last;
+            sent(last.seq);
+          }
         }
         return;
       }

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { Db } from '../store/database.js';
 import { isoNow, parseJson } from '../store/columns.js';
 import type { ProgressEventsTable } from '../store/tables.js';
@@ -60,6 +60,25 @@ export class ProgressStore {
     let query = this.db.selectFrom('progress_events').selectAll().where('plan_id', '=', planId).where('seq', '>', after).orderBy('seq');
     if (limit !== undefined) query = query.limit(limit);
     return (await query.execute()).map(toEvent);
+  }
+
+  /**
+   * Events of several plans (DataLoader batches), in one query: per plan, those with seq > `after`
+   * (oldest `limit`) or, when `after` is null, the latest `limit`; oldest first.
+   */
+  async listMany(planIds: readonly string[], after: number | null, limit: number): Promise<Map<string, ProgressEvent[]>> {
+    const byPlan = new Map<string, ProgressEvent[]>(planIds.map((id) => [id, []]));
+    if (planIds.length === 0) return byPlan;
+    const order = after === null ? sql`seq desc` : sql`seq`;
+    let ranked = this.db
+      .selectFrom('progress_events')
+      .selectAll()
+      .select(sql<number>`row_number() over (partition by plan_id order by ${order})`.as('rank'))
+      .where('plan_id', 'in', [...planIds]);
+    if (after !== null) ranked = ranked.where('seq', '>', after);
+    const rows = await this.db.selectFrom(ranked.as('ranked')).selectAll().where('rank', '<=', limit).orderBy('plan_id').orderBy('seq').execute();
+    for (const row of rows) byPlan.get(row.plan_id)?.push(toEvent(row));
+    return byPlan;
   }
 
   /** The latest `limit` events, oldest first. */

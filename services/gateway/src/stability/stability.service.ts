@@ -10,6 +10,10 @@ export class StabilityService {
     return this.store.insert(report, executor);
   }
 
+  forPlans(planIds: readonly string[]): Promise<Map<string, StabilityReport>> {
+    return this.store.getByPlans(planIds);
+  }
+
   forPlan(planId: string): Promise<StabilityReport | null> {
     return this.store.getByPlan(planId);
   }

@@ -39,6 +39,13 @@ export class StabilityStore {
     return toReport(row);
   }
 
+  /** Reports by plan (DataLoader batches), in one query. */
+  async getByPlans(planIds: readonly string[]): Promise<Map<string, StabilityReport>> {
+    if (planIds.length === 0) return new Map();
+    const rows = await this.db.selectFrom('stability_reports').selectAll().where('plan_id', 'in', [...planIds]).execute();
+    return new Map(rows.map((row) => [row.plan_id, toReport(row)]));
+  }
+
   async getByPlan(planId: string): Promise<StabilityReport | null> {
     const row = await this.db.selectFrom('stability_reports').selectAll().where('plan_id', '=', planId).executeTakeFirst();
     return row ? toReport(row) : null;

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, sql, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql, SqliteDialect, type KyselyConfig } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest, MIGRATIONS } from './migrations.js';
 import type { Tables } from './tables.js';
@@ -17,6 +17,8 @@ export interface DatabaseOptions {
   readonly databaseUrl?: string;
   /** Directory holding `streamline.db` (created when missing). */
   readonly dataDir?: string;
+  /** Told the SQL of every query sent (Kysely's log hook): tests count queries with it. */
+  readonly onQuery?: (sql: string) => void;
 }
 
 export interface Database {
@@ -34,7 +36,8 @@ const INT8_OID = 20;
 
 /** `migrations`: the schema history to bring the database to; all of it unless a test opens one at an older version. */
 export async function openDatabase(options: DatabaseOptions, migrations = MIGRATIONS): Promise<Database> {
-  const database = options.databaseUrl ? openPostgres(options.databaseUrl) : openSqlite(options.dataDir ?? '.streamline');
+  const log = options.onQuery ? queryLog(options.onQuery) : undefined;
+  const database = options.databaseUrl ? openPostgres(options.databaseUrl, log) : openSqlite(options.dataDir ?? '.streamline', log);
   try {
     await migrateToLatest(database.db, migrations);
   } catch (error) {
@@ -44,7 +47,13 @@ export async function openDatabase(options: DatabaseOptions, migrations = MIGRAT
   return database;
 }
 
-function openSqlite(dataDir: string): Database {
+function queryLog(onQuery: (sql: string) => void): KyselyConfig['log'] {
+  return (event) => {
+    if (event.level === 'query') onQuery(event.query.sql);
+  };
+}
+
+function openSqlite(dataDir: string, log?: KyselyConfig['log']): Database {
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, SQLITE_FILE);
   const db = new Kysely<Tables>({
@@ -54,20 +63,56 @@ function openSqlite(dataDir: string): Database {
         connection.pragma('journal_mode = WAL');
         connection.pragma('foreign_keys = ON'); // off by default in SQLite; the schema's cascades need it
         connection.pragma('busy_timeout = 5000');
-        return Promise.resolve(connection);
+        return Promise.resolve(withStatementCache(connection));
       },
     }),
+    log,
   });
   return wrap(db, 'sqlite', `sqlite ${file}`);
 }
 
-function openPostgres(url: string): Database {
+/** Prepared statements kept per SQL text (Kysely's driver prepares each query anew): at most this many. */
+export const SQLITE_STATEMENT_CACHE = 256;
+
+/**
+ * The connection as Kysely's SQLite driver sees it (it calls `prepare` and `close` only), with its
+ * prepared statements reused by SQL text: the queries are generated from a fixed set of builders, so a
+ * few dozen texts cover everything, and preparing was the largest single cost of a `plan(id)` read.
+ * The least recently used statement is dropped past SQLITE_STATEMENT_CACHE; a statement still being
+ * iterated (a streamed query) is never handed out twice: a fresh one is prepared instead.
+ */
+export function withStatementCache(connection: SQLite.Database, size = SQLITE_STATEMENT_CACHE): SQLite.Database {
+  const statements = new Map<string, SQLite.Statement>();
+  const prepare = (source: string): SQLite.Statement => {
+    const cached = statements.get(source);
+    if (cached && !cached.busy) {
+      statements.delete(source);
+      statements.set(source, cached);
+      return cached;
+    }
+    const statement = connection.prepare(source);
+    if (!cached) {
+      statements.set(source, statement);
+      if (statements.size > size) statements.delete(statements.keys().next().value!);
+    }
+    return statement;
+  };
+  return new Proxy(connection, {
+    get(target, property) {
+      if (property === 'prepare') return prepare;
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function openPostgres(url: string, log?: KyselyConfig['log']): Database {
   const pool = new pg.Pool({
     connectionString: url,
     // bigint columns hold parameter counts, which stay below 2^53: numbers, not pg's default strings
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
   });
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }), log });
   const redacted = (() => {
     try {
       const parsed = new URL(url);

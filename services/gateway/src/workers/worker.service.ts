@@ -71,7 +71,7 @@ export class WorkerService {
     // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
     if ((await this.lifecycle.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
     // Only an ended plan's work may be thrown away: one that another worker now holds resumes from it.
-    const plan = await this.plans.get(planId, undefined);
+    const plan = await this.planStore.read(planId);
     return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status) };
   }
 
