@@ -7,8 +7,9 @@
  *              [--batch-size B] [--workers W] --out F.json
  * Results go to stdout (or --out), progress to stderr; any failure is one line on stderr and exit 1.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
@@ -18,9 +19,11 @@ import { generate } from './generate.js';
 import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
-import { prune } from './pruning/prune.js';
+import { formatBytes, prune } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
+import { parseMemorySize } from './runtime/memory-budget.js';
+import { openRuntime, type OpenRuntimeOptions } from './runtime/open-runtime.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 
 const USAGE = `usage: streamline-engine <command> [options]
@@ -28,7 +31,7 @@ const USAGE = `usage: streamline-engine <command> [options]
   convert    --model M.bin --tokenizer T --out DIR
   generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S]
   importance --model M [--tokenizer T] --data D [--samples 32] [--seq-len 128] [--block-sizes all]
-             [--batch-size 8] [--workers W] --out F.json
+             [--batch-size 8] [--workers W] [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out F.json
   prune      --model M [--tokenizer T] --data D (--layers N [--start S] | --target-sparsity F)
              --replacement none|linear|ffn|swiglu|layer [--samples 32] [--seq-len 128] [--batch-size 8]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
@@ -36,7 +39,8 @@ const USAGE = `usage: streamline-engine <command> [options]
              [--pairs-dtype f32|f16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
              [--work-dir DIR] --out DIR
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
-environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda`;
+environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda,
+  STREAMLINE_MEMORY_BUDGET=6GiB (what a layer-streamed pass may hold; default half the available memory)`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -74,6 +78,8 @@ const OPTIONS = {
   limit: { type: 'string' },
   text: { type: 'string', multiple: true },
   mc: { type: 'string', multiple: true },
+  'memory-budget': { type: 'string' },
+  streaming: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -106,6 +112,23 @@ async function tokenizerFor(args: Args, info: ModelInfo, needed: boolean): Promi
 }
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+function layerLabel(layer: number, layers: number): string {
+  if (layer < 0) return 'embeddings';
+  if (layer >= layers) return 'LM head';
+  return `layer ${layer + 1}/${layers}`;
+}
+
+function runtimeOptions(args: Args, workers?: number): OpenRuntimeOptions {
+  const streaming = args.streaming ?? 'on';
+  if (streaming !== 'on' && streaming !== 'off') throw new EngineError('BAD_INPUT', `--streaming must be on or off, got ${JSON.stringify(streaming)}`);
+  return { workers, streaming, memoryBudget: args['memory-budget'] === undefined ? undefined : parseMemorySize(args['memory-budget'], '--memory-budget') };
+}
+
+/** Identifies an importance pass for its checkpoint: the model's files and the batches. */
+function passKey(info: ModelInfo, data: readonly (readonly number[])[], batchSize: number): string {
+  return createHash('sha256').update(JSON.stringify([resolve(info.path), statSync(info.path).mtimeMs, batchSize, data])).digest('hex').slice(0, 32);
+}
 
 async function inspect(args: Args): Promise<void> {
   const info = inspectModel(required(args, 'model'));
@@ -173,14 +196,16 @@ async function importance(args: Args): Promise<void> {
   const tokenizer = await tokenizerFor(args, info, false);
   const data = await loadCalibrationSamples(required(args, 'data'), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
   if (data.length < samples) progress(`note: ${required(args, 'data')} yields only ${data.length} samples of the ${samples} asked for`);
-  const model = loadModel(info.path);
-  const runtime = await createRuntime(model, { workers });
+  const runtime = await openRuntime(info, runtimeOptions(args, workers));
   progress(`importance: ${info.config.modelType}, ${info.config.numLayers} layers, ${data.length} samples × ≤${seqLen} tokens on ${runtime.description}`);
   try {
+    const workDir = args['work-dir'];
     const profile = await computeImportance(runtime, info.config.numLayers, data, seqLen, {
       blockSizes,
       batchSize,
-      onProgress: (p) => progress(`importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens`),
+      checkpoint: workDir ? { dir: join(workDir, 'importance-pass'), key: passKey(info, data, batchSize) } : undefined,
+      onProgress: (p) =>
+        progress(p.layer === undefined ? `importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens` : `importance: ${layerLabel(p.layer, p.layers!)}, ${formatBytes(p.bytesRead ?? 0)} read`),
     });
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);

@@ -10,6 +10,13 @@ import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 
+/** A tensor's bytes in its stored dtype (little-endian), not yet widened. */
+export interface RawTensor {
+  readonly shape: readonly number[];
+  readonly dtype: StorageDtype;
+  readonly bytes: Uint8Array;
+}
+
 export interface SafetensorsEntry {
   readonly name: string;
   readonly dtype: string;
@@ -64,20 +71,49 @@ export class SafetensorsFile {
 
   /** Reads one tensor, widened to float32. */
   read(name: string): HostTensor {
+    const { shape, dtype, bytes } = this.readRaw(name);
+    return { shape, data: decodeToFloat32(bytes, dtype) };
+  }
+
+  /** Reads one tensor's bytes in its stored dtype (narrow), with one positioned read. */
+  readRaw(name: string): RawTensor {
     const entry = this.entry(name);
     if (!isStorageDtype(entry.dtype)) {
       throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path} has dtype ${entry.dtype}; supported: F32, F16, BF16`);
     }
-    const length = entry.end - entry.begin;
-    // An F32 tensor is read into a buffer that becomes the Float32Array itself: one copy, from disk.
+    return { shape: entry.shape, dtype: entry.dtype, bytes: this.readBytes(name, entry.begin, entry.end - entry.begin) };
+  }
+
+  /**
+   * Rows `rows` of a 2-D tensor ([rows.length, cols]) in its stored dtype: what an embedding lookup
+   * needs, without reading the whole table. Each distinct row is one positioned read.
+   */
+  readRows(name: string, rows: ArrayLike<number>): RawTensor {
+    const entry = this.entry(name);
+    if (!isStorageDtype(entry.dtype) || entry.shape.length !== 2) {
+      throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path}: row reads need a 2-D F32/F16/BF16 tensor, got ${entry.dtype} [${entry.shape.join(', ')}]`);
+    }
+    const [count, cols] = entry.shape;
+    const rowBytes = cols * BYTES_PER_ELEMENT[entry.dtype];
+    const out = new Uint8Array(rows.length * rowBytes);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (!(row >= 0 && row < count)) throw new EngineError('BAD_INPUT', `row ${row} of ${name} is outside [0, ${count})`);
+      out.set(this.readBytes(name, entry.begin + row * rowBytes, rowBytes), i * rowBytes);
+    }
+    return { shape: [rows.length, cols], dtype: entry.dtype, bytes: out };
+  }
+
+  private readBytes(name: string, begin: number, length: number): Uint8Array {
+    // Read into a buffer of its own, so that an F32 tensor's bytes become the Float32Array itself: one copy, from disk.
     const bytes = new Uint8Array(new ArrayBuffer(length));
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), entry.begin + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends at byte ${entry.end}`);
+      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), begin + done);
+      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends past byte ${begin + done}`);
       done += n;
     }
-    return { shape: entry.shape, data: decodeToFloat32(bytes, entry.dtype) };
+    return bytes;
   }
 
   close(): void {

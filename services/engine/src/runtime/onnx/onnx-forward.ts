@@ -127,7 +127,7 @@ export class OnnxForward implements ForwardRuntime {
 }
 
 /** The CUDA provider ships separately (the GPU image installs it); use it when it is there. */
-function defaultProvider(): string {
+export function defaultProvider(): string {
   const requested = process.env.STREAMLINE_ONNX_PROVIDER;
   if (requested) return requested;
   const binding = createRequire(import.meta.url).resolve('onnxruntime-node');
