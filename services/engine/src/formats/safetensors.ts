@@ -215,6 +215,51 @@ export function writeSafetensors(
   renameSync(tmpPath, path);
 }
 
+export interface TensorToStream {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: StorageDtype;
+}
+
+/**
+ * Writes tensors whose bytes come one at a time from `bytesOf` (a tensor copied from a source shard in its
+ * stored dtype, say): the header from the shapes first, then each tensor's bytes as they are read, so at
+ * most one tensor is in memory. Into `path.tmp-…`, renamed over `path` when complete.
+ */
+export function writeSafetensorsStreamed(path: string, tensors: readonly TensorToStream[], bytesOf: (name: string) => Uint8Array, metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const { name, shape, dtype } of tensors) {
+    const bytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let headerJson = JSON.stringify(header);
+  headerJson += ' '.repeat((8 - ((8 + Buffer.byteLength(headerJson)) % 8)) % 8);
+  const headerBytes = Buffer.from(headerJson, 'utf8');
+  const lengthBytes = Buffer.alloc(8);
+  lengthBytes.writeBigUInt64LE(BigInt(headerBytes.length));
+  const tmpPath = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmpPath, 'w');
+  try {
+    writeAll(fd, lengthBytes);
+    writeAll(fd, headerBytes);
+    for (const { name, shape, dtype } of tensors) {
+      const bytes = bytesOf(name);
+      if (bytes.byteLength !== elementCount(shape) * BYTES_PER_ELEMENT[dtype]) throw new Error(`tensor ${name}: ${bytes.byteLength} bytes, expected ${elementCount(shape) * BYTES_PER_ELEMENT[dtype]}`);
+      writeAll(fd, bytes);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(tmpPath);
+    throw error;
+  }
+  renameSync(tmpPath, path);
+}
+
 function writeAll(fd: number, bytes: Uint8Array): void {
   let done = 0;
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);

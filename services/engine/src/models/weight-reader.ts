@@ -13,6 +13,7 @@ import { elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { readLlama2cCheckpoint } from '../formats/llama2c-checkpoint.js';
 import type { RawTensor } from '../formats/safetensors.js';
 import { lookup, openSafetensors, type ModelInfo } from './model.js';
+import { expectedWeightShapes } from './weight-shapes.js';
 
 export interface WeightReader {
   /** The dtype tensors are stored in. */
@@ -35,7 +36,21 @@ export interface WeightReader {
 /** Opens the model's weights for reading on demand. */
 export function openWeightReader(info: ModelInfo): WeightReader {
   if (info.format === 'llama2c') return new MemoryWeightReader(readLlama2cCheckpoint(info.path).weights, 'F32');
-  return new ShardedWeightReader(info.path, info.config.dtype);
+  const reader = new ShardedWeightReader(info.path, info.config.dtype);
+  try {
+    // Every tensor the config implies is there with its shape: checked from the headers, before any pass.
+    for (const [name, shape] of expectedWeightShapes(info.family, info.config)) {
+      if (!reader.has(name)) throw new EngineError('CORRUPT_FILE', `${info.path}: missing tensor ${name} (expected shape [${shape.join(', ')}])`);
+      const stored = reader.shape(name);
+      if (stored.join() !== shape.join()) {
+        throw new EngineError('CORRUPT_FILE', `${info.path}: tensor ${name} has shape [${stored.join(', ')}] but config.json implies [${shape.join(', ')}]`);
+      }
+    }
+  } catch (error) {
+    reader.close();
+    throw error;
+  }
+  return reader;
 }
 
 class ShardedWeightReader implements WeightReader {

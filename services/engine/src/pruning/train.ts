@@ -15,6 +15,8 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import type { LoadedModel } from '../models/model.js';
+
+type ModelShape = Pick<LoadedModel, 'family' | 'config'>;
 import { layerContext } from '../runtime/tfjs/decoder-layer.js';
 import { tfjsForTraining } from '../runtime/tfjs/training.js';
 import { mulberry32 } from '../random.js';
@@ -71,7 +73,8 @@ export interface TrainingResult {
 
 export interface TrainingJob {
   readonly kind: TrainedKind;
-  readonly model: LoadedModel;
+  /** The model's sizes (the replacement is trained on its hidden states). */
+  readonly model: ModelShape;
   readonly initial: ReadonlyMap<string, HostTensor>;
   readonly pairs: PairReader;
   /** Where checkpoints live. */
@@ -266,18 +269,18 @@ function loadBatch(pairs: PairReader, indices: number[]): Batch {
   };
 }
 
-function predict(kind: TrainedKind, model: LoadedModel, batch: Batch, weight: (name: string) => tf.Tensor): tf.Tensor {
+function predict(kind: TrainedKind, model: ModelShape, batch: Batch, weight: (name: string) => tf.Tensor): tf.Tensor {
   const ctx = layerContext(model.config, model.family, batch);
   return replacementForward(kind, batch.inputs, weight, ctx);
 }
 
 /** Mean squared error over real tokens and hidden dimensions. */
-function mseLoss(kind: TrainedKind, model: LoadedModel, batch: Batch, weight: (name: string) => tf.Tensor): tf.Scalar {
+function mseLoss(kind: TrainedKind, model: ModelShape, batch: Batch, weight: (name: string) => tf.Tensor): tf.Scalar {
   const error = tf.mul(tf.squaredDifference(predict(kind, model, batch, weight), batch.targets), batch.mask);
   return tf.div(tf.sum(error), batch.tokens * model.config.hiddenSize) as tf.Scalar;
 }
 
-function validate(kind: TrainedKind, model: LoadedModel, pairs: PairReader, indices: number[], batchSize: number, weight: (name: string) => tf.Tensor) {
+function validate(kind: TrainedKind, model: ModelShape, pairs: PairReader, indices: number[], batchSize: number, weight: (name: string) => tf.Tensor) {
   let errorSum = 0;
   let cosineSum = 0;
   let tokens = 0;
