@@ -9,7 +9,7 @@
  *   models and tests; refused above what wasm's 4 GiB heap holds.
  */
 import { EngineError } from '../errors.js';
-import { loadModel, type ModelInfo } from '../models/model.js';
+import { loadModel, readInsertedModule, type ModelInfo } from '../models/model.js';
 import { openWeightReader } from '../models/weight-reader.js';
 import { createRuntime, TFJS_MAX_WEIGHT_BYTES, type RuntimeOptions } from './create-runtime.js';
 import { memoryBudget } from './memory-budget.js';
@@ -42,8 +42,9 @@ export async function openRuntime(info: ModelInfo, options: OpenRuntimeOptions =
     }
     if (streamed) {
       const weights = openWeightReader(info);
+      const inserted = info.format === 'huggingface' ? readInsertedModule(info.path, info.config.numLayers) : undefined;
       return new streamed.StreamedOnnxForward(
-        { family: info.family, config: info.config, weights },
+        { family: info.family, config: info.config, weights, ...(inserted ? { inserted } : {}) },
         { threads: options.workers, memoryBudget: memoryBudget(options.memoryBudget), spillDir: options.spillDir, ownsWeights: true },
       );
     }
