@@ -22,22 +22,22 @@ import { runEvalCommand } from './evaluation/eval-command.js';
 import { formatBytes, prune } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
-import { parseMemorySize } from './runtime/memory-budget.js';
+import { memoryBudget, parseMemorySize } from './runtime/memory-budget.js';
 import { openRuntime, type OpenRuntimeOptions } from './runtime/open-runtime.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 
 const USAGE = `usage: streamline-engine <command> [options]
   inspect    --model M [--tokenizer T]
   convert    --model M.bin --tokenizer T --out DIR
-  generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S]
+  generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S] [--memory-budget 6GiB]
   importance --model M [--tokenizer T] --data D [--samples 32] [--seq-len 128] [--block-sizes all]
              [--batch-size 8] [--workers W] [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out F.json
   prune      --model M [--tokenizer T] --data D (--layers N [--start S] | --target-sparsity F)
              --replacement none|linear|ffn|swiglu|layer [--samples 32] [--seq-len 128] [--batch-size 8]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
-             [--pairs-dtype f32|f16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
-             [--work-dir DIR] --out DIR
+             [--pairs-dtype f32|f16|bf16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
+             [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out DIR
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda,
   STREAMLINE_MEMORY_BUDGET=6GiB (what a layer-streamed pass may hold; default half the available memory)`;
@@ -171,11 +171,16 @@ async function generateCommand(args: Args): Promise<void> {
     topP: numberOption(args, 'top-p', 0.9, false),
     seed: numberOption(args, 'seed', Date.now()),
   };
-  const model = loadModel(required(args, 'model'));
-  const tokenizer = (await tokenizerFor(args, model, true))!;
-  const runtime = await createRuntime(model);
+  const info = inspectModel(required(args, 'model'));
+  const tokenizer = (await tokenizerFor(args, info, true))!;
+  // The whole model (fast per token) when it fits the memory budget as float32 (about twice its weights
+  // while loading); else layer-streamed, which reads every layer from disk again for each new token.
+  const options = runtimeOptions(args);
+  const fits = info.numParameters * 4 * 2 <= memoryBudget(options.memoryBudget);
+  if (!fits) progress(`generate: ${info.numParameters} parameters do not fit the memory budget as float32; streaming the layers from disk for every token`);
+  const runtime = await openRuntime(info, { ...options, streaming: args.streaming === undefined ? (fits ? 'off' : 'on') : options.streaming });
   try {
-    const { text } = await generate(runtime, tokenizer, { ...settings, maxPositions: model.config.maxPositionEmbeddings });
+    const { text } = await generate(runtime, tokenizer, { ...settings, maxPositions: info.config.maxPositionEmbeddings });
     process.stdout.write(`${text}\n`);
   } finally {
     await runtime.dispose();
@@ -222,7 +227,8 @@ async function pruneCommand(args: Args): Promise<void> {
   const optionalNumber = (name: StringOption, integer = true) => (args[name] === undefined ? undefined : numberOption(args, name, 0, integer));
   const replacement = required(args, 'replacement').toUpperCase() as ReplacementKind;
   const pairsDtype = (args['pairs-dtype'] ?? 'f32').toUpperCase();
-  if (pairsDtype !== 'F32' && pairsDtype !== 'F16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32 or f16, got ${JSON.stringify(args['pairs-dtype'])}`);
+  if (pairsDtype !== 'F32' && pairsDtype !== 'F16' && pairsDtype !== 'BF16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32, f16 or bf16, got ${JSON.stringify(args['pairs-dtype'])}`);
+  const { streaming, memoryBudget } = runtimeOptions(args);
   const out = required(args, 'out');
   const training: Record<string, number | undefined> = {
     epochs: optionalNumber('epochs'),
@@ -252,6 +258,8 @@ async function pruneCommand(args: Args): Promise<void> {
     valFraction: optionalNumber('val-fraction', false),
     seed: optionalNumber('seed'),
     pairsDtype,
+    streaming,
+    memoryBudget,
     evalWindows: optionalNumber('eval-windows'),
     evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),

@@ -5,14 +5,11 @@
  * and stops; nothing is trained or written.
  */
 import { EngineError } from './errors.js';
-import { loadCalibrationSamples } from './data/calibration.js';
+import { openCalibrationSession } from './calibration-session.js';
 import { checkPlanBounds, planBoundsFromEnv, type EvaluationText, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
-import { inspectModel, loadModel } from './models/model.js';
-import { prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
+import { formatBytes, prune, type PruneOptions, type PruneStage, type PruneSummary } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
-import { createRuntime } from './runtime/create-runtime.js';
-import { loadTokenizer } from './tokenizers/tokenizer.js';
 
 export type PlanStage = 'LOADING' | 'PROFILING' | 'COLLECTING' | 'TRAINING' | 'ASSEMBLING' | 'EVALUATING' | 'UPLOADING' | 'DONE';
 
@@ -172,21 +169,24 @@ function planStage(stage: PruneStage): PlanStage {
 
 async function profileEveryBlockSize(config: PlanConfig, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
   onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${config.model.path}` });
-  const info = inspectModel(config.model.path);
   const { seqLen, samples } = config.calibration;
-  if (seqLen > info.config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
-  const tokenizerPath = config.model.tokenizer ?? info.tokenizerPath;
-  const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
-  const data = await loadCalibrationSamples(config.calibration.path, tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
-  const runtime = await createRuntime(loadModel(info.path));
+  // The same calibration session prune() opens: model inspected once, weights streamed layer by layer.
+  const session = await openCalibrationSession({ modelPath: config.model.path, tokenizerPath: config.model.tokenizer, dataPath: config.calibration.path, samples, seqLen });
   try {
+    const runtime = await session.runtime();
     onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING'), message: `dry run: scoring every block size on ${runtime.description}` });
-    return await computeImportance(runtime, info.config.numLayers, data, seqLen, {
+    return await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
       batchSize: config.training.batchSize,
       signal,
-      onProgress: (p) => onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING', p.samplesDone / p.samples), message: `${p.samplesDone}/${p.samples} samples` }),
+      onProgress: (p) =>
+        onEvent({
+          stage: 'PROFILING',
+          progress: stageProgress('PROFILING', p.samplesDone / p.samples),
+          // Layer-streamed: the layer just computed and the weight bytes read so far.
+          message: p.layer === undefined ? `${p.samplesDone}/${p.samples} samples` : `${p.layer < 0 ? 'embeddings' : `layer ${p.layer}/${p.layers! - 1}`}, ${formatBytes(p.bytesRead ?? 0)} read`,
+        }),
     });
   } finally {
-    await runtime.dispose();
+    await session.close();
   }
 }
