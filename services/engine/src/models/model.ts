@@ -14,7 +14,7 @@ import { MAX_HEADER_BYTES, SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
 import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
-import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-kinds.js';
+import { INSERTED_TENSOR_NAMES, type InsertedModule } from './inserted-module.js';
 
 export type ModelFormat = 'huggingface' | 'llama2c';
 

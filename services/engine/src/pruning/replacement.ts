@@ -16,7 +16,7 @@ import { hasBias, layerWeightName, type ArchitectureFamily, type LayerPart, type
 import type { LoadedModel } from '../models/model.js';
 import { decoderLayer, mlpBlock, type LayerContext } from '../runtime/tfjs/decoder-layer.js';
 import { gaussian } from '../random.js';
-import { applyReplacement } from './replacement-forward.js';
+import { applyReplacement } from '../runtime/tfjs/inserted-forward.js';
 import type { ReplacementKind } from './replacement-kinds.js';
 
 export type TrainedKind = 'FFN' | 'SWIGLU' | 'LAYER';

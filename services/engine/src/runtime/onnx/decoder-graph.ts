@@ -97,7 +97,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
   const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
 
-  // A LINEAR or FFN replacement (extension format), as ../../pruning/replacement-forward.ts defines it.
+  // A LINEAR or FFN replacement (extension format), as ../tfjs/inserted-forward.ts defines it.
   const inserted = model.replacement;
   const insertedModule = (input: string): string => {
     const t = (name: string) => inserted!.weights.get(name)!;

@@ -7,7 +7,7 @@
  * never transposes them. The computation is ./decoder-graph.ts's, node for node.
  */
 import { hasBias, type ArchitectureFamily, type LayerPart, type ModelConfig } from '../../models/architecture.js';
-import type { InsertedKind } from '../../pruning/replacement-kinds.js';
+import type { InsertedKind } from '../../models/inserted-module.js';
 import { OnnxGraph } from './onnx-graph.js';
 import { OPSET } from './decoder-graph.js';
 
@@ -124,7 +124,7 @@ export function buildHeadGraph(family: ArchitectureFamily, config: ModelConfig):
   return { bytes: g.encode(`${family.modelType}-head`, OPSET), weights };
 }
 
-/** A LINEAR or FFN replacement on the residual stream (see ../../pruning/replacement-forward.ts). */
+/** A LINEAR or FFN replacement on the residual stream (see ../tfjs/inserted-forward.ts). */
 export function buildInsertedGraph(kind: InsertedKind, config: ModelConfig): LayerGraph {
   const g = new OnnxGraph();
   const d = config.hiddenSize;

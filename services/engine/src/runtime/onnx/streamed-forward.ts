@@ -24,7 +24,7 @@ import { elementCount } from '../../formats/host-tensor.js';
 import type { ArchitectureFamily, ModelConfig } from '../../models/architecture.js';
 import { layerPrefix } from '../../models/architecture.js';
 import type { WeightReader } from '../../models/weight-reader.js';
-import type { InsertedModule } from '../../pruning/replacement-kinds.js';
+import type { InsertedModule } from '../../models/inserted-module.js';
 import { attentionBias, ropeTables } from '../attention-inputs.js';
 import type { ForwardRequest, ForwardResult, LayerProgress, PassRequest, PassRuntime, PassVisitor, TokenBatch } from '../runtime.js';
 import { buildHeadGraph, buildInsertedGraph, buildLayerGraph, type LayerGraph } from './layer-graph.js';
