@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCalibrationSession } from '../src/calibration-session.js';
+import { checkFreeSpace } from '../src/disk-space.js';
 import { computeImportance } from '../src/importance.js';
 import { inspectModel, loadModel } from '../src/models/model.js';
 import { openWeightReader } from '../src/models/weight-reader.js';
@@ -206,6 +207,13 @@ describe('pruning with the layer-streamed runtime', () => {
     await runtime.dispose();
     expect(maxAbsDiff(after, before!)).toBeLessThan(1e-2);
     expect(summary.hiddenStateCosine).toBeGreaterThan(0);
+  });
+});
+
+describe('disk space', () => {
+  it('is checked before a spill or a pair collection, naming the bytes needed', () => {
+    expect(() => checkFreeSpace(fresh(), 2 ** 50, 'collecting hidden-state pairs')).toThrow(/collecting hidden-state pairs needs 1125899906842624 bytes .* free/);
+    expect(() => checkFreeSpace(fresh(), 1024, 'spilling')).not.toThrow();
   });
 });
 

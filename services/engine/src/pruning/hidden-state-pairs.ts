@@ -5,8 +5,9 @@
  * ([length, d] each, float32 or float16); `pairs/manifest.json` says where every sequence is, and is
  * written last, so a collection cut short is never mistaken for a complete one.
  */
-import { closeSync, existsSync, mkdirSync, statfsSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkFreeSpace } from '../disk-space.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
 import { isPassRuntime, makeBatch, type ForwardRuntime, type LayerProgress, type PassRuntime, type TokenBatch } from '../runtime/runtime.js';
@@ -49,17 +50,6 @@ export interface CollectOptions {
   /** Layer-streamed runtimes: checkpoint the pass here, to resume it per layer. */
   readonly passDir?: string;
   readonly signal?: AbortSignal;
-}
-
-/** Refuses to start writing `bytes` into `dir` when its file system has less free space (plus 1 GiB to spare). */
-export function checkFreeSpace(dir: string, bytes: number, what: string): void {
-  mkdirSync(dir, { recursive: true });
-  const stats = statfsSync(dir);
-  const free = stats.bavail * stats.bsize;
-  const spare = Math.min(1024 ** 3, bytes);
-  if (free < bytes + spare) {
-    throw new EngineError('STORAGE', `${what} needs ${bytes} bytes (${(bytes / 1024 ** 3).toFixed(2)} GiB, plus ${(spare / 1024 ** 3).toFixed(2)} GiB to spare) in ${dir}, which has ${free} bytes free; free space or choose another work directory`);
-  }
 }
 
 const MANIFEST = 'manifest.json';

@@ -18,6 +18,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rea
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { checkFreeSpace } from '../../disk-space.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
 import type { HostTensor } from '../../formats/host-tensor.js';
 import { elementCount } from '../../formats/host-tensor.js';
@@ -277,7 +278,11 @@ export class StreamedOnnxForward implements PassRuntime {
     let store: ActivationStore;
     let files: FileActivations | null = null;
     if (request.checkpoint || request.spill || activationBytes * 2 + layerBytes > this.options.memoryBudget) {
-      const dir = request.checkpoint?.dir ?? mkdtempSync(join(this.options.spillDir ?? tmpdir(), 'streamline-pass-'));
+      const parent = this.options.spillDir ?? tmpdir();
+      mkdirSync(parent, { recursive: true });
+      const keptStates = request.keepStates === 'all' ? lastState + 1 : 2 + (request.keepStates?.length ?? 0);
+      checkFreeSpace(request.checkpoint?.dir ?? parent, activationBytes * keptStates, 'spilling the activations of a forward pass');
+      const dir = request.checkpoint?.dir ?? mkdtempSync(join(parent, 'streamline-pass-'));
       files = new FileActivations(dir, request.checkpoint?.key ?? 'temporary', sizes, keep, !request.checkpoint);
       store = files;
     } else {
