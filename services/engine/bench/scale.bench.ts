@@ -48,6 +48,7 @@ if (free < largest * 1.3 + 2e9) {
   console.error(`not enough disk in ${parent}: the largest model needs ${(largest / 1e9).toFixed(1)} GB (+ spill and 2 GB to spare), ${(free / 1e9).toFixed(1)} GB free`);
   process.exit(1);
 }
+console.log(`$ npm run bench:scale -w services/engine -- ${process.argv.slice(2).join(' ')}`);
 console.log(`bench:scale — random Llama-2-7B-shaped bf16 models in ${parent}; memory budget ${(budget / 1024 ** 3).toFixed(1)} GiB (default: half the available memory); ${availableParallelism()} cores; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 
 interface Run {

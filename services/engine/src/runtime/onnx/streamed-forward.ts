@@ -4,7 +4,7 @@
  * every batch (only the rows the batch uses are read), then layer 0 on every batch, then layer 1, … — so
  * each layer's weights are read from disk once per pass (positioned reads, in their stored dtype),
  * widened to float32 one tensor at a time, fed to the layer graph as inputs, and dropped before the next
- * layer is read (or, when the budget allows, while the next one is read). One ONNX session per graph
+ * layer is read. One ONNX session per graph
  * (decoder layer, head, inserted replacement) serves every layer and batch of the pass.
  *
  * The activations of the pass (one hidden state per batch) stay in memory when they fit the memory
@@ -310,30 +310,23 @@ export class StreamedOnnxForward implements PassRuntime {
 
       const layerSession = lastState > startState ? await this.session('layer', () => this.layerGraphSpec()) : null;
       const graph = this.layerGraphSpec();
-      // Read ahead the next layer while this one computes, when two layers fit the budget with the activations.
-      const readAhead = layerBytes * 2 + activationBytes * 2 <= this.options.memoryBudget;
-      const readLayer = (layer: number) => this.readLayerFeeds(graph, layer);
-      let nextFeeds = lastState > startState ? readLayer(startState) : null;
+      // One layer's weights at a time. (No read-ahead: onnxruntime-node runs a session on the main
+      // thread, so reading the next layer could not overlap the computation anyway.)
       for (let layer = startState; layer < lastState; layer++) {
         throwIfCancelled(request.signal, 'the forward pass');
-        const feeds = nextFeeds!;
-        nextFeeds = null;
+        const feeds = this.readLayerFeeds(graph, layer);
         files?.begin(layer + 1);
         const insertedFeeds = inserted?.position === layer ? await this.insertedFeeds() : null;
         for (let b = 0; b < batches.length; b++) {
           let hidden = files ? files.readState(layer, b) : store.read(b);
           const shape = [batches[b].batchSize, batches[b].seqLen, d];
           if (insertedFeeds) hidden = await this.runInserted(insertedFeeds, hidden, shape);
-          const running = layerSession!.run({ ...inputs[b].feeds, ...feeds, hidden: new ort.Tensor('float32', hidden, shape) });
-          // The next layer's weights are read while the last batch of this one computes.
-          if (readAhead && b === batches.length - 1 && layer + 1 < lastState) nextFeeds = readLayer(layer + 1);
-          const out = (await running).hidden_out;
+          const out = (await layerSession!.run({ ...inputs[b].feeds, ...feeds, hidden: new ort.Tensor('float32', hidden, shape) })).hidden_out;
           const data = out.data as Float32Array;
           store.write(b, data);
           await visitor.onHiddenState?.(layer + 1, b, { shape, data });
         }
         store.commit(layer + 1);
-        if (!nextFeeds && layer + 1 < lastState) nextFeeds = readLayer(layer + 1);
         progress(layer);
       }
 
