@@ -59,6 +59,11 @@ describe.skipIf(!hasShared)('on stories260K', () => {
     const { code, stdout } = await cli('generate', '--model', out, '--prompt', '', '--max-tokens', '200', '--temperature', '0');
     expect(code).toBe(0);
     expect(stdout).toBe(`${reference}\n`);
+    // Layer-streamed (what a model beyond the memory budget gets): the same greedy text.
+    const streamed = await cli('generate', '--model', out, '--prompt', '', '--max-tokens', '48', '--temperature', '0', '--streaming', 'on');
+    expect(streamed.code).toBe(0);
+    expect(streamed.stdout.length).toBeGreaterThan(100);
+    expect(reference.startsWith(streamed.stdout.trimEnd())).toBe(true);
   });
 
   it('writes an importance profile with progress on stderr', async () => {

@@ -43,7 +43,7 @@ export interface StreamedModel {
 export interface StreamedForwardOptions {
   readonly threads?: number;
   readonly provider?: string;
-  /** Bytes the pass may hold (activations, weights read ahead); see ../memory-budget.ts. */
+  /** Bytes the pass may hold besides one layer (activations, kept hidden states); see ../memory-budget.ts. */
   readonly memoryBudget: number;
   /** Where activations go when they do not fit the budget; default a temporary directory. */
   readonly spillDir?: string;
