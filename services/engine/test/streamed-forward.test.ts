@@ -60,6 +60,21 @@ describe('the layer-streamed pass computes what the whole model computes', () =>
     }
   });
 
+  it('keeps an F16 model narrow up to the graph (the CUDA path, checked on the CPU provider)', async () => {
+    const dir = writeTinyModel('llama', { dtype: 'F16' });
+    const info = inspectModel(dir);
+    const whole = await createRuntime(loadModel(dir), { runtime: 'onnx' });
+    const streamed = new StreamedOnnxForward({ family: info.family, config: info.config, weights: openWeightReader(info) }, { memoryBudget: GiB, ownsWeights: true, narrowWeights: true });
+    try {
+      const batch = makeBatch(sequences(4, [7, 3]));
+      const expected = await whole.forward(batch, { logits: true });
+      expect(maxAbsDiff((await streamed.forward(batch, { logits: true })).logits!.data, expected.logits!.data)).toBeLessThan(1e-4);
+    } finally {
+      await whole.dispose();
+      await streamed.dispose();
+    }
+  });
+
   it('reads each layer once per pass whatever the number of batches, and embeds only the rows used', async () => {
     const dir = writeTinyModel('llama', { dtype: 'BF16' });
     const info = inspectModel(dir);

@@ -37,8 +37,12 @@ function linearT(g: OnnxGraph, x: string, weight: string, bias: string | null): 
   return bias ? g.op('Add', [y, bias]) : y;
 }
 
-/** One decoder layer: hidden [B, T, d] → hidden_out [B, T, d]. */
-export function buildLayerGraph(family: ArchitectureFamily, config: ModelConfig): LayerGraph {
+/**
+ * One decoder layer: hidden [B, T, d] → hidden_out [B, T, d]. With `weightType` 'float16' the weights are
+ * fed as float16 and cast to float32 inside the graph, where they are used: an F16 model's weights stay
+ * narrow up to the execution provider (on CUDA, on the GPU).
+ */
+export function buildLayerGraph(family: ArchitectureFamily, config: ModelConfig, weightType: 'float' | 'float16' = 'float'): LayerGraph {
   const g = new OnnxGraph();
   const H = config.numAttentionHeads;
   const Hkv = config.numKeyValueHeads;
@@ -48,9 +52,9 @@ export function buildLayerGraph(family: ArchitectureFamily, config: ModelConfig)
   const names = family.weights.layer;
   const input = (part: LayerPart, kind: 'weight' | 'bias', dims: (number | string)[]) => {
     const tensor = `${names[part]}.${kind}`;
-    const name = g.input(`${part}.${kind}`, 'float', dims);
+    const name = g.input(`${part}.${kind}`, weightType, dims);
     weights.push({ input: name, tensor });
-    return name;
+    return weightType === 'float' ? name : g.op('Cast', [name], { to: 1 }); // 1 = FLOAT
   };
   const w: Partial<Record<LayerPart, { weight: string; bias: string | null }>> = {};
   for (const part of PARTS) {

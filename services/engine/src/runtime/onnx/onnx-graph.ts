@@ -9,6 +9,7 @@ const { onnx } = onnxProto;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
+const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 
 export type Dim = number | string;
 
@@ -29,8 +30,8 @@ export class OnnxGraph {
 
   constructor(private readonly external: ExternalWeights | null = null) {}
 
-  input(name: string, elemType: 'float' | 'int64', dims: Dim[]): string {
-    this.inputs.push(valueInfo(name, elemType === 'float' ? FLOAT : INT64, dims));
+  input(name: string, elemType: 'float' | 'float16' | 'int64', dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType === 'float' ? FLOAT : elemType === 'float16' ? FLOAT16 : INT64, dims));
     return name;
   }
 

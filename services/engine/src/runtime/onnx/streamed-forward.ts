@@ -49,6 +49,12 @@ export interface StreamedForwardOptions {
   readonly spillDir?: string;
   /** Close the weight reader on dispose. */
   readonly ownsWeights?: boolean;
+  /**
+   * Feed an F16 model's layer weights as float16, cast to float32 inside the graph (default: with the
+   * cuda provider, so they stay narrow on the GPU). BF16 weights are always widened on the host:
+   * onnxruntime-node has no bfloat16 tensors.
+   */
+  readonly narrowWeights?: boolean;
 }
 
 /** The pass's activations: one [B, T, d] float32 array per batch, in memory or in a file per hidden state. */
@@ -224,8 +230,13 @@ export class StreamedOnnxForward implements PassRuntime {
 
   private layerGraph: LayerGraph | null = null;
   private layerGraphSpec(): LayerGraph {
-    this.layerGraph ??= buildLayerGraph(this.model.family, this.model.config);
+    this.layerGraph ??= buildLayerGraph(this.model.family, this.model.config, this.narrow ? 'float16' : 'float');
     return this.layerGraph;
+  }
+
+  /** Layer weights go to the graph as float16 (see StreamedForwardOptions.narrowWeights). */
+  private get narrow(): boolean {
+    return (this.options.narrowWeights ?? this.provider === 'cuda') && this.model.weights.dtype === 'F16';
   }
 
   private session(key: string, graph: () => LayerGraph): Promise<ort.InferenceSession> {
@@ -401,8 +412,14 @@ export class StreamedOnnxForward implements PassRuntime {
     const prefix = layerPrefix(this.model.family, layer);
     const feeds: Record<string, ort.Tensor> = {};
     for (const w of graph.weights) {
-      const t = this.model.weights.readFloat32(`${prefix}${w.tensor}`);
-      feeds[w.input] = new ort.Tensor('float32', t.data, [...t.shape]);
+      const name = `${prefix}${w.tensor}`;
+      if (this.narrow) {
+        const raw = this.model.weights.readRaw(name);
+        feeds[w.input] = new ort.Tensor('float16', checkedHalf(name, raw.bytes), [...raw.shape]);
+      } else {
+        const t = this.model.weights.readFloat32(name);
+        feeds[w.input] = new ort.Tensor('float32', t.data, [...t.shape]);
+      }
     }
     return feeds;
   }
@@ -430,6 +447,13 @@ export class StreamedOnnxForward implements PassRuntime {
     for (const session of sessions) await (await session).release();
     if (this.options.ownsWeights) this.model.weights.close();
   }
+}
+
+/** float16 bits as they are, refused when one is NaN or infinite (exponent all ones). */
+function checkedHalf(name: string, bytes: Uint8Array): Uint16Array {
+  const half = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2) : new Uint16Array(bytes.slice().buffer);
+  for (let i = 0; i < half.length; i++) if ((half[i] & 0x7c00) === 0x7c00) throw new EngineError('INVALID_WEIGHTS', `tensor ${name} holds NaN/infinite values`);
+  return half;
 }
 
 /** [B, T, S, S]: per token, cos(h[i], h[j]) of every pair of the S hidden states (as the whole-model graph computes it). */
