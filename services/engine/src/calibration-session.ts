@@ -27,6 +27,8 @@ export interface CalibrationSessionOptions {
   readonly samples: number;
   readonly seqLen: number;
   readonly runtime?: OpenRuntimeOptions;
+  /** How errors name the sequence length setting (default "seq-len"; the CLI's "--seq-len"). */
+  readonly seqLenSetting?: string;
   /** Checks to run once the data is loaded and before any weight is read. */
   readonly check?: (session: Pick<CalibrationSession, 'info' | 'tokenizer' | 'tokenizerPath' | 'data'>) => void | Promise<void>;
 }
@@ -53,7 +55,7 @@ export interface CalibrationSession {
 export async function openCalibrationSession(options: CalibrationSessionOptions): Promise<CalibrationSession> {
   const info = inspectModel(options.modelPath);
   const { config } = info;
-  if (options.seqLen > config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `seq-len ${options.seqLen} is beyond the model's context of ${config.maxPositionEmbeddings} positions`);
+  if (options.seqLen > config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `${options.seqLenSetting ?? 'seq-len'} ${options.seqLen} is beyond the model's context of ${config.maxPositionEmbeddings} positions`);
   const tokenizerPath = options.tokenizerPath ?? info.tokenizerPath;
   const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
   const data = await loadCalibrationSamples(options.dataPath, tokenizer, { samples: options.samples, seqLen: options.seqLen, vocabSize: config.vocabSize });

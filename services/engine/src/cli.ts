@@ -24,6 +24,7 @@ import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { memoryBudget, parseMemorySize } from './runtime/memory-budget.js';
 import { openRuntime, type OpenRuntimeOptions } from './runtime/open-runtime.js';
+import { openCalibrationSession } from './calibration-session.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 
 const USAGE = `usage: streamline-engine <command> [options]
@@ -193,15 +194,21 @@ async function importance(args: Args): Promise<void> {
   const seqLen = numberOption(args, 'seq-len', 128);
   const batchSize = numberOption(args, 'batch-size', 8);
   const workers = args.workers === undefined ? undefined : numberOption(args, 'workers', 1);
-  const info = inspectModel(required(args, 'model'));
-  if (seqLen > info.config.maxPositionEmbeddings) {
-    throw new EngineError('BAD_INPUT', `--seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
-  }
+  const modelPath = required(args, 'model');
+  // The calibration session prune() and the dry run open: model inspected once, data loaded, weights opened.
+  const session = await openCalibrationSession({
+    modelPath,
+    tokenizerPath: args.tokenizer,
+    dataPath: required(args, 'data'),
+    samples,
+    seqLen,
+    runtime: runtimeOptions(args, workers),
+    seqLenSetting: '--seq-len',
+  });
+  const { info, data } = session;
   const blockSizes = parseBlockSizes(args['block-sizes'] ?? 'all', info.config.numLayers);
-  const tokenizer = await tokenizerFor(args, info, false);
-  const data = await loadCalibrationSamples(required(args, 'data'), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
   if (data.length < samples) progress(`note: ${required(args, 'data')} yields only ${data.length} samples of the ${samples} asked for`);
-  const runtime = await openRuntime(info, runtimeOptions(args, workers));
+  const runtime = await session.runtime();
   progress(`importance: ${info.config.modelType}, ${info.config.numLayers} layers, ${data.length} samples × ≤${seqLen} tokens on ${runtime.description}`);
   try {
     const workDir = args['work-dir'];
@@ -219,7 +226,7 @@ async function importance(args: Args): Promise<void> {
     }
     progress(`${profile.tokens} tokens in ${profile.seconds.toFixed(2)} s (${Math.round(profile.tokensPerSecond)} tokens/s); wrote ${out}`);
   } finally {
-    await runtime.dispose();
+    await session.close();
   }
 }
 
