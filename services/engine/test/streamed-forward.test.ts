@@ -225,6 +225,26 @@ describe('pruning with the layer-streamed runtime', () => {
   });
 });
 
+describe('incremental decoding with a KV cache (whole-model ONNX runtime)', () => {
+  it.each(['llama', 'mistral', 'qwen2', 'opt'])('%s: a prompt then token by token gives the full forward pass\'s logits', async (family) => {
+    const runtime = (await createRuntime(loadModel(writeTinyModel(family)), { runtime: 'onnx' })) as ForwardRuntime & { step: Function };
+    try {
+      const [ids] = sequences(6, [12]); // past mistral's sliding window of 5
+      const full = (await runtime.forward(makeBatch([ids]), { logits: true })).logits!;
+      const vocab = full.shape[2];
+      let step = await runtime.step(ids.slice(0, 4), null);
+      expect(maxAbsDiff(step.logits.data, full.data.subarray(0, 4 * vocab))).toBeLessThan(1e-4);
+      for (let t = 4; t < ids.length; t++) {
+        step = await runtime.step([ids[t]], step.cache);
+        expect(step.cache.length).toBe(t + 1);
+        expect(maxAbsDiff(step.logits.data, full.data.subarray(t * vocab, (t + 1) * vocab))).toBeLessThan(1e-4);
+      }
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
+
 describe('disk space', () => {
   it('is checked before a spill or a pair collection, naming the bytes needed', () => {
     expect(() => checkFreeSpace(fresh(), 2 ** 50, 'collecting hidden-state pairs')).toThrow(/collecting hidden-state pairs needs 1125899906842624 bytes .* free/);

@@ -25,6 +25,25 @@ export interface ForwardRequest {
   readonly hiddenStateCosines?: boolean;
 }
 
+/** Keys and values of every layer for the positions already run: [B, Hkv, P, headDim] each. */
+export interface KvCache {
+  readonly length: number;
+  readonly keys: readonly unknown[];
+  readonly values: readonly unknown[];
+}
+
+/**
+ * A runtime that decodes incrementally: `step` runs only the new tokens, attending to the cached keys
+ * and values of the earlier ones, and returns the new tokens' logits with the grown cache.
+ */
+export interface DecodingRuntime extends ForwardRuntime {
+  step(ids: readonly number[], cache: KvCache | null): Promise<{ logits: HostTensor; cache: KvCache }>;
+}
+
+export function isDecodingRuntime(runtime: ForwardRuntime): runtime is DecodingRuntime {
+  return typeof (runtime as Partial<DecodingRuntime>).step === 'function';
+}
+
 export interface ForwardResult {
   readonly logits?: HostTensor;
   readonly hiddenStates?: HostTensor[];
