@@ -26,11 +26,15 @@ export async function fitLinearReplacement(pairs: PairReader, ridge: number, sig
   for (const index of pairs.indices('train')) {
     throwIfCancelled(signal, 'linear fit');
     const { inputs, targets, length } = pairs.read(index);
-    const [xtx, xty] = tf.tidy(() => {
+    // The products leave tidy as tensors and are read after: a typed array returned from tidy is walked
+    // element by element (a Set of them), which fails past 2^24 elements — (d + 1)² at d = 4096.
+    const products = tf.tidy(() => {
       const x = tf.concat([tf.tensor2d(inputs, [length, d]), tf.ones([length, 1])], 1);
       const y = tf.tensor2d(targets, [length, d]);
-      return [tf.matMul(x, x, true, false).dataSync(), tf.matMul(x, y, true, false).dataSync()];
+      return [tf.matMul(x, x, true, false), tf.matMul(x, y, true, false)];
     });
+    const [xtx, xty] = products.map((t) => t.dataSync());
+    products.forEach((t) => t.dispose());
     for (let i = 0; i < gram.length; i++) gram[i] += xtx[i];
     for (let i = 0; i < cross.length; i++) cross[i] += xty[i];
     tokens += length;
@@ -98,20 +102,32 @@ export function solveCholesky(matrix: Float64Array, rhs: Float64Array, n: number
       }
     }
   }
+  // Substitutions row by row over all m right-hand sides at once: the inner loops run along contiguous
+  // rows (column-at-a-time strides of m floats were the slow part at d = 4096).
   const solution = Float64Array.from(rhs);
-  for (let c = 0; c < m; c++) {
-    for (let i = 0; i < n; i++) {
-      // forward: L z = b
-      let sum = solution[i * m + c];
-      for (let k = 0; k < i; k++) sum -= L[i * n + k] * solution[k * m + c];
-      solution[i * m + c] = sum / L[i * n + i];
+  for (let i = 0; i < n; i++) {
+    // forward: L Z = B
+    const row = solution.subarray(i * m, (i + 1) * m);
+    for (let k = 0; k < i; k++) {
+      const factor = L[i * n + k];
+      if (factor === 0) continue;
+      const other = k * m;
+      for (let c = 0; c < m; c++) row[c] -= factor * solution[other + c];
     }
-    for (let i = n - 1; i >= 0; i--) {
-      // back: Lᵀ a = z
-      let sum = solution[i * m + c];
-      for (let k = i + 1; k < n; k++) sum -= L[k * n + i] * solution[k * m + c];
-      solution[i * m + c] = sum / L[i * n + i];
+    const pivot = L[i * n + i];
+    for (let c = 0; c < m; c++) row[c] /= pivot;
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    // back: Lᵀ A = Z
+    const row = solution.subarray(i * m, (i + 1) * m);
+    for (let k = i + 1; k < n; k++) {
+      const factor = L[k * n + i];
+      if (factor === 0) continue;
+      const other = k * m;
+      for (let c = 0; c < m; c++) row[c] -= factor * solution[other + c];
     }
+    const pivot = L[i * n + i];
+    for (let c = 0; c < m; c++) row[c] /= pivot;
   }
   return solution;
 }
