@@ -75,13 +75,18 @@ export class SafetensorsFile {
     return { shape, data: decodeToFloat32(bytes, dtype) };
   }
 
-  /** Reads one tensor's bytes in its stored dtype (narrow), with one positioned read. */
-  readRaw(name: string): RawTensor {
+  /**
+   * Reads one tensor's bytes in its stored dtype (narrow), with one positioned read — into `scratch` when it
+   * is large enough (the bytes are then only valid until the next read into it).
+   */
+  readRaw(name: string, scratch?: Uint8Array): RawTensor {
     const entry = this.entry(name);
     if (!isStorageDtype(entry.dtype)) {
       throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path} has dtype ${entry.dtype}; supported: F32, F16, BF16`);
     }
-    return { shape: entry.shape, dtype: entry.dtype, bytes: this.readBytes(name, entry.begin, entry.end - entry.begin) };
+    const length = entry.end - entry.begin;
+    const into = scratch && scratch.byteLength >= length ? scratch.subarray(0, length) : undefined;
+    return { shape: entry.shape, dtype: entry.dtype, bytes: this.readBytes(name, entry.begin, length, into) };
   }
 
   /**
@@ -104,9 +109,9 @@ export class SafetensorsFile {
     return { shape: [rows.length, cols], dtype: entry.dtype, bytes: out };
   }
 
-  private readBytes(name: string, begin: number, length: number): Uint8Array {
+  private readBytes(name: string, begin: number, length: number, into?: Uint8Array): Uint8Array {
     // Read into a buffer of its own, so that an F32 tensor's bytes become the Float32Array itself: one copy, from disk.
-    const bytes = new Uint8Array(new ArrayBuffer(length));
+    const bytes = into ?? new Uint8Array(new ArrayBuffer(length));
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), begin + done);

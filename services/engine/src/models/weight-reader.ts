@@ -22,8 +22,14 @@ export interface WeightReader {
   shape(name: string): readonly number[];
   /** Bytes of the stored tensor (its size on disk). */
   byteLength(name: string): number;
-  /** One tensor widened to float32, checked finite (INVALID_WEIGHTS otherwise). */
-  readFloat32(name: string): HostTensor;
+  /**
+   * One tensor widened to float32, checked finite (INVALID_WEIGHTS otherwise). With `into` (of the
+   * tensor's element count) a reader that widens writes there instead of allocating — the streamed pass
+   * reuses one set of buffers for every layer; a reader that holds float32 already returns its own.
+   */
+  readFloat32(name: string, into?: Float32Array): HostTensor;
+  /** True when readFloat32 widens (and so can use `into`). */
+  readonly widens: boolean;
   /** Rows of a 2-D tensor, widened to float32: [rows.length, cols]. */
   readRows(name: string, rows: ArrayLike<number>): HostTensor;
   /** One tensor in its stored dtype, for copying it as it is (export). */
@@ -56,6 +62,12 @@ export function openWeightReader(info: ModelInfo): WeightReader {
 class ShardedWeightReader implements WeightReader {
   bytesRead = 0;
   private readonly shards;
+  /** The narrow bytes of the tensor being widened, reused from one tensor to the next. */
+  private scratch = new Uint8Array(0);
+
+  get widens(): boolean {
+    return this.dtype !== 'F32';
+  }
 
   constructor(
     dir: string,
@@ -92,8 +104,14 @@ class ShardedWeightReader implements WeightReader {
     return raw;
   }
 
-  readFloat32(name: string): HostTensor {
-    return widenChecked(name, this.readRaw(name));
+  readFloat32(name: string, into?: Float32Array): HostTensor {
+    if (!this.widens) return widenChecked(name, this.readRaw(name));
+    const length = this.byteLength(name);
+    if (this.scratch.byteLength < length) this.scratch = new Uint8Array(length);
+    const { file, name: stored } = this.find(name);
+    const raw = file.readRaw(stored, this.scratch);
+    this.bytesRead += raw.bytes.byteLength;
+    return widenChecked(name, raw, into);
   }
 
   readRows(name: string, rows: ArrayLike<number>): HostTensor {
@@ -111,6 +129,7 @@ class ShardedWeightReader implements WeightReader {
 /** Weights already in memory (a small model, a test, a replacement just trained). */
 export class MemoryWeightReader implements WeightReader {
   readonly bytesRead = 0;
+  readonly widens = false;
 
   constructor(
     private readonly weights: ReadonlyMap<string, HostTensor>,
@@ -175,6 +194,10 @@ export class RenamedWeightReader implements WeightReader {
     return this.base.bytesRead;
   }
 
+  get widens(): boolean {
+    return this.base.widens;
+  }
+
   private sourceName(name: string): string {
     const mapped = this.source(name);
     if (mapped === null) throw new EngineError('CORRUPT_FILE', `the model has no tensor ${name}`);
@@ -196,8 +219,8 @@ export class RenamedWeightReader implements WeightReader {
     return own ? elementCount(own.shape) * BYTES_PER_ELEMENT[this.dtype] : this.base.byteLength(this.sourceName(name));
   }
 
-  readFloat32(name: string): HostTensor {
-    return this.overlay.get(name) ?? this.base.readFloat32(this.sourceName(name));
+  readFloat32(name: string, into?: Float32Array): HostTensor {
+    return this.overlay.get(name) ?? this.base.readFloat32(this.sourceName(name), into);
   }
 
   readRows(name: string, rows: ArrayLike<number>): HostTensor {
@@ -218,9 +241,10 @@ export class RenamedWeightReader implements WeightReader {
  * Widens stored bytes to float32, refusing NaN and infinities on the way (an exponent of all ones) —
  * one pass over the narrow data, no second scan of the wide copy.
  */
-export function widenChecked(name: string, raw: RawTensor): HostTensor {
+export function widenChecked(name: string, raw: RawTensor, into?: Float32Array): HostTensor {
   const { bytes, dtype, shape } = raw;
   const count = bytes.byteLength / BYTES_PER_ELEMENT[dtype];
+  const out = () => (into && into.length === count ? into : new Float32Array(count));
   const invalid = () => new EngineError('INVALID_WEIGHTS', `tensor ${name} holds NaN/infinite values`);
   if (dtype === 'F32') {
     const data = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, count) : new Float32Array(bytes.slice().buffer);
@@ -228,16 +252,17 @@ export function widenChecked(name: string, raw: RawTensor): HostTensor {
     return { shape, data };
   }
   const narrow = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, count) : new Uint16Array(bytes.slice().buffer);
-  const data = new Float32Array(count);
+  const data = out();
   if (dtype === 'BF16') {
-    const bits = new Uint32Array(data.buffer);
+    const bits = new Uint32Array(data.buffer, data.byteOffset, count);
+    // An exponent of all ones (0x7f80) plus 0x80 sets bit 15; any other exponent stays below it.
     let exponentAllOnes = 0;
     for (let i = 0; i < count; i++) {
       const value = narrow[i];
-      exponentAllOnes |= ((value & 0x7f80) === 0x7f80 ? 1 : 0);
+      exponentAllOnes |= (value & 0x7f80) + 0x80;
       bits[i] = value << 16;
     }
-    if (exponentAllOnes) throw invalid();
+    if (exponentAllOnes & 0x8000) throw invalid();
     return { shape, data };
   }
   for (let i = 0; i < count; i++) {

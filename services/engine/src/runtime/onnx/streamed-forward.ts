@@ -197,6 +197,8 @@ export class StreamedOnnxForward implements PassRuntime {
   private readonly provider: string;
   private readonly threads: number;
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** Widened layer weights, by graph input, reused by every layer (the layers are read one after another). */
+  private readonly layerBuffers = new Map<string, Float32Array>();
 
   constructor(
     readonly model: StreamedModel,
@@ -417,7 +419,13 @@ export class StreamedOnnxForward implements PassRuntime {
         const raw = this.model.weights.readRaw(name);
         feeds[w.input] = new ort.Tensor('float16', checkedHalf(name, raw.bytes), [...raw.shape]);
       } else {
-        const t = this.model.weights.readFloat32(name);
+        // Every layer has the same shapes: one set of float32 buffers serves them all (no allocation per layer).
+        let buffer = this.layerBuffers.get(w.input);
+        if (!buffer && this.model.weights.widens) {
+          buffer = new Float32Array(elementCount(this.model.weights.shape(name)));
+          this.layerBuffers.set(w.input, buffer);
+        }
+        const t = this.model.weights.readFloat32(name, buffer);
         feeds[w.input] = new ort.Tensor('float32', t.data, [...t.shape]);
       }
     }
@@ -445,6 +453,7 @@ export class StreamedOnnxForward implements PassRuntime {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const session of sessions) await (await session).release();
+    this.layerBuffers.clear();
     if (this.options.ownsWeights) this.model.weights.close();
   }
 }
