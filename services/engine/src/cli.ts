@@ -7,8 +7,9 @@
  *              [--batch-size B] [--workers W] --out F.json
  * Results go to stdout (or --out), progress to stderr; any failure is one line on stderr and exit 1.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
@@ -18,25 +19,29 @@ import { generate } from './generate.js';
 import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
-import { prune } from './pruning/prune.js';
+import { formatBytes, prune } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
+import { memoryBudget, parseMemorySize } from './runtime/memory-budget.js';
+import { openRuntime, type OpenRuntimeOptions } from './runtime/open-runtime.js';
+import { openCalibrationSession } from './calibration-session.js';
 import { loadTokenizer, type Tokenizer } from './tokenizers/tokenizer.js';
 
 const USAGE = `usage: streamline-engine <command> [options]
   inspect    --model M [--tokenizer T]
   convert    --model M.bin --tokenizer T --out DIR
-  generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S]
+  generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p 0.9] [--seed S] [--memory-budget 6GiB]
   importance --model M [--tokenizer T] --data D [--samples 32] [--seq-len 128] [--block-sizes all]
-             [--batch-size 8] [--workers W] --out F.json
+             [--batch-size 8] [--workers W] [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out F.json
   prune      --model M [--tokenizer T] --data D (--layers N [--start S] | --target-sparsity F)
              --replacement none|linear|ffn|swiglu|layer [--samples 32] [--seq-len 128] [--batch-size 8]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
-             [--pairs-dtype f32|f16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
-             [--work-dir DIR] --out DIR
+             [--pairs-dtype f32|f16|bf16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
+             [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out DIR
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
-environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N`;
+environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N,
+  STREAMLINE_MEMORY_BUDGET=6GiB (what a layer-streamed pass may hold; default half the available memory)`;
 
 const OPTIONS = {
   model: { type: 'string' },
@@ -74,6 +79,8 @@ const OPTIONS = {
   limit: { type: 'string' },
   text: { type: 'string', multiple: true },
   mc: { type: 'string', multiple: true },
+  'memory-budget': { type: 'string' },
+  streaming: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -106,6 +113,23 @@ async function tokenizerFor(args: Args, info: ModelInfo, needed: boolean): Promi
 }
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+function layerLabel(layer: number, layers: number): string {
+  if (layer < 0) return 'embeddings';
+  if (layer >= layers) return 'LM head';
+  return `layer ${layer + 1}/${layers}`;
+}
+
+function runtimeOptions(args: Args, workers?: number): OpenRuntimeOptions {
+  const streaming = args.streaming ?? 'on';
+  if (streaming !== 'on' && streaming !== 'off') throw new EngineError('BAD_INPUT', `--streaming must be on or off, got ${JSON.stringify(streaming)}`);
+  return { workers, streaming, memoryBudget: args['memory-budget'] === undefined ? undefined : parseMemorySize(args['memory-budget'], '--memory-budget') };
+}
+
+/** Identifies an importance pass for its checkpoint: the model's files and the batches. */
+function passKey(info: ModelInfo, data: readonly (readonly number[])[], batchSize: number): string {
+  return createHash('sha256').update(JSON.stringify([resolve(info.path), statSync(info.path).mtimeMs, batchSize, data])).digest('hex').slice(0, 32);
+}
 
 async function inspect(args: Args): Promise<void> {
   const info = inspectModel(required(args, 'model'));
@@ -148,11 +172,16 @@ async function generateCommand(args: Args): Promise<void> {
     topP: numberOption(args, 'top-p', 0.9, false),
     seed: numberOption(args, 'seed', Date.now()),
   };
-  const model = loadModel(required(args, 'model'));
-  const tokenizer = (await tokenizerFor(args, model, true))!;
-  const runtime = await createRuntime(model);
+  const info = inspectModel(required(args, 'model'));
+  const tokenizer = (await tokenizerFor(args, info, true))!;
+  // The whole model (fast per token) when it fits the memory budget as float32 (about twice its weights
+  // while loading); else layer-streamed, which reads every layer from disk again for each new token.
+  const options = runtimeOptions(args);
+  const fits = info.numParameters * 4 * 2 <= memoryBudget(options.memoryBudget);
+  if (!fits) progress(`generate: ${info.numParameters} parameters do not fit the memory budget as float32; streaming the layers from disk for every token`);
+  const runtime = await openRuntime(info, { ...options, streaming: args.streaming === undefined ? (fits ? 'off' : 'on') : options.streaming });
   try {
-    const { text } = await generate(runtime, tokenizer, { ...settings, maxPositions: model.config.maxPositionEmbeddings });
+    const { text } = await generate(runtime, tokenizer, { ...settings, maxPositions: info.config.maxPositionEmbeddings });
     process.stdout.write(`${text}\n`);
   } finally {
     await runtime.dispose();
@@ -165,22 +194,30 @@ async function importance(args: Args): Promise<void> {
   const seqLen = numberOption(args, 'seq-len', 128);
   const batchSize = numberOption(args, 'batch-size', 8);
   const workers = args.workers === undefined ? undefined : numberOption(args, 'workers', 1);
-  const info = inspectModel(required(args, 'model'));
-  if (seqLen > info.config.maxPositionEmbeddings) {
-    throw new EngineError('BAD_INPUT', `--seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
-  }
+  const modelPath = required(args, 'model');
+  // The calibration session prune() and the dry run open: model inspected once, data loaded, weights opened.
+  const session = await openCalibrationSession({
+    modelPath,
+    tokenizerPath: args.tokenizer,
+    dataPath: required(args, 'data'),
+    samples,
+    seqLen,
+    runtime: runtimeOptions(args, workers),
+    seqLenSetting: '--seq-len',
+  });
+  const { info, data } = session;
   const blockSizes = parseBlockSizes(args['block-sizes'] ?? 'all', info.config.numLayers);
-  const tokenizer = await tokenizerFor(args, info, false);
-  const data = await loadCalibrationSamples(required(args, 'data'), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
   if (data.length < samples) progress(`note: ${required(args, 'data')} yields only ${data.length} samples of the ${samples} asked for`);
-  const model = loadModel(info.path);
-  const runtime = await createRuntime(model, { workers });
+  const runtime = await session.runtime();
   progress(`importance: ${info.config.modelType}, ${info.config.numLayers} layers, ${data.length} samples × ≤${seqLen} tokens on ${runtime.description}`);
   try {
+    const workDir = args['work-dir'];
     const profile = await computeImportance(runtime, info.config.numLayers, data, seqLen, {
       blockSizes,
       batchSize,
-      onProgress: (p) => progress(`importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens`),
+      checkpoint: workDir ? { dir: join(workDir, 'importance-pass'), key: passKey(info, data, batchSize) } : undefined,
+      onProgress: (p) =>
+        progress(p.layer === undefined ? `importance: ${p.samplesDone}/${p.samples} samples, ${p.tokens} tokens` : `importance: ${layerLabel(p.layer, p.layers!)}, ${formatBytes(p.bytesRead ?? 0)} read`),
     });
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, `${JSON.stringify(profile, null, 2)}\n`);
@@ -189,7 +226,7 @@ async function importance(args: Args): Promise<void> {
     }
     progress(`${profile.tokens} tokens in ${profile.seconds.toFixed(2)} s (${Math.round(profile.tokensPerSecond)} tokens/s); wrote ${out}`);
   } finally {
-    await runtime.dispose();
+    await session.close();
   }
 }
 
@@ -197,7 +234,8 @@ async function pruneCommand(args: Args): Promise<void> {
   const optionalNumber = (name: StringOption, integer = true) => (args[name] === undefined ? undefined : numberOption(args, name, 0, integer));
   const replacement = required(args, 'replacement').toUpperCase() as ReplacementKind;
   const pairsDtype = (args['pairs-dtype'] ?? 'f32').toUpperCase();
-  if (pairsDtype !== 'F32' && pairsDtype !== 'F16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32 or f16, got ${JSON.stringify(args['pairs-dtype'])}`);
+  if (pairsDtype !== 'F32' && pairsDtype !== 'F16' && pairsDtype !== 'BF16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32, f16 or bf16, got ${JSON.stringify(args['pairs-dtype'])}`);
+  const { streaming, memoryBudget } = runtimeOptions(args);
   const out = required(args, 'out');
   const training: Record<string, number | undefined> = {
     epochs: optionalNumber('epochs'),
@@ -227,6 +265,8 @@ async function pruneCommand(args: Args): Promise<void> {
     valFraction: optionalNumber('val-fraction', false),
     seed: optionalNumber('seed'),
     pairsDtype,
+    streaming,
+    memoryBudget,
     evalWindows: optionalNumber('eval-windows'),
     evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),

@@ -1,11 +1,13 @@
 /**
  * Text generation as llama2.c's run.c does it: the prompt (with BOS) is fed, then tokens are sampled one
  * at a time until `maxTokens` new tokens or BOS (run.c's end-of-text marker for these models).
- * Each step recomputes the whole sequence (no KV cache): simple and exact, quadratic in length.
+ * A runtime that decodes incrementally (the whole-model ONNX runtime) keeps a KV cache: the prompt runs
+ * once, then each new token alone. Any other (the layer-streamed runtime, TensorFlow.js) recomputes the
+ * whole sequence at each step: exact, quadratic in length — and, streamed, a read of every layer per token.
  */
 import { EngineError, throwIfCancelled } from './errors.js';
 import type { ForwardRuntime } from './runtime/runtime.js';
-import { makeBatch } from './runtime/runtime.js';
+import { isDecodingRuntime, makeBatch, type KvCache } from './runtime/runtime.js';
 import { Sampler, type SamplerSettings } from './sampling.js';
 import type { Tokenizer } from './tokenizers/tokenizer.js';
 
@@ -43,11 +45,21 @@ export async function generate(runtime: ForwardRuntime, tokenizer: Tokenizer, op
   for (let i = 1; i < tokens.length; i++) emit(tokens[i - 1], tokens[i]);
 
   let newTokens = 0;
+  let cache: KvCache | null = null;
   while (newTokens < options.maxTokens && tokens.length < options.maxPositions) {
     throwIfCancelled(options.signal, 'generation');
-    const { logits } = await runtime.forward(makeBatch([tokens]), { logits: true });
-    const vocab = logits!.shape[2];
-    const last = logits!.data.subarray((tokens.length - 1) * vocab, tokens.length * vocab);
+    let last: Float32Array;
+    if (isDecodingRuntime(runtime)) {
+      const step = await runtime.step(tokens.slice(cache?.length ?? 0), cache);
+      cache = step.cache;
+      const vocab = step.logits.shape[2];
+      const rows = step.logits.shape[1];
+      last = step.logits.data.subarray((rows - 1) * vocab, rows * vocab);
+    } else {
+      const { logits } = await runtime.forward(makeBatch([tokens]), { logits: true });
+      const vocab = logits!.shape[2];
+      last = logits!.data.subarray((tokens.length - 1) * vocab, tokens.length * vocab);
+    }
     const next = sampler.sample(last);
     newTokens++;
     if (next === tokenizer.bosId) break; // run.c: BOS delimits sequences

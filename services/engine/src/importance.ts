@@ -9,7 +9,7 @@
  */
 import { EngineError, throwIfCancelled } from './errors.js';
 import type { HostTensor } from './formats/host-tensor.js';
-import { makeBatch, type ForwardRuntime } from './runtime/runtime.js';
+import { isPassRuntime, makeBatch, type ForwardRuntime, type KeptStateReader, type LayerProgress, type PassRuntime, type TokenBatch } from './runtime/runtime.js';
 
 export interface BlockScores {
   readonly blockSize: number;
@@ -34,9 +34,14 @@ export interface ImportanceProfile {
 }
 
 export interface ImportanceProgress {
+  /** In a layer-streamed pass every sample advances together: samples × (layers done / layers). */
   readonly samplesDone: number;
   readonly samples: number;
   readonly tokens: number;
+  /** Layer-streamed passes: the 0-based layer just computed (-1: embeddings), of `layers`, and weight bytes read so far. */
+  readonly layer?: number;
+  readonly layers?: number;
+  readonly bytesRead?: number;
 }
 
 export interface ImportanceOptions {
@@ -45,6 +50,10 @@ export interface ImportanceOptions {
   readonly batchSize?: number;
   readonly onProgress?: (progress: ImportanceProgress) => void;
   readonly signal?: AbortSignal;
+  /** Layer-streamed runtimes: checkpoint the pass here (every hidden state is kept), to resume a pass cut short. */
+  readonly checkpoint?: { readonly dir: string; readonly key: string };
+  /** Layer-streamed runtimes: called after each layer (time to first layer, bytes read). */
+  readonly onLayer?: (progress: LayerProgress) => void;
 }
 
 export function parseBlockSizes(value: string, numLayers: number): number[] {
@@ -126,6 +135,10 @@ export async function computeImportance(
 
   const started = performance.now();
   const accumulator = new ImportanceAccumulator(numLayers);
+  if (isPassRuntime(runtime)) {
+    await streamedImportance(runtime, accumulator, samples, batchSize, options);
+    return profileOf(accumulator, runtime.description, blockSizes, samples.length, seqLen, (performance.now() - started) / 1000);
+  }
   const batches: (readonly (readonly number[])[])[] = [];
   for (let i = 0; i < samples.length; i += batchSize) batches.push(samples.slice(i, i + batchSize));
 
@@ -140,8 +153,11 @@ export async function computeImportance(
     samplesDone += batches[b].length;
     options.onProgress?.({ samplesDone, samples: samples.length, tokens: accumulator.tokens });
   }
-  const seconds = (performance.now() - started) / 1000;
+  return profileOf(accumulator, runtime.description, blockSizes, samples.length, seqLen, (performance.now() - started) / 1000);
+}
 
+function profileOf(accumulator: ImportanceAccumulator, backend: string, blockSizes: readonly number[], samples: number, seqLen: number, seconds: number): ImportanceProfile {
+  const numLayers = accumulator.numLayers;
   const blocks = blockSizes.map((n) => {
     const scores = accumulator.cosine(n);
     return { blockSize: n, scores, bestStart: argBest(scores, (a, b) => a > b) };
@@ -152,11 +168,11 @@ export async function computeImportance(
   });
   return {
     metric: 'cosine',
-    samples: samples.length,
+    samples,
     seqLen,
     tokens: accumulator.tokens,
     numLayers,
-    backend: runtime.description,
+    backend,
     seconds,
     tokensPerSecond: accumulator.tokens / seconds,
     blocks,
@@ -169,4 +185,81 @@ async function runBatch(runtime: ForwardRuntime, sequences: readonly (readonly n
   const batch = makeBatch(sequences);
   const { hiddenStateCosines } = await runtime.forward(batch, { hiddenStateCosines: true });
   return { cosines: hiddenStateCosines!, mask: batch.attentionMask };
+}
+
+/**
+ * Importance on a layer-streamed runtime: one layer-major pass over every batch (each layer's weights
+ * read once, each token embedded once) that keeps every hidden state h[0..L] — in memory when they fit a
+ * third of the memory budget, else in the pass's spill files — and then, token rows at a time, the
+ * cosines of every pair of states: the full matrix, so every block size comes from the one pass.
+ */
+async function streamedImportance(
+  runtime: PassRuntime,
+  accumulator: ImportanceAccumulator,
+  samples: readonly (readonly number[])[],
+  batchSize: number,
+  options: ImportanceOptions,
+): Promise<void> {
+  const L = runtime.numLayers;
+  const S = L + 1;
+  const batches: TokenBatch[] = [];
+  for (let i = 0; i < samples.length; i += batchSize) batches.push(makeBatch(samples.slice(i, i + batchSize)));
+  const rowsOf = (b: number) => batches[b].batchSize * batches[b].seqLen;
+  const totalRows = batches.reduce((n, _, b) => n + rowsOf(b), 0);
+  const width = runtime.hiddenSize;
+  const inMemory = !options.checkpoint && totalRows * S * width * 4 <= runtime.memoryBudget / 3;
+  const kept: Float32Array[][] = Array.from({ length: S }, () => []);
+  let reader: KeptStateReader | null = null;
+  await runtime.pass(batches, { checkpoint: options.checkpoint, spill: !inMemory, keepStates: 'all', signal: options.signal }, {
+    onHiddenState: inMemory ? (state, b, hidden) => void (kept[state][b] = hidden.data) : undefined,
+    onLayer: (progress) => {
+      options.onLayer?.(progress);
+      const done = Math.max(0, Math.min(L, progress.layer + 1));
+      options.onProgress?.({ samplesDone: Math.floor((samples.length * done) / L), samples: samples.length, tokens: 0, layer: progress.layer, layers: L, bytesRead: progress.bytesRead });
+    },
+    onComplete: async (keptStates) => {
+      reader = keptStates;
+      // Rows per chunk: every state's rows together stay within a tenth of the budget.
+      const chunk = Math.max(1, Math.floor(runtime.memoryBudget / 10 / (S * width * 4)));
+      for (let b = 0; b < batches.length; b++) {
+        for (let from = 0; from < rowsOf(b); from += chunk) {
+          throwIfCancelled(options.signal, 'importance');
+          const to = Math.min(rowsOf(b), from + chunk);
+          const states = Array.from({ length: S }, (_, state) =>
+            reader ? reader(state, b, { from, to, width }) : kept[state][b].subarray(from * width, to * width),
+          );
+          accumulator.add({ shape: [to - from, S, S], data: pairCosines(states, width) }, batches[b].attentionMask.subarray(from, to));
+        }
+      }
+    },
+  });
+}
+
+/** [rows, S, S] (upper triangle): cos(h[i], h[j]) per row for the S states given as [rows, width] each. */
+export function pairCosines(states: readonly Float32Array[], width: number): Float32Array {
+  const S = states.length;
+  const rows = states[0].length / width;
+  const out = new Float32Array(rows * S * S);
+  const norms = new Float64Array(S);
+  for (let row = 0; row < rows; row++) {
+    const at = row * width;
+    for (let i = 0; i < S; i++) {
+      const x = states[i];
+      let sum = 0;
+      for (let k = at; k < at + width; k++) sum += x[k] * x[k];
+      norms[i] = Math.max(Math.sqrt(sum), 1e-12);
+    }
+    const base = row * S * S;
+    for (let i = 0; i < S; i++) {
+      const x = states[i];
+      out[base + i * S + i] = 1;
+      for (let j = i + 1; j < S; j++) {
+        const y = states[j];
+        let dot = 0;
+        for (let k = at; k < at + width; k++) dot += x[k] * y[k];
+        out[base + i * S + j] = dot / (norms[i] * norms[j]);
+      }
+    }
+  }
+  return out;
 }

@@ -10,14 +10,10 @@ import type { PlanEvent } from './contract/plan-event.js';
 import type { ImportanceProfileResult, PlanOutcome, PrunedResult } from './contract/plan-result.js';
 import type { PlanSpec } from './contract/plan-spec.js';
 import type { PlanStage } from './contract/plan-stage.js';
-import { EngineError } from './errors.js';
-import { loadCalibrationSamples } from './data/calibration.js';
+import { openCalibrationSession } from './calibration-session.js';
 import { checkPlanBounds, planBoundsFromEnv, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
-import { inspectModel, loadModel } from './models/model.js';
-import { prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
-import { createRuntime } from './runtime/create-runtime.js';
-import { loadTokenizer } from './tokenizers/tokenizer.js';
+import { formatBytes, prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
 
 /** A spec with its inputs made local (see worker/plan-inputs.ts). */
 export interface LocalPlan {
@@ -186,21 +182,24 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
 async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
   const { spec } = plan;
   onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${plan.model.path}` });
-  const info = inspectModel(plan.model.path);
   const { seqLen, samples } = spec.calibration;
-  if (seqLen > info.config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `seq-len ${seqLen} is beyond the model's context of ${info.config.maxPositionEmbeddings} positions`);
-  const tokenizerPath = plan.model.tokenizer ?? info.tokenizerPath;
-  const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
-  const data = await loadCalibrationSamples(localFile(plan, spec.calibration.source), tokenizer, { samples, seqLen, vocabSize: info.config.vocabSize });
-  const runtime = await createRuntime(loadModel(info.path));
+  // The same calibration session prune() opens: model inspected once, weights streamed layer by layer.
+  const session = await openCalibrationSession({ modelPath: plan.model.path, tokenizerPath: plan.model.tokenizer, dataPath: localFile(plan, spec.calibration.source), samples, seqLen });
   try {
+    const runtime = await session.runtime();
     onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING'), message: `dry run: scoring every block size on ${runtime.description}` });
-    return await computeImportance(runtime, info.config.numLayers, data, seqLen, {
+    return await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
       batchSize: spec.training.batchSize,
       signal,
-      onProgress: (p) => onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING', p.samplesDone / p.samples), message: `${p.samplesDone}/${p.samples} samples` }),
+      onProgress: (p) =>
+        onEvent({
+          stage: 'PROFILING',
+          progress: stageProgress('PROFILING', p.samplesDone / p.samples),
+          // Layer-streamed: the layer just computed and the weight bytes read so far.
+          message: p.layer === undefined ? `${p.samplesDone}/${p.samples} samples` : `${p.layer < 0 ? 'embeddings' : `layer ${p.layer}/${p.layers! - 1}`}, ${formatBytes(p.bytesRead ?? 0)} read`,
+        }),
     });
   } finally {
-    await runtime.dispose();
+    await session.close();
   }
 }

@@ -59,6 +59,11 @@ describe.skipIf(!runWithShared)('on stories260K', () => {
     const { code, stdout } = await cli('generate', '--model', out, '--prompt', '', '--max-tokens', '200', '--temperature', '0');
     expect(code).toBe(0);
     expect(stdout).toBe(`${reference}\n`);
+    // Layer-streamed (what a model beyond the memory budget gets): the same greedy text.
+    const streamed = await cli('generate', '--model', out, '--prompt', '', '--max-tokens', '48', '--temperature', '0', '--streaming', 'on');
+    expect(streamed.code).toBe(0);
+    expect(streamed.stdout.length).toBeGreaterThan(100);
+    expect(reference.startsWith(streamed.stdout.trimEnd())).toBe(true);
   });
 
   it('writes an importance profile with progress on stderr', async () => {
@@ -68,7 +73,9 @@ describe.skipIf(!runWithShared)('on stories260K', () => {
       '--samples', '6', '--seq-len', '64', '--block-sizes', '1,2', '--batch-size', '4', '--out', out,
     );
     expect(code).toBe(0);
-    expect(stderr).toMatch(/importance: 4\/6 samples/);
+    // Layer-streamed (the default): one pass, progress per layer.
+    expect(stderr).toMatch(/importance: layer 1\/5, .* read/);
+    expect(stderr).toMatch(/importance: layer 5\/5, .* read/);
     expect(stderr).toMatch(/tokens\/s/);
     const profile = JSON.parse(readFileSync(out, 'utf8'));
     expect(profile).toMatchObject({ metric: 'cosine', samples: 6, seqLen: 64, tokens: 384, numLayers: 5 });
@@ -77,6 +84,19 @@ describe.skipIf(!runWithShared)('on stories260K', () => {
     expect(profile.angularDistance).toHaveLength(2);
     expect(profile.blockInfluence).toHaveLength(5);
     expect(profile.tokensPerSecond).toBeGreaterThan(0);
+
+    // The whole-model path, batch by batch, gives the same scores.
+    const whole = join(work, 'importance-whole.json');
+    const wholeRun = await cli(
+      'importance', '--model', STORIES_BIN, '--data', sharedPath('data/text/tinystories_val_excerpt.txt'),
+      '--samples', '6', '--seq-len', '64', '--block-sizes', '1,2', '--batch-size', '4', '--streaming', 'off', '--out', whole,
+    );
+    expect(wholeRun.code).toBe(0);
+    expect(wholeRun.stderr).toMatch(/importance: 4\/6 samples/);
+    const wholeProfile = JSON.parse(readFileSync(whole, 'utf8'));
+    wholeProfile.blocks.forEach((block: { scores: number[] }, i: number) =>
+      block.scores.forEach((score, s) => expect(Math.abs(score - profile.blocks[i].scores[s])).toBeLessThan(1e-5)),
+    );
   });
 
   it('runs on the TensorFlow.js runtime and its pure-JS cpu backend when told to', async () => {

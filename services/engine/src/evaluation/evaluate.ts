@@ -9,6 +9,7 @@
 import { basename } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { LoadedModel } from '../models/model.js';
+import type { ModelConfig } from '../models/architecture.js';
 import { createRuntime, type RuntimeOptions } from '../runtime/create-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
@@ -35,10 +36,22 @@ export interface EvaluationProgress {
 
 /** One text for perplexity: a path, or a path with its own window count and length. */
 export type EvaluationText = string | { readonly path: string; readonly samples?: number | null; readonly seqLen?: number | null };
+/**
+ * A model to evaluate: loaded (run by `createRuntime`), or described with a way to open it — a
+ * layer-streamed runtime over its files, a pruned model that reads its layers from the source's.
+ */
+export type EvaluatedModelSource = LoadedModel | OpenableModel;
+
+export interface OpenableModel {
+  readonly path: string;
+  readonly numParameters: number;
+  readonly config: ModelConfig;
+  open(): Promise<ForwardRuntime>;
+}
 
 export interface EvaluateOptions {
-  readonly original: LoadedModel;
-  readonly pruned?: LoadedModel;
+  readonly original: EvaluatedModelSource;
+  readonly pruned?: EvaluatedModelSource;
   readonly tokenizer: Tokenizer;
   /**
    * Text files (.txt, or .jsonl as calibration data reads them) for perplexity: paths, or paths with
@@ -210,9 +223,9 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
 
   const wantLatency = options.latency ?? pruned !== undefined;
   const latencyBatch = { ...LATENCY_BATCH, seqLen: Math.min(LATENCY_BATCH.seqLen, maxPositions) };
-  const scoreModel = async (model: LoadedModel, which: EvaluatedModel): Promise<ModelScores> => {
+  const scoreModel = async (model: EvaluatedModelSource, which: EvaluatedModel): Promise<ModelScores> => {
     const report = (progress: Omit<EvaluationProgress, 'model'>) => options.onProgress?.({ model: which, ...progress });
-    const runtime = await createRuntime(model, options.runtime);
+    const runtime = 'open' in model ? await model.open() : await createRuntime(model, options.runtime);
     try {
       const perplexity: PerplexityResult[] = [];
       for (let t = 0; t < texts.length; t++) {
@@ -261,7 +274,7 @@ function buildReport(
   windowsPerText: number[][][],
   latencyBatch: LatencyReport['batch'],
 ): EvaluationReport {
-  const summary = (model: LoadedModel): ModelSummary => ({ path: model.path, numParameters: model.numParameters, numLayers: model.config.numLayers });
+  const summary = (model: EvaluatedModelSource): ModelSummary => ({ path: model.path, numParameters: model.numParameters, numLayers: model.config.numLayers });
   const figures = (result: PerplexityResult): PerplexityFigures => ({ perplexity: result.perplexity, meanNll: result.meanNll });
 
   const perplexity: PerplexityReport[] = textSpecs.map(({ path: file, seqLen, skipWindows }, t) => ({

@@ -9,7 +9,7 @@
  */
 import { EngineError } from '../errors.js';
 import { loadCalibrationSamples } from '../data/calibration.js';
-import type { ForwardRuntime } from '../runtime/runtime.js';
+import type { ForwardRuntime, LayerProgress } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { BatchedNllScorer } from './sequence-nll.js';
 
@@ -32,6 +32,8 @@ export interface PerplexityOptions {
   readonly batchSize?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: PerplexityProgress) => void;
+  /** Layer-streamed runtimes: after each layer of the one pass that scores every window. */
+  readonly onLayer?: (progress: LayerProgress) => void;
 }
 
 export async function computePerplexity(
@@ -40,6 +42,7 @@ export async function computePerplexity(
   options: PerplexityOptions = {},
 ): Promise<PerplexityResult> {
   const scorer = new BatchedNllScorer(runtime, options.batchSize ?? 8, 'perplexity', options.signal);
+  scorer.onLayer = options.onLayer;
   let totalNll = 0;
   let tokens = 0;
   let windowsDone = 0;

@@ -4,7 +4,7 @@
  * both built on this.
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
-import { makeBatch, type ForwardResult, type ForwardRuntime } from '../runtime/runtime.js';
+import { isPassRuntime, makeBatch, type ForwardResult, type ForwardRuntime, type LayerProgress, type TokenBatch } from '../runtime/runtime.js';
 
 /**
  * -log softmax(logits)[target] for the row of `vocabSize` logits starting at `rowOffset`, in float64
@@ -65,18 +65,41 @@ export class BatchedNllScorer {
     if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new EngineError('BAD_INPUT', `batch size must be a positive integer, got ${batchSize}`);
   }
 
+  /** Layer-streamed runtimes: called after each layer of the one pass `finish` runs. */
+  onLayer?: (progress: LayerProgress) => void;
+
   async add(sequence: ScoredSequence, onScored: (result: SequenceNll) => void): Promise<void> {
     if (!(Number.isInteger(sequence.firstScored) && sequence.firstScored >= 1 && sequence.firstScored <= sequence.ids.length)) {
       throw new Error(`firstScored ${sequence.firstScored} must be in [1, ${sequence.ids.length}] (position 0 has nothing before it)`);
     }
     this.queue.push({ sequence, onScored });
-    if (this.queue.length >= this.batchSize) await this.launchQueued();
+    // A layer-streamed runtime scores everything in one pass at the end (each layer read once for all batches).
+    if (this.queue.length >= this.batchSize && !isPassRuntime(this.runtime)) await this.launchQueued();
   }
 
   /** Runs whatever is queued and waits until every callback has been called. */
   async finish(): Promise<void> {
+    if (isPassRuntime(this.runtime)) return this.scoreInOnePass();
     if (this.queue.length > 0) await this.launchQueued();
     await this.collectInFlight();
+  }
+
+  /**
+   * Every queued sequence, batchSize at a time, through one layer-streamed pass: the activations of all
+   * batches are the pass's (spilled to disk beyond the memory budget); one batch's logits at a time.
+   */
+  private async scoreInOnePass(): Promise<void> {
+    if (!isPassRuntime(this.runtime)) return;
+    const groups: QueuedSequence[][] = [];
+    for (let i = 0; i < this.queue.length; i += this.batchSize) groups.push(this.queue.slice(i, i + this.batchSize));
+    this.queue = [];
+    if (groups.length === 0) return;
+    throwIfCancelled(this.signal, this.what);
+    const batches: TokenBatch[] = groups.map((group) => makeBatch(group.map((entry) => entry.sequence.ids)));
+    await this.runtime.pass(batches, { logits: true, signal: this.signal }, {
+      onLogits: (b, logits) => scoreBatch(groups[b], { logits }),
+      onLayer: this.onLayer,
+    });
   }
 
   private async launchQueued(): Promise<void> {

@@ -10,6 +10,13 @@ import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 
+/** A tensor's bytes in its stored dtype (little-endian), not yet widened. */
+export interface RawTensor {
+  readonly shape: readonly number[];
+  readonly dtype: StorageDtype;
+  readonly bytes: Uint8Array;
+}
+
 export interface SafetensorsEntry {
   readonly name: string;
   readonly dtype: string;
@@ -64,20 +71,54 @@ export class SafetensorsFile {
 
   /** Reads one tensor, widened to float32. */
   read(name: string): HostTensor {
+    const { shape, dtype, bytes } = this.readRaw(name);
+    return { shape, data: decodeToFloat32(bytes, dtype) };
+  }
+
+  /**
+   * Reads one tensor's bytes in its stored dtype (narrow), with one positioned read — into `scratch` when it
+   * is large enough (the bytes are then only valid until the next read into it).
+   */
+  readRaw(name: string, scratch?: Uint8Array): RawTensor {
     const entry = this.entry(name);
     if (!isStorageDtype(entry.dtype)) {
       throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path} has dtype ${entry.dtype}; supported: F32, F16, BF16`);
     }
     const length = entry.end - entry.begin;
-    // An F32 tensor is read into a buffer that becomes the Float32Array itself: one copy, from disk.
-    const bytes = new Uint8Array(new ArrayBuffer(length));
+    const into = scratch && scratch.byteLength >= length ? scratch.subarray(0, length) : undefined;
+    return { shape: entry.shape, dtype: entry.dtype, bytes: this.readBytes(name, entry.begin, length, into) };
+  }
+
+  /**
+   * Rows `rows` of a 2-D tensor ([rows.length, cols]) in its stored dtype: what an embedding lookup
+   * needs, without reading the whole table. Each distinct row is one positioned read.
+   */
+  readRows(name: string, rows: ArrayLike<number>): RawTensor {
+    const entry = this.entry(name);
+    if (!isStorageDtype(entry.dtype) || entry.shape.length !== 2) {
+      throw new EngineError('UNSUPPORTED_MODEL', `tensor ${name} in ${this.path}: row reads need a 2-D F32/F16/BF16 tensor, got ${entry.dtype} [${entry.shape.join(', ')}]`);
+    }
+    const [count, cols] = entry.shape;
+    const rowBytes = cols * BYTES_PER_ELEMENT[entry.dtype];
+    const out = new Uint8Array(rows.length * rowBytes);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (!(row >= 0 && row < count)) throw new EngineError('BAD_INPUT', `row ${row} of ${name} is outside [0, ${count})`);
+      out.set(this.readBytes(name, entry.begin + row * rowBytes, rowBytes), i * rowBytes);
+    }
+    return { shape: [rows.length, cols], dtype: entry.dtype, bytes: out };
+  }
+
+  private readBytes(name: string, begin: number, length: number, into?: Uint8Array): Uint8Array {
+    // Read into a buffer of its own, so that an F32 tensor's bytes become the Float32Array itself: one copy, from disk.
+    const bytes = into ?? new Uint8Array(new ArrayBuffer(length));
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), entry.begin + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends at byte ${entry.end}`);
+      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), begin + done);
+      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends past byte ${begin + done}`);
       done += n;
     }
-    return { shape: entry.shape, data: decodeToFloat32(bytes, entry.dtype) };
+    return bytes;
   }
 
   close(): void {
@@ -169,6 +210,51 @@ export function writeSafetensors(
     writeAll(fd, lengthBytes);
     writeAll(fd, headerBytes);
     for (const { tensor } of tensors) writeAll(fd, encodeFromFloat32(tensor.data, dtype));
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    unlinkSync(tmpPath);
+    throw error;
+  }
+  renameSync(tmpPath, path);
+}
+
+export interface TensorToStream {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly dtype: StorageDtype;
+}
+
+/**
+ * Writes tensors whose bytes come one at a time from `bytesOf` (a tensor copied from a source shard in its
+ * stored dtype, say): the header from the shapes first, then each tensor's bytes as they are read, so at
+ * most one tensor is in memory. Into `path.tmp-…`, renamed over `path` when complete.
+ */
+export function writeSafetensorsStreamed(path: string, tensors: readonly TensorToStream[], bytesOf: (name: string) => Uint8Array, metadata: Record<string, string> = {}): void {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const { name, shape, dtype } of tensors) {
+    const bytes = elementCount(shape) * BYTES_PER_ELEMENT[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let headerJson = JSON.stringify(header);
+  headerJson += ' '.repeat((8 - ((8 + Buffer.byteLength(headerJson)) % 8)) % 8);
+  const headerBytes = Buffer.from(headerJson, 'utf8');
+  const lengthBytes = Buffer.alloc(8);
+  lengthBytes.writeBigUInt64LE(BigInt(headerBytes.length));
+  const tmpPath = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmpPath, 'w');
+  try {
+    writeAll(fd, lengthBytes);
+    writeAll(fd, headerBytes);
+    for (const { name, shape, dtype } of tensors) {
+      const bytes = bytesOf(name);
+      if (bytes.byteLength !== elementCount(shape) * BYTES_PER_ELEMENT[dtype]) throw new Error(`tensor ${name}: ${bytes.byteLength} bytes, expected ${elementCount(shape) * BYTES_PER_ELEMENT[dtype]}`);
+      writeAll(fd, bytes);
+    }
     fsyncSync(fd);
     closeSync(fd);
   } catch (error) {

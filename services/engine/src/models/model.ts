@@ -17,7 +17,7 @@ import { MAX_HEADER_BYTES, SafetensorsFile } from '../formats/safetensors.js';
 import type { ArchitectureFamily, ModelConfig } from './architecture.js';
 import { familyFor } from './families/index.js';
 import { countExpectedParameters, expectedWeightShapes } from './weight-shapes.js';
-import { INSERTED_TENSOR_NAMES, type InsertedModule } from '../pruning/replacement-kinds.js';
+import { INSERTED_TENSOR_NAMES, type InsertedModule } from './inserted-module.js';
 
 export type ModelFormat = 'huggingface' | 'llama2c' | 'gguf';
 
@@ -128,7 +128,7 @@ function insertedModuleParameters(dir: string, numLayers: number): number {
 }
 
 /** A LINEAR or FFN replacement saved in the engine's extension format (see ../pruning/assemble.ts). */
-function readInsertedModule(dir: string, numLayers: number): InsertedModule | undefined {
+export function readInsertedModule(dir: string, numLayers: number): InsertedModule | undefined {
   const description = readInsertedModuleDescription(dir, numLayers);
   if (!description) return undefined;
   const { kind, position, file } = description;
@@ -187,13 +187,13 @@ function readConfigJson(dir: string): Record<string, unknown> {
   }
 }
 
-interface OpenShards {
+export interface OpenShards {
   /** Tensor name → the shard that holds it. */
   files: Map<string, SafetensorsFile>;
   close(): void;
 }
 
-function openSafetensors(dir: string): OpenShards {
+export function openSafetensors(dir: string): OpenShards {
   const byName = new Map<string, SafetensorsFile>();
   const opened: SafetensorsFile[] = [];
   const close = () => opened.forEach((file) => file.close());
@@ -237,7 +237,7 @@ function openSafetensors(dir: string): OpenShards {
 }
 
 /** Some checkpoints were saved from the base model and lack the leading `model.` of the names. */
-function lookup(files: Map<string, SafetensorsFile>, name: string): { file: SafetensorsFile; name: string } | null {
+export function lookup(files: ReadonlyMap<string, SafetensorsFile>, name: string): { file: SafetensorsFile; name: string } | null {
   for (const candidate of [name, name.replace(/^model\./, '')]) {
     const file = files.get(candidate);
     if (file) return { file, name: candidate };

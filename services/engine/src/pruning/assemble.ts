@@ -1,26 +1,34 @@
 /**
- * Putting the pruned model together and writing it out.
+ * Putting the pruned model together and writing it out — without materialising it: the pruned model is
+ * a view of the source's weights (layers renumbered, the block's left out) plus the replacement in
+ * memory, which forward passes read layer by layer and the export copies tensor by tensor.
  *
  * NONE, SWIGLU and LAYER become a plain Hugging Face checkpoint: the block's layers removed, the
  * replacement (if any) as a decoder layer where the block began — SWIGLU as a layer whose attention
  * projections are all zero, so it computes x + MLP(norm(x)) — the rest renumbered, `num_hidden_layers`
- * updated, weights in the source dtype, tokenizer files copied.
+ * updated, weights in the source dtype (copied as stored, never widened and narrowed again), sharded with
+ * model.safetensors.index.json when the source is sharded (shards no larger than the source's largest),
+ * tokenizer files copied.
  *
  * LINEAR and FFN cannot be expressed as a decoder layer; they use the engine's extension: the same
- * plain checkpoint without the block, plus `replacement.safetensors` and, in `streamline.json`,
- * `"replacement": {"kind", "position", "file"}` — the module runs on the residual stream just before
- * decoder layer `position` of the pruned model (after the last layer when position = num_hidden_layers).
- * `loadModel` reads it back; transformers would load the checkpoint without the module.
+ * plain checkpoint without the block, plus `replacement.safetensors` (in the source dtype) and, in
+ * `streamline.json`, `"replacementModule": {"kind", "position", "file"}` — the module runs on the
+ * residual stream just before decoder layer `position` of the pruned model (after the last layer when
+ * position = num_hidden_layers). `loadModel` reads it back; transformers would load the checkpoint
+ * without the module.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { BYTES_PER_ELEMENT, encodeFromFloat32, type StorageDtype } from '../formats/dtype.js';
 import { GgufFile } from '../formats/gguf.js';
-import type { HostTensor } from '../formats/host-tensor.js';
-import { writeHfFolder } from '../formats/hf-folder.js';
-import { writeSafetensors } from '../formats/safetensors.js';
-import { hasBias, layerPrefix, layerWeightName, type LayerPart } from '../models/architecture.js';
-import type { LoadedModel } from '../models/model.js';
+import { elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { writeSafetensorsStreamed, type TensorToStream } from '../formats/safetensors.js';
+import { hasBias, layerPrefix, type ArchitectureFamily, type LayerPart, type ModelConfig } from '../models/architecture.js';
+import type { ModelInfo } from '../models/model.js';
+import { RenamedWeightReader } from '../models/weight-reader.js';
+import { expectedWeightShapes } from '../models/weight-shapes.js';
+import type { StreamedModel } from '../runtime/onnx/streamed-forward.js';
 import type { Block } from './block-choice.js';
 import { relativeName } from './replacement.js';
 import { INSERTED_TENSOR_NAMES, type InsertedModule, type ReplacementKind } from './replacement-kinds.js';
@@ -28,84 +36,140 @@ import { ggufTokenizerFiles } from '../tokenizers/gguf-tokenizer.js';
 
 export const MANIFEST_FILE = 'streamline.json';
 export const REPLACEMENT_FILE = 'replacement.safetensors';
+const SHARD_INDEX = 'model.safetensors.index.json';
 
-export interface PrunedModel {
-  readonly hfConfig: Record<string, unknown>;
+export interface PrunedLayout {
+  readonly block: Block;
+  readonly kind: ReplacementKind;
   readonly numLayers: number;
-  readonly weights: Map<string, HostTensor>;
+  readonly hfConfig: Record<string, unknown>;
+  /** For each layer of the pruned model: the source layer it is, or null for the replacement layer. */
+  readonly layerSources: readonly (number | null)[];
+  /** SWIGLU / LAYER: the replacement as a decoder layer's tensors, named relative to the layer prefix. */
+  readonly replacementLayer: ReadonlyMap<string, HostTensor> | null;
   readonly inserted: InsertedModule | null;
 }
 
 const ATTENTION_PARTS: LayerPart[] = ['q', 'k', 'v', 'o'];
 
-export function assemblePrunedModel(model: LoadedModel, block: Block, kind: ReplacementKind, replacement: ReadonlyMap<string, HostTensor> | null): PrunedModel {
-  const { family, config } = model;
+export function prunedLayout(
+  source: { readonly family: ArchitectureFamily; readonly config: ModelConfig; readonly hfConfig: Record<string, unknown> },
+  block: Block,
+  kind: ReplacementKind,
+  replacement: ReadonlyMap<string, HostTensor> | null,
+): PrunedLayout {
+  const { family, config } = source;
   const asLayer = kind === 'SWIGLU' || kind === 'LAYER';
-  const numLayers = config.numLayers - block.size + (asLayer ? 1 : 0);
-  const layerPattern = new RegExp(`^${escape(family.weights.layerPrefix).replace('\\{i\\}', '(\\d+)')}(.*)$`);
-
-  const weights = new Map<string, HostTensor>();
-  // Non-layer tensors first, then layers in their new order (keeps shards and files readable).
-  for (const [name, tensor] of model.weights) if (!layerPattern.test(name)) weights.set(name, tensor);
-  const kept = (original: number) => original < block.start || original >= block.start + block.size;
-  let next = 0;
+  const layerSources: (number | null)[] = [];
   for (let original = 0; original < config.numLayers; original++) {
-    if (original === block.start && asLayer) {
-      for (const [name, tensor] of replacementLayer(model, kind, replacement!)) weights.set(`${layerPrefix(family, next)}${name}`, tensor);
-      next++;
-    }
-    if (!kept(original)) continue;
-    const prefix = layerPrefix(family, original);
-    for (const [name, tensor] of model.weights) if (name.startsWith(prefix)) weights.set(`${layerPrefix(family, next)}${name.slice(prefix.length)}`, tensor);
-    next++;
+    if (original === block.start && asLayer) layerSources.push(null);
+    if (original < block.start || original >= block.start + block.size) layerSources.push(original);
   }
+  const numLayers = layerSources.length;
   const inserted: InsertedModule | null = kind === 'LINEAR' || kind === 'FFN' ? { kind, position: block.start, weights: replacement! } : null;
-  return { hfConfig: { ...model.hfConfig, num_hidden_layers: numLayers }, numLayers, weights, inserted };
+  return {
+    block,
+    kind,
+    numLayers,
+    hfConfig: { ...source.hfConfig, num_hidden_layers: numLayers },
+    layerSources,
+    replacementLayer: asLayer ? replacementLayer(family, config, kind, replacement!) : null,
+    inserted,
+  };
 }
 
 /** The replacement's tensors as one decoder layer, named relative to the layer prefix. */
-function replacementLayer(model: LoadedModel, kind: ReplacementKind, replacement: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
+function replacementLayer(family: ArchitectureFamily, config: ModelConfig, kind: ReplacementKind, replacement: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
   const layer = new Map(replacement);
   if (kind === 'LAYER') return layer;
   // SWIGLU: an attention sublayer that adds nothing (zero projections), norm weights of one.
-  const { family, config } = model;
-  const shapeOf = (part: LayerPart, tensorKind: 'weight' | 'bias') => model.weights.get(layerWeightName(family, 0, part, tensorKind))!.shape;
+  const shapes = expectedWeightShapes(family, { ...config, numLayers: 1 });
+  const prefix = layerPrefix(family, 0);
   const d = config.hiddenSize;
   layer.set(relativeName(family, 'attentionNorm', 'weight'), { shape: [d], data: new Float32Array(d).fill(1) });
   for (const part of ATTENTION_PARTS) {
     for (const tensorKind of ['weight', 'bias'] as const) {
       if (tensorKind === 'bias' && !hasBias(family, config, part)) continue;
-      const shape = shapeOf(part, tensorKind);
-      layer.set(relativeName(family, part, tensorKind), { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+      const name = relativeName(family, part, tensorKind);
+      const shape = shapes.get(`${prefix}${name}`)!;
+      layer.set(name, { shape, data: new Float32Array(elementCount(shape)) });
     }
   }
   return layer;
 }
 
-/** The pruned model as the engine runs it (for evaluation before or without export). */
-export function prunedLoadedModel(source: LoadedModel, pruned: PrunedModel, path: string): LoadedModel {
-  const config = { ...source.config, numLayers: pruned.numLayers };
-  const numParameters = [...pruned.weights.values(), ...(pruned.inserted?.weights.values() ?? [])].reduce((n, t) => n + t.data.length, 0);
-  return { ...source, path, config, hfConfig: pruned.hfConfig, weights: pruned.weights, replacement: pruned.inserted ?? undefined, numParameters };
+/** The pruned model as forward passes and the export read it: the source's weights under the new layer numbers. */
+export function prunedStreamedModel(source: StreamedModel, layout: PrunedLayout): StreamedModel {
+  const { family } = source;
+  const pattern = new RegExp(`^${escape(family.weights.layerPrefix).replace('\\{i\\}', '(\\d+)')}(.*)$`);
+  const overlay = new Map<string, HostTensor>();
+  layout.layerSources.forEach((from, layer) => {
+    if (from === null) for (const [name, tensor] of layout.replacementLayer!) overlay.set(`${layerPrefix(family, layer)}${name}`, tensor);
+  });
+  const sourceName = (name: string): string | null => {
+    const match = pattern.exec(name);
+    if (!match) return name;
+    const from = layout.layerSources[Number(match[1])];
+    return from === null || from === undefined ? null : `${layerPrefix(family, from)}${match[2]}`;
+  };
+  return {
+    family,
+    config: { ...source.config, numLayers: layout.numLayers },
+    weights: new RenamedWeightReader(source.weights, sourceName, overlay),
+    ...(layout.inserted ? { inserted: layout.inserted } : {}),
+  };
+}
+
+/** Parameters of the pruned model, the inserted module included. */
+export function prunedParameters(pruned: StreamedModel): number {
+  let total = 0;
+  for (const shape of expectedWeightShapes(pruned.family, pruned.config).values()) total += elementCount(shape);
+  for (const tensor of pruned.inserted?.weights.values() ?? []) total += tensor.data.length;
+  return total;
 }
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'tokenizer.model', 'tokenizer.bin', 'vocab.json', 'merges.txt', 'generation_config.json'];
+const TORCH_DTYPE: Record<StorageDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+export interface ExportOptions {
+  /** Largest shard; default: the source's largest shard when it is sharded, else one file. */
+  readonly maxShardBytes?: number;
+  /** After each tensor written. */
+  readonly onTensor?: (name: string, bytesWritten: number, totalBytes: number) => void;
+}
 
 /**
- * Writes the pruned model to `outDir` through a temporary sibling directory renamed at the end: a failed
- * export leaves nothing at `outDir`, and the source model is only ever read.
+ * Writes the pruned model to `outDir`, tensor by tensor from the source's files, through a temporary
+ * sibling directory renamed at the end: a failed export leaves nothing at `outDir`, and the source model is
+ * only ever read.
  */
-export function exportPrunedModel(outDir: string, source: LoadedModel, pruned: PrunedModel, tokenizerPath: string | null, manifest: Record<string, unknown>): void {
+export function exportPrunedModel(
+  outDir: string,
+  source: ModelInfo,
+  pruned: StreamedModel,
+  layout: PrunedLayout,
+  tokenizerPath: string | null,
+  manifest: Record<string, unknown>,
+  options: ExportOptions = {},
+): void {
   if (existsSync(outDir) && readdirSync(outDir).length > 0) {
     throw new EngineError('BAD_INPUT', `output directory ${outDir} already exists and is not empty; choose a new --out or remove it`);
   }
   mkdirSync(dirname(outDir), { recursive: true });
   const tmp = `${outDir}.tmp-${process.pid}-${Date.now()}`;
+  const dtype = source.config.dtype;
   try {
-    writeHfFolder(tmp, { config: pruned.hfConfig, weights: pruned.weights, dtype: source.config.dtype });
-    if (pruned.inserted) {
-      const names = INSERTED_TENSOR_NAMES[pruned.inserted.kind];
-      writeSafetensors(join(tmp, REPLACEMENT_FILE), names.map((name) => ({ name, tensor: pruned.inserted!.weights.get(name)! })), source.config.dtype);
+    mkdirSync(tmp, { recursive: true });
+    writeWeights(tmp, source, pruned, dtype, options);
+    writeFileSync(join(tmp, 'config.json'), JSON.stringify({ ...layout.hfConfig, torch_dtype: TORCH_DTYPE[dtype] }, null, 2));
+    if (layout.inserted) {
+      const weights = layout.inserted.weights;
+      const names = INSERTED_TENSOR_NAMES[layout.inserted.kind];
+      writeSafetensorsStreamed(
+        join(tmp, REPLACEMENT_FILE),
+        names.map((name) => ({ name, shape: weights.get(name)!.shape, dtype })),
+        (name) => encodeFromFloat32(weights.get(name)!.data, dtype),
+      );
     }
     if (source.format === 'huggingface') {
       for (const file of TOKENIZER_FILES) if (existsSync(join(source.path, file))) copyFileSync(join(source.path, file), join(tmp, file));
@@ -116,7 +180,7 @@ export function exportPrunedModel(outDir: string, source: LoadedModel, pruned: P
     } else if (tokenizerPath && !existsSync(join(tmp, basename(tokenizerPath)))) {
       copyFileSync(tokenizerPath, join(tmp, tokenizerPath.endsWith('.json') ? 'tokenizer.json' : 'tokenizer.bin'));
     }
-    const replacement = pruned.inserted ? { kind: pruned.inserted.kind, position: pruned.inserted.position, file: REPLACEMENT_FILE } : null;
+    const replacement = layout.inserted ? { kind: layout.inserted.kind, position: layout.inserted.position, file: REPLACEMENT_FILE } : null;
     writeFileSync(join(tmp, MANIFEST_FILE), `${JSON.stringify({ ...manifest, replacementModule: replacement }, null, 2)}\n`);
     rmSync(outDir, { recursive: true, force: true });
     renameSync(tmp, outDir);
@@ -126,6 +190,52 @@ export function exportPrunedModel(outDir: string, source: LoadedModel, pruned: P
     if (code === 'ENOSPC') throw new EngineError('STORAGE', `the disk filled up while writing ${outDir}; nothing was left there`);
     throw error;
   }
+}
+
+/** The source's largest shard, when it is sharded (the output is then sharded alike). */
+function sourceShardBytes(source: ModelInfo): number | null {
+  if (source.format !== 'huggingface' || !existsSync(join(source.path, SHARD_INDEX))) return null;
+  const files = readdirSync(source.path).filter((name) => name.endsWith('.safetensors'));
+  return Math.max(...files.map((name) => statSync(join(source.path, name)).size));
+}
+
+function writeWeights(dir: string, source: ModelInfo, pruned: StreamedModel, dtype: StorageDtype, options: ExportOptions): void {
+  const maxShard = options.maxShardBytes ?? sourceShardBytes(source) ?? Infinity;
+  const tensors: TensorToStream[] = [...expectedWeightShapes(pruned.family, pruned.config)].map(([name, shape]) => ({ name, shape, dtype }));
+  const shards: TensorToStream[][] = [[]];
+  let size = 0;
+  let total = 0;
+  for (const tensor of tensors) {
+    const bytes = elementCount(tensor.shape) * BYTES_PER_ELEMENT[dtype];
+    if (size > 0 && size + bytes > maxShard) {
+      shards.push([]);
+      size = 0;
+    }
+    shards[shards.length - 1].push(tensor);
+    size += bytes;
+    total += bytes;
+  }
+  let written = 0;
+  const bytesOf = (name: string) => {
+    const raw = pruned.weights.readRaw(name);
+    // A source in another dtype (an F32 llama2.c file read as F32) is already in `dtype`; narrow otherwise.
+    const bytes = raw.dtype === dtype ? raw.bytes : encodeFromFloat32(pruned.weights.readFloat32(name).data, dtype);
+    written += bytes.byteLength;
+    options.onTensor?.(name, written, total);
+    return bytes;
+  };
+  const metadata = { format: 'pt' };
+  if (shards.length === 1) {
+    writeSafetensorsStreamed(join(dir, 'model.safetensors'), shards[0], bytesOf, metadata);
+    return;
+  }
+  const weightMap: Record<string, string> = {};
+  shards.forEach((shard, i) => {
+    const file = `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
+    writeSafetensorsStreamed(join(dir, file), shard, bytesOf, metadata);
+    for (const { name } of shard) weightMap[name] = file;
+  });
+  writeFileSync(join(dir, SHARD_INDEX), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
 }
 
 function escape(text: string): string {

@@ -7,12 +7,13 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { checkFreeSpace } from '../disk-space.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
-import { makeBatch, type ForwardRuntime } from '../runtime/runtime.js';
+import { isPassRuntime, makeBatch, type ForwardRuntime, type LayerProgress, type PassRuntime, type TokenBatch } from '../runtime/runtime.js';
 import type { Block } from './block-choice.js';
 
-export type PairDtype = 'F32' | 'F16';
+export type PairDtype = 'F32' | 'F16' | 'BF16';
 
 export interface StoredSequence {
   readonly split: 'train' | 'val';
@@ -44,6 +45,10 @@ export interface CollectOptions {
   readonly shardBytes?: number;
   readonly onEstimate?: (bytes: number) => void;
   readonly onProgress?: (samplesDone: number, samples: number, bytesWritten: number) => void;
+  /** Layer-streamed runtimes: after each layer of the pass. */
+  readonly onLayer?: (progress: LayerProgress) => void;
+  /** Layer-streamed runtimes: checkpoint the pass here, to resume it per layer. */
+  readonly passDir?: string;
   readonly signal?: AbortSignal;
 }
 
@@ -60,7 +65,10 @@ export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: 
 
   const { dir, block, hiddenSize: d, dtype } = options;
   const shardBytes = options.shardBytes ?? 64 * 1024 * 1024;
-  options.onEstimate?.(pairBytes(samples.reduce((n, s) => n + s.length, 0), d, dtype));
+  const estimate = pairBytes(samples.reduce((n, s) => n + s.length, 0), d, dtype);
+  options.onEstimate?.(estimate);
+  checkFreeSpace(dir, estimate, 'collecting hidden-state pairs');
+  if (isPassRuntime(runtime)) return collectInOnePass(runtime, samples, options, shardBytes);
   // The manifest goes first, so an interrupted collection is never taken for a complete one; shards are
   // opened for writing (truncated) in place, and files the new manifest does not name are removed after.
   mkdirSync(dir, { recursive: true });
@@ -112,6 +120,78 @@ export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: 
   }
   for (const name of readdirSync(dir)) if (!shards.includes(name)) rmSync(join(dir, name), { force: true });
   const manifest: PairManifest = { key: options.key, hiddenSize: d, dtype, block, shards, sequences, bytes: bytesWritten };
+  guardedWrite(dir, () => {
+    writeFileSync(join(dir, `${MANIFEST}.tmp`), JSON.stringify(manifest));
+    renameSync(join(dir, `${MANIFEST}.tmp`), join(dir, MANIFEST));
+  });
+  return manifest;
+}
+
+/**
+ * On a layer-streamed runtime: one pass up to h[s+n] over every batch. The files' layout is known before
+ * it starts (each sequence's place from its length), so h[s] and h[s+n] — which arrive a few layers apart
+ * — are written straight to their places; the format is the one the per-batch collection writes.
+ */
+async function collectInOnePass(runtime: PassRuntime, samples: readonly (readonly number[])[], options: CollectOptions, shardBytes: number): Promise<PairManifest> {
+  const { dir, block, hiddenSize: d, dtype } = options;
+  const element = BYTES_PER_ELEMENT[dtype];
+  mkdirSync(dir, { recursive: true });
+  rmSync(join(dir, MANIFEST), { force: true });
+  const shards: string[] = [];
+  const sequences: StoredSequence[] = [];
+  let shardOffset = shardBytes;
+  samples.forEach((sample, i) => {
+    if (shardOffset >= shardBytes) {
+      shards.push(`pairs-${String(shards.length).padStart(5, '0')}.bin`);
+      shardOffset = 0;
+    }
+    sequences.push({ split: options.validation.has(i) ? 'val' : 'train', shard: shards.length - 1, byteOffset: shardOffset, length: sample.length });
+    shardOffset += 2 * sample.length * d * element;
+  });
+  const fds = shards.map((name) => guardedWrite(dir, () => openSync(join(dir, name), 'w')));
+  let bytesWritten = 0;
+  const batches: TokenBatch[] = [];
+  for (let first = 0; first < samples.length; first += options.batchSize) batches.push(makeBatch(samples.slice(first, first + options.batchSize)));
+  const targetState = block.start + block.size;
+  let targetsDone = 0;
+  try {
+    await runtime.pass(
+      batches,
+      {
+        lastState: targetState,
+        signal: options.signal,
+        keepStates: [block.start],
+        checkpoint: options.passDir ? { dir: options.passDir, key: `${options.key}:pairs-pass` } : undefined,
+      },
+      {
+        onLayer: options.onLayer,
+        onHiddenState: (state, b, hidden) => {
+          if (state !== block.start && state !== targetState) return;
+          const T = batches[b].seqLen;
+          for (let row = 0; row < batches[b].batchSize; row++) {
+            const index = b * options.batchSize + row;
+            const { shard, byteOffset, length } = sequences[index];
+            const from = row * T * d;
+            const bytes = encodeFromFloat32(hidden.data.subarray(from, from + length * d), dtype);
+            const at = byteOffset + (state === targetState ? length * d * element : 0);
+            guardedWrite(dir, () => {
+              let done = 0;
+              while (done < bytes.byteLength) done += writeSync(fds[shard], bytes, done, bytes.byteLength - done, at + done);
+            });
+            bytesWritten += bytes.byteLength;
+          }
+          if (state === targetState) {
+            targetsDone += batches[b].batchSize;
+            options.onProgress?.(targetsDone, samples.length, bytesWritten);
+          }
+        },
+      },
+    );
+  } finally {
+    fds.forEach((fd) => closeSync(fd));
+  }
+  for (const name of readdirSync(dir)) if (!shards.includes(name)) rmSync(join(dir, name), { force: true });
+  const manifest: PairManifest = { key: options.key, hiddenSize: d, dtype, block, shards, sequences, bytes: sequences.reduce((n, s) => n + 2 * s.length * d * element, 0) };
   guardedWrite(dir, () => {
     writeFileSync(join(dir, `${MANIFEST}.tmp`), JSON.stringify(manifest));
     renameSync(join(dir, `${MANIFEST}.tmp`), join(dir, MANIFEST));

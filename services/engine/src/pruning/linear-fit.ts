@@ -128,16 +128,16 @@ async function createProducts(d: number, trainer: TrainerName | undefined): Prom
   return {
     description: `tensorflow.js ${backend}${backend === 'wasm' ? ', 1 thread' : ''}`,
     async normalEquations(x, y, rows) {
-      return tf.tidy(() => {
+      // The products leave tidy as tensors and are read after: typed arrays returned from tidy are walked
+      // element by element (a Set of them), which fails past 2^24 elements — d² at d = 4096.
+      const products = tf.tidy(() => {
         const xs = tf.tensor2d(x.subarray(0, rows * d), [rows, d]);
         const ys = tf.tensor2d(y.subarray(0, rows * d), [rows, d]);
-        return {
-          xtx: tf.matMul(xs, xs, true, false).dataSync() as Float32Array,
-          xty: tf.matMul(xs, ys, true, false).dataSync() as Float32Array,
-          xSum: tf.sum(xs, 0).dataSync() as Float32Array,
-          ySum: tf.sum(ys, 0).dataSync() as Float32Array,
-        };
+        return [tf.matMul(xs, xs, true, false), tf.matMul(xs, ys, true, false), tf.sum(xs, 0), tf.sum(ys, 0)];
       });
+      const [xtx, xty, xSum, ySum] = products.map((t) => t.dataSync() as Float32Array);
+      products.forEach((t) => t.dispose());
+      return { xtx, xty, xSum, ySum };
     },
     async residualSums(x, y, rows, weight, bias) {
       return tf.tidy(() => {

@@ -1,24 +1,33 @@
 /**
- * The whole LLM-Streamline recipe on one model: choose the block (importance, a pinned start, or a
- * target sparsity), collect the block's input/output hidden states to disk, fit or train the
- * replacement, assemble the pruned model, measure it against the original on held-out text, and export
- * it with its manifest. Stages are reported as they start; a working directory makes a run resumable.
+ * The whole LLM-Streamline recipe on one model, as a pipeline of named stages over one run context:
+ *
+ *   open model and data → choose block → collect pairs → fit replacement → assemble → evaluate → export
+ *
+ * Opening is the calibration session every profiling run shares (../calibration-session.ts): the model
+ * inspected once, the data loaded, the weights opened for layer-streamed reading. Choosing the block
+ * runs importance (unless the start is pinned); the pairs (h[s], h[s+n]) go to disk; the replacement is
+ * fitted or trained from them; the pruned model is a view of the source's weights plus the replacement,
+ * measured against the original and exported tensor by tensor. Progress is mapped to events in one place
+ * (`report`); a working directory makes a run resumable (pairs, training checkpoints, pass checkpoints).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { openCalibrationSession, type CalibrationSession } from '../calibration-session.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
-import { loadCalibrationSamples, readDataSamples } from '../data/calibration.js';
+import { readDataSamples } from '../data/calibration.js';
 import { countHeldOutWindows, type CalibrationSource } from '../data/held-out.js';
 import type { PlanStage } from '../contract/plan-stage.js';
 import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport, type EvaluationText } from '../evaluation/evaluate.js';
 import { computePerplexity } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
-import { inspectModel, loadModel } from '../models/model.js';
-import { createRuntime } from '../runtime/create-runtime.js';
-import type { RuntimeName } from '../runtime/runtime.js';
-import { loadTokenizer, type Tokenizer } from '../tokenizers/tokenizer.js';
-import { assemblePrunedModel, exportPrunedModel, prunedLoadedModel } from './assemble.js';
+import type { HostTensor } from '../formats/host-tensor.js';
+import type { ModelInfo } from '../models/model.js';
+import type { StreamedModel } from '../runtime/onnx/streamed-forward.js';
+import type { ForwardRuntime, LayerProgress, RuntimeName } from '../runtime/runtime.js';
+import type { StreamingMode } from '../runtime/open-runtime.js';
+import type { Tokenizer } from '../tokenizers/tokenizer.js';
+import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
 import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
 import { fitLinearReplacement } from './linear-fit.js';
@@ -36,6 +45,11 @@ export interface PruneEvent {
   readonly stage: PruneStage;
   readonly message: string;
   readonly training?: TrainingProgress;
+  /** Layer-streamed passes: the 0-based layer just computed (-1: embeddings; `layers`: the LM head), of `layers`. */
+  readonly layer?: number;
+  readonly layers?: number;
+  /** Layer-streamed passes: weight bytes read from the model's files so far in the current pass. */
+  readonly bytesRead?: number;
 }
 
 export interface PruneOptions {
@@ -63,6 +77,12 @@ export interface PruneOptions {
   /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
   readonly evaluation?: { readonly texts?: readonly EvaluationText[]; readonly tasks?: readonly string[]; readonly limit?: number };
   readonly runtime?: RuntimeName;
+  /** 'on' (default): forward passes stream the model layer by layer; 'off': the whole model in memory. */
+  readonly streaming?: StreamingMode;
+  /** Bytes (or "6GiB"); default STREAMLINE_MEMORY_BUDGET, else half the available memory. An operator's setting. */
+  readonly memoryBudget?: number | string;
+  /** Called with the pruned model's runtime after assembly, before export (benchmarks compare it with the export). */
+  readonly onAssembled?: (pruned: ForwardRuntime) => Promise<void>;
   /**
    * Identifies the model's content for the resume keys (hidden-state pairs, checkpoints) instead of its
    * path and mtime — so that a copy fetched onto another disk resumes the same run. E.g. the source URI
@@ -97,184 +117,283 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
+
+/** What the stages share: the settings, the session, and each stage's result as it is produced. */
+interface PruneRun {
+  readonly options: PruneOptions;
+  readonly settings: { readonly kind: ReplacementKind; readonly samples: number; readonly seqLen: number; readonly batchSize: number; readonly valFraction: number; readonly seed: number; readonly training: TrainingSettings; readonly pairsDtype: PairDtype };
+  readonly session: CalibrationSession;
+  readonly report: (stage: PruneStage, message: string, extra?: Partial<PruneEvent>) => void;
+  /** Reports a pass's layers under `stage`. */
+  readonly layerReporter: (stage: PruneStage, what: string) => (progress: LayerProgress) => void;
+  size: number;
+  block?: Block;
+  importance: BlockScores | null;
+  samplesHash?: string;
+  pairsKey?: string;
+  replacementWeights: Map<string, HostTensor> | null;
+  trainingSummary: PruneSummary['training'];
+  layout?: PrunedLayout;
+  pruned?: StreamedModel;
+  evaluation: PruneSummary['evaluation'];
+  fullReport: EvaluationReport | null;
+}
+
 export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const started = performance.now();
-  const report = (stage: PruneStage, message: string, training?: TrainingProgress) => options.onProgress?.({ stage, message, training });
+  const run = await openRun(options);
+  try {
+    await chooseBlock(run);
+    await collectAndFit(run);
+    await assemble(run);
+    await evaluate(run);
+    return await exportRun(run, started);
+  } finally {
+    await run.session.close();
+  }
+}
+
+/** Stage 1: settings checked, the calibration session opened (model inspected once, data loaded, weights opened). */
+async function openRun(options: PruneOptions): Promise<PruneRun> {
+  // Every event goes through here: the one place engine progress becomes PruneEvents.
+  const report = (stage: PruneStage, message: string, extra: Partial<PruneEvent> = {}) => options.onProgress?.({ ...extra, stage, message });
+  const layerReporter = (stage: PruneStage, what: string) => (p: LayerProgress) => {
+    const where = p.layer < 0 ? 'embeddings' : p.layer >= p.layers ? 'LM head' : `layer ${p.layer}/${p.layers - 1}`;
+    report(stage, `${what}: ${where}${p.resumed ? ' (resumed from the pass checkpoint)' : ''}, ${formatBytes(p.bytesRead)} read`, { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead });
+  };
   const kind = options.replacement;
-  const samples = options.samples ?? DEFAULT_RUN.samples;
-  const seqLen = options.seqLen ?? DEFAULT_RUN.seqLen;
   const batchSize = options.batchSize ?? DEFAULT_RUN.batchSize;
   const valFraction = options.valFraction ?? DEFAULT_RUN.valFraction;
   const seed = options.seed ?? DEFAULT_RUN.seed;
   const training = { ...DEFAULT_TRAINING, ...options.training, seed, batchSize };
   checkOptions(options, kind, valFraction, batchSize, training);
+  const settings = { kind, samples: options.samples ?? DEFAULT_RUN.samples, seqLen: options.seqLen ?? DEFAULT_RUN.seqLen, batchSize, valFraction, seed, training, pairsDtype: options.pairsDtype ?? 'F32' };
 
   report('LOADING', `inspecting ${options.modelPath}`);
-  const info = inspectModel(options.modelPath);
-  const { config, family } = info;
-  checkReplacementFits(kind, family);
-  if (seqLen > config.maxPositionEmbeddings) throw new EngineError('BAD_INPUT', `seq-len ${seqLen} is beyond the model's context of ${config.maxPositionEmbeddings} positions`);
-  if (existsSync(options.outDir) && readdirSync(options.outDir).length > 0) {
-    throw new EngineError('BAD_INPUT', `output directory ${options.outDir} already exists and is not empty; choose a new --out or remove it`);
-  }
-  const size = options.layers ?? blockSizeForSparsity(options.targetSparsity!, kind, family, config, info.numParameters).size;
-  if (options.start !== undefined) validateBlock({ start: options.start, size }, config.numLayers);
-  else validateBlock({ start: 0, size }, config.numLayers);
-
-  const tokenizerPath = options.tokenizerPath ?? info.tokenizerPath;
-  const tokenizer = tokenizerPath ? await loadTokenizer(tokenizerPath) : null;
-  const data = await loadCalibrationSamples(options.dataPath, tokenizer, { samples, seqLen, vocabSize: config.vocabSize });
-  await checkEvaluationTexts(options, tokenizer, { path: options.dataPath, windows: data.length, seqLen }, config.maxPositionEmbeddings, config.vocabSize);
-  report('LOADING', `${data.length} calibration samples of ≤${seqLen} tokens; loading weights`);
-  const model = loadModel(info.path);
-  const runtime = await createRuntime(model, { runtime: options.runtime });
-  try {
-    let importance: BlockScores | null = null;
-    let start = options.start;
-    if (start === undefined) {
-      report('PROFILING', `scoring blocks of ${size} layers on ${runtime.description}`);
-      const profile = await computeImportance(runtime, config.numLayers, data, seqLen, { blockSizes: [size], batchSize, signal: options.signal });
-      importance = profile.blocks[0];
-      start = importance.bestStart;
-    }
-    const block = { start, size };
-    report('PROFILING', `pruning layers ${block.start}..${block.start + block.size - 1} (0-based) with a ${kind} replacement`);
-
-    const dataHash = await sha256OfFile(options.dataPath);
-    const samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
-    let replacementWeights = null;
-    let trainingSummary: PruneSummary['training'] = null;
-    if (kind !== 'NONE') {
-      const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
-      const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
-      const pairsDtype = options.pairsDtype ?? 'F32';
-      const modelIdentity = options.modelFingerprint ?? [resolve(info.path), statSync(info.path).mtimeMs];
-      const pairsKey = hash([modelIdentity, block, samplesHash, pairsDtype, [...validation]]);
-      report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
-      const manifest = await collectHiddenStatePairs(runtime, data, {
-        dir: join(options.workDir, 'pairs'),
-        key: pairsKey,
-        block,
-        hiddenSize: config.hiddenSize,
-        dtype: pairsDtype,
-        validation,
-        batchSize,
-        signal: options.signal,
-        onEstimate: (bytes) => report('COLLECTING', `hidden-state pairs will take about ${formatBytes(bytes)} in ${join(options.workDir, 'pairs')}`),
-        onProgress: (done, total, bytes) => report('COLLECTING', `${done}/${total} samples, ${formatBytes(bytes)} written`),
-      });
-      const pairs = new PairReader(join(options.workDir, 'pairs'), manifest);
-      try {
-        if (kind === 'LINEAR') {
-          report('TRAINING', 'fitting the linear map in closed form');
-          const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
-          replacementWeights = fit.weights;
-          trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
-        } else {
-          const trainDir = join(options.workDir, 'train');
-          const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
-          if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
-          const result = await trainReplacement({
-            kind,
-            model,
-            initial: initialParameters(kind, model, block.start, seed),
-            pairs,
-            dir: trainDir,
-            key: hash([pairsKey, kind, training]),
-            settings: training,
-            signal: options.signal,
-            onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
-            onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
-            onProgress: (p) =>
-              report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, p),
-          }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
-          replacementWeights = result.params;
-          trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
-        }
-      } finally {
-        pairs.close();
+  let size = 0;
+  const session = await openCalibrationSession({
+    modelPath: options.modelPath,
+    tokenizerPath: options.tokenizerPath,
+    dataPath: options.dataPath,
+    samples: settings.samples,
+    seqLen: settings.seqLen,
+    runtime: { runtime: options.runtime, streaming: options.streaming, memoryBudget: options.memoryBudget, spillDir: join(options.workDir, 'spill') },
+    check: async ({ info, tokenizer, data }) => {
+      const { config, family } = info;
+      checkReplacementFits(kind, family);
+      if (existsSync(options.outDir) && readdirSync(options.outDir).length > 0) {
+        throw new EngineError('BAD_INPUT', `output directory ${options.outDir} already exists and is not empty; choose a new --out or remove it`);
       }
-    }
+      size = options.layers ?? blockSizeForSparsity(options.targetSparsity!, kind, family, config, info.numParameters).size;
+      validateBlock({ start: options.start ?? 0, size }, config.numLayers);
+      await checkEvaluationTexts(options, tokenizer, { path: options.dataPath, windows: data.length, seqLen: settings.seqLen }, config.maxPositionEmbeddings, config.vocabSize);
+      report('LOADING', `${data.length} calibration samples of ≤${settings.seqLen} tokens`);
+    },
+  });
+  report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, evaluation: null, fullReport: null };
+}
 
-    throwIfCancelled(options.signal, 'pruning');
-    report('ASSEMBLING', 'assembling the pruned model');
-    const pruned = assemblePrunedModel(model, block, kind, replacementWeights);
-    const prunedModel = prunedLoadedModel(model, pruned, options.outDir);
-
-    let evaluation: PruneSummary['evaluation'] = null;
-    const evalWindows = options.evalWindows ?? 16;
-    const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
-    const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, seqLen, evalWindows, data.length, config.vocabSize) : [];
-    // A calibration file that calibration used up has no held-out windows: the quick check is skipped
-    // (evaluation stays null) rather than failing a plan that has already trained.
-    if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
-    if (windows.length > 0) {
-      report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
-      const original = await computePerplexity(runtime, windows, { batchSize, signal: options.signal });
-      const prunedRuntime = await createRuntime(prunedModel, { runtime: options.runtime });
-      try {
-        const after = await computePerplexity(prunedRuntime, windows, { batchSize, signal: options.signal });
-        evaluation = { windows: windows.length, seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
-      } finally {
-        await prunedRuntime.dispose();
-      }
-    }
-
-    let fullReport: EvaluationReport | null = null;
-    const { texts = [], tasks = [], limit } = options.evaluation ?? {};
-    if (texts.length > 0 || tasks.length > 0) {
-      if (!tokenizer) throw new EngineError('BAD_INPUT', 'evaluating texts or tasks needs a tokenizer (--tokenizer)');
-      await runtime.dispose(); // the evaluation runs one model at a time
-      report('EVALUATING', `evaluating on ${texts.length + tasks.length} text and task files`);
-      fullReport = await evaluateModels({
-        original: model,
-        pruned: prunedModel,
-        tokenizer,
-        texts,
-        tasks,
-        limit,
-        // Only a text that is the calibration file (by content) skips the calibration windows.
-        calibration: { path: options.dataPath, windows: data.length, seqLen, sha256: dataHash },
-        runtime: { runtime: options.runtime },
-        signal: options.signal,
-        onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),
-      });
-    }
-    const bestEpoch = trainingSummary?.epochs[Math.max(0, trainingSummary.bestEpoch - 1)];
-
-    const summary: PruneSummary = {
-      outDir: options.outDir,
-      block,
-      removedLayers: removedLayers(block),
-      replacement: kind,
-      netLayersRemoved: config.numLayers - pruned.numLayers,
-      numLayers: { before: config.numLayers, after: pruned.numLayers },
-      numParameters: { before: model.numParameters, after: prunedModel.numParameters, replacement: replacementParameters(kind, family, config) },
-      sparsity: 1 - prunedModel.numParameters / model.numParameters,
-      importance,
-      training: trainingSummary,
-      evaluation,
-      hiddenStateCosine: bestEpoch?.validationCosine ?? null,
-      report: fullReport,
-      seconds: (performance.now() - started) / 1000,
-    };
-    report('UPLOADING', `writing ${options.outDir}`);
-    exportPrunedModel(options.outDir, model, pruned, tokenizerPath, {
-      format: 'streamline-pruned-model/1',
-      source: { path: resolve(info.path), ...(options.modelUri ? { uri: options.modelUri } : {}), format: info.format, modelType: config.modelType, numLayers: config.numLayers, numParameters: model.numParameters, dtype: config.dtype },
-      removedLayers: summary.removedLayers,
-      replacement: kind,
-      netLayersRemoved: summary.netLayersRemoved,
-      settings: { samples: data.length, seqLen, batchSize, valFraction, seed, pairsDtype: options.pairsDtype ?? 'F32', ...(kind === 'LINEAR' ? { ridge: options.ridge ?? 1e-4 } : {}), ...(kind === 'NONE' || kind === 'LINEAR' ? {} : { training }) },
-      data: { path: resolve(options.dataPath), sha256: dataHash, samplesSha256: samplesHash },
-      importance,
-      training: trainingSummary,
-      evaluation: { ...evaluation, hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, report: fullReport },
+/** Stage 2: the block — pinned, or the best start for the size by importance. */
+async function chooseBlock(run: PruneRun): Promise<void> {
+  const { options, session, report, size } = run;
+  const { config } = session.info;
+  let start = options.start;
+  if (start === undefined) {
+    const runtime = await session.runtime();
+    report('PROFILING', `scoring blocks of ${size} layers on ${runtime.description}`);
+    const profile = await computeImportance(runtime, config.numLayers, session.data, run.settings.seqLen, {
+      blockSizes: [size],
+      batchSize: run.settings.batchSize,
+      signal: options.signal,
+      checkpoint: session.streaming ? { dir: join(options.workDir, 'importance-pass'), key: hash([modelIdentity(options, session.info), run.settings.batchSize, session.data]) } : undefined,
+      onLayer: run.layerReporter('PROFILING', 'importance'),
     });
-    return { ...summary, seconds: (performance.now() - started) / 1000 };
-  } finally {
-    await runtime.dispose();
+    run.importance = profile.blocks[0];
+    start = run.importance.bestStart;
   }
+  run.block = { start, size };
+  report('PROFILING', `pruning layers ${start}..${start + size - 1} (0-based) with a ${run.settings.kind} replacement`);
+}
+
+/** Stages 3 and 4: the hidden-state pairs to disk, then the replacement fitted (LINEAR) or trained from them. */
+async function collectAndFit(run: PruneRun): Promise<void> {
+  const { options, session, report, settings } = run;
+  const block = run.block!;
+  const { info, data } = session;
+  const { kind, seed, valFraction, training } = settings;
+  run.samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
+  if (kind === 'NONE') return;
+  const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
+  const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
+  const pairsKey = hash([modelIdentity(options, info), block, run.samplesHash, settings.pairsDtype, [...validation]]);
+  run.pairsKey = pairsKey;
+  report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
+  const pairsDir = join(options.workDir, 'pairs');
+  const manifest = await collectHiddenStatePairs(await session.runtime(), data, {
+    dir: pairsDir,
+    key: pairsKey,
+    block,
+    hiddenSize: info.config.hiddenSize,
+    dtype: settings.pairsDtype,
+    validation,
+    batchSize: settings.batchSize,
+    signal: options.signal,
+    passDir: session.streaming ? join(options.workDir, 'pairs-pass') : undefined,
+    onLayer: run.layerReporter('COLLECTING', 'hidden states'),
+    onEstimate: (bytes) => report('COLLECTING', `hidden-state pairs will take about ${formatBytes(bytes)} in ${pairsDir}`),
+    onProgress: (done, total, bytes) => report('COLLECTING', `${done}/${total} samples, ${formatBytes(bytes)} written`),
+  });
+  const pairs = new PairReader(pairsDir, manifest);
+  try {
+    if (kind === 'LINEAR') {
+      report('TRAINING', 'fitting the linear map in closed form');
+      const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
+      run.replacementWeights = fit.weights;
+      run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
+      return;
+    }
+    const trainDir = join(options.workDir, 'train');
+    const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
+    if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
+    const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
+    const result = await trainReplacement({
+      kind,
+      model: source,
+      initial: initialParameters(kind, source, block.start, seed),
+      pairs,
+      dir: trainDir,
+      key: hash([pairsKey, kind, training]),
+      settings: training,
+      signal: options.signal,
+      onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
+      onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
+      onProgress: (p) =>
+        report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
+    }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
+    run.replacementWeights = result.params;
+    run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
+  } finally {
+    pairs.close();
+  }
+}
+
+/** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */
+async function assemble(run: PruneRun): Promise<void> {
+  throwIfCancelled(run.options.signal, 'pruning');
+  run.report('ASSEMBLING', 'assembling the pruned model');
+  const { info, model } = run.session;
+  run.layout = prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
+  run.pruned = prunedStreamedModel(model, run.layout);
+  if (run.options.onAssembled) {
+    const runtime = await run.session.runtimeFor(run.pruned);
+    try {
+      await run.options.onAssembled(runtime);
+    } finally {
+      await runtime.dispose();
+    }
+  }
+}
+
+/** Stage 6: the quick held-out perplexity check, and the full evaluation when texts or tasks were given. */
+async function evaluate(run: PruneRun): Promise<void> {
+  const { options, session, report, settings } = run;
+  const { info, tokenizer, data } = session;
+  const { config } = info;
+  const evalWindows = options.evalWindows ?? 16;
+  const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
+  const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
+  // A calibration file that calibration used up has no held-out windows: the quick check is skipped
+  // (evaluation stays null) rather than failing a plan that has already trained.
+  if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
+  if (windows.length > 0) {
+    report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
+    const original = await computePerplexity(await session.runtime(), windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
+    const prunedRuntime = await session.runtimeFor(run.pruned!);
+    try {
+      const after = await computePerplexity(prunedRuntime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'pruned model') });
+      run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
+    } finally {
+      await prunedRuntime.dispose();
+    }
+  }
+
+  const { texts = [], tasks = [], limit } = options.evaluation ?? {};
+  if (texts.length === 0 && tasks.length === 0) return;
+  if (!tokenizer) throw new EngineError('BAD_INPUT', 'evaluating texts or tasks needs a tokenizer (--tokenizer)');
+  report('EVALUATING', `evaluating on ${texts.length + tasks.length} text and task files`);
+  const prunedModel = run.pruned!;
+  run.fullReport = await evaluateModels({
+    // One model at a time: each is opened for its own scoring and disposed after.
+    original: { path: info.path, numParameters: info.numParameters, config, open: () => session.runtimeFor(session.model) },
+    pruned: { path: options.outDir, numParameters: prunedParameters(prunedModel), config: prunedModel.config, open: () => session.runtimeFor(prunedModel) },
+    tokenizer,
+    texts,
+    tasks,
+    limit,
+    // Only a text that is the calibration file (by content) skips the calibration windows.
+    calibration: { path: options.dataPath, windows: data.length, seqLen: settings.seqLen, sha256: await sha256OfFile(options.dataPath) },
+    runtime: { runtime: options.runtime },
+    signal: options.signal,
+    onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),
+  });
+}
+
+/** Stage 7: the summary, and the pruned checkpoint written tensor by tensor with its manifest. */
+async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> {
+  const { options, session, settings, report } = run;
+  const { info, data } = session;
+  const { config, family } = info;
+  const kind = settings.kind;
+  const pruned = run.pruned!;
+  const block = run.block!;
+  const bestEpoch = run.trainingSummary?.epochs[Math.max(0, run.trainingSummary.bestEpoch - 1)];
+  const after = prunedParameters(pruned);
+  const numParameters = { before: info.numParameters, after, replacement: replacementParameters(kind, family, config) };
+  const summary: PruneSummary = {
+    outDir: options.outDir,
+    block,
+    removedLayers: removedLayers(block),
+    replacement: kind,
+    netLayersRemoved: config.numLayers - pruned.config.numLayers,
+    numLayers: { before: config.numLayers, after: pruned.config.numLayers },
+    numParameters,
+    sparsity: 1 - after / info.numParameters,
+    importance: run.importance,
+    training: run.trainingSummary,
+    evaluation: run.evaluation,
+    hiddenStateCosine: bestEpoch?.validationCosine ?? null,
+    report: run.fullReport,
+    seconds: (performance.now() - started) / 1000,
+  };
+  report('UPLOADING', `writing ${options.outDir}`);
+  const dataHash = await sha256OfFile(options.dataPath);
+  let lastReported = 0;
+  exportPrunedModel(options.outDir, info, pruned, run.layout!, session.tokenizerPath, {
+    format: 'streamline-pruned-model/1',
+    source: { path: resolve(info.path), ...(options.modelUri ? { uri: options.modelUri } : {}), format: info.format, modelType: config.modelType, numLayers: config.numLayers, numParameters: info.numParameters, dtype: config.dtype },
+    removedLayers: summary.removedLayers,
+    replacement: kind,
+    netLayersRemoved: summary.netLayersRemoved,
+    settings: { samples: data.length, seqLen: settings.seqLen, batchSize: settings.batchSize, valFraction: settings.valFraction, seed: settings.seed, pairsDtype: settings.pairsDtype, ...(kind === 'LINEAR' ? { ridge: options.ridge ?? 1e-4 } : {}), ...(kind === 'NONE' || kind === 'LINEAR' ? {} : { training: settings.training }) },
+    data: { path: resolve(options.dataPath), sha256: dataHash, samplesSha256: run.samplesHash },
+    importance: run.importance,
+    training: run.trainingSummary,
+    evaluation: { ...run.evaluation, hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, report: run.fullReport },
+  }, {
+    onTensor: (_name, written, total) => {
+      // One line per GiB written (and the last).
+      if (written - lastReported < 1024 ** 3 && written !== total) return;
+      lastReported = written;
+      report('UPLOADING', `${formatBytes(written)} of ${formatBytes(total)} written`, { bytesRead: written });
+    },
+  });
+  return { ...summary, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The model's identity in resume keys: the caller's fingerprint (a fetched copy), else its path and mtime. */
+function modelIdentity(options: PruneOptions, info: ModelInfo): unknown {
+  return options.modelFingerprint ?? [resolve(info.path), statSync(info.path).mtimeMs];
 }
 
 function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction: number, batchSize: number, training: TrainingSettings): void {

@@ -12,11 +12,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../formats/host-tensor.js';
-import { hasBias, layerWeightName, type ArchitectureFamily, type LayerPart } from '../models/architecture.js';
+import { hasBias, layerWeightName, type ArchitectureFamily, type LayerPart, type ModelConfig } from '../models/architecture.js';
 import type { LoadedModel } from '../models/model.js';
 import { decoderLayer, mlpBlock, type LayerContext } from '../runtime/tfjs/decoder-layer.js';
 import { gaussian } from '../random.js';
-import { applyReplacement } from './replacement-forward.js';
+import { applyReplacement } from '../runtime/tfjs/inserted-forward.js';
 import type { ReplacementKind } from './replacement-kinds.js';
 
 export type TrainedKind = 'FFN' | 'SWIGLU' | 'LAYER';
@@ -28,9 +28,17 @@ export function relativeName(family: ArchitectureFamily, part: LayerPart, kind: 
   return `${family.weights.layer[part]}.${kind}`;
 }
 
+/** What a replacement is initialised from: the model's sizes and a reader of its tensors (float32). */
+export interface ReplacementSource {
+  readonly family: ArchitectureFamily;
+  readonly config: ModelConfig;
+  read(name: string): HostTensor;
+}
+
 /** Initial parameters of a trained replacement for the block starting at `start`. */
-export function initialParameters(kind: TrainedKind, model: LoadedModel, start: number, seed: number): Map<string, HostTensor> {
+export function initialParameters(kind: TrainedKind, model: ReplacementSource | LoadedModel, start: number, seed: number): Map<string, HostTensor> {
   const { family, config } = model;
+  const read = 'read' in model ? (name: string) => model.read(name) : (name: string) => model.weights.get(name)!;
   const params = new Map<string, HostTensor>();
   if (kind === 'FFN') {
     const d = config.hiddenSize;
@@ -47,7 +55,7 @@ export function initialParameters(kind: TrainedKind, model: LoadedModel, start: 
   for (const part of parts) {
     for (const tensorKind of ['weight', 'bias'] as const) {
       if (tensorKind === 'bias' && !hasBias(family, config, part)) continue;
-      const source = model.weights.get(layerWeightName(family, start, part, tensorKind))!;
+      const source = read(layerWeightName(family, start, part, tensorKind));
       params.set(relativeName(family, part, tensorKind), { shape: source.shape, data: source.data.slice() });
     }
   }

@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { transpose2d, type HostTensor } from '../formats/host-tensor.js';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
-import type { LoadedModel } from '../models/model.js';
 import { mulberry32 } from '../random.js';
-import { createTrainer, type HostBatch, type ReplacementTrainer, type TrainerName, type TrainerState } from '../training/trainer.js';
+import { createTrainer, type HostBatch, type ModelShape, type ReplacementTrainer, type TrainerName, type TrainerState } from '../training/trainer.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import type { PairReader } from './hidden-state-pairs.js';
 import type { TrainedKind } from './replacement.js';
@@ -69,7 +68,8 @@ export interface TrainingResult {
 
 export interface TrainingJob {
   readonly kind: TrainedKind;
-  readonly model: LoadedModel;
+  /** The model's sizes (the replacement is trained on its hidden states). */
+  readonly model: ModelShape;
   readonly initial: ReadonlyMap<string, HostTensor>;
   readonly pairs: PairReader;
   /** Where checkpoints live. */

@@ -14,6 +14,9 @@ export interface RuntimeOptions {
 
 const RUNTIMES: RuntimeName[] = ['onnx', 'tfjs'];
 
+/** wasm's heap is 4 GiB; the weights (float32) must leave room for activations in it. */
+export const TFJS_MAX_WEIGHT_BYTES = 3 * 1024 ** 3;
+
 export async function createRuntime(model: LoadedModel, options: RuntimeOptions = {}): Promise<ForwardRuntime> {
   const requested = options.runtime ?? (process.env.STREAMLINE_RUNTIME as RuntimeName | undefined);
   if (requested !== undefined && !RUNTIMES.includes(requested)) {
@@ -30,6 +33,10 @@ export async function createRuntime(model: LoadedModel, options: RuntimeOptions 
       if (requested === 'onnx' || error instanceof EngineError) throw error;
       // No usable native binding: fall through to the portable runtime.
     }
+  }
+  const weightBytes = model.numParameters * 4;
+  if (weightBytes > TFJS_MAX_WEIGHT_BYTES && process.env.STREAMLINE_BACKEND !== 'tensorflow') {
+    throw new EngineError('BAD_INPUT', `the TensorFlow.js runtime cannot hold this model: ${(weightBytes / 1024 ** 3).toFixed(1)} GiB of float32 weights, more than the ${TFJS_MAX_WEIGHT_BYTES / 1024 ** 3} GiB its wasm heap (4 GiB) leaves for them; use the ONNX runtime (layer-streamed)`);
   }
   const { createTfjsRuntime } = await import('./tfjs/tfjs-runtime.js');
   return createTfjsRuntime(model, options.workers ?? 1);

@@ -8,6 +8,9 @@
 import { EngineError } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import type { LoadedModel } from '../models/model.js';
+
+/** What a trainer needs of the model: its family and sizes (the replacement trains on hidden states). */
+export type ModelShape = Pick<LoadedModel, 'family' | 'config'>;
 import type { AdamWSettings } from '../pruning/adamw.js';
 import type { TrainedKind } from '../pruning/replacement.js';
 
@@ -53,7 +56,7 @@ export interface ReplacementTrainer {
 
 export interface TrainerOptions {
   readonly kind: TrainedKind;
-  readonly model: LoadedModel;
+  readonly model: ModelShape;
   /** Initial parameters as trained (matrices [in, out]). */
   readonly initial: ReadonlyMap<string, HostTensor>;
   readonly optimizer: AdamWSettings;

@@ -13,7 +13,12 @@ import { OnnxGraph, type ExternalWeights } from './onnx-graph.js';
 /** LayerNormalization needs opset 17; everything else here is older. */
 export const OPSET = 17;
 
-export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, external: ExternalWeights | null = null): Uint8Array {
+/**
+ * `kvCache`: the incremental-decoding variant (batch of one sequence, no padding): inputs past_key_i /
+ * past_value_i [B, Hkv, P, hd] per layer, attention_bias [B, 1, T, P + T], RoPE tables (or position ids)
+ * for positions P..P+T-1; outputs present_key_i / present_value_i [B, Hkv, P + T, hd] beside the logits.
+ */
+export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & { readonly kvCache?: boolean }, external: ExternalWeights | null = null): Uint8Array {
   const { config, family } = model;
   const H = config.numAttentionHeads;
   const Hkv = config.numKeyValueHeads;
@@ -23,7 +28,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   const tensor = (name: string) => model.weights.get(name)!;
 
   const ids = g.input('input_ids', 'int64', ['batch', 'seq']);
-  const bias = g.input('attention_bias', 'float', ['batch', 1, 'seq', 'seq']);
+  const bias = g.input('attention_bias', 'float', ['batch', 1, 'seq', request.kvCache ? 'total' : 'seq']);
 
   // Linear weights are stored [out, in] (Hugging Face); MatMul wants [in, out].
   const linear = (x: string, layer: number, part: LayerPart) => {
@@ -97,7 +102,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
   // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
   const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
 
-  // A LINEAR or FFN replacement (extension format), as ../../pruning/replacement-forward.ts defines it.
+  // A LINEAR or FFN replacement (extension format), as ../tfjs/inserted-forward.ts defines it.
   const inserted = model.replacement;
   const insertedModule = (input: string): string => {
     const t = (name: string) => inserted!.weights.get(name)!;
@@ -124,6 +129,12 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest, e
     if (rope) {
       q = rotate(q);
       k = rotate(k);
+    }
+    if (request.kvCache) {
+      k = g.op('Concat', [g.input(`past_key_${layer}`, 'float', ['batch', Hkv, 'past', hd]), k], { axis: 2 });
+      v = g.op('Concat', [g.input(`past_value_${layer}`, 'float', ['batch', Hkv, 'past', hd]), v], { axis: 2 });
+      g.output(k, `present_key_${layer}`, ['batch', Hkv, 'total', hd]);
+      g.output(v, `present_value_${layer}`, ['batch', Hkv, 'total', hd]);
     }
     // Grouped-query attention: the group's queries stacked along time, [B, Hkv, group·T, hd], so one
     // plain batched MatMul per KV head serves them all, with no copies of K/V.

@@ -12,7 +12,9 @@ import * as ort from 'onnxruntime-node';
 import { EngineError } from '../../errors.js';
 import type { LoadedModel } from '../../models/model.js';
 import { attentionBias, ropeTables } from '../attention-inputs.js';
-import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
+import type { DecodingRuntime, ForwardRequest, ForwardResult, KvCache, TokenBatch } from '../runtime.js';
+import { MASKED } from '../attention-inputs.js';
+import type { HostTensor } from '../../formats/host-tensor.js';
 import { defaultThreads } from '../threads.js';
 import { buildDecoderGraph } from './decoder-graph.js';
 import type { ExternalWeights } from './onnx-graph.js';
@@ -28,7 +30,7 @@ export interface OnnxForwardOptions {
   readonly externalDataBytes?: number;
 }
 
-export class OnnxForward implements ForwardRuntime {
+export class OnnxForward implements DecodingRuntime {
   readonly name = 'onnx' as const;
   readonly description: string;
   private session: ort.InferenceSession | null = null;
@@ -75,8 +77,45 @@ export class OnnxForward implements ForwardRuntime {
     };
   }
 
-  private async sessionFor(request: ForwardRequest): Promise<ort.InferenceSession> {
-    const key = `${Boolean(request.logits)}:${Boolean(request.hiddenStates)}:${Boolean(request.hiddenStateCosines)}`;
+  /**
+   * Incremental decoding of one sequence: runs `ids` (the prompt, then one token at a time) at positions
+   * cache.length.., attending to the cached keys and values; returns their logits and the grown cache.
+   */
+  async step(ids: readonly number[], cache: KvCache | null): Promise<{ logits: HostTensor; cache: KvCache }> {
+    const session = await this.sessionFor({ logits: true, kvCache: true });
+    const { config, family } = this.model;
+    const T = ids.length;
+    const P = cache?.length ?? 0;
+    const total = P + T;
+    const bias = new Float32Array(T * total).fill(MASKED);
+    for (let t = 0; t < T; t++) {
+      const first = config.slidingWindow === null ? 0 : Math.max(0, P + t - config.slidingWindow + 1);
+      for (let j = first; j <= P + t; j++) bias[t * total + j] = 0;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, T]),
+      attention_bias: new ort.Tensor('float32', bias, [1, 1, T, total]),
+    };
+    if (family.positions === 'rope') {
+      const { cos, sin } = ropeTables(config, total);
+      feeds.rope_cos = new ort.Tensor('float32', cos.subarray(P * config.headDim), [T, config.headDim]);
+      feeds.rope_sin = new ort.Tensor('float32', sin.subarray(P * config.headDim), [T, config.headDim]);
+    } else {
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, t) => BigInt(P + t + family.learnedPositionOffset)), [T]);
+    }
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, config.numKeyValueHeads, 0, config.headDim]);
+    for (let layer = 0; layer < config.numLayers; layer++) {
+      feeds[`past_key_${layer}`] = (cache?.keys[layer] as ort.Tensor | undefined) ?? empty;
+      feeds[`past_value_${layer}`] = (cache?.values[layer] as ort.Tensor | undefined) ?? empty;
+    }
+    const results = await session.run(feeds);
+    const keys = Array.from({ length: config.numLayers }, (_, layer) => results[`present_key_${layer}`]);
+    const values = Array.from({ length: config.numLayers }, (_, layer) => results[`present_value_${layer}`]);
+    return { logits: { shape: results.logits.dims, data: results.logits.data as Float32Array }, cache: { length: total, keys, values } };
+  }
+
+  private async sessionFor(request: ForwardRequest & { readonly kvCache?: boolean }): Promise<ort.InferenceSession> {
+    const key = `${Boolean(request.logits)}:${Boolean(request.hiddenStates)}:${Boolean(request.hiddenStateCosines)}:${Boolean(request.kvCache)}`;
     if (this.session && this.sessionKey === key) return this.session;
     await this.releaseSession();
     const sessionOptions: ort.InferenceSession.SessionOptions = {

@@ -10,10 +10,11 @@ const { onnx } = onnxProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 const DOUBLE = onnx.TensorProto.DataType.DOUBLE;
+const FLOAT16 = onnx.TensorProto.DataType.FLOAT16;
 
-/** Element types of graph inputs, outputs and scalars (double: the float64 gradient checks). */
-export type ElemType = 'float' | 'double' | 'int64';
-const ELEM_TYPES = { float: FLOAT, double: DOUBLE, int64: INT64 } as const;
+/** Element types of graph inputs, outputs and scalars (float16: narrow weights fed as stored; double: the float64 gradient checks). */
+export type ElemType = 'float' | 'float16' | 'double' | 'int64';
+const ELEM_TYPES = { float: FLOAT, float16: FLOAT16, double: DOUBLE, int64: INT64 } as const;
 
 export type Dim = number | string;
 

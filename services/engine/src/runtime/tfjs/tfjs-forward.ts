@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { HostTensor } from '../../formats/host-tensor.js';
 import { layerWeightName } from '../../models/architecture.js';
 import type { LoadedModel } from '../../models/model.js';
-import { applyReplacement } from '../../pruning/replacement-forward.js';
+import { applyReplacement } from './inserted-forward.js';
 import { decoderLayer, layerContext, normalize } from './decoder-layer.js';
 import type { ForwardRequest, ForwardResult, ForwardRuntime, TokenBatch } from '../runtime.js';
 import { selectTfjsBackend } from './backend.js';

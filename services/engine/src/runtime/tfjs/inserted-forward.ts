@@ -1,7 +1,7 @@
 /**
  * Replacements that are not a decoder layer (LINEAR, FFN) sit in the residual stream where the pruned
  * block was. These are their forward passes in TensorFlow.js (used in training and by the pruned model's
- * forward pass); ../runtime/onnx/decoder-graph.ts builds the same two as ONNX nodes.
+ * forward pass); ../onnx/decoder-graph.ts and ../onnx/layer-graph.ts build the same two as ONNX nodes.
  *
  *   LINEAR: y = W x + b                        (W [d, d], fitted in closed form; includes the identity)
  *   FFN:    y = x + W2 silu(W1 rms(x)·g + b1) + b2
@@ -10,9 +10,9 @@
  * fc1.weight, fc1.bias, fc2.weight, fc2.bias.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '../models/architecture.js';
-import { dense, rmsNorm, silu } from '../runtime/tfjs/decoder-layer.js';
-import type { InsertedKind } from './replacement-kinds.js';
+import type { ModelConfig } from '../../models/architecture.js';
+import type { InsertedKind } from '../../models/inserted-module.js';
+import { dense, rmsNorm, silu } from './decoder-layer.js';
 
 /** `weight(name)` returns matrices as [in, out]. */
 export function applyReplacement(x: tf.Tensor, weight: (name: string) => tf.Tensor, kind: InsertedKind, config: ModelConfig): tf.Tensor {
