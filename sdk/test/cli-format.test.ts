@@ -18,7 +18,7 @@ function stream(isTTY: boolean) {
 }
 
 const event = (seq: number, stage: ProgressEvent['stage'], progress: number, extra: Partial<ProgressEvent> = {}): ProgressEvent => ({
-  planId: 'p', seq, at: '2026-01-01T00:00:00Z', stage, progress, step: null, totalSteps: null, loss: null, validationLoss: null, learningRate: null, tokensPerSecond: null, message: null, ...extra,
+  planId: 'p', seq, at: '2026-01-01T00:00:00Z', stage, progress, step: null, totalSteps: null, loss: null, validationLoss: null, learningRate: null, tokensPerSecond: null, message: null, layer: null, layers: null, bytesRead: null, ...extra,
 });
 
 describe('heatmap', () => {
@@ -81,6 +81,17 @@ describe('ProgressLine', () => {
     line.finish();
     expect(written.every((text) => text.endsWith('\n') && !text.includes('\r'))).toBe(true);
     expect(written.map((text) => /LOADING|step \d/.exec(text)?.[0])).toEqual(['LOADING', 'step 1', 'step 3']);
+  });
+
+  it('shows where a layer-streamed pass is and the bytes it has read', () => {
+    const { written, stream: tty } = stream(true);
+    const line = new ProgressLine(tty);
+    line.update(event(1, 'PROFILING', 0.1, { layer: 3, layers: 32, bytesRead: 1.7e9 }));
+    expect(written.at(-1)).toMatch(/PROFILING\s+layer 3\/31\s+1\.7 GB read/);
+    line.update(event(2, 'COLLECTING', 0.2, { layer: -1, layers: 32, bytesRead: 2.6e8 }));
+    expect(written.at(-1)).toMatch(/COLLECTING\s+embeddings\s+260 MB read/);
+    line.update(event(3, 'EVALUATING', 0.9, { layer: 32, layers: 32, bytesRead: 1.35e10 }));
+    expect(written.at(-1)).toMatch(/EVALUATING\s+LM head\s+13\.5 GB read/);
   });
 
   it("shows a fast stage's last state before the next stage's first line", () => {

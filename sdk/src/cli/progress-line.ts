@@ -49,6 +49,8 @@ export class ProgressLine {
 
   private describe(event: ProgressEvent): string {
     const parts = [`${bar(event.progress)} ${(event.progress * 100).toFixed(0).padStart(3)}%`, event.stage];
+    if (event.layer !== null && event.layers !== null) parts.push(layerPosition(event.layer, event.layers));
+    if (event.bytesRead !== null) parts.push(`${gigabytes(event.bytesRead)} read`);
     if (event.step !== null) parts.push(`step ${event.step}${event.totalSteps !== null ? `/${event.totalSteps}` : ''}`);
     if (event.loss !== null) parts.push(`loss ${fixed(event.loss)}`);
     if (event.validationLoss !== null) parts.push(`val ${fixed(event.validationLoss)}`);
@@ -70,4 +72,15 @@ export class ProgressLine {
 function bar(fraction: number, width = 20): string {
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** Where a layer-streamed pass is: the embeddings, a decoder layer (0-based) of all, or the LM head. */
+function layerPosition(layer: number, layers: number): string {
+  if (layer < 0) return 'embeddings';
+  if (layer >= layers) return 'LM head';
+  return `layer ${layer}/${layers - 1}`;
+}
+
+function gigabytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(0)} MB`;
 }

@@ -105,6 +105,7 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
         stage: event.stage,
         progress: stageProgress(event.stage, training ? training.step / training.totalSteps : 0),
         message: event.message,
+        ...(event.layer !== undefined && { layer: event.layer, layers: event.layers, bytesRead: event.bytesRead }),
         ...(training && {
           step: training.step,
           totalSteps: training.totalSteps,
@@ -197,6 +198,7 @@ async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent
           progress: stageProgress('PROFILING', p.samplesDone / p.samples),
           // Layer-streamed: the layer just computed and the weight bytes read so far.
           message: p.layer === undefined ? `${p.samplesDone}/${p.samples} samples` : `${p.layer < 0 ? 'embeddings' : `layer ${p.layer}/${p.layers! - 1}`}, ${formatBytes(p.bytesRead ?? 0)} read`,
+          ...(p.layer !== undefined && { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead }),
         }),
     });
   } finally {

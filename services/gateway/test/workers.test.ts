@@ -27,6 +27,11 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(new Set(events.map((e) => e.stage))).toEqual(new Set(['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING']));
     expect(events.some((e) => e.step !== null && e.totalSteps !== null && e.loss !== null)).toBe(true);
+    // The layer-streamed pair collection says where it is: the embeddings, then layers 0..3 (it stops at
+    // h[4], the block's output), of 5, with the weight bytes read so far (never going back).
+    const streamed = events.filter((e) => e.stage === 'COLLECTING' && e.layer !== null);
+    expect(streamed.map((e) => [e.layer, e.layers])).toEqual([[-1, 5], [0, 5], [1, 5], [2, 5], [3, 5]]);
+    expect(streamed.map((e) => e.bytesRead)).toEqual([...streamed.map((e) => e.bytesRead)].sort((a, b) => a - b));
 
     const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
     expect(done.error).toBeNull();

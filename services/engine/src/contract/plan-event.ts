@@ -1,6 +1,6 @@
 /**
  * A progress event of a running plan, as the engine reports it and a worker posts it. Room for what
- * larger runs report: the layer a streamed pass is at and the bytes it has read.
+ * larger runs report: the layer a streamed pass is at and the bytes it has read (also in the message).
  */
 import { z } from 'zod';
 import { parseWith } from './parse.js';
@@ -17,6 +17,11 @@ export const PlanEventSchema = z.object({
   validationLoss: z.number().nullable().optional(),
   learningRate: z.number().optional(),
   tokensPerSecond: z.number().optional(),
+  /** Layer-streamed passes: the 0-based layer just computed (-1: the embeddings; `layers`: the LM head), of `layers`. */
+  layer: z.number().int().min(-1).optional(),
+  layers: z.number().int().min(1).optional(),
+  /** Layer-streamed passes: weight bytes read from the model's files so far in the current pass. */
+  bytesRead: z.number().min(0).optional(),
 });
 export type PlanEvent = z.infer<typeof PlanEventSchema>;
 

@@ -43,6 +43,9 @@ export class ProgressStore {
         learningRate: report.learningRate ?? null,
         tokensPerSecond: report.tokensPerSecond ?? null,
         message: report.message ?? null,
+        layer: report.layer ?? null,
+        layers: report.layers ?? null,
+        bytesRead: report.bytesRead ?? null,
         ...(origin ? { origin } : {}),
       };
       const row = { plan_id: planId, seq: planRow.last_seq, at: now, payload: JSON.stringify(payload) };
@@ -89,6 +92,7 @@ export class ProgressStore {
 }
 
 function toEvent(row: Selectable<ProgressEventsTable>): ProgressEvent {
-  const payload = parseJson<Omit<ProgressEvent, 'planId' | 'seq' | 'at'>>(row.payload);
-  return { ...payload, planId: row.plan_id, seq: row.seq, at: new Date(row.at) };
+  // Events stored before the layer fields existed have none.
+  const payload = parseJson<Omit<ProgressEvent, 'planId' | 'seq' | 'at' | 'layer' | 'layers' | 'bytesRead'> & Partial<Pick<ProgressEvent, 'layer' | 'layers' | 'bytesRead'>>>(row.payload);
+  return { ...payload, layer: payload.layer ?? null, layers: payload.layers ?? null, bytesRead: payload.bytesRead ?? null, planId: row.plan_id, seq: row.seq, at: new Date(row.at) };
 }

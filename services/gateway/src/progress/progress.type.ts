@@ -14,6 +14,9 @@ export interface ProgressReport {
   readonly learningRate?: number | null;
   readonly tokensPerSecond?: number | null;
   readonly message?: string | null;
+  readonly layer?: number | null;
+  readonly layers?: number | null;
+  readonly bytesRead?: number | null;
 }
 
 /**
@@ -62,4 +65,13 @@ export class ProgressEvent {
 
   @Field(() => String, { nullable: true })
   message!: string | null;
+
+  @Field(() => Int, { nullable: true, description: 'Layer-streamed passes: the 0-based layer just computed (-1: the embeddings; equal to layers: the LM head).' })
+  layer!: number | null;
+
+  @Field(() => Int, { nullable: true, description: "Layer-streamed passes: the model's decoder layers." })
+  layers!: number | null;
+
+  @Field(() => Float, { nullable: true, description: "Layer-streamed passes: weight bytes read from the model's files so far in the current pass." })
+  bytesRead!: number | null;
 }

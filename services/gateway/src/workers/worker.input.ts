@@ -30,4 +30,13 @@ export class WorkerProgressInput {
 
   @Field(() => Float, { nullable: true })
   tokensPerSecond?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  layer?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  layers?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  bytesRead?: number | null;
 }

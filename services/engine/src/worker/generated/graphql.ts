@@ -25,6 +25,9 @@ export type PlanStage =
 
 /** One progress event as a worker reports it; the gateway assigns seq and time. */
 export type WorkerProgressInput = {
+  bytesRead?: number | null | undefined;
+  layer?: number | null | undefined;
+  layers?: number | null | undefined;
   learningRate?: number | null | undefined;
   loss?: number | null | undefined;
   message?: string | null | undefined;
