@@ -15,7 +15,8 @@ const WRAPPED = Symbol('streamline.takesTurns');
 
 /**
  * Wraps every field resolver of `schema` in place, once (Apollo's instrumentation, added at its first request, wraps around it).
- * `beforeField` runs as each field starts, with the request's context (the deadline check; it may throw).
+ * `beforeField` runs as each field starts, with the request's context (the deadline check; it may throw),
+ * within the slices like the field itself.
  */
 export function takeTurns(schema: GraphQLSchema, sliceMs = SLICE_MS, beforeField?: (context: unknown) => void): GraphQLSchema {
   // when the current run of field resolutions began; null: none since the last turn of the loop
@@ -56,10 +57,14 @@ export function takeTurns(schema: GraphQLSchema, sliceMs = SLICE_MS, beforeField
       const resolve: GraphQLFieldResolver<unknown, unknown> & { [WRAPPED]?: true } = field.resolve ?? defaultFieldResolver;
       if (resolve[WRAPPED]) continue;
       const wrapped: GraphQLFieldResolver<unknown, unknown> & { [WRAPPED]?: true } = (source, args, context, info) => {
-        beforeField?.(context);
         const now = performance.now();
         if (sliceStartedAt === null) startSlice(now);
-        if (now - sliceStartedAt! < sliceMs) return resolve(source, args, context, info);
+        // The check runs inside the turn-taking too: a stopped request's remaining fields (millions, for
+        // a deep query whose nested loads are cached) fail a slice at a time, not all in one run.
+        if (now - sliceStartedAt! < sliceMs) {
+          beforeField?.(context);
+          return resolve(source, args, context, info);
+        }
         return new Promise((settle, fail) =>
           later(() => {
             try {
