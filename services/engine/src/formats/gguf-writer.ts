@@ -7,7 +7,7 @@
  * Encodings, as ggml's reference code does them: F16 and BF16 round to nearest even (../formats/dtype.ts);
  * Q8_0 takes blocks of 32 values, d = max|x| / 127 stored as f16, q = roundf(x / d) as int8.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { encodeFromFloat32, float32ToFloat16 } from './dtype.js';
 import { GGUF_MAGIC, type GgufMetadataEntry, type GgufValue, type GgufValueType, GGUF_VALUE_TYPES } from './gguf.js';
@@ -172,7 +172,10 @@ export function writeGgufStreamed(
     offset += Math.ceil(size / GGUF_ALIGNMENT) * GGUF_ALIGNMENT;
   }
   header.push(Buffer.alloc((GGUF_ALIGNMENT - (header.length % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT));
-  const fd = openSync(path, 'w');
+  // into path.tmp-…, renamed over path only when complete: a reader never sees half a file
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  const fd = openSync(tmp, 'w');
+  let done = false;
   try {
     writeAll(fd, header.bytes());
     plan.forEach((tensor, i) => {
@@ -183,8 +186,11 @@ export function writeGgufStreamed(
       writeAll(fd, bytes);
       writeAll(fd, new Uint8Array((GGUF_ALIGNMENT - (sizes[i] % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT));
     });
+    done = true;
   } finally {
     closeSync(fd);
+    if (done) renameSync(tmp, path);
+    else rmSync(tmp, { force: true });
   }
 }
 
