@@ -12,7 +12,12 @@ import { GgufFile } from '../src/formats/gguf.js';
 import { exportGguf, GGUF_EXPORT_TYPES } from '../src/formats/gguf-export.js';
 import { writeHfFolder } from '../src/formats/hf-folder.js';
 import { writeSafetensors } from '../src/formats/safetensors.js';
-import { loadModel } from '../src/models/model.js';
+import { generate } from '../src/generate.js';
+import { inspectModel, loadModel } from '../src/models/model.js';
+import type { HostTensor } from '../src/formats/host-tensor.js';
+import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
+import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
+import { testModelPath } from '@streamline/testing/test-models';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { llamaGguf, type GgufKv } from './fixtures/gguf-writer.js';
@@ -127,5 +132,63 @@ describe('GGUF export', () => {
     }
     expect(error).toBeInstanceOf(EngineError);
     expect((error as EngineError).message).toMatch(/LINEAR replacement/);
+  });
+});
+
+const SMOLLM2 = testModelPath('smollm2');
+
+describe.skipIf(SMOLLM2 === null)('GGUF export of a pruned SmolLM2-135M', () => {
+  // NONE: layers 12..18 removed, 30 → 23. Untrained, no 7-layer cut of this 135M model still says
+  // "Paris" (start 12 keeps English: "… is a national anthem, a military"; 8, 16, 18, 20, 22 give
+  // repetition or fragments), so the export is checked against the same pruned model in F32.
+  const DROPPED = { start: 12, count: 7 };
+  const hfDir = join(scratch, 'smollm2-pruned');
+  const q8 = join(scratch, 'smollm2-pruned.q8_0.gguf');
+  const prompt = 'The capital of France is';
+
+  async function greedyText(path: string, tokenizerPath: string): Promise<string> {
+    const tokenizer = await loadTokenizer(tokenizerPath);
+    const runtime = await createRuntime(loadModel(path), { runtime: 'onnx' });
+    try {
+      return (await generate(runtime, tokenizer, { prompt, maxTokens: 6, temperature: 0, topP: 1, seed: 0, maxPositions: 128 })).text;
+    } finally {
+      await runtime.dispose();
+    }
+  }
+
+  it('exports as Q8_0 with 23 layers and its tokenizer; greedy text as the Hugging Face export', async () => {
+    {
+      const source = loadModel(SMOLLM2!);
+      const weights = new Map<string, HostTensor>();
+      for (const [name, tensor] of source.weights) {
+        const layer = /^model\.layers\.(\d+)\.(.*)$/.exec(name);
+        if (!layer) weights.set(name, tensor);
+        else if (Number(layer[1]) < DROPPED.start) weights.set(name, tensor);
+        else if (Number(layer[1]) >= DROPPED.start + DROPPED.count) weights.set(`model.layers.${Number(layer[1]) - DROPPED.count}.${layer[2]}`, tensor);
+      }
+      writeHfFolder(hfDir, { config: { ...source.hfConfig, num_hidden_layers: 30 - DROPPED.count }, weights, dtype: 'F32' });
+      for (const [name, bytes] of Object.entries(ggufTokenizerFiles(SMOLLM2!))) writeFileSync(join(hfDir, name), bytes);
+    }
+    expect(exportGguf(hfDir, q8, { type: 'Q8_0', tokenizerGguf: SMOLLM2! })).toMatchObject({ layers: 23, tokenizer: 'gguf' });
+    const info = inspectModel(q8);
+    expect(info.config.numLayers).toBe(23);
+    expect(info.tokenizerPath).toBe(q8);
+    const tokenizer = await loadTokenizer(q8);
+    expect(tokenizer.encode(prompt)).toEqual([504, 3575, 282, 4649, 314]);
+    const [fromGguf, fromHf] = [await greedyText(q8, q8), await greedyText(hfDir, hfDir)];
+    console.log(`pruned SmolLM2, greedy: Q8_0 GGUF ${JSON.stringify(fromGguf)}; Hugging Face F32 ${JSON.stringify(fromHf)}`);
+    expect(fromGguf.startsWith(prompt)).toBe(true);
+    expect(fromGguf.slice(prompt.length)).toMatch(/^ [a-z]+ [a-z]+/); // words, not fragments
+    // the first generated word is the same (Q8_0 may move later ones)
+    expect(fromGguf.slice(prompt.length).trim().split(/\s+/)[0]).toBe(fromHf.slice(prompt.length).trim().split(/\s+/)[0]);
+  });
+
+  it('writes gpt2 tokenizer metadata from tokenizer.json that encodes as the original', async () => {
+    const out = join(scratch, 'smollm2-from-json.gguf');
+    expect(exportGguf(hfDir, out, { type: 'Q8_0' }).tokenizer).toBe('tokenizer.json');
+    const [exported, original] = [await loadTokenizer(out), await loadTokenizer(SMOLLM2!)];
+    const text = '<|im_start|>user\nWhat is 2+2?<|im_end|>\n Ünïcödé 日本語 🚀 x**2 12345';
+    expect(exported.encode(text)).toEqual(original.encode(text));
+    expect([exported.bosId, exported.eosId]).toEqual([original.bosId, original.eosId]);
   });
 });

@@ -5,8 +5,8 @@
  * converter keeps them. Tensors are read, encoded and written one at a time.
  *
  * The tokenizer: a GGUF source's (or `tokenizerGguf`'s) tokenizer.* keys are copied as they are; a
- * byte-level BPE tokenizer.json (GPT-2 style: SmolLM2, Llama 3) is written as tokenizer.ggml.model
- * "gpt2". A llama2.c tokenizer.bin is not converted (the file is written without a tokenizer, and
+ * byte-level BPE tokenizer.json (GPT-2 style: SmolLM2's, or one the engine wrote from a GGUF) is written
+ * as tokenizer.ggml.model "gpt2" with the pre-tokenizer name it matches (none matched: no tokenizer). A llama2.c tokenizer.bin is not converted (the file is written without a tokenizer, and
  * `tokenizer` in the result says so).
  *
  * A model with a LINEAR or FFN replacement cannot be expressed in llama.cpp's llama graph: refused,
@@ -18,6 +18,7 @@ import { EngineError } from '../errors.js';
 import { inspectModel, readInsertedModuleDescription, type ModelInfo } from '../models/model.js';
 import { openWeightReader } from '../models/weight-reader.js';
 import { expectedWeightShapes } from '../models/weight-shapes.js';
+import { ggufPreTokenizerName } from '../tokenizers/gguf-tokenizer.js';
 import { GgufFile, type GgufMetadataEntry } from './gguf.js';
 import { GgufWeights, llamaTensorMappings, permuteRotateHalfRowsToInterleaved } from './gguf-model.js';
 import { writeGgufStreamed, type GgufTensorPlan } from './gguf-writer.js';
@@ -193,10 +194,12 @@ function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetad
       types[id] = 5; // UNUSED
     }
   }
+  const pre = ggufPreTokenizerName(json.pre_tokenizer);
+  if (pre === null) return null;
   const merges = model.merges.map((m) => (typeof m === 'string' ? m : m.join(' ')));
   const entries: [string, GgufMetadataEntry][] = [
     ['tokenizer.ggml.model', { type: 'STRING', value: 'gpt2' }],
-    ['tokenizer.ggml.pre', { type: 'STRING', value: 'default' }],
+    ['tokenizer.ggml.pre', { type: 'STRING', value: pre }],
     ['tokenizer.ggml.tokens', { type: 'ARRAY', itemType: 'STRING', value: tokens }],
     ['tokenizer.ggml.token_type', { type: 'ARRAY', itemType: 'INT32', value: types }],
     ['tokenizer.ggml.merges', { type: 'ARRAY', itemType: 'STRING', value: merges }],
@@ -204,5 +207,10 @@ function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetad
   const { bosTokenId, eosTokenId } = info.config;
   if (bosTokenId !== null) entries.push(['tokenizer.ggml.bos_token_id', { type: 'UINT32', value: bosTokenId }]);
   if (eosTokenId !== null) entries.push(['tokenizer.ggml.eos_token_id', { type: 'UINT32', value: eosTokenId }]);
+  const configPath = join(dirname(path), 'tokenizer_config.json');
+  if (existsSync(configPath)) {
+    const addBos = (JSON.parse(readFileSync(configPath, 'utf8')) as { add_bos_token?: unknown }).add_bos_token;
+    if (typeof addBos === 'boolean') entries.push(['tokenizer.ggml.add_bos_token', { type: 'BOOL', value: addBos }]);
+  }
   return entries;
 }
