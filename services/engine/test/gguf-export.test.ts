@@ -3,7 +3,7 @@
  * GGUF import (Q/K permutation re-applied and undone) with next-token logits close to the Hugging Face
  * model's; a GGUF source's tokenizer metadata is copied; LINEAR/FFN replacements are refused by kind.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,8 @@ import type { HostTensor } from '../src/formats/host-tensor.js';
 import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { testModelPath } from '@streamline/testing/test-models';
+import { runWithShared, STORIES_BIN, STORIES_TOKENIZER } from '@streamline/testing/shared-data';
+import { readLlama2cCheckpoint } from '../src/formats/llama2c-checkpoint.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { llamaGguf, type GgufKv } from './fixtures/gguf-writer.js';
@@ -190,5 +192,24 @@ describe.skipIf(SMOLLM2 === null)('GGUF export of a pruned SmolLM2-135M', () => 
     const text = '<|im_start|>user\nWhat is 2+2?<|im_end|>\n Ünïcödé 日本語 🚀 x**2 12345';
     expect(exported.encode(text)).toEqual(original.encode(text));
     expect([exported.bosId, exported.eosId]).toEqual([original.bosId, original.eosId]);
+  });
+});
+
+describe.skipIf(!runWithShared)('GGUF export of stories260K (llama2.c checkpoint and tokenizer)', () => {
+  it('writes llama (SentencePiece) tokenizer metadata that encodes as tokenizer.bin, and the same logits', async () => {
+    const dir = join(scratch, 'stories');
+    const checkpoint = readLlama2cCheckpoint(STORIES_BIN);
+    writeHfFolder(dir, { config: checkpoint.config, weights: checkpoint.weights, dtype: 'F32' });
+    copyFileSync(STORIES_TOKENIZER, join(dir, 'tokenizer.bin'));
+    const out = join(scratch, 'stories.f16.gguf');
+    expect(exportGguf(dir, out, { type: 'F16' })).toMatchObject({ layers: 5, tokenizer: 'tokenizer.bin' });
+    const [exported, original] = [await loadTokenizer(out), await loadTokenizer(join(dir, 'tokenizer.bin'))];
+    const text = 'Once upon a time, Lily saw a big red ball. "Wow!" she said.\n12 cats';
+    expect(exported.encode(text)).toEqual(original.encode(text));
+    expect(exported.decode(exported.encode(text))).toBe(text);
+    const ids = [original.encode('Once upon a time')];
+    const diff = maxAbsDiff(await logits(out, ids), await logits(dir, ids));
+    console.log(`stories260K F16 GGUF: max |logit difference| ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThan(2e-2); // measured 1.1e-2: its logits span more than the tiny model's
   });
 });

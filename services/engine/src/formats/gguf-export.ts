@@ -6,8 +6,9 @@
  *
  * The tokenizer: a GGUF source's (or `tokenizerGguf`'s) tokenizer.* keys are copied as they are; a
  * byte-level BPE tokenizer.json (GPT-2 style: SmolLM2's, or one the engine wrote from a GGUF) is written
- * as tokenizer.ggml.model "gpt2" with the pre-tokenizer name it matches (none matched: no tokenizer). A llama2.c tokenizer.bin is not converted (the file is written without a tokenizer, and
- * `tokenizer` in the result says so).
+ * as tokenizer.ggml.model "gpt2" with the pre-tokenizer name it matches (none matched: no tokenizer);
+ * a llama2.c tokenizer.bin as tokenizer.ggml.model "llama". `tokenizer` in the result says which, or
+ * null when the file has none.
  *
  * A model with a LINEAR or FFN replacement cannot be expressed in llama.cpp's llama graph: refused,
  * naming the kind. NONE, SWIGLU and LAYER exports are ordinary Llama layers.
@@ -19,6 +20,7 @@ import { inspectModel, readInsertedModuleDescription, type ModelInfo } from '../
 import { openWeightReader } from '../models/weight-reader.js';
 import { expectedWeightShapes } from '../models/weight-shapes.js';
 import { ggufPreTokenizerName } from '../tokenizers/gguf-tokenizer.js';
+import { Llama2cTokenizer } from '../tokenizers/llama2c-tokenizer.js';
 import { GgufFile, type GgufMetadataEntry } from './gguf.js';
 import { GgufWeights, llamaTensorMappings, permuteRotateHalfRowsToInterleaved } from './gguf-model.js';
 import { writeGgufStreamed, type GgufTensorPlan } from './gguf-writer.js';
@@ -38,7 +40,7 @@ export interface GgufExportSummary {
   readonly layers: number;
   readonly tensors: number;
   /** Where the tokenizer metadata came from, or null when the file has none. */
-  readonly tokenizer: 'gguf' | 'tokenizer.json' | null;
+  readonly tokenizer: 'gguf' | 'tokenizer.json' | 'tokenizer.bin' | null;
 }
 
 /** llama.cpp's LLAMA_FTYPE of a file whose matrices are all `type`. */
@@ -151,6 +153,11 @@ function tokenizerMetadata(info: ModelInfo, tokenizerGguf: string | undefined, m
     return 'gguf';
   }
   const dir = info.format === 'huggingface' ? info.path : dirname(info.path);
+  const binPath = info.tokenizerPath && !info.tokenizerPath.endsWith('.json') ? info.tokenizerPath : existsSync(join(dir, 'tokenizer.bin')) ? join(dir, 'tokenizer.bin') : null;
+  if (binPath && !existsSync(join(dir, 'tokenizer.json'))) {
+    for (const [key, entry] of llama2cTokenizerMetadata(binPath, info.config.vocabSize)) metadata.set(key, entry);
+    return 'tokenizer.bin';
+  }
   const jsonPath = info.tokenizerPath?.endsWith('.json') ? info.tokenizerPath : existsSync(join(dir, 'tokenizer.json')) ? join(dir, 'tokenizer.json') : null;
   if (!jsonPath) return null;
   const entries = byteLevelBpeMetadata(jsonPath, info);
@@ -213,4 +220,26 @@ function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetad
     if (typeof addBos === 'boolean') entries.push(['tokenizer.ggml.add_bos_token', { type: 'BOOL', value: addBos }]);
   }
   return entries;
+}
+
+/**
+ * A llama2.c tokenizer.bin (SentencePiece pieces, spaces for ▁, BOS/EOS as "\n<s>\n"/"\n</s>\n") as
+ * llama.cpp's llama (SentencePiece) metadata: pieces with ▁ again, <unk>/<s>/</s>, scores, token types
+ * (2 unknown, 3 control, 6 the byte pieces <0x00>..<0xFF> at 3..258, 1 the rest).
+ */
+function llama2cTokenizerMetadata(path: string, vocabSize: number): [string, GgufMetadataEntry][] {
+  const tokenizer = Llama2cTokenizer.fromBytes(readFileSync(path), path);
+  if (tokenizer.pieces.length !== vocabSize) throw new EngineError('BAD_INPUT', `${path} holds ${tokenizer.pieces.length} pieces but the model's vocabulary is ${vocabSize}`);
+  const special = ['<unk>', '<s>', '</s>'];
+  const tokens = tokenizer.pieces.map((piece, id) => special[id] ?? Buffer.from(piece, 'latin1').toString('utf8').replaceAll(' ', '\u2581'));
+  const types = Int32Array.from(tokens, (token, id) => (id === 0 ? 2 : id < 3 ? 3 : /^<0x[0-9A-F]{2}>$/.test(token) ? 6 : 1));
+  return [
+    ['tokenizer.ggml.model', { type: 'STRING', value: 'llama' }],
+    ['tokenizer.ggml.tokens', { type: 'ARRAY', itemType: 'STRING', value: tokens }],
+    ['tokenizer.ggml.scores', { type: 'ARRAY', itemType: 'FLOAT32', value: Float32Array.from(tokenizer.scores) }],
+    ['tokenizer.ggml.token_type', { type: 'ARRAY', itemType: 'INT32', value: types }],
+    ['tokenizer.ggml.unknown_token_id', { type: 'UINT32', value: 0 }],
+    ['tokenizer.ggml.bos_token_id', { type: 'UINT32', value: 1 }],
+    ['tokenizer.ggml.eos_token_id', { type: 'UINT32', value: 2 }],
+  ];
 }
