@@ -5,6 +5,8 @@
  *   generate   --model M [--tokenizer T] --prompt P --max-tokens N [--temperature 0] [--top-p P] [--seed S]
  *   importance --model M [--tokenizer T] --data D [--samples N] [--seq-len L] [--block-sizes 1,2|all]
  *              [--batch-size B] [--workers W] --out F.json
+ *   prune      ... --out DIR [--gguf f16|bf16|q8_0]   (model.gguf beside the Hugging Face export)
+ *   export-gguf --model M --out F.gguf [--type f16|bf16|q8_0]
  * Results go to stdout (or --out), progress to stderr; any failure is one line on stderr and exit 1.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +15,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EngineError } from './errors.js';
 import { loadCalibrationSamples } from './data/calibration.js';
+import { exportGguf, parseGgufExportType } from './formats/gguf-export.js';
+import { GgufFile } from './formats/gguf.js';
 import { writeHfFolder } from './formats/hf-folder.js';
 import { readLlama2cCheckpoint } from './formats/llama2c-checkpoint.js';
 import { generate } from './generate.js';
@@ -38,7 +42,8 @@ const USAGE = `usage: streamline-engine <command> [options]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
              [--pairs-dtype f32|f16|bf16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
-             [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] --out DIR
+             [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] [--gguf f16|bf16|q8_0] --out DIR
+  export-gguf --model M --out F.gguf [--type f16|bf16|q8_0]   (llama.cpp; default f16)
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N,
   STREAMLINE_MEMORY_BUDGET=6GiB (what a layer-streamed pass may hold; default half the available memory)`;
@@ -81,6 +86,8 @@ const OPTIONS = {
   mc: { type: 'string', multiple: true },
   'memory-budget': { type: 'string' },
   streaming: { type: 'string' },
+  gguf: { type: 'string' },
+  type: { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -237,6 +244,10 @@ async function pruneCommand(args: Args): Promise<void> {
   if (pairsDtype !== 'F32' && pairsDtype !== 'F16' && pairsDtype !== 'BF16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32, f16 or bf16, got ${JSON.stringify(args['pairs-dtype'])}`);
   const { streaming, memoryBudget } = runtimeOptions(args);
   const out = required(args, 'out');
+  const ggufType = args.gguf === undefined ? undefined : parseGgufExportType(args.gguf, '--gguf');
+  if (ggufType && (replacement === 'LINEAR' || replacement === 'FFN')) {
+    throw new EngineError('BAD_INPUT', `--gguf: a ${replacement} replacement cannot be expressed in llama.cpp's llama graph; GGUF export takes none, swiglu and layer`);
+  }
   const training: Record<string, number | undefined> = {
     epochs: optionalNumber('epochs'),
     minSteps: optionalNumber('min-steps'),
@@ -277,6 +288,19 @@ async function pruneCommand(args: Args): Promise<void> {
       progress(`${event.stage.toLowerCase()}: ${event.message}`);
     },
   });
+  if (!ggufType) {
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const modelPath = required(args, 'model');
+  progress(`export: model.gguf (${ggufType})`);
+  const gguf = exportGguf(out, join(out, 'model.gguf'), { type: ggufType, tokenizerGguf: GgufFile.isGguf(modelPath) ? modelPath : undefined });
+  process.stdout.write(`${JSON.stringify({ ...summary, gguf }, null, 2)}\n`);
+}
+
+async function exportGgufCommand(args: Args): Promise<void> {
+  const type = parseGgufExportType(args.type ?? 'f16', '--type');
+  const summary = exportGguf(required(args, 'model'), required(args, 'out'), { type });
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 }
 
@@ -294,7 +318,7 @@ async function evalCommand(args: Args): Promise<void> {
   });
 }
 
-const COMMANDS: Record<string, (args: Args) => Promise<void>> = { inspect, convert, generate: generateCommand, importance, prune: pruneCommand, eval: evalCommand };
+const COMMANDS: Record<string, (args: Args) => Promise<void>> = { inspect, convert, generate: generateCommand, importance, prune: pruneCommand, eval: evalCommand, 'export-gguf': exportGgufCommand };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
-import { writeTinyModel } from './fixtures/tiny-models.js';
+import { TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
 
 const BIN = fileURLToPath(new URL('../bin/streamline-engine.js', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'streamline-cli-'));
@@ -167,5 +167,38 @@ describe('errors', () => {
     await expectFailure(['inspect', '--modle', 'x'], /Unknown option '--modle'/);
     await expectFailure(['inspect'], /--model is required/);
     await expectFailure(['generate', '--model', 'x', '--max-tokens', 'lots'], /--max-tokens must be an integer, got "lots"/);
+  });
+});
+
+describe('GGUF export', () => {
+  // llama.cpp's llama metadata carries no llama3 rope scaling without a rope_freqs tensor: the fixture's is dropped
+  const tinyLlama = () => writeTinyModel('llama', { config: { ...TINY_CONFIGS.llama, rope_scaling: null } });
+
+  it('export-gguf writes a GGUF the engine inspects, and refuses an unknown type', async () => {
+    const dir = tinyLlama();
+    await expectFailure(['export-gguf', '--model', writeTinyModel('llama'), '--out', join(work, 'x.gguf')], /rope scaling llama3 is not supported/);
+    const out = join(work, 'tiny.q8_0.gguf');
+    const { code, stdout, stderr } = await cli('export-gguf', '--model', dir, '--out', out, '--type', 'q8_0');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ path: out, type: 'Q8_0', layers: 3 });
+    const inspected = await cli('inspect', '--model', out);
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ architecture: 'llama', numLayers: 3 });
+    await expectFailure(['export-gguf', '--model', dir, '--out', out, '--type', 'q4_k'], /--type must be f16, bf16 or q8_0, got "q4_k"/);
+    await expectFailure(['export-gguf', '--model', writeTinyModel('qwen2'), '--out', out], /model_type "qwen2" is not supported/);
+  });
+
+  it('prune --gguf writes model.gguf beside the Hugging Face export, with the pruned layer count', async () => {
+    const dir = tinyLlama();
+    const data = join(dir, 'ids.jsonl');
+    writeFileSync(data, Array.from({ length: 4 }, (_, i) => JSON.stringify({ input_ids: Array.from({ length: 9 }, (_, j) => (i * 7 + j * 3) % 64) })).join('\n'));
+    const out = join(work, 'pruned-gguf');
+    const { code, stdout, stderr } = await cli('prune', '--model', dir, '--data', data, '--layers', '1', '--replacement', 'none', '--samples', '4', '--seq-len', '8', '--gguf', 'bf16', '--out', out);
+    expect(stderr).not.toMatch(/streamline-engine prune:/);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).gguf).toMatchObject({ type: 'BF16', layers: 2 });
+    const inspected = await cli('inspect', '--model', join(out, 'model.gguf'));
+    expect(JSON.parse(inspected.stdout)).toMatchObject({ numLayers: 2 });
+    await expectFailure(['prune', '--model', dir, '--data', data, '--layers', '1', '--replacement', 'linear', '--gguf', 'f16', '--out', out], /a LINEAR replacement cannot be expressed in llama.cpp/);
   });
 });

@@ -49,9 +49,14 @@ const GGUF_ARCHITECTURES: Readonly<Record<string, GgufArchitecture>> = {
   },
 };
 
-interface TensorMapping {
+export interface TensorMapping {
   readonly ggufName: string;
   readonly permutation: Permutation;
+}
+
+/** Every Hugging Face name of a model with `numLayers` layers → its GGUF tensor. */
+export function llamaTensorMappings(numLayers: number): Map<string, TensorMapping> {
+  return tensorMappings(GGUF_ARCHITECTURES.llama, numLayers);
 }
 
 /** Every Hugging Face name of a model with `numLayers` layers → its GGUF tensor. */
@@ -228,6 +233,25 @@ export function permuteInterleavedRowsToRotateHalf(bytes: Uint8Array, heads: num
       for (let part = 0; part < 2; part++) {
         const from = (head * headSize + 2 * i + part) * rowBytes;
         out.set(bytes.subarray(from, from + rowBytes), (head * headSize + part * half + i) * rowBytes);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * llama.cpp's convert_hf_to_gguf permutation of q/k rows (its `permute`), the inverse of the one above:
+ * within each head, Hugging Face row p·headSize/2 + i (rotate-half) becomes GGUF row 2i + p (RoPE pairs
+ * interleaved). Float32 rows of `cols` values.
+ */
+export function permuteRotateHalfRowsToInterleaved(data: Float32Array, heads: number, headSize: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  const half = headSize / 2;
+  for (let head = 0; head < heads; head++) {
+    for (let part = 0; part < 2; part++) {
+      for (let i = 0; i < half; i++) {
+        const from = (head * headSize + part * half + i) * cols;
+        out.set(data.subarray(from, from + cols), (head * headSize + 2 * i + part) * cols);
       }
     }
   }

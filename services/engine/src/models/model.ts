@@ -141,7 +141,7 @@ export function readInsertedModule(dir: string, numLayers: number): InsertedModu
   }
 }
 
-function readInsertedModuleDescription(dir: string, numLayers: number): { kind: InsertedModule['kind']; position: number; file: string } | null {
+export function readInsertedModuleDescription(dir: string, numLayers: number): { kind: InsertedModule['kind']; position: number; file: string } | null {
   const manifestPath = join(dir, 'streamline.json');
   if (!existsSync(manifestPath)) return null;
   let module: { kind?: unknown; position?: unknown; file?: unknown } | null;

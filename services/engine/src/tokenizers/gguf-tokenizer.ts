@@ -79,6 +79,21 @@ function hfPreTokenizer(pre: PreTokenization): Record<string, unknown> {
   return { type: 'Sequence', pretokenizers: [...splits, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false }] };
 }
 
+/**
+ * The `tokenizer.ggml.pre` name for a tokenizer.json pre-tokenizer: one this module writes (the table's
+ * expressions as splits), or SmolLM2's own (digits split one by one, then GPT-2's byte-level regex);
+ * 'gpt-2' for a byte-level one alone, null when it is none of these.
+ */
+export function ggufPreTokenizerName(preTokenizer: unknown): string | null {
+  const json = JSON.stringify(preTokenizer ?? null);
+  for (const [name, pre] of Object.entries(PRE_TOKENIZERS)) if (JSON.stringify(hfPreTokenizer(pre)) === json) return name;
+  const parts = ((preTokenizer as { pretokenizers?: { type?: string; individual_digits?: boolean; use_regex?: boolean }[] } | null)?.pretokenizers ?? [preTokenizer]) as { type?: string; individual_digits?: boolean; use_regex?: boolean }[];
+  const kinds = parts.map((p) => p?.type);
+  if (kinds.join() === 'Digits,ByteLevel' && parts[0].individual_digits && parts[1].use_regex !== false) return 'smollm';
+  if (kinds.join() === 'ByteLevel' && parts[0].use_regex !== false) return 'gpt-2';
+  return null;
+}
+
 /** Loads the tokenizer in a GGUF file's metadata. */
 export function readGgufTokenizer(path: string): Tokenizer {
   const file = GgufFile.open(path);
