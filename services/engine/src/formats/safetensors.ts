@@ -190,34 +190,13 @@ export function writeSafetensors(
   dtype: StorageDtype,
   metadata: Record<string, string> = {},
 ): void {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const { name, tensor } of tensors) {
-    const bytes = elementCount(tensor.shape) * BYTES_PER_ELEMENT[dtype];
-    header[name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let headerJson = JSON.stringify(header);
-  headerJson += ' '.repeat((8 - ((8 + Buffer.byteLength(headerJson)) % 8)) % 8); // keep data 8-byte aligned
-  const headerBytes = Buffer.from(headerJson, 'utf8');
-  const lengthBytes = Buffer.alloc(8);
-  lengthBytes.writeBigUInt64LE(BigInt(headerBytes.length));
-
-  const tmpPath = `${path}.tmp-${process.pid}-${Date.now()}`;
-  const fd = openSync(tmpPath, 'w');
-  try {
-    writeAll(fd, lengthBytes);
-    writeAll(fd, headerBytes);
-    for (const { tensor } of tensors) writeAll(fd, encodeFromFloat32(tensor.data, dtype));
-    fsyncSync(fd);
-    closeSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    unlinkSync(tmpPath);
-    throw error;
-  }
-  renameSync(tmpPath, path);
+  const byName = new Map(tensors.map(({ name, tensor }) => [name, tensor]));
+  writeSafetensorsStreamed(
+    path,
+    tensors.map(({ name, tensor }) => ({ name, shape: tensor.shape, dtype })),
+    (name) => encodeFromFloat32(byName.get(name)!.data, dtype),
+    metadata,
+  );
 }
 
 export interface TensorToStream {
