@@ -22,25 +22,12 @@ import { runWithShared, STORIES_BIN, STORIES_TOKENIZER } from '@streamline/testi
 import { readLlama2cCheckpoint } from '../src/formats/llama2c-checkpoint.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
-import { llamaGguf, type GgufKv } from './fixtures/gguf-writer.js';
+import { llamaGguf, TINY_LLAMA, type GgufKv } from './fixtures/gguf-writer.js';
 import { tinyWeights } from './fixtures/tiny-models.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'streamline-gguf-export-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const TINY_LLAMA = {
-  model_type: 'llama',
-  hidden_size: 32,
-  num_hidden_layers: 3,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 64,
-  vocab_size: 64,
-  max_position_embeddings: 64,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: false,
-};
 
 /** Largest |a − b| over the logits, measured on this model and these ids (the test states them below). */
 const TOLERANCE = { F16: 1e-2, BF16: 5e-2, Q8_0: 5e-2 } as const;

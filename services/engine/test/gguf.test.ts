@@ -20,7 +20,7 @@ import { makeBatch } from '../src/runtime/runtime.js';
 import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
 import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
-import { ggufBytes, llamaGguf, f32Data, type GgufKv, type GgufTensorToWrite } from './fixtures/gguf-writer.js';
+import { ggufBytes, llamaGguf, f32Data, TINY_LLAMA, type GgufKv, type GgufTensorToWrite } from './fixtures/gguf-writer.js';
 import { runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { tinyWeights } from './fixtures/tiny-models.js';
 
@@ -192,20 +192,6 @@ describe('GGUF container', () => {
   });
 });
 
-/** A tiny Llama (2 KV heads of 4, untied) without rope scaling, which GGUF's llama metadata cannot carry. */
-const TINY_LLAMA = {
-  model_type: 'llama',
-  hidden_size: 32,
-  num_hidden_layers: 3,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-  intermediate_size: 64,
-  vocab_size: 64,
-  max_position_embeddings: 64,
-  rms_norm_eps: 1e-5,
-  rope_theta: 10000,
-  tie_word_embeddings: false,
-};
 
 describe('GGUF Llama models', () => {
   const weights = tinyWeights('llama', TINY_LLAMA, 3);
