@@ -83,16 +83,7 @@ export interface ThreadInspectionOptions {
 
 /** An InspectModel that inspects in worker threads (the gateway's default; tests may inject an in-process one). */
 export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string) => Promise<ModelInfo> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
-  const slots = new Slots(options.concurrency ?? 2);
-  return async (path: string) => {
-    const release = await slots.acquire();
-    try {
-      return await inspectInThread(path, timeoutMs, options.maxHeapMb ?? 1536);
-    } finally {
-      release();
-    }
-  };
+  return inThreads(options, 'inspecting the model', (path: string) => ({ path }), (answer) => ('info' in answer ? withFamily(answer.info) : undefined));
 }
 
 /**
@@ -101,18 +92,7 @@ export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: 
  * the heap limit is a WindowCountStopped error, which the caller may treat as "not checked here".
  */
 export function countWindowsInThreads(options: ThreadInspectionOptions = {}): CountWindows {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
-  const slots = new Slots(options.concurrency ?? 2);
-  return async (request) => {
-    const release = await slots.acquire();
-    try {
-      const answer = await runInThread({ op: 'countWindows', ...request }, timeoutMs, options.maxHeapMb ?? 1536, 'counting the evaluation windows');
-      if (!('count' in answer)) throw new Error('the window-counting thread answered something else');
-      return answer.count;
-    } finally {
-      release();
-    }
-  };
+  return inThreads(options, 'counting the evaluation windows', (request: WindowCountRequest) => ({ op: 'countWindows', ...request }), (answer) => ('count' in answer ? answer.count : undefined));
 }
 
 /**
@@ -120,14 +100,24 @@ export function countWindowsInThreads(options: ThreadInspectionOptions = {}): Co
  * others; a read past them is a ThreadStopped error (the caller may treat it as "not checked here").
  */
 export function checkTasksInThreads(options: ThreadInspectionOptions = {}): CheckTask {
+  return inThreads(options, 'reading the task file', (request: TaskCheckRequest) => ({ op: 'checkTask', ...request }), (answer) => ('items' in answer ? answer.items : undefined));
+}
+
+/** One kind of thread work: at most `concurrency` at a time, each with the deadline and heap limit; `pick` takes its answer. */
+function inThreads<Request, Answer>(
+  options: ThreadInspectionOptions,
+  what: string,
+  ask: (request: Request) => ThreadRequest,
+  pick: (answer: Extract<ThreadAnswer, { ok: true }>) => Answer | undefined,
+): (request: Request) => Promise<Answer> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_INSPECT_TIMEOUT_MS;
   const slots = new Slots(options.concurrency ?? 2);
   return async (request) => {
     const release = await slots.acquire();
     try {
-      const answer = await runInThread({ op: 'checkTask', ...request }, timeoutMs, options.maxHeapMb ?? 1536, 'reading the task file');
-      if (!('items' in answer)) throw new Error('the task-checking thread answered something else');
-      return answer.items;
+      const answer = pick(await runInThread(ask(request), timeoutMs, options.maxHeapMb ?? 1536, what));
+      if (answer === undefined) throw new Error(`the thread ${what} answered something else`);
+      return answer;
     } finally {
       release();
     }
@@ -136,12 +126,6 @@ export function checkTasksInThreads(options: ThreadInspectionOptions = {}): Chec
 
 /** A thread's work stopped by its deadline or its heap limit (not an answer about the input). */
 export class ThreadStopped extends EngineError {}
-
-async function inspectInThread(path: string, timeoutMs: number, maxHeapMb: number): Promise<ModelInfo> {
-  const answer = await runInThread({ path }, timeoutMs, maxHeapMb, 'inspecting the model');
-  if (!('info' in answer)) throw new Error('the model inspection thread answered something else');
-  return withFamily(answer.info);
-}
 
 function runInThread(request: ThreadRequest, timeoutMs: number, maxHeapMb: number, what: string): Promise<Extract<ThreadAnswer, { ok: true }>> {
   return new Promise((resolve, reject) => {
