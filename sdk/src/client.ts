@@ -10,6 +10,7 @@ import {
   CancelPlanDocument,
   CreateApiTokenDocument,
   CreatePruningPlanDocument,
+  CreateTenantDocument,
   DeleteModelDocument,
   ModelDocument,
   ModelsDocument,
@@ -19,10 +20,30 @@ import {
   RegisterModelDocument,
   RetryPlanDocument,
   RevokeApiTokenDocument,
+  StorageHealthDocument,
+  TenantsDocument,
+  ViewerDocument,
 } from './generated/graphql.js';
 import { HttpTransport } from './http-transport.js';
 import { PlanHandle } from './plan-handle.js';
-import type { ApiToken, CreatePruningPlanInput, DatasetInput, LayerImportance, Model, ModelWithPlans, NewApiToken, OutputDownload, Plan, PlanStatus, PlanSummary, RegisterModelInput, Role } from './types.js';
+import type {
+  ApiToken,
+  CreatePruningPlanInput,
+  DatasetInput,
+  LayerImportance,
+  Model,
+  ModelWithPlans,
+  NewApiToken,
+  OutputDownload,
+  Plan,
+  PlanStatus,
+  PlanSummary,
+  RegisterModelInput,
+  Role,
+  StorageHealth,
+  Tenant,
+  Viewer,
+} from './types.js';
 import { webSocketUrl, WsTransport } from './ws-transport.js';
 
 export interface StreamlineClientOptions {
@@ -103,8 +124,12 @@ export class StreamlineClient {
     return model;
   }
 
-  async deleteModel(id: string): Promise<boolean> {
-    return (await this.mutate(DeleteModelDocument, { id })).deleteModel;
+  /**
+   * Deletes a model. One with plans throws ConflictError (the message says how many) unless `force`:
+   * then its queued and running plans are cancelled and it goes with every plan and their outputs.
+   */
+  async deleteModel(id: string, options: { force?: boolean } = {}): Promise<boolean> {
+    return (await this.mutate(DeleteModelDocument, { id, force: options.force ?? false })).deleteModel;
   }
 
   // --- plans ---
@@ -154,7 +179,27 @@ export class StreamlineClient {
     return new PlanHandle(this, id);
   }
 
-  // --- API tokens (admins) ---
+  // --- tenants and API tokens (admins) ---
+
+  /** The tenant and role of this client's token. */
+  async viewer(): Promise<Viewer> {
+    return (await this.query(ViewerDocument, {})).viewer;
+  }
+
+  /** Admins of the default tenant: every tenant; anyone else: their own. */
+  async tenants(): Promise<Tenant[]> {
+    return (await this.query(TenantsDocument, {})).tenants;
+  }
+
+  /** Admins of the default tenant: a new tenant, without tokens yet (createApiToken gives it one). */
+  async createTenant(name: string): Promise<Tenant> {
+    return (await this.mutate(CreateTenantDocument, { name })).createTenant;
+  }
+
+  /** Admins of the default tenant: whether the gateway's storage takes a write now. */
+  async storageHealth(): Promise<StorageHealth> {
+    return (await this.query(StorageHealthDocument, {})).storageHealth;
+  }
 
   /** A tenant's API tokens (default: the caller's tenant), revoked and expired ones included; never their values. */
   async apiTokens(tenantId?: string): Promise<ApiToken[]> {

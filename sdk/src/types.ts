@@ -10,6 +10,9 @@ import type {
   PlanSummaryFieldsFragment,
   ProgressEventFieldsFragment,
   StabilityReportFieldsFragment,
+  StorageHealthQuery,
+  TenantsQuery,
+  ViewerQuery,
 } from './generated/graphql.js';
 
 export type {
@@ -43,5 +46,9 @@ export type OutputDownload = NonNullable<NonNullable<PlanDownloadsQuery['plan']>
 export type ApiToken = ApiTokenFieldsFragment;
 /** A new API token: `token` is shown this once. */
 export type NewApiToken = CreateApiTokenMutation['createApiToken'];
+export type Tenant = TenantsQuery['tenants'][number];
+export type Viewer = ViewerQuery['viewer'];
+/** Whether the gateway's storage takes a write (streamline doctor). */
+export type StorageHealth = StorageHealthQuery['storageHealth'];
 
 export const FINAL_STATUSES: ReadonlySet<string> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);

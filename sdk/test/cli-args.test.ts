@@ -85,17 +85,17 @@ describe('connectionSettings', () => {
 
   it('prefers flags, then STREAMLINE_URL/STREAMLINE_TOKEN, then the config file, then the default', () => {
     const env = { STREAMLINE_CONFIG: config, STREAMLINE_URL: 'http://from-env/graphql', STREAMLINE_TOKEN: 'env-token' };
-    expect(connectionSettings({ url: 'http://from-flag/graphql', token: 'flag-token' }, env)).toEqual({ url: 'http://from-flag/graphql', token: 'flag-token' });
-    expect(connectionSettings({}, env)).toEqual({ url: 'http://from-env/graphql', token: 'env-token' });
-    expect(connectionSettings({}, { STREAMLINE_CONFIG: config })).toEqual({ url: 'http://from-file/graphql', token: 'file-token' });
-    expect(connectionSettings({}, { STREAMLINE_CONFIG: join(dir, 'absent.json') })).toEqual({ url: DEFAULT_URL, token: undefined });
+    expect(connectionSettings({ url: 'http://from-flag/graphql', token: 'flag-token' }, env)).toMatchObject({ url: 'http://from-flag/graphql', token: 'flag-token' });
+    expect(connectionSettings({}, env)).toMatchObject({ url: 'http://from-env/graphql', token: 'env-token' });
+    expect(connectionSettings({}, { STREAMLINE_CONFIG: config })).toMatchObject({ url: 'http://from-file/graphql', token: 'file-token' });
+    expect(connectionSettings({}, { STREAMLINE_CONFIG: join(dir, 'absent.json') })).toMatchObject({ url: DEFAULT_URL, token: undefined });
   });
 
   it('finds the config file under XDG_CONFIG_HOME', () => {
     const xdg = join(dir, 'xdg');
     mkdirSync(join(xdg, 'streamline'), { recursive: true });
     writeFileSync(join(xdg, 'streamline', 'config.json'), JSON.stringify({ token: 'xdg-token' }));
-    expect(connectionSettings({}, { XDG_CONFIG_HOME: xdg })).toEqual({ url: DEFAULT_URL, token: 'xdg-token' });
+    expect(connectionSettings({}, { XDG_CONFIG_HOME: xdg })).toMatchObject({ url: DEFAULT_URL, token: 'xdg-token' });
   });
 
   it('refuses a config file that is not JSON, naming it', () => {

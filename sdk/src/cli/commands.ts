@@ -4,13 +4,17 @@
  */
 import type { StreamlineClient } from '../client.js';
 import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind, Role } from '../types.js';
+import { jsonForDisplay } from './format.js';
 import { heatmap } from './heatmap.js';
 import { ProgressLine } from './progress-line.js';
-import { UsageError } from './settings.js';
-import { downloadsView, modelsTable, modelView, newTokenView, plansTable, planView, reportView, tokensTable } from './views.js';
+import { doctor } from './doctor.js';
+import { type ConnectionSettings, UsageError } from './settings.js';
+import { downloadsView, modelsTable, modelView, newTokenView, plansTable, planView, reportView, tenantsTable, tokensTable } from './views.js';
 
 export interface CommandContext {
   readonly client: StreamlineClient;
+  /** The gateway's URL and the token, with where each came from. */
+  readonly settings: ConnectionSettings;
   readonly json: boolean;
   readonly values: Record<string, string | boolean | string[] | undefined>;
   readonly positionals: readonly string[];
@@ -63,12 +67,18 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   'models delete': {
-    usage: 'models delete MODEL_ID',
-    options: {},
+    usage: 'models delete MODEL_ID [--force]   (--force: cancel its running plans, delete it with every plan and their outputs)',
+    options: { force: { type: 'boolean' } },
     async run(ctx) {
       const modelId = id(ctx, 'MODEL_ID');
-      const deleted = await ctx.client.deleteModel(modelId);
-      return print(ctx, { id: modelId, deleted }, () => `deleted model ${modelId}`);
+      const force = Boolean(ctx.values.force);
+      // Counted before, to say what went: the gateway answers only whether the model was deleted.
+      const plans = force ? (await ctx.client.model(modelId)).plans : [];
+      const active = plans.filter((plan) => plan.status === 'QUEUED' || plan.status === 'RUNNING').length;
+      const deleted = await ctx.client.deleteModel(modelId, { force });
+      return print(ctx, { id: modelId, deleted, deletedPlans: plans.length, cancelledPlans: active }, () =>
+        plans.length ? `deleted model ${modelId} with ${plans.length} plan(s) (${active} cancelled first), their outputs and work folders` : `deleted model ${modelId}`,
+      );
     },
   },
   'plans create': {
@@ -159,6 +169,22 @@ export const COMMANDS: Record<string, Command> = {
       return print(ctx, profiles, () => heatmap(profiles, { color: colourful(ctx.stdout) }));
     },
   },
+  'tenants list': {
+    usage: 'tenants list   (admins of the default tenant: every tenant; anyone else: their own)',
+    options: {},
+    async run(ctx) {
+      const tenants = await ctx.client.tenants();
+      return print(ctx, tenants, () => tenantsTable(tenants));
+    },
+  },
+  'tenants create': {
+    usage: 'tenants create --name NAME   (admins of the default tenant; then `tokens create --tenant ID` gives it a token)',
+    options: { name: { type: 'string' } },
+    async run(ctx) {
+      const tenant = await ctx.client.createTenant(required(ctx, 'name'));
+      return print(ctx, tenant, () => `created tenant ${tenant.name} (${tenant.id}); give it a token: streamline tokens create --tenant ${tenant.id} --role ADMIN`);
+    },
+  },
   'tokens list': {
     usage: "tokens list [--tenant TENANT_ID]   (admins: a tenant's API tokens, never their values)",
     options: { tenant: { type: 'string' } },
@@ -187,6 +213,15 @@ export const COMMANDS: Record<string, Command> = {
       return print(ctx, token, () => `revoked API token ${token.id} (${token.role} of tenant ${token.tenant.name}) at ${token.revokedAt}`);
     },
   },
+  doctor: {
+    usage: 'doctor   (is the gateway reachable, the token valid, a worker connected, the storage writable?)',
+    options: {},
+    async run(ctx) {
+      const checks = await doctor(ctx.client, ctx.settings);
+      print(ctx, checks, () => checks.map((check) => `${check.status.padEnd(4)}  ${check.name.padEnd(8)}  ${check.detail}`).join('\n'));
+      return checks.some((check) => check.status === 'fail') ? 1 : 0;
+    },
+  },
   'report show': {
     usage: 'report show PLAN_ID',
     options: {},
@@ -201,12 +236,14 @@ export const COMMANDS: Record<string, Command> = {
 async function watch(ctx: CommandContext, planId: string): Promise<number> {
   const handle = ctx.client.planHandle(planId);
   const line = new ProgressLine(ctx.stderr);
+  let plan: Plan;
   try {
     for await (const event of handle.progress()) line.update(event);
+    plan = await handle.details();
   } finally {
     line.finish();
   }
-  const plan: Plan = await handle.details();
+  line.end(plan.status, plan.progress);
   print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
   if (plan.status === 'SUCCEEDED') return 0;
   ctx.stderr.write(`streamline: plan ${plan.id} ${plan.status}${plan.error ? `: ${plan.error}` : ''}\n`);
@@ -238,7 +275,7 @@ function planInput(ctx: CommandContext): CreatePruningPlanInput {
 }
 
 function print(ctx: CommandContext, value: unknown, text: () => string): number {
-  ctx.stdout.write(ctx.json ? `${JSON.stringify(value, null, 2)}\n` : `${text()}\n`);
+  ctx.stdout.write(ctx.json ? `${jsonForDisplay(value)}\n` : `${text()}\n`);
   return 0;
 }
 

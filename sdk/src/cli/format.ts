@@ -37,3 +37,11 @@ export function duration(seconds: number): string {
   const mm = h ? String(m).padStart(2, '0') : String(m);
   return `${h ? `${h}:` : ''}${mm}:${String(sec).padStart(2, '0')}`;
 }
+
+/**
+ * A result as --json prints it: numbers rounded to 12 significant digits, which drops floating-point
+ * noise (a stability of 1.0000000000000002 prints as 1) and keeps every digit a measurement has.
+ */
+export function jsonForDisplay(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && Number.isFinite(v) && !Number.isInteger(v) ? Number(v.toPrecision(12)) : v), 2);
+}

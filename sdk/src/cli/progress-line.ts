@@ -1,23 +1,31 @@
 /**
  * Progress on stderr: on a terminal, one line rewritten in place (bar, stage, step, loss, ETA); in a
  * log or pipe, plain lines — one per stage change (after the last state of the stage before) and at
- * most one a second otherwise.
+ * most one a second otherwise. A final line when the plan ends (end()). The ETA: see eta.ts.
  */
 import type { ProgressEvent } from '../types.js';
+import { EtaEstimator } from './eta.js';
 import { duration, fixed } from './format.js';
 
 export class ProgressLine {
-  private readonly startedAt = Date.now();
-  private startProgress: number | null = null;
+  private readonly startedAt: number;
+  private readonly eta = new EtaEstimator();
   private lastStage: string | null = null;
   private lastLineAt = 0;
   private drawn = false;
   /** A plain line held back by the once-a-second limit; finish() prints it so the last state shows. */
   private pending: string | null = null;
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  /** `now`: the clock (milliseconds), replaceable in tests. */
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.startedAt = now();
+  }
 
   update(event: ProgressEvent): void {
+    this.eta.observe(event, this.now());
     const text = this.describe(event);
     if (this.stream.isTTY) {
       const width = this.stream.columns || 100;
@@ -25,7 +33,7 @@ export class ProgressLine {
       this.drawn = true;
       return;
     }
-    const now = Date.now();
+    const now = this.now();
     const stageChanged = event.stage !== this.lastStage;
     // A stage's last state is shown before the next stage's first (a fast stage's steps all fall within a second).
     if (stageChanged && this.pending) this.stream.write(`${this.pending}\n`);
@@ -47,6 +55,16 @@ export class ProgressLine {
     this.pending = null;
   }
 
+  /**
+   * The last line of a watch, once the plan has ended: a SUCCEEDED plan's bar at 100 % (its last
+   * progress event may say 97 %: uploading ends with completePlan, not with an event), or how it ended.
+   */
+  end(status: string, progress: number): void {
+    this.finish();
+    const shown = status === 'SUCCEEDED' ? 1 : progress;
+    this.stream.write(`${bar(shown)} ${(shown * 100).toFixed(0).padStart(3)}%  ${status}  in ${duration((this.now() - this.startedAt) / 1000)}\n`);
+  }
+
   private describe(event: ProgressEvent): string {
     const parts = [`${bar(event.progress)} ${(event.progress * 100).toFixed(0).padStart(3)}%`, event.stage];
     if (event.layer !== null && event.layers !== null) parts.push(layerPosition(event.layer, event.layers));
@@ -54,18 +72,9 @@ export class ProgressLine {
     if (event.step !== null) parts.push(`step ${event.step}${event.totalSteps !== null ? `/${event.totalSteps}` : ''}`);
     if (event.loss !== null) parts.push(`loss ${fixed(event.loss)}`);
     if (event.validationLoss !== null) parts.push(`val ${fixed(event.validationLoss)}`);
-    const eta = this.eta(event.progress);
+    const eta = this.eta.seconds();
     if (eta !== null) parts.push(`ETA ${duration(eta)}`);
     return parts.join('  ');
-  }
-
-  /** Seconds left, extrapolated from the progress made since this command started watching. */
-  private eta(progress: number): number | null {
-    this.startProgress ??= progress;
-    const done = progress - this.startProgress;
-    const elapsed = (Date.now() - this.startedAt) / 1000;
-    if (done <= 0 || elapsed < 1 || progress >= 1) return null;
-    return (elapsed * (1 - progress)) / done;
   }
 }
 

@@ -12,17 +12,44 @@ export const DEFAULT_URL = 'http://localhost:4000/graphql';
 export interface ConnectionSettings {
   readonly url: string;
   readonly token?: string;
+  /** Where each came from, for messages: `--url`, `STREAMLINE_URL`, the config file's path, `the default`. */
+  readonly urlFrom: string;
+  readonly tokenFrom?: string;
 }
 
 export function connectionSettings(flags: { url?: string; token?: string }, env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
-  const file = readConfigFile(env);
-  const url = flags.url ?? env.STREAMLINE_URL ?? file.url ?? DEFAULT_URL;
-  const token = flags.token ?? env.STREAMLINE_TOKEN ?? file.token;
-  return { url, token: token || undefined };
+  const path = configFilePath(env);
+  const file = readConfigFile(path);
+  const [url, urlFrom] = firstGiven([flags.url, '--url'], [env.STREAMLINE_URL, 'STREAMLINE_URL'], [file.url, `"url" in ${path}`]) ?? [DEFAULT_URL, 'the default'];
+  const [token, tokenFrom] = firstGiven([flags.token, '--token'], [env.STREAMLINE_TOKEN, 'STREAMLINE_TOKEN'], [file.token, `"token" in ${path}`]) ?? [undefined, undefined];
+  return { url: checkGatewayUrl(url, urlFrom), urlFrom, token: token || undefined, tokenFrom: token ? tokenFrom : undefined };
 }
 
-function readConfigFile(env: NodeJS.ProcessEnv): { url?: string; token?: string } {
-  const path = env.STREAMLINE_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'streamline', 'config.json');
+/** An http(s) URL; anything else is refused saying what one looks like (`new URL` says only "Invalid URL"). */
+export function checkGatewayUrl(url: string, from: string): string {
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || !parsed.hostname) {
+    const hint = parsed === null && /^[\w.-]+(:\d+)?(\/|$)/.test(url) ? ` (did you mean http://${url}?)` : '';
+    throw new UsageError(`${from}: ${JSON.stringify(url)} is not a gateway URL${hint}; it must look like http://HOST:PORT/graphql or https://HOST/graphql, e.g. ${DEFAULT_URL}`);
+  }
+  return url;
+}
+
+function firstGiven(...candidates: readonly [string | undefined, string][]): [string, string] | null {
+  const found = candidates.find(([value]) => value !== undefined && value !== '');
+  return found ? [found[0]!, found[1]] : null;
+}
+
+function configFilePath(env: NodeJS.ProcessEnv): string {
+  return env.STREAMLINE_CONFIG ?? join(env.XDG_CONFIG_HOME ?? join(homedir(), '.config'), 'streamline', 'config.json');
+}
+
+function readConfigFile(path: string): { url?: string; token?: string } {
   if (!existsSync(path)) return {};
   let parsed: unknown;
   try {

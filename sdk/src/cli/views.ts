@@ -1,5 +1,5 @@
 /** What each command prints without --json: models, plans, a plan's stability report and its downloads. */
-import type { ApiToken, Model, ModelWithPlans, NewApiToken, OutputDownload, Plan, PlanSummary } from '../types.js';
+import type { ApiToken, Model, ModelWithPlans, NewApiToken, OutputDownload, Plan, PlanSummary, Tenant } from '../types.js';
 import { count, fixed, layers, percent, table } from './format.js';
 
 export function modelsTable(models: readonly Model[]): string {
@@ -31,16 +31,34 @@ export function plansTable(plans: readonly PlanSummary[]): string {
 }
 
 export function planView(plan: Plan | PlanSummary): string {
+  const from = plan.startLayer !== null ? ` from layer ${plan.startLayer}` : '';
   const lines = [
     `plan ${plan.id}  ${plan.status}${plan.stage ? ` (${plan.stage})` : ''}  ${percent(plan.progress, 0)}`,
     `  model           ${plan.model.name} (${plan.model.id})`,
-    `  block           ${plan.layersToPrune} layer(s)${plan.startLayer !== null ? ` from layer ${plan.startLayer}` : ''}, replacement ${plan.replacement}${plan.dryRun ? ', dry run' : ''}`,
-    `  removed layers  ${layers(plan.removedLayers)} (0-based)`,
-    `  parameters      ${count(plan.originalParameters)} → ${count(plan.prunedParameters)}`,
+    ...(plan.dryRun
+      ? [`  block           ${plan.layersToPrune} layer(s)${from}, dry run (nothing trained or removed)`, `  would remove    ${wouldRemove(plan)}`]
+      : [
+          `  block           ${plan.layersToPrune} layer(s)${from}, replacement ${plan.replacement}`,
+          `  removed layers  ${layers(plan.removedLayers)} (0-based)`,
+          `  parameters      ${count(plan.originalParameters)} → ${count(plan.prunedParameters)}`,
+        ]),
     ...(plan.outputUri ? [`  output          ${plan.outputUri}`] : []),
     ...(plan.error ? [`  error           ${plan.errorCode ? `${plan.errorCode}: ` : ''}${plan.error}`] : []),
   ];
   return lines.join('\n');
+}
+
+/** A dry run's answer: the most redundant block of its size by cosine (the block a real plan would remove). */
+function wouldRemove(plan: Plan | PlanSummary): string {
+  const profile = 'profiles' in plan ? plan.profiles.find((p) => p.metric === 'COSINE' && p.blockSize === plan.layersToPrune) : undefined;
+  if (!profile?.best) return plan.status === 'SUCCEEDED' ? '— (no profile of this block size)' : '— (known when the profile is done)';
+  const { startLayer, endLayer, score } = profile.best;
+  const chosen = plan.startLayer !== null ? plan.startLayer : startLayer;
+  const chosenScore = profile.scores.find((s) => s.startLayer === chosen)?.score ?? score;
+  const last = chosen + plan.layersToPrune - 1;
+  const block = last === chosen ? `layer ${chosen}` : `layers ${chosen}-${last}`;
+  const why = plan.startLayer !== null ? `the start layer asked for; best is ${startLayer}-${endLayer}` : 'most redundant block of this size';
+  return `${block} (0-based; cosine ${fixed(chosenScore)}, ${why})`;
 }
 
 export function reportView(plan: Plan): string {
@@ -102,4 +120,9 @@ export function newTokenView(token: NewApiToken): string {
     '',
     `    ${token.token}`,
   ].join('\n');
+}
+
+export function tenantsTable(tenants: readonly Tenant[]): string {
+  if (!tenants.length) return '(no tenants)';
+  return table(['ID', 'NAME', 'CREATED'], tenants.map((t) => [t.id, t.name, t.createdAt]));
 }

@@ -8,7 +8,9 @@ import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
 import type { RequestLoaders } from './loaders.js';
 import type { RequestDeadline } from './limits/http-transport.js';
+import type { HealthService } from './health/health.service.js';
 import type { ImportanceService } from './importance/importance.service.js';
+import type { ModelDeletion } from './models/model.deletion.js';
 import type { ModelService } from './models/model.service.js';
 import type { PlanService } from './plans/plan.service.js';
 import type { ProgressService } from './progress/progress.service.js';
@@ -17,6 +19,7 @@ import type { WorkerService } from './workers/worker.service.js';
 
 export interface Services {
   readonly models: ModelService;
+  readonly modelDeletion: ModelDeletion;
   readonly plans: PlanService;
   readonly progress: ProgressService;
   readonly importance: ImportanceService;
@@ -24,6 +27,7 @@ export interface Services {
   readonly workers: WorkerService;
   readonly auth: AuthService;
   readonly downloads: DownloadService;
+  readonly health: HealthService;
 }
 
 /**

@@ -12,6 +12,9 @@ import type { Services } from './context.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ImportanceService } from './importance/importance.service.js';
 import { ImportanceStore } from './importance/importance.store.js';
+import { HealthResolver } from './health/health.resolver.js';
+import { HealthService } from './health/health.service.js';
+import { ModelDeletion } from './models/model.deletion.js';
 import { ModelResolver } from './models/model.resolver.js';
 import { inspectInThreads } from './models/model-inspection.js';
 import { ModelService, type InspectModel } from './models/model.service.js';
@@ -76,11 +79,13 @@ export function createServices(db: Db, options: ServiceOptions): Services {
     deniedDirs: deniedSourceDirs(options.sources?.dataDir, options.storage),
   });
   const models = new ModelService(new ModelStore(db), planStore, sources);
+  const cleanup = options.dataDir === undefined ? undefined : new PlanWorkCleanup({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv });
   const plans = new PlanService(planStore, lifecycle, progressStore, models, options.bus, sources, {
     defaultCalibrationSource: options.defaultCalibrationSource ?? null,
     limits: options.planLimits ?? DEFAULT_PLAN_LIMITS,
-    cleanup: options.dataDir === undefined ? undefined : new PlanWorkCleanup({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv }),
+    cleanup,
   });
+  const modelDeletion = new ModelDeletion(models, plans, cleanup);
   const progress = new ProgressService(progressStore, planStore, plans, options.bus);
   const importance = new ImportanceService(new ImportanceStore(db));
   const stability = new StabilityService(new StabilityStore(db));
@@ -91,13 +96,14 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens, tokenCacheMs: options.tokenCacheMs });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
-  return { models, plans, progress, importance, stability, workers, auth, downloads };
+  const health = new HealthService({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv });
+  return { models, modelDeletion, plans, progress, importance, stability, workers, auth, downloads, health };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
 export function createResolverContainer(services: Services): ContainerType {
   const instances = new Map<unknown, unknown>([
-    [ModelResolver, new ModelResolver(services.models, services.plans, services.importance)],
+    [ModelResolver, new ModelResolver(services.models, services.modelDeletion, services.importance)],
     [PlanResolver, new PlanResolver(services.plans, services.models, services.importance, services.stability)],
     [ProgressResolver, new ProgressResolver()],
     [ImportanceResolver, new ImportanceResolver(services.importance, services.models)],
@@ -105,6 +111,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [WorkerResolver, new WorkerResolver(services.workers)],
     [AuthResolver, new AuthResolver(services.auth)],
     [DownloadResolver, new DownloadResolver(services.downloads)],
+    [HealthResolver, new HealthResolver(services.health)],
   ]);
   return {
     get(resolverClass: unknown) {

@@ -13,8 +13,9 @@ import { ProgressResolver } from './progress/progress.resolver.js';
 import { DateTimeScalar } from './scalars.js';
 import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
+import { HealthResolver } from './health/health.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, HealthResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

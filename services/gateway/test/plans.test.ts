@@ -237,13 +237,13 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     expect((await failure(gateway.url, CANCEL, { id: 'nope' })).code).toBe('NOT_FOUND');
   });
 
-  it('refuses to delete a model with a queued plan (CONFLICT), and deletes it with its finished plans', async () => {
+  it('refuses to delete a model with plans (CONFLICT), even finished ones; force deletes it with them', async () => {
     const queued = (await data(gateway.url, CREATE, plan({ layersToPrune: 2 }))).createPruningPlan;
-    const remove = 'mutation ($id: ID!) { deleteModel(id: $id) }';
-    const error = await failure(gateway.url, remove, { id: modelId });
-    expect(error.code).toBe('CONFLICT');
+    const remove = 'mutation ($id: ID!, $force: Boolean) { deleteModel(id: $id, force: $force) }';
+    expect((await failure(gateway.url, remove, { id: modelId })).code).toBe('CONFLICT');
     await data(gateway.url, CANCEL, { id: queued.id });
-    expect((await data(gateway.url, remove, { id: modelId })).deleteModel).toBe(true);
+    expect(await failure(gateway.url, remove, { id: modelId })).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('1 plan(s) (1 CANCELLED)') });
+    expect((await data(gateway.url, remove, { id: modelId, force: true })).deleteModel).toBe(true);
     expect((await data(gateway.url, 'query ($id: ID!) { plan(id: $id) { id } }', { id: queued.id })).plan).toBeNull();
   });
 

@@ -22,6 +22,11 @@ export class AuthResolver {
     return this.auth.apiTokens(tenantId, requireClient(ctx));
   }
 
+  @Query(() => [Tenant], { description: "Admins of the default tenant: every tenant, oldest first; anyone else: their own." })
+  tenants(@Ctx() ctx: GatewayContext): Promise<Tenant[]> {
+    return this.auth.tenants(requireClient(ctx));
+  }
+
   @Mutation(() => Tenant, { description: "Admins of the default tenant only: a new tenant, with no tokens yet (see createApiToken)." })
   createTenant(@Arg('name', () => String) name: string, @Ctx() ctx: GatewayContext): Promise<Tenant> {
     return this.auth.createTenant(name, requireClient(ctx));

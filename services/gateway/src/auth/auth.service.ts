@@ -207,6 +207,13 @@ export class AuthService {
     return this.store.insertTenant(checkNonEmpty('name', name));
   }
 
+  /** Admins of the default tenant: every tenant; other callers: their own. */
+  async tenants(caller: ClientPrincipal): Promise<Tenant[]> {
+    if (caller.tenantId === DEFAULT_TENANT_ID && caller.role === Role.ADMIN) return this.store.tenants();
+    const own = await this.store.tenant(caller.tenantId);
+    return own ? [own] : [];
+  }
+
   /**
    * Admins: tokens of their own tenant; admins of the default tenant: of any tenant. Optionally
    * expiring, after `expiresInDays` or at `expiresAt` (one of them, in the future).

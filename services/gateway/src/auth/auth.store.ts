@@ -28,6 +28,12 @@ export class AuthStore {
     return toTenant(row);
   }
 
+  /** Every tenant, oldest first. */
+  async tenants(): Promise<Tenant[]> {
+    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map(toTenant);
+  }
+
   async tenant(id: string): Promise<Tenant | null> {
     const row = await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toTenant(row) : null;

@@ -4,8 +4,8 @@ import { requireClient } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import { ImportanceService } from '../importance/importance.service.js';
 import { LayerImportance } from '../importance/importance.type.js';
-import { PlanService } from '../plans/plan.service.js';
 import { PruningPlan } from '../plans/plan.type.js';
+import { ModelDeletion } from './model.deletion.js';
 import { RegisterModelInput } from './model.input.js';
 import { ModelService } from './model.service.js';
 import { Model } from './model.type.js';
@@ -14,7 +14,7 @@ import { Model } from './model.type.js';
 export class ModelResolver {
   constructor(
     private readonly modelsService: ModelService,
-    private readonly plansService: PlanService,
+    private readonly deletion: ModelDeletion,
     private readonly importanceService: ImportanceService,
   ) {}
 
@@ -33,9 +33,16 @@ export class ModelResolver {
     return this.modelsService.register(input, requireClient(ctx).tenantId);
   }
 
-  @Mutation(() => Boolean)
-  deleteModel(@Arg('id', () => ID) id: string, @Ctx() ctx: GatewayContext): Promise<boolean> {
-    return this.modelsService.delete(id, requireClient(ctx).tenantId);
+  @Mutation(() => Boolean, {
+    description:
+      'Deletes a model. One with plans is refused (CONFLICT, with their count) unless force: then its queued and running plans are cancelled, and the model goes with every plan, report, work folder and output (an output registered as a model of its own stays).',
+  })
+  deleteModel(
+    @Arg('id', () => ID) id: string,
+    @Arg('force', () => Boolean, { defaultValue: false, description: 'Delete the model with its plans and their outputs.' }) force: boolean,
+    @Ctx() ctx: GatewayContext,
+  ): Promise<boolean> {
+    return this.deletion.delete(id, requireClient(ctx).tenantId, force);
   }
 
   @FieldResolver(() => [LayerImportance])

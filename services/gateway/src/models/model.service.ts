@@ -1,4 +1,4 @@
-import { badInput, conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
+import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import type { ModelInfo } from '../engine.js';
 import type { PlanStore } from '../plans/plan.store.js';
 import { PlanStatus } from '../plans/plan.type.js';
@@ -106,20 +106,21 @@ export class ModelService {
     return this.store.list(tenantId);
   }
 
-  /** Deletes a model with its finished plans; refused while a plan of it is queued or running. */
   /** Models by id (DataLoader batches). */
   getMany(ids: readonly string[]): Promise<Map<string, Model>> {
     return this.store.getMany(ids);
   }
 
-  async delete(id: string, tenantId: string | undefined): Promise<boolean> {
-    const model = await this.store.get(id, tenantId);
-    if (!model) throw notFound('model', id);
-    const active = await this.plans.countActive(id);
-    if (active > 0) throw conflict(`model ${JSON.stringify(id)} has ${active} queued or running plan(s); cancel them before deleting it`);
+  /** Deletes the model row with its plans, events, profiles and reports; see ModelDeletion for the checks. */
+  async deleteRow(id: string): Promise<boolean> {
     const deleted = await this.store.delete(id);
     // its plans went with it (on other replicas, within their plan cache's time-to-live)
     this.plans.cache?.forgetModel(id);
     return deleted;
+  }
+
+  /** Whether another model was registered from this plan output (registerModel fromPlan). */
+  async isRegisteredSource(uri: string): Promise<boolean> {
+    return (await this.store.countWithSource(uri)) > 0;
   }
 }

@@ -84,6 +84,12 @@ export class ModelStore {
     return row ? toModel(row) : null;
   }
 
+  /** How many models (of any tenant) are registered from this source: a plan output may be one. */
+  async countWithSource(source: string): Promise<number> {
+    const row = await this.db.selectFrom('models').select((eb) => eb.fn.countAll<number | string>().as('count')).where('source', '=', source).executeTakeFirstOrThrow();
+    return Number(row.count);
+  }
+
   /** Deletes the model with its plans, events, profiles and reports (the foreign keys cascade). */
   async delete(id: string): Promise<boolean> {
     const result = await this.db.deleteFrom('models').where('id', '=', id).executeTakeFirst();

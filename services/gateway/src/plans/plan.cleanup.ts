@@ -1,4 +1,6 @@
 /**
+ * What a plan leaves on the gateway's side: its work and, for a deleted model's plans, its output.
+ *
  * The work a plan cancelled while QUEUED leaves behind. A running plan's worker removes its own work
  * when the plan is cancelled or fails (services/engine/src/worker/worker.ts); a queued plan has no
  * worker, yet may have work from before: one released by a stopping worker (SIGTERM) keeps its work
@@ -8,7 +10,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { openObjectStore } from '../engine.js';
+import { openObjectStore, parseStorageUri } from '../engine.js';
 
 export interface PlanWorkCleanupOptions {
   /** The gateway's data directory (its local workers' too). */
@@ -21,22 +23,43 @@ export interface PlanWorkCleanupOptions {
 
 /** The same keys the worker uses (services/engine/src/worker/worker.ts). */
 const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
+const outputPrefix = (planId: string) => `outputs/${planId}/`;
 
 export class PlanWorkCleanup {
   constructor(private readonly options: PlanWorkCleanupOptions) {}
 
-  /** Best effort: failures are logged, never thrown. */
+  /** The plan's work directory and checkpoints. Best effort: failures are logged, never thrown. */
   async discard(planId: string): Promise<void> {
-    const log = this.options.log ?? (() => {});
     const dataDir = resolve(this.options.dataDir ?? './.streamline');
     try {
       await rm(join(dataDir, 'work', planId), { recursive: true, force: true });
-      const store = await openObjectStore({ storage: this.options.storage ?? dataDir, env: this.options.storageEnv });
-      const keys: string[] = [];
-      for await (const item of store.list(checkpointPrefix(planId))) keys.push(item.key);
-      for (const key of keys) await store.delete(key);
+      await this.deletePrefix(checkpointPrefix(planId));
     } catch (error) {
-      log(`could not remove the work of cancelled plan ${planId}: ${(error as Error).message}`);
+      this.log(`could not remove the work of plan ${planId}: ${(error as Error).message}`);
     }
+  }
+
+  /** The plan's pruned model in the storage (outputs/<planId>/). Best effort, as discard. */
+  async discardOutput(planId: string): Promise<void> {
+    try {
+      await this.deletePrefix(outputPrefix(planId));
+    } catch (error) {
+      this.log(`could not remove the output of plan ${planId}: ${(error as Error).message}`);
+    }
+  }
+
+  /** Every object under the prefix; in a local storage directory, the emptied folders too. */
+  private async deletePrefix(prefix: string): Promise<void> {
+    const storage = this.options.storage ?? resolve(this.options.dataDir ?? './.streamline');
+    const store = await openObjectStore({ storage, env: this.options.storageEnv });
+    const keys: string[] = [];
+    for await (const item of store.list(prefix)) keys.push(item.key);
+    for (const key of keys) await store.delete(key);
+    const location = parseStorageUri(storage);
+    if (location.kind === 'local') await rm(join(location.dir, ...prefix.split('/').filter(Boolean)), { recursive: true, force: true });
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? (() => {}))(message);
   }
 }

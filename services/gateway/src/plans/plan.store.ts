@@ -158,16 +158,6 @@ export class PlanStore {
     return rows.map(toPlan);
   }
 
-  async countActive(modelId: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('plans')
-      .select((eb) => eb.fn.countAll<number | string>().as('count'))
-      .where('model_id', '=', modelId)
-      .where('status', 'in', [PlanStatus.QUEUED, PlanStatus.RUNNING])
-      .executeTakeFirstOrThrow();
-    return Number(row.count);
-  }
-
   /** The worker holding the plan's lease, if any. */
   async holder(planId: string): Promise<string | null> {
     const row = await this.db.selectFrom('plans').select(['worker_id']).where('id', '=', planId).executeTakeFirst();
