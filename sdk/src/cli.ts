@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { StreamlineClient } from './client.js';
 import { COMMANDS, type Command, type OptionSpec } from './cli/commands.js';
 import { connectionSettings, type ConnectionSettings, UsageError } from './cli/settings.js';
-import { didYouMean } from './cli/suggest.js';
+import { closest, didYouMean } from './cli/suggest.js';
 import { NetworkError, StreamlineError, UnauthenticatedError } from './errors.js';
 
 const GLOBAL_OPTIONS = {
@@ -92,10 +92,11 @@ function parseCommandLine(args: string[], options: OptionSpec & typeof GLOBAL_OP
 function unknownCommand(group: string, action: string | undefined): string {
   const words = [group, action].filter((word) => word !== undefined).join(' ');
   const names = Object.keys(COMMANDS);
-  // Match what was typed against whole commands, and a lone word against the groups and one-word commands.
   const groups = [...new Set(names.map((name) => name.split(' ')[0]))];
-  const suggestion = COMMANDS[group] || groups.includes(group) ? didYouMean(words, names) : didYouMean(group, groups) || didYouMean(words, names);
-  return `unknown command ${JSON.stringify(words)}${suggestion}`;
+  // A known group with a mistyped action: the nearest command. A mistyped group: the nearest group, with the action when that makes a command.
+  let meant: string | null = groups.includes(group) ? closest(words, names) : closest(group, groups);
+  if (meant !== null && !groups.includes(group) && action !== undefined) meant = COMMANDS[`${meant} ${action}`] ? `${meant} ${action}` : (closest(`${meant} ${action}`, names) ?? meant);
+  return `unknown command ${JSON.stringify(words)}${meant === null ? '' : `; did you mean ${meant}?`}`;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The CLI's command line without a gateway: where global options may stand, group help, usage errors,
  * and where the gateway's URL and token come from (flags, environment, config file, default).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -76,6 +76,50 @@ describe('the command line', () => {
     const unknown = await streamline('--json', 'plans', 'explode');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toBe('streamline: unknown command "plans explode"\nrun `streamline --help` for the commands\n');
+  });
+
+  it('prints its version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    for (const flag of ['--version', '-V']) expect(await streamline(flag)).toEqual({ status: 0, stdout: `streamline ${version}\n`, stderr: '' });
+  });
+
+  it('suggests the command or option meant by a typo', async () => {
+    expect((await streamline('plan', 'list')).stderr).toMatch(/^streamline: unknown command "plan list"; did you mean plans list\?\n/);
+    expect((await streamline('models', 'delet', 'm')).stderr).toMatch(/^streamline: unknown command "models delet"; did you mean models delete\?\n/);
+    expect((await streamline('doctr')).stderr).toMatch(/^streamline: unknown command "doctr"; did you mean doctor\?\n/);
+    const flag = await streamline('--token=t', 'plans', 'create', '--model', 'm', '--layer', '2');
+    expect(flag.status).toBe(2);
+    expect(flag.stderr).toMatch(/^streamline: unknown option --layer; did you mean --layers\?\nusage: streamline plans create/);
+    expect((await streamline('models', 'list', '--jsno')).stderr).toMatch(/^streamline: unknown option --jsno; did you mean --json\?\n/);
+    expect((await streamline('models', 'list', '--bogus-thing')).stderr).toMatch(/^streamline: unknown option --bogus-thing\nusage/);
+    expect((await streamline('models', 'show', '--url')).stderr).toMatch(/^streamline: --url needs a value\n/);
+  });
+
+  it('says what a gateway URL looks like', async () => {
+    const bare = await streamline('--url', '127.0.0.1:4610/graphql', 'models', 'list');
+    expect(bare.status).toBe(2);
+    expect(bare.stderr).toMatch(
+      /^streamline: --url: "127\.0\.0\.1:4610\/graphql" is not a gateway URL \(did you mean http:\/\/127\.0\.0\.1:4610\/graphql\?\); it must look like http:\/\/HOST:PORT\/graphql/,
+    );
+    vi.stubEnv('STREAMLINE_URL', 'ftp://example.com/graphql');
+    expect((await streamline('models', 'list')).stderr).toMatch(/^streamline: STREAMLINE_URL: "ftp:\/\/example\.com\/graphql" is not a gateway URL; it must look like/);
+  });
+
+  it('names --url and STREAMLINE_URL when the gateway cannot be reached', async () => {
+    const run = await streamline('--url', 'http://127.0.0.1:9/graphql', 'models', 'list');
+    expect(run.stderr).toMatch(/is the gateway running at http:\/\/127\.0\.0\.1:9\/graphql \(from --url\)\? Set its address with --url or STREAMLINE_URL\n/);
+  });
+
+  it('doctor: an unreachable gateway fails the first check and skips the rest', async () => {
+    const run = await streamline('--url', 'http://127.0.0.1:9/graphql', 'doctor', '--json');
+    expect(run.status).toBe(1);
+    expect(JSON.parse(run.stdout).map((check: { name: string; status: string }) => `${check.name} ${check.status}`)).toEqual([
+      'gateway fail',
+      'database skip',
+      'token skip',
+      'workers skip',
+      'storage skip',
+    ]);
   });
 });
 

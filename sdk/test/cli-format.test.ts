@@ -1,9 +1,10 @@
 /** The CLI's terminal renderings, without a gateway: heat map, progress line, tables. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { duration, table } from '../src/cli/format.js';
+import { duration, jsonForDisplay, table } from '../src/cli/format.js';
 import { heatmap } from '../src/cli/heatmap.js';
 import { ProgressLine } from '../src/cli/progress-line.js';
-import type { LayerImportance, ProgressEvent } from '../src/index.js';
+import { planView } from '../src/cli/views.js';
+import type { LayerImportance, Plan, ProgressEvent } from '../src/index.js';
 
 function profile(blockSize: number, scores: number[], metric: LayerImportance['metric'] = 'COSINE'): LayerImportance {
   const entries = scores.map((score, startLayer) => ({ startLayer, endLayer: startLayer + blockSize - 1, score }));
@@ -55,7 +56,7 @@ describe('ProgressLine', () => {
     expect(written.at(-1)).toBe('\n');
   });
 
-  it('shows an ETA from the progress made since watching began', () => {
+  it('shows an ETA from the measured step time (see eta.test.ts)', () => {
     vi.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
     const { written, stream: tty } = stream(true);
     const line = new ProgressLine(tty);
@@ -63,7 +64,7 @@ describe('ProgressLine', () => {
     expect(written.at(-1)).not.toContain('ETA'); // nothing to extrapolate from yet
     vi.advanceTimersByTime(10_000);
     line.update(event(2, 'TRAINING', 0.4, { step: 120, totalSteps: 300, loss: 0.5 }));
-    // 0.2 of the work in 10 s: the remaining 0.6 takes 30 s.
+    // 60 steps in 10 s: the remaining 180 take 30 s (and bring the plan to 100 %).
     expect(written.at(-1)).toMatch(/TRAINING\s+step 120\/300\s+loss 0\.5000\s+ETA 0:30$/);
   });
 
@@ -106,7 +107,49 @@ describe('ProgressLine', () => {
   });
 });
 
+describe('the end of a watch', () => {
+  it('draws a SUCCEEDED plan at 100 % even when its last event said 97 %, with the time taken', () => {
+    let now = 0;
+    const { written, stream: log } = stream(false);
+    const line = new ProgressLine(log, () => now);
+    line.update(event(1, 'UPLOADING', 0.97));
+    now = 125_000;
+    line.end('SUCCEEDED', 0.97);
+    expect(written.at(-1)).toBe('[####################] 100%  SUCCEEDED  in 2:05\n');
+  });
+
+  it('draws a failed plan where it stopped', () => {
+    const { written, stream: log } = stream(false);
+    const line = new ProgressLine(log, () => 0);
+    line.end('FAILED', 0.4);
+    expect(written.at(-1)).toBe('[########............]  40%  FAILED  in 0:00\n');
+  });
+});
+
+describe('planView', () => {
+  const dryRun = {
+    id: 'p1', status: 'SUCCEEDED', stage: 'DONE', progress: 1, model: { id: 'm1', name: 'stories260K' }, layersToPrune: 2, startLayer: null,
+    replacement: 'LAYER', dryRun: true, removedLayers: [], originalParameters: 260032, prunedParameters: null, outputUri: null, error: null, errorCode: null,
+    profiles: [profile(1, [0.77, 0.86, 0.88, 0.88, 0.85]), profile(2, [0.561, 0.732, 0.7492, 0.73])],
+  } as unknown as Plan;
+
+  it("names the block a dry run would remove, not a replacement it does not train", () => {
+    const text = planView(dryRun);
+    expect(text).toContain('  would remove    layers 2-3 (0-based; cosine 0.7492, most redundant block of this size)');
+    expect(text).toContain('2 layer(s), dry run (nothing trained or removed)');
+    expect(text).not.toMatch(/replacement|removed layers  —/);
+  });
+
+  it('names the start layer asked for, with the best one beside it', () => {
+    expect(planView({ ...dryRun, startLayer: 0 } as Plan)).toContain('would remove    layers 0-1 (0-based; cosine 0.5610, the start layer asked for; best is 2-3)');
+  });
+});
+
 describe('format', () => {
+  it('rounds floating-point noise away in --json output, keeping measured digits', () => {
+    expect(JSON.parse(jsonForDisplay({ stability: 1.0000000000000002, cosine: 0.9195416768391927, steps: 300, none: null }))).toEqual({ stability: 1, cosine: 0.919541676839, steps: 300, none: null });
+  });
+
   it('aligns table columns, numbers to the right', () => {
     expect(table(['NAME', 'PARAMETERS'], [['a', '260,032'], ['long name', '9']])).toBe('NAME       PARAMETERS\na             260,032\nlong name           9');
   });
