@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { Services } from './context.js';
 import { GRAPHQL_PATH, startHttpApp, type HttpApp } from './http-app.js';
 import { startInfrastructure } from './infrastructure.js';
+import { checkPortFree } from './port-check.js';
 import type { GatewayLimits } from './limits/limits.settings.js';
 import type { InspectModel } from './models/model.service.js';
 import type { SourcePolicy } from './sources/source.settings.js';
@@ -94,6 +95,7 @@ export interface RunningGateway {
 
 export async function startGateway(options: GatewayOptions = {}): Promise<RunningGateway> {
   const log = options.log ?? ((message: string) => console.error(message));
+  await checkPortFree(options.port ?? 4000, options.host ?? '127.0.0.1');
   const infra = await startInfrastructure(options, log);
   const localWorkers: LocalWorker[] = [];
   let app: HttpApp;
