@@ -1,4 +1,4 @@
-/** `npm start -w services/gateway`: serves the API with settings from the environment until a signal. */
+/** `npm start` (the gateway process; bin/streamline-gateway.js): serves the API with settings from the environment until a signal. */
 import 'reflect-metadata';
 import { readConfigFile } from './config-file.js';
 import { settingsFromEnv } from './settings.js';

@@ -1,5 +1,5 @@
 /**
- * The gateway process (`npm start -w services/gateway`; settings in settings.ts). bin/streamline-gateway.js
+ * The gateway process (`npm start`; settings in settings.ts). bin/streamline-gateway.js
  * runs this file through tsx; the image runs the build, `node --conditions=streamline-dist dist/streamline-gateway.js`.
  * reflect-metadata loads before any decorated class.
  */

@@ -1,7 +1,7 @@
 /**
  * streamline-worker: an engine worker process. Settings from the environment:
  *   STREAMLINE_GATEWAY_URL   the gateway's GraphQL endpoint (default http://127.0.0.1:4000/graphql)
- *   STREAMLINE_WORKER_TOKEN  the worker token the gateway issued (required)
+ *   STREAMLINE_WORKER_TOKEN  a worker token the gateway accepts (its STREAMLINE_WORKER_TOKEN or one of STREAMLINE_WORKER_TOKENS; required)
  *   STREAMLINE_DATA_DIR      work directories, the download cache, and (by default) outputs (default ./.streamline)
  *   STREAMLINE_STORAGE       s3://bucket/prefix keeps checkpoints and outputs in S3 (default: the data directory)
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL_S3, STREAMLINE_S3_FORCE_PATH_STYLE
@@ -23,7 +23,11 @@ export const EXIT_CONTRACT_MISMATCH = 3;
 export async function main(): Promise<number> {
   const token = process.env.STREAMLINE_WORKER_TOKEN;
   if (!token) {
-    process.stderr.write('streamline-worker: STREAMLINE_WORKER_TOKEN is required (the gateway prints or stores the worker token)\n');
+    process.stderr.write(
+      'streamline-worker: STREAMLINE_WORKER_TOKEN is required. It is a secret you choose and give to both sides: start the gateway with ' +
+        'STREAMLINE_WORKER_TOKEN=<secret> (or add it to STREAMLINE_WORKER_TOKENS), and this worker with the same value. A gateway started ' +
+        'without one makes a random token for its own local workers and never shows it (docs/troubleshooting.md, "Attach another worker").\n',
+    );
     return 1;
   }
   const workerId = process.env.STREAMLINE_WORKER_ID ?? `${hostname()}-${process.pid}`;
