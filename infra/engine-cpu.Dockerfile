@@ -13,14 +13,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
-# Only the engine's dependencies. onnxruntime-node's CPU binaries are inside its npm package; the
-# committed .npmrc (onnxruntime-node-install=skip) stops the CUDA provider download. The wasm files of
+# Only the engine's dependencies. onnxruntime-node's CPU binaries are inside its npm package;
+# ONNXRUNTIME_NODE_INSTALL=skip stops its install script's CUDA provider download (npm releases with
+# install-script policies skip it anyway: package.json's allowScripts). The wasm files of
 # @tensorflow/tfjs-backend-wasm are inside its package too.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --omit=dev --no-audit --no-fund -w services/engine \
  && npm cache clean --force
 
@@ -29,7 +31,7 @@ RUN npm ci --omit=dev --no-audit --no-fund -w services/engine \
 # scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/

@@ -45,18 +45,19 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
-# The committed .npmrc says onnxruntime-node-install=skip (no downloads on machines without internet).
-# Here the install must fetch the CUDA 12 provider (libonnxruntime_providers_cuda.so): the environment
-# overrides the project .npmrc, and onnxruntime-node's install script reads ONNXRUNTIME_NODE_INSTALL
-# first.
-ENV ONNXRUNTIME_NODE_INSTALL=cuda12 \
-    npm_config_onnxruntime_node_install=cuda12
+# Here the install must fetch the CUDA 12 provider (libonnxruntime_providers_cuda.so). package.json's
+# allowScripts denies onnxruntime-node's install script (no downloads on machines without internet) on
+# npm releases that honour it. So npm ci runs it with ONNXRUNTIME_NODE_INSTALL=cuda12 where npm has no
+# such policy, and the script runs again by itself after npm ci; without the variable it downloads only
+# the files still missing, so whichever npm this is, the provider is fetched once.
+ENV ONNXRUNTIME_NODE_INSTALL=cuda12
 RUN npm ci --omit=dev --no-audit --no-fund -w services/engine \
+ && (cd node_modules/onnxruntime-node && env -u ONNXRUNTIME_NODE_INSTALL node script/install.js) \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 # tfjs-node-gpu is not a dependency of the engine (its install downloads libtensorflow, impossible
 # where the tests run); the engine imports it when present. Installed into the same node_modules as
@@ -70,7 +71,7 @@ RUN npm install --omit=dev --no-save --no-audit --no-fund -w services/engine @te
 # scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/

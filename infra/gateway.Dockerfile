@@ -18,15 +18,17 @@ RUN apt-get update \
 WORKDIR /app
 # Manifests first, so that the npm layer is reused while only sources change. Every workspace's
 # package.json must be present for `npm ci` to accept the lockfile.
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
-# --omit=dev: no vitest, typescript, @types, kubernetes-models. The committed .npmrc keeps
-# onnxruntime-node from downloading its CUDA provider. Then ONNX Runtime and TensorFlow.js go again
+# --omit=dev: no vitest, typescript, @types, kubernetes-models. ONNXRUNTIME_NODE_INSTALL=skip keeps
+# onnxruntime-node from downloading its CUDA provider (as package.json's allowScripts does for npm
+# releases with install-script policies). Then ONNX Runtime and TensorFlow.js go again
 # (--no-save: package.json and the lockfile stay as they are), with the packages only they need:
 # about 610 MB of the 700 MB of node_modules.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --omit=dev --no-audit --no-fund -w services/gateway -w services/engine \
  && npm uninstall --no-save --omit=dev --no-audit --no-fund -w services/engine \
       onnxruntime-node onnx-proto @tensorflow/tfjs @tensorflow/tfjs-core @tensorflow/tfjs-converter \
@@ -38,7 +40,7 @@ RUN npm ci --omit=dev --no-audit --no-fund -w services/gateway -w services/engin
 # scripts: tsc needs no native binary. Only the dist/ folders leave this stage.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json ./
 COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/

@@ -812,10 +812,21 @@ describe('infra/*.Dockerfile', () => {
 
     const deps = image.stages.find((stage) => stage.name === 'deps')!;
     expect(envOf(deps).get('ONNXRUNTIME_NODE_INSTALL')).toBe('cuda12');
-    expect(envOf(deps).get('npm_config_onnxruntime_node_install')).toBe('cuda12');
     const depsRuns = deps.instructions.filter((instruction) => instruction.keyword === 'RUN').map((instruction) => instruction.args).join('\n');
+    // package.json's allowScripts denies onnxruntime-node's install script, so the image runs it itself.
+    expect(depsRuns).toContain('node script/install.js');
     expect(depsRuns).toContain('@tensorflow/tfjs-node-gpu@4.22.0');
     expect(depsRuns).toContain('libonnxruntime_providers_cuda.so');
+  });
+
+  it('the CPU and gateway images skip the CUDA provider download whichever npm builds them, and copy no .npmrc', () => {
+    for (const file of ['infra/engine-cpu.Dockerfile', 'infra/gateway.Dockerfile']) {
+      const deps = finalStage(join(ROOT, file)).stages.find((stage) => stage.name === 'deps')!;
+      expect(envOf(deps).get('ONNXRUNTIME_NODE_INSTALL'), file).toBe('skip');
+    }
+    for (const file of DOCKERFILES) expect(readFileSync(file, 'utf8')).not.toMatch(/COPY [^\n]*\.npmrc/);
+    const { allowScripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    expect(allowScripts['onnxruntime-node']).toBe(false);
   });
 
   it('.dockerignore keeps node_modules, git, local state and credentials out of the build context', () => {

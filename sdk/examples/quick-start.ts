@@ -1,7 +1,12 @@
 // Register stories260K, profile its blocks, prune two layers with a LAYER replacement, and read the report.
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StreamlineClient } from '@streamline/sdk';
 
-const shared = process.env.STREAMLINE_SHARED ?? '/work/shared';
+// The shared model and data: ../shared beside the repository, unless STREAMLINE_SHARED names another folder.
+// The gateway must allow them as sources (STREAMLINE_FILE_ROOTS, as in the README's first command).
+const shared = process.env.STREAMLINE_SHARED ?? fileURLToPath(new URL('../../../shared/', import.meta.url));
+const fileUri = (relative: string) => pathToFileURL(join(shared, relative)).href;
 const client = new StreamlineClient({
   url: process.env.STREAMLINE_URL ?? 'http://localhost:4000/graphql',
   token: process.env.STREAMLINE_TOKEN, // sent as `Authorization: Bearer …` when set
@@ -9,12 +14,12 @@ const client = new StreamlineClient({
 
 const model = await client.registerModel({
   name: 'stories260K',
-  source: `file://${shared}/models/stories260K/stories260K.bin`,
-  tokenizer: `file://${shared}/models/stories260K/tok512.bin`,
+  source: fileUri('models/stories260K/stories260K.bin'),
+  tokenizer: fileUri('models/stories260K/tok512.bin'),
 });
 console.log(`${model.name}: ${model.architecture}, ${model.numLayers} layers, ${model.numParameters} parameters`);
 
-const calibration = { source: `file://${shared}/data/text/tinystories_val_excerpt.txt`, samples: 8, seqLen: 64 };
+const calibration = { source: fileUri('data/text/tinystories_val_excerpt.txt'), samples: 8, seqLen: 64 };
 
 // A dry run profiles every block size and stops: nothing is trained or written.
 const profiles = await client.dryRun(model.id, calibration);

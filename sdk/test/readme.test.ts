@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useGateway } from './fixtures/gateway.js';
 import { runProcess, type ProcessRun } from './fixtures/process.js';
-import { runWithShared, SHARED } from './fixtures/shared.js';
+import { runWithShared } from './fixtures/shared.js';
 
 const SDK = fileURLToPath(new URL('..', import.meta.url));
 const README = readFileSync(`${SDK}README.md`, 'utf8');
@@ -39,7 +39,9 @@ describe.runIf(runWithShared)('the README examples against a live gateway', () =
 
   /** Runs an example from the sources: the `@streamline/source` condition maps `@streamline/sdk` to src/index.ts. */
   function runExample(file: string): Promise<ProcessRun> {
-    const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_SHARED: SHARED.replace(/\/$/, '') };
+    // No STREAMLINE_SHARED: the examples find ../shared beside the repository by themselves, as on a fresh clone.
+    const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url };
+    delete env.STREAMLINE_SHARED;
     delete env.STREAMLINE_TOKEN;
     if (live.gateway.adminToken) env.STREAMLINE_TOKEN = live.gateway.adminToken;
     return runProcess(process.execPath, ['--conditions=@streamline/source', '--import', 'tsx', file], { cwd: SDK, env });
