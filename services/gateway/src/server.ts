@@ -9,6 +9,8 @@ import type { Services } from './context.js';
 import { GRAPHQL_PATH, startHttpApp, type HttpApp } from './http-app.js';
 import { startInfrastructure } from './infrastructure.js';
 import { checkPortFree } from './port-check.js';
+import { PlanWorkCleanup } from './plans/plan.cleanup.js';
+import { OutputRetention } from './plans/plan.retention.js';
 import type { GatewayLimits } from './limits/limits.settings.js';
 import type { InspectModel } from './models/model.service.js';
 import type { SourcePolicy } from './sources/source.settings.js';
@@ -71,6 +73,11 @@ export interface GatewayOptions {
   readonly planCacheMs?: number;
   /** Told the SQL of every query the gateway sends (tests count queries with it). */
   readonly onQuery?: (sql: string) => void;
+  /**
+   * STREAMLINE_OUTPUT_RETENTION_DAYS: outputs of plans that SUCCEEDED more than this many days ago are
+   * deleted (see plans/plan.retention.ts). Default: kept.
+   */
+  readonly outputRetentionDays?: number;
   /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
   readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
 }
@@ -108,6 +115,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const dataDir = resolve(options.dataDir ?? './.streamline');
   localWorkers.push(...startLocalWorkers(options.workers ?? 0, { url: app.url, workerToken: infra.workerToken, dataDir, log, storage: workerStorageEnv(options.storage, options.storageEnv) }));
   const workers = localWorkers.map((worker) => worker.process);
+  const retention = options.outputRetentionDays
+    ? new OutputRetention(options.outputRetentionDays, infra.services.plans, infra.services.models, new PlanWorkCleanup({ dataDir, storage: options.storage, storageEnv: options.storageEnv, log }), log)
+    : null;
+  retention?.start();
 
   let closing: Promise<void> | null = null;
   return {
@@ -122,6 +133,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
     close() {
       closing ??= (async () => {
         try {
+          await retention?.stop();
           // Workers first: a stopping worker checkpoints and releases its plan through this gateway.
           await Promise.all(workers.map((worker) => stopGracefully(worker)));
           await app.close();

@@ -36,6 +36,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     inspectModel: inspectModelFromEnv(env),
     tokenCacheMs: nonNegativeInteger(env, 'STREAMLINE_TOKEN_CACHE_MS', TOKEN_CACHE_MS),
     planCacheMs: nonNegativeInteger(env, 'STREAMLINE_PLAN_CACHE_MS', PLAN_CACHE_MS),
+    // unset or 0: outputs are kept
+    outputRetentionDays: nonNegativeInteger(env, 'STREAMLINE_OUTPUT_RETENTION_DAYS', 0) || undefined,
   };
 }
 
