@@ -51,7 +51,7 @@ export async function doctor(client: StreamlineClient, settings: ConnectionSetti
   if (workers === undefined) {
     checks.push({ name: 'workers', status: 'skip', detail: `/metrics did not say (${metrics.error ?? 'no streamline_workers'})` });
   } else if (Number(workers) > 0) {
-    checks.push({ name: 'workers', status: 'ok', detail: `${workers} connected (local worker processes alive, and workers running a plan)` });
+    checks.push({ name: 'workers', status: 'ok', detail: `${workers} connected (running a plan, or asking this gateway for one within the last 30 s)` });
   } else {
     checks.push({
       name: 'workers',

@@ -58,6 +58,7 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
   const metrics = createMetrics({
     db: database.db,
     localWorkers: settings.localWorkers,
+    recentWorkers: () => services.workers.recentlySeen(),
     caches: { token: services.auth.tokens.counts, plan: infra.planCache.entries.counts },
     subscriptions: () => ({
       open: { planProgress: services.progress.streams.open, planUpdated: services.plans.streams.open },

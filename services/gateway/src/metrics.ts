@@ -21,13 +21,15 @@ export interface MetricsSources {
   readonly db: Db;
   /** The local engine worker processes; those alive count as workers. */
   readonly localWorkers: () => readonly { readonly id: string; readonly process: ChildProcess }[];
+  /** Workers that asked this replica for a plan lately, idle ones included (WorkerService.recentlySeen). */
+  readonly recentWorkers?: () => readonly string[];
   /** The read caches' hit and miss counts, by cache name (`token`, `plan`). */
   readonly caches?: Readonly<Record<string, CacheCounts>>;
   /** Subscriptions open on this gateway by kind, and those disconnected for reading too slowly. */
   readonly subscriptions?: () => { readonly open: Readonly<Record<string, number>>; readonly slowDisconnects: number };
 }
 
-export function createMetrics({ db, localWorkers, caches = {}, subscriptions }: MetricsSources): GatewayMetrics {
+export function createMetrics({ db, localWorkers, recentWorkers = () => [], caches = {}, subscriptions }: MetricsSources): GatewayMetrics {
   const registry = new Registry();
 
   new Counter({
@@ -111,7 +113,7 @@ export function createMetrics({ db, localWorkers, caches = {}, subscriptions }: 
 
   new Gauge({
     name: 'streamline_workers',
-    help: 'Engine workers: distinct workers holding a live lease, and local worker processes alive.',
+    help: 'Engine workers: distinct workers holding a live lease, workers that asked this replica for a plan within the lease time, and local worker processes alive.',
     registers: [registry],
     async collect() {
       const rows = await db
@@ -122,7 +124,7 @@ export function createMetrics({ db, localWorkers, caches = {}, subscriptions }: 
         .where('worker_id', 'is not', null)
         .where('lease_expires_at', '>', isoNow())
         .execute();
-      const workers = new Set(rows.map((row) => row.worker_id as string));
+      const workers = new Set([...rows.map((row) => row.worker_id as string), ...recentWorkers()]);
       for (const local of localWorkers()) {
         if (local.process.exitCode === null && local.process.signalCode === null) workers.add(local.id);
       }

@@ -97,6 +97,15 @@ describe.each(backends)('metrics on $name', (backend) => {
 });
 
 describe('metrics', () => {
+  it('counts a worker that asks for a plan while none is queued (it holds no lease) as connected, for the lease time', async () => {
+    const gateway = await gateways.start({ leaseMs: 200 });
+    expect(sample(await scrape(gateway), 'streamline_workers')).toBe(0);
+    expect(await gateway.services.workers.claim('idle-worker')).toBeNull();
+    expect(sample(await scrape(gateway), 'streamline_workers')).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(sample(await scrape(gateway), 'streamline_workers')).toBe(0);
+  });
+
   it('times GraphQL HTTP requests by operation type', async () => {
     const gateway = await gateways.start();
     const count = (text: string, operation: string) => {

@@ -53,8 +53,20 @@ export class WorkerService {
     this.maxRunningPerTenant = options.maxRunningPerTenant;
   }
 
+  /**
+   * Workers that asked this replica for a plan within the lease time, busy or idle (an idle worker
+   * holds no lease, so the store does not know of it): for /metrics and `streamline doctor`.
+   */
+  recentlySeen(now = Date.now()): string[] {
+    for (const [workerId, at] of this.lastClaimAt) if (now - at > this.leaseMs) this.lastClaimAt.delete(workerId);
+    return [...this.lastClaimAt.keys()];
+  }
+
+  private readonly lastClaimAt = new Map<string, number>();
+
   /** The next plan, leased to this worker, with what it runs on: its spec, its model's sources and the files it may open. */
   async claim(workerId: string): Promise<{ planId: string; config: PlanAssignment; contractVersion: number } | null> {
+    this.lastClaimAt.set(workerId, Date.now());
     const plan = await this.lifecycle.claimNext(workerId, this.leaseMs, this.maxRunningPerTenant);
     if (!plan) return null;
     this.plans.publish(plan);
