@@ -58,6 +58,8 @@ describe.runIf(runWithShared)('the streamline CLI', () => {
     const plan = JSON.parse(watched.stdout); // exactly one document: progress went to stderr
     expect(plan).toMatchObject({ status: 'SUCCEEDED', removedLayers: [2, 3], startLayer: 2, replacement: 'LAYER' });
     expect(watched.stderr).toMatch(/TRAINING\s+step \d+\/\d+\s+loss \d/);
+    // The watch ends with the plan's outcome at 100 % (its last event, UPLOADING, is below that).
+    expect(watched.stderr).toMatch(/\[#{20}\] 100%  SUCCEEDED  in \d+:\d\d\n$/);
 
     const report = await streamline('report', 'show', plan.id);
     expect(report.stdout).toMatch(/parameter reduction\s+17\.5%/);
@@ -79,7 +81,7 @@ describe.runIf(runWithShared)('the streamline CLI', () => {
     expect(await json('plans', 'cancel', long.id)).toMatchObject({ id: long.id, status: 'CANCELLED' });
 
     const spare = await json('models', 'register', '--name', 'spare', '--source', STORIES_URI, '--tokenizer', STORIES_TOKENIZER_URI);
-    expect(await json('models', 'delete', spare.id)).toEqual({ id: spare.id, deleted: true });
+    expect(await json('models', 'delete', spare.id)).toEqual({ id: spare.id, deleted: true, deletedPlans: 0, cancelledPlans: 0 });
     expect((await streamline('models', 'show', spare.id)).stderr).toMatch(/^streamline: NOT_FOUND: model/);
   });
 
