@@ -53,6 +53,10 @@ export async function main(argv: readonly string[], io = { stdout: process.stdou
       io.stdout.write(`usage: streamline ${command.usage}\n`);
       return 0;
     }
+    if (values.version) {
+      io.stdout.write(`streamline ${version()}\n`);
+      return 0;
+    }
     settings = connectionSettings({ url: values.url as string | undefined, token: values.token as string | undefined });
     client = new StreamlineClient(settings);
     return await command.run({ client, settings, json: Boolean(values.json), values: values as Record<string, string | boolean | string[] | undefined>, positionals, ...io });
