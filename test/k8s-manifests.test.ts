@@ -663,6 +663,27 @@ describe('k8s/ source files', () => {
   });
 });
 
+describe('infra/README.md deployment steps', () => {
+  // The commands in the order a reader runs them: the Secrets go into a namespace that must exist first.
+  const commands = readFileSync(join(ROOT, 'infra/README.md'), 'utf8').split('\n').filter((line) => /^kubectl /.test(line));
+
+  it.each(['dev', 'production'])('creates the %s namespace before applying its Secrets, and the Secrets before the overlay', (overlay) => {
+    const namespace = commands.findIndex((line) => line.startsWith(`kubectl kustomize k8s/overlays/${overlay} | kubectl apply -f - -l pod-security.kubernetes.io/enforce=restricted`));
+    const secrets = commands.findIndex((line) => line.startsWith(`kubectl apply -k k8s/overlays/${overlay}/secrets`));
+    const apply = commands.findIndex((line) => line.startsWith(`kubectl apply -k k8s/overlays/${overlay}`) && !line.includes('/secrets'));
+    expect(namespace).toBeGreaterThanOrEqual(0);
+    expect(secrets).toBeGreaterThan(namespace);
+    if (overlay === 'production') expect(apply).toBeGreaterThan(secrets);
+  });
+
+  it.runIf(HAS_KUBECTL)('selects only the Namespace with that label, so the first apply creates nothing else', () => {
+    for (const overlay of ['dev', 'production']) {
+      const labelled = kustomize(join(ROOT, 'k8s/overlays', overlay)).filter((object) => object.metadata?.labels?.['pod-security.kubernetes.io/enforce'] === 'restricted');
+      expect(labelled.map((object) => object.kind)).toEqual(['Namespace']);
+    }
+  });
+});
+
 describe('the schema check itself', () => {
   const source = (kind: string) => sourceObjects().find(({ object }) => object.kind === kind)!.object;
   it('reports a misspelt field and a wrong type, which kubernetes-models alone would let through', () => {
