@@ -19,13 +19,19 @@ export interface GraphqlTransportOptions {
   readonly timeoutMs?: number;
   /** How long to keep retrying while the gateway cannot be reached; default 2 minutes. */
   readonly unavailableRetryMs?: number;
+  /**
+   * The worker's stop signal: once it is aborted, a claim stops retrying an unreachable gateway (a
+   * stopping worker takes no new plan, so it need not wait out unavailableRetryMs). Releases and results
+   * keep retrying: they finish the plan in hand.
+   */
+  readonly stop?: AbortSignal;
 }
 
 export class GraphqlWorkerTransport implements WorkerTransport {
   constructor(private readonly options: GraphqlTransportOptions) {}
 
   async claim(): Promise<ClaimedPlan | null> {
-    const { claimPlan } = await this.request(ClaimDocument, {}).catch((error: Error) => {
+    const { claimPlan } = await this.request(ClaimDocument, {}, false, this.options.stop).catch((error: Error) => {
       // A gateway from before contract versions refuses the whole query (nothing was claimed).
       if (error.message.includes('Cannot query field "contractVersion"')) throw new PlanContractMismatch(null, null);
       throw error;
@@ -64,7 +70,12 @@ export class GraphqlWorkerTransport implements WorkerTransport {
    * A connection dropped mid-request is ambiguous and is retried only for `idempotent` requests (heartbeats,
    * and progress batches, which the gateway stores once however often they are sent).
    */
-  private async request<T, V extends { workerId: string }>(document: TypedDocumentString<T, V>, variables: Omit<V, 'workerId'>, idempotent = false): Promise<T> {
+  private async request<T, V extends { workerId: string }>(
+    document: TypedDocumentString<T, V>,
+    variables: Omit<V, 'workerId'>,
+    idempotent = false,
+    stop?: AbortSignal,
+  ): Promise<T> {
     const query = document.toString();
     const deadline = Date.now() + (this.options.unavailableRetryMs ?? 120_000);
     for (let attempt = 0; ; attempt++) {
@@ -72,8 +83,8 @@ export class GraphqlWorkerTransport implements WorkerTransport {
         return await this.send<T>(query, variables);
       } catch (error) {
         const retry = error instanceof GatewayUnavailable && (error.unprocessed || idempotent);
-        if (!retry || Date.now() >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempt)));
+        if (!retry || Date.now() >= deadline || stop?.aborted) throw error;
+        await waitOrStop(Math.min(5000, 250 * 2 ** attempt), stop);
       }
     }
   }
@@ -115,4 +126,17 @@ class GatewayUnavailable extends Error {
   ) {
     super(message);
   }
+}
+
+/** Resolves after `ms`, or at once when `stop` is aborted. */
+function waitOrStop(ms: number, stop: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    stop?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      stop?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

@@ -47,7 +47,7 @@ export async function main(): Promise<number> {
   log(`started; checkpoints and outputs in ${store.uri}`);
   try {
     await runWorker({
-      transport: new GraphqlWorkerTransport({ url: process.env.STREAMLINE_GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', token, workerId }),
+      transport: new GraphqlWorkerTransport({ url: process.env.STREAMLINE_GATEWAY_URL ?? 'http://127.0.0.1:4000/graphql', token, workerId, stop: stop.signal }),
       dataDir,
       signal: stop.signal,
       log,
