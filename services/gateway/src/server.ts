@@ -1,7 +1,8 @@
 /**
  * The gateway, put together: its infrastructure (database, plan-event bus, services, first admin
- * token: infrastructure.ts), the HTTP and WebSocket app on one port (http-app.ts), and the local engine
- * workers (workers/local-workers.ts), with one close that stops them in the reverse order.
+ * token: infrastructure.ts), the HTTP and WebSocket app on one port (http-app.ts), the local engine
+ * workers (workers/local-workers.ts) and the output retention sweep (plans/plan.retention.ts), with one
+ * close that stops them in the reverse order. The port is checked first, so a busy one creates nothing.
  */
 import 'reflect-metadata';
 import { resolve } from 'node:path';
