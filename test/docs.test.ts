@@ -1,9 +1,10 @@
 /**
- * docs/configuration.md names every setting the processes read: each STREAMLINE_* name in the sources
+ * The documentation against the code. Every relative link in the READMEs and docs/ leads to a file
+ * that exists. docs/configuration.md names every setting the processes read: each STREAMLINE_* name in the sources
  * of the gateway, the engine, the SDK/CLI and the test fixtures, and every other variable they read as
  * `env.NAME`. A setting added without a line in the reference fails here, naming it.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -49,5 +50,18 @@ describe('docs/configuration.md', () => {
     expect(read.size).toBeGreaterThan(60);
     const missing = [...read].filter(([name]) => !reference.includes(`\`${name}\``) && !reference.includes(`\`${name} `)).map(([name, file]) => `${name} (read in ${file})`);
     expect(missing).toEqual([]);
+  });
+});
+
+describe('links in the documentation', () => {
+  const documents = ['README.md', 'SECURITY.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'sdk/README.md', 'infra/README.md', 'services/gateway/README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+
+  it.each(documents)('%s links only to files that exist', (document) => {
+    const text = readFileSync(join(ROOT, document), 'utf8').replace(/```[\s\S]*?```/g, '');
+    const broken = [...text.matchAll(/\]\(([^)\s]+)\)/g)]
+      .map((match) => match[1].split('#')[0])
+      .filter((target) => target !== '' && !/^[a-z]+:/.test(target))
+      .filter((target) => !existsSync(join(ROOT, dirname(document), target)));
+    expect(broken).toEqual([]);
   });
 });
