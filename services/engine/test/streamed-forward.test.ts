@@ -220,7 +220,9 @@ describe('pruning with the layer-streamed runtime', () => {
     const runtime = await openRuntime(reloaded);
     const after = await logitsOf(runtime);
     await runtime.dispose();
-    expect(maxAbsDiff(after, before!)).toBeLessThan(1e-2);
+    // The replacement is rounded to bf16 before the pruned model is evaluated, so the export reloads as the
+    // very model that was measured: only float32 summation order differs (unrounded, this was ~1e-2).
+    expect(maxAbsDiff(after, before!)).toBeLessThan(1e-4);
     expect(summary.hiddenStateCosine).toBeGreaterThan(0);
   });
 });
