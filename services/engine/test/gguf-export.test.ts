@@ -24,6 +24,7 @@ import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { llamaGguf, TINY_LLAMA, type GgufKv } from './fixtures/gguf-writer.js';
 import { tinyWeights } from './fixtures/tiny-models.js';
+import { maxAbsDiff } from './fixtures/compare.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'streamline-gguf-export-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -39,12 +40,6 @@ async function logits(path: string, ids: number[][]): Promise<Float32Array> {
   } finally {
     await runtime.dispose();
   }
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
 }
 
 describe('GGUF export', () => {

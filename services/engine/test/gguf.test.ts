@@ -5,7 +5,7 @@
  * as its Hugging Face folder) and the tokenizers built from GGUF metadata.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,10 @@ import { GgufFile } from '../src/formats/gguf.js';
 import { DEQUANTIZABLE_TYPES } from '../src/formats/gguf-quants.js';
 import { writeHfFolder } from '../src/formats/hf-folder.js';
 import { inspectModel, loadModel } from '../src/models/model.js';
+import { openWeightReader } from '../src/models/weight-reader.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
+import { StreamedOnnxForward } from '../src/runtime/onnx/streamed-forward.js';
+import { maxAbsDiff } from './fixtures/compare.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { Llama2cTokenizer } from '../src/tokenizers/llama2c-tokenizer.js';
 import { ggufTokenizerFiles } from '../src/tokenizers/gguf-tokenizer.js';
@@ -221,6 +224,26 @@ describe('GGUF Llama models', () => {
     } finally {
       await a.dispose();
       await b.dispose();
+    }
+  });
+
+  it.each(['F32', 'Q8_0'] as const)('streams a %s file layer by layer (embedding rows only) to the whole-model logits and hidden states', async (type) => {
+    const path = writeGguf(llamaGguf(TINY_LLAMA, weights, type));
+    const info = inspectModel(path);
+    const whole = await createRuntime(loadModel(path), { runtime: 'onnx' });
+    const reader = openWeightReader(info);
+    const streamed = new StreamedOnnxForward({ family: info.family, config: info.config, weights: reader }, { memoryBudget: 1024 ** 3, ownsWeights: true });
+    try {
+      const batch = makeBatch([[3, 14, 15, 9, 26, 5, 35, 8], [7, 1, 63, 2]]);
+      const [expected, actual] = [await whole.forward(batch, { logits: true, hiddenStates: true }), await streamed.forward(batch, { logits: true, hiddenStates: true })];
+      expect(maxAbsDiff(actual.logits!.data, expected.logits!.data)).toBeLessThan(1e-4);
+      expected.hiddenStates!.forEach((state, i) => expect(maxAbsDiff(actual.hiddenStates![i].data, state.data)).toBeLessThan(1e-4));
+      // Every layer's tensors once, and 12 of the 64 embedding rows — not the whole file.
+      expect(reader.bytesRead).toBeGreaterThan(0);
+      expect(reader.bytesRead).toBeLessThan(statSync(path).size);
+    } finally {
+      await whole.dispose();
+      await streamed.dispose();
     }
   });
 

@@ -3,7 +3,7 @@
  * in f32, f16 and bf16, sharded); its pass checkpoint; the memory budget setting; the pruned model's
  * streamed export; the TensorFlow.js size limit.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import { openRuntime } from '../src/runtime/open-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../src/runtime/runtime.js';
 import { runWithShared, sharedPath, STORIES_BIN } from '@streamline/testing/shared-data';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
+import { maxAbsDiff } from './fixtures/compare.js';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -150,7 +151,11 @@ describe('the layer-streamed pass computes what the whole model computes', () =>
     const streamed = await session.runtime();
     const whole = await createRuntime(loadModel(STORIES_BIN), { runtime: 'onnx' });
     try {
-      const [a, b] = [await computeImportance(streamed, 5, session.data, 64), await computeImportance(whole, 5, session.data, 64)];
+      const bytes: number[] = [];
+      const [a, b] = [await computeImportance(streamed, 5, session.data, 64, { onLayer: (p) => bytes.push(p.bytesRead) }), await computeImportance(whole, 5, session.data, 64)];
+      // Read from the llama2.c file a layer at a time: the bytes grow with each layer, to about the file's size.
+      expect(bytes.every((n, i) => i === 0 || n > bytes[i - 1])).toBe(true);
+      expect(bytes.at(-1)).toBeGreaterThan(0.5 * statSync(STORIES_BIN).size);
       a.blocks.forEach((block, i) => expect(maxAbsDiff(block.scores, b.blocks[i].scores)).toBeLessThan(1e-4));
       const batch = makeBatch(samples);
       expect(maxAbsDiff((await streamed.forward(batch, { logits: true })).logits!.data, (await whole.forward(batch, { logits: true })).logits!.data)).toBeLessThan(1e-4);
@@ -220,7 +225,9 @@ describe('pruning with the layer-streamed runtime', () => {
     const runtime = await openRuntime(reloaded);
     const after = await logitsOf(runtime);
     await runtime.dispose();
-    expect(maxAbsDiff(after, before!)).toBeLessThan(1e-2);
+    // The replacement is rounded to bf16 before the pruned model is evaluated, so the export reloads as the
+    // very model that was measured: only float32 summation order differs (unrounded, this was ~1e-2).
+    expect(maxAbsDiff(after, before!)).toBeLessThan(1e-4);
     expect(summary.hiddenStateCosine).toBeGreaterThan(0);
   });
 });
@@ -258,10 +265,3 @@ describe('the TensorFlow.js runtime', () => {
     await expect(openRuntime({ ...info, numParameters: 2e9 }, { runtime: 'tfjs' })).rejects.toThrow(/TensorFlow\.js.*wasm heap.*ONNX runtime \(layer-streamed\)/);
   });
 });
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
-  return max;
-}

@@ -295,6 +295,47 @@ export class GgufWeights {
     return { shape: stored.shape, data: dequantize(stored.type, stored.bytes, stored.shape.reduce((a, b) => a * b, 1), `tensor ${hfName} of ${this.file.path}`) };
   }
 
+  /** Rows of a 2-D weight (an embedding lookup), dequantized: [rows.length, cols]; only those rows are read. */
+  readRows(hfName: string, rows: ArrayLike<number>): HostTensor {
+    const mapping = this.mappings.get(hfName);
+    if (!mapping || !this.file.has(mapping.ggufName)) throw new EngineError('NOT_FOUND', `tensor ${hfName} is not in ${this.file.path}`);
+    if (mapping.permutation !== null) throw new EngineError('BAD_INPUT', `tensor ${hfName} has permuted rows; read it whole`);
+    const info = this.file.tensor(mapping.ggufName);
+    const what = `tensor ${mapping.ggufName} of ${this.file.path}`;
+    checkDequantizable(info.type, what);
+    const [numRows, cols] = info.shape;
+    const rowBytes = (cols / info.type.blockSize) * info.type.blockBytes;
+    const out = new Float32Array(rows.length * cols);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      if (!(Number.isInteger(row) && row >= 0 && row < numRows)) throw new EngineError('BAD_INPUT', `row ${row} is outside ${hfName} (${numRows} rows)`);
+      out.set(dequantize(info.type, this.file.readRange(mapping.ggufName, row * rowBytes, rowBytes), cols, what), i * cols);
+    }
+    return { shape: [rows.length, cols], data: out };
+  }
+
+  /** Stored bytes of one weight (its size on disk). */
+  byteLength(hfName: string): number {
+    return this.info(hfName).bytes;
+  }
+
+  /** One weight's shape (row-major, as `read` returns it). */
+  shape(hfName: string): readonly number[] {
+    return this.info(hfName).shape;
+  }
+
+  private info(hfName: string) {
+    const mapping = this.mappings.get(hfName);
+    if (!mapping || !this.file.has(mapping.ggufName)) throw new EngineError('NOT_FOUND', `tensor ${hfName} is not in ${this.file.path}`);
+    return this.file.tensor(mapping.ggufName);
+  }
+
+  /** True when the model has this weight (lm_head.weight only when untied). */
+  has(hfName: string): boolean {
+    const mapping = this.mappings.get(hfName);
+    return mapping !== undefined && this.file.has(mapping.ggufName);
+  }
+
   /**
    * One weight by its Hugging Face name as stored — its GGML type's blocks, not dequantized — with q/k
    * rows already in Hugging Face's order (a row is a whole number of blocks, so rows move as bytes). For

@@ -312,11 +312,17 @@ export class GgufFile {
 
   /** The tensor's stored bytes (its GGML type's blocks), read with positioned reads. */
   readRaw(name: string): Uint8Array {
+    return this.readRange(name, 0, this.tensor(name).bytes);
+  }
+
+  /** `length` stored bytes of the tensor from byte `start` of its data (whole rows of blocks, say). */
+  readRange(name: string, start: number, length: number): Uint8Array {
     const info = this.tensor(name);
-    const bytes = new Uint8Array(new ArrayBuffer(info.bytes));
+    if (start < 0 || start + length > info.bytes) throw new EngineError('BAD_INPUT', `bytes ${start}..${start + length} are outside tensor ${name} (${info.bytes} bytes)`);
+    const bytes = new Uint8Array(new ArrayBuffer(length));
     let done = 0;
-    while (done < info.bytes) {
-      const n = readSync(this.fd, bytes, done, Math.min(info.bytes - done, 1 << 30), info.begin + done);
+    while (done < length) {
+      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), info.begin + start + done);
       if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends at byte ${info.begin + info.bytes}`);
       done += n;
     }

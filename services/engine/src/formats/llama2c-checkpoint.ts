@@ -152,47 +152,66 @@ export function permuteInterleavedToRotateHalf(data: Float32Array, heads: number
   return out;
 }
 
-/** Reads a llama2.c checkpoint as Hugging Face Llama weights. */
+/** Where one Hugging Face tensor lies in a llama2.c file: a contiguous float32 slice. */
+export interface Llama2cTensor {
+  readonly offset: number;
+  readonly shape: readonly number[];
+  /** q/k weights: the number of heads whose rows are permuted from interleaved to rotate-half on read. */
+  readonly permuteHeads?: number;
+}
+
+/**
+ * Every tensor of the file under its Hugging Face name, with its byte offset: the file is a fixed
+ * sequence of stacked [L, …] tensors, so layer l of a stacked tensor is the l-th slice of it.
+ */
+export function llama2cTensorTable(h: Llama2cHeader): Map<string, Llama2cTensor> {
+  const offsets = new Map<string, { offset: number; shape: number[] }>();
+  let offset = HEADER_BYTES;
+  for (const [name, shape] of tensorShapes(h)) {
+    offsets.set(name, { offset, shape });
+    offset += 4 * shape.reduce((a, b) => a * b, 1);
+  }
+  const whole = (name: string): Llama2cTensor => offsets.get(name)!;
+  const layer = (name: string, l: number, permuteHeads?: number): Llama2cTensor => {
+    const { offset: base, shape } = offsets.get(name)!;
+    const inner = shape.slice(1);
+    return { offset: base + 4 * l * inner.reduce((a, b) => a * b, 1), shape: inner, ...(permuteHeads ? { permuteHeads } : {}) };
+  };
+  const table = new Map<string, Llama2cTensor>([['model.embed_tokens.weight', whole('token_embedding')]]);
+  for (let l = 0; l < h.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    table.set(`${p}input_layernorm.weight`, layer('rms_att', l));
+    table.set(`${p}self_attn.q_proj.weight`, layer('wq', l, h.numHeads));
+    table.set(`${p}self_attn.k_proj.weight`, layer('wk', l, h.numKvHeads));
+    table.set(`${p}self_attn.v_proj.weight`, layer('wv', l));
+    table.set(`${p}self_attn.o_proj.weight`, layer('wo', l));
+    table.set(`${p}post_attention_layernorm.weight`, layer('rms_ffn', l));
+    table.set(`${p}mlp.gate_proj.weight`, layer('w1', l));
+    table.set(`${p}mlp.down_proj.weight`, layer('w2', l));
+    table.set(`${p}mlp.up_proj.weight`, layer('w3', l));
+  }
+  table.set('model.norm.weight', whole('rms_final'));
+  if (!h.sharedClassifier) table.set('lm_head.weight', whole('wcls'));
+  return table;
+}
+
+/** One tensor of the table read with a positioned read (q/k rows permuted to the Hugging Face layout). */
+export function readLlama2cTensor(fd: number, h: Llama2cHeader, tensor: Llama2cTensor): HostTensor {
+  const data = new Float32Array(tensor.shape.reduce((a, b) => a * b, 1));
+  readSync(fd, new Uint8Array(data.buffer), 0, data.byteLength, tensor.offset);
+  if (!tensor.permuteHeads) return { shape: tensor.shape, data };
+  return { shape: tensor.shape, data: permuteInterleavedToRotateHalf(data, tensor.permuteHeads, h.dim / h.numHeads, h.dim) };
+}
+
+/** Reads a whole llama2.c checkpoint as Hugging Face Llama weights. */
 export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; config: Record<string, unknown>; weights: Map<string, HostTensor> } {
   const header = readLlama2cHeader(path);
-  const headSize = header.dim / header.numHeads;
   const fd = openSync(path, 'r');
-  const raw = new Map<string, { shape: number[]; data: Float32Array }>();
   try {
-    let offset = HEADER_BYTES;
-    for (const [name, shape] of tensorShapes(header)) {
-      const count = shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(count);
-      readSync(fd, new Uint8Array(data.buffer), 0, 4 * count, offset);
-      offset += 4 * count;
-      raw.set(name, { shape, data });
-    }
+    const weights = new Map<string, HostTensor>();
+    for (const [name, tensor] of llama2cTensorTable(header)) weights.set(name, readLlama2cTensor(fd, header, tensor));
+    return { header, config: llama2cHfConfig(header), weights };
   } finally {
     closeSync(fd);
   }
-
-  const weights = new Map<string, HostTensor>();
-  const perLayer = (name: string, layer: number): HostTensor => {
-    const { shape, data } = raw.get(name)!;
-    const size = shape.slice(1).reduce((a, b) => a * b, 1);
-    return { shape: shape.slice(1), data: data.slice(layer * size, (layer + 1) * size) };
-  };
-  weights.set('model.embed_tokens.weight', raw.get('token_embedding')!);
-  for (let l = 0; l < header.numLayers; l++) {
-    const p = `model.layers.${l}.`;
-    const wq = perLayer('wq', l);
-    const wk = perLayer('wk', l);
-    weights.set(`${p}input_layernorm.weight`, perLayer('rms_att', l));
-    weights.set(`${p}self_attn.q_proj.weight`, { shape: wq.shape, data: permuteInterleavedToRotateHalf(wq.data, header.numHeads, headSize, header.dim) });
-    weights.set(`${p}self_attn.k_proj.weight`, { shape: wk.shape, data: permuteInterleavedToRotateHalf(wk.data, header.numKvHeads, headSize, header.dim) });
-    weights.set(`${p}self_attn.v_proj.weight`, perLayer('wv', l));
-    weights.set(`${p}self_attn.o_proj.weight`, perLayer('wo', l));
-    weights.set(`${p}post_attention_layernorm.weight`, perLayer('rms_ffn', l));
-    weights.set(`${p}mlp.gate_proj.weight`, perLayer('w1', l));
-    weights.set(`${p}mlp.down_proj.weight`, perLayer('w2', l));
-    weights.set(`${p}mlp.up_proj.weight`, perLayer('w3', l));
-  }
-  weights.set('model.norm.weight', raw.get('rms_final')!);
-  if (!header.sharedClassifier) weights.set('lm_head.weight', raw.get('wcls')!);
-  return { header, config: llama2cHfConfig(header), weights };
 }

@@ -4,13 +4,16 @@
  * from disk in their stored dtype; a tensor is widened to float32 only when it is about to be computed
  * with (`readFloat32`), and an embedding lookup reads only the rows it needs (`readRows`).
  *
- * A llama2.c checkpoint is converted whole on open (its q/k rows are permuted to the Hugging Face layout);
- * such files are float32 models small enough for that (llama2.c's largest, 110M, is 0.4 GB).
+ * llama2.c checkpoints are read the same way, a layer's slice of each stacked tensor at a time (q/k rows
+ * permuted to the Hugging Face layout as they are read); GGUF files a tensor at a time, dequantized as
+ * they are read, the embedding row by row.
  */
 import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, encodeFromFloat32, type StorageDtype } from '../formats/dtype.js';
-import { elementCount, type HostTensor } from '../formats/host-tensor.js';
-import { readLlama2cCheckpoint } from '../formats/llama2c-checkpoint.js';
+import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { GgufWeights } from '../formats/gguf-model.js';
+import { llama2cTensorTable, readLlama2cHeader, readLlama2cTensor, type Llama2cHeader, type Llama2cTensor } from '../formats/llama2c-checkpoint.js';
+import { closeSync, openSync } from 'node:fs';
 import type { RawTensor } from '../formats/safetensors.js';
 import { lookup, openSafetensors, type ModelInfo } from './model.js';
 import { expectedWeightShapes } from './weight-shapes.js';
@@ -41,8 +44,8 @@ export interface WeightReader {
 
 /** Opens the model's weights for reading on demand. */
 export function openWeightReader(info: ModelInfo): WeightReader {
-  if (info.format === 'llama2c') return new MemoryWeightReader(readLlama2cCheckpoint(info.path).weights, 'F32');
-  const reader = new ShardedWeightReader(info.path, info.config.dtype);
+  if (info.format === 'llama2c') return new Llama2cWeightReader(info.path);
+  const reader = info.format === 'gguf' ? new GgufWeightReader(info.path, info.config.dtype) : new ShardedWeightReader(info.path, info.config.dtype);
   try {
     // Every tensor the config implies is there with its shape: checked from the headers, before any pass.
     for (const [name, shape] of expectedWeightShapes(info.family, info.config)) {
@@ -123,6 +126,116 @@ class ShardedWeightReader implements WeightReader {
 
   close(): void {
     this.shards.close();
+  }
+}
+
+/** A llama2.c checkpoint (float32), one tensor slice at a time with positioned reads. */
+class Llama2cWeightReader implements WeightReader {
+  bytesRead = 0;
+  readonly dtype = 'F32';
+  readonly widens = false;
+  private readonly header: Llama2cHeader;
+  private readonly table: Map<string, Llama2cTensor>;
+  private readonly fd: number;
+
+  constructor(path: string) {
+    this.header = readLlama2cHeader(path);
+    this.table = llama2cTensorTable(this.header);
+    this.fd = openSync(path, 'r');
+  }
+
+  private find(name: string): Llama2cTensor {
+    const tensor = this.table.get(name);
+    if (!tensor) throw new EngineError('CORRUPT_FILE', `the model has no tensor ${name}`);
+    return tensor;
+  }
+
+  has(name: string): boolean {
+    return this.table.has(name);
+  }
+
+  shape(name: string): readonly number[] {
+    return this.find(name).shape;
+  }
+
+  byteLength(name: string): number {
+    return 4 * elementCount(this.find(name).shape);
+  }
+
+  readFloat32(name: string): HostTensor {
+    const tensor = readLlama2cTensor(this.fd, this.header, this.find(name));
+    this.bytesRead += tensor.data.byteLength;
+    return checkFiniteWeights(name, tensor);
+  }
+
+  readRows(name: string, rows: ArrayLike<number>): HostTensor {
+    const { offset, shape } = this.find(name);
+    const cols = shape[1];
+    const out = new Float32Array(rows.length * cols);
+    for (let i = 0; i < rows.length; i++) {
+      const row = readLlama2cTensor(this.fd, this.header, { offset: offset + 4 * rows[i] * cols, shape: [cols] });
+      out.set(row.data, i * cols);
+    }
+    this.bytesRead += out.byteLength;
+    return checkFiniteWeights(name, { shape: [rows.length, cols], data: out });
+  }
+
+  readRaw(name: string): RawTensor {
+    const { shape, data } = this.readFloat32(name);
+    return { shape, dtype: 'F32', bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * A GGUF file, one tensor at a time, dequantized to float32 as it is read (the embedding row by row);
+ * `dtype` is the dtype its Hugging Face export is written in.
+ */
+class GgufWeightReader implements WeightReader {
+  bytesRead = 0;
+  readonly widens = false;
+  private readonly gguf: GgufWeights;
+
+  constructor(
+    path: string,
+    readonly dtype: StorageDtype,
+  ) {
+    this.gguf = GgufWeights.open(path);
+  }
+
+  has(name: string): boolean {
+    return this.gguf.has(name);
+  }
+
+  shape(name: string): readonly number[] {
+    return this.gguf.shape(name);
+  }
+
+  byteLength(name: string): number {
+    return this.gguf.byteLength(name);
+  }
+
+  readFloat32(name: string): HostTensor {
+    this.bytesRead += this.gguf.byteLength(name);
+    return checkFiniteWeights(name, this.gguf.read(name));
+  }
+
+  readRows(name: string, rows: ArrayLike<number>): HostTensor {
+    const tensor = this.gguf.readRows(name, rows);
+    this.bytesRead += Math.round((this.gguf.byteLength(name) * rows.length) / this.gguf.shape(name)[0]);
+    return checkFiniteWeights(name, tensor);
+  }
+
+  readRaw(name: string): RawTensor {
+    const { shape, data } = this.readFloat32(name);
+    return { shape, dtype: this.dtype, bytes: encodeFromFloat32(data, this.dtype) };
+  }
+
+  close(): void {
+    this.gguf.close();
   }
 }
 

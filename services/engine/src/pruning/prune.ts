@@ -21,7 +21,8 @@ import type { PlanStage } from '../contract/plan-stage.js';
 import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport, type EvaluationText } from '../evaluation/evaluate.js';
 import { computePerplexity } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
-import type { HostTensor } from '../formats/host-tensor.js';
+import { hostTensor, type HostTensor } from '../formats/host-tensor.js';
+import { decodeToFloat32, encodeFromFloat32, type StorageDtype } from '../formats/dtype.js';
 import type { ModelInfo } from '../models/model.js';
 import type { StreamedModel } from '../runtime/onnx/streamed-forward.js';
 import type { ForwardRuntime, LayerProgress, RuntimeName } from '../runtime/runtime.js';
@@ -278,11 +279,16 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   }
 }
 
-/** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */
+/**
+ * Stage 5: the pruned model, as a view of the source's weights with the replacement in place. The
+ * replacement is rounded to the source's dtype first — the dtype the export writes it in — so that the
+ * model evaluated is the model shipped, not a float32 version of it.
+ */
 async function assemble(run: PruneRun): Promise<void> {
   throwIfCancelled(run.options.signal, 'pruning');
   run.report('ASSEMBLING', 'assembling the pruned model');
   const { info, model } = run.session;
+  if (run.replacementWeights) run.replacementWeights = roundedToDtype(run.replacementWeights, info.config.dtype);
   run.layout = prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
   run.pruned = prunedStreamedModel(model, run.layout);
   if (run.options.onAssembled) {
@@ -434,6 +440,12 @@ async function checkEvaluationTexts(options: PruneOptions, tokenizer: Tokenizer 
 async function heldOutCalibrationWindows(path: string, tokenizer: Tokenizer | null, seqLen: number, windows: number, skip: number, vocabSize: number): Promise<number[][]> {
   const { samples } = await readDataSamples(path, tokenizer, { samples: skip + windows, seqLen, vocabSize });
   return samples.slice(skip);
+}
+
+/** Each tensor as it will read back once stored in `dtype` (float32: unchanged). */
+function roundedToDtype(weights: Map<string, HostTensor>, dtype: StorageDtype): Map<string, HostTensor> {
+  if (dtype === 'F32') return weights;
+  return new Map([...weights].map(([name, t]) => [name, hostTensor(t.shape, decodeToFloat32(encodeFromFloat32(t.data, dtype), dtype))]));
 }
 
 function hash(value: unknown): string {
