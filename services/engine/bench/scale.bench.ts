@@ -127,7 +127,7 @@ for (const layers of layerCounts) {
         const result = run.ok ? JSON.parse(run.stdout.trim().split('\n').pop()!) : null;
         console.log(
           run.ok
-            ? `prune --replacement linear, 8 layers, 32×256 calibration tokens: peak RSS ${gib(run.peakRssBytes)}, wall ${run.wallSeconds.toFixed(0)} s; removed ${result.removedLayers}; exported bf16 checkpoint reloaded: max |Δlogit| ${result.maxAbsLogitDifference.toExponential(2)} over ${result.logits} logits`
+            ? `prune --replacement linear, 8 layers, 32×256 calibration tokens: peak RSS ${gib(run.peakRssBytes)}, wall ${run.wallSeconds.toFixed(0)} s; removed ${result.removedLayers}; exported bf16 checkpoint reloaded: max |Δlogit| ${result.maxAbsLogitDifference.toExponential(2)} over ${result.logits} logits; peak RSS by stage (GiB) ${JSON.stringify(result.stagePeakRssGiB)}`
             : `prune failed: ${run.tail}`,
         );
       } finally {
