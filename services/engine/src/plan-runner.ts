@@ -29,6 +29,7 @@ const STAGE_START: Record<PlanStage, number> = {
   PROFILING: 0.05,
   COLLECTING: 0.15,
   TRAINING: 0.3,
+  HEALING: 0.7,
   ASSEMBLING: 0.85,
   EVALUATING: 0.88,
   UPLOADING: 0.97,

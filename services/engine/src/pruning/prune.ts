@@ -1,13 +1,14 @@
 /**
  * The whole LLM-Streamline recipe on one model, as a pipeline of named stages over one run context:
  *
- *   open model and data → choose block → collect pairs → fit replacement → assemble → evaluate → export
+ *   open model and data → choose block → collect pairs → fit replacement → [heal] → assemble → evaluate → export
  *
  * Opening is the calibration session every profiling run shares (../calibration-session.ts): the model
  * inspected once, the data loaded, the weights opened for layer-streamed reading. Choosing the block
  * runs importance (unless the start is pinned); the pairs (h[s], h[s+n]) go to disk; the replacement is
  * fitted or trained from them; the pruned model is a view of the source's weights plus the replacement,
- * measured against the original and exported tensor by tensor. Progress is mapped to events in one place
+ * measured against the original and exported tensor by tensor. Healing (optional, heal.ts) fine-tunes the
+ * fitted replacement by distillation from the original's logits before assembly. Progress is mapped to events in one place
  * (`report`); a working directory makes a run resumable (pairs, training checkpoints, pass checkpoints).
  */
 import { createHash } from 'node:crypto';
@@ -29,9 +30,10 @@ import type { StreamingMode } from '../runtime/open-runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
-import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
+import { collectHiddenStatePairs, PairReader, type PairDtype, type PairManifest } from './hidden-state-pairs.js';
+import { checkHealingSettings, healingMemoryBytes, healReplacement, validationWindows, type HealingRecord, type HealingResult, type HealingSettings } from './heal.js';
 import { fitLinearReplacement } from './linear-fit.js';
-import { initialParameters } from './replacement.js';
+import { initialParameters, type TrainedKind } from './replacement.js';
 import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
 import { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kinds.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
@@ -72,6 +74,8 @@ export interface PruneOptions {
   readonly pairsDtype?: PairDtype;
   readonly ridge?: number;
   readonly training?: Partial<Omit<TrainingSettings, 'seed' | 'batchSize'>>;
+  /** Heal the fitted replacement by distillation (trained kinds only); null or absent: no healing. */
+  readonly healing?: HealingSettings | null;
   /** Held-out windows (after the calibration ones, .txt data only) for the perplexity check; 0 skips it. */
   readonly evalWindows?: number;
   /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
@@ -109,6 +113,7 @@ export interface PruneSummary {
   readonly sparsity: number;
   readonly importance: BlockScores | null;
   readonly training: { readonly steps: number; readonly bestEpoch: number; readonly resumedFromStep: number | null; readonly epochs: EpochRecord[] } | null;
+  readonly healing: HealingSummary | null;
   readonly evaluation: { readonly windows: number; readonly seqLen: number; /** Predicted tokens. */ readonly tokens: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
   /** Mean cosine of the replacement's output and the original block's output on held-out (validation) samples. */
   readonly hiddenStateCosine: number | null;
@@ -117,6 +122,17 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
+/** Healing's figures: validation KL and the quick check's perplexity before and after (after: `evaluation.perplexityPruned`). */
+export interface HealingSummary {
+  readonly settings: HealingSettings;
+  readonly steps: number;
+  readonly bestStep: number;
+  readonly stoppedEarly: boolean;
+  readonly validationKl: HealingResult['validationKl'];
+  readonly history: HealingRecord[];
+  /** Held-out perplexity of the pruned model with the fitted (unhealed) replacement and with the healed one; null without the quick check. */
+  readonly perplexity: { readonly before: number; readonly after: number } | null;
+}
 
 /** What the stages share: the settings, the session, and each stage's result as it is produced. */
 interface PruneRun {
@@ -133,6 +149,11 @@ interface PruneRun {
   pairsKey?: string;
   replacementWeights: Map<string, HostTensor> | null;
   trainingSummary: PruneSummary['training'];
+  pairs?: { readonly dir: string; readonly manifest: PairManifest };
+  healing: Omit<HealingSummary, 'perplexity'> | null;
+  /** The quick check's held-out windows and the original's perplexity on them, once computed. */
+  quickCheck?: { readonly windows: number[][]; original: Awaited<ReturnType<typeof computePerplexity>> | null };
+  perplexityBeforeHealing: number | null;
   layout?: PrunedLayout;
   pruned?: StreamedModel;
   evaluation: PruneSummary['evaluation'];
@@ -145,6 +166,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   try {
     await chooseBlock(run);
     await collectAndFit(run);
+    await heal(run);
     await assemble(run);
     await evaluate(run);
     return await exportRun(run, started);
@@ -191,7 +213,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     },
   });
   report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
-  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, evaluation: null, fullReport: null };
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null };
 }
 
 /** Stage 2: the block — pinned, or the best start for the size by importance. */
@@ -224,8 +246,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   const { kind, seed, valFraction, training } = settings;
   run.samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
   if (kind === 'NONE') return;
-  const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
-  const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
+  const validation = validationWindows(data.length, valFraction, seed);
   const pairsKey = hash([modelIdentity(options, info), block, run.samplesHash, settings.pairsDtype, [...validation]]);
   run.pairsKey = pairsKey;
   report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
@@ -244,6 +265,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
     onEstimate: (bytes) => report('COLLECTING', `hidden-state pairs will take about ${formatBytes(bytes)} in ${pairsDir}`),
     onProgress: (done, total, bytes) => report('COLLECTING', `${done}/${total} samples, ${formatBytes(bytes)} written`),
   });
+  run.pairs = { dir: pairsDir, manifest };
   const pairs = new PairReader(pairsDir, manifest);
   try {
     if (kind === 'LINEAR') {
@@ -278,6 +300,92 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   }
 }
 
+/**
+ * Stage 4b (optional): the fitted replacement healed by distillation (heal.ts) from the hidden-state pairs
+ * on disk; the quick check's perplexity of the unhealed pruned model is measured first, for the report.
+ */
+async function heal(run: PruneRun): Promise<void> {
+  const { options, session, report, settings } = run;
+  const healing = options.healing;
+  if (!healing) return;
+  const kind = settings.kind as TrainedKind; // checkOptions refused NONE and LINEAR
+  const { info } = session;
+  const block = run.block!;
+  const tailLayers = [...Array(info.config.numLayers).keys()].filter((layer) => layer >= block.start + block.size);
+  const needed = healingMemoryBytes(info.config, tailLayers.length, replacementParameters(kind, info.family, info.config), settings.batchSize, settings.seqLen);
+  if (needed > session.memoryBudget) {
+    throw new EngineError(
+      'BAD_INPUT',
+      `healing needs about ${formatBytes(needed)} (the ${tailLayers.length} layers after the block and the LM head in float32, and one batch's activations) but the memory budget is ${formatBytes(session.memoryBudget)}; use a smaller batch size or sequence length, or raise the memory budget`,
+    );
+  }
+  const windows = await quickCheckWindows(run, 'HEALING');
+  if (windows.length > 0) {
+    const unhealed = prunedStreamedModel(session.model, prunedLayout(info, block, kind, run.replacementWeights));
+    run.perplexityBeforeHealing = await quickPerplexity(run, unhealed, 'HEALING', 'pruned model before healing');
+    report('HEALING', `perplexity before healing: ${run.perplexityBeforeHealing.toFixed(3)} on ${windows.length} held-out windows`);
+  }
+  const pairs = new PairReader(run.pairs!.dir, run.pairs!.manifest);
+  try {
+    const result = await healReplacement({
+      kind,
+      model: { family: info.family, config: info.config },
+      initial: run.replacementWeights!,
+      tailLayers,
+      read: (name) => session.weights.readFloat32(name),
+      pairs,
+      settings: healing,
+      batchSize: settings.batchSize,
+      seed: settings.seed,
+      optimizer: settings.training,
+      signal: options.signal,
+      onStart: (trainer) => report('HEALING', `healing by distillation on ${trainer}`),
+      onProgress: (p) =>
+        report('HEALING', `step ${p.step}/${p.totalSteps} KL ${p.loss.toExponential(3)}${p.validationLoss === null ? '' : ` validation KL ${p.validationLoss.toExponential(3)}`} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
+    });
+    run.replacementWeights = result.params;
+    run.healing = { settings: healing, steps: result.steps, bestStep: result.bestStep, stoppedEarly: result.stoppedEarly, validationKl: result.validationKl, history: result.history };
+    const stopped = result.stoppedEarly ? `stopped early after ${result.steps} steps` : `${result.steps} steps`;
+    report('HEALING', `healed: ${stopped}, kept step ${result.bestStep}; validation KL ${formatKl(result.validationKl.before)} → ${formatKl(result.validationKl.after)}`);
+  } finally {
+    pairs.close();
+  }
+}
+
+function formatKl(kl: number | null): string {
+  return kl === null ? 'n/a' : kl.toExponential(3);
+}
+
+/** The quick check's held-out calibration windows (.txt data only; none when `evalWindows` is 0 or the file is used up). */
+async function quickCheckWindows(run: PruneRun, stage: PruneStage): Promise<number[][]> {
+  if (run.quickCheck) return run.quickCheck.windows;
+  const { options, session, settings } = run;
+  const evalWindows = options.evalWindows ?? 16;
+  const wanted = evalWindows > 0 && options.dataPath.endsWith('.txt');
+  const windows = wanted ? await heldOutCalibrationWindows(options.dataPath, session.tokenizer, settings.seqLen, evalWindows, session.data.length, session.info.config.vocabSize) : [];
+  // A calibration file that calibration used up has no held-out windows: the quick check is skipped
+  // (evaluation stays null) rather than failing a plan that has already trained.
+  if (wanted && windows.length === 0) run.report(stage, 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
+  run.quickCheck = { windows, original: null };
+  return windows;
+}
+
+async function originalQuickPerplexity(run: PruneRun) {
+  const check = run.quickCheck!;
+  check.original ??= await computePerplexity(await run.session.runtime(), check.windows, { batchSize: run.settings.batchSize, signal: run.options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
+  return check.original;
+}
+
+async function quickPerplexity(run: PruneRun, model: StreamedModel, stage: PruneStage, what: string): Promise<number> {
+  const runtime = await run.session.runtimeFor(model);
+  try {
+    const result = await computePerplexity(runtime, run.quickCheck!.windows, { batchSize: run.settings.batchSize, signal: run.options.signal, onLayer: run.layerReporter(stage, what) });
+    return result.perplexity;
+  } finally {
+    await runtime.dispose();
+  }
+}
+
 /** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */
 async function assemble(run: PruneRun): Promise<void> {
   throwIfCancelled(run.options.signal, 'pruning');
@@ -299,23 +407,12 @@ async function assemble(run: PruneRun): Promise<void> {
 async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
-  const { config } = info;
-  const evalWindows = options.evalWindows ?? 16;
-  const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
-  const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
-  // A calibration file that calibration used up has no held-out windows: the quick check is skipped
-  // (evaluation stays null) rather than failing a plan that has already trained.
-  if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
+  const windows = await quickCheckWindows(run, 'EVALUATING');
   if (windows.length > 0) {
     report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
-    const original = await computePerplexity(await session.runtime(), windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
-    const prunedRuntime = await session.runtimeFor(run.pruned!);
-    try {
-      const after = await computePerplexity(prunedRuntime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'pruned model') });
-      run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
-    } finally {
-      await prunedRuntime.dispose();
-    }
+    const original = await originalQuickPerplexity(run);
+    const after = await quickPerplexity(run, run.pruned!, 'EVALUATING', 'pruned model');
+    run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after };
   }
 
   const { texts = [], tasks = [], limit } = options.evaluation ?? {};
@@ -325,7 +422,7 @@ async function evaluate(run: PruneRun): Promise<void> {
   const prunedModel = run.pruned!;
   run.fullReport = await evaluateModels({
     // One model at a time: each is opened for its own scoring and disposed after.
-    original: { path: info.path, numParameters: info.numParameters, config, open: () => session.runtimeFor(session.model) },
+    original: { path: info.path, numParameters: info.numParameters, config: info.config, open: () => session.runtimeFor(session.model) },
     pruned: { path: options.outDir, numParameters: prunedParameters(prunedModel), config: prunedModel.config, open: () => session.runtimeFor(prunedModel) },
     tokenizer,
     texts,
@@ -361,6 +458,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
     sparsity: 1 - after / info.numParameters,
     importance: run.importance,
     training: run.trainingSummary,
+    healing: run.healing && { ...run.healing, perplexity: run.perplexityBeforeHealing !== null && run.evaluation ? { before: run.perplexityBeforeHealing, after: run.evaluation.perplexityPruned } : null },
     evaluation: run.evaluation,
     hiddenStateCosine: bestEpoch?.validationCosine ?? null,
     report: run.fullReport,
@@ -379,6 +477,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
     data: { path: resolve(options.dataPath), sha256: dataHash, samplesSha256: run.samplesHash },
     importance: run.importance,
     training: run.trainingSummary,
+    healing: summary.healing,
     evaluation: { ...run.evaluation, hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, report: run.fullReport },
   }, {
     onTensor: (_name, written, total) => {
@@ -397,6 +496,10 @@ function modelIdentity(options: PruneOptions, info: ModelInfo): unknown {
 }
 
 function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction: number, batchSize: number, training: TrainingSettings): void {
+  if (options.healing) {
+    if (kind === 'NONE' || kind === 'LINEAR') throw new EngineError('BAD_INPUT', `healing fine-tunes a trained replacement (FFN, SWIGLU or LAYER); the ${kind} replacement has nothing to heal`);
+    checkHealingSettings(options.healing);
+  }
   if (!REPLACEMENT_KINDS.includes(kind)) throw new EngineError('BAD_INPUT', `replacement ${JSON.stringify(kind)} is not one of ${REPLACEMENT_KINDS.join(', ')}`);
   if ((options.layers === undefined) === (options.targetSparsity === undefined)) {
     throw new EngineError('BAD_INPUT', 'give exactly one of layers (the block size) and target sparsity');
