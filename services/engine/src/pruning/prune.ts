@@ -151,8 +151,8 @@ interface PruneRun {
   trainingSummary: PruneSummary['training'];
   pairs?: { readonly dir: string; readonly manifest: PairManifest };
   healing: Omit<HealingSummary, 'perplexity'> | null;
-  /** The quick check's held-out windows and the original's perplexity on them, once computed. */
-  quickCheck?: { readonly windows: number[][]; original: Awaited<ReturnType<typeof computePerplexity>> | null };
+  /** The fitted replacement before healing (evaluated beside the healed one). */
+  unhealedWeights: Map<string, HostTensor> | null;
   perplexityBeforeHealing: number | null;
   layout?: PrunedLayout;
   pruned?: StreamedModel;
@@ -213,7 +213,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     },
   });
   report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
-  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null };
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, unhealedWeights: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null };
 }
 
 /** Stage 2: the block — pinned, or the best start for the size by importance. */
@@ -302,7 +302,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
 
 /**
  * Stage 4b (optional): the fitted replacement healed by distillation (heal.ts) from the hidden-state pairs
- * on disk; the quick check's perplexity of the unhealed pruned model is measured first, for the report.
+ * on disk; the fitted weights are kept so that evaluation measures the pruned model before and after.
  */
 async function heal(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
@@ -318,12 +318,6 @@ async function heal(run: PruneRun): Promise<void> {
       'BAD_INPUT',
       `healing needs about ${formatBytes(needed)} (the ${tailLayers.length} layers after the block and the LM head in float32, and one batch's activations) but the memory budget is ${formatBytes(session.memoryBudget)}; use a smaller batch size or sequence length, or raise the memory budget`,
     );
-  }
-  const windows = await quickCheckWindows(run, 'HEALING');
-  if (windows.length > 0) {
-    const unhealed = prunedStreamedModel(session.model, prunedLayout(info, block, kind, run.replacementWeights));
-    run.perplexityBeforeHealing = await quickPerplexity(run, unhealed, 'HEALING', 'pruned model before healing');
-    report('HEALING', `perplexity before healing: ${run.perplexityBeforeHealing.toFixed(3)} on ${windows.length} held-out windows`);
   }
   const pairs = new PairReader(run.pairs!.dir, run.pairs!.manifest);
   try {
@@ -343,6 +337,7 @@ async function heal(run: PruneRun): Promise<void> {
       onProgress: (p) =>
         report('HEALING', `step ${p.step}/${p.totalSteps} KL ${p.loss.toExponential(3)}${p.validationLoss === null ? '' : ` validation KL ${p.validationLoss.toExponential(3)}`} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
     });
+    run.unhealedWeights = run.replacementWeights;
     run.replacementWeights = result.params;
     run.healing = { settings: healing, steps: result.steps, bestStep: result.bestStep, stoppedEarly: result.stoppedEarly, validationKl: result.validationKl, history: result.history };
     const stopped = result.stoppedEarly ? `stopped early after ${result.steps} steps` : `${result.steps} steps`;
@@ -354,36 +349,6 @@ async function heal(run: PruneRun): Promise<void> {
 
 function formatKl(kl: number | null): string {
   return kl === null ? 'n/a' : kl.toExponential(3);
-}
-
-/** The quick check's held-out calibration windows (.txt data only; none when `evalWindows` is 0 or the file is used up). */
-async function quickCheckWindows(run: PruneRun, stage: PruneStage): Promise<number[][]> {
-  if (run.quickCheck) return run.quickCheck.windows;
-  const { options, session, settings } = run;
-  const evalWindows = options.evalWindows ?? 16;
-  const wanted = evalWindows > 0 && options.dataPath.endsWith('.txt');
-  const windows = wanted ? await heldOutCalibrationWindows(options.dataPath, session.tokenizer, settings.seqLen, evalWindows, session.data.length, session.info.config.vocabSize) : [];
-  // A calibration file that calibration used up has no held-out windows: the quick check is skipped
-  // (evaluation stays null) rather than failing a plan that has already trained.
-  if (wanted && windows.length === 0) run.report(stage, 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
-  run.quickCheck = { windows, original: null };
-  return windows;
-}
-
-async function originalQuickPerplexity(run: PruneRun) {
-  const check = run.quickCheck!;
-  check.original ??= await computePerplexity(await run.session.runtime(), check.windows, { batchSize: run.settings.batchSize, signal: run.options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
-  return check.original;
-}
-
-async function quickPerplexity(run: PruneRun, model: StreamedModel, stage: PruneStage, what: string): Promise<number> {
-  const runtime = await run.session.runtimeFor(model);
-  try {
-    const result = await computePerplexity(runtime, run.quickCheck!.windows, { batchSize: run.settings.batchSize, signal: run.options.signal, onLayer: run.layerReporter(stage, what) });
-    return result.perplexity;
-  } finally {
-    await runtime.dispose();
-  }
 }
 
 /** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */
@@ -407,12 +372,29 @@ async function assemble(run: PruneRun): Promise<void> {
 async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
-  const windows = await quickCheckWindows(run, 'EVALUATING');
+  const { config } = info;
+  // Healed: the pruned model with the fitted replacement is measured too, for before-and-after figures.
+  const unhealed = run.unhealedWeights && prunedStreamedModel(session.model, prunedLayout(info, run.block!, settings.kind, run.unhealedWeights));
+  const evalWindows = options.evalWindows ?? 16;
+  const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
+  const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
+  // A calibration file that calibration used up has no held-out windows: the quick check is skipped
+  // (evaluation stays null) rather than failing a plan that has already trained.
+  if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
   if (windows.length > 0) {
     report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
-    const original = await originalQuickPerplexity(run);
-    const after = await quickPerplexity(run, run.pruned!, 'EVALUATING', 'pruned model');
-    run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after };
+    const perplexityOf = async (model: StreamedModel, what: string) => {
+      const runtime = await session.runtimeFor(model);
+      try {
+        return await computePerplexity(runtime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', what) });
+      } finally {
+        await runtime.dispose();
+      }
+    };
+    const original = await perplexityOf(session.model, 'original model');
+    if (unhealed) run.perplexityBeforeHealing = (await perplexityOf(unhealed, 'pruned model before healing')).perplexity;
+    const after = await perplexityOf(run.pruned!, 'pruned model');
+    run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
   }
 
   const { texts = [], tasks = [], limit } = options.evaluation ?? {};
@@ -424,6 +406,7 @@ async function evaluate(run: PruneRun): Promise<void> {
     // One model at a time: each is opened for its own scoring and disposed after.
     original: { path: info.path, numParameters: info.numParameters, config: info.config, open: () => session.runtimeFor(session.model) },
     pruned: { path: options.outDir, numParameters: prunedParameters(prunedModel), config: prunedModel.config, open: () => session.runtimeFor(prunedModel) },
+    ...(unhealed && { beforeHealing: { path: options.outDir, numParameters: prunedParameters(unhealed), config: unhealed.config, open: () => session.runtimeFor(unhealed) } }),
     tokenizer,
     texts,
     tasks,
