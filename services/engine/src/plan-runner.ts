@@ -90,6 +90,7 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
       gradAccum: t.gradientAccumulation,
       gradClip: t.maxGradNorm,
     },
+    healing: spec.healing,
     // No limit given: every item of each task, up to the bound on items.
     evaluation: {
       texts: evaluation.perplexity.map((text) => ({ path: localFile(plan, text.source), samples: text.samples, seqLen: text.seqLen })),

@@ -157,7 +157,7 @@ export async function healReplacement(job: HealingJob): Promise<HealingResult> {
       throwIfCancelled(job.signal, 'healing');
       const batch = loadBatch(pairs, order.slice(first, first + batchSize));
       const loss = await trainer.accumulate(batch);
-      const learningRate = learningRateAt(step, settings.steps, warmupSteps, settings.learningRate, settings.learningRate / 10);
+      const learningRate = learningRateAt(step, settings.steps, warmupSteps, settings.learningRate, Number(process.env.FLOOR ?? 0.1) * settings.learningRate);
       await trainer.step(1, learningRate);
       step += 1;
       lossSum += loss;
