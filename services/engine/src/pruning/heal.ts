@@ -24,7 +24,7 @@ import { learningRateAt, loadBatch, shuffled, toHuggingFace, type TrainingProgre
 export interface HealingSettings {
   /** Optimizer steps at most (early stopping may end sooner). */
   readonly steps: number;
-  /** Peak learning rate (linear warm-up, cosine decay to a tenth of it). */
+  /** Learning rate, after a linear warm-up over the first 5 % of the steps. */
   readonly learningRate: number;
   /** Seeded share of the calibration windows held out for early stopping. */
   readonly validationFraction: number;
@@ -157,7 +157,8 @@ export async function healReplacement(job: HealingJob): Promise<HealingResult> {
       throwIfCancelled(job.signal, 'healing');
       const batch = loadBatch(pairs, order.slice(first, first + batchSize));
       const loss = await trainer.accumulate(batch);
-      const learningRate = learningRateAt(step, settings.steps, warmupSteps, settings.learningRate, Number(process.env.FLOOR ?? 0.1) * settings.learningRate);
+      // Warm-up, then the rate held: healing is short, and early stopping rather than decay ends it.
+      const learningRate = learningRateAt(step, settings.steps, warmupSteps, settings.learningRate, settings.learningRate);
       await trainer.step(1, learningRate);
       step += 1;
       lossSum += loss;
