@@ -156,11 +156,20 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
     tokens: p.tokens,
     original: p.original.perplexity,
     pruned: pruned(p.pruned, p.file).perplexity,
+    prunedBeforeHealing: p.prunedBeforeHealing?.perplexity ?? null,
   }));
   const perplexity =
     texts.length > 0 || !quick
       ? texts
-      : [{ dataset: 'calibration data (held-out windows)', tokens: quick.tokens, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
+      : [
+          {
+            dataset: 'calibration data (held-out windows)',
+            tokens: quick.tokens,
+            original: quick.perplexityOriginal,
+            pruned: quick.perplexityPruned,
+            prunedBeforeHealing: summary.healing?.perplexity?.before ?? null,
+          },
+        ];
   return {
     block: { start: summary.block.start, size: summary.block.size },
     removedLayers: summary.removedLayers,
