@@ -30,7 +30,7 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
         original: score,
         pruned: score,
         /** A healed plan: the pruned model with its fitted replacement, before healing; null when the plan did not heal. */
-        prunedBeforeHealing: score.nullable(),
+        prunedBeforeHealing: score.nullable().default(null),
       }),
     ),
     tasks: z.array(
