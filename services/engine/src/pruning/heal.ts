@@ -13,10 +13,10 @@
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
-import type { ModelConfig } from '../models/architecture.js';
 import type { TrainedKind } from './replacement.js';
 import type { HostBatch, ModelShape } from '../training/trainer.js';
 import type { AdamWSettings } from './adamw.js';
+import { layerParameters } from './block-choice.js';
 import type { PairReader } from './hidden-state-pairs.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import { learningRateAt, loadBatch, shuffled, toHuggingFace, type TrainingProgress } from './train.js';
@@ -98,14 +98,12 @@ export function checkHealingSettings(settings: HealingSettings, what = 'healing'
  * kept for the backward pass (per tail layer and token ~12·d + 4·f + 2·H·T floats, twice: teacher and
  * student) plus ~6 vocabulary-wide rows per token (logits, log-softmax, their gradients).
  */
-export function healingMemoryBytes(config: ModelConfig, tailLayers: number, replacementParameters: number, batchSize: number, seqLen: number): number {
+export function healingMemoryBytes(model: ModelShape, tailLayers: number, replacementParameters: number, batchSize: number, seqLen: number): number {
+  const { config } = model;
   const d = config.hiddenSize;
-  const f = config.intermediateSize;
-  const kv = config.numKeyValueHeads * config.headDim;
-  const layerParameters = 2 * d * d + 2 * d * kv + 3 * d * f + 2 * d;
   const tokens = batchSize * seqLen;
-  const perTokenFloats = 2 * tailLayers * (12 * d + 4 * f + 2 * config.numAttentionHeads * seqLen) + 6 * config.vocabSize;
-  const floats = tailLayers * layerParameters + config.vocabSize * d + d + 8 * replacementParameters + tokens * perTokenFloats;
+  const perTokenFloats = 2 * tailLayers * (12 * d + 4 * config.intermediateSize + 2 * config.numAttentionHeads * seqLen) + 6 * config.vocabSize;
+  const floats = tailLayers * layerParameters(model.family, config) + config.vocabSize * d + d + 8 * replacementParameters + tokens * perTokenFloats;
   return 4 * floats;
 }
 

@@ -312,7 +312,7 @@ async function heal(run: PruneRun): Promise<void> {
   const { info } = session;
   const block = run.block!;
   const tailLayers = [...Array(info.config.numLayers).keys()].filter((layer) => layer >= block.start + block.size);
-  const needed = healingMemoryBytes(info.config, tailLayers.length, replacementParameters(kind, info.family, info.config), settings.batchSize, settings.seqLen);
+  const needed = healingMemoryBytes(info, tailLayers.length, replacementParameters(kind, info.family, info.config), settings.batchSize, settings.seqLen);
   if (needed > session.memoryBudget) {
     throw new EngineError(
       'BAD_INPUT',
