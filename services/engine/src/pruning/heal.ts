@@ -148,9 +148,11 @@ export async function healReplacement(job: HealingJob): Promise<HealingResult> {
     let lossCount = 0;
     let tokensSeen = 0;
     const started = performance.now();
+    let order: number[] = [];
     while (step < settings.steps && (validation.length === 0 || sinceBest < settings.patience)) {
       const epoch = Math.floor(step / stepsPerEpoch);
-      const order = shuffled(train, job.seed * 1_000_003 + 7919 + epoch);
+      // Each epoch its own seeded order, apart from the MSE stage's.
+      if (step % stepsPerEpoch === 0) order = shuffled(train, job.seed * 1_000_003 + 7919 + epoch);
       const first = (step % stepsPerEpoch) * batchSize;
       throwIfCancelled(job.signal, 'healing');
       const batch = loadBatch(pairs, order.slice(first, first + batchSize));
