@@ -8,8 +8,9 @@
  * runs importance (unless the start is pinned); the pairs (h[s], h[s+n]) go to disk; the replacement is
  * fitted or trained from them; the pruned model is a view of the source's weights plus the replacement,
  * measured against the original and exported tensor by tensor. Healing (optional, heal.ts) fine-tunes the
- * fitted replacement by distillation from the original's logits before assembly. Progress is mapped to events in one place
- * (`report`); a working directory makes a run resumable (pairs, training checkpoints, pass checkpoints).
+ * fitted replacement by distillation from the original's logits before assembly. Progress is mapped to
+ * events in one place (`report`); a working directory makes a run resumable (pairs, training checkpoints,
+ * pass checkpoints; a resumed run heals again from the fitted replacement).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -404,7 +405,7 @@ async function evaluate(run: PruneRun): Promise<void> {
   const prunedModel = run.pruned!;
   run.fullReport = await evaluateModels({
     // One model at a time: each is opened for its own scoring and disposed after.
-    original: { path: info.path, numParameters: info.numParameters, config: info.config, open: () => session.runtimeFor(session.model) },
+    original: { path: info.path, numParameters: info.numParameters, config, open: () => session.runtimeFor(session.model) },
     pruned: { path: options.outDir, numParameters: prunedParameters(prunedModel), config: prunedModel.config, open: () => session.runtimeFor(prunedModel) },
     ...(unhealed && { beforeHealing: { path: options.outDir, numParameters: prunedParameters(unhealed), config: unhealed.config, open: () => session.runtimeFor(unhealed) } }),
     tokenizer,
