@@ -157,6 +157,15 @@ describe.skipIf(!runWithShared)('stories260K: healing', () => {
     expect(manifest.healing.settings).toEqual({ steps: 60, learningRate: 1e-3, validationFraction: 0.1, patience: 5 });
   });
 
+  it('refuses a heal whose estimate exceeds the memory budget once the block is known, before collecting pairs', async () => {
+    const events: PruneEvent[] = [];
+    const failure = await engineFailure(
+      prune({ ...base, seqLen: 256, batchSize: 16, memoryBudget: '64MiB', workDir: fresh('work'), outDir: fresh('out'), healing: { steps: 10, learningRate: 1e-3, validationFraction: 0.1, patience: 2 }, onProgress: (e) => events.push(e) }),
+    );
+    expect(failure.message).toMatch(/^healing needs about \d+\.\d MiB \(the 1 layer after the block and the LM head in float32, and one batch's activations\) but the memory budget is 64\.0 MiB; use a smaller batch size or sequence length, or raise the memory budget$/);
+    expect(events.some((e) => e.stage === 'COLLECTING')).toBe(false);
+  });
+
   it('refuses healing a replacement that is not trained, and settings out of range, before any work', async () => {
     const attempt = (overrides: object) => prune({ ...base, workDir: fresh('work'), outDir: fresh('out'), ...overrides });
     const linear = await engineFailure(attempt({ replacement: 'LINEAR', healing: { steps: 10, learningRate: 1e-3, validationFraction: 0.1, patience: 2 } }));

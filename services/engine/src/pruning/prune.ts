@@ -166,6 +166,7 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const run = await openRun(options);
   try {
     await chooseBlock(run);
+    checkHealingFits(run);
     await collectAndFit(run);
     await heal(run);
     await assemble(run);
@@ -311,15 +312,7 @@ async function heal(run: PruneRun): Promise<void> {
   if (!healing) return;
   const kind = settings.kind as TrainedKind; // checkOptions refused NONE and LINEAR
   const { info } = session;
-  const block = run.block!;
-  const tailLayers = [...Array(info.config.numLayers).keys()].filter((layer) => layer >= block.start + block.size);
-  const needed = healingMemoryBytes(info, tailLayers.length, replacementParameters(kind, info.family, info.config), settings.batchSize, settings.seqLen);
-  if (needed > session.memoryBudget) {
-    throw new EngineError(
-      'BAD_INPUT',
-      `healing needs about ${formatBytes(needed)} (the ${tailLayers.length} layers after the block and the LM head in float32, and one batch's activations) but the memory budget is ${formatBytes(session.memoryBudget)}; use a smaller batch size or sequence length, or raise the memory budget`,
-    );
-  }
+  const tailLayers = layersAfter(run.block!, info.config.numLayers);
   const pairs = new PairReader(run.pairs!.dir, run.pairs!.manifest);
   try {
     const result = await healReplacement({
@@ -346,6 +339,26 @@ async function heal(run: PruneRun): Promise<void> {
   } finally {
     pairs.close();
   }
+}
+
+/** Once the block is known, before any pair is collected: healing's estimate within the memory budget. */
+function checkHealingFits(run: PruneRun): void {
+  const { session, settings } = run;
+  if (!run.options.healing) return;
+  const { info } = session;
+  const tail = layersAfter(run.block!, info.config.numLayers).length;
+  const needed = healingMemoryBytes(info, tail, replacementParameters(settings.kind, info.family, info.config), settings.batchSize, settings.seqLen);
+  if (needed > session.memoryBudget) {
+    throw new EngineError(
+      'BAD_INPUT',
+      `healing needs about ${formatBytes(needed)} (the ${tail} layer${tail === 1 ? '' : 's'} after the block and the LM head in float32, and one batch's activations) but the memory budget is ${formatBytes(session.memoryBudget)}; use a smaller batch size or sequence length, or raise the memory budget`,
+    );
+  }
+}
+
+/** 0-based indices of the original's layers after the block: what healing backpropagates through. */
+function layersAfter(block: Block, numLayers: number): number[] {
+  return [...Array(numLayers).keys()].filter((layer) => layer >= block.start + block.size);
 }
 
 function formatKl(kl: number | null): string {
