@@ -14,6 +14,8 @@ export type CreatePruningPlanInput = {
   /** Profile every block size and estimate sizes, then stop: nothing is trained or written. */
   dryRun?: boolean;
   evaluation?: EvaluationInput | null | undefined;
+  /** Heal the fitted replacement by distillation (FFN, SWIGLU and LAYER); null or absent: no healing. */
+  healing?: HealingInput | null | undefined;
   /** Exactly one of layersToPrune and targetSparsity. */
   layersToPrune?: number | null | undefined;
   modelId: string | number;
@@ -54,6 +56,18 @@ export type EvaluationInput = {
   tasks?: Array<string> | null | undefined;
 };
 
+/** Healing by distillation after the replacement is fitted: the pruned model is fine-tuned so that its next-token distribution matches the original's (KL on the logits), with gradients only into the replacement. */
+export type HealingInput = {
+  /** Learning rate after a linear warm-up over the first 5% of the steps. Default 2e-4. */
+  learningRate?: number | null | undefined;
+  /** Validations (one every twentieth of the steps) without improvement before healing stops. Default 3. */
+  patience?: number | null | undefined;
+  /** Optimizer steps at most; early stopping may end sooner. Default 200. */
+  steps?: number | null | undefined;
+  /** Share of the calibration windows held out for early stopping; default training.validationFraction (the same windows). */
+  validationFraction?: number | null | undefined;
+};
+
 export type ImportanceMetric =
   | 'ANGULAR_DISTANCE'
   | 'BLOCK_INFLUENCE'
@@ -69,6 +83,7 @@ export type PlanStage =
   | 'COLLECTING'
   | 'DONE'
   | 'EVALUATING'
+  | 'HEALING'
   | 'LOADING'
   | 'PROFILING'
   | 'TRAINING'

@@ -23,6 +23,7 @@ import { generate } from './generate.js';
 import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
+import { DEFAULT_HEALING } from './pruning/defaults.js';
 import { formatBytes, prune } from './pruning/prune.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
@@ -42,7 +43,7 @@ const USAGE = `usage: streamline-engine <command> [options]
              [--epochs E | --min-steps 300] [--lr 2e-4] [--min-lr 5e-5] [--warmup-steps W] [--weight-decay 1e-3]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
              [--pairs-dtype f32|f16|bf16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
-             [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] [--gguf f16|bf16|q8_0] --out DIR
+             [--heal [--heal-steps 200] [--heal-lr 2e-4] [--heal-patience 3]] [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] [--gguf f16|bf16|q8_0] --out DIR
   export-gguf --model M --out F.gguf [--type f16|bf16|q8_0]   (llama.cpp; default f16)
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N,
@@ -77,6 +78,10 @@ const OPTIONS = {
   'grad-accum': { type: 'string' },
   'val-fraction': { type: 'string' },
   'checkpoint-every': { type: 'string' },
+  heal: { type: 'boolean' },
+  'heal-steps': { type: 'string' },
+  'heal-lr': { type: 'string' },
+  'heal-patience': { type: 'string' },
   'pairs-dtype': { type: 'string' },
   'eval-windows': { type: 'string' },
   'work-dir': { type: 'string' },
@@ -91,8 +96,8 @@ const OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
-type StringOption = Exclude<keyof typeof OPTIONS, 'help' | 'text' | 'mc'>;
-type Args = Partial<Record<StringOption, string>> & { text?: string[]; mc?: string[] };
+type StringOption = Exclude<keyof typeof OPTIONS, 'help' | 'heal' | 'text' | 'mc'>;
+type Args = Partial<Record<StringOption, string>> & { heal?: boolean; text?: string[]; mc?: string[] };
 
 function required(args: Args, name: StringOption): string {
   const value = args[name];
@@ -259,6 +264,19 @@ async function pruneCommand(args: Args): Promise<void> {
     gradAccum: optionalNumber('grad-accum'),
     checkpointEvery: optionalNumber('checkpoint-every'),
   };
+  const healingOptions = ['heal-steps', 'heal-lr', 'heal-patience'] as const;
+  const stray = healingOptions.find((name) => args[name] !== undefined);
+  if (!args.heal && stray) throw new EngineError('BAD_INPUT', `--${stray} needs --heal`);
+  const healing = args.heal
+    ? {
+        ...DEFAULT_HEALING,
+        steps: optionalNumber('heal-steps') ?? DEFAULT_HEALING.steps,
+        learningRate: optionalNumber('heal-lr', false) ?? DEFAULT_HEALING.learningRate,
+        patience: optionalNumber('heal-patience') ?? DEFAULT_HEALING.patience,
+        // Healing validates on the windows the MSE stage held out.
+        validationFraction: optionalNumber('val-fraction', false) ?? DEFAULT_HEALING.validationFraction,
+      }
+    : null;
   let lastReported = 0;
   const summary = await prune({
     modelPath: required(args, 'model'),
@@ -281,6 +299,7 @@ async function pruneCommand(args: Args): Promise<void> {
     evalWindows: optionalNumber('eval-windows'),
     evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
+    healing,
     onProgress: (event) => {
       // Training reports every step; print one line in ten (and the last).
       if (event.training && event.training.step % 10 !== 0 && event.training.step !== event.training.totalSteps && event.training.step - lastReported < 10) return;

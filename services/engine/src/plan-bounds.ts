@@ -97,6 +97,11 @@ export function checkPlanBounds(spec: PlanSpec, bounds: PlanBounds = DEFAULT_PLA
   number('training.warmupRatio', t.warmupRatio, 'a number in [0, 1)', (v) => v >= 0 && v < 1);
   number('training.maxGradNorm', t.maxGradNorm, `a number in (0, ${bounds.maxGradNorm}]`, (v) => v > 0 && v <= bounds.maxGradNorm);
   number('training.validationFraction', t.validationFraction, 'a number in [0, 1)', (v) => v >= 0 && v < 1);
+  if (spec.healing) {
+    integer('healing.steps', spec.healing.steps, 1, bounds.maxSteps);
+    number('healing.learningRate', spec.healing.learningRate, `a number in (0, ${bounds.maxLearningRate}]`, (v) => v > 0 && v <= bounds.maxLearningRate);
+    number('healing.validationFraction', spec.healing.validationFraction, 'a number in [0, 1)', (v) => v >= 0 && v < 1);
+  }
   const { perplexity, tasks, limit } = spec.evaluation;
   integer('evaluation.perplexity (count)', perplexity.length, 0, bounds.maxEvaluationTexts);
   integer('evaluation.tasks (count)', tasks.length, 0, bounds.maxEvaluationTasks);

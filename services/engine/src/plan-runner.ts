@@ -23,24 +23,30 @@ export interface LocalPlan {
   readonly files: ReadonlyMap<string, string>;
 }
 
-/** Where each stage starts on the plan's 0..1 progress scale (training takes the largest share). */
+/**
+ * Where each stage starts on the plan's 0..1 progress scale (training takes the largest share). HEALING
+ * has no share unless the plan heals; then it takes the later part of training's.
+ */
 const STAGE_START: Record<PlanStage, number> = {
   LOADING: 0,
   PROFILING: 0.05,
   COLLECTING: 0.15,
   TRAINING: 0.3,
+  HEALING: 0.85,
   ASSEMBLING: 0.85,
   EVALUATING: 0.88,
   UPLOADING: 0.97,
   DONE: 1,
 };
+const HEALING_START = 0.6;
 const ORDER = Object.keys(STAGE_START) as PlanStage[];
 
-export function stageProgress(stage: PlanStage, fraction = 0): number {
+export function stageProgress(stage: PlanStage, fraction = 0, heals = false): number {
+  const starts = heals ? { ...STAGE_START, HEALING: HEALING_START } : STAGE_START;
   const next = ORDER[ORDER.indexOf(stage) + 1];
-  const end = next ? STAGE_START[next] : 1;
+  const end = next ? starts[next] : 1;
   if (fraction >= 1) return end; // exactly, so the next stage never starts below it
-  return STAGE_START[stage] + (end - STAGE_START[stage]) * Math.max(0, fraction);
+  return starts[stage] + (end - starts[stage]) * Math.max(0, fraction);
 }
 
 export interface RunPlanOptions {
@@ -89,6 +95,7 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
       gradAccum: t.gradientAccumulation,
       gradClip: t.maxGradNorm,
     },
+    healing: spec.healing,
     // No limit given: every item of each task, up to the bound on items.
     evaluation: {
       texts: evaluation.perplexity.map((text) => ({ path: localFile(plan, text.source), samples: text.samples, seqLen: text.seqLen })),
@@ -103,7 +110,7 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
       const training = event.training;
       onEvent({
         stage: event.stage,
-        progress: stageProgress(event.stage, training ? training.step / training.totalSteps : 0),
+        progress: stageProgress(event.stage, training ? training.step / training.totalSteps : 0, spec.healing !== null),
         message: event.message,
         ...(event.layer !== undefined && { layer: event.layer, layers: event.layers, bytesRead: event.bytesRead }),
         ...(training && {
@@ -154,11 +161,20 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
     tokens: p.tokens,
     original: p.original.perplexity,
     pruned: pruned(p.pruned, p.file).perplexity,
+    prunedBeforeHealing: p.prunedBeforeHealing?.perplexity ?? null,
   }));
   const perplexity =
     texts.length > 0 || !quick
       ? texts
-      : [{ dataset: 'calibration data (held-out windows)', tokens: quick.tokens, original: quick.perplexityOriginal, pruned: quick.perplexityPruned }];
+      : [
+          {
+            dataset: 'calibration data (held-out windows)',
+            tokens: quick.tokens,
+            original: quick.perplexityOriginal,
+            pruned: quick.perplexityPruned,
+            prunedBeforeHealing: summary.healing?.perplexity?.before ?? null,
+          },
+        ];
   return {
     block: { start: summary.block.start, size: summary.block.size },
     removedLayers: summary.removedLayers,

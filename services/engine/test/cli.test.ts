@@ -168,6 +168,20 @@ describe('errors', () => {
     await expectFailure(['inspect'], /--model is required/);
     await expectFailure(['generate', '--model', 'x', '--max-tokens', 'lots'], /--max-tokens must be an integer, got "lots"/);
   });
+
+  it('prune --heal heals the replacement after training, printing the healing steps; healing options need --heal', async () => {
+    const dir = writeTinyModel('llama');
+    const data = join(dir, 'ids.jsonl');
+    writeFileSync(data, Array.from({ length: 8 }, (_, i) => JSON.stringify({ input_ids: Array.from({ length: 9 }, (_, j) => (i * 7 + j * 3) % 64) })).join('\n'));
+    const common = ['prune', '--model', dir, '--data', data, '--layers', '1', '--start', '1', '--replacement', 'layer', '--samples', '8', '--seq-len', '8', '--batch-size', '2', '--min-steps', '4'];
+    const { code, stdout, stderr } = await cli(...common, '--heal', '--heal-steps', '10', '--heal-lr', '1e-3', '--heal-patience', '20', '--val-fraction', '0.25', '--out', join(work, 'healed'));
+    expect(stderr).not.toMatch(/streamline-engine prune:/);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/healing: step 10\/10 KL /);
+    const summary = JSON.parse(stdout);
+    expect(summary.healing).toMatchObject({ settings: { steps: 10, learningRate: 1e-3, validationFraction: 0.25, patience: 20 }, steps: 10, stoppedEarly: false });
+    await expectFailure([...common, '--heal-lr', '1e-3', '--out', join(work, 'not-healed')], /--heal-lr needs --heal/);
+  });
 });
 
 describe('GGUF export', () => {

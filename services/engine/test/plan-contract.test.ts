@@ -67,7 +67,7 @@ describe('parsePlanResultWire and parsePlanResult', () => {
         importance: { blockSize: 1, scores: [0.9, score, 0.95] },
         training: { steps: 10, resumedFromStep: null },
         stability: {
-          perplexity: [{ dataset: 's3://bucket/held-out.txt', tokens: 252, original: 12.5, pruned: score }],
+          perplexity: [{ dataset: 's3://bucket/held-out.txt', tokens: 252, original: 12.5, pruned: score, prunedBeforeHealing: 14.2 }],
           tasks: [],
           hiddenStateCosine: 0.98,
         },

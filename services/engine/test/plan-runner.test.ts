@@ -34,6 +34,9 @@ describe('plan runner', () => {
     expect(stageProgress('LOADING')).toBe(0);
     expect(stageProgress('TRAINING', 0.5)).toBeCloseTo(0.575, 6);
     expect(stageProgress('UPLOADING', 1)).toBe(1);
+    // A healing plan: training, then healing, share the same span.
+    expect(stageProgress('TRAINING', 1, true)).toBe(stageProgress('HEALING', 0, true));
+    expect(stageProgress('HEALING', 1, true)).toBe(stageProgress('ASSEMBLING'));
   });
 
   it('runs a LAYER plan, reporting stages in order with training figures', async () => {

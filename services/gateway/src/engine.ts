@@ -45,6 +45,7 @@ export {
   planSpecSources,
   type DatasetSpec,
   type EvaluationSpec,
+  type HealingSpec,
   type FileAccess,
   type PlanAssignment,
   type PlanResult,

@@ -76,6 +76,7 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
         seed: 0,
         checkpointEvery: 50,
       },
+      healing: null,
       evaluation: { perplexity: [], tasks: [], limit: null },
     });
 
@@ -155,6 +156,22 @@ describe.skipIf(!runWithShared)('pruning plans', () => {
     expect(error.message).toContain(field);
     expect(error.message).toContain(expected);
     expect((await data(gateway.url, '{ plans { id } }')).plans).toEqual([]);
+  });
+
+  it('resolves healing: defaults filled in (validating on the training split), settings kept, a kind with nothing to heal and values out of range refused', async () => {
+    const { createPruningPlan: defaults } = await data(gateway.url, CREATE, plan({ layersToPrune: 2, training: { validationFraction: 0.2 }, healing: {} }));
+    expect(defaults.config.healing).toEqual({ steps: 200, learningRate: 2e-4, validationFraction: 0.2, patience: 3 });
+    const { createPruningPlan: given } = await data(gateway.url, CREATE, plan({ layersToPrune: 2, replacement: 'FFN', healing: { steps: 40, learningRate: 1e-3, validationFraction: 0.25, patience: 2 } }));
+    expect(given.config.healing).toEqual({ steps: 40, learningRate: 1e-3, validationFraction: 0.25, patience: 2 });
+    const linear = await refuse({ layersToPrune: 2, replacement: 'LINEAR', healing: {} });
+    expect(linear.code).toBe('BAD_USER_INPUT');
+    expect(linear.message).toContain('input.healing');
+    expect(linear.message).toContain('the LINEAR replacement has nothing to heal');
+    const steps = await refuse({ layersToPrune: 2, healing: { steps: 0 } });
+    expect(steps.code).toBe('BAD_USER_INPUT');
+    expect(steps.message).toContain('input.healing.steps');
+    const fraction = await refuse({ layersToPrune: 2, healing: { validationFraction: 1 } });
+    expect(fraction.message).toContain('input.healing.validationFraction');
   });
 
   it('answers an unknown replacement kind with BAD_USER_INPUT listing the accepted ones', async () => {

@@ -43,6 +43,38 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     expect(done.stability.perplexity[0].pruned).toBeGreaterThan(done.stability.perplexity[0].original);
   });
 
+  it('heals a plan given input.healing: the settings reach the engine, healing streams its loss, the report has perplexity before and after', async () => {
+    const gateway = await gateways.start({ workers: 1 });
+    const { registerModel } = await data(gateway.url, REGISTER);
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+      input: {
+        modelId: registerModel.id,
+        layersToPrune: 2,
+        startLayer: 2,
+        replacement: 'LAYER',
+        calibration: { ...calibration, samples: 16 },
+        training: { minSteps: 20, batchSize: 4, learningRate: 2e-3, minLearningRate: 2e-4 },
+        healing: { steps: 12, learningRate: 1e-3, patience: 4 },
+      },
+    });
+    const client = connect(gateway.wsUrl);
+    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const events = await progress.completed;
+    client.dispose();
+    const healing = events.filter((e) => e.stage === 'HEALING' && e.step !== null);
+    // The healing steps, as the training ones stream: step, total and KL loss.
+    expect(healing.length).toBeGreaterThan(0);
+    expect(healing.every((e) => e.totalSteps === 12 && e.loss! > 0)).toBe(true);
+    expect(events.findIndex((e) => e.stage === 'HEALING')).toBeGreaterThan(events.findIndex((e) => e.stage === 'TRAINING'));
+    const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.error).toBeNull();
+    const { plan: report } = await data(gateway.url, 'query ($id: ID!) { plan(id: $id) { stability { perplexity { original pruned prunedBeforeHealing } } } }', { id: plan.id });
+    const [text] = report.stability.perplexity;
+    expect(text.prunedBeforeHealing).toBeGreaterThan(text.original);
+    expect(text.pruned).toBeGreaterThan(text.original);
+    expect(text.pruned).not.toBe(text.prunedBeforeHealing);
+  });
+
   it('stops a dry run after profiling every block size', async () => {
     const gateway = await gateways.start({ workers: 1 });
     const { registerModel } = await data(gateway.url, REGISTER);

@@ -15,6 +15,7 @@ export {
   planSpecSources,
   type DatasetSpec,
   type EvaluationSpec,
+  type HealingSpec,
   type PlanSpec,
   type TrainingSpec,
 } from './plan-spec.js';

@@ -3,8 +3,8 @@
  * a plan leaves out (bounded by the operator's STREAMLINE_PLAN_MAX_* settings and the model's context).
  */
 import { DEFAULT_EVALUATION_SEQ_LEN, DEFAULT_TEXT_WINDOWS } from '../evaluation/defaults.js';
-import { DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from '../pruning/defaults.js';
-import type { TrainingSpec } from './plan-spec.js';
+import { DEFAULT_HEALING, DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from '../pruning/defaults.js';
+import type { HealingSpec, TrainingSpec } from './plan-spec.js';
 
 export const PLAN_DEFAULTS = {
   calibration: { samples: DEFAULT_RUN.samples, seqLen: DEFAULT_RUN.seqLen },
@@ -24,4 +24,6 @@ export const PLAN_DEFAULTS = {
     seed: DEFAULT_RUN.seed,
     checkpointEvery: DEFAULT_TRAINING.checkpointEvery,
   } satisfies TrainingSpec,
+  /** Healing asked for without settings. */
+  healing: { ...DEFAULT_HEALING } satisfies HealingSpec,
 } as const;

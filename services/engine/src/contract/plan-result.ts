@@ -23,7 +23,16 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
   });
   const stability = z.object({
     /** Perplexity of the original and the pruned model on each evaluation text (or on held-out calibration windows when none was given). */
-    perplexity: z.array(z.object({ dataset: z.string(), tokens: z.number().int().min(0), original: score, pruned: score })),
+    perplexity: z.array(
+      z.object({
+        dataset: z.string(),
+        tokens: z.number().int().min(0),
+        original: score,
+        pruned: score,
+        /** A healed plan: the pruned model with its fitted replacement, before healing; null when the plan did not heal. */
+        prunedBeforeHealing: score.nullable().default(null),
+      }),
+    ),
     tasks: z.array(
       z.object({
         task: z.string(),

@@ -42,6 +42,18 @@ export const TrainingSpecSchema = z.strictObject({
 });
 export type TrainingSpec = z.infer<typeof TrainingSpecSchema>;
 
+/** Healing by distillation after the replacement is fitted (trained kinds only). */
+export const HealingSpecSchema = z.strictObject({
+  /** Optimizer steps at most; early stopping may end sooner. */
+  steps: integer(1),
+  learningRate: z.number().gt(0),
+  /** Seeded share of the calibration windows held out for early stopping (the training split's windows at the same fraction). */
+  validationFraction: z.number().min(0).lt(1),
+  /** Validations (one every twentieth of the steps) without improvement before healing stops. */
+  patience: integer(1),
+});
+export type HealingSpec = z.infer<typeof HealingSpecSchema>;
+
 export const EvaluationSpecSchema = z.strictObject({
   /** Texts scored by perplexity, each at its own window count and length. */
   perplexity: z.array(DatasetSpecSchema),
@@ -66,6 +78,8 @@ export const PlanSpecSchema = z.strictObject({
   dryRun: z.boolean(),
   calibration: DatasetSpecSchema,
   training: TrainingSpecSchema,
+  /** null: no healing. Absent in specs stored before healing existed, which read as null. */
+  healing: HealingSpecSchema.nullable().default(null),
   evaluation: EvaluationSpecSchema,
 });
 export type PlanSpec = z.infer<typeof PlanSpecSchema>;

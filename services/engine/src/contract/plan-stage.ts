@@ -4,6 +4,6 @@
  */
 import { enumObject } from './enum-object.js';
 
-export const PLAN_STAGES = ['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING', 'DONE'] as const;
+export const PLAN_STAGES = ['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'HEALING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING', 'DONE'] as const;
 export type PlanStage = (typeof PLAN_STAGES)[number];
 export const PlanStage = enumObject(PLAN_STAGES);

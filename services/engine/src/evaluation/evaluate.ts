@@ -22,7 +22,7 @@ import { DEFAULT_EVALUATION_SEQ_LEN, DEFAULT_SKIP_WINDOWS, DEFAULT_TEXT_WINDOWS 
 
 export { DEFAULT_EVALUATION_SEQ_LEN } from './defaults.js';
 
-export type EvaluatedModel = 'original' | 'pruned';
+export type EvaluatedModel = 'original' | 'pruned' | 'pruned before healing';
 
 export interface EvaluationProgress {
   readonly model: EvaluatedModel;
@@ -52,6 +52,8 @@ export interface OpenableModel {
 export interface EvaluateOptions {
   readonly original: EvaluatedModelSource;
   readonly pruned?: EvaluatedModelSource;
+  /** A healed pruned model's version before healing: scored on the perplexity texts only (`prunedBeforeHealing`). */
+  readonly beforeHealing?: EvaluatedModelSource;
   readonly tokenizer: Tokenizer;
   /**
    * Text files (.txt, or .jsonl as calibration data reads them) for perplexity: paths, or paths with
@@ -110,6 +112,8 @@ export interface PerplexityReport {
   readonly tokens: number;
   readonly original: PerplexityFigures;
   readonly pruned?: PerplexityFigures;
+  /** A healed pruned model before healing (the fitted replacement). */
+  readonly prunedBeforeHealing?: PerplexityFigures;
 }
 
 export interface TaskItemReport {
@@ -223,7 +227,7 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
 
   const wantLatency = options.latency ?? pruned !== undefined;
   const latencyBatch = { ...LATENCY_BATCH, seqLen: Math.min(LATENCY_BATCH.seqLen, maxPositions) };
-  const scoreModel = async (model: EvaluatedModelSource, which: EvaluatedModel): Promise<ModelScores> => {
+  const scoreModel = async (model: EvaluatedModelSource, which: EvaluatedModel, perplexityOnly = false): Promise<ModelScores> => {
     const report = (progress: Omit<EvaluationProgress, 'model'>) => options.onProgress?.({ model: which, ...progress });
     const runtime = 'open' in model ? await model.open() : await createRuntime(model, options.runtime);
     try {
@@ -239,7 +243,7 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
         );
       }
       const taskResults: MultipleChoiceResult[] = [];
-      for (let t = 0; t < tasks.length; t++) {
+      for (let t = 0; t < (perplexityOnly ? 0 : tasks.length); t++) {
         throwIfCancelled(options.signal, 'evaluation');
         taskResults.push(
           await scoreMultipleChoice(runtime, tokenizer, tasks[t], {
@@ -252,7 +256,7 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
           }),
         );
       }
-      const msPerBatch = wantLatency ? await timeForwardPass(runtime, vocabSize, latencyBatch, report) : undefined;
+      const msPerBatch = wantLatency && !perplexityOnly ? await timeForwardPass(runtime, vocabSize, latencyBatch, report) : undefined;
       return { backend: runtime.description, perplexity, tasks: taskResults, msPerBatch };
     } finally {
       await runtime.dispose();
@@ -261,19 +265,20 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
 
   const originalScores = await scoreModel(original, 'original');
   const prunedScores = pruned ? await scoreModel(pruned, 'pruned') : undefined;
+  const unhealedScores = options.beforeHealing ? await scoreModel(options.beforeHealing, 'pruned before healing', true) : undefined;
   const settings = { seqLen, textWindows, skipWindows: options.calibration ? options.calibration.windows : skipWindows, limit: options.limit ?? null };
-  return buildReport(options, textSpecs, originalScores, prunedScores, settings, windowsPerText, latencyBatch);
+  return buildReport(options, textSpecs, { original: originalScores, pruned: prunedScores, beforeHealing: unhealedScores }, settings, windowsPerText, latencyBatch);
 }
 
 function buildReport(
   options: EvaluateOptions,
   textSpecs: readonly { readonly path: string; readonly seqLen: number; readonly skipWindows: number }[],
-  originalScores: ModelScores,
-  prunedScores: ModelScores | undefined,
+  scores: { readonly original: ModelScores; readonly pruned?: ModelScores; readonly beforeHealing?: ModelScores },
   settings: EvaluationReport['settings'],
   windowsPerText: number[][][],
   latencyBatch: LatencyReport['batch'],
 ): EvaluationReport {
+  const { original: originalScores, pruned: prunedScores, beforeHealing: unhealedScores } = scores;
   const summary = (model: EvaluatedModelSource): ModelSummary => ({ path: model.path, numParameters: model.numParameters, numLayers: model.config.numLayers });
   const figures = (result: PerplexityResult): PerplexityFigures => ({ perplexity: result.perplexity, meanNll: result.meanNll });
 
@@ -285,6 +290,7 @@ function buildReport(
     tokens: originalScores.perplexity[t].tokens,
     original: figures(originalScores.perplexity[t]),
     ...(prunedScores && { pruned: figures(prunedScores.perplexity[t]) }),
+    ...(unhealedScores && { prunedBeforeHealing: figures(unhealedScores.perplexity[t]) }),
   }));
 
   const tasks: TaskReport[] = options.tasks.map((file, t) => {

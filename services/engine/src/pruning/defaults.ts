@@ -2,6 +2,7 @@
  * What a prune uses when it is not told otherwise. Plain constants, apart from the runtimes, so the
  * gateway resolves a plan's settings from the same numbers the engine runs with.
  */
+import type { HealingSettings } from './heal.js';
 import type { TrainingSettings } from './train.js';
 
 /** Calibration and run settings a prune takes when it is not told otherwise. */
@@ -19,3 +20,10 @@ export const DEFAULT_TRAINING: Omit<TrainingSettings, 'seed' | 'batchSize'> = {
   gradClip: 5,
   checkpointEvery: 50,
 };
+
+/**
+ * Healing when it is asked for without settings: a short distillation at a modest rate, validated on the
+ * MSE stage's held-out share (the same windows at the same fraction and seed), stopping after 3
+ * validations (each a twentieth of the steps) without improvement.
+ */
+export const DEFAULT_HEALING: HealingSettings = { steps: 200, learningRate: 2e-4, validationFraction: DEFAULT_RUN.valFraction, patience: 3 };

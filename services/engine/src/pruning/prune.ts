@@ -1,14 +1,16 @@
 /**
  * The whole LLM-Streamline recipe on one model, as a pipeline of named stages over one run context:
  *
- *   open model and data → choose block → collect pairs → fit replacement → assemble → evaluate → export
+ *   open model and data → choose block → collect pairs → fit replacement → [heal] → assemble → evaluate → export
  *
  * Opening is the calibration session every profiling run shares (../calibration-session.ts): the model
  * inspected once, the data loaded, the weights opened for layer-streamed reading. Choosing the block
  * runs importance (unless the start is pinned); the pairs (h[s], h[s+n]) go to disk; the replacement is
  * fitted or trained from them; the pruned model is a view of the source's weights plus the replacement,
- * measured against the original and exported tensor by tensor. Progress is mapped to events in one place
- * (`report`); a working directory makes a run resumable (pairs, training checkpoints, pass checkpoints).
+ * measured against the original and exported tensor by tensor. Healing (optional, heal.ts) fine-tunes the
+ * fitted replacement by distillation from the original's logits before assembly. Progress is mapped to
+ * events in one place (`report`); a working directory makes a run resumable (pairs, training checkpoints,
+ * pass checkpoints; a resumed run heals again from the fitted replacement).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -30,9 +32,10 @@ import type { StreamingMode } from '../runtime/open-runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
-import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
+import { collectHiddenStatePairs, PairReader, type PairDtype, type PairManifest } from './hidden-state-pairs.js';
+import { checkHealingSettings, healingMemoryBytes, healReplacement, validationWindows, type HealingRecord, type HealingResult, type HealingSettings } from './heal.js';
 import { fitLinearReplacement } from './linear-fit.js';
-import { initialParameters } from './replacement.js';
+import { initialParameters, type TrainedKind } from './replacement.js';
 import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
 import { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kinds.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
@@ -73,6 +76,8 @@ export interface PruneOptions {
   readonly pairsDtype?: PairDtype;
   readonly ridge?: number;
   readonly training?: Partial<Omit<TrainingSettings, 'seed' | 'batchSize'>>;
+  /** Heal the fitted replacement by distillation (trained kinds only); null or absent: no healing. */
+  readonly healing?: HealingSettings | null;
   /** Held-out windows (after the calibration ones, .txt data only) for the perplexity check; 0 skips it. */
   readonly evalWindows?: number;
   /** A full evaluation of the pruned model against the original (perplexity, multiple choice, stability). */
@@ -110,6 +115,7 @@ export interface PruneSummary {
   readonly sparsity: number;
   readonly importance: BlockScores | null;
   readonly training: { readonly steps: number; readonly bestEpoch: number; readonly resumedFromStep: number | null; readonly epochs: EpochRecord[] } | null;
+  readonly healing: HealingSummary | null;
   readonly evaluation: { readonly windows: number; readonly seqLen: number; /** Predicted tokens. */ readonly tokens: number; readonly perplexityOriginal: number; readonly perplexityPruned: number } | null;
   /** Mean cosine of the replacement's output and the original block's output on held-out (validation) samples. */
   readonly hiddenStateCosine: number | null;
@@ -118,6 +124,17 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
+/** Healing's figures: validation KL and the quick check's perplexity before and after (after: `evaluation.perplexityPruned`). */
+export interface HealingSummary {
+  readonly settings: HealingSettings;
+  readonly steps: number;
+  readonly bestStep: number;
+  readonly stoppedEarly: boolean;
+  readonly validationKl: HealingResult['validationKl'];
+  readonly history: HealingRecord[];
+  /** Held-out perplexity of the pruned model with the fitted (unhealed) replacement and with the healed one; null without the quick check. */
+  readonly perplexity: { readonly before: number; readonly after: number } | null;
+}
 
 /** What the stages share: the settings, the session, and each stage's result as it is produced. */
 interface PruneRun {
@@ -134,6 +151,11 @@ interface PruneRun {
   pairsKey?: string;
   replacementWeights: Map<string, HostTensor> | null;
   trainingSummary: PruneSummary['training'];
+  pairs?: { readonly dir: string; readonly manifest: PairManifest };
+  healing: Omit<HealingSummary, 'perplexity'> | null;
+  /** The fitted replacement before healing (evaluated beside the healed one). */
+  unhealedWeights: Map<string, HostTensor> | null;
+  perplexityBeforeHealing: number | null;
   layout?: PrunedLayout;
   pruned?: StreamedModel;
   evaluation: PruneSummary['evaluation'];
@@ -145,7 +167,9 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const run = await openRun(options);
   try {
     await chooseBlock(run);
+    checkHealingFits(run);
     await collectAndFit(run);
+    await heal(run);
     await assemble(run);
     await evaluate(run);
     return await exportRun(run, started);
@@ -192,7 +216,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     },
   });
   report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
-  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, evaluation: null, fullReport: null };
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, unhealedWeights: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null };
 }
 
 /** Stage 2: the block — pinned, or the best start for the size by importance. */
@@ -225,8 +249,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   const { kind, seed, valFraction, training } = settings;
   run.samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
   if (kind === 'NONE') return;
-  const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
-  const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
+  const validation = validationWindows(data.length, valFraction, seed);
   const pairsKey = hash([modelIdentity(options, info), block, run.samplesHash, settings.pairsDtype, [...validation]]);
   run.pairsKey = pairsKey;
   report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
@@ -245,6 +268,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
     onEstimate: (bytes) => report('COLLECTING', `hidden-state pairs will take about ${formatBytes(bytes)} in ${pairsDir}`),
     onProgress: (done, total, bytes) => report('COLLECTING', `${done}/${total} samples, ${formatBytes(bytes)} written`),
   });
+  run.pairs = { dir: pairsDir, manifest };
   const pairs = new PairReader(pairsDir, manifest);
   try {
     if (kind === 'LINEAR') {
@@ -280,6 +304,69 @@ async function collectAndFit(run: PruneRun): Promise<void> {
 }
 
 /**
+ * Stage 4b (optional): the fitted replacement healed by distillation (heal.ts) from the hidden-state pairs
+ * on disk; the fitted weights are kept so that evaluation measures the pruned model before and after.
+ */
+async function heal(run: PruneRun): Promise<void> {
+  const { options, session, report, settings } = run;
+  const healing = options.healing;
+  if (!healing) return;
+  const kind = settings.kind as TrainedKind; // checkOptions refused NONE and LINEAR
+  const { info } = session;
+  const tailLayers = layersAfter(run.block!, info.config.numLayers);
+  const pairs = new PairReader(run.pairs!.dir, run.pairs!.manifest);
+  try {
+    const result = await healReplacement({
+      kind,
+      model: { family: info.family, config: info.config },
+      initial: run.replacementWeights!,
+      tailLayers,
+      read: (name) => session.weights.readFloat32(name),
+      pairs,
+      settings: healing,
+      batchSize: settings.batchSize,
+      seed: settings.seed,
+      optimizer: settings.training,
+      signal: options.signal,
+      onStart: (trainer) => report('HEALING', `healing by distillation on ${trainer}`),
+      onProgress: (p) =>
+        report('HEALING', `step ${p.step}/${p.totalSteps} KL ${p.loss.toExponential(3)}${p.validationLoss === null ? '' : ` validation KL ${p.validationLoss.toExponential(3)}`} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
+    });
+    run.unhealedWeights = run.replacementWeights;
+    run.replacementWeights = result.params;
+    run.healing = { settings: healing, steps: result.steps, bestStep: result.bestStep, stoppedEarly: result.stoppedEarly, validationKl: result.validationKl, history: result.history };
+    const stopped = result.stoppedEarly ? `stopped early after ${result.steps} steps` : `${result.steps} steps`;
+    report('HEALING', `healed: ${stopped}, kept step ${result.bestStep}; validation KL ${formatKl(result.validationKl.before)} → ${formatKl(result.validationKl.after)}`);
+  } finally {
+    pairs.close();
+  }
+}
+
+/** Once the block is known, before any pair is collected: healing's estimate within the memory budget. */
+function checkHealingFits(run: PruneRun): void {
+  const { session, settings } = run;
+  if (!run.options.healing) return;
+  const { info } = session;
+  const tail = layersAfter(run.block!, info.config.numLayers).length;
+  const needed = healingMemoryBytes(info, tail, replacementParameters(settings.kind, info.family, info.config), settings.batchSize, settings.seqLen);
+  if (needed > session.memoryBudget) {
+    throw new EngineError(
+      'BAD_INPUT',
+      `healing needs about ${formatBytes(needed)} (the ${tail} layer${tail === 1 ? '' : 's'} after the block and the LM head in float32, and one batch's activations) but the memory budget is ${formatBytes(session.memoryBudget)}; use a smaller batch size or sequence length, or raise the memory budget`,
+    );
+  }
+}
+
+/** 0-based indices of the original's layers after the block: what healing backpropagates through. */
+function layersAfter(block: Block, numLayers: number): number[] {
+  return [...Array(numLayers).keys()].filter((layer) => layer >= block.start + block.size);
+}
+
+function formatKl(kl: number | null): string {
+  return kl === null ? 'n/a' : kl.toExponential(3);
+}
+
+/**
  * Stage 5: the pruned model, as a view of the source's weights with the replacement in place. The
  * replacement is rounded to the source's dtype first — the dtype the export writes it in — so that the
  * model evaluated is the model shipped, not a float32 version of it.
@@ -289,6 +376,7 @@ async function assemble(run: PruneRun): Promise<void> {
   run.report('ASSEMBLING', 'assembling the pruned model');
   const { info, model } = run.session;
   if (run.replacementWeights) run.replacementWeights = roundedToDtype(run.replacementWeights, info.config.dtype);
+  if (run.unhealedWeights) run.unhealedWeights = roundedToDtype(run.unhealedWeights, info.config.dtype);
   run.layout = prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
   run.pruned = prunedStreamedModel(model, run.layout);
   if (run.options.onAssembled) {
@@ -306,6 +394,8 @@ async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
   const { config } = info;
+  // Healed: the pruned model with the fitted replacement is measured too, for before-and-after figures.
+  const unhealed = run.unhealedWeights && prunedStreamedModel(session.model, prunedLayout(info, run.block!, settings.kind, run.unhealedWeights));
   const evalWindows = options.evalWindows ?? 16;
   const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
   const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
@@ -314,14 +404,18 @@ async function evaluate(run: PruneRun): Promise<void> {
   if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
   if (windows.length > 0) {
     report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
-    const original = await computePerplexity(await session.runtime(), windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
-    const prunedRuntime = await session.runtimeFor(run.pruned!);
-    try {
-      const after = await computePerplexity(prunedRuntime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'pruned model') });
-      run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
-    } finally {
-      await prunedRuntime.dispose();
-    }
+    const perplexityOf = async (model: StreamedModel, what: string) => {
+      const runtime = await session.runtimeFor(model);
+      try {
+        return await computePerplexity(runtime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', what) });
+      } finally {
+        await runtime.dispose();
+      }
+    };
+    const original = await perplexityOf(session.model, 'original model');
+    if (unhealed) run.perplexityBeforeHealing = (await perplexityOf(unhealed, 'pruned model before healing')).perplexity;
+    const after = await perplexityOf(run.pruned!, 'pruned model');
+    run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
   }
 
   const { texts = [], tasks = [], limit } = options.evaluation ?? {};
@@ -333,6 +427,7 @@ async function evaluate(run: PruneRun): Promise<void> {
     // One model at a time: each is opened for its own scoring and disposed after.
     original: { path: info.path, numParameters: info.numParameters, config, open: () => session.runtimeFor(session.model) },
     pruned: { path: options.outDir, numParameters: prunedParameters(prunedModel), config: prunedModel.config, open: () => session.runtimeFor(prunedModel) },
+    ...(unhealed && { beforeHealing: { path: options.outDir, numParameters: prunedParameters(unhealed), config: unhealed.config, open: () => session.runtimeFor(unhealed) } }),
     tokenizer,
     texts,
     tasks,
@@ -367,6 +462,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
     sparsity: 1 - after / info.numParameters,
     importance: run.importance,
     training: run.trainingSummary,
+    healing: run.healing && { ...run.healing, perplexity: run.perplexityBeforeHealing !== null && run.evaluation ? { before: run.perplexityBeforeHealing, after: run.evaluation.perplexityPruned } : null },
     evaluation: run.evaluation,
     hiddenStateCosine: bestEpoch?.validationCosine ?? null,
     report: run.fullReport,
@@ -385,6 +481,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
     data: { path: resolve(options.dataPath), sha256: dataHash, samplesSha256: run.samplesHash },
     importance: run.importance,
     training: run.trainingSummary,
+    healing: summary.healing,
     evaluation: { ...run.evaluation, hiddenStateCosine: summary.hiddenStateCosine, numParameters: summary.numParameters, sparsity: summary.sparsity, report: run.fullReport },
   }, {
     onTensor: (_name, written, total) => {
@@ -403,6 +500,10 @@ function modelIdentity(options: PruneOptions, info: ModelInfo): unknown {
 }
 
 function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction: number, batchSize: number, training: TrainingSettings): void {
+  if (options.healing) {
+    if (kind === 'NONE' || kind === 'LINEAR') throw new EngineError('BAD_INPUT', `healing fine-tunes a trained replacement (FFN, SWIGLU or LAYER); the ${kind} replacement has nothing to heal`);
+    checkHealingSettings(options.healing);
+  }
   if (!REPLACEMENT_KINDS.includes(kind)) throw new EngineError('BAD_INPUT', `replacement ${JSON.stringify(kind)} is not one of ${REPLACEMENT_KINDS.join(', ')}`);
   if ((options.layers === undefined) === (options.targetSparsity === undefined)) {
     throw new EngineError('BAD_INPUT', 'give exactly one of layers (the block size) and target sparsity');

@@ -211,7 +211,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   }
 }
 
-function loadBatch(pairs: PairReader, indices: number[]): HostBatch {
+export function loadBatch(pairs: PairReader, indices: number[]): HostBatch {
   const sequences = indices.map((i) => pairs.read(i));
   const d = pairs.manifest.hiddenSize;
   const B = sequences.length;
@@ -252,8 +252,8 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
   return result;
 }
 
-/** Trained layout ([in, out] matrices) → Hugging Face layout ([out, in]). */
-function toHuggingFace(params: Map<string, HostTensor>): Map<string, HostTensor> {
+/** Trained layout ([in, out] matrices) → Hugging Face layout ([out, in]), and back: the transpose is its own inverse. */
+export function toHuggingFace(params: Map<string, HostTensor>): Map<string, HostTensor> {
   return new Map([...params].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
 }
 

@@ -17,6 +17,7 @@ import {
   ReplacementKind,
   type DatasetSpec,
   type EvaluationSpec,
+  type HealingSpec,
   type ModelInfo,
   type PlanBounds,
   type PlanSpec,
@@ -25,7 +26,7 @@ import {
 import type { Model } from '../models/model.type.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';
-import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, TrainingInput } from './plan.input.js';
+import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, HealingInput, TrainingInput } from './plan.input.js';
 
 export const DATASET_SCHEMES = ['file://', 's3://'] as const;
 const TEXT_EXTENSIONS = ['.txt', '.jsonl'] as const;
@@ -96,6 +97,7 @@ export function resolvePlanSpec(input: CreatePruningPlanInput, context: PlanSpec
     throw badInput('input.calibration', 'required: this gateway has no default calibration dataset (give input.calibration.source, a file:// URI of a .txt or .jsonl file)');
   }
   const calibration = resolveDataset('input.calibration', calibrationInput, PLAN_DEFAULTS.calibration, contextLength, bounds.maxSamples);
+  const training = resolveTraining(input.training ?? {}, calibration, bounds);
 
   return {
     version: PLAN_SPEC_VERSION,
@@ -106,7 +108,8 @@ export function resolvePlanSpec(input: CreatePruningPlanInput, context: PlanSpec
     replacement,
     dryRun: input.dryRun ?? false,
     calibration,
-    training: resolveTraining(input.training ?? {}, calibration, bounds),
+    training,
+    healing: input.healing ? resolveHealing(input.healing, replacement, training, bounds) : null,
     evaluation: resolveEvaluation(input.evaluation ?? {}, contextLength, bounds),
   };
 }
@@ -225,6 +228,21 @@ function resolveTraining(input: TrainingInput, calibration: DatasetSpec, bounds:
     validationFraction: checkNumber(field('validationFraction'), input.validationFraction ?? defaults.validationFraction, { min: 0, max: 1, maxExclusive: true }),
     seed: checkInteger(field('seed'), input.seed ?? defaults.seed, 0),
     checkpointEvery: checkInteger(field('checkpointEvery'), input.checkpointEvery ?? defaults.checkpointEvery, 1, bounds.maxSteps),
+  };
+}
+
+function resolveHealing(input: HealingInput, replacement: ReplacementKind, training: TrainingSpec, bounds: PlanBounds): HealingSpec {
+  const field = (name: string) => `input.healing.${name}`;
+  if (replacement === ReplacementKind.NONE || replacement === ReplacementKind.LINEAR) {
+    throw badInput('input.healing', `healing fine-tunes a trained replacement (FFN, SWIGLU or LAYER); the ${replacement} replacement has nothing to heal (set input.healing to null or choose another replacement)`);
+  }
+  const defaults = PLAN_DEFAULTS.healing;
+  return {
+    steps: checkInteger(field('steps'), input.steps ?? Math.min(defaults.steps, bounds.maxSteps), 1, bounds.maxSteps),
+    learningRate: checkNumber(field('learningRate'), input.learningRate ?? defaults.learningRate, { min: 0, minExclusive: true, max: bounds.maxLearningRate }),
+    // Default: the windows training held out, so early stopping judges on windows no stage trained on.
+    validationFraction: checkNumber(field('validationFraction'), input.validationFraction ?? training.validationFraction, { min: 0, max: 1, maxExclusive: true }),
+    patience: checkInteger(field('patience'), input.patience ?? defaults.patience, 1),
   };
 }
 

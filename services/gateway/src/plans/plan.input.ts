@@ -59,6 +59,21 @@ export class TrainingInput {
   seed?: number | null;
 }
 
+@InputType({ description: 'Healing by distillation after the replacement is fitted: the pruned model is fine-tuned so that its next-token distribution matches the original\'s (KL on the logits), with gradients only into the replacement.' })
+export class HealingInput {
+  @Field(() => Int, { nullable: true, description: 'Optimizer steps at most; early stopping may end sooner. Default 200.' })
+  steps?: number | null;
+
+  @Field(() => Float, { nullable: true, description: 'Learning rate after a linear warm-up over the first 5% of the steps. Default 2e-4.' })
+  learningRate?: number | null;
+
+  @Field(() => Float, { nullable: true, description: "Share of the calibration windows held out for early stopping; default training.validationFraction (the same windows)." })
+  validationFraction?: number | null;
+
+  @Field(() => Int, { nullable: true, description: 'Validations (one every twentieth of the steps) without improvement before healing stops. Default 3.' })
+  patience?: number | null;
+}
+
 @InputType()
 export class EvaluationInput {
   @Field(() => [DatasetInput], { nullable: true, description: 'Text datasets for perplexity.' })
@@ -96,6 +111,9 @@ export class CreatePruningPlanInput {
 
   @Field(() => TrainingInput, { nullable: true })
   training?: TrainingInput | null;
+
+  @Field(() => HealingInput, { nullable: true, description: 'Heal the fitted replacement by distillation (FFN, SWIGLU and LAYER); null or absent: no healing.' })
+  healing?: HealingInput | null;
 
   @Field(() => EvaluationInput, { nullable: true })
   evaluation?: EvaluationInput | null;

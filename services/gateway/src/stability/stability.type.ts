@@ -15,6 +15,9 @@ export class PerplexityResult {
 
   @Field(() => Float)
   pruned!: number;
+
+  @Field(() => Float, { nullable: true, description: 'A healed plan: the pruned model with its fitted replacement, before healing (`pruned` is after). Null when the plan did not heal.' })
+  prunedBeforeHealing?: number | null;
 }
 
 @ObjectType()

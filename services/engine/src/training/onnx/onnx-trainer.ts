@@ -12,13 +12,52 @@
  */
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../../errors.js';
-import type { HostTensor } from '../../formats/host-tensor.js';
+import { transpose2d, type HostTensor } from '../../formats/host-tensor.js';
 import { attentionBias, ropeTables } from '../../runtime/attention-inputs.js';
 import { defaultProvider } from '../../runtime/onnx/onnx-forward.js';
 import type { TokenBatch } from '../../runtime/runtime.js';
 import { defaultThreads } from '../../runtime/threads.js';
 import type { HostBatch, ReplacementTrainer, TrainerOptions, TrainerState } from '../trainer.js';
+import { buildHealingEvaluateGraph, buildHealingStepGraph, frozenWeightNames, type HealingGraphSpec } from './healing-graphs.js';
 import { buildAdamWGraph, buildEvaluateGraph, buildStepGraph, type ReplacementGraphSpec } from './training-graphs.js';
+
+/** The frozen part of the model healing backpropagates through: layer indices and a reader of stored tensors. */
+export interface FrozenTail {
+  /** 0-based indices of the original's layers after the replaced block. */
+  readonly layers: readonly number[];
+  /** A tensor as stored (float32, matrices [out, in]). */
+  read(name: string): HostTensor;
+}
+
+/** What the MSE and the healing trainer differ in, besides their graphs. */
+interface Objective {
+  /** Tensors fed to every step and evaluation (healing: the frozen tail). */
+  readonly frozen: Record<string, ort.Tensor>;
+  /** Do the graphs take attention_bias and the RoPE tables? */
+  readonly attention: boolean;
+  readonly lossScale: (batch: HostBatch) => number;
+}
+
+function setup(options: TrainerOptions) {
+  const provider = process.env.STREAMLINE_ONNX_PROVIDER ?? defaultProvider();
+  if (provider !== 'cpu' && provider !== 'cuda') {
+    throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
+  }
+  const threads = options.threads ?? defaultThreads();
+  const shapes = new Map([...options.initial].map(([name, t]) => [name, [...t.shape]] as const));
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+    // Idle pool threads sleep instead of spinning: between runs the main thread has host work (AdamW,
+    // the next batch), and spinning threads on a busy machine took the cores it needed (measured here:
+    // host AdamW 73 → 40 ms, a stories260K FFN step 10–46 → 4–5 ms on 2 threads).
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  };
+  return { provider, threads, sessionOptions, shapes };
+}
 
 /** A buffer pair: `current` is read by the next run, `next` receives its output; swap() after the run. */
 class PingPong {
@@ -53,6 +92,7 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
     private readonly adamSession: ort.InferenceSession | null,
     provider: string,
     threads: number,
+    private readonly objective: Objective,
   ) {
     this.description = `onnxruntime ${provider}, ${threads} thread${threads === 1 ? '' : 's'}`;
     this.names = [...shapes.keys()];
@@ -71,31 +111,41 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
    * on CUDA, where the state would otherwise cross the bus every step).
    */
   static async create(options: TrainerOptions, adamw?: 'host' | 'graph'): Promise<OnnxReplacementTrainer> {
-    const provider = process.env.STREAMLINE_ONNX_PROVIDER ?? defaultProvider();
-    if (provider !== 'cpu' && provider !== 'cuda') {
-      throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(provider)} is not supported; accepted: cpu, cuda`);
-    }
-    const threads = options.threads ?? defaultThreads();
-    const shapes = new Map([...options.initial].map(([name, t]) => [name, [...t.shape]] as const));
+    const { provider, threads, sessionOptions, shapes } = setup(options);
     const spec: ReplacementGraphSpec = { kind: options.kind, model: options.model, shapes };
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: [provider],
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      logSeverityLevel: 3,
-      // Idle pool threads sleep instead of spinning: between runs the main thread has host work (AdamW,
-      // the next batch), and spinning threads on a busy machine took the cores it needed (measured here:
-      // host AdamW 73 → 40 ms, a stories260K FFN step 10–46 → 4–5 ms on 2 threads).
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    };
     const optimizerInGraph = (adamw ?? (provider === 'cpu' ? 'host' : 'graph')) === 'graph';
     const [step, evaluate, adam] = await Promise.all([
       ort.InferenceSession.create(buildStepGraph(spec), sessionOptions),
       ort.InferenceSession.create(buildEvaluateGraph(spec), sessionOptions),
       optimizerInGraph ? ort.InferenceSession.create(buildAdamWGraph(shapes, options.optimizer), sessionOptions) : null,
     ]);
-    return new OnnxReplacementTrainer(options, shapes, step, evaluate, adam, provider, threads);
+    const d = options.model.config.hiddenSize;
+    const objective: Objective = { frozen: {}, attention: options.kind !== 'FFN', lossScale: (batch) => 1 / (batch.tokens * d) };
+    return new OnnxReplacementTrainer(options, shapes, step, evaluate, adam, provider, threads, objective);
+  }
+
+  /**
+   * The healing trainer (healing-graphs.ts): the same parameters, moments and AdamW, with the KL of the
+   * pruned model's logits to the original's as the loss; `tail` gives the frozen layers after the block,
+   * the final norm and the LM head, fed to every run from buffers made once here.
+   */
+  static async createHealing(options: TrainerOptions, tail: FrozenTail): Promise<OnnxReplacementTrainer> {
+    const { provider, threads, sessionOptions, shapes } = setup(options);
+    const frozen: Record<string, ort.Tensor> = {};
+    const frozenShapes = new Map<string, number[]>();
+    for (const name of frozenWeightNames({ model: options.model, tailLayers: tail.layers })) {
+      const stored = tail.read(name);
+      const t = stored.shape.length === 2 ? transpose2d(stored) : stored; // [out, in] → [in, out]
+      frozen[`frozen.${name}`] = new ort.Tensor('float32', t.data, [...t.shape]);
+      frozenShapes.set(name, [...t.shape]);
+    }
+    const spec: HealingGraphSpec = { kind: options.kind, model: options.model, shapes, tailLayers: tail.layers, frozenShapes };
+    const [step, evaluate] = await Promise.all([
+      ort.InferenceSession.create(buildHealingStepGraph(spec), sessionOptions),
+      ort.InferenceSession.create(buildHealingEvaluateGraph(spec), sessionOptions),
+    ]);
+    const adam = provider === 'cpu' ? null : await ort.InferenceSession.create(buildAdamWGraph(shapes, options.optimizer), sessionOptions);
+    return new OnnxReplacementTrainer(options, shapes, step, evaluate, adam, provider, threads, { frozen, attention: true, lossScale: (batch) => 1 / batch.tokens });
   }
 
   private tensor(name: string, data: Float32Array): ort.Tensor {
@@ -111,7 +161,7 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
       target: new ort.Tensor('float32', batch.targets, [B, T, d]),
       mask: new ort.Tensor('float32', Float32Array.from(batch.attentionMask), [B, T, 1]),
     };
-    if (this.options.kind !== 'FFN') {
+    if (this.objective.attention) {
       feeds.attention_bias = new ort.Tensor('float32', attentionBias(batch as unknown as TokenBatch, config.slidingWindow), [B, 1, T, T]);
       if (family.positions === 'rope') {
         let rope = this.ropeCache.get(T);
@@ -125,12 +175,12 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
       }
     }
     for (const name of this.names) feeds[`param.${name}`] = this.tensor(name, this.paramBuffers.get(name)!.current);
-    return feeds;
+    return Object.assign(feeds, this.objective.frozen);
   }
 
   async accumulate(batch: HostBatch): Promise<number> {
     const feeds = this.batchFeeds(batch);
-    feeds.loss_scale = new ort.Tensor('float32', Float32Array.of(1 / (batch.tokens * this.options.model.config.hiddenSize)), []);
+    feeds.loss_scale = new ort.Tensor('float32', Float32Array.of(this.objective.lossScale(batch)), []);
     const fetches: Record<string, ort.Tensor | null> = { loss: null };
     for (const name of this.names) {
       const buffers = this.accumulated.get(name)!;
@@ -222,6 +272,14 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
   async evaluate(batch: HostBatch): Promise<{ squaredError: number; cosineSum: number }> {
     const results = await this.evaluateSession.run(this.batchFeeds(batch));
     return { squaredError: (results.squared_error.data as Float32Array)[0], cosineSum: (results.cosine_sum.data as Float32Array)[0] };
+  }
+
+  /** Healing trainers: Σ over the batch's real tokens of KL(original ‖ pruned). */
+  async klSum(batch: HostBatch): Promise<number> {
+    const feeds = this.batchFeeds(batch);
+    feeds.loss_scale = new ort.Tensor('float32', Float32Array.of(1), []);
+    const results = await this.evaluateSession.run(feeds);
+    return (results.kl_sum.data as Float32Array)[0];
   }
 
   private copyOut(buffers: Map<string, PingPong>): Map<string, HostTensor> {

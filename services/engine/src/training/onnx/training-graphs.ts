@@ -32,15 +32,16 @@ export interface ReplacementGraphSpec {
   readonly elem?: FloatType;
 }
 
-function replacementOutput(dg: DiffGraph, spec: ReplacementGraphSpec, x: string, param: (name: string) => string): string {
+/** The replacement's output on x; `ctx` when the graph already has its attention inputs (healing's does). */
+export function replacementOutput(dg: DiffGraph, spec: ReplacementGraphSpec, x: string, param: (name: string) => string, shared?: DiffLayerContext): string {
   const { config, family } = spec.model;
   if (spec.kind === 'FFN') return ffnReplacement(dg, x, param, config);
-  const ctx: DiffLayerContext = { config, family, ...attentionInputs(dg, config, family) };
+  const ctx: DiffLayerContext = shared ?? { config, family, ...attentionInputs(dg, config, family) };
   const byPart = (part: LayerPart, kind: 'weight' | 'bias' = 'weight') => param(relativeName(family, part, kind));
   return spec.kind === 'SWIGLU' ? mlpBlock(dg, x, byPart, ctx) : decoderLayer(dg, x, byPart, ctx);
 }
 
-function commonInputs(dg: DiffGraph, spec: ReplacementGraphSpec) {
+export function commonInputs(dg: DiffGraph, spec: ReplacementGraphSpec) {
   const d = spec.model.config.hiddenSize;
   const x = dg.input('x', ['batch', 'seq', d]);
   const target = dg.input('target', ['batch', 'seq', d]);

@@ -18,6 +18,7 @@ export type PlanStage =
   | 'COLLECTING'
   | 'DONE'
   | 'EVALUATING'
+  | 'HEALING'
   | 'LOADING'
   | 'PROFILING'
   | 'TRAINING'
