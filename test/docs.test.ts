@@ -65,3 +65,14 @@ describe('links in the documentation', () => {
     expect(broken).toEqual([]);
   });
 });
+
+describe('licensing', () => {
+  it('every package of the workspace says it is MIT, as LICENSE does', () => {
+    const root = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { license?: string; workspaces: string[] };
+    expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n/);
+    const unlicensed = ['.', ...root.workspaces]
+      .map((workspace) => ({ workspace, license: (JSON.parse(readFileSync(join(ROOT, workspace, 'package.json'), 'utf8')) as { license?: string }).license }))
+      .filter(({ license }) => license !== 'MIT');
+    expect(unlicensed).toEqual([]);
+  });
+});
