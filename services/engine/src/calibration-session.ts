@@ -79,8 +79,10 @@ export async function openCalibrationSession(options: CalibrationSessionOptions)
   const inserted = info.format === 'huggingface' ? readInsertedModule(info.path, config.numLayers) : undefined;
   const model: StreamedModel = { family: info.family, config, weights, ...(inserted ? { inserted } : {}) };
 
+  // The session's runtimes (original, pruned) run one pass at a time: one set of widened-layer buffers serves them all.
+  const layerBuffers = new Map<string, Float32Array>();
   const runtimeFor = async (target: StreamedModel): Promise<ForwardRuntime> => {
-    if (streamed) return new streamed.StreamedOnnxForward(target, { threads: runtimeOptions.workers, memoryBudget: budget, spillDir: runtimeOptions.spillDir });
+    if (streamed) return new streamed.StreamedOnnxForward(target, { threads: runtimeOptions.workers, memoryBudget: budget, spillDir: runtimeOptions.spillDir, layerBuffers });
     if (target === model && loaded) return createRuntime(loaded, runtimeOptions);
     return createRuntime(materialize(info, target), runtimeOptions);
   };
@@ -99,6 +101,7 @@ export async function openCalibrationSession(options: CalibrationSessionOptions)
     async close() {
       if (own) await (await own).dispose();
       own = null;
+      layerBuffers.clear();
       weights.close();
     },
   };

@@ -55,6 +55,12 @@ export interface StreamedForwardOptions {
    * onnxruntime-node has no bfloat16 tensors.
    */
   readonly narrowWeights?: boolean;
+  /**
+   * Float32 buffers for widened layer weights, shared by the runtimes of one calibration session (the
+   * original and the pruned model) so that a 7B-class layer's 0.8 GB is held once, not once per runtime.
+   * Runtimes sharing a pool must not run passes at the same time; the owner frees it.
+   */
+  readonly layerBuffers?: Map<string, Float32Array>;
 }
 
 /** The pass's activations: one [B, T, d] float32 array per batch, in memory or in a file per hidden state. */
@@ -198,7 +204,7 @@ export class StreamedOnnxForward implements PassRuntime {
   private readonly threads: number;
   private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
   /** Widened layer weights, by graph input, reused by every layer (the layers are read one after another). */
-  private readonly layerBuffers = new Map<string, Float32Array>();
+  private readonly layerBuffers: Map<string, Float32Array>;
 
   constructor(
     readonly model: StreamedModel,
@@ -209,6 +215,7 @@ export class StreamedOnnxForward implements PassRuntime {
       throw new EngineError('BAD_INPUT', `ONNX execution provider ${JSON.stringify(this.provider)} is not supported; accepted: cpu, cuda`);
     }
     this.threads = options.threads ?? availableParallelism();
+    this.layerBuffers = options.layerBuffers ?? new Map();
     this.description = `onnxruntime-node ${ort.env.versions.node} ${this.provider} (${this.threads} threads), layer-streamed`;
   }
 
@@ -349,7 +356,12 @@ export class StreamedOnnxForward implements PassRuntime {
         const head = await this.session('head', () => headGraph);
         const feeds: Record<string, ort.Tensor> = {};
         for (const w of headGraph.weights) {
-          const t = weights.readFloat32(w.tensor);
+          // The LM head (0.5 GB at Llama-2-7B's vocabulary) is widened into the pool too: the original's and
+          // the pruned model's evaluation passes would otherwise each hold a copy until garbage collection.
+          const key = `head.${w.input}`;
+          let buffer = this.layerBuffers.get(key);
+          if (!buffer && weights.widens) this.layerBuffers.set(key, (buffer = new Float32Array(elementCount(weights.shape(w.tensor)))));
+          const t = weights.readFloat32(w.tensor, buffer);
           feeds[w.input] = new ort.Tensor('float32', t.data, [...t.shape]);
         }
         const insertedFeeds = inserted?.position === L ? await this.insertedFeeds() : null;
@@ -453,7 +465,7 @@ export class StreamedOnnxForward implements PassRuntime {
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
     for (const session of sessions) await (await session).release();
-    this.layerBuffers.clear();
+    if (!this.options.layerBuffers) this.layerBuffers.clear();
     if (this.options.ownsWeights) this.model.weights.close();
   }
 }
