@@ -30,4 +30,7 @@ export {
   type PlanResult,
   type PlanResultWire,
   type PrunedResult,
+  type SweepResult,
 } from './plan-result.js';
+export { CandidateSourceSchema, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
+export { CANDIDATE_STATUSES, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';

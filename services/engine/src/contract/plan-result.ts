@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { parseWith } from './parse.js';
+import { planCandidateSchema } from './plan-candidate.js';
 
 function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) {
   const blockScores = z.object({ blockSize: z.number().int().min(1), scores: z.array(score) });
@@ -52,7 +53,12 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
   return z.object({
     /** Where the pruned checkpoint was published; null for a dry run. */
     outputUri: z.string().nullable(),
-    outcome: z.discriminatedUnion('dryRun', [z.object({ dryRun: z.literal(true), profile }), z.object({ dryRun: z.literal(false), pruned })]),
+    /** A sweep publishes its candidates' trained replacements under outputUri (see exportCandidate); nothing is pruned. */
+    outcome: z.union([
+      z.object({ dryRun: z.literal(true), profile }),
+      z.object({ dryRun: z.literal(false), pruned }),
+      z.object({ dryRun: z.literal(false), sweep: z.object({ profile, candidates: z.array(planCandidateSchema(score)) }) }),
+    ]),
   });
 }
 
@@ -62,7 +68,8 @@ export type PlanResult = z.infer<typeof PlanResultSchema>;
 export type PlanResultWire = z.infer<typeof PlanResultWireSchema>;
 export type PlanOutcome = PlanResult['outcome'];
 export type ImportanceProfileResult = Extract<PlanOutcome, { dryRun: true }>['profile'];
-export type PrunedResult = Extract<PlanOutcome, { dryRun: false }>['pruned'];
+export type PrunedResult = Extract<PlanOutcome, { pruned: unknown }>['pruned'];
+export type SweepResult = Extract<PlanOutcome, { sweep: unknown }>['sweep'];
 
 /** A worker's result as it arrives: shapes checked, scores possibly null (not finite). */
 export function parsePlanResultWire(value: unknown): PlanResultWire {

@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { parseWith } from './parse.js';
 import { REPLACEMENT_KINDS } from './replacement-kind.js';
+import { CandidateSourceSchema, SweepSpecSchema } from './sweep-spec.js';
 
 export const PLAN_SPEC_VERSION = 2;
 
@@ -67,6 +68,10 @@ export const PlanSpecSchema = z.strictObject({
   calibration: DatasetSpecSchema,
   training: TrainingSpecSchema,
   evaluation: EvaluationSpecSchema,
+  /** Many candidates instead of one block (layersToPrune, startLayer and replacement then describe none); absent or null: no sweep. */
+  sweep: SweepSpecSchema.nullish(),
+  /** Publish this sweep candidate's trained replacement instead of training one (exportCandidate); absent or null: train. */
+  fromCandidate: CandidateSourceSchema.nullish(),
 });
 export type PlanSpec = z.infer<typeof PlanSpecSchema>;
 

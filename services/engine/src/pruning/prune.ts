@@ -29,7 +29,7 @@ import type { StreamingMode } from '../runtime/open-runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
-import { collectHiddenStatePairs, PairReader, type PairDtype } from './hidden-state-pairs.js';
+import { collectHiddenStatePairs, PairReader, type HiddenStatePairs, type PairDtype } from './hidden-state-pairs.js';
 import { fitLinearReplacement } from './linear-fit.js';
 import { initialParameters } from './replacement.js';
 import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
@@ -93,8 +93,20 @@ export interface PruneOptions {
   readonly modelUri?: string;
   /** Keeps training checkpoints beyond the work directory (an object store), and brings them back. */
   readonly checkpoints?: CheckpointSync;
+  /**
+   * A replacement trained already (a sweep's candidate, see sweep.ts): nothing is collected or trained,
+   * the block must be pinned (layers and start) and `replacement` must be its kind.
+   */
+  readonly trained?: TrainedReplacement;
   readonly onProgress?: (event: PruneEvent) => void;
   readonly signal?: AbortSignal;
+}
+
+/** A replacement's weights (Hugging Face names) and how it was trained. */
+export interface TrainedReplacement {
+  /** Null for NONE. */
+  readonly weights: Map<string, HostTensor> | null;
+  readonly training: PruneSummary['training'];
 }
 
 export interface PruneSummary {
@@ -119,7 +131,7 @@ export interface PruneSummary {
 
 
 /** What the stages share: the settings, the session, and each stage's result as it is produced. */
-interface PruneRun {
+export interface PruneRun {
   readonly options: PruneOptions;
   readonly settings: { readonly kind: ReplacementKind; readonly samples: number; readonly seqLen: number; readonly batchSize: number; readonly valFraction: number; readonly seed: number; readonly training: TrainingSettings; readonly pairsDtype: PairDtype };
   readonly session: CalibrationSession;
@@ -137,6 +149,8 @@ interface PruneRun {
   pruned?: StreamedModel;
   evaluation: PruneSummary['evaluation'];
   fullReport: EvaluationReport | null;
+  /** The original model's figures, measured once however many pruned models a run evaluates (a sweep's candidates). */
+  readonly original: { quickPerplexity?: { readonly tokens: number; readonly perplexity: number } };
 }
 
 export async function prune(options: PruneOptions): Promise<PruneSummary> {
@@ -144,7 +158,8 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const run = await openRun(options);
   try {
     await chooseBlock(run);
-    await collectAndFit(run);
+    if (options.trained) useTrained(run, options.trained);
+    else await collectAndFit(run);
     await assemble(run);
     await evaluate(run);
     return await exportRun(run, started);
@@ -153,14 +168,22 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   }
 }
 
-/** Stage 1: settings checked, the calibration session opened (model inspected once, data loaded, weights opened). */
-async function openRun(options: PruneOptions): Promise<PruneRun> {
-  // Every event goes through here: the one place engine progress becomes PruneEvents.
-  const report = (stage: PruneStage, message: string, extra: Partial<PruneEvent> = {}) => options.onProgress?.({ ...extra, stage, message });
+/** The run's `report` and `layerReporter` over `onProgress`: the one place engine progress becomes PruneEvents. */
+export function reporters(onProgress: ((event: PruneEvent) => void) | undefined): Pick<PruneRun, 'report' | 'layerReporter'> {
+  const report = (stage: PruneStage, message: string, extra: Partial<PruneEvent> = {}) => onProgress?.({ ...extra, stage, message });
   const layerReporter = (stage: PruneStage, what: string) => (p: LayerProgress) => {
     const where = p.layer < 0 ? 'embeddings' : p.layer >= p.layers ? 'LM head' : `layer ${p.layer}/${p.layers - 1}`;
     report(stage, `${what}: ${where}${p.resumed ? ' (resumed from the pass checkpoint)' : ''}, ${formatBytes(p.bytesRead)} read`, { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead });
   };
+  return { report, layerReporter };
+}
+
+/**
+ * Stage 1: settings checked, the calibration session opened (model inspected once, data loaded, weights
+ * opened). `kinds`: every replacement the run will fit (a sweep's several; default options.replacement).
+ */
+export async function openRun(options: PruneOptions, kinds: readonly ReplacementKind[] = [options.replacement]): Promise<PruneRun> {
+  const { report, layerReporter } = reporters(options.onProgress);
   const kind = options.replacement;
   const batchSize = options.batchSize ?? DEFAULT_RUN.batchSize;
   const valFraction = options.valFraction ?? DEFAULT_RUN.valFraction;
@@ -180,7 +203,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     runtime: { runtime: options.runtime, streaming: options.streaming, memoryBudget: options.memoryBudget, spillDir: join(options.workDir, 'spill') },
     check: async ({ info, tokenizer, data }) => {
       const { config, family } = info;
-      checkReplacementFits(kind, family);
+      for (const each of kinds) checkReplacementFits(each, family);
       if (existsSync(options.outDir) && readdirSync(options.outDir).length > 0) {
         throw new EngineError('BAD_INPUT', `output directory ${options.outDir} already exists and is not empty; choose a new --out or remove it`);
       }
@@ -191,7 +214,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     },
   });
   report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
-  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, evaluation: null, fullReport: null };
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, evaluation: null, fullReport: null, original: {} };
 }
 
 /** Stage 2: the block — pinned, or the best start for the size by importance. */
@@ -216,16 +239,30 @@ async function chooseBlock(run: PruneRun): Promise<void> {
   report('PROFILING', `pruning layers ${start}..${start + size - 1} (0-based) with a ${run.settings.kind} replacement`);
 }
 
+/** The seeded validation windows: the same for every block and replacement of a run (a sweep's candidates too). */
+export function validationSplit(run: PruneRun): Set<number> {
+  const { data } = run.session;
+  const { valFraction, seed } = run.settings;
+  const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
+  return new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
+}
+
+/** A replacement trained already (options.trained): nothing to collect or fit. */
+function useTrained(run: PruneRun, trained: TrainedReplacement): void {
+  run.samplesHash = createHash('sha256').update(JSON.stringify(run.session.data)).digest('hex');
+  run.replacementWeights = trained.weights;
+  run.trainingSummary = trained.training;
+}
+
 /** Stages 3 and 4: the hidden-state pairs to disk, then the replacement fitted (LINEAR) or trained from them. */
 async function collectAndFit(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const block = run.block!;
   const { info, data } = session;
-  const { kind, seed, valFraction, training } = settings;
+  const { kind } = settings;
   run.samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
   if (kind === 'NONE') return;
-  const validationCount = data.length >= 2 && valFraction > 0 ? Math.max(1, Math.round(valFraction * data.length)) : 0;
-  const validation = new Set(shuffled([...data.keys()], seed).slice(0, validationCount));
+  const validation = validationSplit(run);
   const pairsKey = hash([modelIdentity(options, info), block, run.samplesHash, settings.pairsDtype, [...validation]]);
   run.pairsKey = pairsKey;
   report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
@@ -246,6 +283,23 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   });
   const pairs = new PairReader(pairsDir, manifest);
   try {
+    await fitReplacement(run, pairs, pairsKey, join(options.workDir, 'train'));
+  } finally {
+    pairs.close();
+  }
+}
+
+/**
+ * Stage 4: the replacement of run.block fitted (LINEAR, closed form) or trained from `pairs`, with its
+ * checkpoints in `trainDir` (`pairsKey` identifies the pairs in the checkpoint's key).
+ */
+export async function fitReplacement(run: PruneRun, pairs: HiddenStatePairs, pairsKey: string, trainDir: string): Promise<void> {
+  const { options, session, report, settings } = run;
+  const block = run.block!;
+  const { info } = session;
+  const { kind, seed, training } = settings;
+  if (kind === 'NONE') return;
+  {
     if (kind === 'LINEAR') {
       report('TRAINING', 'fitting the linear map in closed form');
       const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
@@ -253,7 +307,6 @@ async function collectAndFit(run: PruneRun): Promise<void> {
       run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
       return;
     }
-    const trainDir = join(options.workDir, 'train');
     const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
     if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
     const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
@@ -273,13 +326,11 @@ async function collectAndFit(run: PruneRun): Promise<void> {
     }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
     run.replacementWeights = result.params;
     run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
-  } finally {
-    pairs.close();
   }
 }
 
 /** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */
-async function assemble(run: PruneRun): Promise<void> {
+export async function assemble(run: PruneRun): Promise<void> {
   throwIfCancelled(run.options.signal, 'pruning');
   run.report('ASSEMBLING', 'assembling the pruned model');
   const { info, model } = run.session;
@@ -296,7 +347,7 @@ async function assemble(run: PruneRun): Promise<void> {
 }
 
 /** Stage 6: the quick held-out perplexity check, and the full evaluation when texts or tasks were given. */
-async function evaluate(run: PruneRun): Promise<void> {
+export async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
   const { config } = info;
@@ -308,7 +359,8 @@ async function evaluate(run: PruneRun): Promise<void> {
   if (quickCheck && windows.length === 0) report('EVALUATING', 'no held-out windows left in the calibration file after the calibration ones; skipping the quick perplexity check');
   if (windows.length > 0) {
     report('EVALUATING', `perplexity on ${windows.length} held-out windows after the calibration ones`);
-    const original = await computePerplexity(await session.runtime(), windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
+    run.original.quickPerplexity ??= await computePerplexity(await session.runtime(), windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'original model') });
+    const original = run.original.quickPerplexity;
     const prunedRuntime = await session.runtimeFor(run.pruned!);
     try {
       const after = await computePerplexity(prunedRuntime, windows, { batchSize: settings.batchSize, signal: options.signal, onLayer: run.layerReporter('EVALUATING', 'pruned model') });
@@ -392,7 +444,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
 }
 
 /** The model's identity in resume keys: the caller's fingerprint (a fetched copy), else its path and mtime. */
-function modelIdentity(options: PruneOptions, info: ModelInfo): unknown {
+export function modelIdentity(options: Pick<PruneOptions, 'modelFingerprint'>, info: ModelInfo): unknown {
   return options.modelFingerprint ?? [resolve(info.path), statSync(info.path).mtimeMs];
 }
 
@@ -402,6 +454,7 @@ function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction:
     throw new EngineError('BAD_INPUT', 'give exactly one of layers (the block size) and target sparsity');
   }
   if (options.start !== undefined && options.layers === undefined) throw new EngineError('BAD_INPUT', 'a pinned start needs layers (the block size)');
+  if (options.trained && options.start === undefined) throw new EngineError('BAD_INPUT', 'a trained replacement needs its block pinned (layers and start)');
   if (!(valFraction >= 0 && valFraction < 1)) throw new EngineError('BAD_INPUT', `val-fraction ${valFraction} must be in [0, 1)`);
   const positiveIntegers: [string, number][] = [['batch-size', batchSize], ['grad-accum', training.gradAccum], ['min-steps', training.minSteps], ['checkpoint-every', training.checkpointEvery]];
   if (training.epochs !== undefined) positiveIntegers.push(['epochs', training.epochs]);
@@ -436,7 +489,7 @@ async function heldOutCalibrationWindows(path: string, tokenizer: Tokenizer | nu
   return samples.slice(skip);
 }
 
-function hash(value: unknown): string {
+export function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32);
 }
 

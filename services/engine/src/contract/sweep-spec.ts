@@ -1,0 +1,37 @@
+/**
+ * A sweep: many candidate prunings of one model in one plan — each block size at its `topStarts` most
+ * redundant starts, with each replacement kind — trained and evaluated from one pass over the
+ * calibration data, so that a user sees the trade-off between layers removed and quality and exports
+ * the candidate they want (`exportCandidate`). `iterative` adds, per block size, the model that removes
+ * the same number of layers one at a time (no replacement).
+ */
+import { z } from 'zod';
+import { REPLACEMENT_KINDS } from './replacement-kind.js';
+
+/** Default of STREAMLINE_MAX_SWEEP_CANDIDATES: the most candidates one sweep may train. */
+export const DEFAULT_MAX_SWEEP_CANDIDATES = 16;
+
+export const SweepSpecSchema = z.strictObject({
+  /** Block sizes (layers removed before any replacement is inserted), ascending, distinct. */
+  blockSizes: z.array(z.number().int().min(1)).min(1),
+  /** Starts per block size, the most redundant first (by the importance profile). */
+  topStarts: z.number().int().min(1),
+  /** Distinct kinds; every (size, start) is tried with each. */
+  replacements: z.array(z.enum(REPLACEMENT_KINDS)).min(1),
+  /** Also remove each block size's number of layers one at a time (most redundant single layer, re-measured after each). */
+  iterative: z.boolean(),
+});
+export type SweepSpec = z.infer<typeof SweepSpecSchema>;
+
+/** How many candidates a sweep makes on a model of `numLayers` layers (starts limited by what fits). */
+export function sweepCandidateCount(sweep: SweepSpec, numLayers: number): number {
+  const contiguous = sweep.blockSizes.reduce((n, size) => n + Math.min(sweep.topStarts, numLayers - size + 1) * sweep.replacements.length, 0);
+  return contiguous + (sweep.iterative ? sweep.blockSizes.length : 0);
+}
+
+/** The export of a sweep's candidate: the sweep plan and the candidate whose trained weights it publishes. */
+export const CandidateSourceSchema = z.strictObject({
+  planId: z.string().min(1),
+  candidateId: z.string().min(1),
+});
+export type CandidateSource = z.infer<typeof CandidateSourceSchema>;
