@@ -20,6 +20,8 @@ export type CreatePruningPlanInput = {
   replacement?: ReplacementKind;
   /** Pin the block's first layer instead of choosing it by importance. */
   startLayer?: number | null | undefined;
+  /** A sweep instead of one block: give it without layersToPrune, targetSparsity and startLayer. At most STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES (default 16) candidates; the plan's candidates field reports each, and exportCandidate publishes one. */
+  sweep?: SweepInput | null | undefined;
   /** Fraction of the model's parameters to remove; the engine picks the block size. */
   targetSparsity?: number | null | undefined;
   training?: TrainingInput | null | undefined;
@@ -102,6 +104,18 @@ export type ReplacementKind =
 export type Role =
   | 'ADMIN'
   | 'MEMBER';
+
+/** Many candidates in one plan: each block size at its topStarts most redundant starts, with each replacement kind. */
+export type SweepInput = {
+  /** Block sizes to try (layers removed before any replacement is inserted), each from 1 to the layers less one. */
+  blockSizes: Array<number>;
+  /** Also remove each size one layer at a time, re-measuring importance after each (not supported yet: refused). */
+  iterative?: boolean;
+  /** Every (size, start) is tried with each kind. */
+  replacements: Array<ReplacementKind>;
+  /** Starts per block size, the most redundant first by importance. */
+  topStarts?: number;
+};
 
 export type TrainingInput = {
   batchSize?: number | null | undefined;

@@ -115,6 +115,7 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
     const summary = await sweep({
       ...common,
       sweep: spec.sweep,
+      maxCandidates: bounds.maxSweepCandidates,
       candidatesDir,
       candidateSignal: options.candidateSignal,
       onProgress: (event) => onEvent(planEvent(event, sweepProgress(event))),

@@ -49,6 +49,13 @@ export {
   type PlanAssignment,
   type PlanResult,
   type PlanResultWire,
+  type ImportanceProfileResult,
   type PlanSpec,
   type TrainingSpec,
+  CANDIDATE_STATUSES,
+  checkSweep,
+  PlanCandidateSchema,
+  type CandidateStatus,
+  type PlanCandidate as PlanCandidateRecord,
+  type SweepSpec,
 } from '@streamline/engine/spec';

@@ -32,5 +32,5 @@ export {
   type PrunedResult,
   type SweepResult,
 } from './plan-result.js';
-export { CandidateSourceSchema, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
+export { CandidateSourceSchema, checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
 export { CANDIDATE_STATUSES, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';

@@ -6,9 +6,10 @@
  * the same number of layers one at a time (no replacement).
  */
 import { z } from 'zod';
+import { EngineError } from '../errors.js';
 import { REPLACEMENT_KINDS } from './replacement-kind.js';
 
-/** Default of STREAMLINE_MAX_SWEEP_CANDIDATES: the most candidates one sweep may train. */
+/** Default of STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES: the most candidates one sweep may train. */
 export const DEFAULT_MAX_SWEEP_CANDIDATES = 16;
 
 export const SweepSpecSchema = z.strictObject({
@@ -27,6 +28,22 @@ export type SweepSpec = z.infer<typeof SweepSpecSchema>;
 export function sweepCandidateCount(sweep: SweepSpec, numLayers: number): number {
   const contiguous = sweep.blockSizes.reduce((n, size) => n + Math.min(sweep.topStarts, numLayers - size + 1) * sweep.replacements.length, 0);
   return contiguous + (sweep.iterative ? sweep.blockSizes.length : 0);
+}
+
+/** Refuses (BAD_INPUT, naming the field) a sweep that does not fit the model or makes too many candidates. */
+export function checkSweep(sweep: SweepSpec, numLayers: number, maxCandidates: number): void {
+  const distinct = <T>(values: readonly T[]) => new Set(values).size === values.length;
+  for (const size of sweep.blockSizes) {
+    if (!Number.isInteger(size) || size < 1 || size > numLayers - 1) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${size} is out of range; expected integers from 1 to ${numLayers - 1} (the model has ${numLayers} layers)`);
+  }
+  if (!distinct(sweep.blockSizes)) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${sweep.blockSizes.join(', ')} repeats a size`);
+  if (!distinct(sweep.replacements)) throw new EngineError('BAD_INPUT', `sweep.replacements: ${sweep.replacements.join(', ')} repeats a kind`);
+  // Not built yet: removing layers one at a time needs non-contiguous removal in assemble.ts.
+  if (sweep.iterative) throw new EngineError('BAD_INPUT', 'sweep.iterative: iterative removal is not supported yet; set it to false');
+  const count = sweepCandidateCount(sweep, numLayers);
+  if (count > maxCandidates) {
+    throw new EngineError('BAD_INPUT', `sweep: ${count} candidates (block sizes × top starts × replacements${sweep.iterative ? ' + iterative' : ''}) is more than ${maxCandidates} (STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES)`);
+  }
 }
 
 /** The export of a sweep's candidate: the sweep plan and the candidate whose trained weights it publishes. */

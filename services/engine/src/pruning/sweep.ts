@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import type { PlanCandidate } from '../contract/plan-candidate.js';
-import { DEFAULT_MAX_SWEEP_CANDIDATES, sweepCandidateCount, type SweepSpec } from '../contract/sweep-spec.js';
+import { checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, type SweepSpec } from '../contract/sweep-spec.js';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import { computeImportance, type ImportanceProfile } from '../importance.js';
@@ -34,7 +34,7 @@ export interface SweepEvent extends PruneEvent {
 
 export interface SweepOptions extends Omit<PruneOptions, 'layers' | 'start' | 'targetSparsity' | 'replacement' | 'outDir' | 'onAssembled' | 'trained' | 'onProgress'> {
   readonly sweep: SweepSpec;
-  /** The most candidates a sweep may make; default STREAMLINE_MAX_SWEEP_CANDIDATES, else 16. An operator's setting. */
+  /** The most candidates a sweep may make (PlanBounds.maxSweepCandidates); default 16. An operator's setting. */
   readonly maxCandidates?: number;
   /** Each finished candidate's replacement and figures go to `<candidatesDir>/<id>/` (see loadTrainedCandidate). */
   readonly candidatesDir: string;
@@ -62,31 +62,6 @@ export interface CandidatePlan {
 const CANDIDATE_FILE = 'candidate.json';
 const WEIGHTS_FILE = 'replacement.safetensors';
 
-/** STREAMLINE_MAX_SWEEP_CANDIDATES, else the default; a malformed setting throws. */
-export function maxSweepCandidatesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.STREAMLINE_MAX_SWEEP_CANDIDATES;
-  if (raw === undefined || raw === '') return DEFAULT_MAX_SWEEP_CANDIDATES;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`STREAMLINE_MAX_SWEEP_CANDIDATES=${JSON.stringify(raw)} is not a positive integer`);
-  return value;
-}
-
-/** Refuses (BAD_INPUT, naming the field) a sweep that does not fit the model or makes too many candidates. */
-export function checkSweep(sweep: SweepSpec, numLayers: number, maxCandidates: number): void {
-  const distinct = <T>(values: readonly T[]) => new Set(values).size === values.length;
-  for (const size of sweep.blockSizes) {
-    if (!Number.isInteger(size) || size < 1 || size > numLayers - 1) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${size} is out of range; expected integers from 1 to ${numLayers - 1} (the model has ${numLayers} layers)`);
-  }
-  if (!distinct(sweep.blockSizes)) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${sweep.blockSizes.join(', ')} repeats a size`);
-  if (!distinct(sweep.replacements)) throw new EngineError('BAD_INPUT', `sweep.replacements: ${sweep.replacements.join(', ')} repeats a kind`);
-  // Not built yet: removing layers one at a time needs non-contiguous removal in assemble.ts.
-  if (sweep.iterative) throw new EngineError('BAD_INPUT', 'sweep.iterative: iterative removal is not supported yet; set it to false');
-  const count = sweepCandidateCount(sweep, numLayers);
-  if (count > maxCandidates) {
-    throw new EngineError('BAD_INPUT', `sweep: ${count} candidates (block sizes × top starts × replacements${sweep.iterative ? ' + iterative' : ''}) is more than ${maxCandidates} (STREAMLINE_MAX_SWEEP_CANDIDATES)`);
-  }
-}
-
 /** Each size's `topStarts` most redundant starts (highest cosine first), with each kind. */
 export function contiguousCandidates(sweep: SweepSpec, profile: ImportanceProfile): CandidatePlan[] {
   const candidates: CandidatePlan[] = [];
@@ -112,7 +87,7 @@ export function paretoFront(points: readonly { readonly removed: number; readonl
 export async function sweep(options: SweepOptions): Promise<SweepSummary> {
   const started = performance.now();
   const spec = options.sweep;
-  const maxCandidates = options.maxCandidates ?? maxSweepCandidatesFromEnv();
+  const maxCandidates = options.maxCandidates ?? DEFAULT_MAX_SWEEP_CANDIDATES;
   const sweepReport = reporters(options.onProgress).report;
   // The session is opened for the largest block (its fit to the model is checked there) and every kind.
   const run = await openRun({ ...options, layers: Math.max(...spec.blockSizes), replacement: spec.replacements[0], outDir: join(options.candidatesDir, '.unused') }, spec.replacements);

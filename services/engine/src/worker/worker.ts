@@ -204,7 +204,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   };
   // One heartbeat at a time: while the gateway is unreachable the transport keeps retrying the last one.
   let beating = false;
-  const heartbeat = setInterval(async () => {
+  const beat = async () => {
     if (beating) return;
     beating = true;
     try {
@@ -220,7 +220,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     } finally {
       beating = false;
     }
-  }, options.heartbeatMs ?? 2000);
+  };
+  const heartbeat = setInterval(beat, options.heartbeatMs ?? 2000);
 
   const workDir = join(options.dataDir, 'work', planId);
   // The export is written here, then published to the store under outputs/<planId>/ as a whole.
@@ -250,6 +251,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       settings: { env: options.storageEnv, log },
       onFetch: (message) => onEvent({ stage: 'LOADING', progress: 0, message }),
     });
+    // A sweep's candidates may have been cancelled while it was queued: learn of them before it starts.
+    if (assignment.spec.sweep) await beat();
     const from = assignment.spec.fromCandidate;
     const candidateDir = from ? await fetchCandidate(store, from.planId, from.candidateId, join(workDir, 'candidate')) : undefined;
     const checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });

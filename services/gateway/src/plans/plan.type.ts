@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PlanStage, ReplacementKind, type PlanSpec } from '../engine.js';
+import { PlanStage, ReplacementKind, type PlanCandidateRecord, type PlanSpec } from '../engine.js';
 import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
 
@@ -29,6 +29,12 @@ export class PruningPlan {
 
   /** The owning tenant (not exposed: a tenant only ever sees its own). */
   tenantId!: string;
+
+  /** A sweep's candidates ([] until it has finished, and for other plans); exposed by candidates/candidate.resolver.ts. */
+  candidates!: PlanCandidateRecord[];
+
+  /** Ids of the sweep's candidates cancelled one by one (its worker learns of them by heartbeat). */
+  cancelledCandidates!: string[];
 
   /** The seq of the plan's latest progress event, 0 before any (not exposed: progress streams use it to skip a read). */
   lastSeq!: number;
