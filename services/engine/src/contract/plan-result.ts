@@ -54,6 +54,7 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
     /** Where the pruned checkpoint was published; null for a dry run. */
     outputUri: z.string().nullable(),
     /** A sweep publishes its candidates' trained replacements under outputUri (see exportCandidate); nothing is pruned. */
+    // Two members share dryRun: false, so a plain union (parse.ts reports the member a value came closest to).
     outcome: z.union([
       z.object({ dryRun: z.literal(true), profile }),
       z.object({ dryRun: z.literal(false), pruned }),

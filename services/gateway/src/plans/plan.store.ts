@@ -248,8 +248,9 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     replacement: row.replacement as ReplacementKind,
     dryRun: row.dry_run === 1,
     config: parsePlanSpec(parseJson<unknown>(row.config), `the stored spec of plan ${row.id}`),
-    candidates: PlanCandidateSchema.array().parse(parseJson<unknown>(row.candidates)),
-    cancelledCandidates: parseJson<string[]>(row.cancelled_candidates),
+    // Rows read at a schema before 0007 (in migrations' own tests) have neither column.
+    candidates: PlanCandidateSchema.array().parse(parseJson<unknown>(row.candidates ?? '[]')),
+    cancelledCandidates: parseJson<string[]>(row.cancelled_candidates ?? '[]'),
     outputUri: row.output_uri,
     originalParameters: row.original_parameters,
     prunedParameters: row.pruned_parameters,
