@@ -77,7 +77,7 @@ export const COMMANDS: Record<string, Command> = {
       'plans create --model ID (--layers N | --sparsity F) [--replacement NONE|LINEAR|FFN|SWIGLU|LAYER] [--start-layer S]\n' +
       '             --calibration URI [--samples N] [--seq-len L] [--epochs E] [--min-steps N] [--batch-size B] [--learning-rate LR] [--seed S]\n' +
       '             [--eval-task URI]... [--dry-run] [--watch]\n' +
-      '  a sweep:   plans create --model ID --sweep 1..3 [--top-starts 1] [--kinds layer,swiglu] --calibration URI ... [--watch [--csv]]',
+      '  a sweep:   plans create --model ID --sweep 1..3 [--top-starts 1] [--kinds layer,swiglu] [--iterative] --calibration URI ... [--watch [--csv]]',
     options: {
       model: { type: 'string' },
       layers: { type: 'string' },
@@ -98,6 +98,7 @@ export const COMMANDS: Record<string, Command> = {
       sweep: { type: 'string' },
       'top-starts': { type: 'string' },
       kinds: { type: 'string' },
+      iterative: { type: 'boolean' },
       csv: { type: 'boolean' },
     },
     async run(ctx) {
@@ -112,7 +113,7 @@ export const COMMANDS: Record<string, Command> = {
     async run(ctx) {
       const plan = await ctx.client.plan(id(ctx, 'PLAN_ID'), { eventsLimit: 1 });
       if (ctx.values.csv && !ctx.json) return print(ctx, plan.candidates, () => candidatesCsv(plan.candidates));
-      return print(ctx, plan.candidates, () => sweepView(plan));
+      return print(ctx, plan.candidates, () => (plan.candidates.length ? sweepView(plan) : `plan ${plan.id} has no candidates (${plan.status})`));
     },
   },
   'plans export-candidate': {
@@ -244,14 +245,25 @@ async function watch(ctx: CommandContext, planId: string): Promise<number> {
   }
   const plan: Plan = await handle.details();
   if (plan.candidates.length && ctx.values.csv && !ctx.json) print(ctx, plan, () => candidatesCsv(plan.candidates));
-  else print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}${plan.candidates.length ? `\n\n${sweepView(plan)}` : ''}`);
+  else if (plan.candidates.length) print(ctx, plan, () => sweepView(plan));
+  else print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
   if (plan.status === 'SUCCEEDED') return 0;
   ctx.stderr.write(`streamline: plan ${plan.id} ${plan.status}${plan.error ? `: ${plan.error}` : ''}\n`);
   return 1;
 }
 
+/** A finished sweep: what it is, its candidates, the chart, and how to export one. */
 function sweepView(plan: Plan): string {
-  return `${candidatesTable(plan.candidates)}\n\n${tradeoffChart(plan.candidates)}`;
+  const front = plan.candidates.filter((c) => c.pareto).length;
+  return [
+    `plan ${plan.id}  ${plan.status}  sweep of ${plan.candidates.length} candidates, ${front} on the Pareto front (*)`,
+    `  model  ${plan.model.name} (${plan.model.id})`,
+    `  export one with: streamline plans export-candidate ${plan.id} CANDIDATE`,
+    '',
+    candidatesTable(plan.candidates),
+    '',
+    tradeoffChart(plan.candidates),
+  ].join('\n');
 }
 
 /** `--sweep 1..3` (a range) or `--sweep 1,2,4` (a list) with `--top-starts` and `--kinds layer,swiglu`. */
@@ -268,7 +280,7 @@ export function sweepInput(ctx: CommandContext): SweepInput {
     if (blockSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--sweep: ${JSON.stringify(raw)} is not a range (1..3) or a list of block sizes (1,2,4)`);
   }
   const kinds = (optional(ctx, 'kinds') ?? 'LAYER').split(',').map((kind) => oneOf('--kinds', kind.trim().toUpperCase(), REPLACEMENTS));
-  return { blockSizes, topStarts: integer(ctx, 'top-starts') ?? 1, replacements: kinds, iterative: false };
+  return { blockSizes, topStarts: integer(ctx, 'top-starts') ?? 1, replacements: kinds, iterative: Boolean(ctx.values.iterative) };
 }
 
 function planInput(ctx: CommandContext): CreatePruningPlanInput {

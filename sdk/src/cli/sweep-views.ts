@@ -42,17 +42,23 @@ export function candidatesTable(candidates: readonly PlanCandidate[]): string {
   );
 }
 
+function rank(label: string): number {
+  return label === 'o' ? 2 : label === label.toUpperCase() ? 0 : 1;
+}
+
 /**
  * Perplexity (up) against parameters removed (right): each candidate is its label, capitalised when it
  * is on the Pareto front; the original model is `o` at 0 % removed. Points that fall on one cell show
- * the first label.
+ * one label: a Pareto one first.
  */
-export function tradeoffChart(candidates: readonly PlanCandidate[], size: { width: number; height: number } = { width: 56, height: 14 }): string {
+export function tradeoffChart(candidates: readonly PlanCandidate[], size: { width: number; height: number } = { width: 56, height: 16 }): string {
   const points = candidates
     .map((c, i) => ({ x: removedShare(c), y: c.perplexity, label: c.pareto ? candidateLabel(i).toUpperCase() : candidateLabel(i) }))
     .filter((p): p is { x: number; y: number; label: string } => p.x !== null && p.y !== null);
   const original = candidates.find((c) => c.perplexityOriginal !== null)?.perplexityOriginal ?? null;
   if (original !== null) points.push({ x: 0, y: original, label: 'o' });
+  // Where points share a cell, the front wins, then the table's order; the original only shows on a free cell.
+  points.sort((a, b) => rank(a.label) - rank(b.label));
   if (!points.length) return '(nothing to chart)';
   const { width, height } = size;
   const xMax = Math.max(...points.map((p) => p.x), 0.01);

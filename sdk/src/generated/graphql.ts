@@ -114,7 +114,7 @@ export type Role =
 export type SweepInput = {
   /** Block sizes to try (layers removed before any replacement is inserted), each from 1 to the layers less one. */
   blockSizes: Array<number>;
-  /** Also remove each size one layer at a time, re-measuring importance after each (not supported yet: refused). */
+  /** Also, per block size, remove that many layers one at a time (the most redundant single layer, importance measured again after each; no replacement): candidates n<size>-iterative, exported as plain checkpoints. */
   iterative?: boolean;
   /** Every (size, start) is tried with each kind. */
   replacements: Array<ReplacementKind>;

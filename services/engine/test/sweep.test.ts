@@ -3,7 +3,7 @@
  * collected once, marks the Pareto front, keeps each candidate's replacement, and exporting a candidate
  * from those weights gives the tensors of a single plan for that block (same seed and data).
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -64,7 +64,7 @@ describe('pareto front', () => {
       }
       throw new Error('expected a refusal');
     };
-    expect(refusal(() => checkSweep({ blockSizes: [1, 2, 3], topStarts: 2, replacements: ['LAYER', 'SWIGLU', 'LINEAR'], iterative: false }, 5, 16))).toMatch(/18 candidates .* more than 16 \(STREAMLINE_MAX_SWEEP_CANDIDATES\)/);
+    expect(refusal(() => checkSweep({ blockSizes: [1, 2, 3], topStarts: 2, replacements: ['LAYER', 'SWIGLU', 'LINEAR'], iterative: false }, 5, 16))).toMatch(/18 candidates .* more than 16 \(STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES\)/);
     expect(refusal(() => checkSweep({ blockSizes: [5], topStarts: 1, replacements: ['LAYER'], iterative: false }, 5, 16))).toMatch(/sweep.blockSizes: 5 is out of range; expected integers from 1 to 4/);
   });
 });
@@ -115,5 +115,31 @@ describe.skipIf(!runWithShared)('sweep on stories260K', () => {
     if (!('pruned' in exported)) throw new Error('expected a pruned outcome');
     expect(exported.pruned.removedLayers).toEqual(chosen.removedLayers);
     expectTensorsClose(join(work, 'export-out', 'model.safetensors'), join(work, 'single-out', 'model.safetensors'), 1e-6);
+  }, 600_000);
+
+  it('removes layers one at a time beside the contiguous block, and exports them as a plain checkpoint', async () => {
+    const outcome = await runPlan(
+      await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, calibration, training, sweep: { blockSizes: [2], topStarts: 1, replacements: ['NONE'], iterative: true } }),
+      { workDir: join(work, 'iter-work'), outDir: join(work, 'iter-out'), onEvent: () => {} },
+    );
+    if (!('sweep' in outcome)) throw new Error('expected a sweep outcome');
+    const [block, iterative] = outcome.sweep.candidates;
+    expect(block).toMatchObject({ blockSize: 2, replacement: 'NONE', iterative: false });
+    expect(iterative).toMatchObject({ id: 'n2-iterative', blockSize: 2, replacement: 'NONE', iterative: true, status: 'DONE', trainingLoss: null });
+    expect(iterative.removedLayers).toHaveLength(2);
+    expect(new Set(iterative.removedLayers).size).toBe(2);
+    // Two layers fewer either way: the same parameter count as the contiguous block.
+    expect(iterative.parametersAfter).toBe(block.parametersAfter);
+    expect(iterative.perplexity).toBeGreaterThan(1);
+
+    const exported = await runPlan(
+      { ...(await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, calibration, training, layersToPrune: 2, startLayer: iterative.start, replacement: 'NONE', fromCandidate: { planId: 'sweep', candidateId: iterative.id } })), candidateDir: join(work, 'iter-work', 'candidates', iterative.id) },
+      { workDir: join(work, 'iter-export-work'), outDir: join(work, 'iter-export'), onEvent: () => {} },
+    );
+    if (!('pruned' in exported)) throw new Error('expected a pruned outcome');
+    expect(exported.pruned.removedLayers).toEqual(iterative.removedLayers);
+    const config = JSON.parse(readFileSync(join(work, 'iter-export', 'config.json'), 'utf8'));
+    expect(config.num_hidden_layers).toBe(3);
+    expect(exported.pruned.stability.perplexity[0].pruned).toBeCloseTo(iterative.perplexity!, 4);
   }, 600_000);
 });

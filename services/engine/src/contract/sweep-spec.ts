@@ -37,9 +37,10 @@ export function checkSweep(sweep: SweepSpec, numLayers: number, maxCandidates: n
     if (!Number.isInteger(size) || size < 1 || size > numLayers - 1) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${size} is out of range; expected integers from 1 to ${numLayers - 1} (the model has ${numLayers} layers)`);
   }
   if (!distinct(sweep.blockSizes)) throw new EngineError('BAD_INPUT', `sweep.blockSizes: ${sweep.blockSizes.join(', ')} repeats a size`);
+  for (const kind of sweep.replacements) {
+    if (!REPLACEMENT_KINDS.includes(kind)) throw new EngineError('BAD_INPUT', `sweep.replacements: ${JSON.stringify(kind)} is not one of ${REPLACEMENT_KINDS.join(', ')}`);
+  }
   if (!distinct(sweep.replacements)) throw new EngineError('BAD_INPUT', `sweep.replacements: ${sweep.replacements.join(', ')} repeats a kind`);
-  // Not built yet: removing layers one at a time needs non-contiguous removal in assemble.ts.
-  if (sweep.iterative) throw new EngineError('BAD_INPUT', 'sweep.iterative: iterative removal is not supported yet; set it to false');
   const count = sweepCandidateCount(sweep, numLayers);
   if (count > maxCandidates) {
     throw new EngineError('BAD_INPUT', `sweep: ${count} candidates (block sizes × top starts × replacements${sweep.iterative ? ' + iterative' : ''}) is more than ${maxCandidates} (STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES)`);

@@ -27,7 +27,7 @@ import type { StreamedModel } from '../runtime/onnx/streamed-forward.js';
 import type { ForwardRuntime, LayerProgress, RuntimeName } from '../runtime/runtime.js';
 import type { StreamingMode } from '../runtime/open-runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
+import { exportPrunedModel, layoutWithoutLayers, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
 import { collectHiddenStatePairs, PairReader, type HiddenStatePairs, type PairDtype } from './hidden-state-pairs.js';
 import { fitLinearReplacement } from './linear-fit.js';
@@ -106,6 +106,8 @@ export interface PruneOptions {
 export interface TrainedReplacement {
   /** Null for NONE. */
   readonly weights: Map<string, HostTensor> | null;
+  /** Layers removed one at a time (an iterative candidate; kind NONE): exactly these go, not the pinned block. */
+  readonly removedLayers?: readonly number[];
   readonly training: PruneSummary['training'];
 }
 
@@ -145,6 +147,8 @@ export interface PruneRun {
   pairsKey?: string;
   replacementWeights: Map<string, HostTensor> | null;
   trainingSummary: PruneSummary['training'];
+  /** Set for layers removed one at a time (not one block): the layers that go. */
+  removedLayers?: readonly number[];
   layout?: PrunedLayout;
   pruned?: StreamedModel;
   evaluation: PruneSummary['evaluation'];
@@ -252,6 +256,7 @@ function useTrained(run: PruneRun, trained: TrainedReplacement): void {
   run.samplesHash = createHash('sha256').update(JSON.stringify(run.session.data)).digest('hex');
   run.replacementWeights = trained.weights;
   run.trainingSummary = trained.training;
+  run.removedLayers = trained.removedLayers;
 }
 
 /** Stages 3 and 4: the hidden-state pairs to disk, then the replacement fitted (LINEAR) or trained from them. */
@@ -334,7 +339,7 @@ export async function assemble(run: PruneRun): Promise<void> {
   throwIfCancelled(run.options.signal, 'pruning');
   run.report('ASSEMBLING', 'assembling the pruned model');
   const { info, model } = run.session;
-  run.layout = prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
+  run.layout = run.removedLayers ? layoutWithoutLayers(info, run.removedLayers) : prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
   run.pruned = prunedStreamedModel(model, run.layout);
   if (run.options.onAssembled) {
     const runtime = await run.session.runtimeFor(run.pruned);
@@ -405,7 +410,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
   const summary: PruneSummary = {
     outDir: options.outDir,
     block,
-    removedLayers: removedLayers(block),
+    removedLayers: run.removedLayers ? [...run.removedLayers].sort((a, b) => a - b) : removedLayers(block),
     replacement: kind,
     netLayersRemoved: config.numLayers - pruned.config.numLayers,
     numLayers: { before: config.numLayers, after: pruned.config.numLayers },

@@ -25,6 +25,7 @@ import { removedLayers, validateBlock, type Block } from './block-choice.js';
 import { collectBoundaryStates, BoundaryPairs, type BoundaryManifest } from './boundary-states.js';
 import { assemble, evaluate, fitReplacement, formatBytes, hash, modelIdentity, openRun, reporters, validationSplit, type PruneEvent, type PruneOptions, type PruneRun, type TrainedReplacement } from './prune.js';
 import type { ReplacementKind } from './replacement-kinds.js';
+import { iterativeCandidateId, runIterative } from './iterative.js';
 
 export interface SweepEvent extends PruneEvent {
   /** The candidate the event is about, and its place among them (absent: the sweep as a whole). */
@@ -105,8 +106,9 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
       onLayer: run.layerReporter('PROFILING', 'importance'),
     });
     const plans = contiguousCandidates(spec, profile);
-    const count = plans.length;
-    sweepReport('PROFILING', `${count} candidates: ${plans.map((c) => c.id).join(', ')}`);
+    const iterativeSizes = spec.iterative ? [...spec.blockSizes].sort((a, b) => a - b) : [];
+    const count = plans.length + iterativeSizes.length;
+    sweepReport('PROFILING', `${count} candidates: ${[...plans.map((c) => c.id), ...iterativeSizes.map(iterativeCandidateId)].join(', ')}`);
 
     // Every boundary a trained candidate reads, collected in one pass (h[s] once, however many blocks start or end there).
     const trained = plans.filter((c) => c.kind !== 'NONE');
@@ -141,6 +143,8 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
       const place = { index, count };
       results.push(await runCandidate(run, options, plan, place, states && { dir: statesDir, manifest: states, key: statesKey }));
     }
+    // Beside each contiguous block, the same number of layers removed one at a time.
+    for (const [i, size] of iterativeSizes.entries()) results.push(await runIterative(run, options, size, { index: plans.length + i, count }));
     const front = paretoFront(results.map((c) => ({ removed: c.parametersAfter === null ? 0 : c.parametersBefore - c.parametersAfter, perplexity: c.status === 'DONE' ? c.perplexity : null })));
     return { profile, candidates: results.map((c, i) => ({ ...c, pareto: front[i] })), hiddenStateBytes, seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -216,7 +220,7 @@ async function runCandidate(
 }
 
 /** A candidate's identity and parameter count before anything is measured. */
-function blankCandidate(run: PruneRun, id: string, block: Block, kind: ReplacementKind, iterative: boolean, removed = removedLayers(block)): Omit<PlanCandidate, 'pareto'> {
+export function blankCandidate(run: PruneRun, id: string, block: Block, kind: ReplacementKind, iterative: boolean, removed = removedLayers(block)): Omit<PlanCandidate, 'pareto'> {
   return {
     id,
     status: 'DONE',
@@ -255,15 +259,15 @@ export function candidateFigures(child: PruneRun, id: string, iterative: boolean
   };
 }
 
-export function saveCandidate(dir: string, result: Omit<PlanCandidate, 'pareto'>, trained: { weights: Map<string, HostTensor> | null; training: TrainedReplacement['training'] }): void {
+export function saveCandidate(dir: string, result: Omit<PlanCandidate, 'pareto'>, trained: TrainedReplacement): void {
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, 'train'), { recursive: true, force: true }); // checkpoints: of no use once it is done
   if (trained.weights) writeSafetensors(join(dir, WEIGHTS_FILE), [...trained.weights].map(([name, tensor]) => ({ name, tensor })), 'F32');
   // Written last: a candidate is done once this file is there.
-  writeFileSync(join(dir, CANDIDATE_FILE), `${JSON.stringify({ result, training: trained.training }, null, 2)}\n`);
+  writeFileSync(join(dir, CANDIDATE_FILE), `${JSON.stringify({ result, training: trained.training, ...(trained.removedLayers ? { removedLayers: trained.removedLayers } : {}) }, null, 2)}\n`);
 }
 
-function readSavedCandidate(dir: string): Omit<PlanCandidate, 'pareto'> | null {
+export function readSavedCandidate(dir: string): Omit<PlanCandidate, 'pareto'> | null {
   if (!existsSync(join(dir, CANDIDATE_FILE))) return null;
   return (JSON.parse(readFileSync(join(dir, CANDIDATE_FILE), 'utf8')) as { result: Omit<PlanCandidate, 'pareto'> }).result;
 }
@@ -274,7 +278,7 @@ function readSavedCandidate(dir: string): Omit<PlanCandidate, 'pareto'> | null {
  */
 export function loadTrainedCandidate(dir: string): { candidate: Omit<PlanCandidate, 'pareto'>; trained: TrainedReplacement } {
   if (!existsSync(join(dir, CANDIDATE_FILE))) throw new EngineError('NOT_FOUND', `no finished sweep candidate in ${dir}`);
-  const saved = JSON.parse(readFileSync(join(dir, CANDIDATE_FILE), 'utf8')) as { result: Omit<PlanCandidate, 'pareto'>; training: TrainedReplacement['training'] };
+  const saved = JSON.parse(readFileSync(join(dir, CANDIDATE_FILE), 'utf8')) as { result: Omit<PlanCandidate, 'pareto'>; training: TrainedReplacement['training']; removedLayers?: number[] };
   let weights: Map<string, HostTensor> | null = null;
   if (existsSync(join(dir, WEIGHTS_FILE))) {
     const file = SafetensorsFile.open(join(dir, WEIGHTS_FILE));
@@ -284,5 +288,5 @@ export function loadTrainedCandidate(dir: string): { candidate: Omit<PlanCandida
       file.close();
     }
   }
-  return { candidate: saved.result, trained: { weights, training: saved.training } };
+  return { candidate: saved.result, trained: { weights, training: saved.training, ...(saved.removedLayers ? { removedLayers: saved.removedLayers } : {}) } };
 }

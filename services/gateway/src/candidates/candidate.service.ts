@@ -39,9 +39,17 @@ export class CandidateService {
   async cancel(planId: string, candidateId: string, tenantId: string): Promise<PruningPlan> {
     const sweep = await this.requireSweep(planId, tenantId);
     const spec = sweep.config.sweep!;
-    const match = /^n(\d+)-s(\d+)-([a-z]+)$/.exec(candidateId);
-    const fits = match !== null && spec.blockSizes.includes(Number(match[1])) && spec.replacements.some((kind) => kind.toLowerCase() === match[3]);
-    if (!fits) throw badInput('candidateId', `${JSON.stringify(candidateId)} is not a candidate plan ${planId} makes: ids are n<size>-s<start>-<kind> with size in ${spec.blockSizes.join(', ')} and kind in ${spec.replacements.map((k) => k.toLowerCase()).join(', ')}`);
+    const block = /^n(\d+)-s(\d+)-([a-z]+)$/.exec(candidateId);
+    const iterative = /^n(\d+)-iterative$/.exec(candidateId);
+    const fits =
+      (block !== null && spec.blockSizes.includes(Number(block[1])) && spec.replacements.some((kind) => kind.toLowerCase() === block[3])) ||
+      (iterative !== null && spec.iterative && spec.blockSizes.includes(Number(iterative[1])));
+    if (!fits) {
+      throw badInput(
+        'candidateId',
+        `${JSON.stringify(candidateId)} is not a candidate plan ${planId} makes: ids are n<size>-s<start>-<kind>${spec.iterative ? ' or n<size>-iterative' : ''} with size in ${spec.blockSizes.join(', ')} and kind in ${spec.replacements.map((k) => k.toLowerCase()).join(', ')}`,
+      );
+    }
     const updated = await this.lifecycle.cancelCandidate(planId, candidateId);
     if (!updated) throw conflict(`planId: plan ${planId} is ${(await this.plans.require(planId, 'planId', tenantId)).status}; candidates are cancelled while the sweep is QUEUED or RUNNING`);
     this.plans.publish(updated);

@@ -25,13 +25,13 @@ export class CandidateTaskScore {
 
 @ObjectType({ description: 'One candidate of a pruning sweep: a block, a replacement, and how the pruned model scores.' })
 export class PlanCandidate {
-  @Field(() => ID, { description: 'Unique within its plan: n<size>-s<start>-<kind>, e.g. n2-s2-layer.' })
+  @Field(() => ID, { description: 'Unique within its plan: n<size>-s<start>-<kind> (e.g. n2-s2-layer) for a block, n<size>-iterative for layers removed one at a time.' })
   id!: string;
 
   @Field(() => CandidateStatus)
   status!: CandidateStatusName;
 
-  @Field(() => Int, { description: '0-based first layer of the block.' })
+  @Field(() => Int, { description: '0-based first layer of the block (iterative: the lowest layer removed).' })
   start!: number;
 
   @Field(() => Int, { description: 'Original layers removed (before any replacement is inserted).' })

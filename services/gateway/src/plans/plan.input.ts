@@ -82,7 +82,7 @@ export class SweepInput {
   @Field(() => [ReplacementKind], { description: 'Every (size, start) is tried with each kind.' })
   replacements!: ReplacementKind[];
 
-  @Field(() => Boolean, { nullable: false, defaultValue: false, description: 'Also remove each size one layer at a time, re-measuring importance after each (not supported yet: refused).' })
+  @Field(() => Boolean, { nullable: false, defaultValue: false, description: 'Also, per block size, remove that many layers one at a time (the most redundant single layer, importance measured again after each; no replacement): candidates n<size>-iterative, exported as plain checkpoints.' })
   iterative!: boolean;
 }
 
