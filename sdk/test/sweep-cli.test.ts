@@ -21,11 +21,11 @@ const candidate = (id: string, after: number, perplexity: number, pareto: boolea
 });
 
 describe('sweep views', () => {
-  it('charts each candidate at its place, the front in capitals, the original as o', () => {
+  it('charts each candidate at its place, the front in capitals, the original as =', () => {
     const chart = tradeoffChart([candidate('a', 900, 5, true), candidate('b', 800, 9, false), candidate('c', 700, 8, true)], { width: 31, height: 5 });
     const rows = chart.split('\n').slice(1, 6);
     expect(rows[0]).toMatch(/^9\.00 \|\s{20}b$/); // 20 % removed of a 30 % axis: column 20
-    expect(rows[4]).toMatch(/^4\.00 \|o$/);
+    expect(rows[4]).toMatch(/^4\.00 \|=$/);
     expect(chart).toContain('C'); // 30 % removed, on the front: the right edge
     expect(rows.join('\n')).toMatch(/A/);
     expect(chart.split('\n').at(-1)).toMatch(/0%\s+30\.0%$/);
@@ -60,7 +60,7 @@ describe.runIf(runWithShared)('sweeps from the SDK and the CLI', () => {
     const rows = run.stdout.split('\n').filter((line) => /^[a-l]\s+n\d-s\d-(layer|linear)\s+DONE/.test(line));
     expect(rows).toHaveLength(12);
     expect(rows.some((row) => row.trimEnd().endsWith('*'))).toBe(true);
-    expect(run.stdout).toMatch(/perplexity \(up\) vs parameters removed \(right\)/);
+    expect(run.stdout).toMatch(/perplexity \(up(, log scale)?\) vs parameters removed \(right\)/);
     expect(run.stdout).toMatch(/\+-{20,}/);
     const planId = /plan ([0-9a-f-]{36})/.exec(run.stdout)![1];
 

@@ -6,6 +6,7 @@ import type { StreamlineClient } from '../client.js';
 import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind, Role, SweepInput } from '../types.js';
 import { heatmap } from './heatmap.js';
 import { ProgressLine } from './progress-line.js';
+import { duration } from './format.js';
 import { UsageError } from './settings.js';
 import { candidatesCsv, candidatesTable, tradeoffChart } from './sweep-views.js';
 import { downloadsView, modelsTable, modelView, newTokenView, plansTable, planView, reportView, tokensTable } from './views.js';
@@ -246,10 +247,15 @@ async function watch(ctx: CommandContext, planId: string): Promise<number> {
   const plan: Plan = await handle.details();
   if (plan.candidates.length && ctx.values.csv && !ctx.json) print(ctx, plan, () => candidatesCsv(plan.candidates));
   else if (plan.candidates.length) print(ctx, plan, () => sweepView(plan));
+  else if (plan.sweepEstimate) print(ctx, plan, () => `${planView(plan)}\n${sweepEstimateView(plan.sweepEstimate!)}`);
   else print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
   if (plan.status === 'SUCCEEDED') return 0;
   ctx.stderr.write(`streamline: plan ${plan.id} ${plan.status}${plan.error ? `: ${plan.error}` : ''}\n`);
   return 1;
+}
+
+function sweepEstimateView(estimate: NonNullable<Plan['sweepEstimate']>): string {
+  return `  sweep estimate  ${estimate.candidates} candidates, about ${duration(estimate.seconds)} (± 2×; tasks not counted), ${(estimate.hiddenStateBytes / 2 ** 20).toFixed(1)} MiB of hidden states`;
 }
 
 /** A finished sweep: what it is, its candidates, the chart, and how to export one. */

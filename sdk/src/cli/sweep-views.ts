@@ -42,13 +42,15 @@ export function candidatesTable(candidates: readonly PlanCandidate[]): string {
   );
 }
 
+const ORIGINAL = '=';
+
 function rank(label: string): number {
-  return label === 'o' ? 2 : label === label.toUpperCase() ? 0 : 1;
+  return label === ORIGINAL ? 2 : label === label.toUpperCase() ? 0 : 1;
 }
 
 /**
  * Perplexity (up) against parameters removed (right): each candidate is its label, capitalised when it
- * is on the Pareto front; the original model is `o` at 0 % removed. Points that fall on one cell show
+ * is on the Pareto front; the original model is `=` at 0 % removed. Points that fall on one cell show
  * one label: a Pareto one first.
  */
 export function tradeoffChart(candidates: readonly PlanCandidate[], size: { width: number; height: number } = { width: 56, height: 16 }): string {
@@ -56,7 +58,7 @@ export function tradeoffChart(candidates: readonly PlanCandidate[], size: { widt
     .map((c, i) => ({ x: removedShare(c), y: c.perplexity, label: c.pareto ? candidateLabel(i).toUpperCase() : candidateLabel(i) }))
     .filter((p): p is { x: number; y: number; label: string } => p.x !== null && p.y !== null);
   const original = candidates.find((c) => c.perplexityOriginal !== null)?.perplexityOriginal ?? null;
-  if (original !== null) points.push({ x: 0, y: original, label: 'o' });
+  if (original !== null) points.push({ x: 0, y: original, label: ORIGINAL });
   // Where points share a cell, the front wins, then the table's order; the original only shows on a free cell.
   points.sort((a, b) => rank(a.label) - rank(b.label));
   if (!points.length) return '(nothing to chart)';
@@ -64,10 +66,13 @@ export function tradeoffChart(candidates: readonly PlanCandidate[], size: { widt
   const xMax = Math.max(...points.map((p) => p.x), 0.01);
   const yMin = Math.min(...points.map((p) => p.y));
   const yMax = Math.max(...points.map((p) => p.y), yMin + 1e-9);
+  // Perplexities that span more than tenfold (a collapsed candidate) go on a log scale.
+  const log = yMin > 0 && yMax / yMin > 10;
+  const scale = (y: number) => (log ? Math.log(y) : y);
   const grid = Array.from({ length: height }, () => Array.from({ length: width }, () => ' '));
   for (const p of points) {
     const col = Math.round((Math.max(0, p.x) / xMax) * (width - 1));
-    const row = height - 1 - Math.round(((p.y - yMin) / (yMax - yMin)) * (height - 1));
+    const row = height - 1 - Math.round(((scale(p.y) - scale(yMin)) / (scale(yMax) - scale(yMin))) * (height - 1));
     if (grid[row][col] === ' ') grid[row][col] = p.label;
   }
   const yLabel = (row: number) => (row === 0 ? yMax : row === height - 1 ? yMin : null);
@@ -79,7 +84,7 @@ export function tradeoffChart(candidates: readonly PlanCandidate[], size: { widt
   const xAxis = `${' '.repeat(axisWidth)} +${'-'.repeat(width)}`;
   const xLabels = `${' '.repeat(axisWidth + 2)}${'0%'.padEnd(width - percent(xMax).length)}${percent(xMax)}`;
   return [
-    'perplexity (up) vs parameters removed (right); CAPITALS = Pareto front, o = original model',
+    `perplexity (up${log ? ', log scale' : ''}) vs parameters removed (right); CAPITALS = Pareto front, ${ORIGINAL} = original model`,
     ...lines,
     xAxis,
     xLabels,

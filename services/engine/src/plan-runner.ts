@@ -17,6 +17,9 @@ import { checkPlanBounds, planBoundsFromEnv, type PlanBounds } from './plan-boun
 import { computeImportance, type ImportanceProfile } from './importance.js';
 import { formatBytes, prune, type PruneEvent, type PruneOptions, type PruneSummary } from './pruning/prune.js';
 import { loadTrainedCandidate, sweep, type SweepEvent } from './pruning/sweep.js';
+import { estimateSweep } from './pruning/sweep-estimate.js';
+import { DEFAULT_EVAL_WINDOWS } from './pruning/defaults.js';
+import type { ModelInfo } from './models/model.js';
 
 /** A spec with its inputs made local (see worker/plan-inputs.ts). */
 export interface LocalPlan {
@@ -75,7 +78,13 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
   const { spec } = plan;
   const bounds = options.bounds ?? planBoundsFromEnv();
   checkPlanBounds(spec, bounds);
-  if (spec.dryRun) return { dryRun: true, profile: profileResult(await profileEveryBlockSize(plan, onEvent, signal)) };
+  if (spec.dryRun) {
+    const { profile, model } = await profileEveryBlockSize(plan, onEvent, signal);
+    const sweepEstimate = spec.sweep
+      ? estimateSweep({ sweep: spec.sweep, profile, model, training: spec.training, samples: spec.calibration.samples, seqLen: spec.calibration.seqLen, evalWindows: DEFAULT_EVAL_WINDOWS })
+      : undefined;
+    return { dryRun: true, profile: profileResult(profile), ...(sweepEstimate && { sweepEstimate }) };
+  }
   const t = spec.training;
   const evaluation = spec.evaluation;
   const common = {
@@ -244,7 +253,7 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
   };
 }
 
-async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
+async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<{ profile: ImportanceProfile; model: Pick<ModelInfo, 'family' | 'config'> }> {
   const { spec } = plan;
   onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${plan.model.path}` });
   const { seqLen, samples } = spec.calibration;
@@ -253,7 +262,7 @@ async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent
   try {
     const runtime = await session.runtime();
     onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING'), message: `dry run: scoring every block size on ${runtime.description}` });
-    return await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
+    const profile = await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
       batchSize: spec.training.batchSize,
       signal,
       onProgress: (p) =>
@@ -265,6 +274,7 @@ async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent
           ...(p.layer !== undefined && { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead }),
         }),
     });
+    return { profile, model: session.info };
   } finally {
     await session.close();
   }

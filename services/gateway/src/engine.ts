@@ -58,4 +58,5 @@ export {
   type CandidateStatus,
   type PlanCandidate as PlanCandidateRecord,
   type SweepSpec,
+  type SweepEstimateRecord,
 } from '@streamline/engine/spec';

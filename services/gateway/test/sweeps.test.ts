@@ -52,6 +52,10 @@ describe.runIf(runWithShared)('sweeps through the API', () => {
     expect(tooMany.code).toBe('BAD_USER_INPUT');
     expect(tooMany.message).toMatch(/18 candidates .* more than 16/);
 
+    // A dry run estimates the sweep: its candidates, the shared hidden states' disk, roughly its time.
+    const { createPruningPlan: estimate } = await data(gateway.url, CREATE, {
+      input: { modelId, calibration, training, dryRun: true, sweep: { blockSizes: [1, 2, 3], topStarts: 1, replacements: ['LAYER', 'LINEAR'], iterative: true } },
+    });
     // Both starts of a 4-layer block, NONE (nothing to train): one cancelled while the sweep is queued.
     const { createPruningPlan: small } = await data(gateway.url, CREATE, { input: { modelId, calibration, sweep: { blockSizes: [4], topStarts: 2, replacements: ['NONE'] } } });
     await data(gateway.url, CANCEL, { planId: small.id, candidateId: 'n4-s1-none' });
@@ -61,6 +65,15 @@ describe.runIf(runWithShared)('sweeps through the API', () => {
     });
     const worker = startWorker(gateway.url, gateway.workerToken, dataDir, 'w1');
     try {
+      await waitForStatus(gateway.url, estimate.id, ['SUCCEEDED', 'FAILED'], 180_000);
+      const { plan: estimated } = await data(gateway.url, `query { plan(id: "${estimate.id}") { status candidates { id } sweepEstimate { candidates hiddenStateBytes seconds } } }`);
+      expect(estimated).toMatchObject({ status: 'SUCCEEDED', candidates: [] });
+      expect(estimated.sweepEstimate.candidates).toBe(9); // 3 sizes × 2 kinds + 3 iterative
+      // Some boundaries h[s] of 8 × 64 tokens × 64 floats: a whole number of them, at least 2.
+      const boundaryBytes = 8 * 64 * 64 * 4;
+      expect(estimated.sweepEstimate.hiddenStateBytes % boundaryBytes).toBe(0);
+      expect(estimated.sweepEstimate.hiddenStateBytes / boundaryBytes).toBeGreaterThanOrEqual(2);
+      expect(estimated.sweepEstimate.seconds).toBeGreaterThan(0);
       await waitForStatus(gateway.url, small.id, ['SUCCEEDED', 'FAILED'], 180_000);
       const { plan: smallDone } = await data(gateway.url, CANDIDATES, { id: small.id });
       expect(smallDone.candidates.map((c: { id: string; status: string }) => [c.id, c.status]).sort()).toEqual([['n4-s0-none', 'DONE'], ['n4-s1-none', 'CANCELLED']]);

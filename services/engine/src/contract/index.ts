@@ -31,6 +31,7 @@ export {
   type PlanResultWire,
   type PrunedResult,
   type SweepResult,
+  type SweepEstimateRecord,
 } from './plan-result.js';
 export { CandidateSourceSchema, checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
 export { CANDIDATE_STATUSES, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';

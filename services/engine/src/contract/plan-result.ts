@@ -56,7 +56,12 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
     /** A sweep publishes its candidates' trained replacements under outputUri (see exportCandidate); nothing is pruned. */
     // Two members share dryRun: false, so a plain union (parse.ts reports the member a value came closest to).
     outcome: z.union([
-      z.object({ dryRun: z.literal(true), profile }),
+      z.object({
+        dryRun: z.literal(true),
+        profile,
+        /** A sweep's dry run: what the sweep will make and cost (see pruning/sweep-estimate.ts). */
+        sweepEstimate: z.object({ candidates: z.number().int().min(0), hiddenStateBytes: score, seconds: score }).optional(),
+      }),
       z.object({ dryRun: z.literal(false), pruned }),
       z.object({ dryRun: z.literal(false), sweep: z.object({ profile, candidates: z.array(planCandidateSchema(score)) }) }),
     ]),
@@ -71,6 +76,7 @@ export type PlanOutcome = PlanResult['outcome'];
 export type ImportanceProfileResult = Extract<PlanOutcome, { dryRun: true }>['profile'];
 export type PrunedResult = Extract<PlanOutcome, { pruned: unknown }>['pruned'];
 export type SweepResult = Extract<PlanOutcome, { sweep: unknown }>['sweep'];
+export type SweepEstimateRecord = NonNullable<Extract<PlanOutcome, { dryRun: true }>['sweepEstimate']>;
 
 /** A worker's result as it arrives: shapes checked, scores possibly null (not finite). */
 export function parsePlanResultWire(value: unknown): PlanResultWire {

@@ -32,7 +32,7 @@ import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlo
 import { collectHiddenStatePairs, PairReader, type HiddenStatePairs, type PairDtype } from './hidden-state-pairs.js';
 import { fitLinearReplacement } from './linear-fit.js';
 import { initialParameters } from './replacement.js';
-import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
+import { DEFAULT_EVAL_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
 import { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kinds.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
@@ -356,7 +356,7 @@ export async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
   const { config } = info;
-  const evalWindows = options.evalWindows ?? 16;
+  const evalWindows = options.evalWindows ?? DEFAULT_EVAL_WINDOWS;
   const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
   const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
   // A calibration file that calibration used up has no held-out windows: the quick check is skipped

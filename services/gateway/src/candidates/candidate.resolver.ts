@@ -4,7 +4,7 @@ import { requireClient } from '../auth/principal.js';
 import type { GatewayContext } from '../context.js';
 import { PruningPlan } from '../plans/plan.type.js';
 import { CandidateService } from './candidate.service.js';
-import { PlanCandidate } from './candidate.type.js';
+import { PlanCandidate, SweepEstimate } from './candidate.type.js';
 
 @Resolver(() => PruningPlan)
 export class CandidateResolver {
@@ -13,6 +13,11 @@ export class CandidateResolver {
   @FieldResolver(() => [PlanCandidate], { description: "A sweep's candidates once it has finished, by block size, then start (most redundant first), then kind; empty for other plans." })
   candidates(@Root() plan: PruningPlan): PlanCandidate[] {
     return plan.candidates;
+  }
+
+  @FieldResolver(() => SweepEstimate, { nullable: true, description: "A sweep's dry run: how many candidates, the disk and roughly the time the sweep takes; null otherwise." })
+  sweepEstimate(@Root() plan: PruningPlan): SweepEstimate | null {
+    return plan.sweepEstimate;
   }
 
   @Mutation(() => PruningPlan, {

@@ -8,6 +8,18 @@ import { SafeIntScalar } from '../scalars.js';
 export const CandidateStatus = enumObject(CANDIDATE_STATUSES);
 registerEnumType(CandidateStatus, { name: 'CandidateStatus', description: 'DONE: trained and evaluated; CANCELLED: cancelled on its own (cancelCandidate) before it finished.' });
 
+@ObjectType({ description: "What a sweep will make and cost, from its dry run (the time is scaled from the dry run's measured throughput; roughly ± 2×)." })
+export class SweepEstimate {
+  @Field(() => Int)
+  candidates!: number;
+
+  @Field(() => SafeIntScalar, { description: 'Disk the shared hidden states take (float32), written once for all candidates.' })
+  hiddenStateBytes!: number;
+
+  @Field(() => Float, { description: 'Roughly how long the sweep runs on this machine (multiple-choice tasks not counted).' })
+  seconds!: number;
+}
+
 @ObjectType({ description: "One task's scores for a sweep candidate." })
 export class CandidateTaskScore {
   @Field(() => String)

@@ -253,6 +253,7 @@ function outcomeColumns(outcome: FinishRecord): Updateable<PlansTable> {
     ...(outcome.error !== undefined ? { error: outcome.error } : {}),
     ...(outcome.errorCode !== undefined ? { error_code: outcome.errorCode } : {}),
     ...(outcome.candidates !== undefined ? { candidates: JSON.stringify(outcome.candidates) } : {}),
+    ...(outcome.sweepEstimate !== undefined ? { sweep_estimate: outcome.sweepEstimate === null ? null : JSON.stringify(outcome.sweepEstimate) } : {}),
   };
 }
 

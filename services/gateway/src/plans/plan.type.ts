@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PlanStage, ReplacementKind, type PlanCandidateRecord, type PlanSpec } from '../engine.js';
+import { PlanStage, ReplacementKind, type PlanCandidateRecord, type PlanSpec, type SweepEstimateRecord } from '../engine.js';
 import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
 
@@ -32,6 +32,9 @@ export class PruningPlan {
 
   /** A sweep's candidates ([] until it has finished, and for other plans); exposed by candidates/candidate.resolver.ts. */
   candidates!: PlanCandidateRecord[];
+
+  /** A sweep's dry-run estimate (exposed by candidates/candidate.resolver.ts). */
+  sweepEstimate!: SweepEstimateRecord | null;
 
   /** Ids of the sweep's candidates cancelled one by one (its worker learns of them by heartbeat). */
   cancelledCandidates!: string[];

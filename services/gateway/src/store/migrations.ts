@@ -210,16 +210,18 @@ const planSpecV2: Migration = {
 };
 
 /**
- * Sweeps: a plan's candidates (PlanCandidate records of the plan contract, as JSON; [] for other plans)
- * and the ids of those cancelled one by one while it runs (its worker learns of them by heartbeat).
+ * Sweeps: a plan's candidates (PlanCandidate records of the plan contract, as JSON; [] for other plans),
+ * the ids of those cancelled one by one while it runs (its worker learns of them by heartbeat), and a
+ * sweep's dry-run estimate (JSON; null otherwise).
  */
 const planCandidates: Migration = {
   async up(db: Kysely<any>) {
     await db.schema.alterTable('plans').addColumn('candidates', 'text', (c) => c.notNull().defaultTo('[]')).execute();
     await db.schema.alterTable('plans').addColumn('cancelled_candidates', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+    await db.schema.alterTable('plans').addColumn('sweep_estimate', 'text').execute();
   },
   async down(db: Kysely<any>) {
-    for (const column of ['candidates', 'cancelled_candidates']) await db.schema.alterTable('plans').dropColumn(column).execute();
+    for (const column of ['candidates', 'cancelled_candidates', 'sweep_estimate']) await db.schema.alterTable('plans').dropColumn(column).execute();
   },
 };
 

@@ -61,6 +61,8 @@ export interface PlansTable {
   candidates: Generated<string>;
   /** Ids of the sweep's candidates cancelled one by one, as JSON. */
   cancelled_candidates: Generated<string>;
+  /** A sweep's dry run: { candidates, hiddenStateBytes, seconds } as JSON; null otherwise. */
+  sweep_estimate: Generated<string | null>;
 }
 
 export interface TenantsTable {

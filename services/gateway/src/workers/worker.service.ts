@@ -99,7 +99,9 @@ export class WorkerService {
     const result = parseResult(() => parsePlanResult(wire));
     const { outcome } = result;
     // The reports are written in the finishing UPDATE's transaction, only when it applied (see finishByHolder).
-    if (outcome.dryRun) return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
+    if (outcome.dryRun) {
+      return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null, sweepEstimate: outcome.sweepEstimate ?? null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
+    }
     // A sweep: its candidates, and the profile of every swept block size; its outputs are the candidates' weights.
     if ('sweep' in outcome) {
       const { sweep } = outcome;
@@ -218,6 +220,7 @@ function nonFiniteResult({ outcome }: PlanResultWire): string | null {
     for (const block of profile.angularDistance) checks.push([`angular distances of block size ${block.blockSize}`, block.scores]);
     checks.push(['block influence', profile.blockInfluence]);
   }
+  if (outcome.dryRun && outcome.sweepEstimate) checks.push(['sweep estimate', [outcome.sweepEstimate.hiddenStateBytes, outcome.sweepEstimate.seconds]]);
   if ('sweep' in outcome) {
     for (const c of outcome.sweep.candidates) {
       checks.push([`candidate ${c.id}`, [c.parametersBefore, c.parametersAfter, c.perplexityOriginal, c.perplexity, c.trainingLoss, c.validationLoss].filter((v) => v !== null)]);
