@@ -255,7 +255,7 @@ async function watch(ctx: CommandContext, planId: string): Promise<number> {
 }
 
 function sweepEstimateView(estimate: NonNullable<Plan['sweepEstimate']>): string {
-  return `  sweep estimate  ${estimate.candidates} candidates, about ${duration(estimate.seconds)} (± 2×; tasks not counted), ${(estimate.hiddenStateBytes / 2 ** 20).toFixed(1)} MiB of hidden states`;
+  return `  sweep estimate  ${estimate.candidates} candidates, roughly ${duration(estimate.seconds)} (tasks not counted), ${(estimate.hiddenStateBytes / 2 ** 20).toFixed(1)} MiB of hidden states`;
 }
 
 /** A finished sweep: what it is, its candidates, the chart, and how to export one. */

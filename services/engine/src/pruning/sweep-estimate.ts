@@ -4,14 +4,16 @@
  * throughput (tokens per second through the whole model), so it reflects this machine and runtime:
  *
  * - collection: one more pass over the calibration tokens;
- * - training a candidate: optimizer steps × tokens per step × 3 (forward and backward) × its
- *   replacement's share of one decoder layer's parameters ÷ (throughput × layers); LINEAR is one pass
- *   over its pairs; NONE nothing;
+ * - training a candidate: optimizer steps × tokens per step × its replacement's share of one decoder
+ *   layer's parameters ÷ (throughput × layers) — one layer-forward per step: the trainer's fused
+ *   forward-and-backward graphs ran at about three times the streamed forward pass's rate per token and
+ *   layer on stories260K here; LINEAR is one pass over its pairs; NONE nothing;
  * - evaluating a candidate: its held-out windows through the pruned model (tasks not counted);
  * - an iterative candidate of n layers: n importance passes.
  *
- * A rough figure (± 2× on this machine's runs): training graphs and forward passes do not run at the
- * same rate per parameter.
+ * A rough figure, as noisy as the dry run's throughput: on stories260K on this shared 2-core machine
+ * (15 candidates, 32 × 256 tokens, 100 steps) two dry runs said 1:07 and 2:43 for a sweep that took
+ * 1:01; other models and trainers will differ more.
  */
 import type { SweepSpec } from '../contract/sweep-spec.js';
 import type { TrainingSpec } from '../contract/plan-spec.js';
@@ -58,7 +60,7 @@ export function estimateSweep(input: SweepEstimateInput): SweepEstimate {
   let seconds = boundaries.size > 0 ? tokens * perToken : 0;
   for (const c of plans) {
     if (c.kind === 'LINEAR') seconds += tokens * 2 * perLayerToken;
-    else if (c.kind !== 'NONE') seconds += steps * tokensPerStep * 3 * (replacementParameters(c.kind, family, config) / layer) * perLayerToken;
+    else if (c.kind !== 'NONE') seconds += steps * tokensPerStep * (replacementParameters(c.kind, family, config) / layer) * perLayerToken;
     seconds += evaluation;
   }
   const iterativeSizes = sweep.iterative ? sweep.blockSizes : [];

@@ -8,7 +8,7 @@ import { SafeIntScalar } from '../scalars.js';
 export const CandidateStatus = enumObject(CANDIDATE_STATUSES);
 registerEnumType(CandidateStatus, { name: 'CandidateStatus', description: 'DONE: trained and evaluated; CANCELLED: cancelled on its own (cancelCandidate) before it finished.' });
 
-@ObjectType({ description: "What a sweep will make and cost, from its dry run (the time is scaled from the dry run's measured throughput; roughly ± 2×)." })
+@ObjectType({ description: "What a sweep will make and cost, from its dry run (the time is scaled from the dry run's measured throughput: a rough figure)." })
 export class SweepEstimate {
   @Field(() => Int)
   candidates!: number;
