@@ -12,8 +12,8 @@
  * - an iterative candidate of n layers: n importance passes.
  *
  * A rough figure, as noisy as the dry run's throughput: on stories260K on this shared 2-core machine
- * (15 candidates, 32 × 256 tokens, 100 steps) two dry runs said 1:07 and 2:43 for a sweep that took
- * 1:01; other models and trainers will differ more.
+ * (15 candidates, 32 × 256 tokens, 100 steps) three dry runs said 1:07, 2:43 and 1:13 for a sweep that
+ * took 1:01; other models and trainers will differ more.
  */
 import type { SweepSpec } from '../contract/sweep-spec.js';
 import type { TrainingSpec } from '../contract/plan-spec.js';
