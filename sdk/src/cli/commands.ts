@@ -295,7 +295,7 @@ function planInput(ctx: CommandContext): CreatePruningPlanInput {
   const sweep = optional(ctx, 'sweep') === undefined ? undefined : sweepInput(ctx);
   if (sweep) {
     for (const flag of ['layers', 'sparsity', 'start-layer', 'replacement']) if (optional(ctx, flag) !== undefined) throw new UsageError(`--${flag} does not go with --sweep (a sweep chooses its blocks; give the kinds with --kinds)`);
-  } else if ((layers === undefined) === (sparsity === undefined)) throw new UsageError('give exactly one of --layers N and --sparsity F (or --sweep SIZES)');
+  } else if ((layers === undefined) === (sparsity === undefined)) throw new UsageError('give exactly one of --layers N and --sparsity F');
   const training = {
     epochs: integer(ctx, 'epochs'),
     minSteps: integer(ctx, 'min-steps'),
