@@ -117,6 +117,35 @@ describe.skipIf(!runWithShared)('sweep on stories260K', () => {
     expectTensorsClose(join(work, 'export-out', 'model.safetensors'), join(work, 'single-out', 'model.safetensors'), 1e-6);
   }, 600_000);
 
+  it('stops a candidate cancelled on its own mid-training and goes on with the others', async () => {
+    const own = new Map<string, AbortController>();
+    const signalOf = (id: string) => {
+      if (!own.has(id)) own.set(id, new AbortController());
+      return own.get(id)!.signal;
+    };
+    const events: PlanEvent[] = [];
+    const outcome = await runPlan(
+      await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, calibration, training: { ...training, minSteps: 40 }, sweep: { blockSizes: [1, 2], topStarts: 1, replacements: ['LAYER'], iterative: false } }),
+      {
+        workDir: join(work, 'cancel-work'),
+        outDir: join(work, 'cancel-out'),
+        candidateSignal: signalOf,
+        onEvent: (e) => {
+          events.push(e);
+          // The first candidate is cancelled at its third training step.
+          if (e.candidateId !== undefined && e.step === 3 && events.filter((x) => x.step !== undefined).length === 3) own.get(e.candidateId)?.abort();
+        },
+      },
+    );
+    if (!('sweep' in outcome)) throw new Error('expected a sweep outcome');
+    const [first, second] = outcome.sweep.candidates;
+    expect(first).toMatchObject({ status: 'CANCELLED', parametersAfter: null, perplexity: null, pareto: false });
+    expect(second).toMatchObject({ status: 'DONE', pareto: true });
+    expect(Math.max(...events.filter((e) => e.candidateId === first.id && e.step !== undefined).map((e) => e.step!))).toBeLessThan(40);
+    expect(events.filter((e) => e.candidateId === second.id && e.step !== undefined).at(-1)!.step).toBe(40);
+    expect(readdirSync(join(work, 'cancel-out'))).not.toContain(`candidate-${first.id}.json`);
+  }, 600_000);
+
   it('removes layers one at a time beside the contiguous block, and exports them as a plain checkpoint', async () => {
     const outcome = await runPlan(
       await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, calibration, training, sweep: { blockSizes: [2], topStarts: 1, replacements: ['NONE'], iterative: true } }),
