@@ -304,34 +304,32 @@ export async function fitReplacement(run: PruneRun, pairs: HiddenStatePairs, pai
   const { info } = session;
   const { kind, seed, training } = settings;
   if (kind === 'NONE') return;
-  {
-    if (kind === 'LINEAR') {
-      report('TRAINING', 'fitting the linear map in closed form');
-      const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
-      run.replacementWeights = fit.weights;
-      run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
-      return;
-    }
-    const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
-    if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
-    const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
-    const result = await trainReplacement({
-      kind,
-      model: source,
-      initial: initialParameters(kind, source, block.start, seed),
-      pairs,
-      dir: trainDir,
-      key: hash([pairsKey, kind, training]),
-      settings: training,
-      signal: options.signal,
-      onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
-      onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
-      onProgress: (p) =>
-        report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
-    }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
-    run.replacementWeights = result.params;
-    run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
+  if (kind === 'LINEAR') {
+    report('TRAINING', 'fitting the linear map in closed form');
+    const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
+    run.replacementWeights = fit.weights;
+    run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
+    return;
   }
+  const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
+  if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
+  const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
+  const result = await trainReplacement({
+    kind,
+    model: source,
+    initial: initialParameters(kind, source, block.start, seed),
+    pairs,
+    dir: trainDir,
+    key: hash([pairsKey, kind, training]),
+    settings: training,
+    signal: options.signal,
+    onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
+    onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
+    onProgress: (p) =>
+      report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
+  }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
+  run.replacementWeights = result.params;
+  run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
 }
 
 /** Stage 5: the pruned model, as a view of the source's weights with the replacement in place. */

@@ -158,7 +158,9 @@ export function candidateRun(run: PruneRun, options: SweepOptions, id: string, p
   return {
     ...run,
     ...tagged,
-    options: { ...run.options, signal },
+    // Checkpoints kept in an object store hold one training run: a sweep's candidates train in their own
+    // folders (candidatesDir/<id>/train) and finished ones are skipped on resume, so none is synced.
+    options: { ...run.options, signal, checkpoints: undefined },
     settings: { ...run.settings, kind },
     block,
     size: block.size,
