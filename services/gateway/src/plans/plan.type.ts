@@ -51,7 +51,7 @@ export class PruningPlan {
   @Field(() => Float, { description: '0..1 over the whole plan.' })
   progress!: number;
 
-  @Field(() => Int, { description: 'Size of the pruned block (original layers removed before any replacement is inserted).' })
+  @Field(() => Int, { description: 'Size of the pruned block (original layers removed before any replacement is inserted); a sweep: its largest block size (each candidate has its own, see candidates).' })
   layersToPrune!: number;
 
   @Field(() => Float, { nullable: true, description: 'The sparsity the plan was asked for, when it was given instead of layersToPrune.' })
