@@ -7,11 +7,13 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { NotFoundError } from './errors.js';
 import {
   ApiTokensDocument,
+  CancelCandidateDocument,
   CancelPlanDocument,
   CreateApiTokenDocument,
   CreatePruningPlanDocument,
   CreateTenantDocument,
   DeleteModelDocument,
+  ExportCandidateDocument,
   ModelDocument,
   ModelsDocument,
   PlanDocument,
@@ -36,11 +38,13 @@ import type {
   NewApiToken,
   OutputDownload,
   Plan,
+  PlanCandidate,
   PlanStatus,
   PlanSummary,
   RegisterModelInput,
   Role,
   StorageHealth,
+  SweepInput,
   Tenant,
   Viewer,
 } from './types.js';
@@ -174,6 +178,20 @@ export class StreamlineClient {
     return (await this.mutate(RetryPlanDocument, { id })).retryPlan;
   }
 
+  /**
+   * Publishes a DONE candidate of a SUCCEEDED sweep as a pruned checkpoint: a new plan (nothing is trained
+   * again). Throws ConflictError when the sweep has not succeeded or the candidate was cancelled, and
+   * BadUserInputError for a plan that is not a sweep or an id that is not one of its candidates.
+   */
+  async exportCandidate(planId: string, candidateId: string): Promise<PlanSummary> {
+    return (await this.mutate(ExportCandidateDocument, { planId, candidateId })).exportCandidate;
+  }
+
+  /** Cancels one candidate (`n<size>-s<start>-<kind>`) of a QUEUED or RUNNING sweep; the others go on. */
+  async cancelCandidate(planId: string, candidateId: string): Promise<PlanSummary> {
+    return (await this.mutate(CancelCandidateDocument, { planId, candidateId })).cancelCandidate;
+  }
+
   /** A handle on an existing plan: progress, wait, cancel. */
   planHandle(id: string): PlanHandle {
     return new PlanHandle(this, id);
@@ -228,6 +246,16 @@ export class StreamlineClient {
   async prune(input: CreatePruningPlanInput): Promise<PlanHandle> {
     const plan = await this.createPruningPlan(input);
     return new PlanHandle(this, plan.id);
+  }
+
+  /**
+   * Runs a sweep (many candidates in one plan) and resolves with its candidates once it finishes;
+   * `candidate.pareto` marks the front of parameters removed against perplexity. Export one with
+   * exportCandidate.
+   */
+  async sweep(input: Omit<CreatePruningPlanInput, 'sweep' | 'layersToPrune' | 'targetSparsity' | 'startLayer'> & { sweep: SweepInput }): Promise<{ plan: Plan; candidates: PlanCandidate[] }> {
+    const plan = await (await this.prune(input)).wait();
+    return { plan, candidates: plan.candidates };
   }
 
   /**

@@ -4,6 +4,7 @@ import type {
   CreateApiTokenMutation,
   LayerImportanceFieldsFragment,
   ModelFieldsFragment,
+  PlanCandidateFieldsFragment,
   ModelQuery,
   PlanDownloadsQuery,
   PlanQuery,
@@ -27,6 +28,8 @@ export type {
   RegisterModelInput,
   ReplacementKind,
   Role,
+  SweepInput,
+  CandidateStatus,
   TrainingInput,
 } from './generated/graphql.js';
 
@@ -39,6 +42,8 @@ export type Plan = NonNullable<PlanQuery['plan']>;
 export type LayerImportance = LayerImportanceFieldsFragment;
 export type StabilityReport = StabilityReportFieldsFragment;
 export type ProgressEvent = ProgressEventFieldsFragment;
+/** One candidate of a sweep (PruningPlan.candidates). */
+export type PlanCandidate = PlanCandidateFieldsFragment;
 /** One file of a plan's output in S3, with a pre-signed URL. */
 export type OutputDownload = NonNullable<NonNullable<PlanDownloadsQuery['plan']>['downloads']>[number];
 

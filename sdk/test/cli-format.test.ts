@@ -19,7 +19,7 @@ function stream(isTTY: boolean) {
 }
 
 const event = (seq: number, stage: ProgressEvent['stage'], progress: number, extra: Partial<ProgressEvent> = {}): ProgressEvent => ({
-  planId: 'p', seq, at: '2026-01-01T00:00:00Z', stage, progress, step: null, totalSteps: null, loss: null, validationLoss: null, learningRate: null, tokensPerSecond: null, message: null, layer: null, layers: null, bytesRead: null, ...extra,
+  planId: 'p', seq, at: '2026-01-01T00:00:00Z', stage, progress, step: null, totalSteps: null, loss: null, validationLoss: null, learningRate: null, tokensPerSecond: null, message: null, layer: null, layers: null, bytesRead: null, candidateId: null, ...extra,
 });
 
 describe('heatmap', () => {

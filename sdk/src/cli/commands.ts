@@ -3,12 +3,13 @@
  * a command writes exactly one JSON document to stdout; progress and diagnostics go to stderr.
  */
 import type { StreamlineClient } from '../client.js';
-import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind, Role } from '../types.js';
-import { jsonForDisplay } from './format.js';
+import type { CreatePruningPlanInput, Plan, PlanStatus, ReplacementKind, Role, SweepInput } from '../types.js';
+import { duration, jsonForDisplay } from './format.js';
 import { heatmap } from './heatmap.js';
 import { ProgressLine } from './progress-line.js';
 import { doctor } from './doctor.js';
 import { type ConnectionSettings, UsageError } from './settings.js';
+import { candidatesCsv, candidatesTable, tradeoffChart } from './sweep-views.js';
 import { downloadsView, modelsTable, modelView, newTokenView, plansTable, planView, reportView, tenantsTable, tokensTable } from './views.js';
 
 export interface CommandContext {
@@ -84,8 +85,9 @@ export const COMMANDS: Record<string, Command> = {
   'plans create': {
     usage:
       'plans create --model ID (--layers N | --sparsity F) [--replacement NONE|LINEAR|FFN|SWIGLU|LAYER] [--start-layer S]\n' +
-      '             --calibration URI [--samples N] [--seq-len L] [--epochs E] [--batch-size B] [--learning-rate LR]\n' +
-      '             [--eval-task URI]... [--dry-run] [--watch]',
+      '             --calibration URI [--samples N] [--seq-len L] [--epochs E] [--min-steps N] [--batch-size B] [--learning-rate LR] [--seed S]\n' +
+      '             [--eval-task URI]... [--dry-run] [--watch]\n' +
+      '  a sweep:   plans create --model ID --sweep 1..3 [--top-starts 1] [--kinds layer,swiglu] [--iterative] --calibration URI ... [--watch [--csv]]',
     options: {
       model: { type: 'string' },
       layers: { type: 'string' },
@@ -98,14 +100,49 @@ export const COMMANDS: Record<string, Command> = {
       epochs: { type: 'string' },
       'batch-size': { type: 'string' },
       'learning-rate': { type: 'string' },
+      'min-steps': { type: 'string' },
+      seed: { type: 'string' },
       'eval-task': { type: 'string', multiple: true },
       'dry-run': { type: 'boolean' },
       watch: { type: 'boolean' },
+      sweep: { type: 'string' },
+      'top-starts': { type: 'string' },
+      kinds: { type: 'string' },
+      iterative: { type: 'boolean' },
+      csv: { type: 'boolean' },
     },
     async run(ctx) {
       const plan = await ctx.client.createPruningPlan(planInput(ctx));
       if (ctx.values.watch) return watch(ctx, plan.id);
       return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans candidates': {
+    usage: 'plans candidates PLAN_ID [--csv]   (a sweep\'s candidates: a table and the trade-off chart, or CSV)',
+    options: { csv: { type: 'boolean' } },
+    async run(ctx) {
+      const plan = await ctx.client.plan(id(ctx, 'PLAN_ID'), { eventsLimit: 1 });
+      if (ctx.values.csv && !ctx.json) return print(ctx, plan.candidates, () => candidatesCsv(plan.candidates));
+      return print(ctx, plan.candidates, () => (plan.candidates.length ? sweepView(plan) : `plan ${plan.id} has no candidates (${plan.status})`));
+    },
+  },
+  'plans export-candidate': {
+    usage: 'plans export-candidate PLAN_ID CANDIDATE_ID [--watch]   (publish a sweep candidate\'s checkpoint from its trained weights)',
+    options: { watch: { type: 'boolean' } },
+    async run(ctx) {
+      const [planId, candidateId] = ids(ctx, 'PLAN_ID', 'CANDIDATE_ID');
+      const plan = await ctx.client.exportCandidate(planId, candidateId);
+      if (ctx.values.watch) return watch(ctx, plan.id);
+      return print(ctx, plan, () => planView(plan));
+    },
+  },
+  'plans cancel-candidate': {
+    usage: 'plans cancel-candidate PLAN_ID CANDIDATE_ID   (one candidate of a running sweep; the others go on)',
+    options: {},
+    async run(ctx) {
+      const [planId, candidateId] = ids(ctx, 'PLAN_ID', 'CANDIDATE_ID');
+      const plan = await ctx.client.cancelCandidate(planId, candidateId);
+      return print(ctx, plan, () => `cancelling candidate ${candidateId} of plan ${planId}`);
     },
   },
   'plans list': {
@@ -244,24 +281,68 @@ async function watch(ctx: CommandContext, planId: string): Promise<number> {
     line.finish();
   }
   line.end(plan.status, plan.progress);
-  print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
+  if (plan.candidates.length && ctx.values.csv && !ctx.json) print(ctx, plan, () => candidatesCsv(plan.candidates));
+  else if (plan.candidates.length) print(ctx, plan, () => sweepView(plan));
+  else if (plan.sweepEstimate) print(ctx, plan, () => `${planView(plan)}\n${sweepEstimateView(plan.sweepEstimate!)}`);
+  else print(ctx, plan, () => `${planView(plan)}${plan.stability ? `\n\n${reportView(plan)}` : ''}`);
   if (plan.status === 'SUCCEEDED') return 0;
   ctx.stderr.write(`streamline: plan ${plan.id} ${plan.status}${plan.error ? `: ${plan.error}` : ''}\n`);
   return 1;
 }
 
+function sweepEstimateView(estimate: NonNullable<Plan['sweepEstimate']>): string {
+  return `  sweep estimate  ${estimate.candidates} candidates, roughly ${duration(estimate.seconds)} (tasks not counted), ${(estimate.hiddenStateBytes / 2 ** 20).toFixed(1)} MiB of hidden states`;
+}
+
+/** A finished sweep: what it is, its candidates, the chart, and how to export one. */
+function sweepView(plan: Plan): string {
+  const front = plan.candidates.filter((c) => c.pareto).length;
+  return [
+    `plan ${plan.id}  ${plan.status}  sweep of ${plan.candidates.length} candidates, ${front} on the Pareto front (*)`,
+    `  model  ${plan.model.name} (${plan.model.id})`,
+    `  export one with: streamline plans export-candidate ${plan.id} CANDIDATE`,
+    '',
+    candidatesTable(plan.candidates),
+    '',
+    tradeoffChart(plan.candidates),
+  ].join('\n');
+}
+
+/** `--sweep 1..3` (a range) or `--sweep 1,2,4` (a list) with `--top-starts` and `--kinds layer,swiglu`. */
+export function sweepInput(ctx: CommandContext): SweepInput {
+  const raw = required(ctx, 'sweep');
+  const range = /^(\d+)\.\.(\d+)$/.exec(raw);
+  let blockSizes: number[];
+  if (range) {
+    const [from, to] = [Number(range[1]), Number(range[2])];
+    if (from < 1 || to < from) throw new UsageError(`--sweep: ${JSON.stringify(raw)} is not a range FROM..TO with 1 <= FROM <= TO`);
+    blockSizes = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  } else {
+    blockSizes = raw.split(',').map((part) => Number(part.trim()));
+    if (blockSizes.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--sweep: ${JSON.stringify(raw)} is not a range (1..3) or a list of block sizes (1,2,4)`);
+  }
+  const kinds = (optional(ctx, 'kinds') ?? 'LAYER').split(',').map((kind) => oneOf('--kinds', kind.trim().toUpperCase(), REPLACEMENTS));
+  return { blockSizes, topStarts: integer(ctx, 'top-starts') ?? 1, replacements: kinds, iterative: Boolean(ctx.values.iterative) };
+}
+
 function planInput(ctx: CommandContext): CreatePruningPlanInput {
   const layers = optional(ctx, 'layers');
   const sparsity = optional(ctx, 'sparsity');
-  if ((layers === undefined) === (sparsity === undefined)) throw new UsageError('give exactly one of --layers N and --sparsity F');
+  const sweep = optional(ctx, 'sweep') === undefined ? undefined : sweepInput(ctx);
+  if (sweep) {
+    for (const flag of ['layers', 'sparsity', 'start-layer', 'replacement']) if (optional(ctx, flag) !== undefined) throw new UsageError(`--${flag} does not go with --sweep (a sweep chooses its blocks; give the kinds with --kinds)`);
+  } else if ((layers === undefined) === (sparsity === undefined)) throw new UsageError('give exactly one of --layers N and --sparsity F');
   const training = {
     epochs: integer(ctx, 'epochs'),
+    minSteps: integer(ctx, 'min-steps'),
     batchSize: integer(ctx, 'batch-size'),
     learningRate: number(ctx, 'learning-rate'),
+    seed: integer(ctx, 'seed'),
   };
   const tasks = ctx.values['eval-task'] as string[] | undefined;
   return {
     modelId: required(ctx, 'model'),
+    ...(sweep ? { sweep } : {}),
     layersToPrune: integer(ctx, 'layers'),
     targetSparsity: number(ctx, 'sparsity'),
     replacement: oneOf('--replacement', (optional(ctx, 'replacement') ?? 'LAYER').toUpperCase(), REPLACEMENTS),
@@ -292,6 +373,13 @@ function required(ctx: CommandContext, name: string): string {
   const value = optional(ctx, name);
   if (value === undefined || value === '') throw new UsageError(`--${name} is required`);
   return value;
+}
+
+function ids(ctx: CommandContext, ...what: string[]): string[] {
+  const values = ctx.positionals;
+  if (values.length < what.length) throw new UsageError(`${what[values.length]} is required`);
+  if (values.length > what.length) throw new UsageError(`unexpected argument ${JSON.stringify(values[what.length])}`);
+  return [...values];
 }
 
 function id(ctx: CommandContext, what: string): string {

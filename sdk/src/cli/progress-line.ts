@@ -67,6 +67,7 @@ export class ProgressLine {
 
   private describe(event: ProgressEvent): string {
     const parts = [`${bar(event.progress)} ${(event.progress * 100).toFixed(0).padStart(3)}%`, event.stage];
+    if (event.candidateId) parts.push(`[${event.candidateId}]`);
     if (event.layer !== null && event.layers !== null) parts.push(layerPosition(event.layer, event.layers));
     if (event.bytesRead !== null) parts.push(`${gigabytes(event.bytesRead)} read`);
     if (event.step !== null) parts.push(`step ${event.step}${event.totalSteps !== null ? `/${event.totalSteps}` : ''}`);

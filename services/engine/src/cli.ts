@@ -24,7 +24,9 @@ import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
 import { DEFAULT_HEALING } from './pruning/defaults.js';
-import { formatBytes, prune } from './pruning/prune.js';
+import { formatBytes, prune, type PruneEvent } from './pruning/prune.js';
+import { loadTrainedCandidate, sweep } from './pruning/sweep.js';
+import { planBoundsFromEnv } from './plan-bounds.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
 import { createRuntime } from './runtime/create-runtime.js';
 import { memoryBudget, parseMemorySize } from './runtime/memory-budget.js';
@@ -44,6 +46,9 @@ const USAGE = `usage: streamline-engine <command> [options]
              [--grad-clip 5] [--grad-accum 1] [--val-fraction 0.1] [--seed 0] [--checkpoint-every 50]
              [--pairs-dtype f32|f16|bf16] [--eval-windows 16] [--text F]... [--mc F.jsonl]... [--limit K]
              [--heal [--heal-steps 200] [--heal-lr 2e-4] [--heal-patience 3]] [--memory-budget 6GiB] [--streaming on|off] [--work-dir DIR] [--gguf f16|bf16|q8_0] --out DIR
+  prune      ... --sweep 1..3 [--top-starts 1] [--kinds layer,linear] --out DIR   (a sweep: each candidate's replacement and
+             figures in DIR/<candidate id>/, the candidates on stdout; no --layers, --start or --replacement)
+  prune      ... --from-candidate DIR/<candidate id> --out DIR2   (export that candidate from its trained weights)
   export-gguf --model M --out F.gguf [--type f16|bf16|q8_0]   (llama.cpp; default f16)
   eval       --model M [--compare M2] [--tokenizer T] [--text F]... [--mc F.jsonl]... [--limit K] [--seq-len L] --out R.json
 environment: STREAMLINE_RUNTIME=onnx|tfjs, STREAMLINE_TRAINER=onnx|tfjs, STREAMLINE_BACKEND=tensorflow|wasm|cpu, STREAMLINE_ONNX_PROVIDER=cpu|cuda, STREAMLINE_THREADS=N,
@@ -93,6 +98,10 @@ const OPTIONS = {
   streaming: { type: 'string' },
   gguf: { type: 'string' },
   type: { type: 'string' },
+  sweep: { type: 'string' },
+  'top-starts': { type: 'string' },
+  kinds: { type: 'string' },
+  'from-candidate': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -242,9 +251,23 @@ async function importance(args: Args): Promise<void> {
   }
 }
 
+/** `--sweep 1..3` (a range) or `--sweep 1,2,4` (a list) of block sizes. */
+function parseSweepSizes(raw: string): number[] {
+  const range = /^(\d+)\.\.(\d+)$/.exec(raw);
+  const sizes = range ? Array.from({ length: Math.max(0, Number(range[2]) - Number(range[1]) + 1) }, (_, i) => Number(range[1]) + i) : raw.split(',').map((part) => Number(part.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new EngineError('BAD_INPUT', `--sweep: ${JSON.stringify(raw)} is not a range (1..3) or a list of block sizes (1,2,4)`);
+  return sizes;
+}
+
 async function pruneCommand(args: Args): Promise<void> {
   const optionalNumber = (name: StringOption, integer = true) => (args[name] === undefined ? undefined : numberOption(args, name, 0, integer));
-  const replacement = required(args, 'replacement').toUpperCase() as ReplacementKind;
+  const fromCandidate = args['from-candidate'] === undefined ? undefined : loadTrainedCandidate(args['from-candidate']);
+  if (args.sweep !== undefined || fromCandidate) {
+    for (const flag of ['layers', 'start', 'target-sparsity', 'replacement'] as const) {
+      if (args[flag] !== undefined) throw new EngineError('BAD_INPUT', `--${flag} does not go with ${args.sweep !== undefined ? '--sweep (a sweep chooses its blocks; give the kinds with --kinds)' : '--from-candidate (the candidate has its block and kind)'}`);
+    }
+  }
+  const replacement = (fromCandidate?.candidate.replacement ?? (args.sweep !== undefined ? 'LAYER' : required(args, 'replacement').toUpperCase())) as ReplacementKind;
   const pairsDtype = (args['pairs-dtype'] ?? 'f32').toUpperCase();
   if (pairsDtype !== 'F32' && pairsDtype !== 'F16' && pairsDtype !== 'BF16') throw new EngineError('BAD_INPUT', `--pairs-dtype must be f32, f16 or bf16, got ${JSON.stringify(args['pairs-dtype'])}`);
   const { streaming, memoryBudget } = runtimeOptions(args);
@@ -267,6 +290,7 @@ async function pruneCommand(args: Args): Promise<void> {
   const healingOptions = ['heal-steps', 'heal-lr', 'heal-patience'] as const;
   const stray = healingOptions.find((name) => args[name] !== undefined);
   if (!args.heal && stray) throw new EngineError('BAD_INPUT', `--${stray} needs --heal`);
+  if (args.heal && args.sweep !== undefined) throw new EngineError('BAD_INPUT', '--heal does not go with --sweep: the candidates of a sweep are not healed');
   const healing = args.heal
     ? {
         ...DEFAULT_HEALING,
@@ -278,15 +302,52 @@ async function pruneCommand(args: Args): Promise<void> {
       }
     : null;
   let lastReported = 0;
+  const onProgress = (event: PruneEvent & { candidateId?: string }) => {
+    // Training reports every step; print one line in ten (and the last).
+    if (event.training && event.training.step % 10 !== 0 && event.training.step !== event.training.totalSteps && event.training.step - lastReported < 10) return;
+    if (event.training) lastReported = event.training.step;
+    progress(`${event.stage.toLowerCase()}${event.candidateId ? ` [${event.candidateId}]` : ''}: ${event.message}`);
+  };
+  if (args.sweep !== undefined) {
+    const summary = await sweep({
+      modelPath: required(args, 'model'),
+      tokenizerPath: args.tokenizer,
+      dataPath: required(args, 'data'),
+      workDir: args['work-dir'] ?? `${out.replace(/\/+$/, '')}.work`,
+      candidatesDir: out,
+      sweep: {
+        blockSizes: parseSweepSizes(args.sweep),
+        topStarts: optionalNumber('top-starts') ?? 1,
+        replacements: (args.kinds ?? 'layer').split(',').map((kind) => kind.trim().toUpperCase() as ReplacementKind),
+        iterative: false,
+      },
+      maxCandidates: planBoundsFromEnv().maxSweepCandidates,
+      samples: optionalNumber('samples'),
+      seqLen: optionalNumber('seq-len'),
+      batchSize: optionalNumber('batch-size'),
+      valFraction: optionalNumber('val-fraction', false),
+      seed: optionalNumber('seed'),
+      pairsDtype,
+      streaming,
+      memoryBudget,
+      evalWindows: optionalNumber('eval-windows'),
+      evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
+      training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
+      onProgress,
+    });
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
   const summary = await prune({
     modelPath: required(args, 'model'),
     tokenizerPath: args.tokenizer,
     dataPath: required(args, 'data'),
     workDir: args['work-dir'] ?? `${out.replace(/\/+$/, '')}.work`,
     outDir: out,
-    layers: optionalNumber('layers'),
-    start: optionalNumber('start'),
+    layers: fromCandidate?.candidate.blockSize ?? optionalNumber('layers'),
+    start: fromCandidate?.candidate.start ?? optionalNumber('start'),
     targetSparsity: optionalNumber('target-sparsity', false),
+    trained: fromCandidate?.trained,
     replacement,
     samples: optionalNumber('samples'),
     seqLen: optionalNumber('seq-len'),
@@ -300,12 +361,7 @@ async function pruneCommand(args: Args): Promise<void> {
     evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
     healing,
-    onProgress: (event) => {
-      // Training reports every step; print one line in ten (and the last).
-      if (event.training && event.training.step % 10 !== 0 && event.training.step !== event.training.totalSteps && event.training.step - lastReported < 10) return;
-      if (event.training) lastReported = event.training.step;
-      progress(`${event.stage.toLowerCase()}: ${event.message}`);
-    },
+    onProgress,
   });
   if (!ggufType) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

@@ -7,6 +7,7 @@
  */
 import { EngineError } from './errors.js';
 import type { PlanSpec } from './contract/plan-spec.js';
+import { DEFAULT_MAX_SWEEP_CANDIDATES } from './contract/sweep-spec.js';
 
 export interface PlanBounds {
   /** Calibration windows, and training samples. */
@@ -27,6 +28,8 @@ export interface PlanBounds {
   readonly maxEvaluationTasks: number;
   /** Items scored per task (`evaluation.limit`). */
   readonly maxEvaluationItems: number;
+  /** Candidates one sweep may make (each is trained and evaluated). */
+  readonly maxSweepCandidates: number;
 }
 
 export const DEFAULT_PLAN_BOUNDS: PlanBounds = {
@@ -42,6 +45,7 @@ export const DEFAULT_PLAN_BOUNDS: PlanBounds = {
   maxEvaluationWindows: 1024,
   maxEvaluationTasks: 16,
   maxEvaluationItems: 10_000,
+  maxSweepCandidates: DEFAULT_MAX_SWEEP_CANDIDATES,
 };
 
 /** The environment variable of each bound an operator may change (positive integers). */
@@ -55,6 +59,7 @@ export const PLAN_BOUND_SETTINGS = {
   maxEvaluationWindows: 'STREAMLINE_PLAN_MAX_EVALUATION_WINDOWS',
   maxEvaluationTasks: 'STREAMLINE_PLAN_MAX_EVALUATION_TASKS',
   maxEvaluationItems: 'STREAMLINE_PLAN_MAX_EVALUATION_ITEMS',
+  maxSweepCandidates: 'STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES',
 } as const satisfies Partial<Record<keyof PlanBounds, string>>;
 
 /** The bounds with the operator's STREAMLINE_PLAN_MAX_* settings applied; a malformed setting throws. */

@@ -7,4 +7,4 @@
  * Bump it on any change a worker of the previous version would misread: a renamed or re-typed config
  * field, a new field it must not ignore, a changed meaning.
  */
-export const PLAN_CONTRACT_VERSION = 4; // 4: `healing` in the spec and the HEALING stage
+export const PLAN_CONTRACT_VERSION = 4; // 4: `healing` and `sweep`/`fromCandidate` in the spec, the HEALING stage, candidate ids on events

@@ -8,12 +8,18 @@
  */
 import type { PlanEvent } from './contract/plan-event.js';
 import type { ImportanceProfileResult, PlanOutcome, PrunedResult } from './contract/plan-result.js';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { PlanSpec } from './contract/plan-spec.js';
 import type { PlanStage } from './contract/plan-stage.js';
 import { openCalibrationSession } from './calibration-session.js';
 import { checkPlanBounds, planBoundsFromEnv, type PlanBounds } from './plan-bounds.js';
 import { computeImportance, type ImportanceProfile } from './importance.js';
-import { formatBytes, prune, type PruneOptions, type PruneSummary } from './pruning/prune.js';
+import { formatBytes, prune, type PruneEvent, type PruneOptions, type PruneSummary } from './pruning/prune.js';
+import { loadTrainedCandidate, sweep, type SweepEvent } from './pruning/sweep.js';
+import { estimateSweep } from './pruning/sweep-estimate.js';
+import { DEFAULT_EVAL_WINDOWS } from './pruning/defaults.js';
+import type { ModelInfo } from './models/model.js';
 
 /** A spec with its inputs made local (see worker/plan-inputs.ts). */
 export interface LocalPlan {
@@ -21,7 +27,16 @@ export interface LocalPlan {
   readonly model: { readonly path: string; readonly tokenizer: string | null };
   /** Each dataset and task source of the spec (a URI) → the local file that holds it. */
   readonly files: ReadonlyMap<string, string>;
+  /** spec.fromCandidate: the local folder holding that candidate's saved replacement (see sweepOutputFiles). */
+  readonly candidateDir?: string;
 }
+
+/**
+ * A sweep's published outputs: per candidate `candidate-<id>.json` (figures and training record) and
+ * `candidate-<id>.safetensors` (its trained replacement; absent for NONE), and `candidates.json`.
+ * The object store publishes flat folders, so candidates are files, not folders.
+ */
+export const sweepOutputFiles = (candidateId: string) => ({ record: `candidate-${candidateId}.json`, weights: `candidate-${candidateId}.safetensors` });
 
 /**
  * Where each stage starts on the plan's 0..1 progress scale (training takes the largest share). HEALING
@@ -60,6 +75,8 @@ export interface RunPlanOptions {
   readonly modelUri?: string;
   /** Checked before anything runs; default: the STREAMLINE_PLAN_MAX_* settings of this process. */
   readonly bounds?: PlanBounds;
+  /** Sweeps: a candidate's own cancellation (see SweepOptions.candidateSignal). */
+  readonly candidateSignal?: (candidateId: string) => AbortSignal | undefined;
 }
 
 export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise<PlanOutcome> {
@@ -67,18 +84,20 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
   const { spec } = plan;
   const bounds = options.bounds ?? planBoundsFromEnv();
   checkPlanBounds(spec, bounds);
-  if (spec.dryRun) return { dryRun: true, profile: profileResult(await profileEveryBlockSize(plan, onEvent, signal)) };
+  if (spec.dryRun) {
+    const { profile, model } = await profileEveryBlockSize(plan, onEvent, signal);
+    const sweepEstimate = spec.sweep
+      ? estimateSweep({ sweep: spec.sweep, profile, model, training: spec.training, samples: spec.calibration.samples, seqLen: spec.calibration.seqLen, evalWindows: DEFAULT_EVAL_WINDOWS })
+      : undefined;
+    return { dryRun: true, profile: profileResult(profile), ...(sweepEstimate && { sweepEstimate }) };
+  }
   const t = spec.training;
   const evaluation = spec.evaluation;
-  const summary = await prune({
+  const common = {
     modelPath: plan.model.path,
     tokenizerPath: plan.model.tokenizer ?? undefined,
     dataPath: localFile(plan, spec.calibration.source),
     workDir: options.workDir,
-    outDir: options.outDir,
-    layers: spec.layersToPrune,
-    start: spec.startLayer ?? undefined,
-    replacement: spec.replacement,
     samples: spec.calibration.samples,
     seqLen: spec.calibration.seqLen,
     batchSize: t.batchSize,
@@ -106,25 +125,81 @@ export async function runPlan(plan: LocalPlan, options: RunPlanOptions): Promise
     checkpoints: options.checkpoints,
     modelFingerprint: options.modelFingerprint,
     modelUri: options.modelUri,
-    onProgress: (event) => {
-      const training = event.training;
-      onEvent({
-        stage: event.stage,
-        progress: stageProgress(event.stage, training ? training.step / training.totalSteps : 0, spec.healing !== null),
-        message: event.message,
-        ...(event.layer !== undefined && { layer: event.layer, layers: event.layers, bytesRead: event.bytesRead }),
-        ...(training && {
-          step: training.step,
-          totalSteps: training.totalSteps,
-          loss: training.loss,
-          validationLoss: training.validationLoss,
-          learningRate: training.learningRate,
-          tokensPerSecond: training.tokensPerSecond,
-        }),
-      });
-    },
+  } satisfies Partial<PruneOptions>;
+  if (spec.sweep) {
+    const candidatesDir = join(options.workDir, 'candidates');
+    // A sweep's candidates are not healed (the API refuses healing with a sweep).
+    const summary = await sweep({
+      ...common,
+      healing: null,
+      sweep: spec.sweep,
+      maxCandidates: bounds.maxSweepCandidates,
+      candidatesDir,
+      candidateSignal: options.candidateSignal,
+      onProgress: (event) => onEvent(planEvent(event, sweepProgress(event))),
+    });
+    publishSweep(candidatesDir, options.outDir, summary.candidates);
+    return { dryRun: false, sweep: { profile: profileResult(summary.profile), candidates: summary.candidates } };
+  }
+  const trained = spec.fromCandidate ? loadTrainedCandidate(requireCandidateDir(plan)).trained : undefined;
+  const summary = await prune({
+    ...common,
+    outDir: options.outDir,
+    layers: spec.layersToPrune,
+    start: spec.startLayer ?? undefined,
+    replacement: spec.replacement,
+    trained,
+    onProgress: (event) => onEvent(planEvent(event, stageProgress(event.stage, event.training ? event.training.step / event.training.totalSteps : 0, spec.healing !== null))),
   });
   return { dryRun: false, pruned: prunedResult(spec, summary) };
+}
+
+/** An engine event as the contract's progress event, at `progress` of the whole plan. */
+function planEvent(event: PruneEvent & Pick<SweepEvent, 'candidateId'>, progress: number): PlanEvent {
+  const training = event.training;
+  return {
+    stage: event.stage,
+    progress,
+    message: event.message,
+    ...(event.layer !== undefined && { layer: event.layer, layers: event.layers, bytesRead: event.bytesRead }),
+    ...(training && {
+      step: training.step,
+      totalSteps: training.totalSteps,
+      loss: training.loss,
+      validationLoss: training.validationLoss,
+      learningRate: training.learningRate,
+      tokensPerSecond: training.tokensPerSecond,
+    }),
+    ...(event.candidateId !== undefined && { candidateId: event.candidateId }),
+  };
+}
+
+/** A sweep's progress: its candidates share the training-to-evaluation span equally, in order. */
+function sweepProgress(event: SweepEvent): number {
+  if (!event.candidate) return stageProgress(event.stage);
+  const { index, count } = event.candidate;
+  const within = event.training ? 0.8 * (event.training.step / event.training.totalSteps) : event.stage === 'ASSEMBLING' ? 0.8 : event.stage === 'EVALUATING' ? 0.9 : 0;
+  const from = STAGE_START.TRAINING;
+  return from + (STAGE_START.UPLOADING - from) * Math.min(1, (index + within) / count);
+}
+
+/** The sweep's candidates as flat files in the output folder (see sweepOutputFiles). */
+function publishSweep(candidatesDir: string, outDir: string, candidates: readonly unknown[]): void {
+  mkdirSync(outDir, { recursive: true });
+  if (existsSync(candidatesDir)) {
+    for (const id of readdirSync(candidatesDir)) {
+      const names = sweepOutputFiles(id);
+      if (existsSync(join(candidatesDir, id, 'candidate.json'))) copyFileSync(join(candidatesDir, id, 'candidate.json'), join(outDir, names.record));
+      if (existsSync(join(candidatesDir, id, 'replacement.safetensors'))) copyFileSync(join(candidatesDir, id, 'replacement.safetensors'), join(outDir, names.weights));
+    }
+  }
+  writeFileSync(join(outDir, 'candidates.json'), `${JSON.stringify(candidates, null, 2)}
+`);
+}
+
+function requireCandidateDir(plan: LocalPlan): string {
+  if (plan.candidateDir === undefined) throw new Error(`no local copy of candidate ${plan.spec.fromCandidate?.candidateId} was made for this plan`);
+  return plan.candidateDir;
 }
 
 function localFile(plan: LocalPlan, source: string): string {
@@ -196,7 +271,7 @@ function prunedResult(spec: PlanSpec, summary: PruneSummary): PrunedResult {
   };
 }
 
-async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<ImportanceProfile> {
+async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent) => void, signal?: AbortSignal): Promise<{ profile: ImportanceProfile; model: Pick<ModelInfo, 'family' | 'config'> }> {
   const { spec } = plan;
   onEvent({ stage: 'LOADING', progress: 0, message: `inspecting ${plan.model.path}` });
   const { seqLen, samples } = spec.calibration;
@@ -205,7 +280,7 @@ async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent
   try {
     const runtime = await session.runtime();
     onEvent({ stage: 'PROFILING', progress: stageProgress('PROFILING'), message: `dry run: scoring every block size on ${runtime.description}` });
-    return await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
+    const profile = await computeImportance(runtime, session.info.config.numLayers, session.data, seqLen, {
       batchSize: spec.training.batchSize,
       signal,
       onProgress: (p) =>
@@ -217,6 +292,7 @@ async function profileEveryBlockSize(plan: LocalPlan, onEvent: (event: PlanEvent
           ...(p.layer !== undefined && { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead }),
         }),
     });
+    return { profile, model: session.info };
   } finally {
     await session.close();
   }

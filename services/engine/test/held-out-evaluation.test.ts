@@ -135,7 +135,7 @@ describe.skipIf(!runWithShared)('a plan on stories260K with a held-out evaluatio
       }),
       { workDir: join(work, 'plan-work'), outDir, onEvent: () => {} },
     );
-    if (outcome.dryRun) throw new Error('expected a pruning run');
+    if (!('pruned' in outcome)) throw new Error('expected a pruning run');
     const [onHeldOut, onCopy] = outcome.pruned.stability.perplexity;
     expect(outcome.pruned.stability.perplexity).toHaveLength(2);
     expect(onHeldOut).toMatchObject({ dataset: heldOut, tokens: windows * 31 });
@@ -159,7 +159,7 @@ describe.skipIf(!runWithShared)('a plan on stories260K with a held-out evaluatio
       await testLocalPlan({ model: STORIES_BIN, tokenizer: STORIES_TOKENIZER, layersToPrune: 1, replacement: 'NONE', calibration: { source: heldOut, samples: windows, seqLen: 32 }, training }),
       { workDir: join(work, 'plan-work-3'), outDir, onEvent: (e) => messages.push(e.message) },
     );
-    if (outcome.dryRun) throw new Error('expected a pruning run');
+    if (!('pruned' in outcome)) throw new Error('expected a pruning run');
     // No evaluation texts and no quick check: no perplexity at all (not the held-out calibration row).
     expect(outcome.pruned.stability.perplexity).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(outDir, 'streamline.json'), 'utf8'));

@@ -68,7 +68,7 @@ describe('plan runner', () => {
       }),
       { workDir: join(work, 'w3'), outDir, onEvent: () => {} },
     );
-    if (outcome.dryRun) throw new Error('expected a pruning run');
+    if (!('pruned' in outcome)) throw new Error('expected a pruning run');
     expect(outcome.pruned.training).toBeNull(); // NONE: nothing trained
     const [row, ...rest] = outcome.pruned.stability.perplexity;
     expect(rest).toEqual([]);

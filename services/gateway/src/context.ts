@@ -4,6 +4,7 @@
  */
 import type { ContainerType } from 'type-graphql';
 import type { AuthService } from './auth/auth.service.js';
+import type { CandidateService } from './candidates/candidate.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
 import type { RequestLoaders } from './loaders.js';
@@ -21,6 +22,7 @@ export interface Services {
   readonly models: ModelService;
   readonly modelDeletion: ModelDeletion;
   readonly plans: PlanService;
+  readonly candidates: CandidateService;
   readonly progress: ProgressService;
   readonly importance: ImportanceService;
   readonly stability: StabilityService;

@@ -24,6 +24,8 @@ import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.j
 import type { PlanEventBus } from './events/plan-events.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
+import { CandidateService } from './candidates/candidate.service.js';
+import { CandidateResolver } from './candidates/candidate.resolver.js';
 import { PlanLifecycle } from './plans/plan.lifecycle.js';
 import { PlanCache, PlanStore } from './plans/plan.store.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plans/plan.limits.js';
@@ -97,7 +99,8 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens, tokenCacheMs: options.tokenCacheMs });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   const health = new HealthService({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv });
-  return { models, modelDeletion, plans, progress, importance, stability, workers, auth, downloads, health };
+  const candidates = new CandidateService(plans, lifecycle);
+  return { models, modelDeletion, plans, candidates, progress, importance, stability, workers, auth, downloads, health };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -105,6 +108,7 @@ export function createResolverContainer(services: Services): ContainerType {
   const instances = new Map<unknown, unknown>([
     [ModelResolver, new ModelResolver(services.models, services.modelDeletion, services.importance)],
     [PlanResolver, new PlanResolver(services.plans, services.models, services.importance, services.stability)],
+    [CandidateResolver, new CandidateResolver(services.candidates)],
     [ProgressResolver, new ProgressResolver()],
     [ImportanceResolver, new ImportanceResolver(services.importance, services.models)],
     [StabilityResolver, new StabilityResolver(services.plans)],

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { buildSchema, type NonEmptyArray } from 'type-graphql';
 import { AuthResolver } from './auth/auth.resolver.js';
+import { CandidateResolver } from './candidates/candidate.resolver.js';
 import type { GatewayContext } from './context.js';
 import { DownloadResolver } from './downloads/download.resolver.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
@@ -15,7 +16,7 @@ import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 import { HealthResolver } from './health/health.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, HealthResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, CandidateResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, HealthResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

@@ -31,4 +31,8 @@ export {
   type PlanResult,
   type PlanResultWire,
   type PrunedResult,
+  type SweepResult,
+  type SweepEstimateRecord,
 } from './plan-result.js';
+export { CandidateSourceSchema, checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
+export { CANDIDATE_STATUSES, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';

@@ -22,6 +22,8 @@ export const PlanEventSchema = z.object({
   layers: z.number().int().min(1).optional(),
   /** Layer-streamed passes: weight bytes read from the model's files so far in the current pass. */
   bytesRead: z.number().min(0).optional(),
+  /** Sweeps: the candidate this event is about (absent: the sweep as a whole). */
+  candidateId: z.string().optional(),
 });
 export type PlanEvent = z.infer<typeof PlanEventSchema>;
 

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { parseWith } from './parse.js';
+import { planCandidateSchema } from './plan-candidate.js';
 
 function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) {
   const blockScores = z.object({ blockSize: z.number().int().min(1), scores: z.array(score) });
@@ -61,7 +62,18 @@ function planResultSchema<Score extends z.ZodType<number | null>>(score: Score) 
   return z.object({
     /** Where the pruned checkpoint was published; null for a dry run. */
     outputUri: z.string().nullable(),
-    outcome: z.discriminatedUnion('dryRun', [z.object({ dryRun: z.literal(true), profile }), z.object({ dryRun: z.literal(false), pruned })]),
+    /** A sweep publishes its candidates' trained replacements under outputUri (see exportCandidate); nothing is pruned. */
+    // Two members share dryRun: false, so a plain union (parse.ts reports the member a value came closest to).
+    outcome: z.union([
+      z.object({
+        dryRun: z.literal(true),
+        profile,
+        /** A sweep's dry run: what the sweep will make and cost (see pruning/sweep-estimate.ts). */
+        sweepEstimate: z.object({ candidates: z.number().int().min(0), hiddenStateBytes: score, seconds: score }).optional(),
+      }),
+      z.object({ dryRun: z.literal(false), pruned }),
+      z.object({ dryRun: z.literal(false), sweep: z.object({ profile, candidates: z.array(planCandidateSchema(score)) }) }),
+    ]),
   });
 }
 
@@ -71,7 +83,9 @@ export type PlanResult = z.infer<typeof PlanResultSchema>;
 export type PlanResultWire = z.infer<typeof PlanResultWireSchema>;
 export type PlanOutcome = PlanResult['outcome'];
 export type ImportanceProfileResult = Extract<PlanOutcome, { dryRun: true }>['profile'];
-export type PrunedResult = Extract<PlanOutcome, { dryRun: false }>['pruned'];
+export type PrunedResult = Extract<PlanOutcome, { pruned: unknown }>['pruned'];
+export type SweepResult = Extract<PlanOutcome, { sweep: unknown }>['sweep'];
+export type SweepEstimateRecord = NonNullable<Extract<PlanOutcome, { dryRun: true }>['sweepEstimate']>;
 
 /** A worker's result as it arrives: shapes checked, scores possibly null (not finite). */
 export function parsePlanResultWire(value: unknown): PlanResultWire {

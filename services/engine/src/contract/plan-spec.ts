@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { parseWith } from './parse.js';
 import { REPLACEMENT_KINDS } from './replacement-kind.js';
+import { CandidateSourceSchema, SweepSpecSchema } from './sweep-spec.js';
 
 export const PLAN_SPEC_VERSION = 2;
 
@@ -81,6 +82,10 @@ export const PlanSpecSchema = z.strictObject({
   /** null: no healing. Absent in specs stored before healing existed, which read as null. */
   healing: HealingSpecSchema.nullable().default(null),
   evaluation: EvaluationSpecSchema,
+  /** Many candidates instead of one block (layersToPrune, startLayer and replacement then describe none); absent or null: no sweep. */
+  sweep: SweepSpecSchema.nullish(),
+  /** Publish this sweep candidate's trained replacement instead of training one (exportCandidate); absent or null: train. */
+  fromCandidate: CandidateSourceSchema.nullish(),
 });
 export type PlanSpec = z.infer<typeof PlanSpecSchema>;
 

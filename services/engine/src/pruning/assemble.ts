@@ -78,6 +78,25 @@ export function prunedLayout(
   };
 }
 
+/**
+ * The model without `removed` (0-based original layers, any set) and nothing in their place: what
+ * removing layers one at a time gives (sweep.ts's iterative candidates). A plain checkpoint.
+ */
+export function layoutWithoutLayers(source: { readonly config: ModelConfig; readonly hfConfig: Record<string, unknown> }, removed: readonly number[]): PrunedLayout {
+  const gone = new Set(removed);
+  const layerSources = Array.from({ length: source.config.numLayers }, (_, i) => i).filter((i) => !gone.has(i));
+  const first = Math.min(...removed);
+  return {
+    block: { start: first, size: removed.length },
+    kind: 'NONE',
+    numLayers: layerSources.length,
+    hfConfig: { ...source.hfConfig, num_hidden_layers: layerSources.length },
+    layerSources,
+    replacementLayer: null,
+    inserted: null,
+  };
+}
+
 /** The replacement's tensors as one decoder layer, named relative to the layer prefix. */
 function replacementLayer(family: ArchitectureFamily, config: ModelConfig, kind: ReplacementKind, replacement: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
   const layer = new Map(replacement);

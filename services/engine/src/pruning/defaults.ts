@@ -8,6 +8,9 @@ import type { TrainingSettings } from './train.js';
 /** Calibration and run settings a prune takes when it is not told otherwise. */
 export const DEFAULT_RUN = { samples: 32, seqLen: 128, batchSize: 8, valFraction: 0.1, seed: 0 } as const;
 
+/** Held-out calibration windows a prune scores the pruned model on (its quick perplexity check). */
+export const DEFAULT_EVAL_WINDOWS = 16;
+
 /** Fraction of all steps spent warming up when a run gives no warm-up steps. */
 export const DEFAULT_WARMUP_RATIO = 0.05;
 

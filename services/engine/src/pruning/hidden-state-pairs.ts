@@ -208,8 +208,16 @@ export function readManifest(dir: string): PairManifest | null {
   }
 }
 
+/** What training and the linear fit read: each stored sequence's inputs and targets, and the split it is in. */
+export interface HiddenStatePairs {
+  readonly hiddenSize: number;
+  read(index: number): { inputs: Float32Array; targets: Float32Array; length: number };
+  indices(split: 'train' | 'val'): number[];
+  close(): void;
+}
+
 /** Reads one stored sequence's inputs and targets, widened to float32. */
-export class PairReader {
+export class PairReader implements HiddenStatePairs {
   private readonly fds: number[];
 
   constructor(
@@ -217,6 +225,10 @@ export class PairReader {
     readonly manifest: PairManifest,
   ) {
     this.fds = manifest.shards.map((name) => openSync(join(dir, name), 'r'));
+  }
+
+  get hiddenSize(): number {
+    return this.manifest.hiddenSize;
   }
 
   read(index: number): { inputs: Float32Array; targets: Float32Array; length: number } {
@@ -248,7 +260,7 @@ export class PairReader {
 }
 
 /** Runs a write, turning a full disk or an unwritable directory into one clear error. */
-function guardedWrite<T>(dir: string, action: () => T): T {
+export function guardedWrite<T>(dir: string, action: () => T): T {
   try {
     return action();
   } catch (error) {

@@ -11,7 +11,7 @@ import type { HostTensor } from '../formats/host-tensor.js';
 import { tfjsForTraining } from '../runtime/tfjs/training.js';
 import type { NormalEquationChunk } from '../training/onnx/least-squares.js';
 import { requestedTrainer, type TrainerName } from '../training/trainer.js';
-import type { PairReader } from './hidden-state-pairs.js';
+import type { HiddenStatePairs } from './hidden-state-pairs.js';
 
 export interface LinearFit {
   readonly weights: Map<string, HostTensor>;
@@ -32,8 +32,8 @@ interface Products {
   dispose(): Promise<void>;
 }
 
-export async function fitLinearReplacement(pairs: PairReader, ridge: number, signal?: AbortSignal, options: { trainer?: TrainerName; onStart?: (description: string) => void } = {}): Promise<LinearFit> {
-  const d = pairs.manifest.hiddenSize;
+export async function fitLinearReplacement(pairs: HiddenStatePairs, ridge: number, signal?: AbortSignal, options: { trainer?: TrainerName; onStart?: (description: string) => void } = {}): Promise<LinearFit> {
+  const d = pairs.hiddenSize;
   const products = await createProducts(d, options.trainer ?? requestedTrainer());
   options.onStart?.(products.description);
   try {
@@ -90,7 +90,7 @@ export async function fitLinearReplacement(pairs: PairReader, ridge: number, sig
 }
 
 /** Sequences packed into chunks of about CHUNK_ROWS rows (buffers reused between chunks). */
-async function* chunks(pairs: PairReader, indices: number[], d: number, signal?: AbortSignal): AsyncGenerator<{ x: Float32Array; y: Float32Array; rows: number }> {
+async function* chunks(pairs: HiddenStatePairs, indices: number[], d: number, signal?: AbortSignal): AsyncGenerator<{ x: Float32Array; y: Float32Array; rows: number }> {
   let capacity = CHUNK_ROWS;
   let x = new Float32Array(capacity * d);
   let y = new Float32Array(capacity * d);

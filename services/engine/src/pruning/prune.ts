@@ -30,13 +30,13 @@ import type { StreamedModel } from '../runtime/onnx/streamed-forward.js';
 import type { ForwardRuntime, LayerProgress, RuntimeName } from '../runtime/runtime.js';
 import type { StreamingMode } from '../runtime/open-runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
-import { exportPrunedModel, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
+import { exportPrunedModel, layoutWithoutLayers, prunedLayout, prunedParameters, prunedStreamedModel, type PrunedLayout } from './assemble.js';
 import { blockSizeForSparsity, removedLayers, replacementParameters, validateBlock, type Block } from './block-choice.js';
-import { collectHiddenStatePairs, PairReader, type PairDtype, type PairManifest } from './hidden-state-pairs.js';
+import { collectHiddenStatePairs, PairReader, type HiddenStatePairs, type PairDtype, type PairManifest } from './hidden-state-pairs.js';
 import { checkHealingSettings, healingMemoryBytes, healReplacement, validationWindows, type HealingRecord, type HealingResult, type HealingSettings } from './heal.js';
 import { fitLinearReplacement } from './linear-fit.js';
 import { initialParameters, type TrainedKind } from './replacement.js';
-import { DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
+import { DEFAULT_EVAL_WINDOWS, DEFAULT_RUN, DEFAULT_TRAINING } from './defaults.js';
 import { checkReplacementFits, REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kinds.js';
 import { shuffled, trainReplacement, type EpochRecord, type TrainingProgress, type TrainingSettings } from './train.js';
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
@@ -99,8 +99,22 @@ export interface PruneOptions {
   readonly modelUri?: string;
   /** Keeps training checkpoints beyond the work directory (an object store), and brings them back. */
   readonly checkpoints?: CheckpointSync;
+  /**
+   * A replacement trained already (a sweep's candidate, see sweep.ts): nothing is collected or trained,
+   * the block must be pinned (layers and start) and `replacement` must be its kind.
+   */
+  readonly trained?: TrainedReplacement;
   readonly onProgress?: (event: PruneEvent) => void;
   readonly signal?: AbortSignal;
+}
+
+/** A replacement's weights (Hugging Face names) and how it was trained. */
+export interface TrainedReplacement {
+  /** Null for NONE. */
+  readonly weights: Map<string, HostTensor> | null;
+  /** Layers removed one at a time (an iterative candidate; kind NONE): exactly these go, not the pinned block. */
+  readonly removedLayers?: readonly number[];
+  readonly training: PruneSummary['training'];
 }
 
 export interface PruneSummary {
@@ -137,7 +151,7 @@ export interface HealingSummary {
 }
 
 /** What the stages share: the settings, the session, and each stage's result as it is produced. */
-interface PruneRun {
+export interface PruneRun {
   readonly options: PruneOptions;
   readonly settings: { readonly kind: ReplacementKind; readonly samples: number; readonly seqLen: number; readonly batchSize: number; readonly valFraction: number; readonly seed: number; readonly training: TrainingSettings; readonly pairsDtype: PairDtype };
   readonly session: CalibrationSession;
@@ -156,19 +170,27 @@ interface PruneRun {
   /** The fitted replacement before healing (evaluated beside the healed one). */
   unhealedWeights: Map<string, HostTensor> | null;
   perplexityBeforeHealing: number | null;
+  /** Set for layers removed one at a time (not one block): the layers that go. */
+  removedLayers?: readonly number[];
   layout?: PrunedLayout;
   pruned?: StreamedModel;
   evaluation: PruneSummary['evaluation'];
   fullReport: EvaluationReport | null;
+  /** The original model's figures, measured once however many pruned models a run evaluates (a sweep's candidates). */
+  readonly original: { quickPerplexity?: { readonly tokens: number; readonly perplexity: number } };
 }
 
 export async function prune(options: PruneOptions): Promise<PruneSummary> {
   const started = performance.now();
+  if (options.trained && options.healing) {
+    throw new EngineError('BAD_INPUT', 'healing needs the hidden-state pairs of a fit: a replacement given already trained (a sweep candidate being exported) is not healed');
+  }
   const run = await openRun(options);
   try {
     await chooseBlock(run);
     checkHealingFits(run);
-    await collectAndFit(run);
+    if (options.trained) useTrained(run, options.trained);
+    else await collectAndFit(run);
     await heal(run);
     await assemble(run);
     await evaluate(run);
@@ -178,14 +200,22 @@ export async function prune(options: PruneOptions): Promise<PruneSummary> {
   }
 }
 
-/** Stage 1: settings checked, the calibration session opened (model inspected once, data loaded, weights opened). */
-async function openRun(options: PruneOptions): Promise<PruneRun> {
-  // Every event goes through here: the one place engine progress becomes PruneEvents.
-  const report = (stage: PruneStage, message: string, extra: Partial<PruneEvent> = {}) => options.onProgress?.({ ...extra, stage, message });
+/** The run's `report` and `layerReporter` over `onProgress`: the one place engine progress becomes PruneEvents. */
+export function reporters(onProgress: ((event: PruneEvent) => void) | undefined): Pick<PruneRun, 'report' | 'layerReporter'> {
+  const report = (stage: PruneStage, message: string, extra: Partial<PruneEvent> = {}) => onProgress?.({ ...extra, stage, message });
   const layerReporter = (stage: PruneStage, what: string) => (p: LayerProgress) => {
     const where = p.layer < 0 ? 'embeddings' : p.layer >= p.layers ? 'LM head' : `layer ${p.layer}/${p.layers - 1}`;
     report(stage, `${what}: ${where}${p.resumed ? ' (resumed from the pass checkpoint)' : ''}, ${formatBytes(p.bytesRead)} read`, { layer: p.layer, layers: p.layers, bytesRead: p.bytesRead });
   };
+  return { report, layerReporter };
+}
+
+/**
+ * Stage 1: settings checked, the calibration session opened (model inspected once, data loaded, weights
+ * opened). `kinds`: every replacement the run will fit (a sweep's several; default options.replacement).
+ */
+export async function openRun(options: PruneOptions, kinds: readonly ReplacementKind[] = [options.replacement]): Promise<PruneRun> {
+  const { report, layerReporter } = reporters(options.onProgress);
   const kind = options.replacement;
   const batchSize = options.batchSize ?? DEFAULT_RUN.batchSize;
   const valFraction = options.valFraction ?? DEFAULT_RUN.valFraction;
@@ -205,7 +235,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     runtime: { runtime: options.runtime, streaming: options.streaming, memoryBudget: options.memoryBudget, spillDir: join(options.workDir, 'spill') },
     check: async ({ info, tokenizer, data }) => {
       const { config, family } = info;
-      checkReplacementFits(kind, family);
+      for (const each of kinds) checkReplacementFits(each, family);
       if (existsSync(options.outDir) && readdirSync(options.outDir).length > 0) {
         throw new EngineError('BAD_INPUT', `output directory ${options.outDir} already exists and is not empty; choose a new --out or remove it`);
       }
@@ -216,7 +246,7 @@ async function openRun(options: PruneOptions): Promise<PruneRun> {
     },
   });
   report('LOADING', session.streaming ? `weights stay on disk and stream layer by layer (memory budget ${formatBytes(session.memoryBudget)})` : 'weights loaded');
-  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, unhealedWeights: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null };
+  return { options, settings, session, report, layerReporter, size, importance: null, replacementWeights: null, trainingSummary: null, healing: null, unhealedWeights: null, perplexityBeforeHealing: null, evaluation: null, fullReport: null, original: {} };
 }
 
 /** Stage 2: the block — pinned, or the best start for the size by importance. */
@@ -241,15 +271,28 @@ async function chooseBlock(run: PruneRun): Promise<void> {
   report('PROFILING', `pruning layers ${start}..${start + size - 1} (0-based) with a ${run.settings.kind} replacement`);
 }
 
+/** The seeded validation windows: the same for every block and replacement of a run (a sweep's candidates too). */
+export function validationSplit(run: PruneRun): Set<number> {
+  return validationWindows(run.session.data.length, run.settings.valFraction, run.settings.seed);
+}
+
+/** A replacement trained already (options.trained): nothing to collect or fit. */
+function useTrained(run: PruneRun, trained: TrainedReplacement): void {
+  run.samplesHash = createHash('sha256').update(JSON.stringify(run.session.data)).digest('hex');
+  run.replacementWeights = trained.weights;
+  run.trainingSummary = trained.training;
+  run.removedLayers = trained.removedLayers;
+}
+
 /** Stages 3 and 4: the hidden-state pairs to disk, then the replacement fitted (LINEAR) or trained from them. */
 async function collectAndFit(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const block = run.block!;
   const { info, data } = session;
-  const { kind, seed, valFraction, training } = settings;
+  const { kind } = settings;
   run.samplesHash = createHash('sha256').update(JSON.stringify(data)).digest('hex');
   if (kind === 'NONE') return;
-  const validation = validationWindows(data.length, valFraction, seed);
+  const validation = validationSplit(run);
   const pairsKey = hash([modelIdentity(options, info), block, run.samplesHash, settings.pairsDtype, [...validation]]);
   run.pairsKey = pairsKey;
   report('COLLECTING', `collecting hidden states h[${block.start}] → h[${block.start + block.size}]`);
@@ -271,33 +314,7 @@ async function collectAndFit(run: PruneRun): Promise<void> {
   run.pairs = { dir: pairsDir, manifest };
   const pairs = new PairReader(pairsDir, manifest);
   try {
-    if (kind === 'LINEAR') {
-      report('TRAINING', 'fitting the linear map in closed form');
-      const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
-      run.replacementWeights = fit.weights;
-      run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
-      return;
-    }
-    const trainDir = join(options.workDir, 'train');
-    const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
-    if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
-    const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
-    const result = await trainReplacement({
-      kind,
-      model: source,
-      initial: initialParameters(kind, source, block.start, seed),
-      pairs,
-      dir: trainDir,
-      key: hash([pairsKey, kind, training]),
-      settings: training,
-      signal: options.signal,
-      onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
-      onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
-      onProgress: (p) =>
-        report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
-    }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
-    run.replacementWeights = result.params;
-    run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
+    await fitReplacement(run, pairs, pairsKey, join(options.workDir, 'train'));
   } finally {
     pairs.close();
   }
@@ -367,17 +384,55 @@ function formatKl(kl: number | null): string {
 }
 
 /**
+ * Stage 4: the replacement of run.block fitted (LINEAR, closed form) or trained from `pairs`, with its
+ * checkpoints in `trainDir` (`pairsKey` identifies the pairs in the checkpoint's key).
+ */
+export async function fitReplacement(run: PruneRun, pairs: HiddenStatePairs, pairsKey: string, trainDir: string): Promise<void> {
+  const { options, session, report, settings } = run;
+  const block = run.block!;
+  const { info } = session;
+  const { kind, seed, training } = settings;
+  if (kind === 'NONE') return;
+  if (kind === 'LINEAR') {
+    report('TRAINING', 'fitting the linear map in closed form');
+    const fit = await fitLinearReplacement(pairs, options.ridge ?? 1e-4, options.signal, { onStart: (trainer) => report('TRAINING', `training: ${trainer}`) });
+    run.replacementWeights = fit.weights;
+    run.trainingSummary = { steps: 0, bestEpoch: 1, resumedFromStep: null, epochs: [{ epoch: 1, trainLoss: fit.trainLoss, validationLoss: null, validationCosine: fit.validationCosine }] };
+    return;
+  }
+  const restored = await options.checkpoints?.restore(join(trainDir, 'checkpoint'));
+  if (restored) report('TRAINING', `resuming from the checkpoint of step ${restored.step} (${restored.from})`);
+  const source = { family: info.family, config: info.config, read: (name: string) => session.weights.readFloat32(name) };
+  const result = await trainReplacement({
+    kind,
+    model: source,
+    initial: initialParameters(kind, source, block.start, seed),
+    pairs,
+    dir: trainDir,
+    key: hash([pairsKey, kind, training]),
+    settings: training,
+    signal: options.signal,
+    onCheckpoint: options.checkpoints && ((step, dir) => options.checkpoints!.saved(step, dir)),
+    onStart: (trainer) => report('TRAINING', `training: ${trainer}`),
+    onProgress: (p) =>
+      report('TRAINING', `step ${p.step}/${p.totalSteps} epoch ${p.epoch}/${p.epochs} loss ${p.loss.toExponential(3)} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
+  }).finally(() => options.checkpoints?.flush()); // stored before a stopping worker releases the plan
+  run.replacementWeights = result.params;
+  run.trainingSummary = { steps: result.steps, bestEpoch: result.bestEpoch, resumedFromStep: result.resumedFromStep, epochs: result.epochs };
+}
+
+/**
  * Stage 5: the pruned model, as a view of the source's weights with the replacement in place. The
  * replacement is rounded to the source's dtype first — the dtype the export writes it in — so that the
  * model evaluated is the model shipped, not a float32 version of it.
  */
-async function assemble(run: PruneRun): Promise<void> {
+export async function assemble(run: PruneRun): Promise<void> {
   throwIfCancelled(run.options.signal, 'pruning');
   run.report('ASSEMBLING', 'assembling the pruned model');
   const { info, model } = run.session;
   if (run.replacementWeights) run.replacementWeights = roundedToDtype(run.replacementWeights, info.config.dtype);
   if (run.unhealedWeights) run.unhealedWeights = roundedToDtype(run.unhealedWeights, info.config.dtype);
-  run.layout = prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
+  run.layout = run.removedLayers ? layoutWithoutLayers(info, run.removedLayers) : prunedLayout(info, run.block!, run.settings.kind, run.replacementWeights);
   run.pruned = prunedStreamedModel(model, run.layout);
   if (run.options.onAssembled) {
     const runtime = await run.session.runtimeFor(run.pruned);
@@ -390,13 +445,13 @@ async function assemble(run: PruneRun): Promise<void> {
 }
 
 /** Stage 6: the quick held-out perplexity check, and the full evaluation when texts or tasks were given. */
-async function evaluate(run: PruneRun): Promise<void> {
+export async function evaluate(run: PruneRun): Promise<void> {
   const { options, session, report, settings } = run;
   const { info, tokenizer, data } = session;
   const { config } = info;
   // Healed: the pruned model with the fitted replacement is measured too, for before-and-after figures.
   const unhealed = run.unhealedWeights && prunedStreamedModel(session.model, prunedLayout(info, run.block!, settings.kind, run.unhealedWeights));
-  const evalWindows = options.evalWindows ?? 16;
+  const evalWindows = options.evalWindows ?? DEFAULT_EVAL_WINDOWS;
   const quickCheck = evalWindows > 0 && options.dataPath.endsWith('.txt');
   const windows = quickCheck ? await heldOutCalibrationWindows(options.dataPath, tokenizer, settings.seqLen, evalWindows, data.length, config.vocabSize) : [];
   // A calibration file that calibration used up has no held-out windows: the quick check is skipped
@@ -412,7 +467,8 @@ async function evaluate(run: PruneRun): Promise<void> {
         await runtime.dispose();
       }
     };
-    const original = await perplexityOf(session.model, 'original model');
+    run.original.quickPerplexity ??= await perplexityOf(session.model, 'original model');
+    const original = run.original.quickPerplexity;
     if (unhealed) run.perplexityBeforeHealing = (await perplexityOf(unhealed, 'pruned model before healing')).perplexity;
     const after = await perplexityOf(run.pruned!, 'pruned model');
     run.evaluation = { windows: windows.length, seqLen: settings.seqLen, tokens: original.tokens, perplexityOriginal: original.perplexity, perplexityPruned: after.perplexity };
@@ -454,7 +510,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
   const summary: PruneSummary = {
     outDir: options.outDir,
     block,
-    removedLayers: removedLayers(block),
+    removedLayers: run.removedLayers ? [...run.removedLayers].sort((a, b) => a - b) : removedLayers(block),
     replacement: kind,
     netLayersRemoved: config.numLayers - pruned.config.numLayers,
     numLayers: { before: config.numLayers, after: pruned.config.numLayers },
@@ -495,7 +551,7 @@ async function exportRun(run: PruneRun, started: number): Promise<PruneSummary> 
 }
 
 /** The model's identity in resume keys: the caller's fingerprint (a fetched copy), else its path and mtime. */
-function modelIdentity(options: PruneOptions, info: ModelInfo): unknown {
+export function modelIdentity(options: Pick<PruneOptions, 'modelFingerprint'>, info: ModelInfo): unknown {
   return options.modelFingerprint ?? [resolve(info.path), statSync(info.path).mtimeMs];
 }
 
@@ -509,6 +565,7 @@ function checkOptions(options: PruneOptions, kind: ReplacementKind, valFraction:
     throw new EngineError('BAD_INPUT', 'give exactly one of layers (the block size) and target sparsity');
   }
   if (options.start !== undefined && options.layers === undefined) throw new EngineError('BAD_INPUT', 'a pinned start needs layers (the block size)');
+  if (options.trained && options.start === undefined) throw new EngineError('BAD_INPUT', 'a trained replacement needs its block pinned (layers and start)');
   if (!(valFraction >= 0 && valFraction < 1)) throw new EngineError('BAD_INPUT', `val-fraction ${valFraction} must be in [0, 1)`);
   const positiveIntegers: [string, number][] = [['batch-size', batchSize], ['grad-accum', training.gradAccum], ['min-steps', training.minSteps], ['checkpoint-every', training.checkpointEvery]];
   if (training.epochs !== undefined) positiveIntegers.push(['epochs', training.epochs]);
@@ -549,7 +606,7 @@ function roundedToDtype(weights: Map<string, HostTensor>, dtype: StorageDtype): 
   return new Map([...weights].map(([name, t]) => [name, hostTensor(t.shape, decodeToFloat32(encodeFromFloat32(t.data, dtype), dtype))]));
 }
 
-function hash(value: unknown): string {
+export function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32);
 }
 

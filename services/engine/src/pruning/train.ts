@@ -17,7 +17,7 @@ import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import { mulberry32 } from '../random.js';
 import { createTrainer, type HostBatch, type ModelShape, type ReplacementTrainer, type TrainerName, type TrainerState } from '../training/trainer.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
-import type { PairReader } from './hidden-state-pairs.js';
+import type { HiddenStatePairs } from './hidden-state-pairs.js';
 import type { TrainedKind } from './replacement.js';
 
 export interface TrainingSettings {
@@ -71,7 +71,7 @@ export interface TrainingJob {
   /** The model's sizes (the replacement is trained on its hidden states). */
   readonly model: ModelShape;
   readonly initial: ReadonlyMap<string, HostTensor>;
-  readonly pairs: PairReader;
+  readonly pairs: HiddenStatePairs;
   /** Where checkpoints live. */
   readonly dir: string;
   /** Identifies model, block, data and settings; a checkpoint with another key is not resumed. */
@@ -211,9 +211,9 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   }
 }
 
-export function loadBatch(pairs: PairReader, indices: number[]): HostBatch {
+export function loadBatch(pairs: HiddenStatePairs, indices: number[]): HostBatch {
   const sequences = indices.map((i) => pairs.read(i));
-  const d = pairs.manifest.hiddenSize;
+  const d = pairs.hiddenSize;
   const B = sequences.length;
   const T = Math.max(...sequences.map((s) => s.length));
   const inputs = new Float32Array(B * T * d);
@@ -227,7 +227,7 @@ export function loadBatch(pairs: PairReader, indices: number[]): HostBatch {
   return { inputs, targets, attentionMask, batchSize: B, seqLen: T, tokens: sequences.reduce((n, s) => n + s.length, 0) };
 }
 
-async function validate(trainer: ReplacementTrainer, pairs: PairReader, indices: number[], batchSize: number, hiddenSize: number) {
+async function validate(trainer: ReplacementTrainer, pairs: HiddenStatePairs, indices: number[], batchSize: number, hiddenSize: number) {
   let errorSum = 0;
   let cosineSum = 0;
   let tokens = 0;

@@ -40,7 +40,7 @@ export class GraphqlWorkerTransport implements WorkerTransport {
     return claimPlan && { planId: claimPlan.planId, config: claimPlan.config, contractVersion: claimPlan.contractVersion };
   }
 
-  async heartbeat(planId: string): Promise<{ cancelled: boolean; ended: boolean }> {
+  async heartbeat(planId: string): Promise<{ cancelled: boolean; ended: boolean; cancelledCandidates: readonly string[] }> {
     const { heartbeat } = await this.request(BeatDocument, { planId }, true);
     return heartbeat;
   }

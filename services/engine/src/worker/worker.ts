@@ -16,7 +16,8 @@ import { parsePlanAssignment } from '../contract/plan-assignment.js';
 import type { PlanEvent } from '../contract/plan-event.js';
 import type { PlanResult, PrunedResult } from '../contract/plan-result.js';
 import { PLAN_CONTRACT_VERSION } from '../plan-contract-version.js';
-import { runPlan, stageProgress } from '../plan-runner.js';
+import { runPlan, stageProgress, sweepOutputFiles } from '../plan-runner.js';
+import { readObject } from '../storage/object-store.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
 import { LocalObjectStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -70,7 +71,7 @@ export interface WorkerTransport {
    * Renews the lease; answers whether the plan was cancelled meanwhile (or is no longer this worker's),
    * and whether it has ended for good (absent: cancelled means ended) — only then is its work removed.
    */
-  heartbeat(planId: string): Promise<{ cancelled: boolean; ended?: boolean }>;
+  heartbeat(planId: string): Promise<{ cancelled: boolean; ended?: boolean; cancelledCandidates?: readonly string[] }>;
   /** Progress events in order. */
   /**
    * Progress events in order. `batch` numbers them within this run of the plan (one claim), so that a
@@ -178,6 +179,12 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   let ended = false;
   const stop = () => plan.abort();
   signal.addEventListener('abort', stop);
+  // Sweeps: each candidate's own cancellation, learnt from the heartbeat.
+  const candidates = new Map<string, AbortController>();
+  const candidateController = (id: string) => {
+    if (!candidates.has(id)) candidates.set(id, new AbortController());
+    return candidates.get(id)!;
+  };
 
   // Events are sent in order, one request at a time; those produced meanwhile go in the next batch.
   let pending: PlanEvent[] = [];
@@ -197,11 +204,12 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   };
   // One heartbeat at a time: while the gateway is unreachable the transport keeps retrying the last one.
   let beating = false;
-  const heartbeat = setInterval(async () => {
+  const beat = async () => {
     if (beating) return;
     beating = true;
     try {
       const beat = await transport.heartbeat(planId);
+      for (const id of beat.cancelledCandidates ?? []) candidateController(id).abort();
       if (beat.cancelled) {
         cancelled = true;
         ended = beat.ended ?? true;
@@ -212,7 +220,8 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     } finally {
       beating = false;
     }
-  }, options.heartbeatMs ?? 2000);
+  };
+  const heartbeat = setInterval(beat, options.heartbeatMs ?? 2000);
 
   const workDir = join(options.dataDir, 'work', planId);
   // The export is written here, then published to the store under outputs/<planId>/ as a whole.
@@ -242,8 +251,12 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       settings: { env: options.storageEnv, log },
       onFetch: (message) => onEvent({ stage: 'LOADING', progress: 0, message }),
     });
+    // A sweep's candidates may have been cancelled while it was queued: learn of them before it starts.
+    if (assignment.spec.sweep) await beat();
+    const from = assignment.spec.fromCandidate;
+    const candidateDir = from ? await fetchCandidate(store, from.planId, from.candidateId, join(workDir, 'candidate')) : undefined;
     const checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
-    const outcome = await runPlan(inputs.plan, {
+    const outcome = await runPlan({ ...inputs.plan, candidateDir }, {
       workDir,
       outDir,
       signal: plan.signal,
@@ -251,10 +264,11 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       checkpoints,
       modelFingerprint: inputs.modelFingerprint,
       modelUri: inputs.modelUri,
+      candidateSignal: (id) => candidateController(id).signal,
     });
     let published: string | null = null;
     if (!outcome.dryRun) {
-      writeReports(outDir, outcome.pruned);
+      if ('pruned' in outcome) writeReports(outDir, outcome.pruned);
       onEvent({ stage: 'UPLOADING', progress: stageProgress('UPLOADING', 0.5), message: `publishing the outputs to ${outputUri(store, outputPrefix(planId))}` });
       published = await publishOutputs(store, outputPrefix(planId), outDir, log);
       if (checkpoints) await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
@@ -291,6 +305,25 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     clearInterval(heartbeat);
     signal.removeEventListener('abort', stop);
   }
+}
+
+/**
+ * A sweep candidate's published files (see sweepOutputFiles) in a local folder, as loadTrainedCandidate
+ * reads them. NOT_FOUND when the sweep published no such candidate.
+ */
+async function fetchCandidate(store: ObjectStore, planId: string, candidateId: string, dir: string): Promise<string> {
+  const names = sweepOutputFiles(candidateId);
+  mkdirSync(dir, { recursive: true });
+  let record: Buffer;
+  try {
+    record = await readObject(store, `${outputPrefix(planId)}${names.record}`);
+  } catch {
+    throw new EngineError('NOT_FOUND', `candidate ${candidateId} of plan ${planId} has no published replacement`);
+  }
+  writeFileSync(join(dir, 'candidate.json'), record);
+  const { result } = JSON.parse(record.toString('utf8')) as { result: { replacement: string } };
+  if (result.replacement !== 'NONE') writeFileSync(join(dir, 'replacement.safetensors'), await readObject(store, `${outputPrefix(planId)}${names.weights}`));
+  return dir;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -21,12 +21,14 @@ import {
   type ModelInfo,
   type PlanBounds,
   type PlanSpec,
+  type SweepSpec,
   type TrainingSpec,
+  checkSweep,
 } from '../engine.js';
 import type { Model } from '../models/model.type.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { checkInteger, checkNumber } from '../validation.js';
-import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, HealingInput, TrainingInput } from './plan.input.js';
+import type { CreatePruningPlanInput, DatasetInput, EvaluationInput, HealingInput, SweepInput, TrainingInput } from './plan.input.js';
 
 export const DATASET_SCHEMES = ['file://', 's3://'] as const;
 const TEXT_EXTENSIONS = ['.txt', '.jsonl'] as const;
@@ -42,6 +44,7 @@ export interface PlanSpecContext {
 }
 
 export function resolvePlanSpec(input: CreatePruningPlanInput, context: PlanSpecContext): PlanSpec {
+  if (input.sweep !== undefined && input.sweep !== null) return resolveSweepSpec(input, input.sweep, context);
   const { info } = context;
   const bounds = context.bounds ?? DEFAULT_PLAN_BOUNDS;
   const numLayers = info.config.numLayers;
@@ -112,6 +115,40 @@ export function resolvePlanSpec(input: CreatePruningPlanInput, context: PlanSpec
     healing: input.healing ? resolveHealing(input.healing, replacement, training, bounds) : null,
     evaluation: resolveEvaluation(input.evaluation ?? {}, contextLength, bounds),
   };
+}
+
+/**
+ * A sweep's spec: the swept sizes and kinds checked against the model and the candidate bound; the
+ * block fields describe none (layersToPrune holds the largest size, replacement the first kind).
+ */
+function resolveSweepSpec(input: CreatePruningPlanInput, sweepInput: SweepInput, context: PlanSpecContext): PlanSpec {
+  for (const field of ['layersToPrune', 'targetSparsity', 'startLayer'] as const) {
+    if (input[field] !== undefined && input[field] !== null) throw badInput(`input.${field}`, 'not with input.sweep: a sweep chooses its blocks (give sweep.blockSizes and sweep.topStarts)');
+  }
+  if (input.healing) throw badInput('input.healing', "not with input.sweep: a sweep's candidates are not healed (set input.healing to null)");
+  const { info } = context;
+  const bounds = context.bounds ?? DEFAULT_PLAN_BOUNDS;
+  const numLayers = info.config.numLayers;
+  if (sweepInput.blockSizes.length === 0) throw badInput('input.sweep.blockSizes', `give at least one block size from 1 to ${numLayers - 1}`);
+  if (sweepInput.replacements.length === 0) throw badInput('input.sweep.replacements', `give at least one of ${REPLACEMENT_KINDS.join(', ')}`);
+  const sweep: SweepSpec = {
+    blockSizes: [...sweepInput.blockSizes].sort((a, b) => a - b),
+    topStarts: checkInteger('input.sweep.topStarts', sweepInput.topStarts ?? 1, 1, numLayers),
+    replacements: sweepInput.replacements,
+    iterative: sweepInput.iterative ?? false,
+  };
+  try {
+    for (const kind of sweep.replacements) checkReplacementFits(kind, info.family);
+    checkSweep(sweep, numLayers, bounds.maxSweepCandidates);
+  } catch (error) {
+    if (error instanceof EngineError) {
+      const field = /^sweep\.(\w+)/.exec(error.message)?.[1];
+      throw badInput(field ? `input.sweep.${field}` : 'input.sweep', error.message);
+    }
+    throw error;
+  }
+  const single = resolvePlanSpec({ ...input, sweep: null, layersToPrune: Math.max(...sweep.blockSizes), replacement: sweep.replacements[0] }, context);
+  return { ...single, sweep };
 }
 
 function resolveDataset(

@@ -86,6 +86,21 @@ export class EvaluationInput {
   limit?: number | null;
 }
 
+@InputType({ description: 'Many candidates in one plan: each block size at its topStarts most redundant starts, with each replacement kind.' })
+export class SweepInput {
+  @Field(() => [Int], { description: 'Block sizes to try (layers removed before any replacement is inserted), each from 1 to the layers less one.' })
+  blockSizes!: number[];
+
+  @Field(() => Int, { nullable: false, defaultValue: 1, description: 'Starts per block size, the most redundant first by importance.' })
+  topStarts!: number;
+
+  @Field(() => [ReplacementKind], { description: 'Every (size, start) is tried with each kind.' })
+  replacements!: ReplacementKind[];
+
+  @Field(() => Boolean, { nullable: false, defaultValue: false, description: 'Also, per block size, remove that many layers one at a time (the most redundant single layer, importance measured again after each; no replacement): candidates n<size>-iterative, exported as plain checkpoints.' })
+  iterative!: boolean;
+}
+
 @InputType()
 export class CreatePruningPlanInput {
   @Field(() => ID)
@@ -117,4 +132,10 @@ export class CreatePruningPlanInput {
 
   @Field(() => EvaluationInput, { nullable: true })
   evaluation?: EvaluationInput | null;
+
+  @Field(() => SweepInput, {
+    nullable: true,
+    description: `A sweep instead of one block: give it without layersToPrune, targetSparsity and startLayer. At most STREAMLINE_PLAN_MAX_SWEEP_CANDIDATES (default 16) candidates; the plan's candidates field reports each, and exportCandidate publishes one.`,
+  })
+  sweep?: SweepInput | null;
 }

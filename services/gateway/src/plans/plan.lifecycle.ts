@@ -183,6 +183,28 @@ export class PlanLifecycle {
     return row ? toPlan(row) : null;
   }
 
+  /**
+   * Adds `candidateId` to a QUEUED or RUNNING sweep's cancelled candidates (once); null when the plan
+   * is in another status. Compare-and-set on the list, so concurrent cancellations all land.
+   */
+  async cancelCandidate(planId: string, candidateId: string): Promise<PruningPlan | null> {
+    for (;;) {
+      const current = await this.db.selectFrom('plans').select(['cancelled_candidates', 'status']).where('id', '=', planId).executeTakeFirst();
+      if (!current || !PLAN_TRANSITIONS.CANCEL.from.includes(current.status as PlanStatus)) return null;
+      const cancelled = JSON.parse(current.cancelled_candidates) as string[];
+      if (cancelled.includes(candidateId)) return this.db.selectFrom('plans').selectAll().where('id', '=', planId).executeTakeFirst().then((row) => (row ? toPlan(row) : null));
+      const row = await this.db
+        .updateTable('plans')
+        .set({ cancelled_candidates: JSON.stringify([...cancelled, candidateId]), updated_at: isoNow() })
+        .where('id', '=', planId)
+        .where('cancelled_candidates', '=', current.cancelled_candidates)
+        .where('status', 'in', [...PLAN_TRANSITIONS.CANCEL.from])
+        .returningAll()
+        .executeTakeFirst();
+      if (row) return toPlan(row);
+    }
+  }
+
   private updateHeld(write: PlanWrite, planId: string, workerId: string, changes: Updateable<PlansTable>): Promise<PruningPlan | null> {
     return updateHeld(this.db, write, planId, workerId, changes);
   }
@@ -230,6 +252,8 @@ function outcomeColumns(outcome: FinishRecord): Updateable<PlansTable> {
     ...(outcome.prunedParameters !== undefined ? { pruned_parameters: outcome.prunedParameters } : {}),
     ...(outcome.error !== undefined ? { error: outcome.error } : {}),
     ...(outcome.errorCode !== undefined ? { error_code: outcome.errorCode } : {}),
+    ...(outcome.candidates !== undefined ? { candidates: JSON.stringify(outcome.candidates) } : {}),
+    ...(outcome.sweepEstimate !== undefined ? { sweep_estimate: outcome.sweepEstimate === null ? null : JSON.stringify(outcome.sweepEstimate) } : {}),
   };
 }
 

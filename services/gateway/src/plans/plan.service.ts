@@ -84,6 +84,12 @@ export class PlanService {
     return this.enqueue(model, failed.config, info);
   }
 
+  /** A new QUEUED plan with `spec` on one of the tenant's models, checked as a new plan is (exportCandidate's). */
+  async enqueueSpec(modelId: string, spec: PlanSpec, tenantId: string): Promise<PruningPlan> {
+    const model = await this.requirePlannable(modelId, 'planId', tenantId);
+    return this.enqueue(model, spec, await this.inspect(model));
+  }
+
   /** The tenant's model, READY for plans; `field` names the argument that led to it. */
   private async requirePlannable(modelId: string, field: string, tenantId: string): Promise<Model> {
     const model = await this.models.require(modelId, field, tenantId);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { ExpiringCache } from '../caching.js';
-import { parsePlanSpec, type PlanSpec } from '../engine.js';
+import { parsePlanSpec, PlanCandidateSchema, type PlanCandidateRecord, type PlanSpec, type SweepEstimateRecord } from '../engine.js';
 import { storedErrorCode, type ErrorCode } from '../errors.js';
 import type { Db } from '../store/database.js';
 import { creationTime, dateOrNull, parseJson } from '../store/columns.js';
@@ -28,6 +28,10 @@ export interface FinishRecord {
   readonly error?: string | null;
   /** The gateway's code of `error`. */
   readonly errorCode?: ErrorCode | null;
+  /** A sweep's candidates. */
+  readonly candidates?: readonly PlanCandidateRecord[];
+  /** A sweep's dry-run estimate. */
+  readonly sweepEstimate?: SweepEstimateRecord | null;
 }
 
 /** Default of STREAMLINE_PLAN_CACHE_MS: the longest a cached plan is served without reading it again. */
@@ -236,6 +240,10 @@ export function toPlan(row: Selectable<PlansTable>): PruningPlan {
     replacement: row.replacement as ReplacementKind,
     dryRun: row.dry_run === 1,
     config: parsePlanSpec(parseJson<unknown>(row.config), `the stored spec of plan ${row.id}`),
+    // Rows read at a schema before 0007 (in migrations' own tests) have neither column.
+    candidates: PlanCandidateSchema.array().parse(parseJson<unknown>(row.candidates ?? '[]')),
+    cancelledCandidates: parseJson<string[]>(row.cancelled_candidates ?? '[]'),
+    sweepEstimate: row.sweep_estimate ? parseJson<SweepEstimateRecord>(row.sweep_estimate) : null,
     outputUri: row.output_uri,
     originalParameters: row.original_parameters,
     prunedParameters: row.pruned_parameters,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Field, Float, ID, Int, ObjectType, registerEnumType } from 'type-graphql';
-import { PlanStage, ReplacementKind, type PlanSpec } from '../engine.js';
+import { PlanStage, ReplacementKind, type PlanCandidateRecord, type PlanSpec, type SweepEstimateRecord } from '../engine.js';
 import { ErrorCode } from '../errors.js';
 import { DateTimeScalar, JSONScalar, SafeIntScalar } from '../scalars.js';
 
@@ -30,6 +30,15 @@ export class PruningPlan {
   /** The owning tenant (not exposed: a tenant only ever sees its own). */
   tenantId!: string;
 
+  /** A sweep's candidates ([] until it has finished, and for other plans); exposed by candidates/candidate.resolver.ts. */
+  candidates!: PlanCandidateRecord[];
+
+  /** A sweep's dry-run estimate (exposed by candidates/candidate.resolver.ts). */
+  sweepEstimate!: SweepEstimateRecord | null;
+
+  /** Ids of the sweep's candidates cancelled one by one (its worker learns of them by heartbeat). */
+  cancelledCandidates!: string[];
+
   /** The seq of the plan's latest progress event, 0 before any (not exposed: progress streams use it to skip a read). */
   lastSeq!: number;
 
@@ -42,7 +51,7 @@ export class PruningPlan {
   @Field(() => Float, { description: '0..1 over the whole plan.' })
   progress!: number;
 
-  @Field(() => Int, { description: 'Size of the pruned block (original layers removed before any replacement is inserted).' })
+  @Field(() => Int, { description: 'Size of the pruned block (original layers removed before any replacement is inserted); a sweep: its largest block size (each candidate has its own, see candidates).' })
   layersToPrune!: number;
 
   @Field(() => Float, { nullable: true, description: 'The sparsity the plan was asked for, when it was given instead of layersToPrune.' })

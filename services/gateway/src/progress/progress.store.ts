@@ -46,6 +46,7 @@ export class ProgressStore {
         layer: report.layer ?? null,
         layers: report.layers ?? null,
         bytesRead: report.bytesRead ?? null,
+        candidateId: report.candidateId ?? null,
         ...(origin ? { origin } : {}),
       };
       const row = { plan_id: planId, seq: planRow.last_seq, at: now, payload: JSON.stringify(payload) };
@@ -93,6 +94,6 @@ export class ProgressStore {
 
 function toEvent(row: Selectable<ProgressEventsTable>): ProgressEvent {
   // Events stored before the layer fields existed have none.
-  const payload = parseJson<Omit<ProgressEvent, 'planId' | 'seq' | 'at' | 'layer' | 'layers' | 'bytesRead'> & Partial<Pick<ProgressEvent, 'layer' | 'layers' | 'bytesRead'>>>(row.payload);
-  return { ...payload, layer: payload.layer ?? null, layers: payload.layers ?? null, bytesRead: payload.bytesRead ?? null, planId: row.plan_id, seq: row.seq, at: new Date(row.at) };
+  const payload = parseJson<Omit<ProgressEvent, 'planId' | 'seq' | 'at' | 'layer' | 'layers' | 'bytesRead' | 'candidateId'> & Partial<Pick<ProgressEvent, 'layer' | 'layers' | 'bytesRead' | 'candidateId'>>>(row.payload);
+  return { ...payload, layer: payload.layer ?? null, layers: payload.layers ?? null, bytesRead: payload.bytesRead ?? null, candidateId: payload.candidateId ?? null, planId: row.plan_id, seq: row.seq, at: new Date(row.at) };
 }

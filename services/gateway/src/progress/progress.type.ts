@@ -17,6 +17,7 @@ export interface ProgressReport {
   readonly layer?: number | null;
   readonly layers?: number | null;
   readonly bytesRead?: number | null;
+  readonly candidateId?: string | null;
 }
 
 /**
@@ -74,4 +75,7 @@ export class ProgressEvent {
 
   @Field(() => Float, { nullable: true, description: "Layer-streamed passes: weight bytes read from the model's files so far in the current pass." })
   bytesRead!: number | null;
+
+  @Field(() => String, { nullable: true, description: 'Sweeps: the candidate this event is about (null: the sweep as a whole, or not a sweep).' })
+  candidateId!: string | null;
 }

@@ -209,6 +209,22 @@ const planSpecV2: Migration = {
   },
 };
 
+/**
+ * Sweeps: a plan's candidates (PlanCandidate records of the plan contract, as JSON; [] for other plans),
+ * the ids of those cancelled one by one while it runs (its worker learns of them by heartbeat), and a
+ * sweep's dry-run estimate (JSON; null otherwise).
+ */
+const planCandidates: Migration = {
+  async up(db: Kysely<any>) {
+    await db.schema.alterTable('plans').addColumn('candidates', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+    await db.schema.alterTable('plans').addColumn('cancelled_candidates', 'text', (c) => c.notNull().defaultTo('[]')).execute();
+    await db.schema.alterTable('plans').addColumn('sweep_estimate', 'text').execute();
+  },
+  async down(db: Kysely<any>) {
+    for (const column of ['candidates', 'cancelled_candidates', 'sweep_estimate']) await db.schema.alterTable('plans').dropColumn(column).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_tenants': tenants,
@@ -216,6 +232,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004_plan_claims': planClaims,
   '0005_error_codes': errorCodes,
   '0006_plan_spec_v2': planSpecV2,
+  '0007_plan_candidates': planCandidates,
 };
 
 export async function migrateToLatest(db: Kysely<any>, migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {

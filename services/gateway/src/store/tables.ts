@@ -57,6 +57,12 @@ export interface PlansTable {
   tenant_id: Generated<string>;
   /** When a worker last claimed the plan (null: never); claims go round-robin across tenants by it. */
   claimed_at: Generated<string | null>;
+  /** A sweep's candidates: PlanCandidate[] as JSON ([] for any other plan). */
+  candidates: Generated<string>;
+  /** Ids of the sweep's candidates cancelled one by one, as JSON. */
+  cancelled_candidates: Generated<string>;
+  /** A sweep's dry run: { candidates, hiddenStateBytes, seconds } as JSON; null otherwise. */
+  sweep_estimate: Generated<string | null>;
 }
 
 export interface TenantsTable {

@@ -39,4 +39,7 @@ export class WorkerProgressInput {
 
   @Field(() => Float, { nullable: true })
   bytesRead?: number | null;
+
+  @Field(() => String, { nullable: true })
+  candidateId?: string | null;
 }

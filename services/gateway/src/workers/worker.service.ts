@@ -6,7 +6,7 @@
  */
 import type { ImportanceService } from '../importance/importance.service.js';
 import { ImportanceMetric } from '../importance/importance.type.js';
-import { EngineError, parsePlanResult, parsePlanResultWire, PLAN_CONTRACT_VERSION, type EngineErrorCode, type FileAccess, type PlanAssignment, type PlanResult, type PlanResultWire, type PlanSpec } from '../engine.js';
+import { EngineError, parsePlanResult, parsePlanResultWire, PLAN_CONTRACT_VERSION, type ImportanceProfileResult, type EngineErrorCode, type FileAccess, type PlanAssignment, type PlanResult, type PlanResultWire, type PlanSpec } from '../engine.js';
 import { badInput, conflict, ErrorCode, errorCodeOfEngine } from '../errors.js';
 import type { ModelService } from '../models/model.service.js';
 import type { Model } from '../models/model.type.js';
@@ -79,12 +79,13 @@ export class WorkerService {
     return { planId: plan.id, config, contractVersion: PLAN_CONTRACT_VERSION };
   }
 
-  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean }> {
+  async heartbeat(planId: string, workerId: string): Promise<{ cancelled: boolean; ended: boolean; cancelledCandidates: string[] }> {
     // A plan that is no longer this worker's (cancelled, or its lease ran out and another took it) is one to stop.
-    if ((await this.lifecycle.renew(planId, workerId, this.leaseMs)) !== null) return { cancelled: false, ended: false };
+    const renewed = await this.lifecycle.renew(planId, workerId, this.leaseMs);
+    if (renewed !== null) return { cancelled: false, ended: false, cancelledCandidates: renewed.cancelledCandidates };
     // Only an ended plan's work may be thrown away: one that another worker now holds resumes from it.
     const plan = await this.planStore.read(planId);
-    return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status) };
+    return { cancelled: true, ended: plan === null || FINAL_STATUSES.has(plan.status), cancelledCandidates: [] };
   }
 
   /** With `batch` (its run and the first event's index), events of that run already stored are skipped. */
@@ -110,7 +111,14 @@ export class WorkerService {
     const result = parseResult(() => parsePlanResult(wire));
     const { outcome } = result;
     // The reports are written in the finishing UPDATE's transaction, only when it applied (see finishByHolder).
-    if (outcome.dryRun) return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
+    if (outcome.dryRun) {
+      return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: null, sweepEstimate: outcome.sweepEstimate ?? null }, (trx) => this.storeProfile(plan, outcome.profile, trx));
+    }
+    // A sweep: its candidates, and the profile of every swept block size; its outputs are the candidates' weights.
+    if ('sweep' in outcome) {
+      const { sweep } = outcome;
+      return this.finishByHolder(planId, workerId, PlanStatus.SUCCEEDED, { outputUri: result.outputUri, candidates: sweep.candidates }, (trx) => this.storeProfile(plan, sweep.profile, trx));
+    }
     const { pruned } = outcome;
     const saveReports = async (trx: Db) => {
       if (pruned.importance) {
@@ -203,7 +211,7 @@ export class WorkerService {
     return plan;
   }
 
-  private async storeProfile(plan: PruningPlan, profile: Extract<PlanResult['outcome'], { dryRun: true }>['profile'], trx: Db): Promise<void> {
+  private async storeProfile(plan: PruningPlan, profile: ImportanceProfileResult, trx: Db): Promise<void> {
     const base = { modelId: plan.modelId, planId: plan.id, samples: profile.samples, seqLen: profile.seqLen };
     for (const block of profile.blocks) await this.importance.save({ ...base, metric: ImportanceMetric.COSINE, blockSize: block.blockSize, startScores: block.scores }, trx);
     for (const block of profile.angularDistance) await this.importance.save({ ...base, metric: ImportanceMetric.ANGULAR_DISTANCE, blockSize: block.blockSize, startScores: block.scores }, trx);
@@ -218,12 +226,19 @@ export class WorkerService {
 function nonFiniteResult({ outcome }: PlanResultWire): string | null {
   const finite = (value: unknown) => typeof value === 'number' && Number.isFinite(value);
   const checks: [string, unknown[]][] = [];
-  if (outcome.dryRun) {
-    const { profile } = outcome;
+  const profile = outcome.dryRun ? outcome.profile : 'sweep' in outcome ? outcome.sweep.profile : null;
+  if (profile) {
     for (const block of profile.blocks) checks.push([`importance scores of block size ${block.blockSize}`, block.scores]);
     for (const block of profile.angularDistance) checks.push([`angular distances of block size ${block.blockSize}`, block.scores]);
     checks.push(['block influence', profile.blockInfluence]);
-  } else {
+  }
+  if (outcome.dryRun && outcome.sweepEstimate) checks.push(['sweep estimate', [outcome.sweepEstimate.hiddenStateBytes, outcome.sweepEstimate.seconds]]);
+  if ('sweep' in outcome) {
+    for (const c of outcome.sweep.candidates) {
+      checks.push([`candidate ${c.id}`, [c.parametersBefore, c.parametersAfter, c.perplexityOriginal, c.perplexity, c.trainingLoss, c.validationLoss].filter((v) => v !== null)]);
+      for (const t of c.tasks) checks.push([`candidate ${c.id} task ${t.task}`, [t.accuracyOriginal, t.accuracy, t.stability]]);
+    }
+  } else if ('pruned' in outcome) {
     const { pruned } = outcome;
     if (pruned.importance) checks.push([`importance scores of block size ${pruned.importance.blockSize}`, pruned.importance.scores]);
     for (const p of pruned.stability.perplexity) checks.push([`perplexity on ${p.dataset}`, [p.original, p.pruned]]);

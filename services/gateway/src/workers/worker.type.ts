@@ -39,4 +39,7 @@ export class HeartbeatResult {
       'With cancelled: the plan has ended (cancelled, failed or finished), so its work directory and checkpoints can go; false when only this worker lost the lease and the plan will resume elsewhere.',
   })
   ended!: boolean;
+
+  @Field(() => [String], { description: "Sweeps: the candidates cancelled one by one (cancelCandidate); the worker skips or stops each and goes on with the others." })
+  cancelledCandidates!: string[];
 }

@@ -27,6 +27,7 @@ export type PlanStage =
 /** One progress event as a worker reports it; the gateway assigns seq and time. */
 export type WorkerProgressInput = {
   bytesRead?: number | null | undefined;
+  candidateId?: string | null | undefined;
   layer?: number | null | undefined;
   layers?: number | null | undefined;
   learningRate?: number | null | undefined;
@@ -53,7 +54,7 @@ export type BeatMutationVariables = Exact<{
 }>;
 
 
-export type BeatMutation = { heartbeat: { cancelled: boolean, ended: boolean } };
+export type BeatMutation = { heartbeat: { cancelled: boolean, ended: boolean, cancelledCandidates: Array<string> } };
 
 export type ReportMutationVariables = Exact<{
   planId: string | number;
@@ -126,6 +127,7 @@ export const BeatDocument = new TypedDocumentString(`
   heartbeat(planId: $planId, workerId: $workerId) {
     cancelled
     ended
+    cancelledCandidates
   }
 }
     `) as unknown as TypedDocumentString<BeatMutation, BeatMutationVariables>;

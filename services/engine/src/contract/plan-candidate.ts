@@ -1,0 +1,41 @@
+/**
+ * One candidate of a sweep, as the engine reports it and the API shows it (`PruningPlan.candidates`).
+ * `id` names it within its plan: `n<size>-s<start>-<kind>` for a contiguous block, `n<size>-iterative`
+ * for layers removed one at a time.
+ */
+import { z } from 'zod';
+import { REPLACEMENT_KINDS } from './replacement-kind.js';
+
+export const CANDIDATE_STATUSES = ['DONE', 'CANCELLED'] as const;
+export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];
+
+export function planCandidateSchema<Score extends z.ZodType<number | null>>(score: Score) {
+  return z.object({
+    id: z.string().min(1),
+    status: z.enum(CANDIDATE_STATUSES),
+    /** 0-based first layer of the block; for an iterative candidate, its first removed layer. */
+    start: z.number().int().min(0),
+    blockSize: z.number().int().min(1),
+    replacement: z.enum(REPLACEMENT_KINDS),
+    iterative: z.boolean(),
+    /** 0-based original layers removed (a LAYER replacement then inserts one). */
+    removedLayers: z.array(z.number().int().min(0)),
+    parametersBefore: score,
+    /** Null for a cancelled candidate (nothing was assembled). */
+    parametersAfter: score.nullable(),
+    /** On the plan's first perplexity text (or held-out calibration windows when none was given). */
+    perplexityOriginal: score.nullable(),
+    perplexity: score.nullable(),
+    /** Per multiple-choice task, when tasks were given. */
+    tasks: z.array(z.object({ task: z.string(), accuracyOriginal: score, accuracy: score, stability: score })),
+    /** The best epoch's training and validation MSE; null when nothing was trained. */
+    trainingLoss: score.nullable(),
+    validationLoss: score.nullable(),
+    /** On the front of parameters removed (more is better) vs perplexity (less is better). */
+    pareto: z.boolean(),
+  });
+}
+
+export const PlanCandidateSchema = planCandidateSchema(z.number());
+export const PlanCandidateWireSchema = planCandidateSchema(z.number().nullable());
+export type PlanCandidate = z.infer<typeof PlanCandidateSchema>;
