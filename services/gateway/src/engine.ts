@@ -29,6 +29,8 @@ export {
   planBoundsFromEnv,
   MAX_PRESIGN_SECONDS,
   presignOutputs,
+  OUTPUT_MANIFEST,
+  type OutputManifest,
   type ModelInfo,
   type PlanBounds,
   // The plan contract (services/engine/src/contract): one definition on both sides.

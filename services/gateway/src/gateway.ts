@@ -19,6 +19,7 @@ import { ModelStore } from './models/model.store.js';
 import { SourceService } from './sources/source.service.js';
 import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.js';
 import type { PlanEventBus } from './events/plan-events.js';
+import { PlanDefaultsResolver } from './plan-defaults/plan-defaults.resolver.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanLifecycle } from './plans/plan.lifecycle.js';
@@ -105,6 +106,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [WorkerResolver, new WorkerResolver(services.workers)],
     [AuthResolver, new AuthResolver(services.auth)],
     [DownloadResolver, new DownloadResolver(services.downloads)],
+    [PlanDefaultsResolver, new PlanDefaultsResolver()],
   ]);
   return {
     get(resolverClass: unknown) {

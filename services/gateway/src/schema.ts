@@ -8,13 +8,14 @@ import { DownloadResolver } from './downloads/download.resolver.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ModelResolver } from './models/model.resolver.js';
 import { createGatewayPubSub, type GatewayPubSub } from './events/plan-events.js';
+import { PlanDefaultsResolver } from './plan-defaults/plan-defaults.resolver.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { DateTimeScalar } from './scalars.js';
 import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, PlanDefaultsResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({
