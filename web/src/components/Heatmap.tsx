@@ -59,14 +59,13 @@ export function Heatmap({
                   if (!cell) return <td key={s} className="empty" />;
                   const t = scale(cell.cosine);
                   const isSelected = selected?.size === size && selected.start === s;
-                  const label = `block size ${size}, start layer ${s} (${layerSpan(s, size)}): cosine ${formatNumber(cell.cosine)}${cell.best ? ', best for this size' : ''}`;
+                  const label = `block size ${size}, start layer ${s} (${layerSpan(s, size)}): cosine `;
                   return (
                     <td key={s}>
                       <button
                         type="button"
                         className={`cell${isSelected ? ' selected' : ''}`}
                         style={{ background: viridis(t), color: textOn(t) }}
-                        aria-label={label}
                         aria-pressed={onSelect ? isSelected : undefined}
                         data-size={size}
                         data-start={s}
@@ -77,8 +76,15 @@ export function Heatmap({
                         onBlur={() => setHovered(null)}
                         onClick={() => onSelect?.({ size, start: s })}
                       >
+                        {/* the accessible name contains the visible text: "block size 2, start layer 2 (layers 2–3): cosine 0.75, best" */}
+                        <span className="visually-hidden">{label}</span>
                         {cell.cosine.toFixed(2)}
-                        {cell.best ? '★' : ''}
+                        {cell.best ? (
+                          <>
+                            <span aria-hidden="true">★</span>
+                            <span className="visually-hidden">, best for this size</span>
+                          </>
+                        ) : null}
                       </button>
                     </td>
                   );

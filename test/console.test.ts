@@ -1,0 +1,184 @@
+// The web console end to end, as a person uses it: Debian's Chromium (playwright-core) against a real
+// gateway process with one real local worker, serving the console's fresh build (npm run build -w web).
+// Sign in; register stories260K; run a dry run on the shared TinyStories excerpt (32 × 256) and find
+// the best block of size 2 at start 2 on the heat map; plan that block with a LAYER replacement and a
+// short schedule and watch the loss chart gain points while it trains; see SUCCEEDED and the report.
+// Every page: a screenshot in .streamline/test-artifacts/console/, no serious or critical axe-core
+// violations, and no Content-Security-Policy violation in the console.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, runWithChromium } from '@streamline/testing/chromium';
+import { runWithShared, sharedUri } from '@streamline/testing/shared-data';
+import { startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../services/gateway/test/fixtures/gateway-process.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ARTIFACTS = join(ROOT, '.streamline/test-artifacts/console');
+/** STREAMLINE_CONSOLE_DOCS=1 also writes the README's two screenshots into docs/. */
+const DOCS = process.env.STREAMLINE_CONSOLE_DOCS === '1' ? join(ROOT, 'docs') : null;
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+const STORIES = sharedUri('models/stories260K/stories260K.bin');
+const STORIES_TOKENIZER = sharedUri('models/stories260K/tok512.bin');
+const TINYSTORIES = sharedUri('data/text/tinystories_val_excerpt.txt');
+
+describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', () => {
+  let gateway: GatewayProcess;
+  let browser: Browser;
+  let page: Page;
+  const cspViolations: string[] = [];
+
+  beforeAll(async () => {
+    const build = spawnSync('npm', ['run', 'build', '-w', 'web'], { cwd: ROOT, encoding: 'utf8' });
+    expect(build.status, `npm run build -w web:\n${build.stdout}\n${build.stderr}`).toBe(0);
+    rmSync(ARTIFACTS, { recursive: true, force: true });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    gateway = await startGatewayProcess({ STREAMLINE_WORKERS: '1' });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('console', (message) => {
+      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (gateway) {
+      await stopGatewayProcess(gateway);
+      rmSync(gateway.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  /** A screenshot of the page, and axe-core's serious and critical findings (none expected). */
+  async function check(name: string, docsName?: string): Promise<void> {
+    await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+    if (DOCS && docsName) await page.screenshot({ path: join(DOCS, docsName) });
+    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
+    const violations = await page.evaluate(async () => {
+      const results = await (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document);
+      return results.violations.map(({ id, impact, help, nodes }) => ({ id, impact, help, targets: nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+    });
+    expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), `${name}: axe-core`).toEqual([]);
+    expect(cspViolations, `${name}: CSP violations`).toEqual([]);
+  }
+
+  it('signs in with an API token and shows the tenant and role', async () => {
+    const response = await page.goto(`${gateway.base}/`);
+    expect(response!.headers()['content-security-policy']).toContain("script-src 'self'");
+    await page.getByLabel('API token').waitFor();
+    await check('sign-in');
+    await page.getByLabel('API token').fill('not-a-token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').filter({ hasText: 'UNAUTHENTICATED' }).waitFor();
+    await page.getByLabel('API token').fill(gateway.adminToken);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByTestId('viewer').textContent()).toMatch(/· ADMIN$/);
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(1);
+  });
+
+  it('registers stories260K, with the API’s error on the field it refused', async () => {
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('stories260K');
+    await page.getByLabel('Source URI').fill('file:///nowhere/model.bin');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.locator('#register-source-error').waitFor();
+    await page.getByLabel('Source URI').fill(STORIES);
+    await page.getByLabel('Tokenizer URI').fill(STORIES_TOKENIZER);
+    await page.getByRole('button', { name: 'Register' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'stories260K' });
+    await row.getByText('READY').waitFor();
+    expect(await row.textContent()).toContain('llama');
+    await check('models');
+  });
+
+  it('runs a dry run and marks the best block of size 2 at start 2 on the heat map', async () => {
+    await page.getByRole('link', { name: 'stories260K' }).click();
+    await page.getByRole('heading', { name: 'stories260K' }).waitFor();
+    await page.getByLabel('Calibration text', { exact: true }).fill(TINYSTORIES);
+    await page.getByLabel('Samples', { exact: true }).fill('32');
+    await page.getByLabel('Tokens per sample', { exact: true }).fill('256');
+    await page.getByRole('button', { name: 'Run a dry run' }).click();
+    const best = page.locator('button.cell[data-size="2"][data-best="true"]');
+    await best.waitFor({ timeout: 150_000 });
+    expect(await best.getAttribute('data-start')).toBe('2');
+    // one best cell per block size
+    const sizes = await page.locator('table.heatmap tbody tr').count();
+    expect(sizes).toBeGreaterThanOrEqual(4);
+    expect(await page.locator('button.cell[data-best="true"]').count()).toBe(sizes);
+    await best.hover();
+    const tooltip = page.locator('.heatmap-tooltip');
+    await expect.poll(() => tooltip.textContent()).toMatch(/layers 2–3; cosine 0\.\d+; angular distance 0\.\d+; the best block of this size/);
+    await page.locator('svg.bars rect').first().waitFor();
+    await check('model', 'console-heatmap.png');
+  });
+
+  it('plans the block from the heat map with a LAYER replacement and trains it live to SUCCEEDED', async () => {
+    await page.locator('button.cell[data-size="2"][data-start="2"]').click();
+    await page.getByRole('heading', { name: 'New plan' }).waitFor();
+    expect(await page.getByLabel('Layers to remove', { exact: true }).inputValue()).toBe('2');
+    expect(await page.getByLabel('Start layer', { exact: true }).inputValue()).toBe('2');
+    expect(await page.getByRole('radio', { name: /^LAYER/ }).isChecked()).toBe(true);
+    // pre-filled from planDefaults
+    await expect.poll(() => page.getByLabel('Minimum optimizer steps').inputValue()).toMatch(/^\d+$/);
+    await page.getByLabel('Calibration text', { exact: true }).fill(TINYSTORIES);
+    await page.getByLabel('Calibration samples', { exact: true }).fill('32');
+    await page.getByLabel('Tokens per sample', { exact: true }).fill('256');
+    await page.getByLabel('Minimum optimizer steps').fill('40');
+    await page.getByLabel('Checkpoint every (steps)').fill('20');
+    await check('new-plan');
+    await page.getByRole('button', { name: 'Start plan' }).click();
+
+    await page.getByRole('heading', { name: /^Plan / }).waitFor();
+    const chart = page.locator('figure.loss-chart');
+    const status = page.getByTestId('plan-status');
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 150_000, intervals: [100] }).toBeGreaterThan(0);
+    const first = Number(await chart.getAttribute('data-points'));
+    const statusAtFirst = await status.textContent();
+    await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(first);
+    // the points arrived over the subscription while the plan still ran, not with the final reload
+    expect(statusAtFirst).toBe('RUNNING');
+    await check('plan-live', 'console-plan-live.png');
+
+    await expect.poll(() => status.textContent(), { timeout: 180_000 }).toBe('SUCCEEDED');
+    await page.getByRole('heading', { name: 'Stability report' }).waitFor();
+    expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(40);
+    expect(await page.getByRole('table', { name: 'Perplexity' }).textContent()).toMatch(/\d+\.\d{3}/);
+    await page.locator('.files li').first().waitFor();
+    expect(await page.locator('.files').textContent()).toContain('config.json');
+    await check('plan-succeeded');
+  });
+
+  it('compares the model’s finished plans', async () => {
+    await page.getByRole('link', { name: 'Compare', exact: true }).click();
+    await page.getByLabel('Model', { exact: true }).selectOption({ label: 'stories260K' });
+    await page.getByRole('table', { name: 'Finished plans' }).waitFor();
+    expect(await page.locator('svg.tradeoff circle').count()).toBe(1);
+    await check('compare');
+  });
+
+  it('fits a phone screen (390 × 844), and signs out', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('link', { name: 'Models' }).click();
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
+    // nothing wider than the screen but the scrollable tables
+    const tooWide = await page.evaluate(() =>
+      [...document.querySelectorAll<HTMLElement>('body *')]
+        .filter((element) => element.getBoundingClientRect().right > 391 && !element.closest('.scroll'))
+        .map((element) => `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}.${element.className}`),
+    );
+    expect(tooWide).toEqual([]);
+    await check('models-phone');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').waitFor();
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  });
+});
+
+// CI installs Chromium (.ci/run): there the tests above must run, not skip.
+it.runIf(process.env.CI === 'true')('CI has Chromium for the console tests', () => {
+  expect(runWithChromium).toBe(true);
+});
