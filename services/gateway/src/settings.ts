@@ -36,6 +36,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     inspectModel: inspectModelFromEnv(env),
     tokenCacheMs: nonNegativeInteger(env, 'STREAMLINE_TOKEN_CACHE_MS', TOKEN_CACHE_MS),
     planCacheMs: nonNegativeInteger(env, 'STREAMLINE_PLAN_CACHE_MS', PLAN_CACHE_MS),
+    consoleDir: env.STREAMLINE_CONSOLE_DIR ? resolve(env.INIT_CWD || process.cwd(), env.STREAMLINE_CONSOLE_DIR) : undefined,
   };
 }
 

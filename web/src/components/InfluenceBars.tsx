@@ -11,7 +11,7 @@ export function InfluenceBars({ profile }: { profile: LayerImportance | undefine
   const plot = height - 40;
   return (
     <figure>
-      <svg className="bars" viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="influence-title">
+      <svg className="bars" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="influence-title">
         <title id="influence-title">
           Block Influence per layer: {profile.scores.map((s) => `layer ${s.startLayer} ${formatNumber(s.score, 3)}`).join(', ')}
         </title>

@@ -24,7 +24,7 @@ export function PlanTable({ plans, caption }: { plans: readonly PlanSummary[]; c
                 <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{plan.id}</Link>
               </td>
               <td>{plan.dryRun ? 'dry run' : plan.replacement}</td>
-              <td>{plan.removedLayers.length ? `layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layers`}</td>
+              <td>{plan.dryRun ? 'every size' : plan.removedLayers.length ? `layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layers`}</td>
               <td>
                 <span className={`status status-${plan.status.toLowerCase()}`}>{plan.status}</span>
               </td>
