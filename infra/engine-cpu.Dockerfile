@@ -18,6 +18,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 # Only the engine's dependencies. onnxruntime-node's CPU binaries are inside its npm package; the
 # committed .npmrc (onnxruntime-node-install=skip) stops the CUDA provider download. The wasm files of
 # @tensorflow/tfjs-backend-wasm are inside its package too.
@@ -34,6 +35,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine

@@ -50,6 +50,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 # The committed .npmrc says onnxruntime-node-install=skip (no downloads on machines without internet).
 # Here the install must fetch the CUDA 12 provider (libonnxruntime_providers_cuda.so): the environment
 # overrides the project .npmrc, and onnxruntime-node's install script reads ONNXRUNTIME_NODE_INSTALL
@@ -75,6 +76,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine

@@ -54,9 +54,14 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
   });
 
   /** A screenshot of the page, and axe-core's serious and critical findings (none expected). */
-  async function check(name: string, docsName?: string): Promise<void> {
+  async function check(name: string, docs?: { file: string; top: string; hover?: string }): Promise<void> {
     await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-    if (DOCS && docsName) await page.screenshot({ path: join(DOCS, docsName) });
+    if (DOCS && docs) {
+      await page.locator(docs.top).evaluate((element) => element.scrollIntoView());
+      if (docs.hover) await page.locator(docs.hover).hover();
+      await page.screenshot({ path: join(DOCS, docs.file) });
+      await page.evaluate(() => window.scrollTo(0, 0));
+    }
     if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(AXE_SOURCE);
     const violations = await page.evaluate(async () => {
       const results = await (window as unknown as { axe: { run(context: Document): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run(document);
@@ -113,7 +118,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     const tooltip = page.locator('.heatmap-tooltip');
     await expect.poll(() => tooltip.textContent()).toMatch(/layers 2–3; cosine 0\.\d+; angular distance 0\.\d+; the best block of this size/);
     await page.locator('svg.bars rect').first().waitFor();
-    await check('model', 'console-heatmap.png');
+    await check('model', { file: 'console-heatmap.png', top: '#importance-heading', hover: 'button.cell[data-size="2"][data-start="2"]' });
   });
 
   it('plans the block from the heat map with a LAYER replacement and trains it live to SUCCEEDED', async () => {
@@ -141,7 +146,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(first);
     // the points arrived over the subscription while the plan still ran, not with the final reload
     expect(statusAtFirst).toBe('RUNNING');
-    await check('plan-live', 'console-plan-live.png');
+    await check('plan-live', { file: 'console-plan-live.png', top: 'h1' });
 
     await expect.poll(() => status.textContent(), { timeout: 180_000 }).toBe('SUCCEEDED');
     await page.getByRole('heading', { name: 'Stability report' }).waitFor();

@@ -7,8 +7,8 @@ export function InfluenceBars({ profile }: { profile: LayerImportance | undefine
   const values = profile.scores.map((s) => s.score);
   const max = Math.max(...values, 1e-9);
   const width = 40 * values.length + 40;
-  const height = 160;
-  const plot = height - 40;
+  const height = 170;
+  const plot = height - 50;
   return (
     <figure>
       <svg className="bars" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="influence-title">
@@ -20,8 +20,8 @@ export function InfluenceBars({ profile }: { profile: LayerImportance | undefine
           const x = 30 + i * 40;
           return (
             <g key={s.startLayer}>
-              <rect x={x} y={10 + plot - h} width={28} height={h} fill="#35608d" />
-              <text x={x + 14} y={10 + plot - h - 3} textAnchor="middle" fontSize="10" fill="#1a1a1a">
+              <rect x={x} y={20 + plot - h} width={28} height={h} fill="#35608d" />
+              <text x={x + 14} y={20 + plot - h - 4} textAnchor="middle" fontSize="10" fill="#1a1a1a">
                 {s.score.toFixed(3)}
               </text>
               <text x={x + 14} y={height - 12} textAnchor="middle" fontSize="11" fill="#1a1a1a">
