@@ -13,6 +13,8 @@ import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } fr
 import { CREATE, REGISTER, waitForStatus } from './fixtures/workers.js';
 
 const INDEX = '<!doctype html><title>console</title><script type="module" src="/assets/app.js"></script>';
+/** The first error's code of a JSON error body. */
+const errorCode = async (response: Response) => ((await response.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code;
 const HTML = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
 function consoleBuild(dir: string): string {
@@ -54,7 +56,7 @@ describe('the web console at /', () => {
     for (const accept of ['application/json', '*/*']) {
       const missing = await fetch(`${base}/nowhere`, { headers: { accept } });
       expect(missing.status, accept).toBe(404);
-      expect((await missing.json()).errors[0].extensions.code).toBe('NOT_FOUND');
+      expect(await errorCode(missing)).toBe('NOT_FOUND');
     }
     const posted = await fetch(`${base}/models`, { method: 'POST', headers: { accept: HTML } });
     expect(posted.status).toBe(404);
@@ -67,7 +69,7 @@ describe('the web console at /', () => {
     const gateway = await gateways.start({ consoleDir: gateways.tempDir() });
     const response = await fetch(gateway.url.replace(/\/graphql$/, '/'), { headers: { accept: HTML } });
     expect(response.status).toBe(404);
-    expect((await response.json()).errors[0].extensions.code).toBe('NOT_FOUND');
+    expect(await errorCode(response)).toBe('NOT_FOUND');
   });
 });
 
@@ -106,13 +108,13 @@ describe.runIf(runWithShared)('/files/<plan id>/<name>', () => {
     ] as const) {
       const refused = await get(base, config.url, token);
       expect(refused.status, String(token)).toBe(status);
-      expect((await refused.json()).errors[0].extensions.code).toBe(code);
+      expect(await errorCode(refused)).toBe(code);
     }
     // names outside the manifest, including paths out of the folder
     for (const path of [`/files/${planId}/nothing.bin`, `/files/${planId}/..%2F..%2Fstreamline.db`, `/files/${planId}/a/b`, `/files/unknown-plan/config.json`]) {
       const refused = await get(base, path, admin);
       expect(refused.status, path).toBe(404);
-      expect((await refused.json()).errors[0].extensions.code).toBe('NOT_FOUND');
+      expect(await errorCode(refused)).toBe('NOT_FOUND');
     }
   });
 });
