@@ -6,6 +6,7 @@ import type { ContainerType } from 'type-graphql';
 import type { AuthService } from './auth/auth.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
+import type { PlanEstimateService } from './plan-estimates/plan-estimate.service.js';
 import type { RequestLoaders } from './loaders.js';
 import type { RequestDeadline } from './limits/http-transport.js';
 import type { ImportanceService } from './importance/importance.service.js';
@@ -24,6 +25,7 @@ export interface Services {
   readonly workers: WorkerService;
   readonly auth: AuthService;
   readonly downloads: DownloadService;
+  readonly estimates: PlanEstimateService;
 }
 
 /**

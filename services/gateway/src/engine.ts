@@ -24,6 +24,8 @@ export {
   checkConfinedModel,
   checkConfinedPath,
   blockSizeForSparsity,
+  layerParameters,
+  replacementParameters,
   checkReplacementFits,
   DEFAULT_PLAN_BOUNDS,
   planBoundsFromEnv,

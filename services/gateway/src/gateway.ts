@@ -20,6 +20,8 @@ import { SourceService } from './sources/source.service.js';
 import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.js';
 import type { PlanEventBus } from './events/plan-events.js';
 import { PlanDefaultsResolver } from './plan-defaults/plan-defaults.resolver.js';
+import { PlanEstimateResolver } from './plan-estimates/plan-estimate.resolver.js';
+import { PlanEstimateService } from './plan-estimates/plan-estimate.service.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { PlanLifecycle } from './plans/plan.lifecycle.js';
@@ -92,7 +94,8 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   });
   const auth = new AuthService(new AuthStore(db), { auth: options.auth ?? 'on', workerToken: options.workerToken ?? null, workerTokens: options.workerTokens, tokenCacheMs: options.tokenCacheMs });
   const downloads = new DownloadService(options.storageEnv ?? process.env);
-  return { models, plans, progress, importance, stability, workers, auth, downloads };
+  const estimates = new PlanEstimateService(models, sources);
+  return { models, plans, progress, importance, stability, workers, auth, downloads, estimates };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -107,6 +110,7 @@ export function createResolverContainer(services: Services): ContainerType {
     [AuthResolver, new AuthResolver(services.auth)],
     [DownloadResolver, new DownloadResolver(services.downloads)],
     [PlanDefaultsResolver, new PlanDefaultsResolver()],
+    [PlanEstimateResolver, new PlanEstimateResolver(services.estimates)],
   ]);
   return {
     get(resolverClass: unknown) {
