@@ -129,6 +129,10 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     expect(await page.getByRole('radio', { name: /^LAYER/ }).isChecked()).toBe(true);
     // pre-filled from planDefaults
     await expect.poll(() => page.getByLabel('Minimum optimizer steps').inputValue()).toMatch(/^\d+$/);
+    // the API's estimate for this block and kind, which the finished plan must match
+    const estimate = page.getByTestId('estimate');
+    await expect.poll(() => estimate.textContent()).toMatch(/^Parameters: 260\.0 K → \d+\.\d K \(\d+\.\d% fewer/);
+    const estimatedAfter = /→ (\S+ K)/.exec((await estimate.textContent())!)![1];
     await page.getByLabel('Calibration text', { exact: true }).fill(TINYSTORIES);
     await page.getByLabel('Calibration samples', { exact: true }).fill('32');
     await page.getByLabel('Tokens per sample', { exact: true }).fill('256');
@@ -150,6 +154,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
 
     await expect.poll(() => status.textContent(), { timeout: 180_000 }).toBe('SUCCEEDED');
     await page.getByRole('heading', { name: 'Stability report' }).waitFor();
+    expect(await page.locator('dl.facts').last().textContent()).toContain(`260.0 K → ${estimatedAfter}`);
     expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(40);
     expect(await page.getByRole('table', { name: 'Perplexity' }).textContent()).toMatch(/\d+\.\d{3}/);
     await page.locator('.files li').first().waitFor();

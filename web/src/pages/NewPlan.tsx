@@ -1,8 +1,8 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
+import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
-import { layerSpan } from '../format.js';
+import { formatCount, formatPercent, layerSpan } from '../format.js';
 import { navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { useAsync } from '../use-async.js';
@@ -49,6 +49,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
   const [calibration, setCalibration] = useState({ source: '', samples: '', seqLen: '' });
   const [evaluation, setEvaluation] = useState({ perplexity: '', tasks: '' });
   const [training, setTraining] = useState<Record<TrainingField, string> | null>(null);
+  const estimates = useAsync(async () => (modelId ? (await client.query(PlanEstimatesDocument, { modelId, replacement: kind })).planEstimates : []), [client, modelId, kind]);
   const [error, setError] = useState<Error | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -168,6 +169,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
               {numLayers ? ` — ${numLayers} → ${numLayers - n + (kind === 'LAYER' ? 1 : 0)} decoder layers` : ''}.
             </p>
           ) : null}
+          <Estimates estimates={estimates.data ?? []} size={by === 'block' ? n : null} />
           {profiles.data && profiles.data.length ? <Heatmap profiles={profiles.data} numLayers={numLayers} selected={selected} onSelect={pick} /> : null}
         </fieldset>
         <fieldset>
@@ -243,5 +245,42 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
         <ErrorMessage error={error} />
       </form>
     </>
+  );
+}
+
+type BlockEstimate = PlanEstimatesQuery['planEstimates'][number];
+
+/** Parameters before and after for the chosen block size, or for every size when planning by sparsity. */
+function Estimates({ estimates, size }: { estimates: readonly BlockEstimate[]; size: number | null }) {
+  if (estimates.length === 0) return null;
+  const chosen = size === null ? null : estimates.find((e) => e.blockSize === size);
+  if (size !== null) {
+    return chosen ? (
+      <p className="estimate" role="status" data-testid="estimate">
+        Parameters: {formatCount(chosen.parametersBefore)} → {formatCount(chosen.parametersAfter)} ({formatPercent(chosen.sparsity)} fewer
+        {chosen.replacementParameters ? `, the replacement's ${formatCount(chosen.replacementParameters)} included` : ''}).
+      </p>
+    ) : null;
+  }
+  return (
+    <table>
+      <caption>What each block size removes with this replacement</caption>
+      <thead>
+        <tr>
+          <th scope="col">Layers</th>
+          <th scope="col">Parameters after</th>
+          <th scope="col">Sparsity</th>
+        </tr>
+      </thead>
+      <tbody>
+        {estimates.map((e) => (
+          <tr key={e.blockSize}>
+            <td>{e.blockSize}</td>
+            <td>{formatCount(e.parametersAfter)}</td>
+            <td>{formatPercent(e.sparsity)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
