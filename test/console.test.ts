@@ -122,7 +122,9 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
   });
 
   it('plans the block from the heat map with a LAYER replacement and trains it live to SUCCEEDED', async () => {
-    await page.locator('button.cell[data-size="2"][data-start="2"]').click();
+    // by keyboard: the cells are buttons
+    await page.locator('button.cell[data-size="2"][data-start="2"]').focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'New plan' }).waitFor();
     expect(await page.getByLabel('Layers to remove', { exact: true }).inputValue()).toBe('2');
     expect(await page.getByLabel('Start layer', { exact: true }).inputValue()).toBe('2');
@@ -168,6 +170,28 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     await page.getByRole('table', { name: 'Finished plans' }).waitFor();
     expect(await page.locator('svg.tradeoff circle').count()).toBe(1);
     await check('compare');
+  });
+
+  it('lets the admin create a tenant and a member token; the member sees its own tenant and role, without the admin pages', async () => {
+    await page.getByRole('link', { name: 'Tenants' }).click();
+    await page.getByLabel('Tenant name').fill('team-b');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    const tenantId = await page.locator('li', { hasText: 'team-b' }).locator('code').textContent();
+    await check('tenants');
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByLabel('Tenant id').fill(tenantId!);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const token = await page.locator('.notice code').textContent();
+    await page.getByRole('table', { name: `Tokens of ${tenantId}` }).getByText('MEMBER').waitFor();
+    await check('tokens');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API token').fill(token!);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByTestId('viewer').textContent()).toBe('team-b · MEMBER');
+    expect(await page.getByRole('link', { name: 'Tokens' }).count()).toBe(0);
+    // another tenant's models are not listed
+    await page.getByRole('heading', { name: 'Models' }).waitFor();
+    await page.getByText('No models yet').waitFor();
   });
 
   it('fits a phone screen (390 × 844), and signs out', async () => {
