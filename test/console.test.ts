@@ -2,19 +2,22 @@
 // gateway process with one real local worker, serving the console's fresh build (npm run build -w web).
 // Sign in; register stories260K; run a dry run on the shared TinyStories excerpt (32 × 256) and find
 // the best block of size 2 at start 2 on the heat map; plan that block with a LAYER replacement and a
-// short schedule and watch the loss chart gain points while it trains; see SUCCEEDED and the report.
+// short schedule and watch the loss chart gain points while it trains — through a cut of every
+// connection, after which the page resumes from the last event it has, losing and repeating none —
+// and see SUCCEEDED and the report.
 // Every page: a screenshot in .streamline/test-artifacts/console/, no serious or critical axe-core
 // violations, and no Content-Security-Policy violation in the console.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, runWithChromium } from '@streamline/testing/chromium';
 import { runWithShared, sharedUri } from '@streamline/testing/shared-data';
-import { startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../services/gateway/test/fixtures/gateway-process.js';
+import { processGraphql, startGatewayProcess, stopGatewayProcess, type GatewayProcess } from '../services/gateway/test/fixtures/gateway-process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ARTIFACTS = join(ROOT, '.streamline/test-artifacts/console');
@@ -26,10 +29,52 @@ const STORIES = sharedUri('models/stories260K/stories260K.bin');
 const STORIES_TOKENIZER = sharedUri('models/stories260K/tok512.bin');
 const TINYSTORIES = sharedUri('data/text/tinystories_val_excerpt.txt');
 
+/**
+ * A TCP proxy on loopback in front of the gateway, so the test can cut every connection the page
+ * holds (its graphql-ws WebSocket included) as a network failure would, and count the WebSocket
+ * handshakes that went through.
+ */
+async function connectionCutter(target: URL) {
+  const open = new Set<Socket>();
+  let webSockets = 0;
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+    };
+    open.add(client);
+    client.once('data', (chunk) => {
+      if (/\r\nupgrade: websocket\r\n/i.test(chunk.toString('latin1'))) webSockets++;
+    });
+    client.pipe(upstream).pipe(client);
+    for (const socket of [client, upstream]) socket.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get webSockets() {
+      return webSockets;
+    },
+    /** Destroys every open connection; returns how many there were. */
+    cut(): number {
+      const count = open.size;
+      for (const socket of [...open]) socket.destroy();
+      return count;
+    },
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of open) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
 describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', () => {
   let gateway: GatewayProcess;
   let browser: Browser;
   let page: Page;
+  let proxy: Awaited<ReturnType<typeof connectionCutter>>;
   const cspViolations: string[] = [];
 
   beforeAll(async () => {
@@ -38,6 +83,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     rmSync(ARTIFACTS, { recursive: true, force: true });
     mkdirSync(ARTIFACTS, { recursive: true });
     gateway = await startGatewayProcess({ STREAMLINE_WORKERS: '1' });
+    proxy = await connectionCutter(new URL(gateway.base));
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('console', (message) => {
@@ -47,6 +93,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
 
   afterAll(async () => {
     await browser?.close();
+    await proxy?.close();
     if (gateway) {
       await stopGatewayProcess(gateway);
       rmSync(gateway.dataDir, { recursive: true, force: true });
@@ -72,7 +119,7 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
   }
 
   it('signs in with an API token and shows the tenant and role', async () => {
-    const response = await page.goto(`${gateway.base}/`);
+    const response = await page.goto(`${proxy.base}/`);
     expect(response!.headers()['content-security-policy']).toContain("script-src 'self'");
     await page.getByLabel('API token').waitFor();
     await check('sign-in');
@@ -149,6 +196,9 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 150_000, intervals: [100] }).toBeGreaterThan(0);
     const first = Number(await chart.getAttribute('data-points'));
     const statusAtFirst = await status.textContent();
+    // the network drops mid-training: the page reconnects and resumes from the last event it has
+    const webSocketsBefore = proxy.webSockets;
+    expect(proxy.cut()).toBeGreaterThan(0);
     await expect.poll(async () => Number(await chart.getAttribute('data-points')), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(first);
     // the points arrived over the subscription while the plan still ran, not with the final reload
     expect(statusAtFirst).toBe('RUNNING');
@@ -156,6 +206,18 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
 
     await expect.poll(() => status.textContent(), { timeout: 180_000 }).toBe('SUCCEEDED');
     await page.getByRole('heading', { name: 'Stability report' }).waitFor();
+    expect(proxy.webSockets).toBeGreaterThan(webSocketsBefore);
+    // every stored event once, none lost at the cut and none repeated after it
+    const planId = page.url().split('/').pop()!;
+    const answer = await processGraphql(gateway, 'query ($id: ID!) { plan(id: $id) { events(after: 0, limit: 900) { seq stage step loss validationLoss } } }', { id: planId });
+    expect(answer.body.errors).toBeUndefined();
+    const stored = answer.body.data.plan.events as { seq: number; stage: string; step: number | null; loss: number | null; validationLoss: number | null }[];
+    expect(stored.length).toBeLessThan(900);
+    const statusLine = page.locator('.plan-status');
+    expect(Number(await statusLine.getAttribute('data-events'))).toBe(stored.length);
+    expect(Number(await statusLine.getAttribute('data-last-seq'))).toBe(stored[stored.length - 1].seq);
+    const trainingPoints = stored.filter((e) => e.stage === 'TRAINING' && e.step !== null && (e.loss !== null || e.validationLoss !== null)).length;
+    expect(Number(await chart.getAttribute('data-points'))).toBe(trainingPoints);
     expect(await page.locator('dl.facts').last().textContent()).toContain(`260.0 K → ${estimatedAfter}`);
     expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(40);
     expect(await page.getByRole('table', { name: 'Perplexity' }).textContent()).toMatch(/\d+\.\d{3}/);

@@ -125,7 +125,7 @@ export function PlanPage({ id }: { id: string }) {
         {plan.dryRun ? 'profiles every block size' : `${plan.replacement} replacement`} ·{' '}
         {plan.removedLayers.length ? `removes layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layer${plan.layersToPrune === 1 ? '' : 's'}`}
       </p>
-      <p className="plan-status">
+      <p className="plan-status" data-events={events.length} data-last-seq={latest?.seq ?? 0}>
         Status: <strong className={`status status-${plan.status.toLowerCase()}`} data-testid="plan-status">{plan.status}</strong>
         {plan.stage ? <> · stage {plan.stage}</> : null}
         {running ? <span className="muted"> · updates {connection === 'live' ? 'live' : connection === 'reconnecting' ? 'reconnecting…' : 'paused'}</span> : null}
