@@ -226,6 +226,25 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     await check('plan-succeeded');
   });
 
+  it('cancels a running plan from its page', async () => {
+    await page.getByRole('link', { name: 'stories260K' }).click();
+    await page.locator('main').getByRole('link', { name: 'New plan' }).click();
+    await page.getByRole('heading', { name: 'New plan' }).waitFor();
+    await expect.poll(() => page.getByLabel('Minimum optimizer steps', { exact: true }).inputValue()).toMatch(/^\d+$/);
+    await page.getByLabel('Calibration text', { exact: true }).fill(TINYSTORIES);
+    await page.getByLabel('Calibration samples', { exact: true }).fill('16');
+    await page.getByLabel('Tokens per sample', { exact: true }).fill('64');
+    await page.getByLabel('Minimum optimizer steps', { exact: true }).fill('100000');
+    await page.getByRole('button', { name: 'Start plan' }).click();
+    const status = page.getByTestId('plan-status');
+    await expect.poll(() => status.textContent(), { timeout: 120_000 }).toBe('RUNNING');
+    await page.getByRole('button', { name: 'Cancel plan' }).click();
+    await expect.poll(() => status.textContent(), { timeout: 60_000 }).toBe('CANCELLED');
+    await page.getByRole('heading', { name: 'Cancelled' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Cancel plan' }).count()).toBe(0);
+    await check('plan-cancelled');
+  });
+
   it('compares the model’s finished plans', async () => {
     await page.getByRole('link', { name: 'Compare', exact: true }).click();
     await page.getByLabel('Model', { exact: true }).selectOption({ label: 'stories260K' });
