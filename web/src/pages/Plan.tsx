@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { NetworkError, PlanDocument, PlanDownloadsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
+import { NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LossChart, type LossPoint } from '../components/LossChart.js';
 import { formatCount, formatDuration, formatNumber, formatPercent, formatTime } from '../format.js';
@@ -25,11 +25,17 @@ function useLivePlan(id: string) {
 
   const load = useCallback(async () => {
     try {
-      const { plan: loaded } = await client.query(PlanDocument, { id, eventsLimit: EVENTS_PAGE });
+      const { plan: loaded } = await client.query(PlanDocument, { id, eventsLimit: 1 });
       if (!loaded) throw new Error(`plan ${JSON.stringify(id)} not found`);
+      // every stored event after the last one held, a page at a time (the whole loss curve, however long)
+      for (;;) {
+        const page = (await client.query(PlanEventsDocument, { id, after: lastSeq.current, limit: EVENTS_PAGE })).plan?.events ?? [];
+        if (page.length === 0) break;
+        setEvents((previous) => mergeEvents(previous, page));
+        lastSeq.current = page[page.length - 1].seq;
+        if (page.length < EVENTS_PAGE) break;
+      }
       setPlan(loaded);
-      setEvents((previous) => mergeEvents(previous, loaded.events));
-      lastSeq.current = Math.max(lastSeq.current, ...loaded.events.map((e) => e.seq));
       return loaded;
     } catch (caught) {
       setError(caught as Error);
