@@ -8,10 +8,15 @@ import { useSession } from '../session.js';
 import { useAsync } from '../use-async.js';
 
 type Measure = 'perplexity' | 'accuracy' | 'stability';
-const MEASURES: Record<Measure, { label: string; of: (plan: Plan) => number | null }> = {
-  perplexity: { label: 'perplexity (pruned)', of: (plan) => plan.stability?.perplexity[0]?.pruned ?? null },
-  accuracy: { label: 'mean task accuracy (pruned)', of: (plan) => mean(plan.stability?.tasks.map((t) => t.accuracyPruned) ?? []) },
-  stability: { label: 'stability', of: (plan) => plan.stability?.stability ?? null },
+/** Each measure of a pruned plan, and of the original model where the report has it (the chart's point at 0% removed). */
+const MEASURES: Record<Measure, { label: string; of: (plan: Plan) => number | null; original: (plan: Plan) => number | null }> = {
+  perplexity: { label: 'perplexity', of: (plan) => plan.stability?.perplexity[0]?.pruned ?? null, original: (plan) => plan.stability?.perplexity[0]?.original ?? null },
+  accuracy: {
+    label: 'mean task accuracy',
+    of: (plan) => mean(plan.stability?.tasks.map((t) => t.accuracyPruned) ?? []),
+    original: (plan) => mean(plan.stability?.tasks.map((t) => t.accuracyOriginal) ?? []),
+  },
+  stability: { label: 'stability', of: (plan) => plan.stability?.stability ?? null, original: () => null },
 };
 
 function mean(values: readonly number[]): number | null {
@@ -35,6 +40,9 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
     const removed = plan.stability?.parameterReduction;
     return value === null || removed === undefined || removed === null ? [] : [{ id: plan.id, label: `${plan.replacement}, ${plan.layersToPrune} layers`, removed, value }];
   });
+  // the original model, as the first plan measured it (plans on different data would disagree here)
+  const original = plans.data?.[0] ? MEASURES[measure].original(plans.data[0]) : null;
+  if (points.length && original !== null) points.unshift({ id: 'original', label: 'original model', removed: 0, value: original });
   return (
     <>
       <h1>Compare plans</h1>
