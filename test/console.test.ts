@@ -8,11 +8,12 @@
 // Every page: a screenshot in .streamline/test-artifacts/console/, no serious or critical axe-core
 // violations, and no Content-Security-Policy violation in the console.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, runWithChromium } from '@streamline/testing/chromium';
@@ -245,9 +246,41 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     await check('plan-cancelled');
   });
 
+  it("shows a failed plan's code, message and last events", async () => {
+    // stories260K with NaN in layer 0's attention norm (llama2.c: a 28-byte header, the 512 × 64
+    // embedding table, then each layer's attention norm weights)
+    const weights = readFileSync(new URL(STORIES));
+    new Float32Array(weights.buffer, weights.byteOffset + 28 + 512 * 64 * 4, 64).fill(Number.NaN);
+    const brokenDir = mkdtempSync(join(tmpdir(), 'console-broken-model-'));
+    const broken = join(brokenDir, 'broken.bin');
+    writeFileSync(broken, weights);
+    try {
+      await page.getByRole('link', { name: 'Models' }).click();
+      await page.getByLabel('Name', { exact: true }).fill('broken');
+      await page.getByLabel('Source URI').fill(pathToFileURL(broken).href);
+      await page.getByLabel('Tokenizer URI').fill(STORIES_TOKENIZER);
+      await page.getByRole('button', { name: 'Register' }).click();
+      await page.getByRole('link', { name: 'broken' }).click();
+      await page.getByLabel('Calibration text', { exact: true }).fill(TINYSTORIES);
+      await page.getByLabel('Samples', { exact: true }).fill('8');
+      await page.getByLabel('Tokens per sample', { exact: true }).fill('64');
+      await page.getByRole('button', { name: 'Run a dry run' }).click();
+      const failed = page.getByRole('row').filter({ hasText: 'FAILED' }).getByRole('link');
+      await failed.waitFor({ timeout: 90_000 });
+      await failed.click();
+      await page.getByRole('heading', { name: 'Why it failed' }).waitFor();
+      expect(await page.locator('section p.error').textContent()).toMatch(/^INVALID_WEIGHTS: .*NaN/);
+      expect(await page.locator('ol.events li').count()).toBeGreaterThan(0);
+      await check('plan-failed');
+    } finally {
+      rmSync(brokenDir, { recursive: true, force: true });
+    }
+  }, 150_000);
+
   it('compares the model’s finished plans', async () => {
     await page.getByRole('link', { name: 'Compare', exact: true }).click();
     await page.getByLabel('Model', { exact: true }).selectOption({ label: 'stories260K' });
+    await page.waitForURL(/compare\?model=/);
     await page.getByRole('table', { name: 'Finished plans' }).waitFor();
     // the plan, and the original model at 0% removed
     expect(await page.locator('svg.tradeoff circle').count()).toBe(2);

@@ -128,8 +128,9 @@ export function PlanPage({ id }: { id: string }) {
       </h1>
       <p>
         Model <Link to={`/models/${encodeURIComponent(plan.model.id)}`}>{plan.model.name}</Link> ·{' '}
-        {plan.dryRun ? 'profiles every block size' : `${plan.replacement} replacement`} ·{' '}
-        {plan.removedLayers.length ? `removes layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layer${plan.layersToPrune === 1 ? '' : 's'}`}
+        {plan.dryRun
+          ? 'profiles every block size'
+          : `${plan.replacement} replacement · ${plan.removedLayers.length ? `removes layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layer${plan.layersToPrune === 1 ? '' : 's'}`}`}
       </p>
       <p className="plan-status" data-events={events.length} data-last-seq={latest?.seq ?? 0}>
         Status: <strong className={`status status-${plan.status.toLowerCase()}`} data-testid="plan-status">{plan.status}</strong>
