@@ -222,8 +222,17 @@ describe.runIf(runWithChromium && runWithShared)('the web console in Chromium', 
     expect(await page.locator('dl.facts').last().textContent()).toContain(`260.0 K → ${estimatedAfter}`);
     expect(Number(await chart.getAttribute('data-points'))).toBeGreaterThanOrEqual(40);
     expect(await page.getByRole('table', { name: 'Perplexity' }).textContent()).toMatch(/\d+\.\d{3}/);
+    // the report as CSV, and an output file through the gateway's authenticated /files route
+    const download = async (name: string) => {
+      const [file] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name, exact: true }).click()]);
+      return readFileSync((await file.path())!, 'utf8');
+    };
+    const csv = await download('Download report (CSV)');
+    expect(csv.split('\n')[0]).toBe('measure,dataset_or_task,original,pruned,agreement,stability,samples_or_tokens');
+    expect(csv).toMatch(/^perplexity,calibration data \(held-out windows\),\d/m);
+    expect(JSON.parse(await download('Download report (JSON)')).removedLayers).toEqual([2, 3]);
     await page.locator('.files li').first().waitFor();
-    expect(await page.locator('.files').textContent()).toContain('config.json');
+    expect(JSON.parse(await download('config.json')).num_hidden_layers).toBe(4); // 5 − 2 + the replacement layer
     await check('plan-succeeded');
   });
 
