@@ -11,7 +11,7 @@ export default defineConfig({
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {
-    include: ['services/*/test/**/*.test.ts', 'sdk/test/**/*.test.ts', 'test/**/*.test.ts', 'testing/**/*.test.ts'],
+    include: ['services/*/test/**/*.test.ts', 'sdk/test/**/*.test.ts', 'web/test/**/*.test.ts', 'test/**/*.test.ts', 'testing/**/*.test.ts'],
     // A PostgreSQL server for the suites that need one, and a temporary folder of the run's own.
     globalSetup: ['testing/global-setup.ts'],
     testTimeout: 120_000,

@@ -18,6 +18,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 # Only the engine's dependencies. onnxruntime-node's CPU binaries are inside its npm package;
 # ONNXRUNTIME_NODE_INSTALL=skip stops its install script's CUDA provider download (npm releases with
 # install-script policies skip it anyway: package.json's allowScripts). The wasm files of
@@ -36,6 +37,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine

@@ -50,6 +50,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 # Here the install must fetch the CUDA 12 provider (libonnxruntime_providers_cuda.so). package.json's
 # allowScripts denies onnxruntime-node's install script (no downloads on machines without internet) on
 # npm releases that honour it. So npm ci runs it with ONNXRUNTIME_NODE_INSTALL=cuda12 where npm has no
@@ -76,6 +77,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine

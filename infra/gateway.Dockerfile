@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The Streamline gateway (GraphQL API, queue, persistence). Build from the repository root:
 #   docker build -f infra/gateway.Dockerfile -t streamline-gateway:dev .
-# The image runs the build (tsc, into dist/) with node, no tsx. The gateway imports the engine's light
+# The image runs the build (tsc, into dist/) with node, no tsx, and serves the web console's static build
+# (web/dist, bundled by Vite in the build stage) at /. The gateway imports the engine's light
 # entry point (@streamline/engine/spec: model inspection, plan settings, storage), so both workspaces
 # go in, but not the engine's tensor libraries: the gateway never loads them
 # (services/gateway/test/no-tensor-libraries.test.ts) and runs no local workers here.
@@ -23,6 +24,7 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 # --omit=dev: no vitest, typescript, @types, kubernetes-models. ONNXRUNTIME_NODE_INSTALL=skip keeps
 # onnxruntime-node from downloading its CUDA provider (as package.json's allowScripts does for npm
 # releases with install-script policies). Then ONNX Runtime and TensorFlow.js go again
@@ -45,11 +47,15 @@ COPY services/engine/package.json services/engine/
 COPY services/gateway/package.json services/gateway/
 COPY sdk/package.json sdk/
 COPY testing/package.json testing/
+COPY web/package.json web/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.base.json ./
 COPY services/engine services/engine
 COPY services/gateway services/gateway
-RUN npm run build -w services/engine -w services/gateway
+# The console: React and uPlot bundled by Vite with the SDK's browser entry (its TypeScript sources).
+COPY sdk/src sdk/src
+COPY web web
+RUN npm run build -w services/engine -w services/gateway -w web
 
 # ---- runtime -----------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -69,6 +75,7 @@ WORKDIR /app
 COPY --from=deps /app /app
 COPY --from=build /app/services/engine/dist services/engine/dist
 COPY --from=build /app/services/gateway/dist services/gateway/dist
+COPY --from=build /app/web/dist web/dist
 COPY infra/healthcheck.mjs infra/healthcheck.mjs
 ENV NODE_ENV=production \
     PORT=4000 \

@@ -93,10 +93,14 @@ function isCloseEvent(value: unknown): value is { code: number; reason: string }
   return typeof value === 'object' && value !== null && typeof (value as { code?: unknown }).code === 'number' && 'reason' in value;
 }
 
+const WS_PACKAGE: string = 'ws';
+
 async function defaultWebSocket(): Promise<unknown> {
   const global = (globalThis as { WebSocket?: unknown }).WebSocket;
   if (global) return global;
-  const ws = await import('ws');
+  // A specifier in a variable: bundlers building the browser entry (browser.ts) do not follow it, so a
+  // page never carries the Node-only package; browsers take the global above anyway.
+  const ws = (await import(WS_PACKAGE)) as typeof import('ws');
   return ws.default;
 }
 

@@ -20,7 +20,7 @@ export { readDataSamples } from './data/calibration.js';
 export { checkMultipleChoiceTask } from './evaluation/multiple-choice.js';
 export { calibrationWindowsToSkip, countHeldOutWindows, isCalibrationSource, type CalibrationSource, type WindowCount } from './data/held-out.js';
 export { DEFAULT_RUN, DEFAULT_TRAINING, DEFAULT_WARMUP_RATIO } from './pruning/defaults.js';
-export { blockSizeForSparsity } from './pruning/block-choice.js';
+export { blockSizeForSparsity, layerParameters, replacementParameters } from './pruning/block-choice.js';
 export { checkReplacementFits } from './pruning/replacement-kinds.js';
 export { checkPlanBounds, DEFAULT_PLAN_BOUNDS, PLAN_BOUND_SETTINGS, planBoundsFromEnv, type PlanBounds } from './plan-bounds.js';
 export {

@@ -7,6 +7,7 @@ import type { AuthService } from './auth/auth.service.js';
 import type { CandidateService } from './candidates/candidate.service.js';
 import type { Principal } from './auth/principal.js';
 import type { DownloadService } from './downloads/download.service.js';
+import type { PlanEstimateService } from './plan-estimates/plan-estimate.service.js';
 import type { RequestLoaders } from './loaders.js';
 import type { RequestDeadline } from './limits/http-transport.js';
 import type { HealthService } from './health/health.service.js';
@@ -30,6 +31,7 @@ export interface Services {
   readonly auth: AuthService;
   readonly downloads: DownloadService;
   readonly health: HealthService;
+  readonly estimates: PlanEstimateService;
 }
 
 /**

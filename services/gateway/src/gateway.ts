@@ -22,6 +22,9 @@ import { ModelStore } from './models/model.store.js';
 import { SourceService } from './sources/source.service.js';
 import { deniedSourceDirs, type SourcePolicy } from './sources/source.settings.js';
 import type { PlanEventBus } from './events/plan-events.js';
+import { PlanDefaultsResolver } from './plan-defaults/plan-defaults.resolver.js';
+import { PlanEstimateResolver } from './plan-estimates/plan-estimate.resolver.js';
+import { PlanEstimateService } from './plan-estimates/plan-estimate.service.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { PlanService } from './plans/plan.service.js';
 import { CandidateService } from './candidates/candidate.service.js';
@@ -100,7 +103,8 @@ export function createServices(db: Db, options: ServiceOptions): Services {
   const downloads = new DownloadService(options.storageEnv ?? process.env);
   const health = new HealthService({ dataDir: options.dataDir, storage: options.storage, storageEnv: options.storageEnv });
   const candidates = new CandidateService(plans, lifecycle);
-  return { models, modelDeletion, plans, candidates, progress, importance, stability, workers, auth, downloads, health };
+  const estimates = new PlanEstimateService(models, sources);
+  return { models, modelDeletion, plans, candidates, progress, importance, stability, workers, auth, downloads, health, estimates };
 }
 
 /** type-graphql asks this for a resolver instance; each gateway has its own, built on its services. */
@@ -116,6 +120,8 @@ export function createResolverContainer(services: Services): ContainerType {
     [AuthResolver, new AuthResolver(services.auth)],
     [DownloadResolver, new DownloadResolver(services.downloads)],
     [HealthResolver, new HealthResolver(services.health)],
+    [PlanDefaultsResolver, new PlanDefaultsResolver()],
+    [PlanEstimateResolver, new PlanEstimateResolver(services.estimates)],
   ]);
   return {
     get(resolverClass: unknown) {

@@ -14,6 +14,8 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule, specifiedRules } from 'g
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Backpressure, GatewayContext } from './context.js';
+import { consoleRoutes } from './console/console.routes.js';
+import { FILES_PATH, localFilesRoute } from './downloads/local-files.route.js';
 import { createErrorFormatter } from './error-format.js';
 import { ErrorCode } from './errors.js';
 import { createResolverContainer } from './gateway.js';
@@ -38,6 +40,8 @@ export interface HttpAppSettings {
   readonly log: (message: string) => void;
   /** The local worker processes, for /metrics (read when scraped). */
   readonly localWorkers: () => readonly LocalWorker[];
+  /** The web console's build (web/dist by default); none there: the API alone. */
+  readonly consoleDir?: string;
 }
 
 export interface HttpApp {
@@ -172,6 +176,11 @@ export async function startHttpApp(infra: Infrastructure, settings: HttpAppSetti
     express.json({ limit: '1mb' }),
     expressMiddleware(apollo, { context: ({ req, res }) => contextFor(req.headers.authorization, requestDeadline(res)) }),
   );
+  app.use(FILES_PATH, localFilesRoute(services, log));
+  // last: the console answers only what no route above did
+  const consoleApp = consoleRoutes(settings.consoleDir);
+  if (consoleApp) app.use(consoleApp);
+  else log('web console: no build found (npm run build -w web); serving the API only');
   app.use(notFound());
   app.use(jsonErrors(log, '1 MB (1048576 bytes)'));
 

@@ -9,6 +9,8 @@ import { DownloadResolver } from './downloads/download.resolver.js';
 import { ImportanceResolver } from './importance/importance.resolver.js';
 import { ModelResolver } from './models/model.resolver.js';
 import { createGatewayPubSub, type GatewayPubSub } from './events/plan-events.js';
+import { PlanDefaultsResolver } from './plan-defaults/plan-defaults.resolver.js';
+import { PlanEstimateResolver } from './plan-estimates/plan-estimate.resolver.js';
 import { PlanResolver } from './plans/plan.resolver.js';
 import { ProgressResolver } from './progress/progress.resolver.js';
 import { DateTimeScalar } from './scalars.js';
@@ -16,7 +18,7 @@ import { StabilityResolver } from './stability/stability.resolver.js';
 import { WorkerResolver } from './workers/worker.resolver.js';
 import { HealthResolver } from './health/health.resolver.js';
 
-export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, CandidateResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, HealthResolver];
+export const RESOLVERS: NonEmptyArray<Function> = [ModelResolver, PlanResolver, CandidateResolver, ProgressResolver, ImportanceResolver, StabilityResolver, WorkerResolver, AuthResolver, DownloadResolver, HealthResolver, PlanDefaultsResolver, PlanEstimateResolver];
 
 export async function buildGatewaySchema(pubSub: GatewayPubSub = createGatewayPubSub()): Promise<GraphQLSchema> {
   return buildSchema({

@@ -81,6 +81,8 @@ export interface GatewayOptions {
   readonly outputRetentionDays?: number;
   /** Per-tenant plan quotas and bounds on plan settings (STREAMLINE_TENANT_MAX_*, STREAMLINE_PLAN_MAX_*; see plans/plan.limits.ts). */
   readonly planLimits?: import('./plans/plan.limits.js').PlanLimits;
+  /** STREAMLINE_CONSOLE_DIR: the web console's build, served at / (default: web/dist of this repository or image). */
+  readonly consoleDir?: string;
 }
 
 export interface RunningGateway {
@@ -108,7 +110,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Runnin
   const localWorkers: LocalWorker[] = [];
   let app: HttpApp;
   try {
-    app = await startHttpApp(infra, { port: options.port, host: options.host, limits: options.limits, log, localWorkers: () => localWorkers });
+    app = await startHttpApp(infra, { port: options.port, host: options.host, limits: options.limits, log, localWorkers: () => localWorkers, consoleDir: options.consoleDir });
   } catch (error) {
     await infra.close();
     throw error;

@@ -38,6 +38,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayOp
     planCacheMs: nonNegativeInteger(env, 'STREAMLINE_PLAN_CACHE_MS', PLAN_CACHE_MS),
     // unset or 0: outputs are kept
     outputRetentionDays: nonNegativeInteger(env, 'STREAMLINE_OUTPUT_RETENTION_DAYS', 0) || undefined,
+    consoleDir: env.STREAMLINE_CONSOLE_DIR ? resolve(env.INIT_CWD || process.cwd(), env.STREAMLINE_CONSOLE_DIR) : undefined,
   };
 }
 

@@ -1,0 +1,152 @@
+/** Tenants and API tokens, for admins of the default tenant: create a tenant, list, create and revoke tokens. */
+import { useState, type FormEvent } from 'react';
+import { CreateTenantDocument, type NewApiToken, type Role } from '@streamline/sdk/browser';
+import { ErrorMessage } from '../components/ErrorMessage.js';
+import { formatTime } from '../format.js';
+import { useSession } from '../session.js';
+import { useAsync } from '../use-async.js';
+
+export function TenantsPage() {
+  const { client } = useSession();
+  const [name, setName] = useState('');
+  const [created, setCreated] = useState<{ id: string; name: string }[]>([]);
+  const [error, setError] = useState<Error | null>(null);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      const { createTenant } = await client.mutate(CreateTenantDocument, { name: name.trim() });
+      setCreated([...created, createTenant]);
+      setName('');
+    } catch (caught) {
+      setError(caught as Error);
+    }
+  };
+  return (
+    <>
+      <h1>Tenants</h1>
+      <p>A new tenant has no tokens: create its first admin token on the Tokens page with the tenant's id.</p>
+      <form onSubmit={submit} className="form-grid">
+        <div className="field">
+          <label htmlFor="tenant-name">Tenant name</label>
+          <input id="tenant-name" required value={name} onChange={(e) => setName(e.target.value)} />
+        </div>
+        <div className="actions">
+          <button type="submit">Create tenant</button>
+        </div>
+      </form>
+      <ErrorMessage error={error} />
+      {created.length ? (
+        <ul>
+          {created.map((tenant) => (
+            <li key={tenant.id}>
+              {tenant.name}: id <code>{tenant.id}</code>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+}
+
+export function TokensPage() {
+  const { client, viewer } = useSession();
+  const [tenantId, setTenantId] = useState(viewer.tenant.id);
+  const tokens = useAsync(() => client.apiTokens(tenantId || undefined), [client, tenantId]);
+  const [role, setRole] = useState<Role>('MEMBER');
+  const [days, setDays] = useState('');
+  const [fresh, setFresh] = useState<NewApiToken | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const create = async (event: FormEvent) => {
+    event.preventDefault();
+    setError(null);
+    try {
+      setFresh(await client.createApiToken(tenantId, { role, ...(days ? { expiresInDays: Number(days) } : {}) }));
+      tokens.reload();
+    } catch (caught) {
+      setError(caught as Error);
+    }
+  };
+  const revoke = async (id: string) => {
+    setError(null);
+    try {
+      await client.revokeApiToken(id);
+      tokens.reload();
+    } catch (caught) {
+      setError(caught as Error);
+    }
+  };
+  return (
+    <>
+      <h1>API tokens</h1>
+      <form onSubmit={create} className="form-grid">
+        <div className="field">
+          <label htmlFor="token-tenant">Tenant id</label>
+          <input id="token-tenant" required value={tenantId} onChange={(e) => setTenantId(e.target.value)} />
+        </div>
+        <div className="field">
+          <label htmlFor="token-role">Role</label>
+          <select id="token-role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+            <option value="MEMBER">MEMBER</option>
+            <option value="ADMIN">ADMIN</option>
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor="token-days">Expires in days</label>
+          <input id="token-days" type="number" min={1} max={3650} value={days} onChange={(e) => setDays(e.target.value)} aria-describedby="token-days-hint" />
+          <span className="hint" id="token-days-hint">
+            empty: never
+          </span>
+        </div>
+        <div className="actions">
+          <button type="submit">Create token</button>
+        </div>
+      </form>
+      {fresh ? (
+        <p role="status" className="notice">
+          New {fresh.role} token for {fresh.tenant.name} — copy it now, it is not shown again: <code className="wrap">{fresh.token}</code>
+        </p>
+      ) : null}
+      <ErrorMessage error={error ?? tokens.error} />
+      {tokens.data ? (
+        <div className="scroll" tabIndex={0} aria-label="Tokens, scrollable">
+          <table>
+            <caption>Tokens of {tenantId}</caption>
+            <thead>
+              <tr>
+                <th scope="col">Id</th>
+                <th scope="col">Role</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last used</th>
+                <th scope="col">Expires</th>
+                <th scope="col">Revoked</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {tokens.data.map((token) => (
+                <tr key={token.id}>
+                  <td>{token.id}</td>
+                  <td>{token.role}</td>
+                  <td>{formatTime(token.createdAt)}</td>
+                  <td>{formatTime(token.lastUsedAt)}</td>
+                  <td>{formatTime(token.expiresAt)}</td>
+                  <td>{formatTime(token.revokedAt)}</td>
+                  <td>
+                    {token.revokedAt ? null : (
+                      <button type="button" className="secondary" onClick={() => revoke(token.id)} aria-label={`Revoke token ${token.id}`}>
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </>
+  );
+}
