@@ -1,13 +1,14 @@
 /**
  * The console's pure parts, without a browser: the heat map's rows (one per block size, the best start
  * marked, angular distance paired by start), viridis text that stays readable on every cell, and the
- * report's CSV.
+ * report's CSV, and the Compare page's points for sweep candidates.
  */
 import { describe, expect, it } from 'vitest';
 import type { LayerImportance, Plan } from '@streamline/sdk/browser';
 import { heatmapRows } from '../src/components/Heatmap.js';
 import { textOn, viridis } from '../src/components/viridis.js';
 import { reportCsv } from '../src/pages/report-files.js';
+import { candidatePoints, tableRows, type Candidate } from '../src/pages/compare-points.js';
 
 const profile = (metric: LayerImportance['metric'], blockSize: number, scores: number[], best: number): LayerImportance => ({
   id: `${metric}-${blockSize}`,
@@ -78,5 +79,41 @@ describe('reportCsv', () => {
       'hidden_state_cosine,,,0.89,,,',
       '',
     ]);
+  });
+});
+
+describe('the Compare page', () => {
+  const candidate = (id: string, over: Partial<Candidate>): Candidate => ({
+    id,
+    status: 'DONE',
+    start: 2,
+    blockSize: 2,
+    replacement: 'LAYER',
+    iterative: false,
+    removedLayers: [2, 3],
+    parametersBefore: 1000,
+    parametersAfter: 800,
+    perplexityOriginal: 4.3,
+    perplexity: 7.4,
+    trainingLoss: 0.1,
+    validationLoss: 0.1,
+    pareto: true,
+    tasks: [],
+    ...over,
+  });
+  const sweep = { id: 'p1', candidates: [candidate('n2-s2-LAYER', {}), candidate('n1-iterative', { iterative: true, removedLayers: [3], parametersAfter: 900, perplexity: 5.1, pareto: false }), candidate('n3-s1-LAYER', { status: 'CANCELLED', perplexity: null, parametersAfter: null })] } as unknown as Plan;
+
+  it('plots each finished sweep candidate by the share of parameters it removes, the cancelled ones not at all', () => {
+    expect(candidatePoints(sweep, 'perplexity')).toEqual([
+      { id: 'p1/n2-s2-LAYER', label: 'LAYER, layers 2, 3 (Pareto)', removed: expect.closeTo(0.2, 12), value: 7.4 },
+      { id: 'p1/n1-iterative', label: 'one at a time, layers 3', removed: expect.closeTo(0.1, 12), value: 5.1 },
+    ]);
+    // no task scores: no accuracy points
+    expect(candidatePoints(sweep, 'accuracy')).toEqual([]);
+  });
+
+  it('lists one row per candidate of a sweep and one per plain plan', () => {
+    const plain = { id: 'p2', candidates: [] } as unknown as Plan;
+    expect(tableRows([sweep, plain]).map(({ plan, c }) => `${plan.id}:${c?.id ?? '-'}`)).toEqual(['p1:n2-s2-LAYER', 'p1:n1-iterative', 'p1:n3-s1-LAYER', 'p2:-']);
   });
 });

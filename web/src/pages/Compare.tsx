@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { ModelDocument, ModelsDocument, PlanDocument, type Plan } from '@streamline/sdk/browser';
+import { CANDIDATE_MEASURES, candidatePoints, candidateRemoved, MEASURES, tableRows, type Measure } from './compare-points.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { TradeoffChart, type TradeoffPoint } from '../components/TradeoffChart.js';
 import { formatNumber, formatPercent } from '../format.js';
@@ -7,23 +8,7 @@ import { Link, navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { useAsync } from '../use-async.js';
 
-type Measure = 'perplexity' | 'accuracy' | 'stability';
-/** Each measure of a pruned plan, and of the original model where the report has it (the chart's point at 0% removed). */
-const MEASURES: Record<Measure, { label: string; of: (plan: Plan) => number | null; original: (plan: Plan) => number | null }> = {
-  perplexity: { label: 'perplexity', of: (plan) => plan.stability?.perplexity[0]?.pruned ?? null, original: (plan) => plan.stability?.perplexity[0]?.original ?? null },
-  accuracy: {
-    label: 'mean task accuracy',
-    of: (plan) => mean(plan.stability?.tasks.map((t) => t.accuracyPruned) ?? []),
-    original: (plan) => mean(plan.stability?.tasks.map((t) => t.accuracyOriginal) ?? []),
-  },
-  stability: { label: 'stability', of: (plan) => plan.stability?.stability ?? null, original: () => null },
-};
-
-function mean(values: readonly number[]): number | null {
-  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : null;
-}
-
-/** `/compare?model=<id>` (its finished plans) or `/compare?plans=<id>,<id>`. */
+/** `/compare?model=<id>` (its finished plans, a sweep's candidates each a point) or `/compare?plans=<id>,<id>`. */
 export function ComparePage({ query }: { query: URLSearchParams }) {
   const { client } = useSession();
   const modelId = query.get('model');
@@ -36,12 +21,15 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
     return loaded.filter((plan): plan is Plan => plan !== null && plan.status === 'SUCCEEDED' && !plan.dryRun);
   }, [client, modelId, query.get('plans')]);
   const points: TradeoffPoint[] = (plans.data ?? []).flatMap((plan) => {
+    if (plan.candidates.length) return candidatePoints(plan, measure);
     const value = MEASURES[measure].of(plan);
     const removed = plan.stability?.parameterReduction;
     return value === null || removed === undefined || removed === null ? [] : [{ id: plan.id, label: `${plan.replacement}, ${plan.layersToPrune} layers`, removed, value }];
   });
   // the original model, as the first plan measured it (plans on different data would disagree here)
-  const original = plans.data?.[0] ? MEASURES[measure].original(plans.data[0]) : null;
+  const first = plans.data?.[0];
+  const firstCandidate = first?.candidates.find((c) => c.status === 'DONE');
+  const original = !first ? null : firstCandidate ? CANDIDATE_MEASURES[measure].original(firstCandidate) : MEASURES[measure].original(first);
   if (points.length && original !== null) points.unshift({ id: 'original', label: 'original model', removed: 0, value: original });
   return (
     <>
@@ -74,7 +62,7 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
       {plans.data?.length ? (
         <div className="scroll" tabIndex={0} aria-label="Finished plans, scrollable">
           <table>
-            <caption>Finished plans</caption>
+            <caption>Finished plans and sweep candidates</caption>
             <thead>
               <tr>
                 <th scope="col">Plan</th>
@@ -87,7 +75,20 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
               </tr>
             </thead>
             <tbody>
-              {plans.data.map((plan) => (
+              {tableRows(plans.data).map(({ plan, c }) =>
+                c ? (
+                  <tr key={`${plan.id}/${c.id}`}>
+                    <td>
+                      <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{`${plan.id} · ${c.id}`}</Link>
+                    </td>
+                    <td>{c.iterative ? 'one at a time' : c.replacement}</td>
+                    <td>{c.removedLayers.join(', ')}</td>
+                    <td>{formatPercent(candidateRemoved(c))}</td>
+                    <td>{formatNumber(CANDIDATE_MEASURES.perplexity.of(c), 3)}</td>
+                    <td>{formatPercent(CANDIDATE_MEASURES.accuracy.of(c))}</td>
+                    <td>{formatNumber(CANDIDATE_MEASURES.stability.of(c))}</td>
+                  </tr>
+                ) : (
                 <tr key={plan.id}>
                   <td>
                     <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{plan.id}</Link>
@@ -99,7 +100,8 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
                   <td>{formatPercent(MEASURES.accuracy.of(plan))}</td>
                   <td>{formatNumber(MEASURES.stability.of(plan))}</td>
                 </tr>
-              ))}
+                ),
+              )}
             </tbody>
           </table>
         </div>
