@@ -27,12 +27,12 @@ export interface WeightReader {
   byteLength(name: string): number;
   /**
    * One tensor widened to float32, checked finite (INVALID_WEIGHTS otherwise). With `into` (of the
-   * tensor's element count) a reader that widens writes there instead of allocating — the streamed pass
-   * reuses one set of buffers for every layer; a reader that holds float32 already returns its own.
+   * tensor's element count) a reader that reads from disk writes there instead of allocating — the
+   * streamed pass reuses one set of buffers for every layer; a reader that holds float32 already returns its own.
    */
   readFloat32(name: string, into?: Float32Array): HostTensor;
-  /** True when readFloat32 widens (and so can use `into`). */
-  readonly widens: boolean;
+  /** True when readFloat32 reads into fresh memory (and so can use `into` instead). */
+  readonly readsInto: boolean;
   /** Rows of a 2-D tensor, widened to float32: [rows.length, cols]. */
   readRows(name: string, rows: ArrayLike<number>): HostTensor;
   /** One tensor in its stored dtype, for copying it as it is (export). */
@@ -68,9 +68,7 @@ class ShardedWeightReader implements WeightReader {
   /** The narrow bytes of the tensor being widened, reused from one tensor to the next. */
   private scratch = new Uint8Array(0);
 
-  get widens(): boolean {
-    return this.dtype !== 'F32';
-  }
+  readonly readsInto = true;
 
   constructor(
     dir: string,
@@ -108,8 +106,15 @@ class ShardedWeightReader implements WeightReader {
   }
 
   readFloat32(name: string, into?: Float32Array): HostTensor {
-    if (!this.widens) return widenChecked(name, this.readRaw(name));
     const length = this.byteLength(name);
+    if (this.dtype === 'F32') {
+      // Straight into the caller's buffer: no allocation per tensor, nothing for the garbage collector.
+      const target = into && into.byteLength === length ? new Uint8Array(into.buffer, into.byteOffset, length) : undefined;
+      const { file, name: stored } = this.find(name);
+      const raw = file.readRaw(stored, target);
+      this.bytesRead += raw.bytes.byteLength;
+      return widenChecked(name, raw);
+    }
     if (this.scratch.byteLength < length) this.scratch = new Uint8Array(length);
     const { file, name: stored } = this.find(name);
     const raw = file.readRaw(stored, this.scratch);
@@ -133,7 +138,7 @@ class ShardedWeightReader implements WeightReader {
 class Llama2cWeightReader implements WeightReader {
   bytesRead = 0;
   readonly dtype = 'F32';
-  readonly widens = false;
+  readonly readsInto = false;
   private readonly header: Llama2cHeader;
   private readonly table: Map<string, Llama2cTensor>;
   private readonly fd: number;
@@ -196,7 +201,7 @@ class Llama2cWeightReader implements WeightReader {
  */
 class GgufWeightReader implements WeightReader {
   bytesRead = 0;
-  readonly widens = false;
+  readonly readsInto = false;
   private readonly gguf: GgufWeights;
 
   constructor(
@@ -242,7 +247,7 @@ class GgufWeightReader implements WeightReader {
 /** Weights already in memory (a small model, a test, a replacement just trained). */
 export class MemoryWeightReader implements WeightReader {
   readonly bytesRead = 0;
-  readonly widens = false;
+  readonly readsInto = false;
 
   constructor(
     private readonly weights: ReadonlyMap<string, HostTensor>,
@@ -307,8 +312,8 @@ export class RenamedWeightReader implements WeightReader {
     return this.base.bytesRead;
   }
 
-  get widens(): boolean {
-    return this.base.widens;
+  get readsInto(): boolean {
+    return this.base.readsInto;
   }
 
   private sourceName(name: string): string {
@@ -361,7 +366,11 @@ export function widenChecked(name: string, raw: RawTensor, into?: Float32Array):
   const invalid = () => new EngineError('INVALID_WEIGHTS', `tensor ${name} holds NaN/infinite values`);
   if (dtype === 'F32') {
     const data = bytes.byteOffset % 4 === 0 ? new Float32Array(bytes.buffer, bytes.byteOffset, count) : new Float32Array(bytes.slice().buffer);
-    for (let i = 0; i < count; i++) if (data[i] - data[i] !== 0) throw invalid();
+    const bits = new Uint32Array(data.buffer, data.byteOffset, count);
+    // As for BF16 below: an exponent of all ones (0x7f800000) plus 0x00800000 carries into the sign bit.
+    let exponentAllOnes = 0;
+    for (let i = 0; i < count; i++) exponentAllOnes |= (bits[i] & 0x7f800000) + 0x00800000;
+    if (exponentAllOnes & 0x80000000) throw invalid();
     return { shape, data };
   }
   const narrow = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, count) : new Uint16Array(bytes.slice().buffer);

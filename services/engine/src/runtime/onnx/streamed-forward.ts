@@ -360,7 +360,7 @@ export class StreamedOnnxForward implements PassRuntime {
           // the pruned model's evaluation passes would otherwise each hold a copy until garbage collection.
           const key = `head.${w.input}`;
           let buffer = this.layerBuffers.get(key);
-          if (!buffer && weights.widens) this.layerBuffers.set(key, (buffer = new Float32Array(elementCount(weights.shape(w.tensor)))));
+          if (!buffer && weights.readsInto) this.layerBuffers.set(key, (buffer = new Float32Array(elementCount(weights.shape(w.tensor)))));
           const t = weights.readFloat32(w.tensor, buffer);
           feeds[w.input] = new ort.Tensor('float32', t.data, [...t.shape]);
         }
@@ -433,7 +433,7 @@ export class StreamedOnnxForward implements PassRuntime {
       } else {
         // Every layer has the same shapes: one set of float32 buffers serves them all (no allocation per layer).
         let buffer = this.layerBuffers.get(w.input);
-        if (!buffer && this.model.weights.widens) {
+        if (!buffer && this.model.weights.readsInto) {
           buffer = new Float32Array(elementCount(this.model.weights.shape(name)));
           this.layerBuffers.set(w.input, buffer);
         }
