@@ -289,6 +289,22 @@ export class GgufWeights {
     return [...expectedWeightShapes(this.description.family, this.description.config).keys()];
   }
 
+  /** A weight's shape, by its Hugging Face name (Hugging Face's [rows, cols] order). */
+  shape(hfName: string): readonly number[] {
+    return this.file.tensor(this.ggufName(hfName)).shape;
+  }
+
+  /** A weight's size in the file (its GGML type's blocks). */
+  storedBytes(hfName: string): number {
+    return this.file.tensor(this.ggufName(hfName)).bytes;
+  }
+
+  private ggufName(hfName: string): string {
+    const mapping = this.mappings.get(hfName);
+    if (!mapping || !this.file.has(mapping.ggufName)) throw new EngineError('NOT_FOUND', `tensor ${hfName} is not in ${this.file.path}`);
+    return mapping.ggufName;
+  }
+
   /** One weight by its Hugging Face name, dequantized to float32; q/k rows in Hugging Face's rotate-half order. */
   read(hfName: string): HostTensor {
     const stored = this.readStored(hfName);

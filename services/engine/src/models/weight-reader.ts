@@ -4,12 +4,17 @@
  * from disk in their stored dtype; a tensor is widened to float32 only when it is about to be computed
  * with (`readFloat32`), and an embedding lookup reads only the rows it needs (`readRows`).
  *
+ * A GGUF file is read one tensor at a time too, dequantized to float32 on read (an embedding lookup
+ * dequantizes only its rows); its "stored dtype" is the one its export keeps (see gguf-model.ts).
+ *
  * A llama2.c checkpoint is converted whole on open (its q/k rows are permuted to the Hugging Face layout);
  * such files are float32 models small enough for that (llama2.c's largest, 110M, is 0.4 GB).
  */
 import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, encodeFromFloat32, type StorageDtype } from '../formats/dtype.js';
-import { elementCount, type HostTensor } from '../formats/host-tensor.js';
+import { GgufWeights } from '../formats/gguf-model.js';
+import { dequantize } from '../formats/gguf-quants.js';
+import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { readLlama2cCheckpoint } from '../formats/llama2c-checkpoint.js';
 import type { RawTensor } from '../formats/safetensors.js';
 import { lookup, openSafetensors, type ModelInfo } from './model.js';
@@ -42,7 +47,7 @@ export interface WeightReader {
 /** Opens the model's weights for reading on demand. */
 export function openWeightReader(info: ModelInfo): WeightReader {
   if (info.format === 'llama2c') return new MemoryWeightReader(readLlama2cCheckpoint(info.path).weights, 'F32');
-  const reader = new ShardedWeightReader(info.path, info.config.dtype);
+  const reader = info.format === 'gguf' ? new GgufWeightReader(info.path, info.config.dtype) : new ShardedWeightReader(info.path, info.config.dtype);
   try {
     // Every tensor the config implies is there with its shape: checked from the headers, before any pass.
     for (const [name, shape] of expectedWeightShapes(info.family, info.config)) {
@@ -123,6 +128,66 @@ class ShardedWeightReader implements WeightReader {
 
   close(): void {
     this.shards.close();
+  }
+}
+
+/** A GGUF model's tensors by their Hugging Face names, dequantized when read (gguf-model.ts maps the names). */
+class GgufWeightReader implements WeightReader {
+  bytesRead = 0;
+  readonly widens = true;
+  private readonly gguf: GgufWeights;
+  private readonly names: ReadonlySet<string>;
+
+  constructor(
+    path: string,
+    /** What the export writes: F16/BF16 for an all-F16/BF16 file, else F32 (GgufWeights' description). */
+    readonly dtype: StorageDtype,
+  ) {
+    this.gguf = GgufWeights.open(path);
+    this.names = new Set(this.gguf.names());
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  shape(name: string): readonly number[] {
+    return this.gguf.shape(name);
+  }
+
+  byteLength(name: string): number {
+    return this.gguf.storedBytes(name);
+  }
+
+  readFloat32(name: string, into?: Float32Array): HostTensor {
+    const stored = this.gguf.readStored(name);
+    this.bytesRead += stored.bytes.byteLength;
+    const count = elementCount(stored.shape);
+    const data = dequantize(stored.type, stored.bytes, count, `tensor ${name} of ${this.gguf.path}`);
+    if (into && into.length === count) into.set(data);
+    return checkFiniteWeights(name, { shape: stored.shape, data: into && into.length === count ? into : data });
+  }
+
+  readRows(name: string, rows: ArrayLike<number>): HostTensor {
+    const { shape, type, bytes } = this.gguf.readStored(name);
+    this.bytesRead += bytes.byteLength;
+    const cols = shape[1];
+    const rowBytes = (cols / type.blockSize) * type.blockBytes; // GGUF rows are whole blocks
+    const out = new Float32Array(rows.length * cols);
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i];
+      out.set(dequantize(type, bytes.subarray(row * rowBytes, (row + 1) * rowBytes), cols, `row ${row} of tensor ${name} of ${this.gguf.path}`), i * cols);
+    }
+    return checkFiniteWeights(name, { shape: [rows.length, cols], data: out });
+  }
+
+  readRaw(name: string): RawTensor {
+    const { shape, data } = this.readFloat32(name);
+    return { shape, dtype: this.dtype, bytes: encodeFromFloat32(data, this.dtype) };
+  }
+
+  close(): void {
+    this.gguf.close();
   }
 }
 
