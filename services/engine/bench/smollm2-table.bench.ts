@@ -3,7 +3,7 @@
  * LINEAR, SWIGLU and LAYER, each against the original on held-out perplexity, seven multiple-choice tasks,
  * the share of the original's average accuracy kept, stability, parameters and latency.
  *
- *   npm run bench:smollm2 -w services/engine [-- --items 100|all] [--eval-windows 64] [--steps 300] [--calibration-windows 128]
+ *   npm run bench:smollm2 -w services/engine [-- --items 50|all] [--eval-windows 32] [--steps 300] [--calibration-windows 128]
  *
  * Settings (the README's "SmolLM2-135M" section states them with the figures):
  * - calibration: 128 windows of 128 tokens from the start of WikiText-2 valid and 128 from the start of the
@@ -12,12 +12,13 @@
  *   every kind replaces the same layers;
  * - SWIGLU and LAYER: AdamW, lr 2e-4 with cosine decay to 5e-5, batches of 8, 300 steps (the engine's
  *   defaults); LINEAR: least squares in closed form, ridge 1e-4;
- * - perplexity: 64 windows of 256 tokens of WikiText-2 *test* and of TinyStories after the windows
+ * - perplexity: 32 windows of 256 tokens of WikiText-2 *test* and of TinyStories after the windows
  *   calibration read (both files skip the first 64 windows of 256 tokens);
- * - tasks: the first `--items` items of each file (default 100; `all` scores every item; HellaSwag's file
+ * - tasks: the first `--items` items of each file (default 50; `all` scores every item; HellaSwag's file
  *   is the first 1000 of its validation set), scored by the lowest per-token perplexity of each choice;
  * - stability: the paper's (stability.ts), per task, then averaged; latency: the median of 5 forward
- *   passes of 4 × 128 tokens, original and pruned timed in the same call.
+ *   passes of 4 × 128 tokens on the runtime that evaluated the model, right after its evaluation (on a
+ *   shared machine the speedup is as noisy as the load).
  *
  * Needs `npm run fetch:test-models` (SmolLM2) and ../shared.
  */
@@ -27,17 +28,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testModelPath } from '@streamline/testing/test-models';
 import { readDataSamples } from '../src/data/calibration.js';
-import { evaluateModels, type EvaluationReport } from '../src/evaluation/evaluate.js';
+import { evaluateModels, LATENCY_BATCH, timeForwardPass, type EvaluationReport } from '../src/evaluation/evaluate.js';
 import { computeStability } from '../src/evaluation/stability.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
-import { prune, type PruneSummary } from '../src/pruning/prune.js';
+import { prune } from '../src/pruning/prune.js';
 import type { ReplacementKind } from '../src/pruning/replacement-kinds.js';
+import { createRuntime } from '../src/runtime/create-runtime.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
 
 const LAYERS = 7;
 const options = {
-  items: argument('--items', '100', (value) => (value === 'all' ? undefined : positiveInteger('--items', value))),
-  evalWindows: argument('--eval-windows', '64', (value) => positiveInteger('--eval-windows', value)),
+  items: argument('--items', '50', (value) => (value === 'all' ? undefined : positiveInteger('--items', value))),
+  evalWindows: argument('--eval-windows', '32', (value) => positiveInteger('--eval-windows', value)),
   steps: argument('--steps', '300', (value) => positiveInteger('--steps', value)),
   calibrationWindows: argument('--calibration-windows', '128', (value) => positiveInteger('--calibration-windows', value)),
 };
@@ -84,26 +86,53 @@ interface Row {
   readonly report: EvaluationReport;
   readonly stability?: number;
   readonly latencyMs: number;
-  readonly speedup?: number;
-  readonly summary?: PruneSummary;
 }
 
-function evaluate(model: LoadedModel, tokenizer: Tokenizer, items: number | undefined): Promise<EvaluationReport> {
-  return evaluateModels({
-    original: model,
-    tokenizer,
-    texts: Object.values(TEXTS).map((path) => ({ path, samples: EVALUATION.windows, seqLen: EVALUATION.seqLen })),
-    tasks: Object.values(TASKS).map((task) => join(shared, 'data/mc', `${task}.jsonl`)),
-    limit: items,
-    skipWindows: EVALUATION.skipWindows,
-    latency: false,
-  });
+const HEADER = ['Method', 'Layers', 'Params', 'Ratio', ...Object.keys(TEXTS), ...Object.keys(TASKS), 'Avg.', 'RP', 'Stab.', 'Latency', 'Speedup'];
+
+function rowCells(row: Row, original: Row): string[] {
+  const average = (of: Row) => of.report.averages!.accuracyOriginal;
+  return [
+    row.label,
+    String(row.layers),
+    `${(row.parameters / 1e6).toFixed(1)}M`,
+    `${((1 - row.parameters / original.parameters) * 100).toFixed(1)}%`,
+    ...row.report.perplexity.map((p) => p.original.perplexity.toFixed(2)),
+    ...row.report.tasks.map((task) => (100 * task.accuracyOriginal).toFixed(1)),
+    (100 * average(row)).toFixed(1),
+    `${((100 * average(row)) / average(original)).toFixed(1)}%`,
+    row.stability === undefined ? '-' : row.stability.toFixed(3),
+    `${row.latencyMs.toFixed(0)} ms`,
+    row === original ? '-' : `${(original.latencyMs / row.latencyMs).toFixed(2)}×`,
+  ];
 }
 
-/** Both models timed in one call, on the same batch, one after the other. */
-async function latency(original: LoadedModel, pruned: LoadedModel, tokenizer: Tokenizer): Promise<NonNullable<EvaluationReport['latency']>> {
-  const report = await evaluateModels({ original, pruned, tokenizer, texts: [{ path: TEXTS['TinySt ppl'], samples: 1, seqLen: 16 }], tasks: [], latency: true });
-  return report.latency!;
+/** A finished row as a progress line (a run stopped early keeps its figures). */
+function rowLine(row: Row, original: Row): string {
+  return rowCells(row, original).map((cell, c) => (c === 0 ? cell : `${HEADER[c]} ${cell}`)).join(', ');
+}
+
+/**
+ * One model scored on every text and task, then timed on the same runtime (opened once: creating a
+ * runtime for SmolLM2 costs more than timing it). The runtime is lent to evaluateModels undisposable.
+ */
+async function evaluate(model: LoadedModel, tokenizer: Tokenizer, items: number | undefined): Promise<{ report: EvaluationReport; latencyMs: number }> {
+  const runtime = await createRuntime(model);
+  try {
+    const lent = new Proxy(runtime, { get: (target, key) => (key === 'dispose' ? async () => {} : Reflect.get(target, key, target)) });
+    const report = await evaluateModels({
+      original: { path: model.path, numParameters: model.numParameters, config: model.config, open: async () => lent },
+      tokenizer,
+      texts: Object.values(TEXTS).map((path) => ({ path, samples: EVALUATION.windows, seqLen: EVALUATION.seqLen })),
+      tasks: Object.values(TASKS).map((task) => join(shared, 'data/mc', `${task}.jsonl`)),
+      limit: items,
+      skipWindows: EVALUATION.skipWindows,
+      latency: false,
+    });
+    return { report, latencyMs: await timeForwardPass(runtime, model.config.vocabSize, LATENCY_BATCH, () => {}) };
+  } finally {
+    await runtime.dispose();
+  }
 }
 
 /** The paper's stability per task (weights from the original's per-choice perplexities), averaged over tasks. */
@@ -116,21 +145,8 @@ function stability(original: EvaluationReport, pruned: EvaluationReport): number
 
 function printTable(rows: Row[], items: number | undefined): void {
   const original = rows[0];
-  const average = (row: Row) => row.report.averages!.accuracyOriginal;
-  const header = ['Method', 'Layers', 'Params', 'Ratio', ...Object.keys(TEXTS), ...Object.keys(TASKS), 'Avg.', 'RP', 'Stab.', 'Latency', 'Speedup'];
-  const lines = rows.map((row) => [
-    row.label,
-    String(row.layers),
-    `${(row.parameters / 1e6).toFixed(1)}M`,
-    `${((1 - row.parameters / original.parameters) * 100).toFixed(1)}%`,
-    ...row.report.perplexity.map((p) => p.original.perplexity.toFixed(2)),
-    ...row.report.tasks.map((task) => (100 * task.accuracyOriginal).toFixed(1)),
-    (100 * average(row)).toFixed(1),
-    `${((100 * average(row)) / average(original)).toFixed(1)}%`,
-    row.stability === undefined ? '-' : row.stability.toFixed(3),
-    `${row.latencyMs.toFixed(0)} ms`,
-    row.speedup === undefined ? '-' : `${row.speedup.toFixed(2)}×`,
-  ]);
+  const header = HEADER;
+  const lines = rows.map((row) => rowCells(row, original));
   const widths = header.map((name, c) => Math.max(name.length, ...lines.map((line) => line[c].length)));
   const format = (cells: string[]) => `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
   const counts = original.report.tasks.map((task, t) => `${Object.keys(TASKS)[t]} ${task.numItems}`).join(', ');
@@ -139,7 +155,7 @@ function printTable(rows: Row[], items: number | undefined): void {
   console.log(format(widths.map((w) => '-'.repeat(w))).replace(/ /g, '-').replace(/^\|-/, '| ').replace(/-\|$/, ' |'));
   for (const line of lines) console.log(format(line));
   console.log(`Ratio: parameters removed; perplexity on ${EVALUATION.windows} × ${EVALUATION.seqLen} held-out tokens; accuracy in %; RP: average accuracy kept, % of the original's;`);
-  console.log('Stab.: the paper\'s stability averaged over the tasks; Latency: median forward pass of 4 × 128 tokens (original timed beside each pruned model)');
+  console.log('Stab.: the paper\'s stability averaged over the tasks; Latency: median forward pass of 4 × 128 tokens after its evaluation; Speedup: original / pruned');
 }
 
 const started = performance.now();
@@ -155,9 +171,9 @@ try {
   await writeCalibration(calibration, tokenizer, originalModel.config.vocabSize);
 
   console.log(`evaluating the original (${items ?? 'all'} items per task) …`);
-  const originalReport = await evaluate(originalModel, tokenizer, items);
-  const rows: Row[] = [{ label: 'Original', layers: originalModel.config.numLayers, parameters: originalModel.numParameters, report: originalReport, latencyMs: NaN }];
-  console.log(`  done at ${elapsed()}: average accuracy ${(100 * originalReport.averages!.accuracyOriginal).toFixed(1)}`);
+  const original = await evaluate(originalModel, tokenizer, items);
+  const rows: Row[] = [{ label: 'Original', layers: originalModel.config.numLayers, parameters: originalModel.numParameters, ...original }];
+  console.log(`  done at ${elapsed()}: ${rowLine(rows[0], rows[0])}`);
 
   let start: number | undefined;
   for (const [i, kind] of KINDS.entries()) {
@@ -178,13 +194,11 @@ try {
     start = summary.block.start;
     const cosine = summary.hiddenStateCosine === null ? '' : `, validation cosine ${summary.hiddenStateCosine.toFixed(4)}`;
     console.log(`${kind}: layers ${summary.removedLayers[0]}..${summary.removedLayers.at(-1)} removed, ${summary.numLayers.after} layers${cosine}, pruned in ${summary.seconds.toFixed(0)} s; evaluating …`);
-    const prunedModel = loadModel(outDir);
-    const report = await evaluate(prunedModel, tokenizer, items);
-    const timing = await latency(originalModel, prunedModel, tokenizer);
-    rows[0] = { ...rows[0], latencyMs: Number.isNaN(rows[0].latencyMs) ? timing.original.msPerBatch : rows[0].latencyMs };
-    rows.push({ label: kind, layers: summary.numLayers.after, parameters: summary.numParameters.after, report, stability: stability(originalReport, report), latencyMs: timing.pruned.msPerBatch, speedup: timing.speedup, summary });
-    console.log(`  done at ${elapsed()}: average accuracy ${(100 * report.averages!.accuracyOriginal).toFixed(1)}`);
+    const pruned = await evaluate(loadModel(outDir), tokenizer, items);
     rmSync(outDir, { recursive: true, force: true });
+    const row: Row = { label: kind, layers: summary.numLayers.after, parameters: summary.numParameters.after, ...pruned, stability: stability(original.report, pruned.report) };
+    rows.push(row);
+    console.log(`  done at ${elapsed()}: ${rowLine(row, rows[0])}`);
   }
   printTable(rows, items);
   console.log(`total ${elapsed()}`);
