@@ -17,8 +17,8 @@
  * - tasks: the first `--items` items of each file (default 50; `all` scores every item; HellaSwag's file
  *   is the first 1000 of its validation set), scored by the lowest per-token perplexity of each choice;
  * - stability: the paper's (stability.ts), per task, then averaged; latency: the median of 5 forward
- *   passes of 4 × 128 tokens on the runtime that evaluated the model, right after its evaluation (on a
- *   shared machine the speedup is as noisy as the load).
+ *   passes of 4 × 128 tokens, every model timed one after another at the end (the pruned exports are
+ *   kept until then), so that all see the same load.
  *
  * Needs `npm run fetch:test-models` (SmolLM2) and ../shared.
  */
@@ -81,11 +81,14 @@ async function writeCalibration(path: string, tokenizer: Tokenizer, vocabSize: n
 
 interface Row {
   readonly label: string;
+  /** The model's file or folder (kept until every model is timed). */
+  readonly path: string;
   readonly layers: number;
   readonly parameters: number;
   readonly report: EvaluationReport;
   readonly stability?: number;
-  readonly latencyMs: number;
+  /** Set at the end, when all models are timed back to back. */
+  latencyMs?: number;
 }
 
 const HEADER = ['Method', 'Layers', 'Params', 'Ratio', ...Object.keys(TEXTS), ...Object.keys(TASKS), 'Avg.', 'RP', 'Stab.', 'Latency', 'Speedup'];
@@ -102,8 +105,8 @@ function rowCells(row: Row, original: Row): string[] {
     (100 * average(row)).toFixed(1),
     `${((100 * average(row)) / average(original)).toFixed(1)}%`,
     row.stability === undefined ? '-' : row.stability.toFixed(3),
-    `${row.latencyMs.toFixed(0)} ms`,
-    row === original ? '-' : `${(original.latencyMs / row.latencyMs).toFixed(2)}×`,
+    row.latencyMs === undefined ? '-' : `${row.latencyMs.toFixed(0)} ms`,
+    row === original || row.latencyMs === undefined || original.latencyMs === undefined ? '-' : `${(original.latencyMs / row.latencyMs).toFixed(2)}×`,
   ];
 }
 
@@ -112,26 +115,31 @@ function rowLine(row: Row, original: Row): string {
   return rowCells(row, original).map((cell, c) => (c === 0 ? cell : `${HEADER[c]} ${cell}`)).join(', ');
 }
 
+function evaluate(model: LoadedModel, tokenizer: Tokenizer, items: number | undefined): Promise<EvaluationReport> {
+  return evaluateModels({
+    original: model,
+    tokenizer,
+    texts: Object.values(TEXTS).map((path) => ({ path, samples: EVALUATION.windows, seqLen: EVALUATION.seqLen })),
+    tasks: Object.values(TASKS).map((task) => join(shared, 'data/mc', `${task}.jsonl`)),
+    limit: items,
+    skipWindows: EVALUATION.skipWindows,
+    latency: false,
+  });
+}
+
 /**
- * One model scored on every text and task, then timed on the same runtime (opened once: creating a
- * runtime for SmolLM2 costs more than timing it). The runtime is lent to evaluateModels undisposable.
+ * Latency of every model, timed one after another at the end so that all see the same load (on a
+ * shared machine, timing each after its evaluation measured the load more than the pruning).
  */
-async function evaluate(model: LoadedModel, tokenizer: Tokenizer, items: number | undefined): Promise<{ report: EvaluationReport; latencyMs: number }> {
-  const runtime = await createRuntime(model);
-  try {
-    const lent = new Proxy(runtime, { get: (target, key) => (key === 'dispose' ? async () => {} : Reflect.get(target, key, target)) });
-    const report = await evaluateModels({
-      original: { path: model.path, numParameters: model.numParameters, config: model.config, open: async () => lent },
-      tokenizer,
-      texts: Object.values(TEXTS).map((path) => ({ path, samples: EVALUATION.windows, seqLen: EVALUATION.seqLen })),
-      tasks: Object.values(TASKS).map((task) => join(shared, 'data/mc', `${task}.jsonl`)),
-      limit: items,
-      skipWindows: EVALUATION.skipWindows,
-      latency: false,
-    });
-    return { report, latencyMs: await timeForwardPass(runtime, model.config.vocabSize, LATENCY_BATCH, () => {}) };
-  } finally {
-    await runtime.dispose();
+async function timeModels(rows: Row[]): Promise<void> {
+  for (const row of rows) {
+    const model = loadModel(row.path);
+    const runtime = await createRuntime(model);
+    try {
+      row.latencyMs = await timeForwardPass(runtime, model.config.vocabSize, LATENCY_BATCH, () => {});
+    } finally {
+      await runtime.dispose();
+    }
   }
 }
 
@@ -155,7 +163,7 @@ function printTable(rows: Row[], items: number | undefined): void {
   console.log(format(widths.map((w) => '-'.repeat(w))).replace(/ /g, '-').replace(/^\|-/, '| ').replace(/-\|$/, ' |'));
   for (const line of lines) console.log(format(line));
   console.log(`Ratio: parameters removed; perplexity on ${EVALUATION.windows} × ${EVALUATION.seqLen} held-out tokens; accuracy in %; RP: average accuracy kept, % of the original's;`);
-  console.log('Stab.: the paper\'s stability averaged over the tasks; Latency: median forward pass of 4 × 128 tokens after its evaluation; Speedup: original / pruned');
+  console.log('Stab.: the paper\'s stability averaged over the tasks; Latency: median forward pass of 4 × 128 tokens, all models timed one after another at the end; Speedup: original / pruned');
 }
 
 const started = performance.now();
@@ -172,7 +180,7 @@ try {
 
   console.log(`evaluating the original (${items ?? 'all'} items per task) …`);
   const original = await evaluate(originalModel, tokenizer, items);
-  const rows: Row[] = [{ label: 'Original', layers: originalModel.config.numLayers, parameters: originalModel.numParameters, ...original }];
+  const rows: Row[] = [{ label: 'Original', path: modelPath, layers: originalModel.config.numLayers, parameters: originalModel.numParameters, report: original }];
   console.log(`  done at ${elapsed()}: ${rowLine(rows[0], rows[0])}`);
 
   let start: number | undefined;
@@ -195,11 +203,12 @@ try {
     const cosine = summary.hiddenStateCosine === null ? '' : `, validation cosine ${summary.hiddenStateCosine.toFixed(4)}`;
     console.log(`${kind}: layers ${summary.removedLayers[0]}..${summary.removedLayers.at(-1)} removed, ${summary.numLayers.after} layers${cosine}, pruned in ${summary.seconds.toFixed(0)} s; evaluating …`);
     const pruned = await evaluate(loadModel(outDir), tokenizer, items);
-    rmSync(outDir, { recursive: true, force: true });
-    const row: Row = { label: kind, layers: summary.numLayers.after, parameters: summary.numParameters.after, ...pruned, stability: stability(original.report, pruned.report) };
+    const row: Row = { label: kind, path: outDir, layers: summary.numLayers.after, parameters: summary.numParameters.after, report: pruned, stability: stability(original, pruned) };
     rows.push(row);
     console.log(`  done at ${elapsed()}: ${rowLine(row, rows[0])}`);
   }
+  console.log('timing every model, one after another …');
+  await timeModels(rows);
   printTable(rows, items);
   console.log(`total ${elapsed()}`);
 } finally {
