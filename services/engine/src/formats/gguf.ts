@@ -100,7 +100,7 @@ export interface GgufOpenOptions {
   /**
    * The whole file's size when the local file holds only its first bytes (a remote file's header,
    * fetched by ranged reads): extents are checked against it, and needing a byte past the local ones is
-   * CORRUPT_FILE ("the file ended while reading …"), so a header that opens was read from real bytes only.
+   * a GgufHeaderEndedError, so a header that opens was read from real bytes only.
    */
   readonly size?: number;
 }

@@ -123,7 +123,8 @@ const FIRST_GGUF_READ = 1024 * 1024;
  * A GGUF file's header without its tensor data: its first bytes by ranged reads into a local file,
  * growing until the header parses from real bytes alone (GgufOpenOptions.size: needing a byte past them
  * fails with GgufHeaderEndedError), at most MAX_GGUF_HEADER_BYTES; any other refusal is the answer at
- * once. The header is parsed here (bounded, like any header) to know how much to fetch, then again by `inspect`. That prefix becomes a sparse file of the object's size, which `inspect` reads.
+ * once. The header is parsed here (bounded, like any header) to learn how much to fetch; the prefix then
+ * becomes a sparse file of the object's size, which `inspect` reads (the gateway's, in its thread).
  */
 async function inspectRemoteGguf(source: string, options: RemoteInspectOptions): Promise<RemoteModelInfo> {
   const { store, key } = await resolveFileSource(source, options.store, options.settings);
