@@ -3,7 +3,7 @@
  * LINEAR, SWIGLU and LAYER, each against the original on held-out perplexity, seven multiple-choice tasks,
  * the share of the original's average accuracy kept, stability, parameters and latency.
  *
- *   npm run bench:smollm2 -w services/engine [-- --items 50|all] [--eval-windows 32] [--steps 300] [--calibration-windows 128]
+ *   npm run bench:smollm2 -w services/engine [-- --items 100|all] [--eval-windows 32] [--steps 300] [--calibration-windows 128]
  *
  * Settings (the README's "SmolLM2-135M" section states them with the figures):
  * - calibration: 128 windows of 128 tokens from the start of WikiText-2 valid and 128 from the start of the
@@ -14,7 +14,7 @@
  *   defaults); LINEAR: least squares in closed form, ridge 1e-4;
  * - perplexity: 32 windows of 256 tokens of WikiText-2 *test* and of TinyStories after the windows
  *   calibration read (both files skip the first 64 windows of 256 tokens);
- * - tasks: the first `--items` items of each file (default 50; `all` scores every item; HellaSwag's file
+ * - tasks: the first `--items` items of each file (default 100; `all` scores every item; HellaSwag's file
  *   is the first 1000 of its validation set), scored by the lowest per-token perplexity of each choice;
  * - stability: the paper's (stability.ts), per task, then averaged; latency: the median of 5 forward
  *   passes of 4 × 128 tokens, every model timed one after another at the end (the pruned exports are
@@ -38,7 +38,7 @@ import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
 
 const LAYERS = 7;
 const options = {
-  items: argument('--items', '50', (value) => (value === 'all' ? undefined : positiveInteger('--items', value))),
+  items: argument('--items', '100', (value) => (value === 'all' ? undefined : positiveInteger('--items', value))),
   evalWindows: argument('--eval-windows', '32', (value) => positiveInteger('--eval-windows', value)),
   steps: argument('--steps', '300', (value) => positiveInteger('--steps', value)),
   calibrationWindows: argument('--calibration-windows', '128', (value) => positiveInteger('--calibration-windows', value)),
