@@ -4,6 +4,7 @@
  */
 export * from './spec.js';
 export { writeHfFolder } from './formats/hf-folder.js';
+export { exportGguf } from './formats/gguf-export.js';
 export { readLlama2cCheckpoint } from './formats/llama2c-checkpoint.js';
 export { loadModel, type LoadedModel } from './models/model.js';
 export { createRuntime, type RuntimeOptions } from './runtime/create-runtime.js';

@@ -247,6 +247,33 @@ describe('GGUF Llama models', () => {
     }
   });
 
+  it.each(['Q8_0', 'F16'] as const)('streams a %s file layer by layer (the pruning path) to the loaded model\'s logits; embedding rows dequantized alone', async (type) => {
+    const tied = new Map(weights);
+    tied.delete('lm_head.weight');
+    const path = writeGguf(llamaGguf({ ...TINY_LLAMA, tie_word_embeddings: true }, tied, type));
+    const info = inspectModel(path);
+    const loaded = loadModel(path);
+    const reader = openWeightReader(info);
+    expect(reader.dtype).toBe(type === 'F16' ? 'F16' : 'F32');
+    expect(reader.has('lm_head.weight')).toBe(false);
+    const embeddings = loaded.weights.get('model.embed_tokens.weight')!;
+    const cols = embeddings.shape[1];
+    const rows = reader.readRows('model.embed_tokens.weight', [7, 2]);
+    expect(Array.from(rows.data)).toEqual([...embeddings.data.subarray(7 * cols, 8 * cols), ...embeddings.data.subarray(2 * cols, 3 * cols)]);
+    const whole = await createRuntime(loaded, { runtime: 'onnx' });
+    const streamed = new StreamedOnnxForward({ family: info.family, config: info.config, weights: reader }, { memoryBudget: 1024 ** 3, ownsWeights: true });
+    try {
+      const batch = makeBatch([[3, 14, 15, 9, 26, 5, 35, 8], [1, 2, 3]]);
+      const expected = (await whole.forward(batch, { logits: true })).logits!.data;
+      const actual = (await streamed.forward(batch, { logits: true })).logits!.data;
+      expect(maxAbsDiff(actual, expected)).toBeLessThan(1e-4);
+      expect(reader.bytesRead).toBeGreaterThan(0);
+    } finally {
+      await whole.dispose();
+      await streamed.dispose();
+    }
+  });
+
   it('ties the embeddings when output.weight is absent, and keeps F16 as the storage dtype', () => {
     const tied = new Map(weights);
     tied.delete('lm_head.weight');

@@ -12,13 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/models/model.js';
-import { openHfSource } from '../src/storage/hf-source.js';
+import { inspectModel, loadModel } from '../src/models/model.js';
+import { openHfSource, parseHfUri } from '../src/storage/hf-source.js';
 import { LocalObjectStore } from '../src/storage/local-store.js';
 import { CACHE_MANIFEST, fetchModel } from '../src/storage/model-cache.js';
 import { openObjectStore, readObject, type ObjectStore } from '../src/storage/object-store.js';
+import { inspectRemoteModel, modelFolderUri } from '../src/storage/remote-inspect.js';
 import { S3ObjectStore } from '../src/storage/s3-store.js';
-import { writeTinyModel } from './fixtures/tiny-models.js';
+import { llamaGguf, TINY_LLAMA, type GgufKv } from './fixtures/gguf-writer.js';
+import { tinyWeights, writeTinyModel } from './fixtures/tiny-models.js';
 import { startHub, stopHubs } from '@streamline/testing/hub-server';
 import { engineFailure } from './fixtures/failures.js';
 
@@ -567,3 +569,69 @@ describe('hf:// sources', () => {
   });
 });
 
+
+// ---------------------------------------------------------------------------------------------------
+// GGUF models: one file in a bucket or a Hub repository.
+
+describe('GGUF model sources (s3://…/model.gguf, hf://org/name@rev/model.gguf)', () => {
+  const commit = 'c0ffee0000000000000000000000000000000002';
+  const config = { ...TINY_LLAMA, vocab_size: 16384 }; // embeddings and head of 0.5 MiB each in Q8_0, after the header
+  /** 1.5 MiB of metadata: the header needs a second ranged read (the first is 1 MiB). */
+  const padding: GgufKv = ['test.padding', 'ARRAY', new Uint8Array(1.5 * 1024 * 1024), 'UINT8'];
+  const folder = tempDir('gguf-source');
+  const local = join(folder, 'tiny.Q8_0.gguf');
+  writeFileSync(local, llamaGguf(config, tinyWeights('llama', config, 5), 'Q8_0', [padding]));
+  const size = readFileSync(local).length;
+
+  it('inspects an s3:// GGUF from its header by ranged reads, then fetches, caches and loads the file', async () => {
+    const server = await startS3();
+    const store = s3Store(server, '');
+    await store.put('zoo/tiny.Q8_0.gguf', { path: local });
+    const settings = { env: server.env, retry: FAST_RETRY };
+    const uri = `s3://${BUCKET}/zoo/tiny.Q8_0.gguf`;
+    const before = objectGets(server).length;
+    const info = await inspectRemoteModel(uri, { settings });
+    const expected = inspectModel(local);
+    expect(info).toMatchObject({ format: 'gguf', path: uri, config: expected.config, numParameters: expected.numParameters, tokenizerPath: null, files: [{ key: 'tiny.Q8_0.gguf', size }] });
+    expect(objectGets(server).length - before).toBe(2); // [0, 1 MiB), then [1 MiB, 2 MiB): never the weights
+
+    const cache = tempDir('gguf-cache');
+    const first = await fetchModel(uri, cache, undefined, { settings });
+    expect(first.path.endsWith('/tiny.Q8_0.gguf')).toBe(true);
+    expect(first.downloaded).toEqual(['tiny.Q8_0.gguf']);
+    expect(readFileSync(first.path).equals(readFileSync(local))).toBe(true);
+    const gets = objectGets(server).length;
+    const second = await fetchModel(uri, cache, undefined, { settings });
+    expect(second).toMatchObject({ path: first.path, downloaded: [] });
+    expect(objectGets(server).length).toBe(gets);
+    expectSameWeights(local, second.path);
+    expect(modelFolderUri(uri)).toBe(uri); // a worker fetches the file, not a folder named after it
+
+    expect(await failure(inspectRemoteModel(`s3://${BUCKET}/zoo/none.gguf`, { settings }))).toMatchObject({ code: 'NOT_FOUND', message: `no GGUF file at s3://${BUCKET}/zoo/none.gguf` });
+    expect(await failure(fetchModel(`s3://${BUCKET}/zoo/none.gguf`, cache, undefined, { settings }))).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('inspects and fetches hf://org/name@revision/file.gguf; a file that is not GGUF is refused after one ranged read', async () => {
+    const repo = tempDir('gguf-repo');
+    writeFileSync(join(repo, 'tiny.Q8_0.gguf'), readFileSync(local));
+    writeFileSync(join(repo, 'bogus.gguf'), pattern(3 * 1024 * 1024));
+    const hub = await startHub('org/tiny-gguf', repo, commit, HF_TOKEN);
+    const settings = { env: { HF_ENDPOINT: hub.endpoint, HF_TOKEN } };
+    const uri = `hf://org/tiny-gguf@${commit}/tiny.Q8_0.gguf`;
+    const info = await inspectRemoteModel(uri, { settings });
+    expect(info).toMatchObject({ format: 'gguf', path: uri, numParameters: inspectModel(local).numParameters });
+    expect(hub.bytesServed.get('tiny.Q8_0.gguf')).toBe(2 * 1024 * 1024);
+    expect(size).toBeGreaterThan(2.5 * 1024 * 1024); // 1.1 MiB of Q8_0 weights after the header were not read
+
+    const fetched = await fetchModel('hf://org/tiny-gguf/tiny.Q8_0.gguf', tempDir('gguf-hf-cache'), undefined, { settings });
+    expect(readFileSync(fetched.path).equals(readFileSync(local))).toBe(true); // verified against the LFS sha256 on the way
+
+    const bogus = await failure(inspectRemoteModel('hf://org/tiny-gguf@main/bogus.gguf', { settings }));
+    expect(bogus).toMatchObject({ code: 'CORRUPT_FILE', message: expect.stringContaining('hf://org/tiny-gguf@main/bogus.gguf is not a valid GGUF file') });
+    expect(hub.bytesServed.get('bogus.gguf')).toBe(1024 * 1024);
+    expect(await failure(inspectRemoteModel('hf://org/tiny-gguf@main/none.gguf', { settings }))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await failure(inspectRemoteModel('hf://org/tiny-gguf@main/../x.gguf', { settings }))).toMatchObject({ code: 'BAD_INPUT' });
+    expect(parseHfUri('hf://org/name@refs%2Fpr%2F1/sub/m.gguf')).toEqual({ repo: 'org/name', revision: 'refs/pr/1', file: 'sub/m.gguf' });
+    expect(parseHfUri('hf://org/name@v1')).toEqual({ repo: 'org/name', revision: 'v1', file: null });
+  });
+});

@@ -4,11 +4,11 @@
  * downloads them, with precise errors for a missing repository and a refused token, and the token in
  * no answer.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readLlama2cCheckpoint, writeHfFolder } from '@streamline/engine';
+import { exportGguf, readLlama2cCheckpoint, writeHfFolder } from '@streamline/engine';
 import { startHub, stopHubs, type Hub } from '@streamline/testing/hub-server';
 import { data, failure, graphql, TEST_SOURCES, useGateways } from './fixtures/gateway.js';
 
@@ -22,6 +22,7 @@ const HF_TOKEN = 'hf_gatewayTestTokenNeverAnswered';
 const COMMIT = 'c0ffee'.padEnd(40, '0');
 const scratch = mkdtempSync(join(tmpdir(), 'streamline-hf-source-'));
 let hub: Hub;
+let ggufHub: Hub;
 
 beforeAll(async () => {
   if (!runWithShared) return;
@@ -30,6 +31,11 @@ beforeAll(async () => {
   writeHfFolder(folder, { config, weights, dtype: 'F32' });
   copyFileSync(join(SHARED, 'models/stories260K/tok512.bin'), join(folder, 'tokenizer.bin'));
   hub = await startHub('karpathy/stories260K', folder, COMMIT, HF_TOKEN);
+  // The same model as one GGUF file (F16, its llama2.c tokenizer as llama metadata) in a repository of its own.
+  const ggufFolder = join(scratch, 'stories260K-gguf');
+  mkdirSync(ggufFolder);
+  exportGguf(join(SHARED, 'models/stories260K/stories260K.bin'), join(ggufFolder, 'stories260K.F16.gguf'), { type: 'F16' });
+  ggufHub = await startHub('karpathy/stories260K-gguf', ggufFolder, COMMIT, HF_TOKEN);
 });
 afterAll(async () => {
   await stopHubs();
@@ -56,6 +62,26 @@ describe.runIf(runWithShared)('hf:// model sources', () => {
     expect(done.error).toBeNull();
     expect(done.status).toBe('SUCCEEDED');
     expect(hub.bytesServed.get('model.safetensors')).toBeGreaterThan(weightBytes); // the worker downloaded them
+    expect(done.profiles.find((p: { metric: string; blockSize: number }) => p.metric === 'COSINE' && p.blockSize === 2).best.startLayer).toBe(2);
+  });
+
+  it('registers a GGUF file from hf://org/name@revision/file.gguf (tokenizer from the file), and a worker runs a dry run from it', async () => {
+    const gateway = await gateways.start({ workers: 1, sources: HF_ON, storageEnv: { HF_ENDPOINT: ggufHub.endpoint, HF_TOKEN } });
+    const source = `hf://karpathy/stories260K-gguf@${COMMIT}/stories260K.F16.gguf`;
+    const { registerModel: model } = await data(gateway.url, `mutation ($input: RegisterModelInput!) { registerModel(input: $input) { id status architecture numLayers numParameters source } }`, {
+      input: { name: 'stories-gguf', source },
+    });
+    expect(model).toMatchObject({ status: 'READY', architecture: 'llama', numLayers: 5, numParameters: 260032, source });
+    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+      input: { modelId: model.id, layersToPrune: 2, dryRun: true, calibration: { source: TINYSTORIES_URI, samples: 8, seqLen: 64 } },
+    });
+    const done = await waitForStatus(gateway.url, plan.id, ['SUCCEEDED', 'FAILED']);
+    expect(done.error).toBeNull();
+    expect(done.status).toBe('SUCCEEDED');
+    // each inspection reads the whole file (it is under the first 1 MiB read); the worker downloaded it too
+    const size = statSync(join(scratch, 'stories260K-gguf', 'stories260K.F16.gguf')).size;
+    expect(ggufHub.bytesServed.get('stories260K.F16.gguf')! % size).toBe(0);
+    expect(ggufHub.bytesServed.get('stories260K.F16.gguf')).toBeGreaterThanOrEqual(2 * size);
     expect(done.profiles.find((p: { metric: string; blockSize: number }) => p.metric === 'COSINE' && p.blockSize === 2).best.startLayer).toBe(2);
   });
 

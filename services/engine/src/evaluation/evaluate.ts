@@ -175,7 +175,8 @@ export interface EvaluationReport {
   readonly latency?: LatencyReport;
 }
 
-const LATENCY_BATCH = { batchSize: 4, seqLen: 128, passes: 5 };
+/** What latency times: the median of `passes` forward passes of this batch of seeded random tokens. */
+export const LATENCY_BATCH = { batchSize: 4, seqLen: 128, passes: 5 };
 
 /** Everything one model produced. */
 interface ModelScores {
@@ -369,7 +370,7 @@ export function recomputeStability(items: readonly TaskItemReport[]): number {
 }
 
 /** Median wall time of forward passes over one fixed batch of random tokens, after a warm-up pass. */
-async function timeForwardPass(
+export async function timeForwardPass(
   runtime: ForwardRuntime,
   vocabSize: number,
   latencyBatch: LatencyReport['batch'],

@@ -319,7 +319,7 @@ export class GgufWeights {
     return this.info(hfName).bytes;
   }
 
-  /** One weight's shape (row-major, as `read` returns it). */
+  /** A weight's shape, by its Hugging Face name (Hugging Face's [rows, cols] order, as `read` returns it). */
   shape(hfName: string): readonly number[] {
     return this.info(hfName).shape;
   }

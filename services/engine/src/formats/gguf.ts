@@ -97,6 +97,22 @@ export interface GgufTensorInfo {
 
 export interface GgufOpenOptions {
   readonly maxHeaderBytes?: number;
+  /**
+   * The whole file's size when the local file holds only its first bytes (a remote file's header,
+   * fetched by ranged reads): extents are checked against it, and needing a byte past the local ones is
+   * a GgufHeaderEndedError, so a header that opens was read from real bytes only.
+   */
+  readonly size?: number;
+}
+
+/**
+ * The local bytes ended inside the header: CORRUPT_FILE for a whole file; for the first bytes of a remote
+ * one (GgufOpenOptions.size), the sign to fetch more.
+ */
+export class GgufHeaderEndedError extends EngineError {
+  constructor(message: string) {
+    super('CORRUPT_FILE', message);
+  }
 }
 
 /** A bounded, chunked reader of the header bytes. */
@@ -136,10 +152,11 @@ class HeaderCursor {
       let filled = keep.length;
       while (filled < want) {
         const n = readSync(this.fd, next, filled, want - filled, this.position + filled);
-        if (n === 0) throw this.corrupt(`the file ended while reading ${what}`);
+        if (n === 0) break; // the local bytes end before `fileSize` (see GgufOpenOptions.size)
         filled += n;
       }
-      this.buffer = next;
+      if (filled < length) throw new GgufHeaderEndedError(this.corrupt(`the file ended while reading ${what}`).message);
+      this.buffer = filled === want ? next : next.subarray(0, filled);
       this.bufferStart = this.position;
     }
     const at = this.position - this.bufferStart;
@@ -286,7 +303,7 @@ export class GgufFile {
     }
     try {
       const limit = Math.min(options.maxHeaderBytes ?? MAX_GGUF_HEADER_BYTES, MAX_GGUF_HEADER_BYTES);
-      const cursor = new HeaderCursor(fd, path, fstatSync(fd).size, limit);
+      const cursor = new HeaderCursor(fd, path, options.size ?? fstatSync(fd).size, limit);
       const { version, metadata, tensors, dataStart } = readHeader(cursor);
       return new GgufFile(path, fd, version, metadata, tensors, cursor.position, dataStart);
     } catch (error) {

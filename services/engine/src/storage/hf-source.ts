@@ -25,10 +25,31 @@ interface Sibling {
   readonly lfs?: { readonly sha256?: string; readonly size?: number };
 }
 
-export function parseHfUri(uri: string): { repo: string; revision: string } {
+/**
+ * `hf://org/name[@revision]` names a repository (a model folder); `hf://org/name[@revision]/path/file.gguf`
+ * names one GGUF file in it (a repository often holds several quantizations). In the file form the
+ * revision ends at the first '/' (write a revision with slashes percent-encoded: refs%2Fpr%2F1).
+ */
+export function parseHfUri(uri: string): { repo: string; revision: string; file: string | null } {
+  const gguf = /^hf:\/\/([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@([^/\s]+))?\/([^\s]+\.gguf)$/i.exec(uri);
+  if (gguf) {
+    const file = gguf[3];
+    if (file.split('/').some((segment) => segment === '' || segment === '.' || segment === '..')) {
+      throw new EngineError('BAD_INPUT', `'${uri}': the file path ${JSON.stringify(file)} has an empty, '.' or '..' segment`);
+    }
+    return { repo: gguf[1], revision: gguf[2] === undefined ? 'main' : decodeRevision(uri, gguf[2]), file };
+  }
   const match = /^hf:\/\/([A-Za-z0-9][\w.-]*\/[\w.-]+)(?:@([^\s]+))?$/.exec(uri);
-  if (!match) throw new EngineError('BAD_INPUT', `'${uri}' is not a Hugging Face source: expected hf://org/name or hf://org/name@revision`);
-  return { repo: match[1], revision: match[2] ?? 'main' };
+  if (!match) throw new EngineError('BAD_INPUT', `'${uri}' is not a Hugging Face source: expected hf://org/name, hf://org/name@revision or hf://org/name@revision/file.gguf`);
+  return { repo: match[1], revision: match[2] ?? 'main', file: null };
+}
+
+function decodeRevision(uri: string, revision: string): string {
+  try {
+    return decodeURIComponent(revision);
+  } catch {
+    throw new EngineError('BAD_INPUT', `'${uri}': the revision ${JSON.stringify(revision)} is not valid percent-encoding`);
+  }
 }
 
 export async function openHfSource(uri: string, options: HfSourceOptions = {}): Promise<HfSource> {

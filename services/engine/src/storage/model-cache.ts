@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { sha256OfFile, writeMeasured } from './integrity.js';
 import { LocalObjectStore } from './local-store.js';
+import { splitObjectUri } from './file-cache.js';
 import { normalizePrefix, openObjectStore, parseStorageUri, type ObjectInfo, type ReadableStore, type StorageSettings } from './object-store.js';
 
 export const CACHE_MANIFEST = 'streamline-cache.json';
@@ -60,6 +61,7 @@ export function isModelFile(name: string): boolean {
  * or a URI under `store.uri`.
  */
 export async function fetchModel(source: string, cacheDir: string, store?: ReadableStore, options: FetchModelOptions = {}): Promise<FetchedModel> {
+  if (isGgufUri(source)) return fetchGgufModel(source, cacheDir, store, options);
   const { store: from, prefix } = await resolveSource(source, store, options.settings);
   try {
     return await fetchInto(from, prefix, cacheDir, options);
@@ -69,7 +71,47 @@ export async function fetchModel(source: string, cacheDir: string, store?: Reada
   }
 }
 
-async function fetchInto(from: ReadableStore, prefix: string, cacheDir: string, options: FetchModelOptions): Promise<FetchedModel> {
+/** A GGUF model is one file (s3://bucket/path/model.gguf, hf://org/name@rev/model.gguf), not a folder. */
+export function isGgufUri(uri: string): boolean {
+  return /\.gguf$/i.test(uri);
+}
+
+/**
+ * A GGUF source copied into the cache like a folder of one file (verified, complete or absent, reused
+ * while its size and ETag hold); `path` is the file. Copies are keyed by the file's URI, so two
+ * quantizations in one folder are two copies.
+ */
+async function fetchGgufModel(source: string, cacheDir: string, store: ReadableStore | undefined, options: FetchModelOptions): Promise<FetchedModel> {
+  const { store: from, key } = await resolveFileSource(source, store, options.settings);
+  try {
+    const folder = key.slice(0, key.lastIndexOf('/') + 1);
+    const name = key.slice(folder.length);
+    const fetched = await fetchInto(from, folder, cacheDir, { ...options, include: (file) => file === name }, source);
+    if (fetched.files.length === 0) throw new EngineError('NOT_FOUND', `no GGUF file at ${source}`);
+    return { ...fetched, path: join(fetched.path, name) };
+  } finally {
+    if (from !== store) from.destroy?.();
+  }
+}
+
+/** The store holding a single-file source (a GGUF model) and the file's key in it. */
+export async function resolveFileSource(source: string, store: ReadableStore | undefined, settings?: StorageSettings): Promise<{ store: ReadableStore; key: string }> {
+  if (store) {
+    const { prefix } = await resolveSource(source, store, settings);
+    return { store, key: prefix.replace(/\/$/, '') };
+  }
+  if (source.startsWith('hf://')) {
+    const { openHfSource, parseHfUri } = await import('./hf-source.js');
+    const { file } = parseHfUri(source);
+    if (file === null) throw new EngineError('BAD_INPUT', `${source} names a repository, not a file: write hf://org/name@revision/path/model.gguf`);
+    return { store: await openHfSource(source, { env: settings?.env }), key: file };
+  }
+  const { storeUri, key } = splitObjectUri(source);
+  return { store: await openObjectStore({ ...settings, storage: storeUri }), key };
+}
+
+/** `source` names the cached copy (the folder's URI, or a single file's). */
+async function fetchInto(from: ReadableStore, prefix: string, cacheDir: string, options: FetchModelOptions, source?: string): Promise<FetchedModel> {
   const label = from.uri + prefix;
   const include = options.include ?? isModelFile;
   const remote: ObjectInfo[] = [];
@@ -82,7 +124,7 @@ async function fetchInto(from: ReadableStore, prefix: string, cacheDir: string, 
   }
   remote.sort((a, b) => a.key.localeCompare(b.key));
 
-  const target = join(cacheDir, cacheName(label));
+  const target = join(cacheDir, cacheName(source ?? label));
   const cached = await readManifest(target);
   const unchanged = (file: ObjectInfo) => cached?.files.find((c) => c.name === file.key && c.size === file.size && c.etag === file.etag);
   if (cached && remote.every(unchanged) && cached.files.length === remote.length && (await intact(target, cached.files, options.verifyCache))) {
@@ -106,7 +148,7 @@ async function fetchInto(from: ReadableStore, prefix: string, cacheDir: string, 
       downloaded.push(file.key);
     });
     files.sort((a, b) => a.name.localeCompare(b.name));
-    const manifest: CacheManifest = { version: 1, source: label, files, completedAt: new Date().toISOString() };
+    const manifest: CacheManifest = { version: 1, source: source ?? label, files, completedAt: new Date().toISOString() };
     await writeFile(join(temp, CACHE_MANIFEST), JSON.stringify(manifest, null, 2));
     await swapIn(temp, target);
     return { path: target, files, downloaded: downloaded.sort() };

@@ -10,8 +10,9 @@ import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { GgufFile, GgufHeaderEndedError, MAX_GGUF_HEADER_BYTES } from '../formats/gguf.js';
 import { inspectModel, type ModelInfo } from '../models/model.js';
-import { resolveSource } from './model-cache.js';
+import { isGgufUri, resolveFileSource, resolveSource } from './model-cache.js';
 import { readObject, type ObjectInfo, type ReadableStore, type StorageSettings } from './object-store.js';
 
 /** JSON files inspectModel reads whole (all small). */
@@ -29,9 +30,9 @@ export interface RemoteModelInfo extends Omit<ModelInfo, 'path' | 'tokenizerPath
   readonly files: readonly ObjectInfo[];
 }
 
-/** `s3://b/models/x/config.json` → `s3://b/models/x/`; folder URIs get their trailing slash. */
+/** `s3://b/models/x/config.json` → `s3://b/models/x/`; folder URIs get their trailing slash; a GGUF file's URI stays as it is. */
 export function modelFolderUri(uri: string): string {
-  if (uri.startsWith('hf://')) return uri;
+  if (uri.startsWith('hf://') || isGgufUri(uri)) return uri;
   const folder = uri.replace(/\/config\.json$/, '');
   return folder.endsWith('/') ? folder : `${folder}/`;
 }
@@ -47,9 +48,10 @@ export interface RemoteInspectOptions {
 }
 
 export async function inspectRemoteModel(source: string, options: RemoteInspectOptions = {}): Promise<RemoteModelInfo> {
+  if (isGgufUri(source)) return inspectRemoteGguf(source, options);
   const uri = modelFolderUri(source);
-  if (/\.(bin|pt|pth|gguf)\/$/i.test(uri)) {
-    throw new EngineError('BAD_INPUT', `${source}: models in object storage must be Hugging Face folders (config.json + safetensors); convert a llama2.c checkpoint with \`streamline-engine convert\` and upload the folder`);
+  if (/\.(bin|pt|pth)\/$/i.test(uri)) {
+    throw new EngineError('BAD_INPUT', `${source}: models in object storage must be Hugging Face folders (config.json + safetensors) or GGUF files; convert a llama2.c checkpoint with \`streamline-engine convert\` and upload the folder`);
   }
   const { store, prefix } = await resolveSource(uri, options.store, options.settings);
   const scratch = await mkdtemp(join(tmpdir(), 'streamline-inspect-'));
@@ -112,4 +114,56 @@ async function writeHeaderOnly(store: ReadableStore, key: string, size: number, 
     await handle.close();
   }
   return headerLength;
+}
+
+/** The first ranged read of a GGUF header; each further one fetches as much again (SmolLM2-135M's header is 1.7 MiB: two reads). */
+const FIRST_GGUF_READ = 1024 * 1024;
+
+/**
+ * A GGUF file's header without its tensor data: its first bytes by ranged reads into a local file,
+ * growing until the header parses from real bytes alone (GgufOpenOptions.size: needing a byte past them
+ * fails with GgufHeaderEndedError), at most MAX_GGUF_HEADER_BYTES; any other refusal is the answer at
+ * once. The header is parsed here (bounded, like any header) to learn how much to fetch; the prefix then
+ * becomes a sparse file of the object's size, which `inspect` reads (the gateway's, in its thread).
+ */
+async function inspectRemoteGguf(source: string, options: RemoteInspectOptions): Promise<RemoteModelInfo> {
+  const { store, key } = await resolveFileSource(source, options.store, options.settings);
+  const scratch = await mkdtemp(join(tmpdir(), 'streamline-inspect-'));
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  const path = join(scratch, name);
+  try {
+    const head = await store.head(key);
+    if (!head) throw new EngineError('NOT_FOUND', `no GGUF file at ${source}`);
+    const bound = Math.min(head.size, MAX_GGUF_HEADER_BYTES);
+    const handle = await open(path, 'w');
+    try {
+      let fetched = 0;
+      for (let want = Math.min(FIRST_GGUF_READ, bound); ; want = Math.min(2 * want, bound)) {
+        if (want > fetched) {
+          const bytes = await readObject(store, key, { range: { start: fetched, end: want } });
+          await handle.write(bytes, 0, bytes.length, fetched);
+          fetched += bytes.length;
+          if (fetched !== want) throw new EngineError('STORAGE', `${source}: a ranged read ending at byte ${want} returned ${fetched} bytes`);
+        }
+        try {
+          GgufFile.open(path, { size: head.size }).close();
+          break;
+        } catch (error) {
+          // Only running out of the fetched bytes asks for more; any other refusal is the file's.
+          if (!(error instanceof GgufHeaderEndedError) || fetched >= bound) throw error;
+        }
+      }
+      await handle.truncate(head.size);
+    } finally {
+      await handle.close();
+    }
+    const info = await (options.inspect ?? inspectModel)(path);
+    return { ...info, path: source, tokenizerPath: info.tokenizerPath ? source : null, files: [{ key: name, size: head.size, etag: head.etag }] };
+  } catch (err) {
+    if (err instanceof EngineError && err.message.includes(scratch)) throw new EngineError(err.code, err.message.split(path).join(source).split(scratch).join(source));
+    throw err;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    if (store !== options.store) store.destroy?.();
+  }
 }
