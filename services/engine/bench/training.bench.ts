@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { writeHfFolder } from '../src/formats/hf-folder.js';
-import { writeSafetensors } from '../src/formats/safetensors.js';
+import { SafetensorsFile, writeSafetensors } from '../src/formats/safetensors.js';
 import { familyFor } from '../src/models/families/index.js';
 import { inspectModel, type ModelInfo } from '../src/models/model.js';
 import { openWeightReader } from '../src/models/weight-reader.js';
@@ -38,7 +38,7 @@ import { StreamedOnnxForward } from '../src/runtime/onnx/streamed-forward.js';
 import { llama2_7bShape, writeRandomLlama as writeRandomLlamaModel } from './random-llama.js';
 import { expectedWeightShapes } from '../src/models/weight-shapes.js';
 import { loadTextWindows } from '../src/evaluation/perplexity.js';
-import type { PairReader } from '../src/pruning/hidden-state-pairs.js';
+import type { HiddenStatePairs } from '../src/pruning/hidden-state-pairs.js';
 import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
 import { initialParameters, type ReplacementSource, type TrainedKind } from '../src/pruning/replacement.js';
 import { makeBatch } from '../src/runtime/runtime.js';
@@ -173,14 +173,6 @@ async function child(dir: string, modelPath: string, kind: BenchKind, trainer: T
   const model = { family: info.family, config: info.config };
   const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
   if (kind === 'LINEAR') return linearChild(dir, meta, trainer);
-  const { SafetensorsFile } = await import('../src/formats/safetensors.js');
-  const file = SafetensorsFile.open(join(dir, `init-${kind}.safetensors`));
-  const initial = new Map<string, HostTensor>();
-  for (const name of file.entries.keys()) {
-    const t = file.read(name);
-    initial.set(name, t.shape.length === 2 ? transpose2d(t) : t);
-  }
-  file.close();
   const read = (name: string) => new Float32Array(readFileSync(join(dir, name)).buffer.slice(0));
   const inputs = read('inputs.f32');
   const targets = read('targets.f32');
@@ -190,7 +182,8 @@ async function child(dir: string, modelPath: string, kind: BenchKind, trainer: T
     const range = [first * T * d, (first + BATCH) * T * d] as const;
     batches.push({ inputs: inputs.slice(...range), targets: targets.slice(...range), attentionMask: new Uint8Array(BATCH * T).fill(1), batchSize: BATCH, seqLen: T, tokens: BATCH * T });
   }
-  const engine = await createTrainer({ kind, model, initial, optimizer: OPTIMIZER, trainer });
+  // Made inline, so that nothing here holds the 0.8 GB of a 7B-shaped layer once the trainer has its copy.
+  const engine = await createTrainer({ kind, model, initial: readInitial(dir, kind), optimizer: OPTIMIZER, trainer });
   const steps = trainer === 'tfjs' ? STEPS.tfjs : meta.steps;
   let firstLoss = NaN;
   let started = 0;
@@ -206,16 +199,32 @@ async function child(dir: string, modelPath: string, kind: BenchKind, trainer: T
   process.stdout.write(JSON.stringify(result));
 }
 
+/** The replacement's initial parameters as written by preparePairs, matrices [in, out] as trainers hold them. */
+function readInitial(dir: string, kind: BenchKind): Map<string, HostTensor> {
+  const file = SafetensorsFile.open(join(dir, `init-${kind}.safetensors`));
+  try {
+    const initial = new Map<string, HostTensor>();
+    for (const name of file.entries.keys()) {
+      const t = file.read(name);
+      initial.set(name, t.shape.length === 2 ? transpose2d(t) : t);
+    }
+    return initial;
+  } finally {
+    file.close();
+  }
+}
+
 /** LINEAR: the whole closed-form fit (products, float64 solve, loss pass) over every window; no warm-up. */
 async function linearChild(dir: string, meta: { seqLen: number; hiddenSize: number }, trainer: TrainerName): Promise<void> {
   const { seqLen: T, hiddenSize: d } = meta;
   const inputs = new Float32Array(readFileSync(join(dir, 'inputs.f32')).buffer.slice(0));
   const targets = new Float32Array(readFileSync(join(dir, 'targets.f32')).buffer.slice(0));
-  const pairs = {
-    manifest: { hiddenSize: d },
-    indices: (split: string) => (split === 'train' ? Array.from({ length: WINDOWS }, (_, i) => i) : []),
-    read: (i: number) => ({ inputs: inputs.subarray(i * T * d, (i + 1) * T * d), targets: targets.subarray(i * T * d, (i + 1) * T * d), length: T }),
-  } as unknown as PairReader;
+  const pairs: HiddenStatePairs = {
+    hiddenSize: d,
+    indices: (split) => (split === 'train' ? Array.from({ length: WINDOWS }, (_, i) => i) : []),
+    read: (i) => ({ inputs: inputs.subarray(i * T * d, (i + 1) * T * d), targets: targets.subarray(i * T * d, (i + 1) * T * d), length: T }),
+    close: () => {},
+  };
   let description = '';
   // First fit: the whole cost a prune pays (runtime load, sessions); then the fit itself, warm, best of 3
   // (a fit is a fraction of a second here, so one descheduling on the shared cores would decide a single one).

@@ -183,7 +183,7 @@ describe('the two trainers together', () => {
   ] as [TrainerName, TrainerName][])('a LAYER run started on %s and resumed on %s ends within 1%% of the loss of an uninterrupted run', async (first, second) => {
     const { model, pairs } = await setup();
     const job = (trainer: TrainerName, dir: string, signal?: AbortSignal, onStep?: (step: number) => void) =>
-      trainReplacement({ kind: 'LAYER', model, initial: initialParameters('LAYER', model, 1, 3), pairs, dir, key: 'same', settings, signal, trainer, onProgress: (p) => onStep?.(p.step) });
+      trainReplacement({ kind: 'LAYER', model, initial: () => initialParameters('LAYER', model, 1, 3), pairs, dir, key: 'same', settings, signal, trainer, onProgress: (p) => onStep?.(p.step) });
     const uninterrupted = await job(second, fresh('train'));
     const dir = fresh('train');
     const controller = new AbortController();

@@ -184,7 +184,7 @@ describe('training', () => {
   it('resumes from its last checkpoint to the same weights as an uninterrupted run, ignoring a half-written one', async () => {
     const { model, pairs } = await setup();
     const job = (dir: string, signal?: AbortSignal, onProgress?: (step: number) => void) =>
-      trainReplacement({ kind: 'LAYER', model, initial: initialParameters('LAYER', model, 1, 3), pairs, dir, key: 'same', settings, signal, onProgress: (p) => onProgress?.(p.step) });
+      trainReplacement({ kind: 'LAYER', model, initial: () => initialParameters('LAYER', model, 1, 3), pairs, dir, key: 'same', settings, signal, onProgress: (p) => onProgress?.(p.step) });
 
     const uninterrupted = await job(fresh('train'));
     expect(uninterrupted.steps).toBe(10); // 8 training samples, batches of 2, 2 per step: 2 steps an epoch, 5 epochs to reach 9
@@ -205,7 +205,7 @@ describe('training', () => {
   it('resumes from the last periodic checkpoint when the process dies without saving', async () => {
     const { model, pairs } = await setup();
     const job = (dir: string, onProgress?: (step: number) => void) =>
-      trainReplacement({ kind: 'SWIGLU', model, initial: initialParameters('SWIGLU', model, 1, 3), pairs, dir, key: 'k2', settings, onProgress: (p) => onProgress?.(p.step) });
+      trainReplacement({ kind: 'SWIGLU', model, initial: () => initialParameters('SWIGLU', model, 1, 3), pairs, dir, key: 'k2', settings, onProgress: (p) => onProgress?.(p.step) });
     const uninterrupted = await job(fresh('train'));
     const dir = fresh('train');
     // A crash (not a cancellation): nothing is saved beyond the step-4 checkpoint.
@@ -218,7 +218,7 @@ describe('training', () => {
 
   it('lowers the loss and keeps the best validation epoch', async () => {
     const { model, pairs } = await setup();
-    const result = await trainReplacement({ kind: 'FFN', model, initial: initialParameters('FFN', model, 1, 1), pairs, dir: fresh('train'), key: 'ffn', settings: { ...settings, minSteps: 30 } });
+    const result = await trainReplacement({ kind: 'FFN', model, initial: () => initialParameters('FFN', model, 1, 1), pairs, dir: fresh('train'), key: 'ffn', settings: { ...settings, minSteps: 30 } });
     const losses = result.epochs.map((e) => e.validationLoss!);
     expect(losses.at(-1)!).toBeLessThan(losses[0]);
     expect(result.epochs[result.bestEpoch - 1].validationLoss).toBe(Math.min(...losses));

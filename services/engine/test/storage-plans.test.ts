@@ -146,7 +146,7 @@ describe('checkpoints in the object store', () => {
       trainReplacement({
         kind: 'SWIGLU',
         model,
-        initial: initialParameters('SWIGLU', model, 1, 3),
+        initial: () => initialParameters('SWIGLU', model, 1, 3),
         pairs,
         dir,
         key: 'same',

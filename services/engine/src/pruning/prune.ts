@@ -406,7 +406,7 @@ export async function fitReplacement(run: PruneRun, pairs: HiddenStatePairs, pai
   const result = await trainReplacement({
     kind,
     model: source,
-    initial: initialParameters(kind, source, block.start, seed),
+    initial: () => initialParameters(kind, source, block.start, seed),
     pairs,
     dir: trainDir,
     key: hash([pairsKey, kind, training]),

@@ -70,7 +70,11 @@ export interface TrainingJob {
   readonly kind: TrainedKind;
   /** The model's sizes (the replacement is trained on its hidden states). */
   readonly model: ModelShape;
-  readonly initial: ReadonlyMap<string, HostTensor>;
+  /**
+   * The initial parameters, made when the trainer is created and not held after: the trainer keeps its
+   * own copy, and a 7B-class LAYER replacement is 0.8 GB per copy.
+   */
+  readonly initial: () => ReadonlyMap<string, HostTensor>;
   readonly pairs: HiddenStatePairs;
   /** Where checkpoints live. */
   readonly dir: string;
@@ -121,8 +125,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
   const warmupSteps = settings.warmupSteps ?? Math.max(1, Math.round((settings.warmupRatio ?? DEFAULT_WARMUP_RATIO) * totalSteps));
 
   // Matrices train as [in, out] and go back to [out, in] on the way out.
-  const initial = new Map([...job.initial].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
-  const trainer = await createTrainer({ kind: job.kind, model, initial, optimizer: settings, trainer: job.trainer, threads: job.threads });
+  const trainer = await createTrainer({ kind: job.kind, model, initial: asTrained(job.initial()), optimizer: settings, trainer: job.trainer, threads: job.threads });
   job.onStart?.(trainer.description);
   let best: Map<string, HostTensor> | null = null;
   let state: TrainingState = {
@@ -302,4 +305,9 @@ async function loadCheckpoint(dir: string, key: string, trainer: ReplacementTrai
   } finally {
     file.close();
   }
+}
+
+/** Parameters as the trainers hold them: matrices [in, out] (they go back to [out, in] on the way out). */
+function asTrained(initial: ReadonlyMap<string, HostTensor>): Map<string, HostTensor> {
+  return new Map([...initial].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
 }
