@@ -55,7 +55,7 @@ describe.skipIf(!runWithShared)('deleteModel', () => {
       expect((await data(gateway.url, PLAN, { id: planId })).plan).toBeNull();
     }
     // The running plan's worker learns at its next heartbeat that its plan is gone, and stops.
-    expect(await gateway.services.workers.heartbeat(running, 'worker-1')).toEqual({ cancelled: true, ended: true });
+    expect(await gateway.services.workers.heartbeat(running, 'worker-1')).toEqual({ cancelled: true, ended: true, cancelledCandidates: [] });
     expect(existsSync(join(dataDir, 'outputs', outputs.removed))).toBe(false);
     expect(existsSync(join(dataDir, 'work', outputs.removed))).toBe(false);
     expect(existsSync(join(dataDir, 'work', outputs.kept))).toBe(false);

@@ -15,6 +15,7 @@ import { inspectModelFromEnv } from '../src/models/inspection-settings.js';
 import { inspectInThreads } from '../src/models/model-inspection.js';
 import { SourceService } from '../src/sources/source.service.js';
 import { TEST_SOURCES } from './fixtures/gateway.js';
+import { modelWithHugeHeader } from './fixtures/hostile-models.js';
 
 describe('model inspection in worker threads', () => {
   it('answers what the engine answers in-process, family included', async () => {
@@ -35,7 +36,8 @@ describe('model inspection in worker threads', () => {
 
   it('stops an inspection past its deadline: BAD_USER_INPUT saying it took too long', async () => {
     const sources = new SourceService(inspectInThreads({ timeoutMs: 1 }), { policy: TEST_SOURCES });
-    const error = await sources.inspectModel('input.source', pathToFileURL(writeTinyModel('llama')).href).then(() => null, (e: unknown) => e);
+    // A header of 100,000 entries takes tens of milliseconds to parse: a tiny model alone can finish within 1 ms.
+    const error = await sources.inspectModel('input.source', pathToFileURL(modelWithHugeHeader(100_000)).href).then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
     expect((error as GatewayError).code).toBe('BAD_USER_INPUT');
     expect((error as GatewayError).message).toBe('input.source: inspecting the model took longer than 1 ms (STREAMLINE_INSPECT_TIMEOUT_MS) and was stopped');

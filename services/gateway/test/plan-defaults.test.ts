@@ -13,6 +13,7 @@ const DEFAULTS = `{ planDefaults {
   calibration { samples seqLen }
   evaluationText { samples seqLen }
   training { epochs minSteps batchSize learningRate minLearningRate weightDecay warmupRatio gradientAccumulation maxGradNorm validationFraction seed checkpointEvery }
+  healing { steps learningRate validationFraction patience }
 } }`;
 const ESTIMATES = `query ($modelId: ID!, $replacement: ReplacementKind) {
   planEstimates(modelId: $modelId, replacement: $replacement) { blockSize parametersBefore parametersAfter replacementParameters sparsity }

@@ -15,6 +15,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_CONFIGS, writeTinyModel } from '../../engine/test/fixtures/tiny-models.js';
 import { assertHealthy, processGraphql, useGatewayProcess } from './fixtures/gateway-process.js';
+import { modelWithHugeHeader } from './fixtures/hostile-models.js';
 
 const attacks = mkdtempSync(join(tmpdir(), 'streamline-security-models-'));
 afterAll(() => rmSync(attacks, { recursive: true, force: true }));
@@ -33,16 +34,6 @@ function modelWithConfig(changes: Record<string, unknown>): string {
  * A tiny llama's config.json beside a model.safetensors whose header lists `entries` one-element tensors
  * (tens of MB of JSON): seconds to parse, no weights needed — inspection reads only headers.
  */
-function modelWithHugeHeader(entries: number): string {
-  const dir = writeTinyModel('llama');
-  const parts: string[] = [];
-  for (let i = 0; i < entries; i++) parts.push(`"padding.${i}":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}`);
-  const header = Buffer.from(`{${parts.join(',')}}`);
-  const length = Buffer.alloc(8);
-  length.writeBigUInt64LE(BigInt(header.length));
-  writeFileSync(join(dir, 'model.safetensors'), Buffer.concat([length, header, Buffer.alloc(4)]));
-  return dir;
-}
 
 describe('hostile models against a gateway process', () => {
   const gw = useGatewayProcess({ STREAMLINE_WORKERS: '1' });

@@ -49,6 +49,21 @@ export class TrainingDefaults {
   checkpointEvery!: number;
 }
 
+@ObjectType({ description: "The healing settings a plan runs with when it asks for healing without them (HealingInput's names)." })
+export class HealingDefaults {
+  @Field(() => Int)
+  steps!: number;
+
+  @Field(() => Float)
+  learningRate!: number;
+
+  @Field(() => Float)
+  validationFraction!: number;
+
+  @Field(() => Int)
+  patience!: number;
+}
+
 @ObjectType({ description: "The engine's defaults for every plan setting a plan may leave out (before the operator's bounds and the model's context cap them)." })
 export class PlanDefaults {
   @Field(() => DatasetDefaults)
@@ -59,4 +74,7 @@ export class PlanDefaults {
 
   @Field(() => TrainingDefaults)
   training!: TrainingDefaults;
+
+  @Field(() => HealingDefaults)
+  healing!: HealingDefaults;
 }
