@@ -4,6 +4,11 @@
  * the share of the original's average accuracy kept, stability, parameters and latency.
  *
  *   npm run bench:smollm2 -w services/engine [-- --items 100|all] [--eval-windows 32] [--steps 300] [--calibration-windows 128]
+ *       [--kinds none,linear,swiglu,layer] [--heal] [--sweep 2,4,6,8]
+ *
+ * --heal adds a LAYER row healed by distillation on the same block; --sweep adds a sweep's candidates (LAYER
+ * at each size's most redundant start, and the same count removed one layer at a time), each exported from
+ * its trained weights and evaluated like the other rows.
  *
  * Settings (the README's "SmolLM2-135M" section states them with the figures):
  * - calibration: 128 windows of 128 tokens from the start of WikiText-2 valid and 128 from the start of the
@@ -32,7 +37,9 @@ import { evaluateModels, LATENCY_BATCH, timeForwardPass, type EvaluationReport }
 import { computeStability } from '../src/evaluation/stability.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { prune } from '../src/pruning/prune.js';
-import type { ReplacementKind } from '../src/pruning/replacement-kinds.js';
+import { DEFAULT_HEALING } from '../src/pruning/defaults.js';
+import { REPLACEMENT_KINDS, type ReplacementKind } from '../src/pruning/replacement-kinds.js';
+import { loadTrainedCandidate, sweep } from '../src/pruning/sweep.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { loadTokenizer, type Tokenizer } from '../src/tokenizers/tokenizer.js';
 
@@ -42,11 +49,16 @@ const options = {
   evalWindows: argument('--eval-windows', '32', (value) => positiveInteger('--eval-windows', value)),
   steps: argument('--steps', '300', (value) => positiveInteger('--steps', value)),
   calibrationWindows: argument('--calibration-windows', '128', (value) => positiveInteger('--calibration-windows', value)),
+  kinds: argument('--kinds', 'none,linear,swiglu,layer', (value) => value.split(',').filter(Boolean).map((kind) => replacementKind(kind))),
+  /** Adds a LAYER row healed by distillation (the engine's default healing settings) on the same block. */
+  heal: process.argv.includes('--heal'),
+  /** Adds a sweep's candidates: these block sizes with LAYER, contiguous and removed one layer at a time. */
+  sweep: argument('--sweep', '', (value) => (value ? value.split(',').map((size) => positiveInteger('--sweep', size)) : null)),
 };
 const CALIBRATION = { windowsPerText: options.calibrationWindows, seqLen: 128 };
 // Both texts skip the windows calibration read from TinyStories (WikiText-2 test was never read).
 const EVALUATION = { seqLen: 256, windows: options.evalWindows, skipWindows: Math.ceil((CALIBRATION.windowsPerText * CALIBRATION.seqLen) / 256) };
-const KINDS: ReplacementKind[] = ['NONE', 'LINEAR', 'SWIGLU', 'LAYER'];
+const KINDS: readonly ReplacementKind[] = options.kinds;
 const shared = fileURLToPath(new URL('../../../../shared/', import.meta.url));
 const TEXTS = { 'Wiki2 ppl': join(shared, 'data/text/wikitext2_test.txt'), 'TinySt ppl': join(shared, 'data/text/tinystories_val_excerpt.txt') };
 const TASKS = {
@@ -62,6 +74,12 @@ const TASKS = {
 function argument<T>(name: string, fallback: string, parse: (value: string) => T): T {
   const at = process.argv.indexOf(name);
   return parse(at < 0 ? fallback : (process.argv[at + 1] ?? ''));
+}
+
+function replacementKind(value: string): ReplacementKind {
+  const kind = value.trim().toUpperCase() as ReplacementKind;
+  if (!REPLACEMENT_KINDS.includes(kind)) throw new Error(`--kinds takes ${REPLACEMENT_KINDS.join(', ').toLowerCase()}, got ${JSON.stringify(value)}`);
+  return kind;
 }
 
 function positiveInteger(name: string, value: string): number {
@@ -158,7 +176,7 @@ function printTable(rows: Row[], items: number | undefined): void {
   const widths = header.map((name, c) => Math.max(name.length, ...lines.map((line) => line[c].length)));
   const format = (cells: string[]) => `| ${cells.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ')} |`;
   const counts = original.report.tasks.map((task, t) => `${Object.keys(TASKS)[t]} ${task.numItems}`).join(', ');
-  console.log(`\nSmolLM2-135M-Instruct (GGUF Q4_1, computed in float32), ${LAYERS} of 30 layers pruned; items per task: ${items ?? 'all'} (${counts})`);
+  console.log(`\nSmolLM2-135M-Instruct (GGUF Q4_1, computed in float32), ${LAYERS} of 30 layers pruned (sweep rows: their own); items per task: ${items ?? 'all'} (${counts})`);
   console.log(format(header));
   console.log(format(widths.map((w) => '-'.repeat(w))).replace(/ /g, '-').replace(/^\|-/, '| ').replace(/-\|$/, ' |'));
   for (const line of lines) console.log(format(line));
@@ -183,29 +201,34 @@ try {
   const rows: Row[] = [{ label: 'Original', path: modelPath, layers: originalModel.config.numLayers, parameters: originalModel.numParameters, report: original }];
   console.log(`  done at ${elapsed()}: ${rowLine(rows[0], rows[0])}`);
 
-  let start: number | undefined;
-  for (const [i, kind] of KINDS.entries()) {
-    const outDir = join(work, `out-${kind}`);
-    const summary = await prune({
-      modelPath,
-      dataPath: calibration,
-      workDir: join(work, `work-${i}`),
-      outDir,
-      layers: LAYERS,
-      start,
-      replacement: kind,
-      samples: 2 * CALIBRATION.windowsPerText,
-      seqLen: CALIBRATION.seqLen,
-      evalWindows: 0,
-      training: { minSteps: options.steps },
-    });
-    start = summary.block.start;
+  const common = { modelPath, dataPath: calibration, samples: 2 * CALIBRATION.windowsPerText, seqLen: CALIBRATION.seqLen, evalWindows: 0, training: { minSteps: options.steps } };
+  /** One pruned model: exported by prune(), evaluated, added as a row. */
+  const pruneRow = async (label: string, settings: Omit<Parameters<typeof prune>[0], keyof typeof common | 'workDir' | 'outDir'>) => {
+    const outDir = join(work, `out-${rows.length}`);
+    const summary = await prune({ ...common, ...settings, workDir: join(work, `work-${rows.length}`), outDir });
     const cosine = summary.hiddenStateCosine === null ? '' : `, validation cosine ${summary.hiddenStateCosine.toFixed(4)}`;
-    console.log(`${kind}: layers ${summary.removedLayers[0]}..${summary.removedLayers.at(-1)} removed, ${summary.numLayers.after} layers${cosine}, pruned in ${summary.seconds.toFixed(0)} s; evaluating …`);
+    console.log(`${label}: layers ${summary.removedLayers.join(',')} removed, ${summary.numLayers.after} layers${cosine}, pruned in ${summary.seconds.toFixed(0)} s; evaluating …`);
     const pruned = await evaluate(loadModel(outDir), tokenizer, items);
-    const row: Row = { label: kind, path: outDir, layers: summary.numLayers.after, parameters: summary.numParameters.after, report: pruned, stability: stability(original, pruned) };
+    const row: Row = { label, path: outDir, layers: summary.numLayers.after, parameters: summary.numParameters.after, report: pruned, stability: stability(original, pruned) };
     rows.push(row);
     console.log(`  done at ${elapsed()}: ${rowLine(row, rows[0])}`);
+    return summary;
+  };
+
+  // The block: by importance in the first prune, then pinned so that every kind replaces the same layers.
+  let start: number | undefined;
+  for (const kind of KINDS) start = (await pruneRow(kind, { layers: LAYERS, start, replacement: kind })).block.start;
+  if (options.heal) await pruneRow('LAYER+heal', { layers: LAYERS, start, replacement: 'LAYER', healing: DEFAULT_HEALING });
+  if (options.sweep) {
+    // One sweep (boundary states collected once), then each candidate exported from its trained weights.
+    const candidatesDir = join(work, 'candidates');
+    const summary = await sweep({ ...common, workDir: join(work, 'sweep'), candidatesDir, sweep: { blockSizes: options.sweep, topStarts: 1, replacements: ['LAYER'], iterative: true } });
+    console.log(`sweep: ${summary.candidates.length} candidates in ${summary.seconds.toFixed(0)} s`);
+    for (const candidate of summary.candidates) {
+      const { trained } = loadTrainedCandidate(join(candidatesDir, candidate.id));
+      const label = candidate.iterative ? `iter ${candidate.removedLayers.length}` : `sweep ${candidate.blockSize}`;
+      await pruneRow(label, { layers: candidate.blockSize, start: candidate.start, replacement: candidate.replacement, trained });
+    }
   }
   console.log('timing every model, one after another …');
   await timeModels(rows);
