@@ -24,7 +24,7 @@ import { computeImportance, parseBlockSizes } from './importance.js';
 import { inspectModel, loadModel, type ModelInfo } from './models/model.js';
 import { runEvalCommand } from './evaluation/eval-command.js';
 import { DEFAULT_HEALING } from './pruning/defaults.js';
-import { formatBytes, prune, type PruneEvent } from './pruning/prune.js';
+import { formatBytes, prune, type PruneEvent, type PruneOptions } from './pruning/prune.js';
 import { loadTrainedCandidate, sweep } from './pruning/sweep.js';
 import { planBoundsFromEnv } from './plan-bounds.js';
 import type { ReplacementKind } from './pruning/replacement-kinds.js';
@@ -308,47 +308,12 @@ async function pruneCommand(args: Args): Promise<void> {
     if (event.training) lastReported = event.training.step;
     progress(`${event.stage.toLowerCase()}${event.candidateId ? ` [${event.candidateId}]` : ''}: ${event.message}`);
   };
-  if (args.sweep !== undefined) {
-    const summary = await sweep({
-      modelPath: required(args, 'model'),
-      tokenizerPath: args.tokenizer,
-      dataPath: required(args, 'data'),
-      workDir: args['work-dir'] ?? `${out.replace(/\/+$/, '')}.work`,
-      candidatesDir: out,
-      sweep: {
-        blockSizes: parseSweepSizes(args.sweep),
-        topStarts: optionalNumber('top-starts') ?? 1,
-        replacements: (args.kinds ?? 'layer').split(',').map((kind) => kind.trim().toUpperCase() as ReplacementKind),
-        iterative: false,
-      },
-      maxCandidates: planBoundsFromEnv().maxSweepCandidates,
-      samples: optionalNumber('samples'),
-      seqLen: optionalNumber('seq-len'),
-      batchSize: optionalNumber('batch-size'),
-      valFraction: optionalNumber('val-fraction', false),
-      seed: optionalNumber('seed'),
-      pairsDtype,
-      streaming,
-      memoryBudget,
-      evalWindows: optionalNumber('eval-windows'),
-      evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
-      training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
-      onProgress,
-    });
-    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-    return;
-  }
-  const summary = await prune({
+  // What a sweep and a single prune read alike from the command line.
+  const common = {
     modelPath: required(args, 'model'),
     tokenizerPath: args.tokenizer,
     dataPath: required(args, 'data'),
     workDir: args['work-dir'] ?? `${out.replace(/\/+$/, '')}.work`,
-    outDir: out,
-    layers: fromCandidate?.candidate.blockSize ?? optionalNumber('layers'),
-    start: fromCandidate?.candidate.start ?? optionalNumber('start'),
-    targetSparsity: optionalNumber('target-sparsity', false),
-    trained: fromCandidate?.trained,
-    replacement,
     samples: optionalNumber('samples'),
     seqLen: optionalNumber('seq-len'),
     batchSize: optionalNumber('batch-size'),
@@ -360,8 +325,32 @@ async function pruneCommand(args: Args): Promise<void> {
     evalWindows: optionalNumber('eval-windows'),
     evaluation: { texts: args.text ?? [], tasks: args.mc ?? [], limit: optionalNumber('limit') },
     training: Object.fromEntries(Object.entries(training).filter(([, value]) => value !== undefined)),
-    healing,
     onProgress,
+  } satisfies Partial<PruneOptions>;
+  if (args.sweep !== undefined) {
+    const summary = await sweep({
+      ...common,
+      candidatesDir: out,
+      sweep: {
+        blockSizes: parseSweepSizes(args.sweep),
+        topStarts: optionalNumber('top-starts') ?? 1,
+        replacements: (args.kinds ?? 'layer').split(',').map((kind) => kind.trim().toUpperCase() as ReplacementKind),
+        iterative: false,
+      },
+      maxCandidates: planBoundsFromEnv().maxSweepCandidates,
+    });
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return;
+  }
+  const summary = await prune({
+    ...common,
+    outDir: out,
+    layers: fromCandidate?.candidate.blockSize ?? optionalNumber('layers'),
+    start: fromCandidate?.candidate.start ?? optionalNumber('start'),
+    targetSparsity: optionalNumber('target-sparsity', false),
+    trained: fromCandidate?.trained,
+    replacement,
+    healing,
   });
   if (!ggufType) {
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
