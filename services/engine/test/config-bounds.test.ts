@@ -5,9 +5,10 @@
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
+import { GgufFile } from '../src/formats/gguf.js';
 import { llama2cHfConfig, readLlama2cHeader } from '../src/formats/llama2c-checkpoint.js';
 import { familyFor } from '../src/models/families/index.js';
 import { countParameters, inspectModel, loadModel } from '../src/models/model.js';
@@ -159,6 +160,13 @@ describe('files that are not what they claim', () => {
     rmSync(join(fifoWeights, 'model.safetensors'));
     execFileSync('mkfifo', [join(fifoWeights, 'model.safetensors')]);
     expect(refusal(() => inspectModel(fifoWeights)).message).toMatch(/model\.safetensors is not a regular file/);
+
+    // the readers of a single-file model refuse one too (the file itself, not a folder holding it)
+    const fifoFile = join(mkdtempSync(join(tmpdir(), 'streamline-fifo-')), 'model.bin');
+    execFileSync('mkfifo', [fifoFile]);
+    expect(refusal(() => readLlama2cHeader(fifoFile)).message).toMatch(/model\.bin is not a regular file/);
+    expect(refusal(() => GgufFile.open(fifoFile)).message).toMatch(/model\.bin is not a regular file/);
+    rmSync(dirname(fifoFile), { recursive: true });
 
     const big = writeTinyModel('llama');
     writeFileSync(join(big, 'config.json'), JSON.stringify({ ...TINY_CONFIGS.llama, padding: 'x'.repeat(17 * 1024 * 1024) }));

@@ -22,6 +22,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { EngineError } from '../errors.js';
+import { openRegularFile, readFully } from './file-reads.js';
 import { dequantize, ggmlType, type GgmlType } from './gguf-quants.js';
 import type { HostTensor } from './host-tensor.js';
 
@@ -292,15 +293,7 @@ export class GgufFile {
 
   /** Opens a GGUF file and parses its header; no tensor data is read. */
   static open(path: string, options: GgufOpenOptions = {}): GgufFile {
-    let fd: number;
-    try {
-      // A FIFO or a device would block the open (or never end): only regular files are read.
-      if (!statSync(path).isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
-      fd = openSync(path, 'r');
-    } catch (error) {
-      if (error instanceof EngineError) throw error;
-      throw new EngineError('NOT_FOUND', `GGUF file not found: ${path}`);
-    }
+    const fd = openRegularFile(path, 'GGUF file');
     try {
       const limit = Math.min(options.maxHeaderBytes ?? MAX_GGUF_HEADER_BYTES, MAX_GGUF_HEADER_BYTES);
       const cursor = new HeaderCursor(fd, path, options.size ?? fstatSync(fd).size, limit);
@@ -337,13 +330,7 @@ export class GgufFile {
     const info = this.tensor(name);
     if (start < 0 || start + length > info.bytes) throw new EngineError('BAD_INPUT', `bytes ${start}..${start + length} are outside tensor ${name} (${info.bytes} bytes)`);
     const bytes = new Uint8Array(new ArrayBuffer(length));
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), info.begin + start + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends at byte ${info.begin + info.bytes}`);
-      done += n;
-    }
-    return bytes;
+    return readFully(this.fd, bytes, info.begin + start, this.path, `tensor ${name} ends at byte ${info.begin + info.bytes}`);
   }
 
   /** One tensor dequantized to float32, row-major (UNSUPPORTED_MODEL, naming the type, for a type the engine cannot read). */

@@ -4,8 +4,9 @@
  * q/k rows permuted from llama2.c's interleaved RoPE pairs (2i, 2i+1) to rotate-half halves (i, i + d/2),
  * the same permutation as transformers' convert_llama_weights_to_hf.py.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { EngineError } from '../errors.js';
+import { openRegularFile, readFully } from './file-reads.js';
 import { CONFIG_BOUNDS } from '../models/families/config-fields.js';
 import type { HostTensor } from './host-tensor.js';
 
@@ -24,17 +25,12 @@ export interface Llama2cHeader {
 const HEADER_BYTES = 7 * 4;
 
 export function readLlama2cHeader(path: string): Llama2cHeader & { fileSize: number } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    throw new EngineError('NOT_FOUND', `llama2.c checkpoint not found: ${path}`);
-  }
+  const fd = openRegularFile(path, 'llama2.c checkpoint');
   try {
     const fileSize = fstatSync(fd).size;
     if (fileSize < HEADER_BYTES) throw new EngineError('CORRUPT_FILE', `${path} is too short for a llama2.c header (${fileSize} bytes, need ${HEADER_BYTES})`);
     const bytes = Buffer.alloc(HEADER_BYTES);
-    readSync(fd, bytes, 0, HEADER_BYTES, 0);
+    readFully(fd, bytes, 0, path, 'the header');
     const field = (i: number) => bytes.readInt32LE(4 * i);
     const header = {
       dim: field(0),
@@ -196,9 +192,9 @@ export function llama2cTensorTable(h: Llama2cHeader): Map<string, Llama2cTensor>
 }
 
 /** One tensor of the table read with a positioned read (q/k rows permuted to the Hugging Face layout). */
-export function readLlama2cTensor(fd: number, h: Llama2cHeader, tensor: Llama2cTensor): HostTensor {
+export function readLlama2cTensor(fd: number, path: string, h: Llama2cHeader, tensor: Llama2cTensor): HostTensor {
   const data = new Float32Array(tensor.shape.reduce((a, b) => a * b, 1));
-  readSync(fd, new Uint8Array(data.buffer), 0, data.byteLength, tensor.offset);
+  readFully(fd, new Uint8Array(data.buffer), tensor.offset, path, `a tensor needs bytes ${tensor.offset}..${tensor.offset + data.byteLength}`);
   if (!tensor.permuteHeads) return { shape: tensor.shape, data };
   return { shape: tensor.shape, data: permuteInterleavedToRotateHalf(data, tensor.permuteHeads, h.dim / h.numHeads, h.dim) };
 }
@@ -206,10 +202,10 @@ export function readLlama2cTensor(fd: number, h: Llama2cHeader, tensor: Llama2cT
 /** Reads a whole llama2.c checkpoint as Hugging Face Llama weights. */
 export function readLlama2cCheckpoint(path: string): { header: Llama2cHeader; config: Record<string, unknown>; weights: Map<string, HostTensor> } {
   const header = readLlama2cHeader(path);
-  const fd = openSync(path, 'r');
+  const fd = openRegularFile(path, 'llama2.c checkpoint');
   try {
     const weights = new Map<string, HostTensor>();
-    for (const [name, tensor] of llama2cTensorTable(header)) weights.set(name, readLlama2cTensor(fd, header, tensor));
+    for (const [name, tensor] of llama2cTensorTable(header)) weights.set(name, readLlama2cTensor(fd, path, header, tensor));
     return { header, config: llama2cHfConfig(header), weights };
   } finally {
     closeSync(fd);

@@ -7,6 +7,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
 import { EngineError } from '../errors.js';
+import { openRegularFile, readFully } from './file-reads.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
 import { elementCount, type HostTensor } from './host-tensor.js';
 
@@ -41,15 +42,7 @@ export class SafetensorsFile {
 
   /** `maxHeaderBytes` (default and at most 100 MB) refuses a longer header before reading it. */
   static open(path: string, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsFile {
-    let fd: number;
-    try {
-      // A FIFO or a device would block the open (or never end): only regular files are read.
-      if (!statSync(path).isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
-      fd = openSync(path, 'r');
-    } catch (error) {
-      if (error instanceof EngineError) throw error;
-      throw new EngineError('NOT_FOUND', `safetensors file not found: ${path}`);
-    }
+    const fd = openRegularFile(path, 'safetensors file');
     try {
       const { entries, metadata, headerBytes } = readHeader(fd, path, Math.min(maxHeaderBytes, MAX_HEADER_BYTES));
       return new SafetensorsFile(path, fd, entries, metadata, headerBytes);
@@ -112,13 +105,7 @@ export class SafetensorsFile {
   private readBytes(name: string, begin: number, length: number, into?: Uint8Array): Uint8Array {
     // Read into a buffer of its own, so that an F32 tensor's bytes become the Float32Array itself: one copy, from disk.
     const bytes = into ?? new Uint8Array(new ArrayBuffer(length));
-    let done = 0;
-    while (done < length) {
-      const n = readSync(this.fd, bytes, done, Math.min(length - done, 1 << 30), begin + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `${this.path} is truncated: tensor ${name} ends past byte ${begin + done}`);
-      done += n;
-    }
-    return bytes;
+    return readFully(this.fd, bytes, begin, this.path, `tensor ${name} needs bytes ${begin}..${begin + length}`);
   }
 
   close(): void {

@@ -12,8 +12,9 @@ import { EngineError } from '../errors.js';
 import { BYTES_PER_ELEMENT, encodeFromFloat32, type StorageDtype } from '../formats/dtype.js';
 import { checkFiniteWeights, elementCount, type HostTensor } from '../formats/host-tensor.js';
 import { GgufWeights } from '../formats/gguf-model.js';
+import { openRegularFile } from '../formats/file-reads.js';
 import { llama2cTensorTable, readLlama2cHeader, readLlama2cTensor, type Llama2cHeader, type Llama2cTensor } from '../formats/llama2c-checkpoint.js';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import type { RawTensor } from '../formats/safetensors.js';
 import { lookup, openSafetensors, type ModelInfo } from './model.js';
 import { expectedWeightShapes } from './weight-shapes.js';
@@ -143,10 +144,10 @@ class Llama2cWeightReader implements WeightReader {
   private readonly table: Map<string, Llama2cTensor>;
   private readonly fd: number;
 
-  constructor(path: string) {
+  constructor(private readonly path: string) {
     this.header = readLlama2cHeader(path);
     this.table = llama2cTensorTable(this.header);
-    this.fd = openSync(path, 'r');
+    this.fd = openRegularFile(path, 'llama2.c checkpoint');
   }
 
   private find(name: string): Llama2cTensor {
@@ -168,7 +169,7 @@ class Llama2cWeightReader implements WeightReader {
   }
 
   readFloat32(name: string): HostTensor {
-    const tensor = readLlama2cTensor(this.fd, this.header, this.find(name));
+    const tensor = readLlama2cTensor(this.fd, this.path, this.header, this.find(name));
     this.bytesRead += tensor.data.byteLength;
     return checkFiniteWeights(name, tensor);
   }
@@ -178,7 +179,7 @@ class Llama2cWeightReader implements WeightReader {
     const cols = shape[1];
     const out = new Float32Array(rows.length * cols);
     for (let i = 0; i < rows.length; i++) {
-      const row = readLlama2cTensor(this.fd, this.header, { offset: offset + 4 * rows[i] * cols, shape: [cols] });
+      const row = readLlama2cTensor(this.fd, this.path, this.header, { offset: offset + 4 * rows[i] * cols, shape: [cols] });
       out.set(row.data, i * cols);
     }
     this.bytesRead += out.byteLength;
