@@ -14,28 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HostTensor } from '../src/formats/host-tensor.js';
-import { writeHfFolder } from '../src/formats/hf-folder.js';
 import { computeImportance } from '../src/importance.js';
 import { loadModel } from '../src/models/model.js';
 import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch, type RuntimeName } from '../src/runtime/runtime.js';
-import { familyFor } from '../src/models/families/index.js';
-import { expectedWeightShapes } from '../src/models/weight-shapes.js';
 import { mulberry32 } from '../src/random.js';
+import { d512Shape, writeRandomLlama } from './random-llama.js';
 
-const CONFIG = {
-  model_type: 'llama',
-  hidden_size: 512,
-  num_hidden_layers: 8,
-  num_attention_heads: 8,
-  num_key_value_heads: 4,
-  intermediate_size: 1376,
-  vocab_size: 32000,
-  max_position_embeddings: 2048,
-  rms_norm_eps: 1e-5,
-  tie_word_embeddings: false,
-};
+const LAYERS = d512Shape().numLayers;
 const SEQUENCES = 32;
 const SEQ_LEN = 128;
 const BATCH_SIZE = 8;
@@ -44,19 +30,6 @@ const REPEATS = 3;
 function random(seed: number): () => number {
   const uniform = mulberry32(seed);
   return () => 2 * uniform() - 1;
-}
-
-function writeRandomModel(dir: string): void {
-  const family = familyFor('llama');
-  const next = random(42);
-  const weights = new Map<string, HostTensor>();
-  for (const [name, shape] of expectedWeightShapes(family, family.parseConfig(CONFIG, 'F32'))) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    const isNorm = shape.length === 1;
-    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.0346 * next(); // uniform with std 0.02
-    weights.set(name, { shape, data });
-  }
-  writeHfFolder(dir, { config: CONFIG, weights, dtype: 'F32' });
 }
 
 function randomIds(count: number, seed: number): number[][] {
@@ -69,14 +42,14 @@ async function measure(dir: string, ids: number[][], runtimeName: RuntimeName, w
   const runtime = await createRuntime(model, { runtime: runtimeName, workers });
   try {
     // Whole pass: the importance figure a fresh run reports, graph build and session creation included.
-    const whole = await computeImportance(runtime, CONFIG.num_hidden_layers, ids, SEQ_LEN, { batchSize: BATCH_SIZE });
+    const whole = await computeImportance(runtime, LAYERS, ids, SEQ_LEN, { batchSize: BATCH_SIZE });
     let best = { seconds: Infinity, tokensPerSecond: 0, checksum: 0, wholeTokensPerSecond: whole.tokensPerSecond };
     for (let r = 0; r < REPEATS; r++) {
-      const profile = await computeImportance(runtime, CONFIG.num_hidden_layers, ids, SEQ_LEN, { batchSize: BATCH_SIZE });
+      const profile = await computeImportance(runtime, LAYERS, ids, SEQ_LEN, { batchSize: BATCH_SIZE });
       if (profile.seconds < best.seconds) best = { ...best, seconds: profile.seconds, tokensPerSecond: profile.tokensPerSecond };
     }
     const last = await runtime.forward(makeBatch(ids.slice(ids.length - BATCH_SIZE)), { hiddenStates: true });
-    best.checksum = Array.from(last.hiddenStates![CONFIG.num_hidden_layers].data.subarray(0, 4)).reduce((a, b) => a + b, 0);
+    best.checksum = Array.from(last.hiddenStates![LAYERS].data.subarray(0, 4)).reduce((a, b) => a + b, 0);
     return { ...best, description: runtime.description };
   } finally {
     await runtime.dispose();
@@ -109,7 +82,7 @@ function torchReference(dir: string, idsPath: string): { tokensPerSecond: number
 async function memoryChild(dir: string, samples: number): Promise<void> {
   const model = loadModel(dir);
   const runtime = await createRuntime(model, { runtime: 'onnx' });
-  await computeImportance(runtime, CONFIG.num_hidden_layers, randomIds(samples, 9), SEQ_LEN, { batchSize: BATCH_SIZE });
+  await computeImportance(runtime, LAYERS, randomIds(samples, 9), SEQ_LEN, { batchSize: BATCH_SIZE });
   await runtime.dispose();
   process.stdout.write(JSON.stringify({ maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
@@ -118,15 +91,15 @@ async function main(): Promise<void> {
   const [mode, dirArg, samplesArg] = process.argv.slice(2);
   if (mode === '--memory-child') return memoryChild(dirArg, Number(samplesArg));
 
-  const dir = mkdtempSync(join(tmpdir(), 'streamline-bench-'));
+  const root = mkdtempSync(join(tmpdir(), 'streamline-bench-'));
   try {
-    writeRandomModel(dir);
+    const dir = writeRandomLlama(d512Shape(), { dtype: 'F32', parent: root });
     const ids = randomIds(SEQUENCES, 7);
-    const idsPath = join(dir, 'ids.json');
+    const idsPath = join(root, 'ids.json');
     writeFileSync(idsPath, JSON.stringify(ids));
     console.log(`hidden-state collection: random 8-layer Llama (d=512, 8 heads, 4 KV heads, ffn 1376, vocab 32000, float32), ${SEQUENCES} × ${SEQ_LEN} tokens, batch ${BATCH_SIZE}, best of ${REPEATS}`);
 
-    const idsJsonl = join(dir, 'ids.jsonl');
+    const idsJsonl = join(root, 'ids.jsonl');
     writeFileSync(idsJsonl, ids.map((input_ids) => JSON.stringify({ input_ids })).join('\n') + '\n');
     const cliRuns = [0, 1, 2].map(() => engineCli(dir, idsJsonl));
     const cli = cliRuns.reduce((best, run) => (run.tokensPerSecond > best.tokensPerSecond ? run : best));
@@ -151,7 +124,7 @@ async function main(): Promise<void> {
       console.log(`  ${String(samples).padStart(4)} samples × ${SEQ_LEN} tokens: max RSS ${JSON.parse(out).maxRssMiB.toFixed(0)} MiB`);
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
   }
 }
 

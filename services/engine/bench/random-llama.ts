@@ -27,6 +27,11 @@ export function llama2_7bShape(numLayers = 32): RandomLlamaShape {
   return { numLayers, hiddenSize: 4096, numAttentionHeads: 32, numKeyValueHeads: 32, intermediateSize: 11008, vocabSize: 32000, maxPositionEmbeddings: 4096 };
 }
 
+/** The CPU benches' model: 8 layers, d 512, 8 heads, 4 KV heads, FFN 1376, vocab 32000. */
+export function d512Shape(): RandomLlamaShape {
+  return { numLayers: 8, hiddenSize: 512, numAttentionHeads: 8, numKeyValueHeads: 4, intermediateSize: 1376, vocabSize: 32000, maxPositionEmbeddings: 2048 };
+}
+
 export type RandomDtype = 'BF16' | 'F16' | 'F32';
 
 export interface RandomLlamaOptions {

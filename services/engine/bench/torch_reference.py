@@ -9,20 +9,7 @@ import json, math, os, struct, sys, time
 
 import torch
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        assert info["dtype"] == "F32"
-        tensors[name] = torch.frombuffer(bytearray(data[begin:end]), dtype=torch.float32).reshape(info["shape"])
-    return tensors
+from safetensors_f32 import read_model_folder
 
 
 def rms_norm(x, w, eps):
@@ -68,7 +55,7 @@ def hidden_states(cfg, w, ids):
 def main():
     model_dir, ids_path, batch_size, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     cfg = json.load(open(f"{model_dir}/config.json"))
-    w = read_safetensors(f"{model_dir}/model.safetensors")
+    w = read_model_folder(model_dir)
     ids = torch.tensor(json.load(open(ids_path)), dtype=torch.long)
     w_ids = ids[:batch_size]
     best, best_threads = float("inf"), 1

@@ -28,15 +28,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
-import { writeHfFolder } from '../src/formats/hf-folder.js';
 import { SafetensorsFile, writeSafetensors } from '../src/formats/safetensors.js';
-import { familyFor } from '../src/models/families/index.js';
 import { inspectModel, type ModelInfo } from '../src/models/model.js';
 import { openWeightReader } from '../src/models/weight-reader.js';
 import { memoryBudget } from '../src/runtime/memory-budget.js';
 import { StreamedOnnxForward } from '../src/runtime/onnx/streamed-forward.js';
-import { llama2_7bShape, writeRandomLlama as writeRandomLlamaModel } from './random-llama.js';
-import { expectedWeightShapes } from '../src/models/weight-shapes.js';
+import { d512Shape, llama2_7bShape, writeRandomLlama as writeRandomLlamaModel } from './random-llama.js';
 import { loadTextWindows } from '../src/evaluation/perplexity.js';
 import type { HiddenStatePairs } from '../src/pruning/hidden-state-pairs.js';
 import { fitLinearReplacement } from '../src/pruning/linear-fit.js';
@@ -57,19 +54,6 @@ const SEVEN_B_SCHEDULE = { windows: 8, warmup: 1, steps: 3, rounds: 1, torchThre
 const OPTIMIZER = { learningRate: 2e-4, weightDecay: 1e-3, gradClip: 5 };
 type BenchKind = TrainedKind | 'LINEAR';
 const KINDS: BenchKind[] = (process.env.KINDS?.split(',') as BenchKind[] | undefined) ?? ['LINEAR', 'FFN', 'SWIGLU', 'LAYER'];
-
-const D512 = {
-  model_type: 'llama',
-  hidden_size: 512,
-  num_hidden_layers: 8,
-  num_attention_heads: 8,
-  num_key_value_heads: 4,
-  intermediate_size: 1376,
-  vocab_size: 32000,
-  max_position_embeddings: 2048,
-  rms_norm_eps: 1e-5,
-  tie_word_embeddings: false,
-};
 
 interface Workload {
   readonly label: string;
@@ -99,19 +83,6 @@ function randomWindows(count: number): number[][] {
 /** The large-models bench's generator: 8 layers of Llama-2-7B's shape, bf16, sharded, under `parent`. */
 function writeRandomLlama7B(parent: string): string {
   return writeRandomLlamaModel(llama2_7bShape(8), { dtype: 'BF16', parent });
-}
-
-function writeRandomLlama(dir: string): void {
-  const family = familyFor('llama');
-  const next = uniform(42);
-  const weights = new Map<string, HostTensor>();
-  for (const [name, shape] of expectedWeightShapes(family, family.parseConfig(D512, 'F32'))) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    const isNorm = shape.length === 1;
-    for (let i = 0; i < data.length; i++) data[i] = isNorm ? 1 : 0.0346 * next(); // uniform with std 0.02
-    weights.set(name, { shape, data });
-  }
-  writeHfFolder(dir, { config: D512, weights, dtype: 'F32' });
 }
 
 /** Pairs (h[s], h[s+n]) of every window, [N, T, d] each, written for both sides. */
@@ -267,9 +238,7 @@ async function main(): Promise<void> {
   if (args[0] === '--child') return child(args[1], args[2], args[3] as BenchKind, args[4] as TrainerName);
 
   const root = mkdtempSync(join(tmpdir(), 'streamline-bench-training-'));
-  const randomDir = join(root, 'd512');
-  mkdirSync(randomDir);
-  writeRandomLlama(randomDir);
+  const randomDir = writeRandomLlamaModel(d512Shape(), { dtype: 'F32', parent: root });
   const stories = join(shared, 'models/stories260K/stories260K.bin');
   const workloads: Workload[] = [];
   if (existsSync(stories)) {
