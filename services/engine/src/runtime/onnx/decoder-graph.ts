@@ -8,6 +8,7 @@ import { transpose2d } from '../../formats/host-tensor.js';
 import { hasBias, layerWeightName, type LayerPart } from '../../models/architecture.js';
 import type { LoadedModel } from '../../models/model.js';
 import type { ForwardRequest } from '../runtime.js';
+import { attention, biasForStackedScores, mlpActivation, norm, rotateHalf, splitHeads } from './decoder-ops.js';
 import { OnnxGraph, type ExternalWeights } from './onnx-graph.js';
 
 /** LayerNormalization needs opset 17; everything else here is older. */
@@ -68,17 +69,8 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & 
     return g.opMulti('Split', [y, g.int64(widths)], { axis: -1 }, parts.length);
   };
   const vector = (name: string) => g.weight(name, [...tensor(name).shape], tensor(name).data);
-  const epsilon = family.norm === 'rmsnorm' ? g.scalar(config.normEps) : '';
-  const two = family.norm === 'rmsnorm' ? g.scalar(2) : '';
-  // Written the way ORT's optimizer recognises (SimplifiedLayerNormalization / LayerNormalization fusion).
-  const norm = (x: string, prefix: string) => {
-    if (family.norm === 'layernorm') {
-      return g.op('LayerNormalization', [x, vector(`${prefix}.weight`), vector(`${prefix}.bias`)], { axis: -1, epsilon: config.normEps });
-    }
-    const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, two])], { axes: [-1], keepdims: 1 });
-    const normalized = g.op('Div', [x, g.op('Sqrt', [g.op('Add', [meanSquare, epsilon])])]);
-    return g.op('Mul', [normalized, vector(`${prefix}.weight`)]);
-  };
+  const normAt = (x: string, prefix: string) =>
+    norm(g, family, config, x, vector(`${prefix}.weight`), family.norm === 'layernorm' ? vector(`${prefix}.bias`) : null);
   const layerNormPrefix = (layer: number, part: 'attentionNorm' | 'mlpNorm') => layerWeightName(family, layer, part).replace(/\.weight$/, '');
 
   let x = g.op('Gather', [vector(family.weights.embedTokens), ids], { axis: 0 });
@@ -91,16 +83,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & 
   const rope = family.positions === 'rope';
   const cos = rope ? g.input('rope_cos', 'float', ['seq', hd]) : '';
   const sin = rope ? g.input('rope_sin', 'float', ['seq', hd]) : '';
-  const rotate = (t: string) => {
-    const [first, second] = g.opMulti('Split', [t], { axis: -1 }, 2);
-    const rotated = g.op('Concat', [g.op('Neg', [second]), first], { axis: -1 });
-    return g.op('Add', [g.op('Mul', [t, cos]), g.op('Mul', [rotated, sin])]);
-  };
-  const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
-  const scale = g.scalar(1 / Math.sqrt(hd));
-  const group = H / Hkv;
-  // Row r of a KV head's stacked scores is query position r mod T: the bias repeats group times.
-  const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
+  const stackedBias = biasForStackedScores(g, config, bias);
 
   // A LINEAR or FFN replacement (extension format), as ../tfjs/inserted-forward.ts defines it.
   const inserted = model.replacement;
@@ -121,14 +104,14 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & 
 
   for (let layer = 0; layer < config.numLayers; layer++) {
     if (inserted?.position === layer) x = insertedModule(x);
-    const h = norm(x, layerNormPrefix(layer, 'attentionNorm'));
+    const h = normAt(x, layerNormPrefix(layer, 'attentionNorm'));
     const [qProjected, kProjected, vProjected] = fusedLinear(h, layer, ['q', 'k', 'v']);
-    let q = heads(qProjected, H);
-    let k = heads(kProjected, Hkv);
-    let v = heads(vProjected, Hkv);
+    let q = splitHeads(g, qProjected, H, hd);
+    let k = splitHeads(g, kProjected, Hkv, hd);
+    let v = splitHeads(g, vProjected, Hkv, hd);
     if (rope) {
-      q = rotate(q);
-      k = rotate(k);
+      q = rotateHalf(g, q, cos, sin);
+      k = rotateHalf(g, k, cos, sin);
     }
     if (request.kvCache) {
       k = g.op('Concat', [g.input(`past_key_${layer}`, 'float', ['batch', Hkv, 'past', hd]), k], { axis: 2 });
@@ -136,25 +119,12 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & 
       g.output(k, `present_key_${layer}`, ['batch', Hkv, 'total', hd]);
       g.output(v, `present_value_${layer}`, ['batch', Hkv, 'total', hd]);
     }
-    // Grouped-query attention: the group's queries stacked along time, [B, Hkv, group·T, hd], so one
-    // plain batched MatMul per KV head serves them all, with no copies of K/V.
-    const stackedQueries = group > 1 ? g.op('Reshape', [q, g.int64([0, Hkv, -1, hd])]) : q;
-    let scores = g.op('MatMul', [stackedQueries, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
-    scores = g.op('Add', [g.op('Mul', [scores, scale]), biasForScores]);
-    let attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-    if (group > 1) attended = g.op('Reshape', [attended, g.int64([0, H, -1, hd])]);
-    const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), g.int64([0, 0, H * hd])]);
+    const merged = attention(g, config, q, k, v, stackedBias);
     x = g.op('Add', [x, linear(merged, layer, 'o')]);
 
-    const m = norm(x, layerNormPrefix(layer, 'mlpNorm'));
-    let activated: string;
-    if (family.mlp === 'gated') {
-      const [gate, up] = fusedLinear(m, layer, ['gate', 'up']);
-      activated = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
-    } else {
-      const up = linear(m, layer, 'up');
-      activated = family.activation === 'relu' ? g.op('Relu', [up]) : g.op('Mul', [up, g.op('Sigmoid', [up])]);
-    }
+    const m = normAt(x, layerNormPrefix(layer, 'mlpNorm'));
+    const [gate, up] = family.mlp === 'gated' ? fusedLinear(m, layer, ['gate', 'up']) : [null, linear(m, layer, 'up')];
+    const activated = mlpActivation(g, family, gate, up);
     x = g.op('Add', [x, linear(activated, layer, 'down')]);
     hiddenStates.push(x);
   }
@@ -173,7 +143,7 @@ export function buildDecoderGraph(model: LoadedModel, request: ForwardRequest & 
     g.output(gram, 'hidden_cosines', ['batch', 'seq', config.numLayers + 1, config.numLayers + 1]);
   }
   if (request.logits) {
-    const y = norm(x, family.weights.finalNorm);
+    const y = normAt(x, family.weights.finalNorm);
     const headName = config.tieWordEmbeddings ? family.weights.embedTokens : family.weights.lmHead;
     const head = transpose2d(tensor(headName));
     g.output(g.op('MatMul', [y, g.weight(`${headName}.lm_head_T`, [...head.shape], head.data)]), 'logits', ['batch', 'seq', config.vocabSize]);

@@ -8,6 +8,7 @@
  */
 import { hasBias, type ArchitectureFamily, type LayerPart, type ModelConfig } from '../../models/architecture.js';
 import type { InsertedKind } from '../../models/inserted-module.js';
+import { attention, biasForStackedScores, mlpActivation, norm, rotateHalf, splitHeads } from './decoder-ops.js';
 import { OnnxGraph } from './onnx-graph.js';
 import { OPSET } from './decoder-graph.js';
 
@@ -24,12 +25,6 @@ export interface LayerGraph {
 }
 
 const PARTS: readonly LayerPart[] = ['attentionNorm', 'q', 'k', 'v', 'o', 'mlpNorm', 'gate', 'up', 'down'];
-
-function norm(g: OnnxGraph, family: ArchitectureFamily, config: ModelConfig, x: string, weight: string, bias: string | null): string {
-  if (family.norm === 'layernorm') return g.op('LayerNormalization', [x, weight, bias!], { axis: -1, epsilon: config.normEps });
-  const meanSquare = g.op('ReduceMean', [g.op('Pow', [x, g.scalar(2)])], { axes: [-1], keepdims: 1 });
-  return g.op('Mul', [g.op('Div', [x, g.op('Sqrt', [g.op('Add', [meanSquare, g.scalar(config.normEps)])])]), weight]);
-}
 
 /** x·Wᵀ (+ b) with W fed as [out, in]. */
 function linearT(g: OnnxGraph, x: string, weight: string, bias: string | null): string {
@@ -71,41 +66,22 @@ export function buildLayerGraph(family: ArchitectureFamily, config: ModelConfig,
   const rope = family.positions === 'rope';
   const cos = rope ? g.input('rope_cos', 'float', ['seq', hd]) : '';
   const sin = rope ? g.input('rope_sin', 'float', ['seq', hd]) : '';
-  const rotate = (t: string) => {
-    const [first, second] = g.opMulti('Split', [t], { axis: -1 }, 2);
-    const rotated = g.op('Concat', [g.op('Neg', [second]), first], { axis: -1 });
-    return g.op('Add', [g.op('Mul', [t, cos]), g.op('Mul', [rotated, sin])]);
-  };
-  const heads = (t: string, n: number) => g.op('Transpose', [g.op('Reshape', [t, g.int64([0, 0, n, hd])])], { perm: [0, 2, 1, 3] });
-  const group = H / Hkv;
-  const biasForScores = group > 1 ? g.op('Tile', [bias, g.int64([1, 1, group, 1])]) : bias;
+  const stackedBias = biasForStackedScores(g, config, bias);
 
   const h = norm(g, family, config, x0, w.attentionNorm!.weight, w.attentionNorm!.bias);
-  let q = heads(linearT(g, h, w.q!.weight, w.q!.bias), H);
-  let k = heads(linearT(g, h, w.k!.weight, w.k!.bias), Hkv);
-  const v = heads(linearT(g, h, w.v!.weight, w.v!.bias), Hkv);
+  let q = splitHeads(g, linearT(g, h, w.q!.weight, w.q!.bias), H, hd);
+  let k = splitHeads(g, linearT(g, h, w.k!.weight, w.k!.bias), Hkv, hd);
+  const v = splitHeads(g, linearT(g, h, w.v!.weight, w.v!.bias), Hkv, hd);
   if (rope) {
-    q = rotate(q);
-    k = rotate(k);
+    q = rotateHalf(g, q, cos, sin);
+    k = rotateHalf(g, k, cos, sin);
   }
-  const stackedQueries = group > 1 ? g.op('Reshape', [q, g.int64([0, Hkv, -1, hd])]) : q;
-  let scores = g.op('MatMul', [stackedQueries, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]);
-  scores = g.op('Add', [g.op('Mul', [scores, g.scalar(1 / Math.sqrt(hd))]), biasForScores]);
-  let attended = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-  if (group > 1) attended = g.op('Reshape', [attended, g.int64([0, H, -1, hd])]);
-  const merged = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), g.int64([0, 0, H * hd])]);
+  const merged = attention(g, config, q, k, v, stackedBias);
   const x1 = g.op('Add', [x0, linearT(g, merged, w.o!.weight, w.o!.bias)]);
 
   const m = norm(g, family, config, x1, w.mlpNorm!.weight, w.mlpNorm!.bias);
-  let activated: string;
-  if (family.mlp === 'gated') {
-    const gate = linearT(g, m, w.gate!.weight, w.gate!.bias);
-    const up = linearT(g, m, w.up!.weight, w.up!.bias);
-    activated = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
-  } else {
-    const up = linearT(g, m, w.up!.weight, w.up!.bias);
-    activated = family.activation === 'relu' ? g.op('Relu', [up]) : g.op('Mul', [up, g.op('Sigmoid', [up])]);
-  }
+  const gate = family.mlp === 'gated' ? linearT(g, m, w.gate!.weight, w.gate!.bias) : null;
+  const activated = mlpActivation(g, family, gate, linearT(g, m, w.up!.weight, w.up!.bias));
   const x2 = g.op('Add', [x1, linearT(g, activated, w.down!.weight, w.down!.bias)]);
   g.output(x2, 'hidden_out', ['batch', 'seq', d]);
   return { bytes: g.encode(`${family.modelType}-layer`, OPSET), weights };
