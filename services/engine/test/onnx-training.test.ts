@@ -11,13 +11,11 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { transpose2d, type HostTensor } from '../src/formats/host-tensor.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
-import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { fitLinearReplacement, solveCholesky } from '../src/pruning/linear-fit.js';
 import { blockedCholeskySolve, Float64Gemm } from '../src/training/onnx/blocked-cholesky.js';
 import { prune, type PruneEvent } from '../src/pruning/prune.js';
 import { initialParameters, type TrainedKind } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
-import { createRuntime } from '../src/runtime/create-runtime.js';
 import { cgroupCpuQuota, defaultThreads } from '../src/runtime/threads.js';
 import { attentionBias, ropeTables } from '../src/runtime/attention-inputs.js';
 import type { TokenBatch } from '../src/runtime/runtime.js';
@@ -28,6 +26,7 @@ import { attentionInputs, decoderLayer, lmHead } from '../src/training/onnx/deco
 import { layerWeightName, type LayerPart } from '../src/models/architecture.js';
 import { TfjsReplacementTrainer } from '../src/training/tfjs-trainer.js';
 import { createTrainer, requestedTrainer, type HostBatch, type TrainerName } from '../src/training/trainer.js';
+import { tinyLlamaPairs } from './fixtures/tiny-pairs.js';
 import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
 
 const FAMILIES = Object.keys(TINY_CONFIGS);
@@ -164,18 +163,9 @@ describe('the two trainers together', () => {
   const fresh = (name: string) => join(work, `${name}-${counter++}`);
   const settings: TrainingSettings = { minSteps: 10, batchSize: 2, gradAccum: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradClip: 1, seed: 3, checkpointEvery: 2 };
 
-  async function setup() {
-    const model = loadModel(writeTinyModel('llama', { seed: 5 }));
-    const runtime = await createRuntime(model, { runtime: 'onnx' });
-    const random = seededRandom(4);
-    const samples = Array.from({ length: 10 }, (_, i) => Array.from({ length: 6 + (i % 3) }, () => Math.floor((random() + 1) * 32)));
-    const dir = fresh('pairs');
-    // A block of two layers, so the replacement (initialised from the first) starts with a real error to
-    // reduce: with one layer it starts exact, and Adam turns rounding noise into lr-sized steps.
-    const manifest = await collectHiddenStatePairs(runtime, samples, { dir, key: 'k', block: { start: 1, size: 2 }, hiddenSize: 32, dtype: 'F32', validation: new Set([0, 5]), batchSize: 4 });
-    await runtime.dispose();
-    return { model, pairs: new PairReader(dir, manifest) };
-  }
+  // A block of two layers, so the replacement (initialised from the first) starts with a real error to
+  // reduce: with one layer it starts exact, and Adam turns rounding noise into lr-sized steps.
+  const setup = () => tinyLlamaPairs(fresh('pairs'), 2);
 
   it.each([
     ['tfjs', 'onnx'],

@@ -12,7 +12,6 @@ import { computePerplexity, loadTextWindows } from '../src/evaluation/perplexity
 import { layerWeightName } from '../src/models/architecture.js';
 import { loadModel, type LoadedModel } from '../src/models/model.js';
 import { blockSizeForSparsity, layerParameters } from '../src/pruning/block-choice.js';
-import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { prune, type PruneOptions } from '../src/pruning/prune.js';
 import { initialParameters } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
@@ -20,6 +19,7 @@ import { createRuntime } from '../src/runtime/create-runtime.js';
 import { makeBatch } from '../src/runtime/runtime.js';
 import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
 import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
+import { tinyLlamaPairs } from './fixtures/tiny-pairs.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-pruning-'));
@@ -170,16 +170,7 @@ describe('training', () => {
     checkpointEvery: 2,
   };
 
-  async function setup() {
-    const model = loadModel(writeTinyModel('llama', { seed: 5 }));
-    const runtime = await createRuntime(model, { runtime: 'onnx' });
-    const random = seededRandom(4);
-    const samples = Array.from({ length: 10 }, (_, i) => Array.from({ length: 6 + (i % 3) }, () => Math.floor((random() + 1) * 32)));
-    const dir = fresh('pairs');
-    const manifest = await collectHiddenStatePairs(runtime, samples, { dir, key: 'k', block: { start: 1, size: 1 }, hiddenSize: 32, dtype: 'F32', validation: new Set([0, 5]), batchSize: 4 });
-    await runtime.dispose();
-    return { model, pairs: new PairReader(dir, manifest) };
-  }
+  const setup = () => tinyLlamaPairs(fresh('pairs'), 1);
 
   it('resumes from its last checkpoint to the same weights as an uninterrupted run, ignoring a half-written one', async () => {
     const { model, pairs } = await setup();

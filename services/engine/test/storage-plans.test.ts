@@ -12,10 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
 import { inspectModel, loadModel } from '../src/models/model.js';
 import type { PlanEvent } from '../src/contract/index.js';
-import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { initialParameters } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
-import { createRuntime } from '../src/runtime/create-runtime.js';
 import { CHECKPOINT_MANIFEST, StoredCheckpoints } from '../src/storage/checkpoint-store.js';
 import { fetchFile } from '../src/storage/file-cache.js';
 import { fetchModel } from '../src/storage/model-cache.js';
@@ -24,6 +22,7 @@ import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/sto
 import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
 import { runWorker } from '../src/worker/worker.js';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '@streamline/testing/s3-server';
+import { tinyLlamaPairs } from './fixtures/tiny-pairs.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
 import { testAssignment, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
@@ -134,14 +133,7 @@ describe('checkpoints in the object store', () => {
   const settings: TrainingSettings = { minSteps: 9, batchSize: 2, gradAccum: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradClip: 1, seed: 3, checkpointEvery: 2 };
 
   it('resume on another disk from the newest complete stored checkpoint, to the weights of an uninterrupted run', async () => {
-    const model = loadModel(writeTinyModel('llama', { seed: 5 }));
-    const runtime = await createRuntime(model, { runtime: 'onnx' });
-    const random = seededRandom(4);
-    const samples = Array.from({ length: 10 }, (_, i) => Array.from({ length: 6 + (i % 3) }, () => Math.floor((random() + 1) * 32)));
-    const pairsDir = fresh('pairs');
-    const manifest = await collectHiddenStatePairs(runtime, samples, { dir: pairsDir, key: 'k', block: { start: 1, size: 1 }, hiddenSize: 32, dtype: 'F32', validation: new Set([0, 5]), batchSize: 4 });
-    await runtime.dispose();
-    const pairs = new PairReader(pairsDir, manifest);
+    const { model, pairs } = await tinyLlamaPairs(fresh('pairs'), 1);
     const job = (dir: string, checkpoints?: StoredCheckpoints, onStep?: (step: number) => void) =>
       trainReplacement({
         kind: 'SWIGLU',
