@@ -13,6 +13,21 @@ const gateways = useGateways();
 const REGISTER = `mutation { registerModel(input: { name: "stories", source: "${STORIES_URI}", tokenizer: "${STORIES_TOKENIZER_URI}" }) { id } }`;
 const calibration = { source: TINYSTORIES_URI, samples: 8, seqLen: 64 };
 
+/**
+ * A SWIGLU plan of many steps, with its progress subscribed: training must still be running when the
+ * worker's progress (sent in batches every 500 ms) shows the step a test waits for; 80 steps could be
+ * over by then on a quiet machine.
+ */
+async function startLongPlan(gateway: { url: string; wsUrl: string }) {
+  const { registerModel } = await data(gateway.url, REGISTER);
+  const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
+    input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 300, batchSize: 4 } },
+  });
+  const client = connect(gateway.wsUrl);
+  const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+  return { plan, client, progress };
+}
+
 describe.runIf(runWithShared)('plans run by engine workers', () => {
   it('prunes stories260K with a LAYER replacement, streaming progress with no gap, and reports stability', async () => {
     const gateway = await gateways.start({ workers: 1 });
@@ -111,14 +126,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
   it('finishes a plan whose worker was killed, on another worker, from the checkpoint', async () => {
     const dataDir = gateways.tempDir();
     const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 1500 });
-    const { registerModel } = await data(gateway.url, REGISTER);
-    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
-      // Many steps: training must still be running when the worker's progress (sent in batches every
-      // 500 ms) shows the step the test waits for; 80 steps could be over by then on a quiet machine.
-      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 300, batchSize: 4 } },
-    });
-    const client = connect(gateway.wsUrl);
-    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const { plan, client, progress } = await startLongPlan(gateway);
     const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
     const killedAfterStep: number = (await progress.until((e) => e.step !== null && e.step >= 12)).step;
     first.kill('SIGKILL'); // no chance to checkpoint or release: only the lease running out frees the plan
@@ -143,14 +151,7 @@ describe.runIf(runWithShared)('plans run by engine workers', () => {
     const dataDir = gateways.tempDir();
     // A long lease: only the release (not its expiry) can hand the plan over within this test.
     const gateway = await gateways.start({ dataDir, workers: 0, leaseMs: 600_000 });
-    const { registerModel } = await data(gateway.url, REGISTER);
-    const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
-      // Many steps: training must still be running when the worker's progress (sent in batches every
-      // 500 ms) shows the step the test waits for; 80 steps could be over by then on a quiet machine.
-      input: { modelId: registerModel.id, layersToPrune: 2, replacement: 'SWIGLU', calibration, training: { epochs: 300, batchSize: 4 } },
-    });
-    const client = connect(gateway.wsUrl);
-    const progress = subscribe(client, PROGRESS, { planId: plan.id }, (d) => d.planProgress);
+    const { plan, client, progress } = await startLongPlan(gateway);
     const first = startWorker(gateway.url, gateway.workerToken, dataDir, 'first');
     await progress.until((e) => e.step !== null && e.step >= 9);
     const exited = new Promise<number | null>((r) => first.once('exit', (code) => r(code)));
