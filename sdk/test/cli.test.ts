@@ -5,24 +5,16 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useGateway } from './fixtures/gateway.js';
-import { runProcess, type ProcessRun } from './fixtures/process.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 
-const BIN = fileURLToPath(new URL('../bin/streamline.js', import.meta.url));
 
 describe.runIf(runWithShared)('the streamline CLI', () => {
   const live = useGateway({ workers: 1 });
 
-  /** Runs the CLI with the gateway in the environment (and its token, when it has one). */
-  function streamline(...args: string[]): Promise<ProcessRun> {
-    const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_CONFIG: join(live.dataDir, 'no-config.json') };
-    delete env.STREAMLINE_TOKEN;
-    if (live.gateway.adminToken) env.STREAMLINE_TOKEN = live.gateway.adminToken;
-    return runProcess(process.execPath, [BIN, ...args], { env });
-  }
+  const streamline = (...args: string[]) => live.cli(...args);
 
   /** The one JSON document a --json command printed (JSON.parse fails on anything more). */
   async function json(...args: string[]): Promise<any> {

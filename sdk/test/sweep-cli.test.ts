@@ -5,15 +5,12 @@
  * sweep() and exportCandidate() return the same candidates and a pruned checkpoint.
  */
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { useGateway } from './fixtures/gateway.js';
-import { runProcess, type ProcessRun } from './fixtures/process.js';
 import { runWithShared, STORIES_TOKENIZER_URI, STORIES_URI, TINYSTORIES_URI } from './fixtures/shared.js';
 import { candidatesCsv, candidateLabel, tradeoffChart } from '../src/cli/sweep-views.js';
 import type { PlanCandidate } from '../src/index.js';
 
-const BIN = fileURLToPath(new URL('../bin/streamline.js', import.meta.url));
 
 const candidate = (id: string, after: number, perplexity: number, pareto: boolean): PlanCandidate => ({
   id, status: 'DONE', start: 2, blockSize: 1, replacement: 'LAYER', iterative: false, removedLayers: [2], parametersBefore: 1000, parametersAfter: after,
@@ -43,12 +40,7 @@ describe('sweep views', () => {
 describe.runIf(runWithShared)('sweeps from the SDK and the CLI', () => {
   const live = useGateway({ workers: 1 });
 
-  function streamline(...args: string[]): Promise<ProcessRun> {
-    const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_CONFIG: join(live.dataDir, 'no-config.json') };
-    delete env.STREAMLINE_TOKEN;
-    if (live.gateway.adminToken) env.STREAMLINE_TOKEN = live.gateway.adminToken;
-    return runProcess(process.execPath, [BIN, ...args], { env });
-  }
+  const streamline = (...args: string[]) => live.cli(...args);
 
   it('sweeps block sizes 1–3 with a table, a chart and CSV, and exports a candidate', async () => {
     const client = live.client();

@@ -3,22 +3,15 @@
  * create (with an expiry), list (never a value), revoke (refused at once), and the typed errors for a
  * revoked token and for the default tenant's last admin token.
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, ForbiddenError, NotFoundError, UnauthenticatedError } from '../src/index.js';
 import { useGateway } from './fixtures/gateway.js';
-import { runProcess } from './fixtures/process.js';
 
-const BIN = fileURLToPath(new URL('../bin/streamline.js', import.meta.url));
 
 describe('API tokens from the SDK and the CLI', () => {
   const live = useGateway({ workers: 0 });
 
-  function streamline(...args: string[]) {
-    const env: NodeJS.ProcessEnv = { ...process.env, STREAMLINE_URL: live.gateway.url, STREAMLINE_CONFIG: join(live.dataDir, 'no-config.json'), STREAMLINE_TOKEN: live.gateway.adminToken! };
-    return runProcess(process.execPath, [BIN, ...args], { env });
-  }
+  const streamline = (...args: string[]) => live.cli(...args);
 
   it('creates, lists and revokes tokens through the client, with typed errors', async () => {
     const admin = live.client();
