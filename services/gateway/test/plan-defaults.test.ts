@@ -61,6 +61,10 @@ describe.runIf(runWithShared)('planEstimates', () => {
 
     const other = await data(gateway.url, 'mutation { createTenant(name: "other") { id } }');
     const otherToken = (await data(gateway.url, 'mutation ($t: ID!) { createApiToken(tenantId: $t) { token } }', { t: other.createTenant.id })).createApiToken.token;
-    expect((await failure(gateway.url, ESTIMATES, { modelId }, { token: otherToken })).code).toBe('NOT_FOUND');
+    // the other tenant learns nothing: the same answer as for an id that does not exist, the id aside
+    const refused = await failure(gateway.url, ESTIMATES, { modelId }, { token: otherToken });
+    const missing = await failure(gateway.url, ESTIMATES, { modelId: 'no-such-model' }, { token: otherToken });
+    expect(refused.code).toBe('NOT_FOUND');
+    expect(refused.message.replace(modelId, 'ID')).toBe(missing.message.replace('no-such-model', 'ID'));
   });
 });
