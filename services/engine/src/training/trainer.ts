@@ -47,6 +47,7 @@ export interface ReplacementTrainer {
   step(microBatches: number, learningRate: number): Promise<void>;
   /** Σ squared error and Σ cosine over the batch's real tokens. */
   evaluate(batch: HostBatch): Promise<{ squaredError: number; cosineSum: number }>;
+  /** Valid until the trainer's next accumulate, step or restore (it may share the trainer's buffers): write it out, or copy it. */
   state(): Promise<TrainerState>;
   /** Parameters only, as trained. */
   params(): Promise<Map<string, HostTensor>>;

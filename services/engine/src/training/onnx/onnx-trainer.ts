@@ -313,8 +313,10 @@ export class OnnxReplacementTrainer implements ReplacementTrainer {
     return this.copyOut(this.paramBuffers);
   }
 
+  /** Views of the live buffers, not copies: at 7B a LAYER's parameters and moments are 2.4 GB. */
   async state(): Promise<TrainerState> {
-    return { params: this.copyOut(this.paramBuffers), firstMoments: this.copyOut(this.firstMoments), secondMoments: this.copyOut(this.secondMoments), step: this.optimizerStep };
+    const views = (buffers: Map<string, PingPong>) => new Map(this.names.map((name) => [name, { shape: [...this.shapes.get(name)!], data: buffers.get(name)!.current }]));
+    return { params: views(this.paramBuffers), firstMoments: views(this.firstMoments), secondMoments: views(this.secondMoments), step: this.optimizerStep };
   }
 
   async restore(state: TrainerState): Promise<void> {
