@@ -1,27 +1,22 @@
 /** Tenants and API tokens, for admins of the default tenant: create a tenant, list, create and revoke tokens. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { CreateTenantDocument, type NewApiToken, type Role } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { formatTime } from '../format.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 export function TenantsPage() {
   const { client } = useSession();
   const [name, setName] = useState('');
   const [created, setCreated] = useState<{ id: string; name: string }[]>([]);
-  const [error, setError] = useState<Error | null>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
-    try {
-      const { createTenant } = await client.mutate(CreateTenantDocument, { name: name.trim() });
-      setCreated([...created, createTenant]);
-      setName('');
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+  const creating = useAction();
+  const submit = creating.submit(async () => {
+    const { createTenant } = await client.mutate(CreateTenantDocument, { name: name.trim() });
+    setCreated([...created, createTenant]);
+    setName('');
+  });
   return (
     <>
       <h1>Tenants</h1>
@@ -35,7 +30,7 @@ export function TenantsPage() {
           <button type="submit">Create tenant</button>
         </div>
       </form>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={creating.error} />
       {created.length ? (
         <ul>
           {created.map((tenant) => (
@@ -56,26 +51,17 @@ export function TokensPage() {
   const [role, setRole] = useState<Role>('MEMBER');
   const [days, setDays] = useState('');
   const [fresh, setFresh] = useState<NewApiToken | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  const create = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
-    try {
-      setFresh(await client.createApiToken(tenantId, { role, ...(days ? { expiresInDays: Number(days) } : {}) }));
-      tokens.reload();
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
-  const revoke = async (id: string) => {
-    setError(null);
-    try {
+  // creating and revoking share one error line: the last one tried says what went wrong
+  const editing = useAction();
+  const create = editing.submit(async () => {
+    setFresh(await client.createApiToken(tenantId, { role, ...(days ? { expiresInDays: Number(days) } : {}) }));
+    tokens.reload();
+  });
+  const revoke = (id: string) =>
+    editing.run(async () => {
       await client.revokeApiToken(id);
       tokens.reload();
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+    });
   return (
     <>
       <h1>API tokens</h1>
@@ -107,7 +93,7 @@ export function TokensPage() {
           New {fresh.role} token for {fresh.tenant.name} — copy it now, it is not shown again: <code className="wrap">{fresh.token}</code>
         </p>
       ) : null}
-      <ErrorMessage error={error ?? tokens.error} />
+      <ErrorMessage error={editing.error ?? tokens.error} />
       {tokens.data ? (
         <div className="scroll" tabIndex={0} aria-label="Tokens, scrollable">
           <table>

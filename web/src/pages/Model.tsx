@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import { ModelDocument, PlanDefaultsDocument, PlanDocument, type ModelWithPlans, type PlanSummary } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap } from '../components/Heatmap.js';
@@ -7,6 +7,7 @@ import { PlanTable } from '../components/PlanTable.js';
 import { formatCount, formatTime } from '../format.js';
 import { Link, navigate } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -112,27 +113,18 @@ function DryRunForm({ model, onStarted }: { model: ModelWithPlans; onStarted: ()
   const [source, setSource] = useState('');
   const [samples, setSamples] = useState('');
   const [seqLen, setSeqLen] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const starting = useAction();
+  const { error } = starting;
   const calibration = defaults.data?.planDefaults.calibration;
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await client.createPruningPlan({
-        modelId: model.id,
-        dryRun: true,
-        layersToPrune: 1,
-        ...(source.trim() ? { calibration: { source: source.trim(), ...(samples ? { samples: Number(samples) } : {}), ...(seqLen ? { seqLen: Number(seqLen) } : {}) } } : {}),
-      });
-      onStarted();
-    } catch (caught) {
-      setError(caught as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = starting.submit(async () => {
+    await client.createPruningPlan({
+      modelId: model.id,
+      dryRun: true,
+      layersToPrune: 1,
+      ...(source.trim() ? { calibration: { source: source.trim(), ...(samples ? { samples: Number(samples) } : {}), ...(seqLen ? { seqLen: Number(seqLen) } : {}) } } : {}),
+    });
+    onStarted();
+  });
   return (
     <form onSubmit={submit} className="form-grid" aria-labelledby="dry-run-heading">
       <h3 id="dry-run-heading">Measure importance (dry run)</h3>
@@ -153,8 +145,8 @@ function DryRunForm({ model, onStarted }: { model: ModelWithPlans; onStarted: ()
         <input id="dry-seq-len" type="number" min={1} value={seqLen} placeholder={calibration ? String(calibration.seqLen) : ''} onChange={(e) => setSeqLen(e.target.value)} />
       </div>
       <div className="actions">
-        <button type="submit" disabled={busy}>
-          {busy ? 'Starting…' : 'Run a dry run'}
+        <button type="submit" disabled={starting.busy}>
+          {starting.busy ? 'Starting…' : 'Run a dry run'}
         </button>
       </div>
       <ErrorMessage error={error} />

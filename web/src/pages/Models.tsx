@@ -1,29 +1,27 @@
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { ModelsDocument, type RegisterModelInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { formatCount } from '../format.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 export function ModelsPage() {
   const { client } = useSession();
   const models = useAsync(() => client.query(ModelsDocument, {}), [client]);
-  const [deleteError, setDeleteError] = useState<Error | null>(null);
-  const remove = async (id: string, name: string) => {
+  const deleting = useAction();
+  const remove = (id: string, name: string) => {
     if (!window.confirm(`Delete model ${name} and its finished plans?`)) return;
-    setDeleteError(null);
-    try {
+    void deleting.run(async () => {
       await client.deleteModel(id);
       models.reload();
-    } catch (error) {
-      setDeleteError(error as Error);
-    }
+    });
   };
   return (
     <>
       <h1>Models</h1>
-      <ErrorMessage error={models.error ?? deleteError} />
+      <ErrorMessage error={models.error ?? deleting.error} />
       {models.data && models.data.models.length === 0 ? <p>No models yet: register one below.</p> : null}
       {models.data && models.data.models.length > 0 ? (
         <div className="scroll" tabIndex={0} aria-label="Models, scrollable">
@@ -72,23 +70,14 @@ export function ModelsPage() {
 function RegisterModel({ onRegistered }: { onRegistered: () => void }) {
   const { client } = useSession();
   const [input, setInput] = useState({ name: '', source: '', tokenizer: '' });
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const registering = useAction();
+  const { error } = registering;
+  const submit = registering.submit(async () => {
     const registration: RegisterModelInput = { name: input.name.trim(), source: input.source.trim(), ...(input.tokenizer.trim() ? { tokenizer: input.tokenizer.trim() } : {}) };
-    try {
-      await client.registerModel(registration);
-      setInput({ name: '', source: '', tokenizer: '' });
-      onRegistered();
-    } catch (caught) {
-      setError(caught as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+    await client.registerModel(registration);
+    setInput({ name: '', source: '', tokenizer: '' });
+    onRegistered();
+  });
   const field = (name: keyof typeof input, label: string, hint: string, required = false) => {
     const message = fieldError(error, name);
     return (
@@ -123,8 +112,8 @@ function RegisterModel({ onRegistered }: { onRegistered: () => void }) {
         {field('source', 'Source URI', 'file://, s3:// or hf://org/name[@revision]', true)}
         {field('tokenizer', 'Tokenizer URI', 'only when it is not beside the weights (llama2.c models)')}
         <div className="actions">
-          <button type="submit" disabled={busy}>
-            {busy ? 'Registering…' : 'Register'}
+          <button type="submit" disabled={registering.busy}>
+            {registering.busy ? 'Registering…' : 'Register'}
           </button>
         </div>
       </form>

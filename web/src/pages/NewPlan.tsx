@@ -1,10 +1,11 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useEffect, useState } from 'react';
 import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
 import { formatCount, formatPercent, layerSpan } from '../format.js';
 import { navigate } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 const KINDS: readonly { kind: ReplacementKind; what: string }[] = [
@@ -50,8 +51,8 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
   const [evaluation, setEvaluation] = useState({ perplexity: '', tasks: '' });
   const [training, setTraining] = useState<Record<TrainingField, string> | null>(null);
   const estimates = useAsync(async () => (modelId ? (await client.query(PlanEstimatesDocument, { modelId, replacement: kind })).planEstimates : []), [client, modelId, kind]);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const starting = useAction();
+  const { error } = starting;
 
   // Pre-fill the training settings with the API's defaults once they arrive.
   useEffect(() => {
@@ -60,10 +61,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
     setTraining(Object.fromEntries(TRAINING_FIELDS.map(({ name }) => [name, values[name] === null ? '' : String(values[name])])) as Record<TrainingField, string>);
   }, [defaults.data, training]);
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = starting.submit(async () => {
     const trainingInput: TrainingInput = {};
     const defaultTraining = defaults.data?.planDefaults.training;
     for (const { name } of TRAINING_FIELDS) {
@@ -89,14 +87,9 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
         : {}),
       ...(Object.keys(trainingInput).length ? { training: trainingInput } : {}),
     };
-    try {
-      const plan = await client.createPruningPlan(input);
-      navigate(`/plans/${encodeURIComponent(plan.id)}`);
-    } catch (caught) {
-      setError(caught as Error);
-      setBusy(false);
-    }
-  };
+    const plan = await client.createPruningPlan(input);
+    navigate(`/plans/${encodeURIComponent(plan.id)}`);
+  });
 
   const numLayers = model.data?.numLayers ?? 0;
   const selected: BlockChoice | null = by === 'block' && start !== '' ? { size: Number(size), start: Number(start) } : null;
@@ -238,8 +231,8 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
           </div>
         </fieldset>
         <div className="actions">
-          <button type="submit" disabled={busy || !modelId}>
-            {busy ? 'Starting…' : 'Start plan'}
+          <button type="submit" disabled={starting.busy || !modelId}>
+            {starting.busy ? 'Starting…' : 'Start plan'}
           </button>
         </div>
         <ErrorMessage error={error} />

@@ -5,6 +5,8 @@ import { LossChart, type LossPoint } from '../components/LossChart.js';
 import { formatCount, formatDuration, formatNumber, formatPercent, formatTime } from '../format.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
+import { useAsync } from '../use-async.js';
 import { reportCsv, reportJson, saveBlob } from './report-files.js';
 
 const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
@@ -99,7 +101,7 @@ function mergeEvents(have: readonly ProgressEvent[], more: readonly ProgressEven
 export function PlanPage({ id }: { id: string }) {
   const { client } = useSession();
   const { plan, events, error, connection, reload } = useLivePlan(id);
-  const [actionError, setActionError] = useState<Error | null>(null);
+  const cancelling = useAction();
   const points = useMemo<LossPoint[]>(
     () => events.filter((e) => e.stage === 'TRAINING' && e.step !== null && (e.loss !== null || e.validationLoss !== null)).map((e) => ({ step: e.step!, loss: e.loss, validationLoss: e.validationLoss })),
     [events],
@@ -112,15 +114,11 @@ export function PlanPage({ id }: { id: string }) {
   const elapsed = plan.startedAt ? ((plan.finishedAt ? Date.parse(plan.finishedAt) : Date.now()) - Date.parse(plan.startedAt)) / 1000 : 0;
   const eta = running && plan.progress > 0.01 ? (elapsed * (1 - plan.progress)) / plan.progress : NaN;
   const seenStages = new Set(events.map((e) => e.stage));
-  const cancel = async () => {
-    setActionError(null);
-    try {
+  const cancel = () =>
+    cancelling.run(async () => {
       await client.cancelPlan(plan.id);
       await reload();
-    } catch (caught) {
-      setActionError(caught as Error);
-    }
-  };
+    });
   return (
     <>
       <h1>
@@ -164,7 +162,7 @@ export function PlanPage({ id }: { id: string }) {
           </button>
         </p>
       ) : null}
-      <ErrorMessage error={actionError ?? error} />
+      <ErrorMessage error={cancelling.error ?? error} />
       {!plan.dryRun ? (
         <section aria-labelledby="loss-heading">
           <h2 id="loss-heading">Training</h2>
@@ -301,41 +299,35 @@ interface OutputFile {
 /** S3 outputs: pre-signed URLs from the API. Local outputs: the gateway's /files route, with the token. */
 function OutputFiles({ plan }: { plan: Plan }) {
   const { client, token } = useSession();
-  const [files, setFiles] = useState<{ local: boolean; list: OutputFile[] } | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  useEffect(() => {
-    if (!plan.outputUri) return;
-    (async () => {
-      if (plan.outputUri!.startsWith('file://')) {
-        const response = await fetch(`/files/${encodeURIComponent(plan.id)}/`, { headers: { authorization: `Bearer ${token}` } });
-        const body = (await response.json()) as { files?: OutputFile[]; errors?: { message: string }[] };
-        if (!response.ok || !body.files) throw new Error(body.errors?.[0]?.message ?? `HTTP ${response.status}`);
-        setFiles({ local: true, list: body.files });
-      } else {
-        const { plan: withDownloads } = await client.query(PlanDownloadsDocument, { id: plan.id });
-        setFiles({ local: false, list: withDownloads?.downloads ?? [] });
-      }
-    })().catch((caught: Error) => setError(caught));
+  const files = useAsync(async () => {
+    if (!plan.outputUri) return null;
+    if (plan.outputUri.startsWith('file://')) {
+      const response = await fetch(`/files/${encodeURIComponent(plan.id)}/`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await response.json()) as { files?: OutputFile[]; errors?: { message: string }[] };
+      if (!response.ok || !body.files) throw new Error(body.errors?.[0]?.message ?? `HTTP ${response.status}`);
+      return { local: true, list: body.files };
+    }
+    const { plan: withDownloads } = await client.query(PlanDownloadsDocument, { id: plan.id });
+    return { local: false, list: withDownloads?.downloads ?? [] };
   }, [client, token, plan.id, plan.outputUri]);
-  const download = async (file: OutputFile) => {
-    try {
+  const downloading = useAction();
+  const download = (file: OutputFile) =>
+    downloading.run(async () => {
       const response = await fetch(file.url, { headers: { authorization: `Bearer ${token}` } });
       if (!response.ok) throw new Error(`${file.name}: HTTP ${response.status}`);
       saveBlob(await response.blob(), file.name);
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+    });
   if (!plan.outputUri) return null;
+  const listing = files.data;
   return (
     <>
       <h3>Output files</h3>
       <p className="muted wrap">{plan.outputUri}</p>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={downloading.error ?? files.error} />
       <ul className="files">
-        {files?.list.map((file) => (
+        {listing?.list.map((file) => (
           <li key={file.name}>
-            {files.local ? (
+            {listing.local ? (
               <button type="button" className="link" onClick={() => download(file)}>
                 {file.name}
               </button>
