@@ -2,6 +2,7 @@
 import { useState } from 'react';
 import { CreateTenantDocument, type NewApiToken, type Role } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { ACTIONS_COLUMN, ScrollTable } from '../components/Table.js';
 import { formatTime } from '../format.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
@@ -95,43 +96,25 @@ export function TokensPage() {
       ) : null}
       <ErrorMessage error={editing.error ?? tokens.error} />
       {tokens.data ? (
-        <div className="scroll" tabIndex={0} aria-label="Tokens, scrollable">
-          <table>
-            <caption>Tokens of {tenantId}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Revoked</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((token) => (
-                <tr key={token.id}>
-                  <td>{token.id}</td>
-                  <td>{token.role}</td>
-                  <td>{formatTime(token.createdAt)}</td>
-                  <td>{formatTime(token.lastUsedAt)}</td>
-                  <td>{formatTime(token.expiresAt)}</td>
-                  <td>{formatTime(token.revokedAt)}</td>
-                  <td>
-                    {token.revokedAt ? null : (
-                      <button type="button" className="secondary" onClick={() => revoke(token.id)} aria-label={`Revoke token ${token.id}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Tokens" caption={<>Tokens of {tenantId}</>} columns={['Id', 'Role', 'Created', 'Last used', 'Expires', 'Revoked', ACTIONS_COLUMN]}>
+          {tokens.data.map((token) => (
+            <tr key={token.id}>
+              <td>{token.id}</td>
+              <td>{token.role}</td>
+              <td>{formatTime(token.createdAt)}</td>
+              <td>{formatTime(token.lastUsedAt)}</td>
+              <td>{formatTime(token.expiresAt)}</td>
+              <td>{formatTime(token.revokedAt)}</td>
+              <td>
+                {token.revokedAt ? null : (
+                  <button type="button" className="secondary" onClick={() => revoke(token.id)} aria-label={`Revoke token ${token.id}`}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
     </>
   );

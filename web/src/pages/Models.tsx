@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { ModelsDocument, type RegisterModelInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
+import { ACTIONS_COLUMN, ScrollTable } from '../components/Table.js';
 import { formatCount } from '../format.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
@@ -24,43 +25,27 @@ export function ModelsPage() {
       <ErrorMessage error={models.error ?? deleting.error} />
       {models.data && models.data.models.length === 0 ? <p>No models yet: register one below.</p> : null}
       {models.data && models.data.models.length > 0 ? (
-        <div className="scroll" tabIndex={0} aria-label="Models, scrollable">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Architecture</th>
-                <th scope="col">Layers</th>
-                <th scope="col">Parameters</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {models.data.models.map((model) => (
-                <tr key={model.id}>
-                  <td>
-                    <Link to={`/models/${encodeURIComponent(model.id)}`}>{model.name}</Link>
-                  </td>
-                  <td>{model.architecture ?? '—'}</td>
-                  <td>{model.numLayers ?? '—'}</td>
-                  <td>{formatCount(model.numParameters)}</td>
-                  <td>
-                    <span className={`status status-${model.status.toLowerCase()}`}>{model.status}</span>
-                    {model.error ? <span className="muted"> {model.error}</span> : null}
-                  </td>
-                  <td>
-                    <button type="button" className="secondary" onClick={() => remove(model.id, model.name)} aria-label={`Delete ${model.name}`}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Models" columns={['Name', 'Architecture', 'Layers', 'Parameters', 'Status', ACTIONS_COLUMN]}>
+          {models.data.models.map((model) => (
+            <tr key={model.id}>
+              <td>
+                <Link to={`/models/${encodeURIComponent(model.id)}`}>{model.name}</Link>
+              </td>
+              <td>{model.architecture ?? '—'}</td>
+              <td>{model.numLayers ?? '—'}</td>
+              <td>{formatCount(model.numParameters)}</td>
+              <td>
+                <span className={`status status-${model.status.toLowerCase()}`}>{model.status}</span>
+                {model.error ? <span className="muted"> {model.error}</span> : null}
+              </td>
+              <td>
+                <button type="button" className="secondary" onClick={() => remove(model.id, model.name)} aria-label={`Delete ${model.name}`}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       <RegisterModel onRegistered={models.reload} />
     </>

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
+import { Table } from '../components/Table.js';
 import { formatCount, formatPercent, layerSpan } from '../format.js';
 import { navigate } from '../router.js';
 import { useSession } from '../session.js';
@@ -256,24 +257,14 @@ function Estimates({ estimates, size }: { estimates: readonly BlockEstimate[]; s
     ) : null;
   }
   return (
-    <table>
-      <caption>What each block size removes with this replacement</caption>
-      <thead>
-        <tr>
-          <th scope="col">Layers</th>
-          <th scope="col">Parameters after</th>
-          <th scope="col">Sparsity</th>
+    <Table caption="What each block size removes with this replacement" columns={['Layers', 'Parameters after', 'Sparsity']}>
+      {estimates.map((e) => (
+        <tr key={e.blockSize}>
+          <td>{e.blockSize}</td>
+          <td>{formatCount(e.parametersAfter)}</td>
+          <td>{formatPercent(e.sparsity)}</td>
         </tr>
-      </thead>
-      <tbody>
-        {estimates.map((e) => (
-          <tr key={e.blockSize}>
-            <td>{e.blockSize}</td>
-            <td>{formatCount(e.parametersAfter)}</td>
-            <td>{formatPercent(e.sparsity)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LossChart, type LossPoint } from '../components/LossChart.js';
+import { ScrollTable } from '../components/Table.js';
 import { formatCount, formatDuration, formatNumber, formatPercent, formatTime } from '../format.js';
 import { Link } from '../router.js';
 import { useSession } from '../session.js';
@@ -222,60 +223,35 @@ function Report({ plan }: { plan: Plan }) {
         <dd>{formatNumber(report?.hiddenStateCosine)}</dd>
       </dl>
       {report?.perplexity.length ? (
-        <div className="scroll" tabIndex={0} aria-label="Perplexity, scrollable">
-          <table>
-            <caption>Perplexity</caption>
-            <thead>
-              <tr>
-                <th scope="col">Dataset</th>
-                <th scope="col">Tokens</th>
-                <th scope="col">Original</th>
-                <th scope="col">Pruned</th>
-                <th scope="col">Ratio</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.perplexity.map((p) => (
-                <tr key={p.dataset}>
-                  <td className="wrap">{p.dataset}</td>
-                  <td>{p.tokens}</td>
-                  <td>{formatNumber(p.original, 3)}</td>
-                  <td>{formatNumber(p.pruned, 3)}</td>
-                  <td>{p.original ? formatNumber(p.pruned / p.original, 3) : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Perplexity" caption="Perplexity" columns={['Dataset', 'Tokens', 'Original', 'Pruned', 'Ratio']}>
+          {report.perplexity.map((p) => (
+            <tr key={p.dataset}>
+              <td className="wrap">{p.dataset}</td>
+              <td>{p.tokens}</td>
+              <td>{formatNumber(p.original, 3)}</td>
+              <td>{formatNumber(p.pruned, 3)}</td>
+              <td>{p.original ? formatNumber(p.pruned / p.original, 3) : '—'}</td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       {report?.tasks.length ? (
-        <div className="scroll" tabIndex={0} aria-label="Tasks, scrollable">
-          <table>
-            <caption>Multiple-choice tasks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Items</th>
-                <th scope="col">Accuracy (original)</th>
-                <th scope="col">Accuracy (pruned)</th>
-                <th scope="col">Agreement</th>
-                <th scope="col">Stability</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.tasks.map((t) => (
-                <tr key={t.task}>
-                  <td className="wrap">{t.task}</td>
-                  <td>{t.samples}</td>
-                  <td>{formatPercent(t.accuracyOriginal)}</td>
-                  <td>{formatPercent(t.accuracyPruned)}</td>
-                  <td>{formatPercent(t.agreement)}</td>
-                  <td>{formatNumber(t.stability)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable
+          label="Tasks"
+          caption="Multiple-choice tasks"
+          columns={['Task', 'Items', 'Accuracy (original)', 'Accuracy (pruned)', 'Agreement', 'Stability']}
+        >
+          {report.tasks.map((t) => (
+            <tr key={t.task}>
+              <td className="wrap">{t.task}</td>
+              <td>{t.samples}</td>
+              <td>{formatPercent(t.accuracyOriginal)}</td>
+              <td>{formatPercent(t.accuracyPruned)}</td>
+              <td>{formatPercent(t.agreement)}</td>
+              <td>{formatNumber(t.stability)}</td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       <p className="actions">
         <button type="button" className="secondary" onClick={() => saveBlob(new Blob([reportJson(plan)], { type: 'application/json' }), `${plan.id}-report.json`)}>
