@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ModelDocument, PlanDefaultsDocument, PlanDocument, type ModelWithPlans, type PlanSummary } from '@streamline/sdk/browser';
+import { FINAL_STATUSES, ModelDocument, PlanDefaultsDocument, type ModelWithPlans } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap } from '../components/Heatmap.js';
 import { InfluenceBars } from '../components/InfluenceBars.js';
@@ -9,21 +9,14 @@ import { Link, navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
-
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
-
-/** The newest plan matching `keep`, by creation time. */
-function newest(plans: readonly PlanSummary[], keep: (plan: PlanSummary) => boolean): PlanSummary | undefined {
-  return plans.filter(keep).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-}
+import { newest, useDryRunProfiles } from './dry-run-profiles.js';
 
 export function ModelPage({ id }: { id: string }) {
   const { client } = useSession();
   const model = useAsync(() => client.query(ModelDocument, { id }), [client, id]);
   const plans = model.data?.model?.plans ?? [];
-  const dryRun = newest(plans, (plan) => plan.dryRun && plan.status === 'SUCCEEDED');
-  const running = newest(plans, (plan) => plan.dryRun && !FINAL.has(plan.status));
-  const profiles = useAsync(async () => (dryRun ? (await client.query(PlanDocument, { id: dryRun.id, eventsLimit: 1 })).plan?.profiles ?? [] : []), [client, dryRun?.id]);
+  const { dryRun, profiles } = useDryRunProfiles(plans);
+  const running = newest(plans, (plan) => plan.dryRun && !FINAL_STATUSES.has(plan.status));
 
   // A dry run in progress: reload the page's data when it finishes.
   useEffect(() => {
@@ -31,7 +24,7 @@ export function ModelPage({ id }: { id: string }) {
     let stopped = false;
     (async () => {
       try {
-        for await (const update of client.planHandle(running.id).updates()) if (stopped || FINAL.has(update.status)) break;
+        for await (const update of client.planHandle(running.id).updates()) if (stopped || FINAL_STATUSES.has(update.status)) break;
       } catch {
         // the reload below shows the plan's state either way
       }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
+import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
 import { Table } from '../components/Table.js';
@@ -8,6 +8,7 @@ import { navigate } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
+import { useDryRunProfiles } from './dry-run-profiles.js';
 
 const KINDS: readonly { kind: ReplacementKind; what: string }[] = [
   { kind: 'LAYER', what: 'one decoder layer, initialised from the first pruned layer (the paper’s default)' },
@@ -40,8 +41,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
   const defaults = useAsync(() => client.query(PlanDefaultsDocument, {}), [client]);
   const [modelId, setModelId] = useState(query.get('model') ?? '');
   const model = useAsync(async () => (modelId ? (await client.query(ModelDocument, { id: modelId })).model : null), [client, modelId]);
-  const dryRun = model.data?.plans.filter((plan) => plan.dryRun && plan.status === 'SUCCEEDED').sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-  const profiles = useAsync(async () => (dryRun ? (await client.query(PlanDocument, { id: dryRun.id, eventsLimit: 1 })).plan?.profiles ?? [] : []), [client, dryRun?.id]);
+  const { profiles } = useDryRunProfiles(model.data?.plans ?? []);
 
   const [by, setBy] = useState<'block' | 'sparsity'>('block');
   const [size, setSize] = useState(query.get('size') ?? '1');

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
+import { FINAL_STATUSES, NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LossChart, type LossPoint } from '../components/LossChart.js';
 import { ScrollTable } from '../components/Table.js';
@@ -10,7 +10,6 @@ import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 import { reportCsv, reportJson, saveBlob } from './report-files.js';
 
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 const STAGES = ['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING', 'DONE'] as const;
 const EVENTS_PAGE = 1000;
 
@@ -51,14 +50,14 @@ function useLivePlan(id: string) {
     const handle = client.planHandle(id);
     (async () => {
       const first = await load();
-      if (!first || FINAL.has(first.status)) return;
+      if (!first || FINAL_STATUSES.has(first.status)) return;
       // status changes (stage, progress, final status) beside the event stream
       void (async () => {
         try {
           for await (const update of handle.updates()) {
             if (stopped) return;
             setPlan((previous) => (previous ? { ...previous, ...(update as PlanSummary) } : previous));
-            if (FINAL.has(update.status)) break;
+            if (FINAL_STATUSES.has(update.status)) break;
           }
         } catch {
           // the progress loop below reconnects; its end reloads the plan
@@ -109,7 +108,7 @@ export function PlanPage({ id }: { id: string }) {
   );
   if (error && !plan) return <ErrorMessage error={error} />;
   if (!plan) return <p>Loading…</p>;
-  const running = !FINAL.has(plan.status);
+  const running = !FINAL_STATUSES.has(plan.status);
   const latest = events[events.length - 1];
   const tokensPerSecond = [...events].reverse().find((e) => e.tokensPerSecond !== null)?.tokensPerSecond ?? null;
   const elapsed = plan.startedAt ? ((plan.finishedAt ? Date.parse(plan.finishedAt) : Date.now()) - Date.parse(plan.startedAt)) / 1000 : 0;
