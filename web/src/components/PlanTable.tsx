@@ -1,6 +1,6 @@
 import type { PlanSummary } from '@streamline/sdk/browser';
 import { formatTime } from '../format.js';
-import { Link } from '../router.js';
+import { Link, planPath } from '../router.js';
 import { ScrollTable } from './Table.js';
 
 export function PlanTable({ plans, caption }: { plans: readonly PlanSummary[]; caption: string }) {
@@ -10,7 +10,7 @@ export function PlanTable({ plans, caption }: { plans: readonly PlanSummary[]; c
       {plans.map((plan) => (
         <tr key={plan.id}>
           <td>
-            <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{plan.id}</Link>
+            <Link to={planPath(plan.id)}>{plan.id}</Link>
           </td>
           <td>{plan.dryRun ? 'dry run' : plan.replacement}</td>
           <td>{plan.dryRun ? 'every size' : plan.removedLayers.length ? `layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layers`}</td>

@@ -5,7 +5,7 @@ import { ErrorMessage } from '../components/ErrorMessage.js';
 import { ScrollTable } from '../components/Table.js';
 import { TradeoffChart, type TradeoffPoint } from '../components/TradeoffChart.js';
 import { formatNumber, formatPercent } from '../format.js';
-import { Link, navigate } from '../router.js';
+import { Link, navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAsync } from '../use-async.js';
 
@@ -70,7 +70,7 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
             c ? (
               <tr key={`${plan.id}/${c.id}`}>
                 <td>
-                  <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{`${plan.id} · ${c.id}`}</Link>
+                  <Link to={planPath(plan.id)}>{`${plan.id} · ${c.id}`}</Link>
                 </td>
                 <td>{c.iterative ? 'one at a time' : c.replacement}</td>
                 <td>{c.removedLayers.join(', ')}</td>
@@ -82,7 +82,7 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
             ) : (
               <tr key={plan.id}>
                 <td>
-                  <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{plan.id}</Link>
+                  <Link to={planPath(plan.id)}>{plan.id}</Link>
                 </td>
                 <td>{plan.replacement}</td>
                 <td>{plan.removedLayers.join(', ')}</td>

@@ -5,7 +5,7 @@ import { Heatmap } from '../components/Heatmap.js';
 import { InfluenceBars } from '../components/InfluenceBars.js';
 import { PlanTable } from '../components/PlanTable.js';
 import { formatCount, formatTime } from '../format.js';
-import { Link, navigate } from '../router.js';
+import { Link, navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
@@ -71,13 +71,13 @@ export function ModelPage({ id }: { id: string }) {
         <h2 id="importance-heading">Importance</h2>
         {dryRun ? (
           <p className="muted">
-            From dry run <Link to={`/plans/${encodeURIComponent(dryRun.id)}`}>{dryRun.id}</Link> of {formatTime(dryRun.finishedAt)}. Click a cell to plan
+            From dry run <Link to={planPath(dryRun.id)}>{dryRun.id}</Link> of {formatTime(dryRun.finishedAt)}. Click a cell to plan
             that block.
           </p>
         ) : null}
         {running ? (
           <p role="status">
-            Dry run <Link to={`/plans/${encodeURIComponent(running.id)}`}>{running.id}</Link> is {running.status.toLowerCase()}
+            Dry run <Link to={planPath(running.id)}>{running.id}</Link> is {running.status.toLowerCase()}
             {running.stage ? ` (${running.stage.toLowerCase()})` : ''}…
           </p>
         ) : null}

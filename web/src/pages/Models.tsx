@@ -3,7 +3,7 @@ import { ModelsDocument, type RegisterModelInput } from '@streamline/sdk/browser
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { ACTIONS_COLUMN, ScrollTable } from '../components/Table.js';
 import { formatCount } from '../format.js';
-import { Link } from '../router.js';
+import { Link, modelPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
@@ -29,7 +29,7 @@ export function ModelsPage() {
           {models.data.models.map((model) => (
             <tr key={model.id}>
               <td>
-                <Link to={`/models/${encodeURIComponent(model.id)}`}>{model.name}</Link>
+                <Link to={modelPath(model.id)}>{model.name}</Link>
               </td>
               <td>{model.architecture ?? '—'}</td>
               <td>{model.numLayers ?? '—'}</td>

@@ -4,7 +4,7 @@ import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
 import { Table } from '../components/Table.js';
 import { formatCount, formatPercent, layerSpan } from '../format.js';
-import { navigate } from '../router.js';
+import { navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
@@ -89,7 +89,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
       ...(Object.keys(trainingInput).length ? { training: trainingInput } : {}),
     };
     const plan = await client.createPruningPlan(input);
-    navigate(`/plans/${encodeURIComponent(plan.id)}`);
+    navigate(planPath(plan.id));
   });
 
   const numLayers = model.data?.numLayers ?? 0;

@@ -4,7 +4,7 @@ import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LossChart, type LossPoint } from '../components/LossChart.js';
 import { ScrollTable } from '../components/Table.js';
 import { formatCount, formatDuration, formatNumber, formatPercent, formatTime } from '../format.js';
-import { Link } from '../router.js';
+import { Link, modelPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
@@ -125,7 +125,7 @@ export function PlanPage({ id }: { id: string }) {
         {plan.dryRun ? 'Dry run' : 'Plan'} {plan.id}
       </h1>
       <p>
-        Model <Link to={`/models/${encodeURIComponent(plan.model.id)}`}>{plan.model.name}</Link> ·{' '}
+        Model <Link to={modelPath(plan.model.id)}>{plan.model.name}</Link> ·{' '}
         {plan.dryRun
           ? 'profiles every block size'
           : `${plan.replacement} replacement · ${plan.removedLayers.length ? `removes layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layer${plan.layersToPrune === 1 ? '' : 's'}`}`}
@@ -177,7 +177,7 @@ export function PlanPage({ id }: { id: string }) {
       {plan.status === 'SUCCEEDED' && !plan.dryRun ? <Report plan={plan} /> : null}
       {plan.status === 'SUCCEEDED' && plan.dryRun ? (
         <p>
-          See the heat map on the <Link to={`/models/${encodeURIComponent(plan.model.id)}`}>model's page</Link>.
+          See the heat map on the <Link to={modelPath(plan.model.id)}>model's page</Link>.
         </p>
       ) : null}
     </>
