@@ -3,6 +3,14 @@ import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent } from 
 
 const NAVIGATE = 'streamline:navigate';
 
+/** The address of a plan's page, and of a model's (the routes App.tsx matches as /plans/:id and /models/:id). */
+export function planPath(id: string): string {
+  return `/plans/${encodeURIComponent(id)}`;
+}
+export function modelPath(id: string): string {
+  return `/models/${encodeURIComponent(id)}`;
+}
+
 export function navigate(to: string, options: { replace?: boolean } = {}): void {
   if (options.replace) window.history.replaceState(null, '', to);
   else window.history.pushState(null, '', to);

@@ -7,6 +7,7 @@
 import { useMemo, useState } from 'react';
 import type { LayerImportance } from '@streamline/sdk/browser';
 import { formatNumber, layerSpan } from '../format.js';
+import { ScrollTable } from './Table.js';
 import { textOn, viridis, viridisGradient } from './viridis.js';
 
 export interface BlockChoice {
@@ -38,62 +39,48 @@ export function Heatmap({
   const starts = Array.from({ length: numLayers }, (_, s) => s);
   return (
     <figure className="heatmap-figure">
-      <div className="scroll" tabIndex={0} aria-label="Importance heat map, scrollable">
-        <table className="heatmap" aria-describedby="heatmap-caption">
-          <thead>
-            <tr>
-              <th scope="col">size \ start</th>
-              {starts.map((s) => (
-                <th scope="col" key={s}>
-                  {s}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {rows.map(({ size, cells }) => (
-              <tr key={size}>
-                <th scope="row">{size}</th>
-                {starts.map((s) => {
-                  const cell = cells[s];
-                  if (!cell) return <td key={s} className="empty" />;
-                  const t = scale(cell.cosine);
-                  const isSelected = selected?.size === size && selected.start === s;
-                  const label = `block size ${size}, start layer ${s} (${layerSpan(s, size)}): cosine `;
-                  return (
-                    <td key={s}>
-                      <button
-                        type="button"
-                        className={`cell${isSelected ? ' selected' : ''}`}
-                        style={{ background: viridis(t), color: textOn(t) }}
-                        aria-pressed={onSelect ? isSelected : undefined}
-                        data-size={size}
-                        data-start={s}
-                        data-best={cell.best ? 'true' : undefined}
-                        onMouseEnter={() => setHovered(cell)}
-                        onMouseLeave={() => setHovered(null)}
-                        onFocus={() => setHovered(cell)}
-                        onBlur={() => setHovered(null)}
-                        onClick={() => onSelect?.({ size, start: s })}
-                      >
-                        {/* the accessible name contains the visible text: "block size 2, start layer 2 (layers 2–3): cosine 0.75, best" */}
-                        <span className="visually-hidden">{label}</span>
-                        {cell.cosine.toFixed(2)}
-                        {cell.best ? (
-                          <>
-                            <span aria-hidden="true">★</span>
-                            <span className="visually-hidden">, best for this size</span>
-                          </>
-                        ) : null}
-                      </button>
-                    </td>
-                  );
-                })}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <ScrollTable label="Importance heat map" className="heatmap" describedBy="heatmap-caption" columns={['size \\ start', ...starts]}>
+        {rows.map(({ size, cells }) => (
+          <tr key={size}>
+            <th scope="row">{size}</th>
+            {starts.map((s) => {
+              const cell = cells[s];
+              if (!cell) return <td key={s} className="empty" />;
+              const t = scale(cell.cosine);
+              const isSelected = selected?.size === size && selected.start === s;
+              const label = `block size ${size}, start layer ${s} (${layerSpan(s, size)}): cosine `;
+              return (
+                <td key={s}>
+                  <button
+                    type="button"
+                    className={`cell${isSelected ? ' selected' : ''}`}
+                    style={{ background: viridis(t), color: textOn(t) }}
+                    aria-pressed={onSelect ? isSelected : undefined}
+                    data-size={size}
+                    data-start={s}
+                    data-best={cell.best ? 'true' : undefined}
+                    onMouseEnter={() => setHovered(cell)}
+                    onMouseLeave={() => setHovered(null)}
+                    onFocus={() => setHovered(cell)}
+                    onBlur={() => setHovered(null)}
+                    onClick={() => onSelect?.({ size, start: s })}
+                  >
+                    {/* the accessible name contains the visible text: "block size 2, start layer 2 (layers 2–3): cosine 0.75, best" */}
+                    <span className="visually-hidden">{label}</span>
+                    {cell.cosine.toFixed(2)}
+                    {cell.best ? (
+                      <>
+                        <span aria-hidden="true">★</span>
+                        <span className="visually-hidden">, best for this size</span>
+                      </>
+                    ) : null}
+                  </button>
+                </td>
+              );
+            })}
+          </tr>
+        ))}
+      </ScrollTable>
       <div className="heatmap-tooltip" role="status" aria-live="polite">
         {hovered ? (
           <>

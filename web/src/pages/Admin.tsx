@@ -1,27 +1,23 @@
 /** Tenants and API tokens, for admins of the default tenant: create a tenant, list, create and revoke tokens. */
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { CreateTenantDocument, type NewApiToken, type Role } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { ACTIONS_COLUMN, ScrollTable } from '../components/Table.js';
 import { formatTime } from '../format.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 export function TenantsPage() {
   const { client } = useSession();
   const [name, setName] = useState('');
   const [created, setCreated] = useState<{ id: string; name: string }[]>([]);
-  const [error, setError] = useState<Error | null>(null);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
-    try {
-      const { createTenant } = await client.mutate(CreateTenantDocument, { name: name.trim() });
-      setCreated([...created, createTenant]);
-      setName('');
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+  const creating = useAction();
+  const submit = creating.submit(async () => {
+    const { createTenant } = await client.mutate(CreateTenantDocument, { name: name.trim() });
+    setCreated([...created, createTenant]);
+    setName('');
+  });
   return (
     <>
       <h1>Tenants</h1>
@@ -35,7 +31,7 @@ export function TenantsPage() {
           <button type="submit">Create tenant</button>
         </div>
       </form>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={creating.error} />
       {created.length ? (
         <ul>
           {created.map((tenant) => (
@@ -56,26 +52,17 @@ export function TokensPage() {
   const [role, setRole] = useState<Role>('MEMBER');
   const [days, setDays] = useState('');
   const [fresh, setFresh] = useState<NewApiToken | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  const create = async (event: FormEvent) => {
-    event.preventDefault();
-    setError(null);
-    try {
-      setFresh(await client.createApiToken(tenantId, { role, ...(days ? { expiresInDays: Number(days) } : {}) }));
-      tokens.reload();
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
-  const revoke = async (id: string) => {
-    setError(null);
-    try {
+  // creating and revoking share one error line: the last one tried says what went wrong
+  const editing = useAction();
+  const create = editing.submit(async () => {
+    setFresh(await client.createApiToken(tenantId, { role, ...(days ? { expiresInDays: Number(days) } : {}) }));
+    tokens.reload();
+  });
+  const revoke = (id: string) =>
+    editing.run(async () => {
       await client.revokeApiToken(id);
       tokens.reload();
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+    });
   return (
     <>
       <h1>API tokens</h1>
@@ -107,45 +94,27 @@ export function TokensPage() {
           New {fresh.role} token for {fresh.tenant.name} — copy it now, it is not shown again: <code className="wrap">{fresh.token}</code>
         </p>
       ) : null}
-      <ErrorMessage error={error ?? tokens.error} />
+      <ErrorMessage error={editing.error ?? tokens.error} />
       {tokens.data ? (
-        <div className="scroll" tabIndex={0} aria-label="Tokens, scrollable">
-          <table>
-            <caption>Tokens of {tenantId}</caption>
-            <thead>
-              <tr>
-                <th scope="col">Id</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Revoked</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.data.map((token) => (
-                <tr key={token.id}>
-                  <td>{token.id}</td>
-                  <td>{token.role}</td>
-                  <td>{formatTime(token.createdAt)}</td>
-                  <td>{formatTime(token.lastUsedAt)}</td>
-                  <td>{formatTime(token.expiresAt)}</td>
-                  <td>{formatTime(token.revokedAt)}</td>
-                  <td>
-                    {token.revokedAt ? null : (
-                      <button type="button" className="secondary" onClick={() => revoke(token.id)} aria-label={`Revoke token ${token.id}`}>
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Tokens" caption={<>Tokens of {tenantId}</>} columns={['Id', 'Role', 'Created', 'Last used', 'Expires', 'Revoked', ACTIONS_COLUMN]}>
+          {tokens.data.map((token) => (
+            <tr key={token.id}>
+              <td>{token.id}</td>
+              <td>{token.role}</td>
+              <td>{formatTime(token.createdAt)}</td>
+              <td>{formatTime(token.lastUsedAt)}</td>
+              <td>{formatTime(token.expiresAt)}</td>
+              <td>{formatTime(token.revokedAt)}</td>
+              <td>
+                {token.revokedAt ? null : (
+                  <button type="button" className="secondary" onClick={() => revoke(token.id)} aria-label={`Revoke token ${token.id}`}>
+                    Revoke
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
     </>
   );

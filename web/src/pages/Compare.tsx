@@ -2,9 +2,10 @@ import { useState } from 'react';
 import { ModelDocument, ModelsDocument, PlanDocument, type Plan } from '@streamline/sdk/browser';
 import { CANDIDATE_MEASURES, candidatePoints, candidateRemoved, MEASURES, tableRows, type Measure } from './compare-points.js';
 import { ErrorMessage } from '../components/ErrorMessage.js';
+import { ScrollTable } from '../components/Table.js';
 import { TradeoffChart, type TradeoffPoint } from '../components/TradeoffChart.js';
 import { formatNumber, formatPercent } from '../format.js';
-import { Link, navigate } from '../router.js';
+import { Link, navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
 import { useAsync } from '../use-async.js';
 
@@ -60,51 +61,39 @@ export function ComparePage({ query }: { query: URLSearchParams }) {
       <ErrorMessage error={plans.error} />
       {plans.data ? <TradeoffChart points={points} measure={MEASURES[measure].label} /> : null}
       {plans.data?.length ? (
-        <div className="scroll" tabIndex={0} aria-label="Finished plans, scrollable">
-          <table>
-            <caption>Finished plans and sweep candidates</caption>
-            <thead>
-              <tr>
-                <th scope="col">Plan</th>
-                <th scope="col">Replacement</th>
-                <th scope="col">Removed layers</th>
-                <th scope="col">Parameters removed</th>
-                <th scope="col">Perplexity</th>
-                <th scope="col">Accuracy</th>
-                <th scope="col">Stability</th>
+        <ScrollTable
+          label="Finished plans"
+          caption="Finished plans and sweep candidates"
+          columns={['Plan', 'Replacement', 'Removed layers', 'Parameters removed', 'Perplexity', 'Accuracy', 'Stability']}
+        >
+          {tableRows(plans.data).map(({ plan, c }) =>
+            c ? (
+              <tr key={`${plan.id}/${c.id}`}>
+                <td>
+                  <Link to={planPath(plan.id)}>{`${plan.id} · ${c.id}`}</Link>
+                </td>
+                <td>{c.iterative ? 'one at a time' : c.replacement}</td>
+                <td>{c.removedLayers.join(', ')}</td>
+                <td>{formatPercent(candidateRemoved(c))}</td>
+                <td>{formatNumber(CANDIDATE_MEASURES.perplexity.of(c), 3)}</td>
+                <td>{formatPercent(CANDIDATE_MEASURES.accuracy.of(c))}</td>
+                <td>{formatNumber(CANDIDATE_MEASURES.stability.of(c))}</td>
               </tr>
-            </thead>
-            <tbody>
-              {tableRows(plans.data).map(({ plan, c }) =>
-                c ? (
-                  <tr key={`${plan.id}/${c.id}`}>
-                    <td>
-                      <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{`${plan.id} · ${c.id}`}</Link>
-                    </td>
-                    <td>{c.iterative ? 'one at a time' : c.replacement}</td>
-                    <td>{c.removedLayers.join(', ')}</td>
-                    <td>{formatPercent(candidateRemoved(c))}</td>
-                    <td>{formatNumber(CANDIDATE_MEASURES.perplexity.of(c), 3)}</td>
-                    <td>{formatPercent(CANDIDATE_MEASURES.accuracy.of(c))}</td>
-                    <td>{formatNumber(CANDIDATE_MEASURES.stability.of(c))}</td>
-                  </tr>
-                ) : (
-                <tr key={plan.id}>
-                  <td>
-                    <Link to={`/plans/${encodeURIComponent(plan.id)}`}>{plan.id}</Link>
-                  </td>
-                  <td>{plan.replacement}</td>
-                  <td>{plan.removedLayers.join(', ')}</td>
-                  <td>{formatPercent(plan.stability?.parameterReduction)}</td>
-                  <td>{formatNumber(MEASURES.perplexity.of(plan), 3)}</td>
-                  <td>{formatPercent(MEASURES.accuracy.of(plan))}</td>
-                  <td>{formatNumber(MEASURES.stability.of(plan))}</td>
-                </tr>
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
+            ) : (
+              <tr key={plan.id}>
+                <td>
+                  <Link to={planPath(plan.id)}>{plan.id}</Link>
+                </td>
+                <td>{plan.replacement}</td>
+                <td>{plan.removedLayers.join(', ')}</td>
+                <td>{formatPercent(plan.stability?.parameterReduction)}</td>
+                <td>{formatNumber(MEASURES.perplexity.of(plan), 3)}</td>
+                <td>{formatPercent(MEASURES.accuracy.of(plan))}</td>
+                <td>{formatNumber(MEASURES.stability.of(plan))}</td>
+              </tr>
+            ),
+          )}
+        </ScrollTable>
       ) : plans.data ? (
         <p>No finished plans to compare{modelId ? '' : ': choose a model'}.</p>
       ) : null}

@@ -1,28 +1,22 @@
-import { useEffect, useState, type FormEvent } from 'react';
-import { ModelDocument, PlanDefaultsDocument, PlanDocument, type ModelWithPlans, type PlanSummary } from '@streamline/sdk/browser';
+import { useEffect, useState } from 'react';
+import { FINAL_STATUSES, ModelDocument, PlanDefaultsDocument, type ModelWithPlans } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap } from '../components/Heatmap.js';
 import { InfluenceBars } from '../components/InfluenceBars.js';
 import { PlanTable } from '../components/PlanTable.js';
 import { formatCount, formatTime } from '../format.js';
-import { Link, navigate } from '../router.js';
+import { Link, navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
-
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
-
-/** The newest plan matching `keep`, by creation time. */
-function newest(plans: readonly PlanSummary[], keep: (plan: PlanSummary) => boolean): PlanSummary | undefined {
-  return plans.filter(keep).sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-}
+import { newest, useDryRunProfiles } from './dry-run-profiles.js';
 
 export function ModelPage({ id }: { id: string }) {
   const { client } = useSession();
   const model = useAsync(() => client.query(ModelDocument, { id }), [client, id]);
   const plans = model.data?.model?.plans ?? [];
-  const dryRun = newest(plans, (plan) => plan.dryRun && plan.status === 'SUCCEEDED');
-  const running = newest(plans, (plan) => plan.dryRun && !FINAL.has(plan.status));
-  const profiles = useAsync(async () => (dryRun ? (await client.query(PlanDocument, { id: dryRun.id, eventsLimit: 1 })).plan?.profiles ?? [] : []), [client, dryRun?.id]);
+  const { dryRun, profiles } = useDryRunProfiles(plans);
+  const running = newest(plans, (plan) => plan.dryRun && !FINAL_STATUSES.has(plan.status));
 
   // A dry run in progress: reload the page's data when it finishes.
   useEffect(() => {
@@ -30,7 +24,7 @@ export function ModelPage({ id }: { id: string }) {
     let stopped = false;
     (async () => {
       try {
-        for await (const update of client.planHandle(running.id).updates()) if (stopped || FINAL.has(update.status)) break;
+        for await (const update of client.planHandle(running.id).updates()) if (stopped || FINAL_STATUSES.has(update.status)) break;
       } catch {
         // the reload below shows the plan's state either way
       }
@@ -77,13 +71,13 @@ export function ModelPage({ id }: { id: string }) {
         <h2 id="importance-heading">Importance</h2>
         {dryRun ? (
           <p className="muted">
-            From dry run <Link to={`/plans/${encodeURIComponent(dryRun.id)}`}>{dryRun.id}</Link> of {formatTime(dryRun.finishedAt)}. Click a cell to plan
+            From dry run <Link to={planPath(dryRun.id)}>{dryRun.id}</Link> of {formatTime(dryRun.finishedAt)}. Click a cell to plan
             that block.
           </p>
         ) : null}
         {running ? (
           <p role="status">
-            Dry run <Link to={`/plans/${encodeURIComponent(running.id)}`}>{running.id}</Link> is {running.status.toLowerCase()}
+            Dry run <Link to={planPath(running.id)}>{running.id}</Link> is {running.status.toLowerCase()}
             {running.stage ? ` (${running.stage.toLowerCase()})` : ''}…
           </p>
         ) : null}
@@ -112,27 +106,18 @@ function DryRunForm({ model, onStarted }: { model: ModelWithPlans; onStarted: ()
   const [source, setSource] = useState('');
   const [samples, setSamples] = useState('');
   const [seqLen, setSeqLen] = useState('');
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const starting = useAction();
+  const { error } = starting;
   const calibration = defaults.data?.planDefaults.calibration;
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await client.createPruningPlan({
-        modelId: model.id,
-        dryRun: true,
-        layersToPrune: 1,
-        ...(source.trim() ? { calibration: { source: source.trim(), ...(samples ? { samples: Number(samples) } : {}), ...(seqLen ? { seqLen: Number(seqLen) } : {}) } } : {}),
-      });
-      onStarted();
-    } catch (caught) {
-      setError(caught as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const submit = starting.submit(async () => {
+    await client.createPruningPlan({
+      modelId: model.id,
+      dryRun: true,
+      layersToPrune: 1,
+      ...(source.trim() ? { calibration: { source: source.trim(), ...(samples ? { samples: Number(samples) } : {}), ...(seqLen ? { seqLen: Number(seqLen) } : {}) } } : {}),
+    });
+    onStarted();
+  });
   return (
     <form onSubmit={submit} className="form-grid" aria-labelledby="dry-run-heading">
       <h3 id="dry-run-heading">Measure importance (dry run)</h3>
@@ -153,8 +138,8 @@ function DryRunForm({ model, onStarted }: { model: ModelWithPlans; onStarted: ()
         <input id="dry-seq-len" type="number" min={1} value={seqLen} placeholder={calibration ? String(calibration.seqLen) : ''} onChange={(e) => setSeqLen(e.target.value)} />
       </div>
       <div className="actions">
-        <button type="submit" disabled={busy}>
-          {busy ? 'Starting…' : 'Run a dry run'}
+        <button type="submit" disabled={starting.busy}>
+          {starting.busy ? 'Starting…' : 'Run a dry run'}
         </button>
       </div>
       <ErrorMessage error={error} />

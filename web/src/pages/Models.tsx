@@ -1,68 +1,51 @@
-import { useState, type FormEvent } from 'react';
+import { useState } from 'react';
 import { ModelsDocument, type RegisterModelInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
+import { ACTIONS_COLUMN, ScrollTable } from '../components/Table.js';
 import { formatCount } from '../format.js';
-import { Link } from '../router.js';
+import { Link, modelPath } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
 
 export function ModelsPage() {
   const { client } = useSession();
   const models = useAsync(() => client.query(ModelsDocument, {}), [client]);
-  const [deleteError, setDeleteError] = useState<Error | null>(null);
-  const remove = async (id: string, name: string) => {
+  const deleting = useAction();
+  const remove = (id: string, name: string) => {
     if (!window.confirm(`Delete model ${name} and its finished plans?`)) return;
-    setDeleteError(null);
-    try {
+    void deleting.run(async () => {
       await client.deleteModel(id);
       models.reload();
-    } catch (error) {
-      setDeleteError(error as Error);
-    }
+    });
   };
   return (
     <>
       <h1>Models</h1>
-      <ErrorMessage error={models.error ?? deleteError} />
+      <ErrorMessage error={models.error ?? deleting.error} />
       {models.data && models.data.models.length === 0 ? <p>No models yet: register one below.</p> : null}
       {models.data && models.data.models.length > 0 ? (
-        <div className="scroll" tabIndex={0} aria-label="Models, scrollable">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Architecture</th>
-                <th scope="col">Layers</th>
-                <th scope="col">Parameters</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {models.data.models.map((model) => (
-                <tr key={model.id}>
-                  <td>
-                    <Link to={`/models/${encodeURIComponent(model.id)}`}>{model.name}</Link>
-                  </td>
-                  <td>{model.architecture ?? '—'}</td>
-                  <td>{model.numLayers ?? '—'}</td>
-                  <td>{formatCount(model.numParameters)}</td>
-                  <td>
-                    <span className={`status status-${model.status.toLowerCase()}`}>{model.status}</span>
-                    {model.error ? <span className="muted"> {model.error}</span> : null}
-                  </td>
-                  <td>
-                    <button type="button" className="secondary" onClick={() => remove(model.id, model.name)} aria-label={`Delete ${model.name}`}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Models" columns={['Name', 'Architecture', 'Layers', 'Parameters', 'Status', ACTIONS_COLUMN]}>
+          {models.data.models.map((model) => (
+            <tr key={model.id}>
+              <td>
+                <Link to={modelPath(model.id)}>{model.name}</Link>
+              </td>
+              <td>{model.architecture ?? '—'}</td>
+              <td>{model.numLayers ?? '—'}</td>
+              <td>{formatCount(model.numParameters)}</td>
+              <td>
+                <span className={`status status-${model.status.toLowerCase()}`}>{model.status}</span>
+                {model.error ? <span className="muted"> {model.error}</span> : null}
+              </td>
+              <td>
+                <button type="button" className="secondary" onClick={() => remove(model.id, model.name)} aria-label={`Delete ${model.name}`}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       <RegisterModel onRegistered={models.reload} />
     </>
@@ -72,23 +55,14 @@ export function ModelsPage() {
 function RegisterModel({ onRegistered }: { onRegistered: () => void }) {
   const { client } = useSession();
   const [input, setInput] = useState({ name: '', source: '', tokenizer: '' });
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const registering = useAction();
+  const { error } = registering;
+  const submit = registering.submit(async () => {
     const registration: RegisterModelInput = { name: input.name.trim(), source: input.source.trim(), ...(input.tokenizer.trim() ? { tokenizer: input.tokenizer.trim() } : {}) };
-    try {
-      await client.registerModel(registration);
-      setInput({ name: '', source: '', tokenizer: '' });
-      onRegistered();
-    } catch (caught) {
-      setError(caught as Error);
-    } finally {
-      setBusy(false);
-    }
-  };
+    await client.registerModel(registration);
+    setInput({ name: '', source: '', tokenizer: '' });
+    onRegistered();
+  });
   const field = (name: keyof typeof input, label: string, hint: string, required = false) => {
     const message = fieldError(error, name);
     return (
@@ -123,8 +97,8 @@ function RegisterModel({ onRegistered }: { onRegistered: () => void }) {
         {field('source', 'Source URI', 'file://, s3:// or hf://org/name[@revision]', true)}
         {field('tokenizer', 'Tokenizer URI', 'only when it is not beside the weights (llama2.c models)')}
         <div className="actions">
-          <button type="submit" disabled={busy}>
-            {busy ? 'Registering…' : 'Register'}
+          <button type="submit" disabled={registering.busy}>
+            {registering.busy ? 'Registering…' : 'Register'}
           </button>
         </div>
       </form>

@@ -1,11 +1,14 @@
-import { useEffect, useState, type FormEvent } from 'react';
-import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
+import { useEffect, useState } from 'react';
+import { ModelDocument, ModelsDocument, PlanDefaultsDocument, PlanEstimatesDocument, type CreatePruningPlanInput, type PlanDefaultsQuery, type PlanEstimatesQuery, type ReplacementKind, type TrainingInput } from '@streamline/sdk/browser';
 import { ErrorMessage, fieldError } from '../components/ErrorMessage.js';
 import { Heatmap, type BlockChoice } from '../components/Heatmap.js';
+import { Table } from '../components/Table.js';
 import { formatCount, formatPercent, layerSpan } from '../format.js';
-import { navigate } from '../router.js';
+import { navigate, planPath } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
 import { useAsync } from '../use-async.js';
+import { useDryRunProfiles } from './dry-run-profiles.js';
 
 const KINDS: readonly { kind: ReplacementKind; what: string }[] = [
   { kind: 'LAYER', what: 'one decoder layer, initialised from the first pruned layer (the paper’s default)' },
@@ -38,8 +41,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
   const defaults = useAsync(() => client.query(PlanDefaultsDocument, {}), [client]);
   const [modelId, setModelId] = useState(query.get('model') ?? '');
   const model = useAsync(async () => (modelId ? (await client.query(ModelDocument, { id: modelId })).model : null), [client, modelId]);
-  const dryRun = model.data?.plans.filter((plan) => plan.dryRun && plan.status === 'SUCCEEDED').sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0];
-  const profiles = useAsync(async () => (dryRun ? (await client.query(PlanDocument, { id: dryRun.id, eventsLimit: 1 })).plan?.profiles ?? [] : []), [client, dryRun?.id]);
+  const { profiles } = useDryRunProfiles(model.data?.plans ?? []);
 
   const [by, setBy] = useState<'block' | 'sparsity'>('block');
   const [size, setSize] = useState(query.get('size') ?? '1');
@@ -50,8 +52,8 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
   const [evaluation, setEvaluation] = useState({ perplexity: '', tasks: '' });
   const [training, setTraining] = useState<Record<TrainingField, string> | null>(null);
   const estimates = useAsync(async () => (modelId ? (await client.query(PlanEstimatesDocument, { modelId, replacement: kind })).planEstimates : []), [client, modelId, kind]);
-  const [error, setError] = useState<Error | null>(null);
-  const [busy, setBusy] = useState(false);
+  const starting = useAction();
+  const { error } = starting;
 
   // Pre-fill the training settings with the API's defaults once they arrive.
   useEffect(() => {
@@ -60,10 +62,7 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
     setTraining(Object.fromEntries(TRAINING_FIELDS.map(({ name }) => [name, values[name] === null ? '' : String(values[name])])) as Record<TrainingField, string>);
   }, [defaults.data, training]);
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const submit = starting.submit(async () => {
     const trainingInput: TrainingInput = {};
     const defaultTraining = defaults.data?.planDefaults.training;
     for (const { name } of TRAINING_FIELDS) {
@@ -89,14 +88,9 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
         : {}),
       ...(Object.keys(trainingInput).length ? { training: trainingInput } : {}),
     };
-    try {
-      const plan = await client.createPruningPlan(input);
-      navigate(`/plans/${encodeURIComponent(plan.id)}`);
-    } catch (caught) {
-      setError(caught as Error);
-      setBusy(false);
-    }
-  };
+    const plan = await client.createPruningPlan(input);
+    navigate(planPath(plan.id));
+  });
 
   const numLayers = model.data?.numLayers ?? 0;
   const selected: BlockChoice | null = by === 'block' && start !== '' ? { size: Number(size), start: Number(start) } : null;
@@ -238,8 +232,8 @@ export function NewPlanPage({ query }: { query: URLSearchParams }) {
           </div>
         </fieldset>
         <div className="actions">
-          <button type="submit" disabled={busy || !modelId}>
-            {busy ? 'Starting…' : 'Start plan'}
+          <button type="submit" disabled={starting.busy || !modelId}>
+            {starting.busy ? 'Starting…' : 'Start plan'}
           </button>
         </div>
         <ErrorMessage error={error} />
@@ -263,24 +257,14 @@ function Estimates({ estimates, size }: { estimates: readonly BlockEstimate[]; s
     ) : null;
   }
   return (
-    <table>
-      <caption>What each block size removes with this replacement</caption>
-      <thead>
-        <tr>
-          <th scope="col">Layers</th>
-          <th scope="col">Parameters after</th>
-          <th scope="col">Sparsity</th>
+    <Table caption="What each block size removes with this replacement" columns={['Layers', 'Parameters after', 'Sparsity']}>
+      {estimates.map((e) => (
+        <tr key={e.blockSize}>
+          <td>{e.blockSize}</td>
+          <td>{formatCount(e.parametersAfter)}</td>
+          <td>{formatPercent(e.sparsity)}</td>
         </tr>
-      </thead>
-      <tbody>
-        {estimates.map((e) => (
-          <tr key={e.blockSize}>
-            <td>{e.blockSize}</td>
-            <td>{formatCount(e.parametersAfter)}</td>
-            <td>{formatPercent(e.sparsity)}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      ))}
+    </Table>
   );
 }

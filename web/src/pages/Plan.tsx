@@ -1,13 +1,15 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
+import { FINAL_STATUSES, NetworkError, PlanDocument, PlanDownloadsDocument, PlanEventsDocument, type Plan, type PlanSummary, type ProgressEvent } from '@streamline/sdk/browser';
 import { ErrorMessage } from '../components/ErrorMessage.js';
 import { LossChart, type LossPoint } from '../components/LossChart.js';
+import { ScrollTable } from '../components/Table.js';
 import { formatCount, formatDuration, formatNumber, formatPercent, formatTime } from '../format.js';
-import { Link } from '../router.js';
+import { Link, modelPath } from '../router.js';
 import { useSession } from '../session.js';
+import { useAction } from '../use-action.js';
+import { useAsync } from '../use-async.js';
 import { reportCsv, reportJson, saveBlob } from './report-files.js';
 
-const FINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 const STAGES = ['LOADING', 'PROFILING', 'COLLECTING', 'TRAINING', 'ASSEMBLING', 'EVALUATING', 'UPLOADING', 'DONE'] as const;
 const EVENTS_PAGE = 1000;
 
@@ -48,14 +50,14 @@ function useLivePlan(id: string) {
     const handle = client.planHandle(id);
     (async () => {
       const first = await load();
-      if (!first || FINAL.has(first.status)) return;
+      if (!first || FINAL_STATUSES.has(first.status)) return;
       // status changes (stage, progress, final status) beside the event stream
       void (async () => {
         try {
           for await (const update of handle.updates()) {
             if (stopped) return;
             setPlan((previous) => (previous ? { ...previous, ...(update as PlanSummary) } : previous));
-            if (FINAL.has(update.status)) break;
+            if (FINAL_STATUSES.has(update.status)) break;
           }
         } catch {
           // the progress loop below reconnects; its end reloads the plan
@@ -99,35 +101,31 @@ function mergeEvents(have: readonly ProgressEvent[], more: readonly ProgressEven
 export function PlanPage({ id }: { id: string }) {
   const { client } = useSession();
   const { plan, events, error, connection, reload } = useLivePlan(id);
-  const [actionError, setActionError] = useState<Error | null>(null);
+  const cancelling = useAction();
   const points = useMemo<LossPoint[]>(
     () => events.filter((e) => e.stage === 'TRAINING' && e.step !== null && (e.loss !== null || e.validationLoss !== null)).map((e) => ({ step: e.step!, loss: e.loss, validationLoss: e.validationLoss })),
     [events],
   );
   if (error && !plan) return <ErrorMessage error={error} />;
   if (!plan) return <p>Loading…</p>;
-  const running = !FINAL.has(plan.status);
+  const running = !FINAL_STATUSES.has(plan.status);
   const latest = events[events.length - 1];
   const tokensPerSecond = [...events].reverse().find((e) => e.tokensPerSecond !== null)?.tokensPerSecond ?? null;
   const elapsed = plan.startedAt ? ((plan.finishedAt ? Date.parse(plan.finishedAt) : Date.now()) - Date.parse(plan.startedAt)) / 1000 : 0;
   const eta = running && plan.progress > 0.01 ? (elapsed * (1 - plan.progress)) / plan.progress : NaN;
   const seenStages = new Set(events.map((e) => e.stage));
-  const cancel = async () => {
-    setActionError(null);
-    try {
+  const cancel = () =>
+    cancelling.run(async () => {
       await client.cancelPlan(plan.id);
       await reload();
-    } catch (caught) {
-      setActionError(caught as Error);
-    }
-  };
+    });
   return (
     <>
       <h1>
         {plan.dryRun ? 'Dry run' : 'Plan'} {plan.id}
       </h1>
       <p>
-        Model <Link to={`/models/${encodeURIComponent(plan.model.id)}`}>{plan.model.name}</Link> ·{' '}
+        Model <Link to={modelPath(plan.model.id)}>{plan.model.name}</Link> ·{' '}
         {plan.dryRun
           ? 'profiles every block size'
           : `${plan.replacement} replacement · ${plan.removedLayers.length ? `removes layers ${plan.removedLayers.join(', ')}` : `${plan.layersToPrune} layer${plan.layersToPrune === 1 ? '' : 's'}`}`}
@@ -164,7 +162,7 @@ export function PlanPage({ id }: { id: string }) {
           </button>
         </p>
       ) : null}
-      <ErrorMessage error={actionError ?? error} />
+      <ErrorMessage error={cancelling.error ?? error} />
       {!plan.dryRun ? (
         <section aria-labelledby="loss-heading">
           <h2 id="loss-heading">Training</h2>
@@ -179,7 +177,7 @@ export function PlanPage({ id }: { id: string }) {
       {plan.status === 'SUCCEEDED' && !plan.dryRun ? <Report plan={plan} /> : null}
       {plan.status === 'SUCCEEDED' && plan.dryRun ? (
         <p>
-          See the heat map on the <Link to={`/models/${encodeURIComponent(plan.model.id)}`}>model's page</Link>.
+          See the heat map on the <Link to={modelPath(plan.model.id)}>model's page</Link>.
         </p>
       ) : null}
     </>
@@ -224,60 +222,35 @@ function Report({ plan }: { plan: Plan }) {
         <dd>{formatNumber(report?.hiddenStateCosine)}</dd>
       </dl>
       {report?.perplexity.length ? (
-        <div className="scroll" tabIndex={0} aria-label="Perplexity, scrollable">
-          <table>
-            <caption>Perplexity</caption>
-            <thead>
-              <tr>
-                <th scope="col">Dataset</th>
-                <th scope="col">Tokens</th>
-                <th scope="col">Original</th>
-                <th scope="col">Pruned</th>
-                <th scope="col">Ratio</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.perplexity.map((p) => (
-                <tr key={p.dataset}>
-                  <td className="wrap">{p.dataset}</td>
-                  <td>{p.tokens}</td>
-                  <td>{formatNumber(p.original, 3)}</td>
-                  <td>{formatNumber(p.pruned, 3)}</td>
-                  <td>{p.original ? formatNumber(p.pruned / p.original, 3) : '—'}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable label="Perplexity" caption="Perplexity" columns={['Dataset', 'Tokens', 'Original', 'Pruned', 'Ratio']}>
+          {report.perplexity.map((p) => (
+            <tr key={p.dataset}>
+              <td className="wrap">{p.dataset}</td>
+              <td>{p.tokens}</td>
+              <td>{formatNumber(p.original, 3)}</td>
+              <td>{formatNumber(p.pruned, 3)}</td>
+              <td>{p.original ? formatNumber(p.pruned / p.original, 3) : '—'}</td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       {report?.tasks.length ? (
-        <div className="scroll" tabIndex={0} aria-label="Tasks, scrollable">
-          <table>
-            <caption>Multiple-choice tasks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Task</th>
-                <th scope="col">Items</th>
-                <th scope="col">Accuracy (original)</th>
-                <th scope="col">Accuracy (pruned)</th>
-                <th scope="col">Agreement</th>
-                <th scope="col">Stability</th>
-              </tr>
-            </thead>
-            <tbody>
-              {report.tasks.map((t) => (
-                <tr key={t.task}>
-                  <td className="wrap">{t.task}</td>
-                  <td>{t.samples}</td>
-                  <td>{formatPercent(t.accuracyOriginal)}</td>
-                  <td>{formatPercent(t.accuracyPruned)}</td>
-                  <td>{formatPercent(t.agreement)}</td>
-                  <td>{formatNumber(t.stability)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <ScrollTable
+          label="Tasks"
+          caption="Multiple-choice tasks"
+          columns={['Task', 'Items', 'Accuracy (original)', 'Accuracy (pruned)', 'Agreement', 'Stability']}
+        >
+          {report.tasks.map((t) => (
+            <tr key={t.task}>
+              <td className="wrap">{t.task}</td>
+              <td>{t.samples}</td>
+              <td>{formatPercent(t.accuracyOriginal)}</td>
+              <td>{formatPercent(t.accuracyPruned)}</td>
+              <td>{formatPercent(t.agreement)}</td>
+              <td>{formatNumber(t.stability)}</td>
+            </tr>
+          ))}
+        </ScrollTable>
       ) : null}
       <p className="actions">
         <button type="button" className="secondary" onClick={() => saveBlob(new Blob([reportJson(plan)], { type: 'application/json' }), `${plan.id}-report.json`)}>
@@ -301,41 +274,35 @@ interface OutputFile {
 /** S3 outputs: pre-signed URLs from the API. Local outputs: the gateway's /files route, with the token. */
 function OutputFiles({ plan }: { plan: Plan }) {
   const { client, token } = useSession();
-  const [files, setFiles] = useState<{ local: boolean; list: OutputFile[] } | null>(null);
-  const [error, setError] = useState<Error | null>(null);
-  useEffect(() => {
-    if (!plan.outputUri) return;
-    (async () => {
-      if (plan.outputUri!.startsWith('file://')) {
-        const response = await fetch(`/files/${encodeURIComponent(plan.id)}/`, { headers: { authorization: `Bearer ${token}` } });
-        const body = (await response.json()) as { files?: OutputFile[]; errors?: { message: string }[] };
-        if (!response.ok || !body.files) throw new Error(body.errors?.[0]?.message ?? `HTTP ${response.status}`);
-        setFiles({ local: true, list: body.files });
-      } else {
-        const { plan: withDownloads } = await client.query(PlanDownloadsDocument, { id: plan.id });
-        setFiles({ local: false, list: withDownloads?.downloads ?? [] });
-      }
-    })().catch((caught: Error) => setError(caught));
+  const files = useAsync(async () => {
+    if (!plan.outputUri) return null;
+    if (plan.outputUri.startsWith('file://')) {
+      const response = await fetch(`/files/${encodeURIComponent(plan.id)}/`, { headers: { authorization: `Bearer ${token}` } });
+      const body = (await response.json()) as { files?: OutputFile[]; errors?: { message: string }[] };
+      if (!response.ok || !body.files) throw new Error(body.errors?.[0]?.message ?? `HTTP ${response.status}`);
+      return { local: true, list: body.files };
+    }
+    const { plan: withDownloads } = await client.query(PlanDownloadsDocument, { id: plan.id });
+    return { local: false, list: withDownloads?.downloads ?? [] };
   }, [client, token, plan.id, plan.outputUri]);
-  const download = async (file: OutputFile) => {
-    try {
+  const downloading = useAction();
+  const download = (file: OutputFile) =>
+    downloading.run(async () => {
       const response = await fetch(file.url, { headers: { authorization: `Bearer ${token}` } });
       if (!response.ok) throw new Error(`${file.name}: HTTP ${response.status}`);
       saveBlob(await response.blob(), file.name);
-    } catch (caught) {
-      setError(caught as Error);
-    }
-  };
+    });
   if (!plan.outputUri) return null;
+  const listing = files.data;
   return (
     <>
       <h3>Output files</h3>
       <p className="muted wrap">{plan.outputUri}</p>
-      <ErrorMessage error={error} />
+      <ErrorMessage error={downloading.error ?? files.error} />
       <ul className="files">
-        {files?.list.map((file) => (
+        {listing?.list.map((file) => (
           <li key={file.name}>
-            {files.local ? (
+            {listing.local ? (
               <button type="button" className="link" onClick={() => download(file)}>
                 {file.name}
               </button>
