@@ -114,6 +114,7 @@ describe('query limits, graphql-ws and HTTP errors (default limits, small WebSoc
     STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT: '3',
     STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT: '2',
     STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS: '1000',
+    STREAMLINE_WS_REAUTH_INTERVAL_MS: '200',
     STREAMLINE_CORS_ORIGINS: 'https://app.example.com',
   });
 
@@ -230,6 +231,28 @@ describe('query limits, graphql-ws and HTTP errors (default limits, small WebSoc
     const again = await rawConnection(gw.current.wsUrl, { authorization: `Bearer ${token}` });
     expect(again.acknowledged).toBe(true);
     for (const c of [...open.slice(1), again]) c.socket.close();
+    await assertHealthy(gw.current);
+  });
+
+  it('closes an open connection (4401, saying why) once its token is revoked or has expired, and no other', async () => {
+    const tenant = (await processGraphql(gw.current, 'mutation { createTenant(name: "ws-reauth") { id } }')).body.data.createTenant.id;
+    const CREATE_TOKEN = 'mutation ($t: ID!, $at: DateTime) { createApiToken(tenantId: $t, role: MEMBER, expiresAt: $at) { id token } }';
+    const revoked = (await processGraphql(gw.current, CREATE_TOKEN, { t: tenant })).body.data.createApiToken;
+    const expiring = (await processGraphql(gw.current, CREATE_TOKEN, { t: tenant, at: new Date(Date.now() + 1_500).toISOString() })).body.data.createApiToken;
+    const closed = (c: { socket: WebSocket }) => new Promise<{ code: number; reason: string }>((resolve) => c.socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    const [toRevoke, toExpire, admin] = await Promise.all([revoked.token, expiring.token, gw.current.adminToken].map((t) => rawConnection(gw.current.wsUrl, { authorization: `Bearer ${t}` })));
+    expect([toRevoke, toExpire, admin].map((c) => c.acknowledged)).toEqual([true, true, true]);
+    const [revokedClose, expiredClose] = [closed(toRevoke), closed(toExpire)];
+
+    const revokedAt = performance.now();
+    await processGraphql(gw.current, 'mutation ($id: ID!) { revokeApiToken(id: $id) { id } }', { id: revoked.id });
+    expect(await revokedClose).toEqual({ code: 4401, reason: expect.stringMatching(/^Unauthorized: the API token \S+ was revoked at /) });
+    expect(performance.now() - revokedAt).toBeLessThan(3_000);
+    expect(await expiredClose).toEqual({ code: 4401, reason: expect.stringMatching(/^Unauthorized: the API token \S+ expired at /) });
+    // the admin's connection, checked as often, stays open
+    await new Promise((r) => setTimeout(r, 500));
+    expect(admin.socket.readyState).toBe(WebSocket.OPEN);
+    admin.socket.close();
     await assertHealthy(gw.current);
   });
 

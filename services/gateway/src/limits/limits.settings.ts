@@ -30,6 +30,12 @@ export interface GatewayLimits {
   /** STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS: how long a graphql-ws connection may stay open without a connection_init message (then 4408). Default 10000. */
   readonly connectionInitWaitMs: number;
   /**
+   * STREAMLINE_WS_REAUTH_INTERVAL_MS: how often an open graphql-ws connection's token is checked again;
+   * a token revoked or expired since the connection opened closes it (4401), subscriptions and all.
+   * Default 10000 (a token revoked on another replica is seen once STREAMLINE_TOKEN_CACHE_MS has passed too).
+   */
+  readonly reauthIntervalMs: number;
+  /**
    * Introspection and "Did you mean …" suggestions in validation errors. Default: on, except when
    * NODE_ENV=production; STREAMLINE_INTROSPECTION=on|off overrides.
    */
@@ -49,6 +55,7 @@ export const DEFAULT_LIMITS = {
   maxConnectionsPerTenant: 50,
   maxSubscriptionsPerTenant: 200,
   connectionInitWaitMs: 10_000,
+  reauthIntervalMs: 10_000,
   maxBufferedEvents: 1_000,
 } as const;
 
@@ -64,6 +71,7 @@ export function limitsFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayLimi
     maxConnectionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_CONNECTIONS_PER_TENANT', DEFAULT_LIMITS.maxConnectionsPerTenant),
     maxSubscriptionsPerTenant: positiveInteger(env, 'STREAMLINE_WS_MAX_SUBSCRIPTIONS_PER_TENANT', DEFAULT_LIMITS.maxSubscriptionsPerTenant),
     connectionInitWaitMs: positiveInteger(env, 'STREAMLINE_WS_CONNECTION_INIT_TIMEOUT_MS', DEFAULT_LIMITS.connectionInitWaitMs),
+    reauthIntervalMs: positiveInteger(env, 'STREAMLINE_WS_REAUTH_INTERVAL_MS', DEFAULT_LIMITS.reauthIntervalMs),
     maxBufferedEvents: positiveInteger(env, 'STREAMLINE_WS_MAX_BUFFERED_EVENTS', DEFAULT_LIMITS.maxBufferedEvents),
     introspection: onOff(env, 'STREAMLINE_INTROSPECTION', !production),
     landingPage: !production,

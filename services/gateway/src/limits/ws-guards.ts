@@ -11,6 +11,9 @@
  *   (all the tenant's connections together): an `error` message on that subscription, QUOTA_EXCEEDED.
  * - A connection that never sends connection_init is closed by graphql-ws after connectionInitWaitMs
  *   (4408).
+ * - An open connection's token is checked again every reauthIntervalMs: one revoked or expired since
+ *   is closed 4401 with the reason (its running subscriptions end with it; each operation also reads the
+ *   token again).
  */
 import { GraphQLError, getOperationAST, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
@@ -50,6 +53,8 @@ interface Connection {
   readonly tenantId: string;
   /** Ids of this connection's subscriptions that count against the tenant's limit. */
   readonly subscriptions: Set<string>;
+  /** The periodic check of the connection's token. */
+  readonly reauth: NodeJS.Timeout;
 }
 
 /** The authorization connection parameter (either spelling), or null when absent or blank. */
@@ -60,7 +65,7 @@ export function authorizationParam(params: Readonly<Record<string, unknown>> | u
 
 export function websocketGuards(options: {
   readonly schema: GraphQLSchema;
-  readonly limits: Pick<GatewayLimits, 'maxConnectionsPerTenant' | 'maxSubscriptionsPerTenant' | 'connectionInitWaitMs' | 'maxTokens'>;
+  readonly limits: Pick<GatewayLimits, 'maxConnectionsPerTenant' | 'maxSubscriptionsPerTenant' | 'connectionInitWaitMs' | 'reauthIntervalMs' | 'maxTokens'>;
   /** All validation rules an operation must pass (graphql's own, the query limits, …). */
   readonly rules: readonly ValidationRule[];
   readonly principal: (authorization: string | null) => Promise<Principal>;
@@ -99,7 +104,20 @@ export function websocketGuards(options: {
         return false;
       }
       change(connectionsByTenant, principal.tenantId, 1);
-      connections.set(ctx, { tenantId: principal.tenantId, subscriptions: new Set() });
+      const authorization = authorizationParam(ctx.connectionParams);
+      const reauth = setInterval(() => {
+        void options.principal(authorization).then(
+          (now) => {
+            if (now.kind === 'client' && now.tenantId === principal.tenantId) return;
+            // "the API token … was revoked at …" without the advice after it: a close reason holds 123 bytes
+            const why = now.kind === 'unknown' && now.message ? now.message.split(';')[0] : 'the API token is no longer valid';
+            socket.close(CLOSE_UNAUTHORIZED, `Unauthorized: ${why}`.slice(0, 120));
+          },
+          () => {}, // the store did not answer: the connection stays until a check succeeds
+        );
+      }, limits.reauthIntervalMs);
+      reauth.unref();
+      connections.set(ctx, { tenantId: principal.tenantId, subscriptions: new Set(), reauth });
       return true;
     },
 
@@ -137,6 +155,7 @@ export function websocketGuards(options: {
     async onClose(ctx) {
       const connection = connections.get(ctx);
       if (!connection) return;
+      clearInterval(connection.reauth);
       connections.delete(ctx);
       change(subscriptionsByTenant, connection.tenantId, -connection.subscriptions.size);
       connection.subscriptions.clear();
