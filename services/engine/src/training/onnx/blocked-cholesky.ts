@@ -6,7 +6,7 @@
  * 128³/3 multiply-adds instead of 4097³/3.
  */
 import * as ort from 'onnxruntime-node';
-import { choleskyFactor, invertLowerTriangular } from '../../pruning/linear-fit.js';
+import { choleskyFactor, invertLowerTriangular } from '../cholesky.js';
 import { OnnxGraph } from '../../runtime/onnx/onnx-graph.js';
 
 interface Matrix {

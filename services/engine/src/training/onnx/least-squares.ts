@@ -8,7 +8,11 @@ import * as ort from 'onnxruntime-node';
 import { OnnxGraph } from '../../runtime/onnx/onnx-graph.js';
 import { defaultProvider } from '../../runtime/onnx/onnx-forward.js';
 import { defaultThreads } from '../../runtime/threads.js';
+import { solveCholesky } from '../cholesky.js';
 import { blockedCholeskySolve, Float64Gemm } from './blocked-cholesky.js';
+
+/** The blocked solve's block size: the host factors and inverts blocks of this size. */
+const CHOLESKY_BLOCK = 128;
 
 export interface NormalEquationChunk {
   /** [d, d] XᵀX */
@@ -91,9 +95,13 @@ export class OnnxLeastSquares {
     return new OnnxLeastSquares(products, residuals, new Float64Gemm(options), d, provider, threads);
   }
 
-  /** gram · A = cross for the ridge-regularised normal equations, in float64: blocked Cholesky, GEMMs in ORT. */
+  /**
+   * gram · A = cross for the ridge-regularised normal equations, in float64: blocked Cholesky with its
+   * GEMMs in ORT; a system of one block (d < 128) on the host, where ORT's per-call cost would dominate.
+   */
   async solve(gram: Float64Array, cross: Float64Array, n: number, m: number): Promise<Float64Array> {
-    return blockedCholeskySolve(gram, cross, n, m, this.gemm);
+    if (n <= CHOLESKY_BLOCK) return solveCholesky(gram, cross, n, m);
+    return blockedCholeskySolve(gram, cross, n, m, this.gemm, CHOLESKY_BLOCK);
   }
 
   async normalEquations(x: Float32Array, y: Float32Array, rows: number): Promise<NormalEquationChunk> {
