@@ -364,5 +364,43 @@ describe('engine worker with S3 storage', () => {
     const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
     expect(await sha('p')).toBe(await sha('ref'));
   });
+
+  it('resumes a plan stopped while healing on another disk from its stored healing checkpoint, to the weights of an uninterrupted run', async () => {
+    const inputs = await uploadInputs('heal-in');
+    const plan: TestPlan = {
+      model: inputs.model,
+      layersToPrune: 1,
+      replacement: 'SWIGLU',
+      dryRun: false,
+      calibration: { source: inputs.data, samples: 8, seqLen: 8 },
+      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 12, checkpointEvery: 4 },
+      // Long enough (seconds) to be still healing when the progress batch showing step 10 arrives; no
+      // validation split, so no early stopping.
+      healing: { steps: 1500, learningRate: 1e-4, validationFraction: 0, patience: 1 },
+    };
+    const store = s3.store(BUCKET, 'heal-run', log);
+    const reference = new QueueTransport();
+    reference.queue.push({ planId: 'ref', config: testAssignment(plan) });
+    await work_(reference, fresh('disk'), store, () => reference.finished.has('ref'));
+    expect(reference.finished.get('ref')!.error).toBeUndefined();
+
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'h', config: testAssignment(plan) });
+    await work_(transport, fresh('disk'), store, () => false, (stop, e) => {
+      if (e.stage === 'HEALING' && e.step !== undefined && e.step >= 10) stop();
+    });
+    expect(transport.released).toEqual(['h']);
+    const healing = await new StoredCheckpoints(store, { prefix: 'plans/h/healing/' }).list();
+    expect(healing[0].manifest.step).toBeGreaterThanOrEqual(10); // saved when stopped, stored before the release
+    transport.queue.push({ planId: 'h', config: testAssignment(plan) });
+    await work_(transport, fresh('disk'), store, () => transport.finished.has('h'));
+    const messages = transport.events.get('h')!.map((e) => e.message);
+    expect(messages).toContain(`healing resumed from its checkpoint of step ${healing[0].manifest.step}`);
+    const healingSteps = transport.events.get('h')!.filter((e) => e.stage === 'HEALING' && e.step !== undefined).map((e) => e.step!);
+    expect(healingSteps.filter((step) => step <= healing[0].manifest.step)).toHaveLength(healing[0].manifest.step); // the first run's steps only, none again
+    expect(await keys(store, 'plans/h/')).toEqual([]); // healing's checkpoints go with training's once the output is out
+    const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
+    expect(await sha('h')).toBe(await sha('ref'));
+  });
 });
 
