@@ -3,15 +3,17 @@
  * family, a replacement that is exactly the removed layer has zero KL to the original (the in-graph
  * teacher is the engine's own forward pass); on stories260K a short heal lowers the pruned model's
  * held-out perplexity, streams its loss as HEALING events and writes before- and after-healing figures
- * to streamline.json; healing settings that cannot run are refused before any work.
+ * to streamline.json; healing settings that cannot run are refused before any work; a stopped heal
+ * resumes from its checkpoint to the weights of an uninterrupted one.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { transpose2d } from '../src/formats/host-tensor.js';
 import { loadModel } from '../src/models/model.js';
+import { healReplacement } from '../src/pruning/heal.js';
 import { collectHiddenStatePairs, PairReader } from '../src/pruning/hidden-state-pairs.js';
 import { prune, type PruneEvent } from '../src/pruning/prune.js';
 import { initialParameters } from '../src/pruning/replacement.js';
@@ -24,6 +26,7 @@ import { OnnxReplacementTrainer } from '../src/training/onnx/onnx-trainer.js';
 import { STORIES_BIN, STORIES_TOKENIZER, runWithShared, sharedPath } from '@streamline/testing/shared-data';
 import { engineFailure } from './fixtures/failures.js';
 import { seededRandom, TINY_CONFIGS, writeTinyModel } from './fixtures/tiny-models.js';
+import { largestDifference, tinyHealingJob, tinyLlamaPairs } from './fixtures/tiny-pairs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'streamline-healing-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -114,6 +117,44 @@ describe.each(Object.keys(TINY_CONFIGS))('%s: healing', (family) => {
       expect(await trainer.klSum(batch)).toBeLessThan(perturbed);
     } finally {
       await trainer.dispose();
+      pairs.close();
+    }
+  });
+});
+
+describe('healing checkpoints', () => {
+  it('resumes from its last checkpoint to the weights of an uninterrupted run, cancelled or killed, ignoring a half-written one', async () => {
+    const { model, pairs } = await tinyLlamaPairs(fresh('pairs'), 1);
+    try {
+      const heal = (dir: string, onStep?: (step: number) => void, signal?: AbortSignal) =>
+        healReplacement(tinyHealingJob(model, pairs, { checkpoints: { dir, key: 'same', every: 3 }, signal, onProgress: (p) => onStep?.(p.step) }));
+      const uninterrupted = await heal(fresh('heal'));
+      expect(uninterrupted.resumedFromStep).toBeNull();
+      // The best weights come before the checkpoints resumed from, and early stopping after them: both
+      // the kept weights and the counters must survive the interruption.
+      expect(uninterrupted).toMatchObject({ stoppedEarly: true, bestStep: 3, steps: 11 });
+
+      // Cancelled after step 7: saved on the way out.
+      const cancelledDir = fresh('heal');
+      const controller = new AbortController();
+      await expect(heal(cancelledDir, (step) => step === 7 && controller.abort(), controller.signal)).rejects.toThrow(/healing was cancelled/);
+      mkdirSync(join(cancelledDir, 'checkpoint.tmp'), { recursive: true });
+      writeFileSync(join(cancelledDir, 'checkpoint.tmp', 'state.json'), '{"half": '); // a crash mid-write
+      // Killed (not cancelled) during step 8: only the periodic checkpoint of step 6 is there.
+      const killedDir = fresh('heal');
+      await expect(heal(killedDir, (step) => { if (step === 8) throw new Error('killed'); })).rejects.toThrow('killed');
+
+      for (const [dir, from] of [[cancelledDir, 7], [killedDir, 6]] as const) {
+        const resumedSteps: number[] = [];
+        const resumed = await heal(dir, (step) => resumedSteps.push(step));
+        expect(resumed.resumedFromStep).toBe(from);
+        expect(resumedSteps[0]).toBe(from + 1); // no step done again
+        expect({ ...resumed, params: null, resumedFromStep: null }).toEqual({ ...uninterrupted, params: null });
+        expect(largestDifference(resumed.params, uninterrupted.params)).toBeLessThanOrEqual(1e-6);
+      }
+      // A checkpoint of other settings (another key) is not resumed.
+      expect((await healReplacement(tinyHealingJob(model, pairs, { checkpoints: { dir: killedDir, key: 'other', every: 3 } }))).resumedFromStep).toBeNull();
+    } finally {
       pairs.close();
     }
   });

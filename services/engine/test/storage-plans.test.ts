@@ -2,7 +2,8 @@
  * Plans with their inputs, checkpoints and outputs in S3, against a real s3rver on loopback (the real
  * @aws-sdk/client-s3, no mocked client): remote inspection from headers only, inputs fetched through the
  * caches, checkpoints kept in the bucket and restored on another disk to the same final weights, a
- * half-written or corrupted checkpoint never taken, outputs that appear only when complete.
+ * half-written or corrupted checkpoint never taken — healing's too, and a sweep's finished candidates,
+ * which a sweep resumed on a fresh disk does not train again — outputs that appear only when complete.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,10 +12,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
 import { inspectModel, loadModel } from '../src/models/model.js';
-import type { PlanEvent } from '../src/contract/index.js';
+import type { PlanEvent, PlanOutcome } from '../src/contract/index.js';
+import { runPlan } from '../src/plan-runner.js';
+import { healReplacement } from '../src/pruning/heal.js';
 import { initialParameters } from '../src/pruning/replacement.js';
 import { trainReplacement, type TrainingSettings } from '../src/pruning/train.js';
-import { CHECKPOINT_MANIFEST, StoredCheckpoints } from '../src/storage/checkpoint-store.js';
+import { CHECKPOINT_MANIFEST, StoredCheckpoints, type CheckpointSync } from '../src/storage/checkpoint-store.js';
 import { fetchFile } from '../src/storage/file-cache.js';
 import { fetchModel } from '../src/storage/model-cache.js';
 import { readObject, type ObjectStore } from '../src/storage/object-store.js';
@@ -22,9 +25,9 @@ import { OUTPUT_MANIFEST, publishOutputs, type OutputManifest } from '../src/sto
 import { inspectRemoteModel } from '../src/storage/remote-inspect.js';
 import { runWorker } from '../src/worker/worker.js';
 import { S3_SECRETS, startS3Server, uploadFolder, type S3Server } from '@streamline/testing/s3-server';
-import { tinyLlamaPairs } from './fixtures/tiny-pairs.js';
+import { largestDifference, tinyHealingJob, tinyLlamaPairs } from './fixtures/tiny-pairs.js';
 import { seededRandom, writeTinyModel } from './fixtures/tiny-models.js';
-import { testAssignment, type TestPlan } from './fixtures/plan-spec.js';
+import { testAssignment, testLocalPlan, type TestPlan } from './fixtures/plan-spec.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 import { engineFailure } from './fixtures/failures.js';
 
@@ -180,6 +183,91 @@ describe('checkpoints in the object store', () => {
   });
 });
 
+describe('healing checkpoints in the object store', () => {
+  it('heal on another disk from the newest complete stored healing checkpoint, kept beside training\'s, to the weights of an uninterrupted heal', async () => {
+    const { model, pairs } = await tinyLlamaPairs(fresh('pairs'), 1);
+    try {
+      const heal = (dir: string, stored?: CheckpointSync, onStep?: (step: number) => void) =>
+        healReplacement(tinyHealingJob(model, pairs, { checkpoints: { dir, key: 'same', every: 3, onSaved: stored && ((step, at) => stored.saved(step, at)) }, onProgress: (p) => onStep?.(p.step) }));
+      const uninterrupted = await heal(fresh('heal'));
+
+      const store = s3.store(BUCKET, 'heal');
+      const training = new StoredCheckpoints(store, { prefix: 'plans/h1/checkpoints/', log });
+      const first = training.beside('healing');
+      // A crash (not a cancellation) during step 8: the periodic checkpoints of steps 3 and 6 are all there is.
+      await expect(heal(fresh('heal'), first, (step) => { if (step === 8) throw new Error('killed'); })).rejects.toThrow('killed');
+      await training.flush(); // the plan's one flush waits for healing's uploads too
+      expect((await first.list()).map((c) => c.manifest.step)).toEqual([6, 3]);
+      expect(await keys(store, 'plans/h1/checkpoints/')).toEqual([]);
+      expect((await keys(store, 'plans/h1/healing/')).length).toBeGreaterThan(0);
+      // Newer, but half-written: its manifest never went up.
+      await store.put('plans/h1/healing/0000000009-1-aaaaaa/state.json', Buffer.from('{"step": 9}'));
+
+      const otherDisk = fresh('heal');
+      const second = new StoredCheckpoints(store, { prefix: 'plans/h1/checkpoints/', log }).beside('healing');
+      expect(await second.restore(join(otherDisk, 'checkpoint'))).toMatchObject({ step: 6, from: expect.stringContaining('/plans/h1/healing/0000000006-') });
+      const resumed = await heal(otherDisk, second);
+      await second.flush();
+      expect(resumed.resumedFromStep).toBe(6);
+      expect({ ...resumed, params: null, resumedFromStep: null }).toEqual({ ...uninterrupted, params: null });
+      expect(largestDifference(resumed.params, uninterrupted.params)).toBeLessThanOrEqual(1e-6);
+    } finally {
+      pairs.close();
+    }
+  });
+});
+
+describe('sweeps in the object store', () => {
+  it('a sweep stopped after its first candidate resumes on a fresh disk without training that candidate again, to the figures of an uninterrupted sweep', async () => {
+    const dataDir = fresh('data');
+    mkdirSync(dataDir);
+    const random = seededRandom(11);
+    const lines = Array.from({ length: 8 }, () => JSON.stringify({ input_ids: Array.from({ length: 8 }, () => Math.floor((random() + 1) * 32)) }));
+    writeFileSync(join(dataDir, 'calibration.jsonl'), `${lines.join('\n')}\n`);
+    const plan = await testLocalPlan({
+      model: writeTinyModel('llama', { seed: 7 }),
+      calibration: { source: join(dataDir, 'calibration.jsonl'), samples: 8, seqLen: 8 },
+      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, validationFraction: 0.25, seed: 1, minSteps: 6, checkpointEvery: 2 },
+      sweep: { blockSizes: [1], topStarts: 2, replacements: ['SWIGLU'], iterative: false },
+    });
+    const sweepOf = async (outcome: Promise<PlanOutcome>) => {
+      const done = await outcome;
+      if (!('sweep' in done)) throw new Error('expected a sweep outcome');
+      return done.sweep;
+    };
+    const reference = await sweepOf(runPlan(plan, { workDir: fresh('work'), outDir: fresh('out'), onEvent: () => {} }));
+    const [firstId, secondId] = reference.candidates.map((c) => c.id);
+    expect(reference.candidates).toHaveLength(2);
+    for (const c of reference.candidates) expect(c).toMatchObject({ status: 'DONE', trainingLoss: expect.any(Number), validationLoss: expect.any(Number) }); // no perplexity: the tiny model has no tokenizer
+
+    // Stopped (as a worker told to stop) once the second candidate starts.
+    const store = s3.store(BUCKET, 'sweep');
+    const prefix = 'plans/s1/checkpoints/';
+    const controller = new AbortController();
+    const stopped = runPlan(plan, {
+      workDir: fresh('work'),
+      outDir: fresh('out'),
+      signal: controller.signal,
+      checkpoints: new StoredCheckpoints(store, { prefix, log }),
+      onEvent: (e) => e.candidateId === secondId && controller.abort(),
+    });
+    expect(await failure(stopped)).toMatchObject({ code: 'CANCELLED' });
+    const storedFirst = await new StoredCheckpoints(store, { prefix: `plans/s1/candidates/${firstId}/` }).list();
+    expect(storedFirst).toHaveLength(1); // stored as it finished, flushed before the run ended
+    expect(storedFirst[0].manifest.files.map((f) => f.name)).toEqual(['candidate.json', 'replacement.safetensors']);
+    expect(await keys(store, `plans/s1/candidates/${secondId}/`)).toEqual([]);
+    // A half-written second candidate (its manifest never went up) is not taken for a finished one.
+    await store.put(`plans/s1/candidates/${secondId}/0000000000-1-aaaaaa/candidate.json`, Buffer.from('{"result": {}}'));
+
+    const events: PlanEvent[] = [];
+    const resumed = await sweepOf(runPlan(plan, { workDir: fresh('work'), outDir: fresh('out'), checkpoints: new StoredCheckpoints(store, { prefix, log }), onEvent: (e) => events.push(e) }));
+    expect(events.some((e) => e.message === `candidate ${firstId} finished before: restored from s3://${BUCKET}/sweep/plans/s1/candidates/${firstId}/${storedFirst[0].id}`)).toBe(true);
+    expect(events.filter((e) => e.candidateId === firstId)).toEqual([]); // not trained, assembled or evaluated again
+    expect(events.some((e) => e.candidateId === secondId && e.step !== undefined)).toBe(true);
+    expect(resumed.candidates).toEqual(reference.candidates);
+  });
+});
+
 describe('outputs in the object store', () => {
   it('publishes every file with the entry points and the listing last, and removes what it put when an upload fails', async () => {
     const dir = fresh('out');
@@ -275,6 +363,44 @@ describe('engine worker with S3 storage', () => {
     expect('pruned' in resumed.outcome && resumed.outcome.pruned.training!.resumedFromStep).toBe(checkpoints[0].manifest.step);
     const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
     expect(await sha('p')).toBe(await sha('ref'));
+  });
+
+  it('resumes a plan stopped while healing on another disk from its stored healing checkpoint, to the weights of an uninterrupted run', async () => {
+    const inputs = await uploadInputs('heal-in');
+    const plan: TestPlan = {
+      model: inputs.model,
+      layersToPrune: 1,
+      replacement: 'SWIGLU',
+      dryRun: false,
+      calibration: { source: inputs.data, samples: 8, seqLen: 8 },
+      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 12, checkpointEvery: 4 },
+      // Long enough (seconds) to be still healing when the progress batch showing step 10 arrives; no
+      // validation split, so no early stopping.
+      healing: { steps: 1500, learningRate: 1e-4, validationFraction: 0, patience: 1 },
+    };
+    const store = s3.store(BUCKET, 'heal-run', log);
+    const reference = new QueueTransport();
+    reference.queue.push({ planId: 'ref', config: testAssignment(plan) });
+    await work_(reference, fresh('disk'), store, () => reference.finished.has('ref'));
+    expect(reference.finished.get('ref')!.error).toBeUndefined();
+
+    const transport = new QueueTransport();
+    transport.queue.push({ planId: 'h', config: testAssignment(plan) });
+    await work_(transport, fresh('disk'), store, () => false, (stop, e) => {
+      if (e.stage === 'HEALING' && e.step !== undefined && e.step >= 10) stop();
+    });
+    expect(transport.released).toEqual(['h']);
+    const healing = await new StoredCheckpoints(store, { prefix: 'plans/h/healing/' }).list();
+    expect(healing[0].manifest.step).toBeGreaterThanOrEqual(10); // saved when stopped, stored before the release
+    transport.queue.push({ planId: 'h', config: testAssignment(plan) });
+    await work_(transport, fresh('disk'), store, () => transport.finished.has('h'));
+    const messages = transport.events.get('h')!.map((e) => e.message);
+    expect(messages).toContain(`healing resumed from its checkpoint of step ${healing[0].manifest.step}`);
+    const healingSteps = transport.events.get('h')!.filter((e) => e.stage === 'HEALING' && e.step !== undefined).map((e) => e.step!);
+    expect(healingSteps.filter((step) => step <= healing[0].manifest.step)).toHaveLength(healing[0].manifest.step); // the first run's steps only, none again
+    expect(await keys(store, 'plans/h/')).toEqual([]); // healing's checkpoints go with training's once the output is out
+    const sha = async (planId: string) => (JSON.parse((await readObject(store, `outputs/${planId}/${OUTPUT_MANIFEST}`)).toString()) as OutputManifest).files.find((f) => f.name === 'model.safetensors')!.sha256;
+    expect(await sha('h')).toBe(await sha('ref'));
   });
 });
 

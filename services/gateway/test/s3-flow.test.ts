@@ -3,7 +3,9 @@
  * stories260K registered from s3:// (inspected from its headers), calibration data from s3://, a SWIGLU
  * prune whose output is read back from the bucket and loaded by the engine; a worker killed between
  * checkpoints and the plan finished on a fresh disk from the checkpoint in S3 (a half-written newer one
- * ignored) to the same weights as the uninterrupted run; precise errors for missing or denied sources;
+ * ignored) to the same weights as the uninterrupted run; a sweep's worker killed after its first
+ * candidate and the sweep finished on a fresh disk with that candidate restored from S3, not trained
+ * again; precise errors for missing or denied sources;
  * and the fake credentials in no API answer and no gateway or worker log line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -206,6 +208,63 @@ describe.runIf(runWithShared)('plans with S3 storage (s3rver)', () => {
       expect(weightsSha(await outputListing(created.id))).toBe(weightsSha(reference!));
     } finally {
       client.dispose();
+      await stop(first, 'SIGKILL');
+      if (second) await stop(second);
+    }
+  });
+
+  it('finishes a sweep whose worker was killed after its first candidate on a fresh disk, restoring that candidate from S3 instead of training it again', { timeout: 300_000 }, async () => {
+    const gateway = await startGateway(1500);
+    const { registerModel: model } = await ok(gateway.url, REGISTER, { input: { name: 'stories260K', source: MODEL_URI } });
+    const { createPruningPlan: created } = await ok(gateway.url, CREATE, {
+      // minSteps: the second candidate trains long enough (seconds) for the worker to be killed during it.
+      input: { modelId: model.id, calibration: { source: DATA_URI, samples: 8, seqLen: 64 }, training: { minSteps: 300, batchSize: 4, seed: 3, validationFraction: 0.25 }, sweep: { blockSizes: [1], topStarts: 2, replacements: ['LAYER'] } },
+    });
+    const CANDIDATES = `query C($id: ID!) { plan(id: $id) { candidates { id status trainingLoss validationLoss perplexity } } }`;
+    const EVENTS = `query E($id: ID!, $after: Int) { plan(id: $id) { events(after: $after, limit: 500) { seq stage step message candidateId } } }`;
+    type Event = { seq: number; stage: string; step: number | null; message: string; candidateId: string | null };
+    const allEvents = async (): Promise<Event[]> => {
+      const events: Event[] = [];
+      for (;;) {
+        const page: Event[] = (await ok(gateway.url, EVENTS, { id: created.id, after: events.at(-1)?.seq ?? 0 })).plan.events;
+        if (page.length === 0) return events;
+        events.push(...page);
+      }
+    };
+    const prefix = `plans/${created.id}/candidates/`;
+    const first = startWorker(gateway.url, gateway.workerToken, 'w-sweep-first');
+    let second: ChildProcess | null = null;
+    try {
+      // Kill it once a finished candidate is complete in S3 (its manifest is up).
+      let stored: string | null = null;
+      const killBy = Date.now() + 60_000; // queued and claimed by then
+      while (!stored) {
+        await new Promise((r) => setTimeout(r, 50));
+        for await (const item of store.list(prefix)) if (item.key.endsWith('/manifest.json')) stored = item.key;
+        if (!stored && (await ok(gateway.url, PLAN, { id: created.id })).plan.status !== 'RUNNING' && Date.now() > killBy) {
+          throw new Error('the sweep ended before its worker could be killed (machine too slow to observe it?)');
+        }
+      }
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+      const firstId = stored.slice(prefix.length).split('/')[0];
+      const storedFigures = JSON.parse((await readObject(store, stored.replace(/manifest\.json$/, 'candidate.json'))).toString()).result;
+
+      second = startWorker(gateway.url, gateway.workerToken, 'w-sweep-second');
+      expect((await waitFor(gateway.url, created.id, ['SUCCEEDED', 'FAILED'])).error).toBeNull();
+      const { plan } = await ok(gateway.url, CANDIDATES, { id: created.id });
+      const events = await allEvents();
+      const restore = events.find((e) => e.message.startsWith(`candidate ${firstId} finished before: restored from ${STORAGE}/${prefix}${firstId}/`));
+      expect(restore).toBeDefined();
+      // Nothing of that candidate after the restore: not trained, assembled or evaluated again.
+      expect(events.filter((e) => e.seq > restore!.seq && e.candidateId === firstId)).toEqual([]);
+      expect(plan.candidates).toHaveLength(2);
+      expect(plan.candidates.find((c: { id: string }) => c.id === firstId)).toMatchObject({ status: 'DONE', trainingLoss: storedFigures.trainingLoss, perplexity: storedFigures.perplexity });
+      expect(plan.candidates.every((c: { status: string }) => c.status === 'DONE')).toBe(true);
+      const left: string[] = [];
+      for await (const item of store.list(`plans/${created.id}/`)) left.push(item.key);
+      expect(left).toEqual([]); // the stored candidates go with the checkpoints once the output is out
+    } finally {
       await stop(first, 'SIGKILL');
       if (second) await stop(second);
     }

@@ -10,7 +10,13 @@
  * the validation KL is measured before the first step and every `validationInterval` steps, the best
  * weights are kept (the fitted ones when healing never improves on them), and healing stops after
  * `patience` validations without improvement.
+ *
+ * With a checkpoint directory, the whole state (weights, AdamW moments, step, best weights and KL,
+ * early-stopping counters, validation history) is saved every `every` steps, when cancelled and at the
+ * end (trainer-checkpoint.ts); a run started with the same directory and key resumes from it and ends
+ * with the weights of an uninterrupted run. The data order needs no saved RNG: each epoch's is seeded.
  */
+import { join } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
 import type { TrainedKind } from './replacement.js';
@@ -20,6 +26,7 @@ import { layerParameters } from './block-choice.js';
 import type { PairReader } from './hidden-state-pairs.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import { learningRateAt, loadBatch, shuffled, toHuggingFace, type TrainingProgress } from './train.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './trainer-checkpoint.js';
 
 export interface HealingSettings {
   /** Optimizer steps at most (early stopping may end sooner). */
@@ -49,6 +56,30 @@ export interface HealingResult {
   /** Validation KL of the fitted replacement and of the kept one (null without a validation split). */
   readonly validationKl: { readonly before: number | null; readonly after: number | null };
   readonly history: HealingRecord[];
+  /** The step a checkpoint resumed healing from (null: it started afresh). */
+  readonly resumedFromStep: number | null;
+}
+
+export interface HealingCheckpoints {
+  /** Where they live (`dir/checkpoint`). */
+  readonly dir: string;
+  /** Identifies the fitted replacement, data and settings; a checkpoint with another key is not resumed. */
+  readonly key: string;
+  /** Steps between checkpoints. */
+  readonly every: number;
+  /** Called right after each checkpoint is written, with the directory that holds it. */
+  readonly onSaved?: (step: number, checkpointDir: string) => void;
+}
+
+/** What healing's state.json holds: all that a resumed run needs to go on as if never stopped. */
+interface HealingState extends CheckpointState {
+  sinceBest: number;
+  /** Train loss summed since the last validation. */
+  lossSum: number;
+  lossCount: number;
+  history: HealingRecord[];
+  bestKl: number | null;
+  bestStep: number;
 }
 
 export interface HealingJob {
@@ -67,6 +98,8 @@ export interface HealingJob {
   /** Weight decay and clipping, as the MSE stage used them. */
   readonly optimizer: AdamWSettings;
   readonly threads?: number;
+  /** Absent: healing keeps no checkpoint and a stopped run starts again. */
+  readonly checkpoints?: HealingCheckpoints;
   readonly signal?: AbortSignal;
   readonly onStart?: (trainer: string) => void;
   readonly onProgress?: (progress: TrainingProgress) => void;
@@ -138,58 +171,83 @@ export async function healReplacement(job: HealingJob): Promise<HealingResult> {
     return sum / tokens;
   };
 
-  try {
+  const resumed = job.checkpoints ? await loadCheckpoint<HealingState>(job.checkpoints.dir, job.checkpoints.key, trainer) : null;
+  let state: HealingState;
+  let bestParams: Map<string, HostTensor>;
+  if (resumed) {
+    state = resumed.state;
+    bestParams = resumed.best!;
+  } else {
     const before = await validate();
-    const history: HealingRecord[] = [{ step: 0, trainLoss: null, validationKl: before }];
-    let best = { kl: before, step: 0, params: new Map(job.initial) };
-    let sinceBest = 0;
-    let step = 0;
-    let lossSum = 0;
-    let lossCount = 0;
+    state = { key: job.checkpoints?.key ?? '', step: 0, sinceBest: 0, lossSum: 0, lossCount: 0, history: [{ step: 0, trainLoss: null, validationKl: before }], bestKl: before, bestStep: 0 };
+    bestParams = new Map(job.initial);
+  }
+  const resumedFromStep = resumed ? state.step : null;
+  const save = async () => {
+    if (!job.checkpoints) return;
+    saveCheckpoint(job.checkpoints.dir, state, await trainer.state(), bestParams);
+    job.checkpoints.onSaved?.(state.step, join(job.checkpoints.dir, 'checkpoint'));
+  };
+
+  try {
     let tokensSeen = 0;
     const started = performance.now();
     let order: number[] = [];
-    while (step < settings.steps && (validation.length === 0 || sinceBest < settings.patience)) {
-      const epoch = Math.floor(step / stepsPerEpoch);
+    let orderEpoch = -1;
+    while (state.step < settings.steps && (validation.length === 0 || state.sinceBest < settings.patience)) {
+      const epoch = Math.floor(state.step / stepsPerEpoch);
       // Each epoch its own seeded order, apart from the MSE stage's.
-      if (step % stepsPerEpoch === 0) order = shuffled(train, job.seed * 1_000_003 + 7919 + epoch);
-      const first = (step % stepsPerEpoch) * batchSize;
+      if (epoch !== orderEpoch) {
+        order = shuffled(train, job.seed * 1_000_003 + 7919 + epoch);
+        orderEpoch = epoch;
+      }
+      const first = (state.step % stepsPerEpoch) * batchSize;
       throwIfCancelled(job.signal, 'healing');
       const batch = loadBatch(pairs, order.slice(first, first + batchSize));
       const loss = await trainer.accumulate(batch);
       // Warm-up, then the rate held: healing is short, and early stopping rather than decay ends it.
-      const learningRate = learningRateAt(step, settings.steps, warmupSteps, settings.learningRate, settings.learningRate);
+      const learningRate = learningRateAt(state.step, settings.steps, warmupSteps, settings.learningRate, settings.learningRate);
       await trainer.step(1, learningRate);
-      step += 1;
-      lossSum += loss;
-      lossCount += 1;
+      state.step += 1;
+      state.lossSum += loss;
+      state.lossCount += 1;
       tokensSeen += batch.tokens;
-      const validated = step % interval === 0 || step === settings.steps;
+      const validated = state.step % interval === 0 || state.step === settings.steps;
       const validationKl = validated ? await validate() : null;
       if (validated) {
-        history.push({ step, trainLoss: lossSum / lossCount, validationKl });
-        lossSum = 0;
-        lossCount = 0;
-        if (validationKl === null || best.kl === null || validationKl < best.kl) {
-          best = { kl: validationKl, step, params: toHuggingFace(await trainer.params()) };
-          sinceBest = 0;
+        state.history.push({ step: state.step, trainLoss: state.lossSum / state.lossCount, validationKl });
+        state.lossSum = 0;
+        state.lossCount = 0;
+        if (validationKl === null || state.bestKl === null || validationKl < state.bestKl) {
+          state.bestKl = validationKl;
+          state.bestStep = state.step;
+          bestParams = toHuggingFace(await trainer.params());
+          state.sinceBest = 0;
         } else {
-          sinceBest += 1;
+          state.sinceBest += 1;
         }
       }
       job.onProgress?.({
-        step,
+        step: state.step,
         totalSteps: settings.steps,
         epoch: epoch + 1,
         epochs,
         loss,
-        validationLoss: history.at(-1)!.validationKl,
+        validationLoss: state.history.at(-1)!.validationKl,
         learningRate,
         tokensPerSecond: tokensSeen / ((performance.now() - started) / 1000),
       });
       await new Promise((resolve) => setImmediate(resolve)); // let heartbeats and progress reports run
+      if (job.checkpoints && state.step % job.checkpoints.every === 0) await save();
     }
-    return { params: best.params, steps: step, bestStep: best.step, stoppedEarly: step < settings.steps, validationKl: { before, after: best.kl }, history };
+    // The end too: a run stopped later (evaluating, exporting) does not heal again.
+    if (job.checkpoints && state.step % job.checkpoints.every !== 0) await save();
+    const before = state.history[0].validationKl;
+    return { params: bestParams, steps: state.step, bestStep: state.bestStep, stoppedEarly: state.step < settings.steps, validationKl: { before, after: state.bestKl }, history: state.history, resumedFromStep };
+  } catch (error) {
+    // Cancelled (a cancelled plan, a stopping worker): the state is at a step boundary, so save it.
+    if (error instanceof EngineError && error.code === 'CANCELLED') await save();
+    throw error;
   } finally {
     await trainer.dispose();
   }

@@ -53,7 +53,7 @@ export async function runIterative(run: PruneRun, options: SweepOptions, size: n
     child.pruned = prunedStreamedModel(run.session.model, child.layout);
     await evaluate(child);
     const result = candidateFigures(child, id, true, [...removed].sort((a, b) => a - b));
-    saveCandidate(dir, result, { weights: null, training: null, removedLayers: removed });
+    saveCandidate(options, id, result, { weights: null, training: null, removedLayers: removed });
     return result;
   } catch (error) {
     if (error instanceof EngineError && error.code === 'CANCELLED' && cancelled()) {

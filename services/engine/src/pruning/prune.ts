@@ -9,8 +9,8 @@
  * fitted or trained from them; the pruned model is a view of the source's weights plus the replacement,
  * measured against the original and exported tensor by tensor. Healing (optional, heal.ts) fine-tunes the
  * fitted replacement by distillation from the original's logits before assembly. Progress is mapped to
- * events in one place (`report`); a working directory makes a run resumable (pairs, training checkpoints,
- * pass checkpoints; a resumed run heals again from the fitted replacement).
+ * events in one place (`report`); a working directory makes a run resumable (pairs, training and healing
+ * checkpoints, pass checkpoints), and `checkpoints` (an object store) makes it resumable on another disk.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -332,7 +332,12 @@ async function heal(run: PruneRun): Promise<void> {
   const { info } = session;
   const tailLayers = layersAfter(run.block!, info.config.numLayers);
   const pairs = new PairReader(run.pairs!.dir, run.pairs!.manifest);
+  // Its checkpoints beside training's, in the work directory and (a worker's) in the object store.
+  const dir = join(options.workDir, 'heal');
+  const stored = options.checkpoints?.beside('healing');
   try {
+    const restored = await stored?.restore(join(dir, 'checkpoint'));
+    if (restored) report('HEALING', `resuming healing from the checkpoint of step ${restored.step} (${restored.from})`);
     const result = await healReplacement({
       kind,
       model: { family: info.family, config: info.config },
@@ -344,11 +349,14 @@ async function heal(run: PruneRun): Promise<void> {
       batchSize: settings.batchSize,
       seed: settings.seed,
       optimizer: settings.training,
+      // The fitted replacement is the training run's: its key, with healing's own settings.
+      checkpoints: { dir, key: hash([run.pairsKey, kind, settings.training, healing, settings.batchSize, settings.seed]), every: settings.training.checkpointEvery, onSaved: stored && ((step, at) => stored.saved(step, at)) },
       signal: options.signal,
       onStart: (trainer) => report('HEALING', `healing by distillation on ${trainer}`),
       onProgress: (p) =>
         report('HEALING', `step ${p.step}/${p.totalSteps} KL ${p.loss.toExponential(3)}${p.validationLoss === null ? '' : ` validation KL ${p.validationLoss.toExponential(3)}`} lr ${p.learningRate.toExponential(2)} ${Math.round(p.tokensPerSecond)} tokens/s`, { training: p }),
     });
+    if (result.resumedFromStep !== null) report('HEALING', `healing resumed from its checkpoint of step ${result.resumedFromStep}`);
     run.unhealedWeights = run.replacementWeights;
     run.replacementWeights = result.params;
     run.healing = { settings: healing, steps: result.steps, bestStep: result.bestStep, stoppedEarly: result.stoppedEarly, validationKl: result.validationKl, history: result.history };
@@ -356,6 +364,7 @@ async function heal(run: PruneRun): Promise<void> {
     report('HEALING', `healed: ${stopped}, kept step ${result.bestStep}; validation KL ${formatKl(result.validationKl.before)} → ${formatKl(result.validationKl.after)}`);
   } finally {
     pairs.close();
+    await stored?.flush(); // stored before a stopping worker releases the plan
   }
 }
 

@@ -9,8 +9,11 @@
  * calibration windows, the validation split and the hidden states are shared, so a candidate's
  * replacement is the one a single plan for that block, kind, seed and data trains. Each finished
  * candidate is saved under `candidatesDir/<id>/` (its weights and figures): a resumed sweep skips it,
- * and `prune({ trained })` exports it later. A candidate cancelled on its own is skipped (or stopped
- * mid-training) and the sweep goes on.
+ * and `prune({ trained })` exports it later. With `checkpoints` (a worker's object store) each saved
+ * candidate also goes to the store as it finishes (`candidates/<id>` beside the plan's training
+ * checkpoints, integrity-checked like them), and a sweep resumed on another disk puts the stored ones
+ * back under candidatesDir before anything runs, so they are skipped there too. A candidate cancelled
+ * on its own is skipped (or stopped mid-training) and the sweep goes on.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +28,7 @@ import { removedLayers, validateBlock, type Block } from './block-choice.js';
 import { collectBoundaryStates, BoundaryPairs, type BoundaryManifest } from './boundary-states.js';
 import { assemble, evaluate, fitReplacement, formatBytes, hash, modelIdentity, openRun, reporters, validationSplit, type PruneEvent, type PruneOptions, type PruneRun, type TrainedReplacement } from './prune.js';
 import type { ReplacementKind } from './replacement-kinds.js';
+import type { CheckpointSync } from '../storage/checkpoint-store.js';
 import { iterativeCandidateId, runIterative } from './iterative.js';
 
 export interface SweepEvent extends PruneEvent {
@@ -108,7 +112,9 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     const plans = contiguousCandidates(spec, profile);
     const iterativeSizes = spec.iterative ? [...spec.blockSizes].sort((a, b) => a - b) : [];
     const count = plans.length + iterativeSizes.length;
-    sweepReport('PROFILING', `${count} candidates: ${[...plans.map((c) => c.id), ...iterativeSizes.map(iterativeCandidateId)].join(', ')}`);
+    const ids = [...plans.map((c) => c.id), ...iterativeSizes.map(iterativeCandidateId)];
+    sweepReport('PROFILING', `${count} candidates: ${ids.join(', ')}`);
+    await restoreStoredCandidates(options, ids, sweepReport);
 
     // Every boundary a trained candidate reads, collected in one pass (h[s] once, however many blocks start or end there).
     const trained = plans.filter((c) => c.kind !== 'NONE');
@@ -117,8 +123,10 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     const statesDir = join(options.workDir, 'boundaries');
     const statesKey = hash([modelIdentity(options, info), hash(data), run.settings.pairsDtype, [...validation], boundaries]);
     let hiddenStateBytes = 0;
+    // All trained candidates finished already (a resumed sweep): no hidden state is needed.
+    const unfinished = trained.filter((c) => !readSavedCandidate(join(options.candidatesDir, c.id)));
     const states =
-      boundaries.length === 0
+      boundaries.length === 0 || unfinished.length === 0
         ? null
         : await collectBoundaryStates(runtime, data, {
             dir: statesDir,
@@ -148,7 +156,23 @@ export async function sweep(options: SweepOptions): Promise<SweepSummary> {
     const front = paretoFront(results.map((c) => ({ removed: c.parametersAfter === null ? 0 : c.parametersBefore - c.parametersAfter, perplexity: c.status === 'DONE' ? c.perplexity : null })));
     return { profile, candidates: results.map((c, i) => ({ ...c, pareto: front[i] })), hiddenStateBytes, seconds: (performance.now() - started) / 1000 };
   } finally {
+    await options.checkpoints?.flush(); // the finished candidates stored before a stopping worker releases the plan
     await run.session.close();
+  }
+}
+
+/** Where a finished candidate is kept in the object store: its own folder beside the plan's checkpoints. */
+function storedCandidate(options: SweepOptions, id: string): CheckpointSync | undefined {
+  return options.checkpoints?.beside(`candidates/${id}`);
+}
+
+/** Finished candidates a stopped run stored (from another disk, say) put back under candidatesDir, where the sweep skips them. */
+async function restoreStoredCandidates(options: SweepOptions, ids: readonly string[], report: PruneRun['report']): Promise<void> {
+  for (const id of ids) {
+    const dir = join(options.candidatesDir, id);
+    if (readSavedCandidate(dir)) continue;
+    const restored = await storedCandidate(options, id)?.restore(dir);
+    if (restored) report('PROFILING', `candidate ${id} finished before: restored from ${restored.from}`);
   }
 }
 
@@ -159,7 +183,7 @@ export function candidateRun(run: PruneRun, options: SweepOptions, id: string, p
     ...run,
     ...tagged,
     // Checkpoints kept in an object store hold one training run: a sweep's candidates train in their own
-    // folders (candidatesDir/<id>/train) and finished ones are skipped on resume, so none is synced.
+    // folders (candidatesDir/<id>/train), and only finished candidates are stored (saveCandidate).
     options: { ...run.options, signal, checkpoints: undefined },
     settings: { ...run.settings, kind },
     block,
@@ -217,7 +241,7 @@ async function runCandidate(
     throw error;
   }
   const result = candidateFigures(child, plan.id, false);
-  saveCandidate(dir, result, { weights: child.replacementWeights, training: child.trainingSummary });
+  saveCandidate(options, plan.id, result, { weights: child.replacementWeights, training: child.trainingSummary });
   return result;
 }
 
@@ -261,12 +285,15 @@ export function candidateFigures(child: PruneRun, id: string, iterative: boolean
   };
 }
 
-export function saveCandidate(dir: string, result: Omit<PlanCandidate, 'pareto'>, trained: TrainedReplacement): void {
+/** A finished candidate saved under `candidatesDir/<id>/`, and queued for the object store when there is one. */
+export function saveCandidate(options: SweepOptions, id: string, result: Omit<PlanCandidate, 'pareto'>, trained: TrainedReplacement): void {
+  const dir = join(options.candidatesDir, id);
   mkdirSync(dir, { recursive: true });
   rmSync(join(dir, 'train'), { recursive: true, force: true }); // checkpoints: of no use once it is done
   if (trained.weights) writeSafetensors(join(dir, WEIGHTS_FILE), [...trained.weights].map(([name, tensor]) => ({ name, tensor })), 'F32');
   // Written last: a candidate is done once this file is there.
   writeFileSync(join(dir, CANDIDATE_FILE), `${JSON.stringify({ result, training: trained.training, ...(trained.removedLayers ? { removedLayers: trained.removedLayers } : {}) }, null, 2)}\n`);
+  storedCandidate(options, id)?.saved(0, dir);
 }
 
 export function readSavedCandidate(dir: string): Omit<PlanCandidate, 'pareto'> | null {

@@ -9,16 +9,15 @@
  * ends with the same weights as an uninterrupted run — on either trainer (../training/trainer.ts: ONNX
  * Runtime graphs by default, TensorFlow.js as the portable one), since both keep the same state.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { transpose2d, type HostTensor } from '../formats/host-tensor.js';
-import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import { mulberry32 } from '../random.js';
-import { createTrainer, type HostBatch, type ModelShape, type ReplacementTrainer, type TrainerName, type TrainerState } from '../training/trainer.js';
+import { createTrainer, type HostBatch, type ModelShape, type ReplacementTrainer, type TrainerName } from '../training/trainer.js';
 import { DEFAULT_WARMUP_RATIO } from './defaults.js';
 import type { HiddenStatePairs } from './hidden-state-pairs.js';
 import type { TrainedKind } from './replacement.js';
+import { loadCheckpoint, saveCheckpoint } from './trainer-checkpoint.js';
 
 export interface TrainingSettings {
   /** Default: as many as it takes to make at least `minSteps` optimizer steps. */
@@ -140,7 +139,7 @@ export async function trainReplacement(job: TrainingJob): Promise<TrainingResult
     bestEpoch: -1,
     optimizerStep: 0,
   };
-  const resumed = await loadCheckpoint(job.dir, job.key, trainer);
+  const resumed = await loadCheckpoint<TrainingState>(job.dir, job.key, trainer);
   if (resumed) {
     state = resumed.state;
     best = resumed.best;
@@ -258,53 +257,6 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
 /** Trained layout ([in, out] matrices) → Hugging Face layout ([out, in]), and back: the transpose is its own inverse. */
 export function toHuggingFace(params: Map<string, HostTensor>): Map<string, HostTensor> {
   return new Map([...params].map(([name, t]) => [name, t.shape.length === 2 ? transpose2d(t) : t]));
-}
-
-// Checkpoints: dir/checkpoint/{state.json, tensors.safetensors}, replaced through checkpoint.tmp so a
-// crash mid-write leaves the previous checkpoint intact. Tensors are stored exactly as trained (matrices
-// [in, out]) by either trainer; only this module reads them.
-function saveCheckpoint(dir: string, state: TrainingState, trained: TrainerState, best: Map<string, HostTensor> | null): void {
-  const tmp = join(dir, 'checkpoint.tmp');
-  const final = join(dir, 'checkpoint');
-  const old = join(dir, 'checkpoint.old');
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const tensors = [];
-  for (const [name, p] of trained.params) {
-    tensors.push({ name: `param.${name}`, tensor: p });
-    tensors.push({ name: `m.${name}`, tensor: trained.firstMoments.get(name)! });
-    tensors.push({ name: `v.${name}`, tensor: trained.secondMoments.get(name)! });
-  }
-  for (const [name, t] of best ?? []) tensors.push({ name: `best.${name}`, tensor: t });
-  writeSafetensors(join(tmp, 'tensors.safetensors'), tensors, 'F32');
-  writeFileSync(join(tmp, 'state.json'), JSON.stringify({ ...state, optimizerStep: trained.step }));
-  rmSync(old, { recursive: true, force: true });
-  if (existsSync(final)) renameSync(final, old);
-  renameSync(tmp, final);
-  rmSync(old, { recursive: true, force: true });
-}
-
-async function loadCheckpoint(dir: string, key: string, trainer: ReplacementTrainer): Promise<{ state: TrainingState; best: Map<string, HostTensor> | null } | null> {
-  // A crash between the two renames leaves only checkpoint.old.
-  const found = [join(dir, 'checkpoint'), join(dir, 'checkpoint.old')].find((path) => existsSync(join(path, 'state.json')) && existsSync(join(path, 'tensors.safetensors')));
-  if (!found) return null;
-  let state: TrainingState;
-  try {
-    state = JSON.parse(readFileSync(join(found, 'state.json'), 'utf8'));
-  } catch {
-    return null;
-  }
-  if (state.key !== key) return null;
-  const file = SafetensorsFile.open(join(found, 'tensors.safetensors'));
-  try {
-    const names = [...(await trainer.params()).keys()];
-    const read = (prefix: string) => new Map(names.map((name) => [name, file.read(`${prefix}.${name}`)]));
-    await trainer.restore({ params: read('param'), firstMoments: read('m'), secondMoments: read('v'), step: state.optimizerStep });
-    const best = file.has(`best.${names[0]}`) ? read('best') : null;
-    return { state, best };
-  } finally {
-    file.close();
-  }
 }
 
 /** Parameters as the trainers hold them: matrices [in, out] (they go back to [out, in] on the way out). */

@@ -12,6 +12,11 @@
  * background; when training saves again before the previous upload started, only the newer one goes up.
  * `flush()` waits for the uploads (a worker calls it before releasing a plan). After each upload, older
  * checkpoints beyond the newest `keep` are deleted, and so are half-written ones older than the new one.
+ *
+ * A plan's other resumable work goes the same way, each in its own folder beside the training one
+ * (`beside()`): healing's checkpoints under `plans/<planId>/healing/`, and each finished sweep candidate
+ * (its saved folder, as one checkpoint) under `plans/<planId>/candidates/<id>/`. They share one upload
+ * queue, so one `flush()` waits for all of them.
  */
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -27,8 +32,13 @@ export interface CheckpointSync {
   restore(checkpointDir: string): Promise<{ step: number; from: string } | null>;
   /** Training has just written a complete checkpoint at `checkpointDir` (called synchronously, before training goes on). */
   saved(step: number, checkpointDir: string): void;
-  /** Resolves once every saved checkpoint is stored (failures are logged, not thrown: the local copy remains). */
+  /** Resolves once every saved checkpoint is stored, this sync's and those beside it (failures are logged, not thrown: the local copy remains). */
   flush(): Promise<void>;
+  /**
+   * The sync of another resumable piece of the same plan, in the folder `name` beside this one's
+   * (`healing`, `candidates/<id>`); it shares this one's upload queue.
+   */
+  beside(name: string): CheckpointSync;
 }
 
 interface CheckpointManifest {
@@ -52,7 +62,8 @@ export class StoredCheckpoints implements CheckpointSync {
   private readonly prefix: string;
   private readonly keep: number;
   private readonly log: (line: string) => void;
-  private uploading: Promise<void> = Promise.resolve();
+  /** Uploads run one at a time, across this instance and those made by beside(). */
+  private readonly queue: { tail: Promise<void> };
   private pending: { step: number; staging: string } | null = null;
   /** Steps stored so far by this instance, in order (for logs and tests). */
   readonly stored: number[] = [];
@@ -60,10 +71,17 @@ export class StoredCheckpoints implements CheckpointSync {
   constructor(
     private readonly store: ObjectStore,
     options: StoredCheckpointsOptions,
+    queue?: { tail: Promise<void> },
   ) {
     this.prefix = options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/`;
     this.keep = Math.max(1, options.keep ?? 2);
     this.log = options.log ?? (() => {});
+    this.queue = queue ?? { tail: Promise.resolve() };
+  }
+
+  beside(name: string): StoredCheckpoints {
+    const parent = this.prefix.replace(/[^/]+\/$/, '');
+    return new StoredCheckpoints(this.store, { prefix: `${parent}${name}/`, keep: this.keep, log: this.log }, this.queue);
   }
 
   /** Complete checkpoints in the store, newest first. */
@@ -111,7 +129,7 @@ export class StoredCheckpoints implements CheckpointSync {
   saved(step: number, checkpointDir: string): void {
     const staging = join(checkpointDir, '..', 'checkpoint-uploads', `${String(step).padStart(10, '0')}-${Date.now()}-${randomBytes(3).toString('hex')}`);
     mkdirSync(staging, { recursive: true });
-    for (const name of readdirSync(checkpointDir)) {
+    for (const name of readdirSync(checkpointDir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
       try {
         linkSync(join(checkpointDir, name), join(staging, name));
       } catch {
@@ -120,11 +138,16 @@ export class StoredCheckpoints implements CheckpointSync {
     }
     if (this.pending) rmSync(this.pending.staging, { recursive: true, force: true }); // superseded before it went up
     this.pending = { step, staging };
-    this.uploading = this.uploading.then(() => this.uploadPending());
+    this.queue.tail = this.queue.tail.then(() => this.uploadPending());
   }
 
   async flush(): Promise<void> {
-    await this.uploading;
+    // Uploads queued while waiting (a candidate saved during the flush) are waited for too.
+    let tail: Promise<void>;
+    do {
+      tail = this.queue.tail;
+      await tail;
+    } while (tail !== this.queue.tail);
   }
 
   private async uploadPending(): Promise<void> {

@@ -4,9 +4,11 @@
  * on loopback (local workers) or across a cluster (GPU pods).
  *
  * While a plan runs, a heartbeat renews its lease and learns whether it was cancelled. Stopping the
- * worker (SIGTERM) aborts the plan at the next step boundary; training saves a checkpoint on the way
- * out; the lease is released so another worker resumes the plan from that checkpoint (its work
- * directory is keyed by plan id).
+ * worker (SIGTERM) aborts the plan at the next step boundary; training (or healing) saves a checkpoint on
+ * the way out; the lease is released so another worker resumes the plan from that checkpoint (its work
+ * directory is keyed by plan id). With an object store other than the data directory, the checkpoints,
+ * healing's too, and a sweep's finished candidates are kept there (StoredCheckpoints), so the plan
+ * resumes on any machine.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,7 +107,9 @@ export interface WorkerOptions {
 
 /** Keys in the store, per plan. */
 export const outputPrefix = (planId: string) => `outputs/${planId}/`;
-export const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
+/** Everything a plan keeps to resume on another machine: training checkpoints, and beside them healing's and the finished sweep candidates. */
+export const planWorkPrefix = (planId: string) => `plans/${planId}/`;
+export const checkpointPrefix = (planId: string) => `${planWorkPrefix(planId)}checkpoints/`;
 
 /** The plan's result beside the checkpoint (streamline.json holds the engine's full report). */
 function writeReports(outDir: string, pruned: PrunedResult): void {
@@ -136,7 +140,7 @@ function rmWorkDir(planId: string, workDir: string, log: (line: string) => void)
  */
 async function discardPlanWork(planId: string, workDir: string, store: ObjectStore, log: (line: string) => void): Promise<void> {
   rmWorkDir(planId, workDir, log);
-  await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
+  await deletePrefix(store, planWorkPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
 }
 
 /**
@@ -232,6 +236,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
   // When the store is the data directory itself, the work directory's checkpoints are already in it.
   const storeIsDataDir = store instanceof LocalObjectStore && resolve(store.root) === resolve(options.dataDir);
   log(`running plan ${planId}`);
+  let checkpoints: StoredCheckpoints | undefined;
   try {
     let lastFlush = 0;
     const onEvent = (event: PlanEvent) => {
@@ -255,7 +260,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     if (assignment.spec.sweep) await beat();
     const from = assignment.spec.fromCandidate;
     const candidateDir = from ? await fetchCandidate(store, from.planId, from.candidateId, join(workDir, 'candidate')) : undefined;
-    const checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
+    checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
     const outcome = await runPlan({ ...inputs.plan, candidateDir }, {
       workDir,
       outDir,
@@ -271,7 +276,7 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       if ('pruned' in outcome) writeReports(outDir, outcome.pruned);
       onEvent({ stage: 'UPLOADING', progress: stageProgress('UPLOADING', 0.5), message: `publishing the outputs to ${outputUri(store, outputPrefix(planId))}` });
       published = await publishOutputs(store, outputPrefix(planId), outDir, log);
-      if (checkpoints) await deletePrefix(store, checkpointPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
+      if (checkpoints) await deletePrefix(store, planWorkPrefix(planId)).catch((e) => log(`could not delete the checkpoints of ${planId}: ${(e as Error).message}`));
     }
     await flush();
     const result: PlanResult = { outputUri: published, outcome };
@@ -286,7 +291,9 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
       log(`plan ${planId} was cancelled${ended ? '' : ' here (another worker holds it now)'}`);
       if (ended) await discardPlanWork(planId, workDir, store, log);
     } else if (isCancel && signal.aborted) {
-      // Released, not ended: the work directory and the checkpoints stay, for the worker that resumes it.
+      // Released, not ended: the work directory and the checkpoints stay, for the worker that resumes it;
+      // every checkpoint and finished candidate saved so far is in the store before another may claim it.
+      await checkpoints?.flush();
       await transport.release(planId).catch((e) => log(`release failed for ${planId}: ${(e as Error).message}`));
       log(`plan ${planId} released for another worker`);
     } else {

@@ -21,8 +21,8 @@ export interface PlanWorkCleanupOptions {
   readonly log?: (message: string) => void;
 }
 
-/** The same keys the worker uses (services/engine/src/worker/worker.ts). */
-const checkpointPrefix = (planId: string) => `plans/${planId}/checkpoints/`;
+/** The same keys the worker uses (services/engine/src/worker/worker.ts): training and healing checkpoints, finished sweep candidates. */
+const planWorkPrefix = (planId: string) => `plans/${planId}/`;
 const outputPrefix = (planId: string) => `outputs/${planId}/`;
 
 export class PlanWorkCleanup {
@@ -33,7 +33,7 @@ export class PlanWorkCleanup {
     const dataDir = resolve(this.options.dataDir ?? './.streamline');
     try {
       await rm(join(dataDir, 'work', planId), { recursive: true, force: true });
-      await this.deletePrefix(checkpointPrefix(planId));
+      await this.deletePrefix(planWorkPrefix(planId));
     } catch (error) {
       this.log(`could not remove the work of plan ${planId}: ${(error as Error).message}`);
     }
