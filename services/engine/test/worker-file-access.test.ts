@@ -4,16 +4,21 @@
  * file outside the roots is refused, the plan fails with a message that says so, and the worker goes on
  * serving the next plan.
  */
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EngineError } from '../src/errors.js';
 import type { FileAccess, PlanAssignment } from '../src/contract/index.js';
 import { checkConfinedModel, checkConfinedPath } from '../src/storage/file-confinement.js';
+import { withConfinedReads } from '../src/formats/file-reads.js';
+import { runPlan } from '../src/plan-runner.js';
 import { localizePlanInputs } from '../src/worker/plan-inputs.js';
 import { runWorker } from '../src/worker/worker.js';
 import { testAssignment } from './fixtures/plan-spec.js';
+import { loadTokenizer } from '../src/tokenizers/tokenizer.js';
+import { readDataSamples } from '../src/data/calibration.js';
+import { readMultipleChoiceItems } from '../src/evaluation/multiple-choice.js';
 import { QueueTransport } from './fixtures/queue-transport.js';
 import { writeTinyModel } from './fixtures/tiny-models.js';
 
@@ -125,5 +130,47 @@ describe('worker: local plan inputs re-checked at open time', () => {
     expect(transport.finished.get('swapped')!.error).toMatch(/the calibration set .*data-e\.jsonl is not under the directories this gateway reads file:\/\/ sources from \(STREAMLINE_FILE_ROOTS\)/);
     expect(transport.finished.get('fine')!.error).toBeUndefined();
     expect(transport.finished.get('fine')!.result!.outputUri).toMatch(/outputs\/fine$/);
+  });
+
+  it('checks again what the engine opens after the worker checked it: a shard swapped in between is refused by its descriptor', async () => {
+    const model = modelUnderRoot('model-g');
+    const data = calibrationFile('data-g.jsonl');
+    const inputs = await localize({ ...plan(model, data, ACCESS), spec: { ...plan(model, data, ACCESS).spec, dryRun: true } });
+    expect(inputs.confinement?.inputs).toEqual([model, data]);
+    // between the worker's check and the engine's open: the weights become a symlink to an identical copy
+    // outside the roots (so that, followed, they would load and the plan would succeed)
+    const weights = readdirSync(model).find((name) => name.endsWith('.safetensors'))!;
+    copyFileSync(join(model, weights), join(outside, `copy-${weights}`));
+    rmSync(join(model, weights));
+    symlinkSync(join(outside, `copy-${weights}`), join(model, weights));
+    const run = () => runPlan(inputs.plan, { workDir: join(work, 'run-g'), outDir: join(work, 'out-g'), onEvent: () => {} });
+    await expect(run()).resolves.toMatchObject({ dryRun: true }); // the window the check by name leaves
+    const error = await withConfinedReads(inputs.confinement!, run).then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineError);
+    expect((error as EngineError).code).toBe('BAD_INPUT');
+    expect((error as EngineError).message).toBe(`the file ${join(model, weights)} is not under the directories this gateway reads file:// sources from (STREAMLINE_FILE_ROOTS) — refused when the worker opened it (was it replaced by a symlink after the plan was created?)`);
+  });
+
+  it('refuses by descriptor a data file, a task file and a tokenizer swapped for symlinks outside; files outside the checked inputs are not checked', async () => {
+    const confinement = (await localize(plan(modelUnderRoot('model-h'), calibrationFile('data-h.jsonl'), ACCESS))).confinement!;
+    const swapped = (name: string, target: string) => {
+      const path = join(root, name);
+      symlinkSync(target, path);
+      return path;
+    };
+    writeFileSync(join(outside, 'task.jsonl'), '{"context":"a","choices":["b","c"],"label":0}\n');
+    const data = swapped('swapped-data.jsonl', secret);
+    const task = swapped('swapped-task.jsonl', join(outside, 'task.jsonl'));
+    const tokenizer = swapped('swapped-tokenizer.json', join(outside, 'tokenizer.json'));
+    writeFileSync(join(outside, 'tokenizer.json'), '{}');
+    const confined = { ...confinement, inputs: [data, task, tokenizer] };
+    const inside = <T>(task: () => Promise<T>) => withConfinedReads(confined, task).then(() => null, (e: unknown) => (e as Error).message);
+    expect(await inside(() => readDataSamples(data, null, { samples: 1, seqLen: 4, vocabSize: 32 }))).toMatch(/swapped-data\.jsonl is not under the directories/);
+    expect(await inside(async () => { for await (const item of readMultipleChoiceItems(task)) void item; })).toMatch(/swapped-task\.jsonl is not under the directories/);
+    expect(await inside(() => loadTokenizer(tokenizer))).toMatch(/swapped-tokenizer\.json is not under the directories/);
+    // the same reads outside the worker's scope follow the links (the engine CLI's local use)
+    expect((await readDataSamples(data, null, { samples: 1, seqLen: 4, vocabSize: 32 })).samples).toHaveLength(1);
+    // a path that is not one of the checked inputs (the worker's own work files) is read as it is
+    expect(await withConfinedReads({ ...confinement, inputs: [join(root, 'elsewhere')] }, () => readDataSamples(data, null, { samples: 1, seqLen: 4, vocabSize: 32 })).then((r) => r.samples.length)).toBe(1);
   });
 });

@@ -6,9 +6,10 @@
  * Only as much of the file as the first `samples` samples need is read and tokenized. Blank text records
  * and empty id lists are skipped; a file with no text at all is BAD_INPUT ("… has no text samples").
  */
-import { closeSync, createReadStream, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, readSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors.js';
+import { openRegularFile, openTextStream } from '../formats/file-reads.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 
 export interface CalibrationOptions {
@@ -75,7 +76,7 @@ function readTextWindows(path: string, tokenizer: Tokenizer, { samples, seqLen }
 
 /** The first `bytes` bytes of the file, cut after its last newline unless that is the whole file. */
 function readPrefix(path: string, bytes: number, wholeFile: boolean): string {
-  const fd = openSync(path, 'r');
+  const fd = openRegularFile(path, 'data file');
   try {
     const buffer = Buffer.alloc(bytes);
     const read = readSync(fd, buffer, 0, bytes, 0);
@@ -88,7 +89,7 @@ function readPrefix(path: string, bytes: number, wholeFile: boolean): string {
 
 async function readJsonl(path: string, tokenizer: Tokenizer | null, { samples, seqLen, vocabSize }: CalibrationOptions): Promise<number[][]> {
   const result: number[][] = [];
-  const lines = createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity });
+  const lines = createInterface({ input: openTextStream(path, 'data file'), crlfDelay: Infinity });
   let lineNumber = 0;
   try {
     for await (const line of lines) {

@@ -16,9 +16,10 @@
  * Items are read as a stream and their sequences batched as they come, so memory holds the current
  * batch and, per item, only its scores.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors.js';
+import { openTextStream } from '../formats/file-reads.js';
 import type { ForwardRuntime } from '../runtime/runtime.js';
 import type { Tokenizer } from '../tokenizers/tokenizer.js';
 import { BatchedNllScorer, checkTokenIds, type ScoredSequence } from './sequence-nll.js';
@@ -79,7 +80,7 @@ export interface MultipleChoiceOptions {
 export async function* readMultipleChoiceItems(path: string, limit?: number): AsyncGenerator<MultipleChoiceItem> {
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new EngineError('BAD_INPUT', `limit must be a positive integer, got ${limit}`);
   if (!existsSync(path) || !statSync(path).isFile()) throw new EngineError('NOT_FOUND', `task file not found: ${path}`);
-  const input = createReadStream(path, 'utf8');
+  const input = openTextStream(path, 'task file');
   const lines = createInterface({ input, crlfDelay: Infinity });
   let lineNumber = 0;
   let index = 0;

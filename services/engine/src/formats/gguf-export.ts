@@ -13,9 +13,10 @@
  * A model with a LINEAR or FFN replacement cannot be expressed in llama.cpp's llama graph: refused,
  * naming the kind. NONE, SWIGLU and LAYER exports are ordinary Llama layers.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { MAX_TOKENIZER_BYTES, readWholeFile } from './file-reads.js';
 import { inspectModel, readInsertedModuleDescription, type ModelInfo } from '../models/model.js';
 import { openWeightReader } from '../models/weight-reader.js';
 import { expectedWeightShapes } from '../models/weight-shapes.js';
@@ -180,7 +181,7 @@ interface TokenizerJson {
 function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetadataEntry][] | null {
   let json: TokenizerJson;
   try {
-    json = JSON.parse(readFileSync(path, 'utf8')) as TokenizerJson;
+    json = JSON.parse(readWholeFile(path, 'tokenizer', MAX_TOKENIZER_BYTES).toString('utf8')) as TokenizerJson;
   } catch {
     throw new EngineError('CORRUPT_FILE', `${path} is not valid JSON`);
   }
@@ -216,7 +217,7 @@ function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetad
   if (eosTokenId !== null) entries.push(['tokenizer.ggml.eos_token_id', { type: 'UINT32', value: eosTokenId }]);
   const configPath = join(dirname(path), 'tokenizer_config.json');
   if (existsSync(configPath)) {
-    const addBos = (JSON.parse(readFileSync(configPath, 'utf8')) as { add_bos_token?: unknown }).add_bos_token;
+    const addBos = (JSON.parse(readWholeFile(configPath, 'tokenizer config', MAX_TOKENIZER_BYTES).toString('utf8')) as { add_bos_token?: unknown }).add_bos_token;
     if (typeof addBos === 'boolean') entries.push(['tokenizer.ggml.add_bos_token', { type: 'BOOL', value: addBos }]);
   }
   return entries;
@@ -228,7 +229,7 @@ function byteLevelBpeMetadata(path: string, info: ModelInfo): [string, GgufMetad
  * (2 unknown, 3 control, 6 the byte pieces <0x00>..<0xFF> at 3..258, 1 the rest).
  */
 function llama2cTokenizerMetadata(path: string, vocabSize: number): [string, GgufMetadataEntry][] {
-  const tokenizer = Llama2cTokenizer.fromBytes(readFileSync(path), path);
+  const tokenizer = Llama2cTokenizer.fromBytes(readWholeFile(path, 'tokenizer', MAX_TOKENIZER_BYTES), path);
   if (tokenizer.pieces.length !== vocabSize) throw new EngineError('BAD_INPUT', `${path} holds ${tokenizer.pieces.length} pieces but the model's vocabulary is ${vocabSize}`);
   const special = ['<unk>', '<s>', '</s>'];
   const tokens = tokenizer.pieces.map((piece, id) => special[id] ?? Buffer.from(piece, 'latin1').toString('utf8').replaceAll(' ', '\u2581'));

@@ -5,9 +5,10 @@
  * headers; `loadModel` also reads every weight, widened (or dequantized) to float32, checked against the
  * shapes the config implies.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { readWholeFile } from '../formats/file-reads.js';
 import { isStorageDtype, type StorageDtype } from '../formats/dtype.js';
 import { GgufFile } from '../formats/gguf.js';
 import { describeGguf, GgufWeights } from '../formats/gguf-model.js';
@@ -168,10 +169,7 @@ export function countParameters(family: ArchitectureFamily, config: ModelConfig)
 const MAX_JSON_BYTES = 16 * 1024 * 1024;
 
 function readJsonText(path: string): string {
-  const stats = statSync(path);
-  if (!stats.isFile()) throw new EngineError('CORRUPT_FILE', `${path} is not a regular file`);
-  if (stats.size > MAX_JSON_BYTES) throw new EngineError('CORRUPT_FILE', `${path} is ${stats.size} bytes, more than the ${MAX_JSON_BYTES} accepted for a JSON file of a model`);
-  return readFileSync(path, 'utf8');
+  return readWholeFile(path, 'a JSON file of a model', MAX_JSON_BYTES).toString('utf8');
 }
 
 function readConfigJson(dir: string): Record<string, unknown> {

@@ -50,6 +50,17 @@ function allowedReal(realPath: string, roots: string[], denied: string[]): boole
   return roots.some((root) => isWithin(realPath, root)) && !denied.some((dir) => isWithin(realPath, dir));
 }
 
+/**
+ * A test of already-resolved real paths against `confinement` (the roots and denied directories resolved
+ * once): for a descriptor's real path, read after it was opened.
+ */
+export function realPathTest(confinement: FileConfinement): (realPath: string) => boolean {
+  const roots = resolvedDirs(confinement.roots);
+  const denied = resolvedDirs(confinement.denied ?? []);
+  const deniedReal = [...denied.real, ...denied.written];
+  return (realPath) => allowedReal(realPath, roots.real, deniedReal);
+}
+
 /** Where `path` stands against `confinement`; see the file's comment. */
 export function checkConfinedPath(path: string, confinement: FileConfinement): ConfinedPath {
   if (!isAbsolute(path)) return { status: 'outside' };

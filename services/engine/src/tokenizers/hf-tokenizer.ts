@@ -3,9 +3,9 @@
  * encodes without its post-processor's special tokens; BOS and EOS are added here, so they are never
  * added twice. bos/eos come from tokenizer_config.json when there is one, else from tokenizer.json.
  */
-import { readFile } from 'node:fs/promises';
 import { Tokenizer as TokenizersJs } from '@huggingface/tokenizers';
 import { EngineError } from '../errors.js';
+import { MAX_TOKENIZER_BYTES, readWholeFile } from '../formats/file-reads.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /**
@@ -156,12 +156,7 @@ export async function readHfTokenizer(tokenizerJsonPath: string, configPath?: st
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new EngineError('NOT_FOUND', `file not found: ${path}`);
-  }
+  const text = readWholeFile(path, 'file', MAX_TOKENIZER_BYTES).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {

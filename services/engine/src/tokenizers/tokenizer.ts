@@ -3,9 +3,10 @@
  * Hugging Face `tokenizer.json` files (through @huggingface/tokenizers) and the vocabulary in a GGUF
  * file's metadata (gguf-tokenizer.ts), behind one interface.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { EngineError } from '../errors.js';
+import { MAX_TOKENIZER_BYTES, readWholeFile } from '../formats/file-reads.js';
 import { GgufFile } from '../formats/gguf.js';
 import { readGgufTokenizer } from './gguf-tokenizer.js';
 import { readHfTokenizer } from './hf-tokenizer.js';
@@ -45,7 +46,7 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
   }
 
   if (GgufFile.isGguf(path)) return readGgufTokenizer(path);
-  if (path.endsWith('.bin')) return Llama2cTokenizer.fromBytes(await readFile(path), path);
+  if (path.endsWith('.bin')) return Llama2cTokenizer.fromBytes(readWholeFile(path, 'tokenizer', MAX_TOKENIZER_BYTES), path);
   if (path.endsWith('.json')) {
     // only an HF-layout tokenizer.json has a tokenizer_config.json beside it that belongs to it
     const configPath = basename(path) === 'tokenizer.json' ? join(dirname(path), 'tokenizer_config.json') : undefined;

@@ -12,7 +12,8 @@ import { EngineError } from '../errors.js';
 import type { FileAccess, PlanAssignment } from '../contract/plan-assignment.js';
 import { planSpecSources } from '../contract/plan-spec.js';
 import type { LocalPlan } from '../plan-runner.js';
-import { checkConfinedModel, checkConfinedPath } from '../storage/file-confinement.js';
+import { checkConfinedModel, checkConfinedPath, realPathTest } from '../storage/file-confinement.js';
+import type { ReadConfinement } from '../formats/file-reads.js';
 import { fetchFile, isRemoteUri } from '../storage/file-cache.js';
 import { fetchModel } from '../storage/model-cache.js';
 import type { StorageSettings } from '../storage/object-store.js';
@@ -24,6 +25,11 @@ export interface LocalPlanInputs {
   /** Set when the model was fetched: its source URI and the files' versions (stable across machines). */
   readonly modelFingerprint?: string;
   readonly modelUri?: string;
+  /**
+   * Set when local inputs were checked against the plan's file roots: the engine's reads of those paths are
+   * to run inside it, so that what it opens is checked again by descriptor (see formats/file-reads.ts).
+   */
+  readonly confinement?: ReadConfinement;
 }
 
 export interface LocalizeOptions {
@@ -44,20 +50,24 @@ export function checkLocalInput(what: string, path: string, access: FileAccess |
   if (!access || access.unconfined.includes(path)) return;
   const confinement = { roots: access.roots, denied: [...access.denied, ...(options.denied ?? [])] };
   const checked = options.model ? checkConfinedModel(path, confinement) : checkConfinedPath(path, confinement);
-  if (checked.status === 'outside') {
-    throw new EngineError(
-      'BAD_INPUT',
-      `${what} ${path} is not under the directories this gateway reads file:// sources from (STREAMLINE_FILE_ROOTS) — refused when the worker opened it (was it replaced by a symlink after the plan was created?)`,
-    );
-  }
+  if (checked.status === 'outside') throw outsideRoots(what, path);
+}
+
+function outsideRoots(what: string, path: string): EngineError {
+  return new EngineError(
+    'BAD_INPUT',
+    `${what} ${path} is not under the directories this gateway reads file:// sources from (STREAMLINE_FILE_ROOTS) — refused when the worker opened it (was it replaced by a symlink after the plan was created?)`,
+  );
 }
 
 export async function localizePlanInputs(assignment: PlanAssignment, options: LocalizeOptions): Promise<LocalPlanInputs> {
   const note = options.onFetch ?? (() => {});
   const access = assignment.fileAccess;
+  const confined: string[] = [];
   const local = (what: string, uri: string, model = false): string => {
     const path = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
     checkLocalInput(what, path, access, { model, denied: options.denied });
+    if (access && !access.unconfined.includes(path)) confined.push(path);
     return path;
   };
   const file = async (what: string, uri: string): Promise<string> => {
@@ -89,5 +99,9 @@ export async function localizePlanInputs(assignment: PlanAssignment, options: Lo
     const what = input.field === 'calibration.source' ? 'the calibration set' : input.kind === 'text' ? 'the evaluation text' : 'the task file';
     if (!files.has(input.source)) files.set(input.source, await file(what, input.source));
   }
-  return { plan: { spec: assignment.spec, model: { path: modelPath, tokenizer }, files }, modelFingerprint, modelUri };
+  const confinement: ReadConfinement | undefined =
+    access && confined.length > 0
+      ? { inputs: confined, allowed: realPathTest({ roots: access.roots, denied: [...access.denied, ...(options.denied ?? [])] }), refusal: (path) => outsideRoots('the file', path) }
+      : undefined;
+  return { plan: { spec: assignment.spec, model: { path: modelPath, tokenizer }, files }, modelFingerprint, modelUri, confinement };
 }

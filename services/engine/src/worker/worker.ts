@@ -21,6 +21,7 @@ import { PLAN_CONTRACT_VERSION } from '../plan-contract-version.js';
 import { runPlan, stageProgress, sweepOutputFiles } from '../plan-runner.js';
 import { readObject } from '../storage/object-store.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
+import { withConfinedReads } from '../formats/file-reads.js';
 import { LocalObjectStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { outputUri, publishOutputs } from '../storage/output-publisher.js';
@@ -261,16 +262,19 @@ async function runClaimedPlan({ planId, config }: ClaimedPlan, options: WorkerOp
     const from = assignment.spec.fromCandidate;
     const candidateDir = from ? await fetchCandidate(store, from.planId, from.candidateId, join(workDir, 'candidate')) : undefined;
     checkpoints = assignment.spec.dryRun || storeIsDataDir ? undefined : new StoredCheckpoints(store, { prefix: checkpointPrefix(planId), log });
-    const outcome = await runPlan({ ...inputs.plan, candidateDir }, {
-      workDir,
-      outDir,
-      signal: plan.signal,
-      onEvent,
-      checkpoints,
-      modelFingerprint: inputs.modelFingerprint,
-      modelUri: inputs.modelUri,
-      candidateSignal: (id) => candidateController(id).signal,
-    });
+    const run = () =>
+      runPlan({ ...inputs.plan, candidateDir }, {
+        workDir,
+        outDir,
+        signal: plan.signal,
+        onEvent,
+        checkpoints,
+        modelFingerprint: inputs.modelFingerprint,
+        modelUri: inputs.modelUri,
+        candidateSignal: (id) => candidateController(id).signal,
+      });
+    // every file the plan opens under a checked local input is checked again by descriptor
+    const outcome = await (inputs.confinement ? withConfinedReads(inputs.confinement, run) : run());
     let published: string | null = null;
     if (!outcome.dryRun) {
       if ('pruned' in outcome) writeReports(outDir, outcome.pruned);
