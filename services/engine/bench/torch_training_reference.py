@@ -73,13 +73,11 @@ class Replacement(torch.nn.Module):
 
 def linear_fit(x, y, ridge, chunk=4096):
     """LINEAR as the engine fits it: normal equations of [x, 1] (products in float32 over 4096-row chunks,
-    sums in float64, with the sum of y²), ridge relative to the trace on the weights only, Cholesky solve
-    in float64; returns the training MSE of the fit, from the normal equations as the engine takes it
-    (sum y² - <A, XᵀY> - λ‖W‖²)."""
+    sums in float64), ridge relative to the trace on the weights only, Cholesky solve in float64; returns
+    the training MSE of the fit."""
     n, d = x.shape
     gram = torch.zeros(d + 1, d + 1, dtype=torch.float64)
     cross = torch.zeros(d + 1, d, dtype=torch.float64)
-    y_squares = 0.0
     for i in range(0, n, chunk):
         xs, ys = x[i : i + chunk], y[i : i + chunk]
         gram[:d, :d] += (xs.T @ xs).double()
@@ -89,12 +87,14 @@ def linear_fit(x, y, ridge, chunk=4096):
         gram[d, d] += xs.shape[0]
         cross[:d] += (xs.T @ ys).double()
         cross[d] += ys.sum(0).double()
-        y_squares += float((ys * ys).sum())
     lam = ridge * torch.diagonal(gram)[:d].sum() / d
     gram[range(d), range(d)] += lam
     solution = torch.cholesky_solve(cross, torch.linalg.cholesky(gram))
-    err = y_squares - float((solution * cross).sum()) - float(lam) * float((solution[:d] ** 2).sum())
-    return max(err, 0.0) / (n * d)
+    w, b = solution[:d].float(), solution[d].float()
+    err = 0.0
+    for i in range(0, n, chunk):
+        err += float(((x[i : i + chunk] @ w + b - y[i : i + chunk]) ** 2).sum())
+    return err / (n * d)
 
 
 def main():

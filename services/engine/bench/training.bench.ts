@@ -3,8 +3,8 @@
  * and AdamW as ONNX Runtime graphs; tfjs: TensorFlow.js autodiff) and plain PyTorch
  * (bench/torch_training_reference.py, best of 1 and 2 threads) on the same replacement, the same
  * hidden-state pairs, batch 8, AdamW — steady state: 3 warm-up steps, then timed steps with no validation
- * or checkpoints. LINEAR's row is the whole closed-form fit (normal equations with Σy², float64 Cholesky solve,
- * the training loss from the normal equations) over the 32 windows — the engine's figure is the best of three warm fits in the same process, the first
+ * or checkpoints. LINEAR's row is the whole closed-form fit (normal equations, float64 Cholesky solve,
+ * loss pass) over the 32 windows — the engine's figure is the best of three warm fits in the same process, the first
  * (runtime load and sessions included) printed beneath — and its "first loss" is the fit's training MSE. Each measurement runs in a
  * fresh process, whose peak RSS is reported.
  *

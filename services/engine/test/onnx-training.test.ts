@@ -196,9 +196,10 @@ describe('the two trainers together', () => {
     expect(described[0]).toMatch(/^onnxruntime cpu, \d+ threads?$/);
     expect(described[1]).toMatch(/^tensorflow\.js /);
     for (const [name, t] of tfjs.weights) expect(relativeError(onnx.weights.get(name)!.data, t.data), name).toBeLessThan(1e-4);
-    expect(Math.abs(onnx.trainLoss - tfjs.trainLoss) / tfjs.trainLoss).toBeLessThan(1e-4);
+    expect(onnx.trainLoss).toBeCloseTo(tfjs.trainLoss, 6);
     expect(onnx.validationCosine!).toBeCloseTo(tfjs.validationCosine!, 5);
-    // the training loss, taken from the normal equations, is the fitted map's error measured directly
+    // the training loss is the fitted map's error, measured (taken from the normal equations instead, it
+    // was 0.1–1 % off: float32 products of hidden states with large means cancel)
     const w = onnx.weights.get('linear.weight')!.data; // [out, in]
     const b = onnx.weights.get('linear.bias')!.data;
     const d = pairs.hiddenSize;
@@ -215,7 +216,7 @@ describe('the two trainers together', () => {
       }
       elements += length * d;
     }
-    expect(Math.abs(onnx.trainLoss - squaredError / elements) / (squaredError / elements)).toBeLessThan(1e-3);
+    expect(Math.abs(onnx.trainLoss - squaredError / elements) / (squaredError / elements)).toBeLessThan(1e-4);
     pairs.close();
   });
 

@@ -3,9 +3,7 @@
  * training token, with a small ridge term, in closed form. The normal equations
  * (XᵀX + λI) A = XᵀY (X with a column of ones for the bias) are accumulated chunk by chunk — the
  * products in ONNX Runtime (or TensorFlow.js, as the trainer setting says), the sums in float64 — then
- * solved by Cholesky in float64. The training error needs no second pass over the pairs: with
- * G = XᵀX, C = XᵀY and (G + Λ) A = C (Λ = λ on the weight rows),
- * Σ‖y − xA‖² = Σ‖y‖² − 2⟨A, C⟩ + ⟨A, GA⟩ = Σ‖y‖² − ⟨A, C⟩ − λ‖W‖².
+ * solved by Cholesky in float64.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { EngineError, throwIfCancelled } from '../errors.js';
@@ -29,7 +27,7 @@ const CHUNK_ROWS = 4096;
 interface Products {
   readonly description: string;
   normalEquations(x: Float32Array, y: Float32Array, rows: number): Promise<NormalEquationChunk>;
-  cosineSum(x: Float32Array, y: Float32Array, rows: number, weight: Float32Array, bias: Float32Array): Promise<number>;
+  residualSums(x: Float32Array, y: Float32Array, rows: number, weight: Float32Array, bias: Float32Array): Promise<{ squaredError: number; cosineSum: number }>;
   /** Solves gram · A = cross in float64 (default: solveCholesky on the host). */
   solve?(gram: Float64Array, cross: Float64Array, n: number, m: number): Promise<Float64Array>;
   dispose(): Promise<void>;
@@ -43,11 +41,9 @@ export async function fitLinearReplacement(pairs: HiddenStatePairs, ridge: numbe
     const n = d + 1;
     const gram = new Float64Array(n * n); // XᵀX with X = [inputs, 1]
     const cross = new Float64Array(n * d); // XᵀY
-    let ySquares = 0;
     let tokens = 0;
     for await (const chunk of chunks(pairs, pairs.indices('train'), d, signal)) {
-      const { xtx, xty, xSum, ySum, ySquares: chunkSquares } = await products.normalEquations(chunk.x, chunk.y, chunk.rows);
-      ySquares += chunkSquares;
+      const { xtx, xty, xSum, ySum } = await products.normalEquations(chunk.x, chunk.y, chunk.rows);
       for (let i = 0; i < d; i++) {
         for (let j = 0; j < d; j++) gram[i * n + j] += xtx[i * d + j];
         gram[i * n + d] += xSum[i];
@@ -71,17 +67,14 @@ export async function fitLinearReplacement(pairs: HiddenStatePairs, ridge: numbe
     const bias = Float32Array.from(solution.subarray(d * d, d * d + d));
     const weightInOut = Float32Array.from(solution.subarray(0, d * d));
 
-    // Training loss (mean squared error per element) from the normal equations; the held-out check is the
-    // mean cosine of the fitted map's output and the block's real output on validation tokens.
-    let fitted = 0; // ⟨A, C⟩
-    for (let i = 0; i < n * d; i++) fitted += solution[i] * cross[i];
-    let weightSquares = 0;
-    for (let i = 0; i < d * d; i++) weightSquares += solution[i] * solution[i];
-    const squaredError = Math.max(0, ySquares - fitted - lambda * weightSquares);
+    // Training loss of the fit (mean squared error per element) and the held-out check: mean cosine of
+    // the fitted map's output and the block's real output on validation tokens.
+    let squaredError = 0;
+    for await (const chunk of chunks(pairs, pairs.indices('train'), d, signal)) squaredError += (await products.residualSums(chunk.x, chunk.y, chunk.rows, weightInOut, bias)).squaredError;
     let cosineSum = 0;
     let validationTokens = 0;
     for await (const chunk of chunks(pairs, pairs.indices('val'), d, signal)) {
-      cosineSum += await products.cosineSum(chunk.x, chunk.y, chunk.rows, weightInOut, bias);
+      cosineSum += (await products.residualSums(chunk.x, chunk.y, chunk.rows, weightInOut, bias)).cosineSum;
       validationTokens += chunk.rows;
     }
     return {
@@ -141,18 +134,21 @@ async function createProducts(d: number, trainer: TrainerName | undefined): Prom
       const products = tf.tidy(() => {
         const xs = tf.tensor2d(x.subarray(0, rows * d), [rows, d]);
         const ys = tf.tensor2d(y.subarray(0, rows * d), [rows, d]);
-        return [tf.matMul(xs, xs, true, false), tf.matMul(xs, ys, true, false), tf.sum(xs, 0), tf.sum(ys, 0), tf.sum(tf.square(ys))];
+        return [tf.matMul(xs, xs, true, false), tf.matMul(xs, ys, true, false), tf.sum(xs, 0), tf.sum(ys, 0)];
       });
-      const [xtx, xty, xSum, ySum, ySquares] = products.map((t) => t.dataSync() as Float32Array);
+      const [xtx, xty, xSum, ySum] = products.map((t) => t.dataSync() as Float32Array);
       products.forEach((t) => t.dispose());
-      return { xtx, xty, xSum, ySum, ySquares: ySquares[0] };
+      return { xtx, xty, xSum, ySum };
     },
-    async cosineSum(x, y, rows, weight, bias) {
+    async residualSums(x, y, rows, weight, bias) {
       return tf.tidy(() => {
         const predicted = tf.add(tf.matMul(tf.tensor2d(x.subarray(0, rows * d), [rows, d]), tf.tensor2d(weight, [d, d])), tf.tensor1d(bias));
         const target = tf.tensor2d(y.subarray(0, rows * d), [rows, d]);
         const norms = tf.maximum(tf.mul(tf.norm(predicted, 'euclidean', -1), tf.norm(target, 'euclidean', -1)), 1e-12);
-        return tf.sum(tf.div(tf.sum(tf.mul(predicted, target), -1), norms)).dataSync()[0];
+        return {
+          squaredError: tf.sum(tf.squaredDifference(predicted, target)).dataSync()[0],
+          cosineSum: tf.sum(tf.div(tf.sum(tf.mul(predicted, target), -1), norms)).dataSync()[0],
+        };
       });
     },
     async dispose() {},

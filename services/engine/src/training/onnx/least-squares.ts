@@ -1,7 +1,7 @@
 /**
  * The products behind LINEAR's closed-form fit, in ONNX Runtime: the normal-equation blocks XᵀX, XᵀY and
  * the column sums of X and Y (the bias column of ones, without materialising it) for a chunk of rows, and
- * the fitted map's cosine sum on held-out rows. One GEMM per block over thousands of rows at a time,
+ * the fitted map's squared error and cosine sums. One GEMM per block over thousands of rows at a time,
  * on every allowed core; the caller sums chunks in float64.
  */
 import * as ort from 'onnxruntime-node';
@@ -22,8 +22,6 @@ export interface NormalEquationChunk {
   /** [d] Σ rows of X, Σ rows of Y */
   readonly xSum: Float32Array;
   readonly ySum: Float32Array;
-  /** Σ y² over the chunk (the fit's training error follows from it and the solution, without another pass) */
-  readonly ySquares: number;
 }
 
 export class OnnxLeastSquares {
@@ -75,7 +73,6 @@ export class OnnxLeastSquares {
     p.output(p.op('Gemm', [x, y], { transA: 1 }), 'xty', [d, d]);
     p.output(p.op('ReduceSum', [x, rows], { keepdims: 0 }), 'x_sum', [d]);
     p.output(p.op('ReduceSum', [y, rows], { keepdims: 0 }), 'y_sum', [d]);
-    p.output(p.op('ReduceSumSquare', [y], { keepdims: 0 }), 'y_squares', []);
 
     const r = new OnnxGraph();
     const rx = r.input('x', 'float', ['rows', d]);
@@ -83,6 +80,8 @@ export class OnnxLeastSquares {
     const weight = r.input('weight', 'float', [d, d]); // [in, out]
     const bias = r.input('bias', 'float', [d]);
     const predicted = r.op('Add', [r.op('MatMul', [rx, weight]), bias]);
+    const difference = r.op('Sub', [predicted, ry]);
+    r.output(r.op('ReduceSum', [r.op('Mul', [difference, difference])], { keepdims: 0 }), 'squared_error', []);
     const last = r.int64([-1]);
     const length = (t: string) => r.op('Sqrt', [r.op('ReduceSum', [r.op('Mul', [t, t]), last], { keepdims: 0 })]);
     const cosines = r.op('Div', [r.op('ReduceSum', [r.op('Mul', [predicted, ry]), last], { keepdims: 0 }), r.op('Max', [r.op('Mul', [length(predicted), length(ry)]), r.scalar(1e-12)])]);
@@ -107,11 +106,11 @@ export class OnnxLeastSquares {
   async normalEquations(x: Float32Array, y: Float32Array, rows: number): Promise<NormalEquationChunk> {
     const d = this.d;
     const out = await this.products.run({ x: new ort.Tensor('float32', x.subarray(0, rows * d), [rows, d]), y: new ort.Tensor('float32', y.subarray(0, rows * d), [rows, d]) });
-    return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array, xSum: out.x_sum.data as Float32Array, ySum: out.y_sum.data as Float32Array, ySquares: (out.y_squares.data as Float32Array)[0] };
+    return { xtx: out.xtx.data as Float32Array, xty: out.xty.data as Float32Array, xSum: out.x_sum.data as Float32Array, ySum: out.y_sum.data as Float32Array };
   }
 
-  /** Σ cosine of x·W + b against y over `rows` rows; `weight` is [in, out]. */
-  async cosineSum(x: Float32Array, y: Float32Array, rows: number, weight: Float32Array, bias: Float32Array): Promise<number> {
+  /** Σ squared error and Σ cosine of x·W + b against y over `rows` rows; `weight` is [in, out]. */
+  async residualSums(x: Float32Array, y: Float32Array, rows: number, weight: Float32Array, bias: Float32Array): Promise<{ squaredError: number; cosineSum: number }> {
     const d = this.d;
     const out = await this.residuals.run({
       x: new ort.Tensor('float32', x.subarray(0, rows * d), [rows, d]),
@@ -119,7 +118,7 @@ export class OnnxLeastSquares {
       weight: new ort.Tensor('float32', weight, [d, d]),
       bias: new ort.Tensor('float32', bias, [d]),
     });
-    return (out.cosine_sum.data as Float32Array)[0];
+    return { squaredError: (out.squared_error.data as Float32Array)[0], cosineSum: (out.cosine_sum.data as Float32Array)[0] };
   }
 
   /** Frees the sessions (releaseLeastSquaresSessions does it for the shared ones). */
