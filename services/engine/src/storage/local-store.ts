@@ -7,7 +7,7 @@
  * it and renames it over the key — rename(2) is atomic, so readers see the old file or the new one.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { pipeline as pump } from 'node:stream/promises';
@@ -103,6 +103,7 @@ export class LocalObjectStore implements ObjectStore {
     const temp = join(dirname(path), `.${basename(path)}${TEMP_MARK}${randomBytes(6).toString('hex')}`);
     const hash = createHash('sha256');
     let size = 0;
+    let sink: WriteStream | null = null;
     try {
       await mkdir(dirname(path), { recursive: true });
       const counter = new Transform({
@@ -112,7 +113,8 @@ export class LocalObjectStore implements ObjectStore {
           done(null, chunk);
         },
       });
-      await pump(Readable.from(bodyChunks(body)), counter, createWriteStream(temp));
+      sink = createWriteStream(temp);
+      await pump(Readable.from(bodyChunks(body)), counter, sink);
       const handle = await open(temp, 'r+');
       await handle.sync().finally(() => handle.close()); // durable before it becomes visible
       const sidecar: Sidecar = { size, sha256: hash.digest('hex'), contentType: options.contentType };
@@ -123,6 +125,10 @@ export class LocalObjectStore implements ObjectStore {
       await this.writeSidecar(key, sidecar);
       return { key, size, etag: `"${sidecar.sha256}"`, sha256: sidecar.sha256, contentType: options.contentType };
     } catch (err) {
+      // A body that fails at once can fail before the file stream has opened its file: the stream still
+      // creates it, so wait for it to close before removing the temporary file.
+      const unfinished = sink;
+      if (unfinished && !unfinished.closed) await new Promise<void>((done) => unfinished.once('close', () => done()));
       await rm(temp, { force: true });
       const code = (err as NodeJS.ErrnoException).code;
       // A full disk or a read-only directory is ours to name; anything else came from reading the body.
