@@ -101,7 +101,10 @@ describe.runIf(runWithShared)('held-out evaluation texts', () => {
   });
 
   it('leaves to the engine what it cannot count here: a count stopped at its deadline, an s3:// text', async () => {
-    const short = heldOutFile('stopped.txt', 250);
+    // long enough that counting takes far longer than the 1 ms deadline (250 characters could finish in it),
+    // short enough for fewer than the 1000 windows asked below
+    const short = heldOutFile('stopped.txt', 60_000);
+    expect(await windowsOf(short, 32)).toBeLessThan(1000);
     const stopped = countWindowsInThreads({ timeoutMs: 1 });
     await expect(stopped({ file: short, tokenizer: TOKENIZER, seqLen: 32, wanted: 100, vocabSize: 512, calibration: null })).rejects.toBeInstanceOf(ThreadStopped);
     const model = { source: STORIES_URI, tokenizer: STORIES_TOKENIZER_URI } as Model;
