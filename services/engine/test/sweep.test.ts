@@ -117,6 +117,29 @@ describe.skipIf(!runWithShared)('sweep on stories260K', () => {
     expectTensorsClose(join(work, 'export-out', 'model.safetensors'), join(work, 'single-out', 'model.safetensors'), 1e-6);
   }, 600_000);
 
+  it('scores the original on the tasks once for all candidates, and gives each candidate its figures against it', async () => {
+    const events: PlanEvent[] = [];
+    const copa = STORIES_BIN.replace('models/stories260K/stories260K.bin', 'data/mc/copa.jsonl');
+    const outcome = await runPlan(
+      await testLocalPlan({
+        model: STORIES_BIN,
+        tokenizer: STORIES_TOKENIZER,
+        calibration,
+        training,
+        sweep: { blockSizes: [1, 2], topStarts: 1, replacements: ['LINEAR'], iterative: false },
+        evaluation: { perplexity: [], tasks: [copa], limit: 8 },
+      }),
+      { workDir: join(work, 'tasks-work'), outDir: join(work, 'tasks-out'), onEvent: (e) => events.push(e) },
+    );
+    if (!('sweep' in outcome)) throw new Error('expected a sweep outcome');
+    const { candidates } = outcome.sweep;
+    expect(candidates).toHaveLength(2);
+    // one scoring of the original for the sweep, one of each candidate
+    expect(events.filter((e) => /^original: task .*copa\.jsonl done$/.test(e.message))).toHaveLength(1);
+    expect(events.filter((e) => /^pruned: task .*copa\.jsonl done$/.test(e.message))).toHaveLength(2);
+    for (const c of candidates) expect(c.tasks).toEqual([expect.objectContaining({ accuracyOriginal: candidates[0].tasks[0].accuracyOriginal })]);
+  }, 600_000);
+
   it('stops a candidate cancelled on its own mid-training and goes on with the others', async () => {
     const own = new Map<string, AbortController>();
     const signalOf = (id: string) => {

@@ -83,6 +83,11 @@ export interface EvaluateOptions {
   readonly runtime?: RuntimeOptions;
   readonly onProgress?: (progress: EvaluationProgress) => void;
   readonly signal?: AbortSignal;
+  /**
+   * The original's scores shared by calls that evaluate it on the same texts, tasks and settings (a
+   * sweep's candidates): the first call fills it, the others reuse it instead of scoring the original again.
+   */
+  readonly originalScores?: { scores?: ModelScores };
 }
 
 export interface ModelSummary {
@@ -179,7 +184,7 @@ export interface EvaluationReport {
 export const LATENCY_BATCH = { batchSize: 4, seqLen: 128, passes: 5 };
 
 /** Everything one model produced. */
-interface ModelScores {
+export interface ModelScores {
   readonly backend: string;
   readonly perplexity: PerplexityResult[];
   readonly tasks: MultipleChoiceResult[];
@@ -264,7 +269,8 @@ export async function evaluateModels(options: EvaluateOptions): Promise<Evaluati
     }
   };
 
-  const originalScores = await scoreModel(original, 'original');
+  const originalScores = options.originalScores?.scores ?? (await scoreModel(original, 'original'));
+  if (options.originalScores) options.originalScores.scores = originalScores;
   const prunedScores = pruned ? await scoreModel(pruned, 'pruned') : undefined;
   const unhealedScores = options.beforeHealing ? await scoreModel(options.beforeHealing, 'pruned before healing', true) : undefined;
   const settings = { seqLen, textWindows, skipWindows: options.calibration ? options.calibration.windows : skipWindows, limit: options.limit ?? null };

@@ -20,7 +20,7 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import { readDataSamples } from '../data/calibration.js';
 import { countHeldOutWindows, type CalibrationSource } from '../data/held-out.js';
 import type { PlanStage } from '../contract/plan-stage.js';
-import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport, type EvaluationText } from '../evaluation/evaluate.js';
+import { DEFAULT_EVALUATION_SEQ_LEN, evaluateModels, type EvaluationReport, type EvaluationText, type ModelScores } from '../evaluation/evaluate.js';
 import { computePerplexity } from '../evaluation/perplexity.js';
 import { computeImportance, type BlockScores } from '../importance.js';
 import { hostTensor, type HostTensor } from '../formats/host-tensor.js';
@@ -177,7 +177,7 @@ export interface PruneRun {
   evaluation: PruneSummary['evaluation'];
   fullReport: EvaluationReport | null;
   /** The original model's figures, measured once however many pruned models a run evaluates (a sweep's candidates). */
-  readonly original: { quickPerplexity?: { readonly tokens: number; readonly perplexity: number } };
+  readonly original: { quickPerplexity?: { readonly tokens: number; readonly perplexity: number }; evaluation?: { scores?: ModelScores } };
 }
 
 export async function prune(options: PruneOptions): Promise<PruneSummary> {
@@ -502,6 +502,7 @@ export async function evaluate(run: PruneRun): Promise<void> {
     runtime: { runtime: options.runtime },
     signal: options.signal,
     onProgress: (p) => p.done === p.total && report('EVALUATING', `${p.model}: ${p.phase}${p.file ? ` ${p.file}` : ''} done`),
+    originalScores: (run.original.evaluation ??= {}),
   });
 }
 
