@@ -8,9 +8,12 @@
  * estimated peak (2 × the float32 weights, as measured) fits the memory budget; other rows say so.
  * With --prune, `prune --replacement linear` (2 layers) on the 8-layer model with 32 × 256 calibration
  * tokens: peak RSS, and the exported bf16 checkpoint's logits against the pruned model's before export.
+ * With --heal, a LAYER prune healed by distillation on the 8-layer model (the block before the last
+ * layer, 8 × 128 tokens, a few steps; bench/scale-heal-child.ts): peak RSS by stage against healing's own
+ * memory estimate.
  *
  *   npm run bench:scale -w services/engine [-- --layers 4,8,32] [--tokens 4x64,32x256] [--streaming on|off|both]
- *       [--prune] [--big-tokens]   (32 × 256 on the 32-layer model takes ~20 minutes here: off unless --big-tokens)
+ *       [--prune] [--heal] [--big-tokens]   (32 × 256 on the 32-layer model takes ~20 minutes here: off unless --big-tokens)
  *
  * Not a test, not in CI. Takes about 10 minutes here with the defaults (2 cores; more with --prune).
  */
@@ -29,6 +32,7 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '4x64,32x256' },
     streaming: { type: 'string', default: 'both' },
     prune: { type: 'boolean', default: false },
+    heal: { type: 'boolean', default: false },
     'big-tokens': { type: 'boolean', default: false },
   },
 });
@@ -129,6 +133,20 @@ for (const layers of layerCounts) {
           run.ok
             ? `prune --replacement linear, 8 layers, 32×256 calibration tokens: peak RSS ${gib(run.peakRssBytes)}, wall ${run.wallSeconds.toFixed(0)} s; removed ${result.removedLayers}; exported bf16 checkpoint reloaded: max |Δlogit| ${result.maxAbsLogitDifference.toExponential(2)} over ${result.logits} logits; peak RSS by stage (GiB) ${JSON.stringify(result.stagePeakRssGiB)}`
             : `prune failed: ${run.tail}`,
+        );
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+    if (values.heal && layers === 8) {
+      const work = mkdtempSync(join(parent, 'streamline-bench-scale-heal-'));
+      try {
+        const run = await measure(['node', '--import', 'tsx', 'bench/scale-heal-child.ts', model, tokenizer, data, join(work, 'work'), join(work, 'out')]);
+        const result = run.ok ? JSON.parse(run.stdout.trim().split('\n').pop()!) : null;
+        console.log(
+          run.ok
+            ? `prune --replacement layer --heal, 8 layers, block ${result.removedLayers}, 8×128 tokens, ${result.healing?.steps ?? '?'} healing steps: peak RSS ${gib(run.peakRssBytes)} (healing's estimate ${result.estimateGiB} GiB), wall ${run.wallSeconds.toFixed(0)} s; peak RSS by stage (GiB) ${JSON.stringify(result.stagePeakRssGiB)}`
+            : `healed prune failed: ${run.tail}`,
         );
       } finally {
         rmSync(work, { recursive: true, force: true });
