@@ -11,6 +11,7 @@ import { inspectModel } from '../src/models/model.js';
 import { replacementParameters } from '../src/pruning/block-choice.js';
 import { healingMemoryBytes } from '../src/pruning/heal.js';
 import { prune } from '../src/pruning/prune.js';
+import { stagePeaks } from './stage-peaks.js';
 
 const [model, tokenizer, data, workDir, outDir] = process.argv.slice(2);
 const info = inspectModel(model);
@@ -19,11 +20,7 @@ const BATCH = 8;
 const SEQ_LEN = 128;
 const estimate = healingMemoryBytes(info, 1, replacementParameters('LAYER', info.family, info.config), BATCH, SEQ_LEN);
 
-const started = performance.now();
-const stagePeaks: Record<string, number> = {};
-let stage = 'start';
-const sample = () => void (stagePeaks[stage] = Math.max(stagePeaks[stage] ?? 0, process.memoryUsage.rss()));
-const sampler = setInterval(sample, 250);
+const peaks = stagePeaks();
 const summary = await prune({
   modelPath: model,
   tokenizerPath: tokenizer,
@@ -42,15 +39,9 @@ const summary = await prune({
   memoryBudget: process.env.STREAMLINE_MEMORY_BUDGET ?? '20GiB',
   training: { minSteps: 2, checkpointEvery: 1000 },
   healing: { steps: 3, learningRate: 1e-5, validationFraction: 0.34, patience: 10 },
-  onProgress: (event) => {
-    sample();
-    stage = event.stage;
-    process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)}s ${event.stage.toLowerCase()}: ${event.message}\n`);
-  },
+  onProgress: peaks.event,
 });
-sample();
-clearInterval(sampler);
-const gib = (bytes: number) => +(bytes / 1024 ** 3).toFixed(2);
+const stagePeakRssGiB = peaks.stop();
 process.stdout.write(
-  `${JSON.stringify({ seconds: (performance.now() - started) / 1000, removedLayers: summary.removedLayers, healing: summary.healing, estimateGiB: gib(estimate), stagePeakRssGiB: Object.fromEntries(Object.entries(stagePeaks).map(([k, v]) => [k, gib(v)])) })}\n`,
+  `${JSON.stringify({ seconds: (performance.now() - peaks.started) / 1000, removedLayers: summary.removedLayers, healing: summary.healing, estimateGiB: +(estimate / 1024 ** 3).toFixed(2), stagePeakRssGiB })}\n`,
 );

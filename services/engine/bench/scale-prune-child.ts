@@ -9,6 +9,7 @@ import { inspectModel } from '../src/models/model.js';
 import { prune } from '../src/pruning/prune.js';
 import { openRuntime } from '../src/runtime/open-runtime.js';
 import { makeBatch, type ForwardRuntime } from '../src/runtime/runtime.js';
+import { stagePeaks } from './stage-peaks.js';
 
 const [model, tokenizer, data, workDir, outDir, samples, seqLen] = process.argv.slice(2);
 const prompts = [
@@ -22,12 +23,7 @@ const logitsOf = async (runtime: ForwardRuntime) => {
 };
 
 let before: Float32Array | null = null;
-const started = performance.now();
-// Peak RSS per stage (sampled every 250 ms and at each event), to say which stage sets the process's peak.
-const stagePeaks: Record<string, number> = {};
-let stage = 'start';
-const sample = () => void (stagePeaks[stage] = Math.max(stagePeaks[stage] ?? 0, process.memoryUsage.rss()));
-const sampler = setInterval(sample, 250);
+const peaks = stagePeaks();
 const summary = await prune({
   modelPath: model,
   tokenizerPath: tokenizer,
@@ -42,22 +38,16 @@ const summary = await prune({
   pairsDtype: 'BF16',
   evalWindows: 4,
   onAssembled: async (pruned) => void (before = await logitsOf(pruned)),
-  onProgress: (event) => {
-    sample();
-    stage = event.stage;
-    process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)}s ${event.stage.toLowerCase()}: ${event.message}\n`);
-  },
+  onProgress: peaks.event,
 });
-sample();
-stage = 'reload';
-const pruneSeconds = (performance.now() - started) / 1000;
+peaks.enter('reload');
+const pruneSeconds = (performance.now() - peaks.started) / 1000;
 const reloaded = await openRuntime(inspectModel(outDir));
 const after = await logitsOf(reloaded);
 await reloaded.dispose();
-sample();
-clearInterval(sampler);
+const stagePeakRssGiB = peaks.stop();
 let maxAbs = 0;
 for (let i = 0; i < after.length; i++) maxAbs = Math.max(maxAbs, Math.abs(after[i] - before![i]));
 process.stdout.write(
-  `${JSON.stringify({ pruneSeconds, removedLayers: summary.removedLayers, perplexity: summary.evaluation, hiddenStateCosine: summary.hiddenStateCosine, maxAbsLogitDifference: maxAbs, logits: after.length, stagePeakRssGiB: Object.fromEntries(Object.entries(stagePeaks).map(([k, v]) => [k, +(v / 1024 ** 3).toFixed(2)])) })}\n`,
+  `${JSON.stringify({ pruneSeconds, removedLayers: summary.removedLayers, perplexity: summary.evaluation, hiddenStateCosine: summary.hiddenStateCosine, maxAbsLogitDifference: maxAbs, logits: after.length, stagePeakRssGiB })}\n`,
 );
