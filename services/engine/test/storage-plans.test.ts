@@ -307,17 +307,22 @@ async function work_(transport: QueueTransport, dataDir: string, store: ObjectSt
   await worker;
 }
 
+/** A SWIGLU plan of the uploaded tiny model and data, checkpointing every 4 steps. */
+function swigluPlan(inputs: { model: string; data: string }, minSteps: number): TestPlan {
+  return {
+    model: inputs.model,
+    layersToPrune: 1,
+    replacement: 'SWIGLU',
+    dryRun: false,
+    calibration: { source: inputs.data, samples: 8, seqLen: 8 },
+    training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps, checkpointEvery: 4 },
+  };
+}
+
 describe('engine worker with S3 storage', () => {
   it('runs a plan from s3:// inputs, resumes it on another disk from the stored checkpoint, and publishes the same weights as an uninterrupted run', async () => {
     const inputs = await uploadInputs('plans-in');
-    const plan: TestPlan = {
-      model: inputs.model,
-      layersToPrune: 1,
-      replacement: 'SWIGLU',
-      dryRun: false,
-      calibration: { source: inputs.data, samples: 8, seqLen: 8 },
-      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 1500, checkpointEvery: 4 },
-    };
+    const plan = swigluPlan(inputs, 1500);
     // minSteps: long enough (seconds) that training is still running when the worker's progress batch
     // (sent every 500 ms) shows step 10 and the test stops it; 200 steps ran out before the first batch.
     const store = s3.store(BUCKET, 'run', log);
@@ -368,12 +373,7 @@ describe('engine worker with S3 storage', () => {
   it('resumes a plan stopped while healing on another disk from its stored healing checkpoint, to the weights of an uninterrupted run', async () => {
     const inputs = await uploadInputs('heal-in');
     const plan: TestPlan = {
-      model: inputs.model,
-      layersToPrune: 1,
-      replacement: 'SWIGLU',
-      dryRun: false,
-      calibration: { source: inputs.data, samples: 8, seqLen: 8 },
-      training: { batchSize: 2, learningRate: 1e-2, minLearningRate: 1e-3, weightDecay: 1e-3, gradientAccumulation: 1, maxGradNorm: 5, validationFraction: 0.25, seed: 1, minSteps: 12, checkpointEvery: 4 },
+      ...swigluPlan(inputs, 12),
       // Long enough (seconds) to be still healing when the progress batch showing step 10 arrives; no
       // validation split, so no early stopping.
       healing: { steps: 1500, learningRate: 1e-4, validationFraction: 0, patience: 1 },
