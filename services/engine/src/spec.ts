@@ -40,4 +40,5 @@ export { parseHfUri } from './storage/hf-source.js';
 export { inspectRemoteModel, modelFolderUri, type RemoteModelInfo } from './storage/remote-inspect.js';
 export { isRemoteUri, splitObjectUri } from './storage/file-cache.js';
 export { OUTPUT_MANIFEST, presignOutputs, type OutputDownload, type OutputManifest } from './storage/output-publisher.js';
-export { checkConfinedPath, checkConfinedModel, isWithin, type FileConfinement, type ConfinedPath } from './storage/file-confinement.js';
+export { checkConfinedPath, checkConfinedModel, isWithin, realPathTest, type FileConfinement, type ConfinedPath } from './storage/file-confinement.js';
+export { withConfinedReads } from './formats/file-reads.js';

@@ -23,6 +23,8 @@ export {
   splitObjectUri,
   checkConfinedModel,
   checkConfinedPath,
+  realPathTest,
+  withConfinedReads,
   blockSizeForSparsity,
   layerParameters,
   replacementParameters,

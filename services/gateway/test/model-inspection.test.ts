@@ -4,7 +4,8 @@
  * refusals carried across with their code, and a deadline after which the thread is stopped and the
  * caller told BAD_USER_INPUT.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -12,7 +13,7 @@ import { EngineError, inspectModel } from '@streamline/engine/spec';
 import { TINY_CONFIGS, writeTinyModel } from '../../engine/test/fixtures/tiny-models.js';
 import { GatewayError } from '../src/errors.js';
 import { inspectModelFromEnv } from '../src/models/inspection-settings.js';
-import { inspectInThreads } from '../src/models/model-inspection.js';
+import { checkTasksInThreads, countWindowsInThreads, inspectInThreads, type ConfinedReads } from '../src/models/model-inspection.js';
 import { SourceService } from '../src/sources/source.service.js';
 import { TEST_SOURCES } from './fixtures/gateway.js';
 import { modelWithHugeHeader } from './fixtures/hostile-models.js';
@@ -55,5 +56,52 @@ describe('model inspection in worker threads', () => {
     for (const raw of ['0', '-5', '1.5', 'soon', '1e9']) {
       expect(() => inspectModelFromEnv({ STREAMLINE_INSPECT_TIMEOUT_MS: raw })).toThrow(/STREAMLINE_INSPECT_TIMEOUT_MS=.* is not a whole number of milliseconds from 1 to 600000/);
     }
+  });
+});
+
+describe('inspection threads read the tenant\'s files confined', () => {
+  const work = mkdtempSync(join(tmpdir(), 'streamline-confined-threads-'));
+  const root = join(work, 'root');
+  const outside = join(work, 'outside');
+  mkdirSync(root);
+  mkdirSync(outside);
+  const confined = (...inputs: string[]): ConfinedReads => ({ inputs, roots: [root], denied: [] });
+  const swapped = (name: string, target: string) => {
+    symlinkSync(target, join(root, name));
+    return join(root, name);
+  };
+
+  it('refuses, by descriptor, a shard, a text and a task file that point outside the roots once opened', async () => {
+    // a model whose weights were swapped, after the gateway's check by name, for a link to an identical copy outside
+    const model = join(root, 'model');
+    renameSync(writeTinyModel('llama'), model);
+    const weights = readdirSync(model).find((name) => name.endsWith('.safetensors'))!;
+    copyFileSync(join(model, weights), join(outside, weights));
+    rmSync(join(model, weights));
+    symlinkSync(join(outside, weights), join(model, weights));
+    await expect(inspectInThreads()(model)).resolves.toMatchObject({ config: expect.anything() }); // followed: the window a check by name leaves
+    await expect(inspectInThreads()(model, confined(model))).rejects.toMatchObject({ code: 'BAD_INPUT', message: `${join(model, weights)} is not under the directories this gateway reads file:// sources from (STREAMLINE_FILE_ROOTS)` });
+
+    writeFileSync(join(outside, 'ids.jsonl'), Array.from({ length: 4 }, (_, i) => JSON.stringify({ input_ids: [1, 2 + i, 3, 4] })).join('\n'));
+    const text = swapped('held-out.jsonl', join(outside, 'ids.jsonl'));
+    const count = { file: text, tokenizer: null, seqLen: 4, wanted: 2, vocabSize: 32, calibration: null };
+    await expect(countWindowsInThreads()(count)).resolves.toMatchObject({ windows: 2 });
+    await expect(countWindowsInThreads()({ ...count, confined: confined(text) })).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/held-out\.jsonl is not under the directories/) });
+
+    writeFileSync(join(outside, 'task.jsonl'), '{"query":"a","choices":["b","c"],"gold":0}\n');
+    const task = swapped('task.jsonl', join(outside, 'task.jsonl'));
+    await expect(checkTasksInThreads()({ file: task, limit: 4 })).resolves.toBe(1);
+    await expect(checkTasksInThreads()({ file: task, limit: 4, confined: confined(task) })).rejects.toMatchObject({ message: expect.stringMatching(/task\.jsonl is not under the directories/) });
+  });
+
+  it('the source service confines a tenant\'s model and not the gateway\'s own', async () => {
+    const model = join(root, 'plain-model');
+    renameSync(writeTinyModel('llama'), model);
+    const asked: (ConfinedReads | undefined)[] = [];
+    const sources = new SourceService((path, confinedReads) => (asked.push(confinedReads), inspectModel(path)), { policy: { ...TEST_SOURCES, fileRoots: [root] } });
+    await sources.inspectModel('input.source', pathToFileURL(model).href);
+    await sources.inspectModel('input.source', pathToFileURL(model).href, { trusted: true });
+    expect(asked).toEqual([{ inputs: [model], roots: [root], denied: [] }, undefined]);
+    rmSync(work, { recursive: true, force: true });
   });
 });

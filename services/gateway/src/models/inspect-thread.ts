@@ -8,9 +8,11 @@
  * - `{ op: 'checkTask', … }`: reads a local multiple-choice task file through, as the engine's evaluation
  *   reads it, and answers its item count.
  * All use the engine's light entry (through ../engine.ts): no tensor library is loaded in the gateway.
+ * With `confined`, the tenant's files are read inside the engine's withConfinedReads: each is checked
+ * again by the real path of its open descriptor.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { checkMultipleChoiceTask, countHeldOutWindows, EngineError, inspectModel, loadTokenizer } from '../engine.js';
+import { checkMultipleChoiceTask, countHeldOutWindows, EngineError, inspectModel, loadTokenizer, realPathTest, withConfinedReads } from '../engine.js';
 import { THREAD_READY, type ThreadAnswer, type ThreadRequest } from './model-inspection.js';
 
 async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
@@ -30,5 +32,13 @@ async function answer(request: ThreadRequest): Promise<ThreadAnswer> {
   }
 }
 
+function confinedAnswer(request: ThreadRequest): Promise<ThreadAnswer> {
+  const { confined } = request;
+  if (!confined) return answer(request);
+  const allowed = realPathTest({ roots: confined.roots, denied: confined.denied });
+  const refusal = (path: string) => new EngineError('BAD_INPUT', `${path} is not under the directories this gateway reads file:// sources from (STREAMLINE_FILE_ROOTS)`);
+  return withConfinedReads({ inputs: confined.inputs, allowed, refusal }, () => answer(request));
+}
+
 parentPort!.postMessage(THREAD_READY);
-parentPort!.postMessage(await answer(workerData as ThreadRequest));
+parentPort!.postMessage(await confinedAnswer(workerData as ThreadRequest));

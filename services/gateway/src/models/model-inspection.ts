@@ -26,13 +26,25 @@ const THREAD_START_TIMEOUT_MS = 120_000;
  */
 const THREAD_ENTRY = new URL('./inspect-thread.js', import.meta.url);
 
+/**
+ * Tenant files a thread reads, and the directories they must stay under: the thread reads inside the
+ * engine's withConfinedReads, so a file swapped for a symlink after the gateway's check (by name) is
+ * refused when it is opened (by descriptor).
+ */
+export interface ConfinedReads {
+  readonly inputs: readonly string[];
+  readonly roots: readonly string[];
+  readonly denied: readonly string[];
+}
+
 /** What a thread is asked: inspect a model (`{ path }`, the original form), count a text's windows, or read a task file through. */
-export type ThreadRequest = { op?: 'inspect'; path: string } | ({ op: 'countWindows' } & WindowCountRequest) | ({ op: 'checkTask' } & TaskCheckRequest);
+export type ThreadRequest = ({ op?: 'inspect'; path: string } | ({ op: 'countWindows' } & WindowCountRequest) | ({ op: 'checkTask' } & TaskCheckRequest)) & { readonly confined?: ConfinedReads };
 
 /** A local multiple-choice task file, read as the engine's evaluation reads it, up to `limit` items. */
 export interface TaskCheckRequest {
   readonly file: string;
   readonly limit: number;
+  readonly confined?: ConfinedReads;
 }
 
 /** Resolves with the number of items read; rejects with the engine's error for a malformed file. */
@@ -52,6 +64,7 @@ export interface WindowCountRequest {
   readonly vocabSize: number;
   /** The plan's local calibration file, samples and seq-len; null when it is not local. */
   readonly calibration: { readonly path: string; readonly windows: number; readonly seqLen: number } | null;
+  readonly confined?: ConfinedReads;
 }
 
 export type CountWindows = (request: WindowCountRequest) => Promise<WindowCount>;
@@ -82,8 +95,9 @@ export interface ThreadInspectionOptions {
 }
 
 /** An InspectModel that inspects in worker threads (the gateway's default; tests may inject an in-process one). */
-export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string) => Promise<ModelInfo> {
-  return inThreads(options, 'inspecting the model', (path: string) => ({ path }), (answer) => ('info' in answer ? withFamily(answer.info) : undefined));
+export function inspectInThreads(options: ThreadInspectionOptions = {}): (path: string, confined?: ConfinedReads) => Promise<ModelInfo> {
+  const inspect = inThreads(options, 'inspecting the model', (request: { path: string; confined?: ConfinedReads }) => request, (answer) => ('info' in answer ? withFamily(answer.info) : undefined));
+  return (path, confined) => inspect({ path, ...(confined && { confined }) });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { badInput, ErrorCode, GatewayError } from '../errors.js';
 import type { ModelInfo } from '../engine.js';
+import type { ConfinedReads } from './model-inspection.js';
 import type { PlanStore } from '../plans/plan.store.js';
 import { PlanStatus } from '../plans/plan.type.js';
 import type { SourceService } from '../sources/source.service.js';
@@ -9,7 +10,8 @@ import type { ModelStore } from './model.store.js';
 import { ModelStatus, type Model } from './model.type.js';
 
 /** Inspects a local model (config and headers, no weights); the gateway's runs in a worker thread (model-inspection.ts). */
-export type InspectModel = (path: string) => ModelInfo | Promise<ModelInfo>;
+/** Inspects a local model; `confined`: the tenant's files it reads, checked again when opened (the thread inspection does; in-process test doubles may ignore it). */
+export type InspectModel = (path: string, confined?: ConfinedReads) => ModelInfo | Promise<ModelInfo>;
 
 const TOKENIZER_SCHEMES = ['file://', 's3://'] as const;
 

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { CacheCounts } from '../caching.js';
 import type { Backpressure } from '../context.js';
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
@@ -14,7 +15,7 @@ import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanSpec } f
 import type { PlanWorkCleanup } from './plan.cleanup.js';
 import { checkTasksInThreads, countWindowsInThreads, type CheckTask, type CountWindows } from '../models/model-inspection.js';
 import { checkTaskFiles } from './plan.tasks.js';
-import { checkEvaluationWindows } from './plan.windows.js';
+import { checkEvaluationWindows, type ConfineReads } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanLifecycle } from './plan.lifecycle.js';
@@ -106,6 +107,17 @@ export class PlanService {
     return this.sources.inspectModel(`model ${model.id} source`, model.source, { trusted: model.inspection?.fromPlan !== undefined });
   }
 
+  private confineTenantFiles(spec: PlanSpec, model: Model, info: ModelInfo): ConfineReads {
+    const trusted = new Set<string>();
+    const local = (uri: string | null) => (uri?.startsWith('file://') ? fileURLToPath(uri) : null);
+    const calibration = spec.calibration.source === this.options.defaultCalibrationSource ? local(spec.calibration.source) : null;
+    if (calibration) trusted.add(calibration);
+    if (model.inspection?.fromPlan !== undefined) {
+      for (const path of [local(model.tokenizer), info.tokenizerPath ?? null]) if (path) trusted.add(path);
+    }
+    return (paths) => this.sources.confinedReads(paths.filter((path): path is string => path !== null && !trusted.has(path)));
+  }
+
   /** Checks the plan's data files where they are now, then queues it within the tenant's quota. */
   private async enqueue(model: Model, spec: PlanSpec, info: ModelInfo): Promise<PruningPlan> {
     const limits = this.options.limits ?? DEFAULT_PLAN_LIMITS;
@@ -115,10 +127,13 @@ export class PlanService {
       await this.sources.checkFile(dataset.field, dataset.uri, { schemes: DATASET_SCHEMES, extensions: dataset.extensions, missing: ErrorCode.BAD_USER_INPUT, trusted });
       checkHasTextSamples(dataset.field, dataset.uri);
     }
+    // The threads below read the tenant's files confined; what the operator or the gateway chose (the
+    // default calibration set, a plan output's tokenizer) is read as it is.
+    const confine = this.confineTenantFiles(spec, model, info);
     // Each local perplexity text yields the windows it asks for (off the event loop; see plan.windows.ts).
-    await checkEvaluationWindows(spec, model, info, this.countWindows);
+    await checkEvaluationWindows(spec, model, info, this.countWindows, confine);
     // Each local task file parses, up to the items the plan scores (see plan.tasks.ts).
-    await checkTaskFiles(spec, limits.bounds.maxEvaluationItems, this.checkTask);
+    await checkTaskFiles(spec, limits.bounds.maxEvaluationItems, this.checkTask, confine);
     const inserted = await this.store.insertWithinQuota({ modelId: model.id, tenantId: model.tenantId, spec, originalParameters: info.numParameters }, limits.maxQueuedPerTenant);
     if ('refused' in inserted) {
       throw new GatewayError(

@@ -15,15 +15,15 @@ import { badInput } from '../errors.js';
 import { ThreadStopped, type CheckTask } from '../models/model-inspection.js';
 import { parseSourceUri } from '../sources/source-uri.js';
 import { DATASET_SCHEMES } from './plan.config.js';
-import { MAX_COUNTED_BYTES } from './plan.windows.js';
+import { MAX_COUNTED_BYTES, type ConfineReads } from './plan.windows.js';
 
-export async function checkTaskFiles(spec: PlanSpec, maxItems: number, checkTask: CheckTask): Promise<void> {
+export async function checkTaskFiles(spec: PlanSpec, maxItems: number, checkTask: CheckTask, confine: ConfineReads = () => undefined): Promise<void> {
   for (const [i, source] of spec.evaluation.tasks.entries()) {
     const field = `input.evaluation.tasks[${i}]`;
     const location = parseSourceUri(field, source, DATASET_SCHEMES);
     if (location.kind !== 'file' || sizeOf(location.path) > MAX_COUNTED_BYTES) continue;
     try {
-      await checkTask({ file: location.path, limit: spec.evaluation.limit ?? maxItems });
+      await checkTask({ file: location.path, limit: spec.evaluation.limit ?? maxItems, confined: confine([location.path]) });
     } catch (error) {
       if (error instanceof ThreadStopped) continue; // past the deadline or the heap limit: the engine checks at run time
       if (error instanceof EngineError) throw badInput(field, `${JSON.stringify(source)} is not a multiple-choice task file: ${taskProblem(error.message, location.path)}`);

@@ -14,14 +14,17 @@ import { statSync } from 'node:fs';
 import { badInput } from '../errors.js';
 import { EngineError, type ModelInfo, type PlanSpec } from '../engine.js';
 import type { Model } from '../models/model.type.js';
-import { ThreadStopped, type CountWindows } from '../models/model-inspection.js';
+import { ThreadStopped, type ConfinedReads, type CountWindows } from '../models/model-inspection.js';
 import { parseSourceUri, type SourceLocation } from '../sources/source-uri.js';
 import { DATASET_SCHEMES } from './plan.config.js';
 
 /** Local evaluation texts up to this size are counted at creation; larger ones are left to the engine. */
 export const MAX_COUNTED_BYTES = 64 * 1024 * 1024;
 
-export async function checkEvaluationWindows(spec: PlanSpec, model: Model, info: ModelInfo, countWindows: CountWindows): Promise<void> {
+/** The tenant's files among `paths`, confined for the thread that reads them (see PlanService). */
+export type ConfineReads = (paths: readonly (string | null)[]) => ConfinedReads | undefined;
+
+export async function checkEvaluationWindows(spec: PlanSpec, model: Model, info: ModelInfo, countWindows: CountWindows, confine: ConfineReads = () => undefined): Promise<void> {
   const calibration = localFile('input.calibration.source', spec.calibration.source);
   for (const [i, text] of spec.evaluation.perplexity.entries()) {
     const field = `input.evaluation.perplexity[${i}].source`;
@@ -38,6 +41,7 @@ export async function checkEvaluationWindows(spec: PlanSpec, model: Model, info:
         wanted: text.samples,
         vocabSize: info.config.vocabSize,
         calibration: calibration === null ? null : { path: calibration, windows: spec.calibration.samples, seqLen: spec.calibration.seqLen },
+        confined: confine([file, tokenizer, calibration]),
       });
     } catch (error) {
       if (error instanceof ThreadStopped) continue; // past the deadline or the heap limit: the engine checks at run time

@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { ErrorCode, badInput, fromEngineError, GatewayError } from '../errors.js';
 import { checkConfinedModel, checkConfinedPath, EngineError, inspectRemoteModel, openObjectStore, parseStorageUri, splitObjectUri, type ModelInfo } from '../engine.js';
+import type { ConfinedReads } from '../models/model-inspection.js';
 import type { InspectModel } from '../models/model.service.js';
 import { parseSourceUri, type SourceLocation } from './source-uri.js';
 import { CLOSED_SOURCE_POLICY, FILE_ROOTS_SETTING, HF_SETTING, parseS3SourcePrefix, S3_SOURCES_SETTING, type SourcePolicy } from './source.settings.js';
@@ -68,7 +69,7 @@ export class SourceService {
     const location = this.locate(field, uri, undefined, options);
     if (location.kind === 'file' && !options.trusted) this.confine(field, uri, location.path, { model: true, missing: ErrorCode.NOT_FOUND });
     try {
-      if (location.kind === 'file') return await this.inspectLocal(location.path);
+      if (location.kind === 'file') return await this.inspectLocal(location.path, options.trusted ? undefined : this.confinedReads([location.path]));
       return await inspectRemoteModel(location.uri, { settings: { env: this.env }, inspect: this.inspectLocal }); // headers parsed off the event loop too
     } catch (error) {
       if (error instanceof EngineError) throw sourceError(error, field, uri);
@@ -110,6 +111,16 @@ export class SourceService {
       if (error instanceof EngineError) throw sourceError(error, field, uri);
       throw error;
     }
+  }
+
+  /**
+   * The tenant's local files a thread is about to read, for it to check again by descriptor when it opens
+   * them (see model-inspection.ts); undefined when file:// sources are off or nothing is the tenant's.
+   */
+  confinedReads(inputs: readonly string[]): ConfinedReads | undefined {
+    const roots = this.policy.fileRoots;
+    if (roots === null || inputs.length === 0) return undefined;
+    return { inputs, roots, denied: this.deniedDirs };
   }
 
   /**
