@@ -42,3 +42,4 @@ export { isRemoteUri, splitObjectUri } from './storage/file-cache.js';
 export { OUTPUT_MANIFEST, presignOutputs, type OutputDownload, type OutputManifest } from './storage/output-publisher.js';
 export { checkConfinedPath, checkConfinedModel, isWithin, realPathTest, type FileConfinement, type ConfinedPath } from './storage/file-confinement.js';
 export { withConfinedReads } from './formats/file-reads.js';
+export { outputPrefix, planWorkPrefix } from './storage/plan-keys.js';

@@ -25,6 +25,8 @@ export {
   checkConfinedPath,
   realPathTest,
   withConfinedReads,
+  outputPrefix,
+  planWorkPrefix,
   blockSizeForSparsity,
   layerParameters,
   replacementParameters,

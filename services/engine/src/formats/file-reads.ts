@@ -13,8 +13,9 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, createReadStream, existsSync, fstatSync, openSync, readSync, realpathSync, statSync, type ReadStream } from 'node:fs';
-import { resolve, sep } from 'node:path';
+import { resolve } from 'node:path';
 import { EngineError } from '../errors.js';
+import { isWithin } from '../storage/file-confinement.js';
 
 export interface ReadConfinement {
   /** The checked inputs (files or model folders): opens of these paths, or of paths under them, are confined. */
@@ -32,7 +33,6 @@ export function withConfinedReads<T>(confined: ReadConfinement, task: () => T): 
   return confinement.run(confined, task);
 }
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : `${dir}${sep}`);
 /** Linux names an open descriptor's file in /proc; elsewhere the name is resolved again (a narrower window, not none). */
 const FD_LINKS = existsSync('/proc/self/fd');
 
@@ -40,7 +40,7 @@ function checkOpened(fd: number, path: string): void {
   const confined = confinement.getStore();
   if (!confined) return;
   const absolute = resolve(path);
-  if (!confined.inputs.some((input) => within(absolute, resolve(input)))) return;
+  if (!confined.inputs.some((input) => isWithin(absolute, resolve(input)))) return;
   let real: string | null;
   try {
     real = realpathSync(FD_LINKS ? `/proc/self/fd/${fd}` : path);

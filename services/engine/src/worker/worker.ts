@@ -21,6 +21,7 @@ import { PLAN_CONTRACT_VERSION } from '../plan-contract-version.js';
 import { runPlan, stageProgress, sweepOutputFiles } from '../plan-runner.js';
 import { readObject } from '../storage/object-store.js';
 import { StoredCheckpoints } from '../storage/checkpoint-store.js';
+import { checkpointPrefix, outputPrefix, planWorkPrefix } from '../storage/plan-keys.js';
 import { withConfinedReads } from '../formats/file-reads.js';
 import { LocalObjectStore } from '../storage/local-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
@@ -106,11 +107,6 @@ export interface WorkerOptions {
   readonly storageEnv?: NodeJS.ProcessEnv;
 }
 
-/** Keys in the store, per plan. */
-export const outputPrefix = (planId: string) => `outputs/${planId}/`;
-/** Everything a plan keeps to resume on another machine: training checkpoints, and beside them healing's and the finished sweep candidates. */
-export const planWorkPrefix = (planId: string) => `plans/${planId}/`;
-export const checkpointPrefix = (planId: string) => `${planWorkPrefix(planId)}checkpoints/`;
 
 /** The plan's result beside the checkpoint (streamline.json holds the engine's full report). */
 function writeReports(outDir: string, pruned: PrunedResult): void {

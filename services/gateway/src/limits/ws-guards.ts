@@ -85,7 +85,8 @@ export function websocketGuards(options: {
 
     async onConnect(ctx) {
       const { socket } = ctx.extra;
-      const principal = await options.principal(authorizationParam(ctx.connectionParams));
+      const authorization = authorizationParam(ctx.connectionParams);
+      const principal = await options.principal(authorization);
       switch (principal.kind) {
         case 'anonymous':
           socket.close(CLOSE_UNAUTHORIZED, 'Unauthorized: send the authorization connection parameter (Bearer <token>)');
@@ -104,7 +105,6 @@ export function websocketGuards(options: {
         return false;
       }
       change(connectionsByTenant, principal.tenantId, 1);
-      const authorization = authorizationParam(ctx.connectionParams);
       const reauth = setInterval(() => {
         void options.principal(authorization).then(
           (now) => {

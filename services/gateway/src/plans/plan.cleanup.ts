@@ -10,7 +10,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { openObjectStore, parseStorageUri } from '../engine.js';
+import { openObjectStore, outputPrefix, parseStorageUri, planWorkPrefix } from '../engine.js';
 
 export interface PlanWorkCleanupOptions {
   /** The gateway's data directory (its local workers' too). */
@@ -21,9 +21,6 @@ export interface PlanWorkCleanupOptions {
   readonly log?: (message: string) => void;
 }
 
-/** The same keys the worker uses (services/engine/src/worker/worker.ts): training and healing checkpoints, finished sweep candidates. */
-const planWorkPrefix = (planId: string) => `plans/${planId}/`;
-const outputPrefix = (planId: string) => `outputs/${planId}/`;
 
 export class PlanWorkCleanup {
   constructor(private readonly options: PlanWorkCleanupOptions) {}

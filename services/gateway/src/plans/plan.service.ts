@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import type { CacheCounts } from '../caching.js';
 import type { Backpressure } from '../context.js';
 import { conflict, ErrorCode, GatewayError, notFound } from '../errors.js';
@@ -15,7 +14,7 @@ import { checkHasTextSamples, DATASET_SCHEMES, planDatasets, resolvePlanSpec } f
 import type { PlanWorkCleanup } from './plan.cleanup.js';
 import { checkTasksInThreads, countWindowsInThreads, type CheckTask, type CountWindows } from '../models/model-inspection.js';
 import { checkTaskFiles } from './plan.tasks.js';
-import { checkEvaluationWindows, type ConfineReads } from './plan.windows.js';
+import { checkEvaluationWindows, localFile, localTokenizer, type ConfineReads } from './plan.windows.js';
 import { DEFAULT_PLAN_LIMITS, type PlanLimits } from './plan.limits.js';
 import type { CreatePruningPlanInput } from './plan.input.js';
 import type { PlanLifecycle } from './plan.lifecycle.js';
@@ -108,13 +107,9 @@ export class PlanService {
   }
 
   private confineTenantFiles(spec: PlanSpec, model: Model, info: ModelInfo): ConfineReads {
-    const trusted = new Set<string>();
-    const local = (uri: string | null) => (uri?.startsWith('file://') ? fileURLToPath(uri) : null);
-    const calibration = spec.calibration.source === this.options.defaultCalibrationSource ? local(spec.calibration.source) : null;
-    if (calibration) trusted.add(calibration);
-    if (model.inspection?.fromPlan !== undefined) {
-      for (const path of [local(model.tokenizer), info.tokenizerPath ?? null]) if (path) trusted.add(path);
-    }
+    const calibration = spec.calibration.source === this.options.defaultCalibrationSource ? localFile('input.calibration.source', spec.calibration.source) : null;
+    const tokenizer = model.inspection?.fromPlan !== undefined ? localTokenizer(model, info) : null;
+    const trusted = new Set([calibration, tokenizer]);
     return (paths) => this.sources.confinedReads(paths.filter((path): path is string => path !== null && !trusted.has(path)));
   }
 

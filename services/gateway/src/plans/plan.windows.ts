@@ -60,7 +60,7 @@ export async function checkEvaluationWindows(spec: PlanSpec, model: Model, info:
 }
 
 /** The path of a file:// source; null for s3:// (not read at creation). */
-function localFile(field: string, uri: string): string | null {
+export function localFile(field: string, uri: string): string | null {
   const location: SourceLocation = parseSourceUri(field, uri, DATASET_SCHEMES);
   return location.kind === 'file' ? location.path : null;
 }
@@ -74,7 +74,7 @@ function sizeOf(path: string): number {
 }
 
 /** The model's tokenizer on this machine: its registered file:// tokenizer, else the one beside a local model. */
-function localTokenizer(model: Model, info: ModelInfo): string | null {
+export function localTokenizer(model: Model, info: ModelInfo): string | null {
   if (model.tokenizer !== null) return model.tokenizer.startsWith('file://') ? localFile('model.tokenizer', model.tokenizer) : null;
   return model.source.startsWith('file://') ? (info.tokenizerPath ?? null) : null;
 }
