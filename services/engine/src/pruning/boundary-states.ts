@@ -7,10 +7,11 @@
  * tokens × d elements, float32 or float16), so a pair is two reads. `manifest.json` is written last, so
  * a collection cut short is never taken for a complete one; a complete one with the same key is reused.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkFreeSpace } from '../disk-space.js';
-import { EngineError, throwIfCancelled } from '../errors.js';
+import { throwIfCancelled } from '../errors.js';
+import { readFully } from '../formats/file-reads.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
 import { isPassRuntime, makeBatch, type ForwardRuntime, type LayerProgress, type TokenBatch } from '../runtime/runtime.js';
 import type { Block } from './block-choice.js';
@@ -139,6 +140,8 @@ function readBoundaryManifest(dir: string): BoundaryManifest | null {
 
 /** The (h[s], h[s+n]) pairs of one block, read from the stored boundaries. */
 export class BoundaryPairs implements HiddenStatePairs {
+  private readonly inputPath: string;
+  private readonly targetPath: string;
   private readonly input: number;
   private readonly target: number;
 
@@ -151,8 +154,10 @@ export class BoundaryPairs implements HiddenStatePairs {
     for (const s of [start, start + size]) {
       if (!manifest.boundaries.includes(s)) throw new Error(`h[${s}] was not collected (boundaries ${manifest.boundaries.join(', ')})`);
     }
-    this.input = openSync(join(dir, fileOf(start)), 'r');
-    this.target = openSync(join(dir, fileOf(start + size)), 'r');
+    this.inputPath = join(dir, fileOf(start));
+    this.targetPath = join(dir, fileOf(start + size));
+    this.input = openSync(this.inputPath, 'r');
+    this.target = openSync(this.targetPath, 'r');
   }
 
   get hiddenSize(): number {
@@ -162,7 +167,7 @@ export class BoundaryPairs implements HiddenStatePairs {
   read(index: number): { inputs: Float32Array; targets: Float32Array; length: number } {
     const { byteOffset, length } = this.manifest.sequences[index];
     const bytes = length * this.manifest.hiddenSize * BYTES_PER_ELEMENT[this.manifest.dtype];
-    return { inputs: this.readRows(this.input, byteOffset, bytes), targets: this.readRows(this.target, byteOffset, bytes), length };
+    return { inputs: this.readRows(this.input, this.inputPath, byteOffset, bytes), targets: this.readRows(this.target, this.targetPath, byteOffset, bytes), length };
   }
 
   indices(split: 'train' | 'val'): number[] {
@@ -176,14 +181,8 @@ export class BoundaryPairs implements HiddenStatePairs {
     closeSync(this.target);
   }
 
-  private readRows(fd: number, byteOffset: number, byteLength: number): Float32Array {
-    const bytes = new Uint8Array(byteLength);
-    let done = 0;
-    while (done < byteLength) {
-      const n = readSync(fd, bytes, done, byteLength - done, byteOffset + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `a hidden-state file in ${this.dir} is truncated`);
-      done += n;
-    }
+  private readRows(fd: number, path: string, byteOffset: number, byteLength: number): Float32Array {
+    const bytes = readFully(fd, new Uint8Array(byteLength), byteOffset, path, `hidden states end before byte ${byteOffset + byteLength}`);
     return decodeToFloat32(bytes, this.manifest.dtype);
   }
 }

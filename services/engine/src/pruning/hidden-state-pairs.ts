@@ -5,10 +5,11 @@
  * ([length, d] each, float32 or float16); `pairs/manifest.json` says where every sequence is, and is
  * written last, so a collection cut short is never mistaken for a complete one.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkFreeSpace } from '../disk-space.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
+import { readFully } from '../formats/file-reads.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32 } from '../formats/dtype.js';
 import { isPassRuntime, makeBatch, type ForwardRuntime, type LayerProgress, type PassRuntime, type TokenBatch } from '../runtime/runtime.js';
 import type { Block } from './block-choice.js';
@@ -234,13 +235,7 @@ export class PairReader implements HiddenStatePairs {
   read(index: number): { inputs: Float32Array; targets: Float32Array; length: number } {
     const { shard, byteOffset, length } = this.manifest.sequences[index];
     const half = length * this.manifest.hiddenSize * BYTES_PER_ELEMENT[this.manifest.dtype];
-    const bytes = new Uint8Array(2 * half);
-    let done = 0;
-    while (done < bytes.byteLength) {
-      const n = readSync(this.fds[shard], bytes, done, bytes.byteLength - done, byteOffset + done);
-      if (n === 0) throw new EngineError('CORRUPT_FILE', `hidden-state shard ${join(this.dir, this.manifest.shards[shard])} is truncated`);
-      done += n;
-    }
+    const bytes = readFully(this.fds[shard], new Uint8Array(2 * half), byteOffset, join(this.dir, this.manifest.shards[shard]), `hidden states end before byte ${byteOffset + 2 * half}`);
     return {
       inputs: decodeToFloat32(bytes.subarray(0, half), this.manifest.dtype),
       targets: decodeToFloat32(bytes.subarray(half), this.manifest.dtype),

@@ -14,12 +14,13 @@
  * CUDA: with the cuda provider the same graphs run on the GPU, the weights uploaded per layer as float32
  * (onnxruntime-node has no bfloat16 tensors). Untested here: no GPU with Node on this machine.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { checkFreeSpace } from '../../disk-space.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
+import { readFully } from '../../formats/file-reads.js';
 import type { HostTensor } from '../../formats/host-tensor.js';
 import { elementCount } from '../../formats/host-tensor.js';
 import type { ArchitectureFamily, ModelConfig } from '../../models/architecture.js';
@@ -140,7 +141,7 @@ class FileActivations implements ActivationStore {
     const data = new Float32Array(rows ? (rows.to - rows.from) * rows.width : this.sizes[batch]);
     const fd = openSync(this.file(state), 'r');
     try {
-      readFully(fd, new Uint8Array(data.buffer), this.offsets[batch] + from * 4);
+      readFully(fd, new Uint8Array(data.buffer), this.offsets[batch] + from * 4, this.file(state), `spilled activations end before batch ${batch}'s`);
     } finally {
       closeSync(fd);
     }
@@ -169,15 +170,6 @@ class FileActivations implements ActivationStore {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
     if (this.temporary) rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-function readFully(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const n = readSync(fd, bytes, done, bytes.byteLength - done, position + done);
-    if (n === 0) throw new EngineError('CORRUPT_FILE', 'a spilled activation file is truncated');
-    done += n;
   }
 }
 
