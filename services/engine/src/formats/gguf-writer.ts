@@ -7,7 +7,8 @@
  * Encodings, as ggml's reference code does them: F16 and BF16 round to nearest even (../formats/dtype.ts);
  * Q8_0 takes blocks of 32 values, d = max|x| / 127 stored as f16, q = roundf(x / d) as int8.
  */
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
+import { writeFully } from './file-writes.js';
 import { EngineError } from '../errors.js';
 import { encodeFromFloat32, float32ToFloat16 } from './dtype.js';
 import { GGUF_MAGIC, type GgufMetadataEntry, type GgufValue, type GgufValueType, GGUF_VALUE_TYPES } from './gguf.js';
@@ -177,14 +178,14 @@ export function writeGgufStreamed(
   const fd = openSync(tmp, 'w');
   let done = false;
   try {
-    writeAll(fd, header.bytes());
+    writeFully(fd, header.bytes());
     plan.forEach((tensor, i) => {
       const values = readTensor(tensor.name);
       const expected = tensor.shape.reduce((a, b) => a * b, 1);
       if (values.length !== expected) throw new EngineError('BAD_INPUT', `GGUF tensor ${tensor.name}: ${values.length} values read for shape [${tensor.shape.join(', ')}]`);
       const bytes = encodeGgml(values, tensor.type);
-      writeAll(fd, bytes);
-      writeAll(fd, new Uint8Array((GGUF_ALIGNMENT - (sizes[i] % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT));
+      writeFully(fd, bytes);
+      writeFully(fd, new Uint8Array((GGUF_ALIGNMENT - (sizes[i] % GGUF_ALIGNMENT)) % GGUF_ALIGNMENT));
     });
     done = true;
   } finally {
@@ -194,7 +195,3 @@ export function writeGgufStreamed(
   }
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-}

@@ -5,7 +5,8 @@
  * Tensors are read one at a time with positioned reads straight into their own buffer, so a multi-GB
  * shard is never held whole, never turned into a string, and never copied twice.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, writeSync, fsyncSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, renameSync, statSync, fsyncSync, unlinkSync } from 'node:fs';
+import { writeFully } from './file-writes.js';
 import { EngineError } from '../errors.js';
 import { openRegularFile, readFully } from './file-reads.js';
 import { BYTES_PER_ELEMENT, decodeToFloat32, encodeFromFloat32, isStorageDtype, type StorageDtype } from './dtype.js';
@@ -214,12 +215,12 @@ export function writeSafetensorsStreamed(path: string, tensors: readonly TensorT
   const tmpPath = `${path}.tmp-${process.pid}-${Date.now()}`;
   const fd = openSync(tmpPath, 'w');
   try {
-    writeAll(fd, lengthBytes);
-    writeAll(fd, headerBytes);
+    writeFully(fd, lengthBytes);
+    writeFully(fd, headerBytes);
     for (const { name, shape, dtype } of tensors) {
       const bytes = bytesOf(name);
       if (bytes.byteLength !== elementCount(shape) * BYTES_PER_ELEMENT[dtype]) throw new Error(`tensor ${name}: ${bytes.byteLength} bytes, expected ${elementCount(shape) * BYTES_PER_ELEMENT[dtype]}`);
-      writeAll(fd, bytes);
+      writeFully(fd, bytes);
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -231,7 +232,3 @@ export function writeSafetensorsStreamed(path: string, tensors: readonly TensorT
   renameSync(tmpPath, path);
 }
 
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-}

@@ -7,8 +7,9 @@
  * tokens × d elements, float32 or float16), so a pair is two reads. `manifest.json` is written last, so
  * a collection cut short is never taken for a complete one; a complete one with the same key is reused.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFully } from '../formats/file-writes.js';
 import { checkFreeSpace } from '../disk-space.js';
 import { throwIfCancelled } from '../errors.js';
 import { readFully } from '../formats/file-reads.js';
@@ -80,10 +81,7 @@ export async function collectBoundaryStates(runtime: ForwardRuntime, samples: re
       const { byteOffset, length } = sequences[first + row];
       const from = row * batch.seqLen * d;
       const encoded = encodeFromFloat32(hidden.subarray(from, from + length * d), dtype);
-      guardedWrite(dir, () => {
-        let done = 0;
-        while (done < encoded.byteLength) done += writeSync(fd, encoded, done, encoded.byteLength - done, byteOffset + done);
-      });
+      guardedWrite(dir, () => writeFully(fd, encoded, byteOffset));
     }
   };
   const batches: TokenBatch[] = [];

@@ -5,8 +5,9 @@
  * ([length, d] each, float32 or float16); `pairs/manifest.json` says where every sequence is, and is
  * written last, so a collection cut short is never mistaken for a complete one.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFully } from '../formats/file-writes.js';
 import { checkFreeSpace } from '../disk-space.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { readFully } from '../formats/file-reads.js';
@@ -90,10 +91,7 @@ export async function collectHiddenStatePairs(runtime: ForwardRuntime, samples: 
     shardOffset = 0;
   };
   const write = (bytes: Uint8Array) => {
-    let done = 0;
-    guardedWrite(dir, () => {
-      while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
-    });
+    guardedWrite(dir, () => writeFully(fd, bytes));
     shardOffset += bytes.byteLength;
     bytesWritten += bytes.byteLength;
   };
@@ -175,10 +173,7 @@ async function collectInOnePass(runtime: PassRuntime, samples: readonly (readonl
             const from = row * T * d;
             const bytes = encodeFromFloat32(hidden.data.subarray(from, from + length * d), dtype);
             const at = byteOffset + (state === targetState ? length * d * element : 0);
-            guardedWrite(dir, () => {
-              let done = 0;
-              while (done < bytes.byteLength) done += writeSync(fds[shard], bytes, done, bytes.byteLength - done, at + done);
-            });
+            guardedWrite(dir, () => writeFully(fds[shard], bytes, at));
             bytesWritten += bytes.byteLength;
           }
           if (state === targetState) {

@@ -4,10 +4,11 @@
  * recent kind of request. Weights go into the model as initializers; past EXTERNAL_DATA_BYTES (protobuf
  * cannot encode messages over 2 GiB) they are written once to a side file that ORT reads directly.
  */
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import { writeFully } from '../../formats/file-writes.js';
 import * as ort from 'onnxruntime-node';
 import { EngineError } from '../../errors.js';
 import type { LoadedModel } from '../../models/model.js';
@@ -138,8 +139,7 @@ export class OnnxForward implements DecodingRuntime {
         location: 'weights.bin',
         write(bytes) {
           const at = offset;
-          let done = 0;
-          while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+          writeFully(fd, bytes);
           offset += bytes.byteLength;
           return at;
         },

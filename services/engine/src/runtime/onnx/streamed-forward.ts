@@ -14,9 +14,10 @@
  * CUDA: with the cuda provider the same graphs run on the GPU, the weights uploaded per layer as float32
  * (onnxruntime-node has no bfloat16 tensors). Untested here: no GPU with Node on this machine.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeFully } from '../../formats/file-writes.js';
 import * as ort from 'onnxruntime-node';
 import { checkFreeSpace } from '../../disk-space.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
@@ -150,10 +151,7 @@ class FileActivations implements ActivationStore {
 
   write(batch: number, data: Float32Array) {
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    guarded(this.dir, () => {
-      let done = 0;
-      while (done < bytes.byteLength) done += writeSync(this.fd, bytes, done, bytes.byteLength - done, this.offsets[batch] + done);
-    });
+    guarded(this.dir, () => writeFully(this.fd, bytes, this.offsets[batch]));
   }
 
   commit(state: number) {
