@@ -41,6 +41,7 @@ export {
   type PlanBounds,
   // The plan contract (services/engine/src/contract): one definition on both sides.
   PLAN_DEFAULTS,
+  parseCandidateId,
   enumObject,
   PLAN_SPEC_VERSION,
   PLAN_STAGES,

@@ -35,4 +35,4 @@ export {
   type SweepEstimateRecord,
 } from './plan-result.js';
 export { CandidateSourceSchema, checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, SweepSpecSchema, sweepCandidateCount, type CandidateSource, type SweepSpec } from './sweep-spec.js';
-export { CANDIDATE_STATUSES, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';
+export { CANDIDATE_STATUSES, contiguousCandidateId, iterativeCandidateId, parseCandidateId, PlanCandidateSchema, type CandidateStatus, type PlanCandidate } from './plan-candidate.js';

@@ -4,7 +4,20 @@
  * for layers removed one at a time.
  */
 import { z } from 'zod';
-import { REPLACEMENT_KINDS } from './replacement-kind.js';
+import { REPLACEMENT_KINDS, type ReplacementKind } from './replacement-kind.js';
+
+/** `n<size>-s<start>-<kind>`: the contiguous block of `size` layers from `start`, replaced by `kind`. */
+export const contiguousCandidateId = (size: number, start: number, kind: ReplacementKind) => `n${size}-s${start}-${kind.toLowerCase()}`;
+/** `n<size>-iterative`: `size` layers removed one at a time. */
+export const iterativeCandidateId = (size: number) => `n${size}-iterative`;
+
+/** What a candidate id says, or null when it is neither form (the kind as written, lower case). */
+export function parseCandidateId(id: string): { size: number; start: number; kind: string } | { size: number; iterative: true } | null {
+  const block = /^n(\d+)-s(\d+)-([a-z]+)$/.exec(id);
+  if (block) return { size: Number(block[1]), start: Number(block[2]), kind: block[3] };
+  const iterative = /^n(\d+)-iterative$/.exec(id);
+  return iterative ? { size: Number(iterative[1]), iterative: true } : null;
+}
 
 export const CANDIDATE_STATUSES = ['DONE', 'CANCELLED'] as const;
 export type CandidateStatus = (typeof CANDIDATE_STATUSES)[number];

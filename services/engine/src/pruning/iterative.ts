@@ -7,13 +7,11 @@
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { computeImportance } from '../importance.js';
-import type { PlanCandidate } from '../contract/plan-candidate.js';
+import { iterativeCandidateId, type PlanCandidate } from '../contract/plan-candidate.js';
 import { layoutWithoutLayers, prunedStreamedModel } from './assemble.js';
 import { evaluate, type PruneRun } from './prune.js';
 import { blankCandidate, candidateAbort, candidateFigures, candidateRun, readSavedCandidate, saveCandidate, type SweepOptions } from './sweep.js';
 
-/** The iterative candidate of `size` layers: `n<size>-iterative`. */
-export const iterativeCandidateId = (size: number) => `n${size}-iterative`;
 
 /** The original layers to remove, in the order they were dropped: each time the most redundant one of the model left. */
 export async function layersToDropOneByOne(run: PruneRun, size: number, signal: AbortSignal | undefined, onStep?: (removed: readonly number[]) => void): Promise<number[]> {

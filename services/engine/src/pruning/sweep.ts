@@ -18,7 +18,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
-import type { PlanCandidate } from '../contract/plan-candidate.js';
+import { contiguousCandidateId, iterativeCandidateId, type PlanCandidate } from '../contract/plan-candidate.js';
 import { checkSweep, DEFAULT_MAX_SWEEP_CANDIDATES, type SweepSpec } from '../contract/sweep-spec.js';
 import { SafetensorsFile, writeSafetensors } from '../formats/safetensors.js';
 import type { HostTensor } from '../formats/host-tensor.js';
@@ -29,7 +29,7 @@ import { collectBoundaryStates, BoundaryPairs, type BoundaryManifest } from './b
 import { assemble, evaluate, fitReplacement, formatBytes, hash, modelIdentity, openRun, reporters, validationSplit, type PruneEvent, type PruneOptions, type PruneRun, type TrainedReplacement } from './prune.js';
 import type { ReplacementKind } from './replacement-kinds.js';
 import type { CheckpointSync } from '../storage/checkpoint-store.js';
-import { iterativeCandidateId, runIterative } from './iterative.js';
+import { runIterative } from './iterative.js';
 
 export interface SweepEvent extends PruneEvent {
   /** The candidate the event is about, and its place among them (absent: the sweep as a whole). */
@@ -76,7 +76,7 @@ export function contiguousCandidates(sweep: SweepSpec, profile: ImportanceProfil
       .map((score, start) => ({ score, start }))
       .sort((a, b) => b.score - a.score || a.start - b.start)
       .slice(0, sweep.topStarts);
-    for (const { start } of starts) for (const kind of sweep.replacements) candidates.push({ id: `n${size}-s${start}-${kind.toLowerCase()}`, block: { start, size }, kind });
+    for (const { start } of starts) for (const kind of sweep.replacements) candidates.push({ id: contiguousCandidateId(size, start, kind), block: { start, size }, kind });
   }
   return candidates;
 }

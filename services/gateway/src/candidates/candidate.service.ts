@@ -3,6 +3,7 @@
  * plan that publishes the candidate's trained replacement as a pruned checkpoint, without training again
  * (its worker reads the weights the sweep published; see the engine's plan-runner.ts).
  */
+import { parseCandidateId } from '../engine.js';
 import { conflict, badInput } from '../errors.js';
 import type { PlanLifecycle } from '../plans/plan.lifecycle.js';
 import type { PlanService } from '../plans/plan.service.js';
@@ -39,11 +40,9 @@ export class CandidateService {
   async cancel(planId: string, candidateId: string, tenantId: string): Promise<PruningPlan> {
     const sweep = await this.requireSweep(planId, tenantId);
     const spec = sweep.config.sweep!;
-    const block = /^n(\d+)-s(\d+)-([a-z]+)$/.exec(candidateId);
-    const iterative = /^n(\d+)-iterative$/.exec(candidateId);
+    const id = parseCandidateId(candidateId);
     const fits =
-      (block !== null && spec.blockSizes.includes(Number(block[1])) && spec.replacements.some((kind) => kind.toLowerCase() === block[3])) ||
-      (iterative !== null && spec.iterative && spec.blockSizes.includes(Number(iterative[1])));
+      id !== null && spec.blockSizes.includes(id.size) && ('iterative' in id ? spec.iterative : spec.replacements.some((kind) => kind.toLowerCase() === id.kind));
     if (!fits) {
       throw badInput(
         'candidateId',
