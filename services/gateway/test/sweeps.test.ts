@@ -59,7 +59,12 @@ describe.runIf(runWithShared)('sweeps through the API', () => {
     // Both starts of a 4-layer block, NONE (nothing to train): one cancelled while the sweep is queued.
     const { createPruningPlan: small } = await data(gateway.url, CREATE, { input: { modelId, calibration, sweep: { blockSizes: [4], topStarts: 2, replacements: ['NONE'] } } });
     await data(gateway.url, CANCEL, { planId: small.id, candidateId: 'n4-s1-none' });
-    expect((await failure(gateway.url, CANCEL, { planId: small.id, candidateId: 'n2-s1-none' })).message).toMatch(/candidateId: "n2-s1-none" is not a candidate/);
+    // a size, kind or form the sweep does not make, and no id at all
+    for (const candidateId of ['n2-s1-none', 'n4-s1-layer', 'n4-iterative', '../../etc', 'n4-s1-none-'.repeat(50)]) {
+      const refused = await failure(gateway.url, CANCEL, { planId: small.id, candidateId });
+      expect(refused.code).toBe('BAD_USER_INPUT');
+      expect(refused.message).toMatch(/^candidateId: ".*" is not a candidate plan \S+ makes: ids are n<size>-s<start>-<kind> with size in 4 and kind in none$/);
+    }
     const { createPruningPlan: plan } = await data(gateway.url, CREATE, {
       input: { modelId, calibration, training, sweep: { blockSizes: [1, 2, 3], topStarts: 1, replacements: ['LAYER', 'LINEAR'] } },
     });
